@@ -1,0 +1,72 @@
+namespace Pgmo.Planner
+
+/// A half-open lifetime [Start, End) of event steps: the buffer is live at step t iff Start <= t < End.
+[<Struct>]
+type Lifetime = { Start: int64; End: int64 }
+
+/// One buffer of a problem: an id, its half-open lifetime, its size in bytes and the alignment its offset must have (1 = none).
+type Buffer = { Id: string; Lifetime: Lifetime; Size: int64; Alignment: int64 }
+
+/// A set of buffers to place. Plans are indexed like Buffers.
+type Problem = { Buffers: Buffer[] }
+
+/// An offset in bytes for every buffer of a problem, in the problem's order.
+type Plan = { Offsets: int64[] }
+
+/// Why a file or an argument could not be read: the file, the 1-based line (0 = the whole file) and the problem.
+type InputError = { File: string; Line: int; Message: string }
+
+/// One reason a plan is wrong. Buffer indices refer to the problem's order.
+type Violation =
+    | Overlap of first: string * second: string
+    | Misaligned of id: string * offset: int64 * alignment: int64
+    | NegativeOffset of id: string * offset: int64
+    | MissingBuffer of id: string
+    | ExtraBuffer of id: string
+    | CapacityExceeded of id: string * top: int64 * capacity: int64
+    | OffsetCountMismatch of buffers: int * offsets: int
+
+/// Small helpers on the core types.
+[<RequireQualifiedAccess>]
+module Buffer =
+    /// A buffer with no alignment requirement.
+    let create id start finish size = { Id = id; Lifetime = { Start = start; End = finish }; Size = size; Alignment = 1L }
+
+    /// True when the two half-open lifetimes share a step.
+    let inline overlapsInTime (a: Buffer) (b: Buffer) =
+        a.Lifetime.Start < b.Lifetime.End && b.Lifetime.Start < a.Lifetime.End
+
+    /// The smallest multiple of alignment that is >= offset (alignment >= 1, offset >= 0).
+    let inline alignUp (alignment: int64) (offset: int64) =
+        if alignment <= 1L then offset else ((offset + alignment - 1L) / alignment) * alignment
+
+[<RequireQualifiedAccess>]
+module Problem =
+    /// A problem from its buffers.
+    let ofBuffers (buffers: Buffer seq) = { Buffers = Array.ofSeq buffers }
+
+    /// Number of buffers.
+    let count (p: Problem) = p.Buffers.Length
+
+[<RequireQualifiedAccess>]
+module Plan =
+    /// The peak of a plan: max over buffers of offset + size, 0 for an empty problem, in bytes.
+    let peak (problem: Problem) (plan: Plan) =
+        let mutable m = 0L
+        for i in 0 .. problem.Buffers.Length - 1 do
+            let top = plan.Offsets.[i] + problem.Buffers.[i].Size
+            if top > m then m <- top
+        m
+
+[<RequireQualifiedAccess>]
+module Violation =
+    /// A one-line human description of a violation.
+    let describe v =
+        match v with
+        | Overlap (a, b) -> sprintf "buffers %s and %s overlap in time and in address" a b
+        | Misaligned (id, off, al) -> sprintf "buffer %s: offset %d is not a multiple of its alignment %d" id off al
+        | NegativeOffset (id, off) -> sprintf "buffer %s: negative offset %d" id off
+        | MissingBuffer id -> sprintf "buffer %s has no offset in the plan" id
+        | ExtraBuffer id -> sprintf "plan names buffer %s, which the problem does not have" id
+        | CapacityExceeded (id, top, cap) -> sprintf "buffer %s ends at %d, above the capacity %d" id top cap
+        | OffsetCountMismatch (n, m) -> sprintf "problem has %d buffers but the plan has %d offsets" n m

@@ -1,0 +1,60 @@
+/// Size-controlled FsCheck generators for problems: equal sizes, nested and identical lifetimes, alignment.
+module Pgmo.Planner.Tests.Generators
+
+open FsCheck
+open FsCheck.FSharp
+open Pgmo.Planner
+
+/// A random problem with a handful of buffers; grows with FsCheck's size.
+type SmallProblem = SmallProblem of Problem
+
+let private buffer (i: int) (horizon: int) (shape: int) : Gen<Buffer> =
+    gen {
+        let! start = Gen.choose (0, horizon - 1)
+        let! length = Gen.choose (1, max 1 (horizon - start))
+        let! size =
+            match shape with
+            | 0 -> Gen.elements [ 8; 8; 16; 32 ]            // many equal sizes
+            | _ -> Gen.choose (1, 64)
+        let! alignment = Gen.frequency [ 6, Gen.constant 1; 1, Gen.elements [ 2; 4; 8; 16 ] ]
+        return { Buffer.create (string i) (int64 start) (int64 (start + length)) (int64 size) with Alignment = int64 alignment }
+    }
+
+/// Problems whose shape is one of: random, identical lifetimes, nested lifetimes, disjoint lifetimes.
+let problem : Gen<Problem> =
+    Gen.sized (fun size ->
+        gen {
+            let! n = Gen.choose (1, max 1 (min 40 (size + 1)))
+            let! horizon = Gen.choose (1, max 1 (min 30 (size + 2)))
+            let! shape = Gen.choose (0, 4)
+            let! buffers = [ for i in 0 .. n - 1 -> buffer i horizon shape ] |> Gen.sequenceToList
+            let buffers =
+                match shape with
+                | 2 -> buffers |> List.map (fun b -> { b with Lifetime = { Start = 0L; End = 5L } })                    // identical
+                | 3 -> buffers |> List.mapi (fun i b -> { b with Lifetime = { Start = int64 i; End = int64 (2 * n - i) } }) // nested
+                | 4 -> buffers |> List.mapi (fun i b -> { b with Lifetime = { Start = int64 (2 * i); End = int64 (2 * i + 1) } }) // disjoint
+                | _ -> buffers
+            return Problem.ofBuffers buffers
+        })
+
+/// The FsCheck arbitraries of this test suite.
+type Arbitraries =
+    static member SmallProblem() : Arbitrary<SmallProblem> =
+        problem |> Gen.map SmallProblem |> Arb.fromGen
+
+/// Expecto's FsCheck configuration with these arbitraries; fixed replay-friendly settings.
+let config = { Expecto.FsCheckConfig.defaultConfig with arbitrary = [ typeof<Arbitraries> ]; maxTest = 200 }
+
+/// A plan that stacks every buffer on top of the previous one (always valid, rarely good): the tests' reference layout.
+let stackPlan (problem: Problem) : Plan =
+    let mutable top = 0L
+    { Offsets = problem.Buffers |> Array.map (fun b -> let o = Buffer.alignUp b.Alignment top in top <- o + b.Size; o) }
+
+/// The largest live load by brute force over every step (the definition of the lower bound).
+let bruteLowerBound (problem: Problem) : int64 =
+    if problem.Buffers.Length = 0 then 0L
+    else
+        let steps = problem.Buffers |> Array.collect (fun b -> [| b.Lifetime.Start; b.Lifetime.End |]) |> Array.distinct
+        steps |> Array.map (fun t ->
+            problem.Buffers |> Array.sumBy (fun b -> if b.Lifetime.Start <= t && t < b.Lifetime.End then b.Size else 0L))
+        |> Array.max
