@@ -1,11 +1,61 @@
+using System.CommandLine;
+
 namespace Pgmo.Cli;
 
-/// <summary>Builds the command tree and runs it.</summary>
+/// <summary>Builds the `pgmo` command tree and runs it, mapping failures to the contract's exit codes.</summary>
 public static class Commands
 {
+    /// <summary>The root command with every subcommand.</summary>
+    public static RootCommand Build() =>
+        new("pgmo: profile-guided memory optimization for deep neural networks")
+        {
+            PlanCommand.Create(),
+            CheckCommand.Create(),
+            CompareCommand.Create(),
+            BenchCommand.Create(),
+        };
+
+    /// <summary>Runs the command line; returns 0 on success, 2 on bad input or arguments, 1 on any other failure.</summary>
     public static int Run(string[] args)
     {
-        Console.WriteLine("pgmo");
-        return 0;
+        var parsed = Build().Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors) Console.Error.WriteLine($"pgmo: {error.Message}");
+            Console.Error.WriteLine("Run 'pgmo --help' or 'pgmo COMMAND --help' for usage.");
+            return ExitCodes.BadInput;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"pgmo: {e.Message}");
+            return ExitCodes.BadInput;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("pgmo: cancelled");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"pgmo: internal error: {e}");
+            return ExitCodes.Failure;
+        }
     }
+
+    /// <summary>The `--json` option every reporting command takes.</summary>
+    public static Option<bool> JsonOption() =>
+        new("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
+
+    /// <summary>A `--time-limit` option in seconds with the given default.</summary>
+    public static Option<double> TimeLimitOption(double defaultSeconds, string what) =>
+        new("--time-limit")
+        {
+            Description = $"time budget in seconds for {what}",
+            DefaultValueFactory = _ => defaultSeconds,
+            Validators = { r => { if (r.GetValueOrDefault<double>() is < 0 or double.NaN) r.AddError("--time-limit must be a number of seconds >= 0"); } },
+        };
 }

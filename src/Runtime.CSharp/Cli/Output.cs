@@ -1,0 +1,64 @@
+using System.Text.Json;
+using Spectre.Console;
+
+namespace Pgmo.Cli;
+
+/// <summary>Everything a command prints or writes: atomic files, human units, tables on stdout, progress on stderr, the JSON last line.</summary>
+public static class Output
+{
+    static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    /// <summary>A console for progress and messages that keeps stdout clean for tables and JSON.</summary>
+    public static readonly IAnsiConsole Err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+
+    /// <summary>A console for human-readable results on stdout.</summary>
+    public static readonly IAnsiConsole Out = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+
+    /// <summary>Writes text to path atomically: a temporary file beside it, then a rename. A failed run leaves no partial file.</summary>
+    public static void WriteAtomically(string path, string text)
+    {
+        var full = Path.GetFullPath(path);
+        var folder = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(folder)) throw new UsageException($"{path}: folder {folder} does not exist");
+        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            File.WriteAllText(temp, text);
+            File.Move(temp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            File.Delete(temp);
+            throw new UsageException($"{path}: cannot write: {e.Message}");
+        }
+    }
+
+    /// <summary>Prints one JSON object as the last line of standard output.</summary>
+    public static void JsonLine(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, Json));
+
+    /// <summary>A byte count in the largest binary unit that keeps it at or above 1 (B, KiB, MiB, GiB, TiB).</summary>
+    public static string Bytes(long bytes)
+    {
+        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
+        double v = bytes;
+        var u = 0;
+        while (Math.Abs(v) >= 1024 && u < units.Length - 1) { v /= 1024; u++; }
+        return u == 0 ? $"{bytes} B" : $"{v:0.##} {units[u]}";
+    }
+
+    /// <summary>Milliseconds, with more digits when small.</summary>
+    public static string Millis(double ms) => ms < 10 ? $"{ms:0.00} ms" : ms < 1000 ? $"{ms:0.0} ms" : $"{ms / 1000:0.00} s";
+
+    /// <summary>A table with right-aligned numeric columns (those whose name is in numeric).</summary>
+    public static Table Table(IEnumerable<string> columns, ISet<string>? numeric = null)
+    {
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var c in columns)
+        {
+            var col = new TableColumn(c);
+            if (numeric?.Contains(c) == true) col.RightAligned();
+            table.AddColumn(col);
+        }
+        return table;
+    }
+}

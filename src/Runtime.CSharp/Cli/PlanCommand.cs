@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Pgmo.Planner;
+
+namespace Pgmo.Cli;
+
+/// <summary>`pgmo plan PROBLEM.csv [--algorithm NAME] [--out PLAN.csv] [--svg FILE.svg] [--time-limit S]`.</summary>
+public static class PlanCommand
+{
+    public static Command Create()
+    {
+        var problemArg = new Argument<string>("problem") { Description = "problem CSV (id,lower,upper,size[,alignment])" };
+        var algorithm = new Option<string>("--algorithm", "-a")
+        {
+            Description = "planning algorithm; 'list' names them all",
+            DefaultValueFactory = _ => "best-fit",
+        };
+        var outFile = new Option<string?>("--out", "-o") { Description = "write the plan CSV (the problem's columns plus offset) here" };
+        var svg = new Option<string?>("--svg") { Description = "draw the plan as SVG: time across, address up, with the peak and the lower bound" };
+        var timeLimit = Commands.TimeLimitOption(5, "time-bounded algorithms (search)");
+        var seed = new Option<int>("--seed") { Description = "random seed of randomized algorithms", DefaultValueFactory = _ => 1 };
+        var json = Commands.JsonOption();
+        var command = new Command("plan", "Plan an offset for every buffer so that buffers live at the same step never overlap, keeping the peak low.")
+        {
+            problemArg, algorithm, outFile, svg, timeLimit, seed, json,
+        };
+        command.SetAction((r, token) => Task.FromResult(Run(r.GetValue(problemArg)!, r.GetValue(algorithm)!, r.GetValue(outFile), r.GetValue(svg),
+            r.GetValue(timeLimit), r.GetValue(seed), r.GetValue(json), token)));
+        return command;
+    }
+
+    /// <summary>The algorithm named, or a usage error listing the names.</summary>
+    public static Algorithm Find(string name) =>
+        Algorithms.tryFind(name) is { } found ? found.Value
+        : throw new UsageException($"unknown algorithm '{name}'; known: {string.Join(", ", Algorithms.names)}");
+
+    static int Run(string problemPath, string algorithmName, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
+    {
+        if (algorithmName == "list")
+        {
+            var table = Output.Table(["algorithm", "what it does"]);
+            foreach (var a in Algorithms.all) table.AddRow(a.Name, Spectre.Console.Markup.Escape(a.Summary));
+            Output.Out.Write(table);
+            if (json) Output.JsonLine(new { algorithms = Algorithms.names });
+            return ExitCodes.Success;
+        }
+        var algorithm = Find(algorithmName);
+        var problem = Inputs.ReadProblem(problemPath);
+        var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), seed, token);
+        var watch = Stopwatch.StartNew();
+        var plan = Algorithms.run(algorithm, settings, problem);
+        var millis = watch.Elapsed.TotalMilliseconds;
+        var violations = Validate.plan(problem, null, plan);
+        var valid = violations.IsEmpty;
+        var peak = Plan.peak(problem, plan);
+        var lowerBound = Bounds.lowerBound(problem);
+        var ratio = CheckCommand.Ratio(peak, lowerBound);
+        if (!valid)
+        {
+            foreach (var v in violations.Take(10)) Console.Error.WriteLine($"pgmo: {algorithm.Name} produced an invalid plan: {Violation.describe(v)}");
+            if (json) Output.JsonLine(new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid });
+            return ExitCodes.Failure;
+        }
+        if (outFile is not null) Output.WriteAtomically(outFile, Csv.writePlan(problem, plan));
+        if (svg is not null) Output.WriteAtomically(svg, Svg.render($"{Path.GetFileName(problemPath)} — {algorithm.Name}", problem, plan));
+        Console.WriteLine($"{Path.GetFileName(problemPath)}: {problem.Buffers.Length} buffers, {algorithm.Name}: peak {peak} ({Output.Bytes(peak)}), " +
+                          $"lower bound {lowerBound} ({Output.Bytes(lowerBound)}), ratio {ratio:0.0000}, {Output.Millis(millis)}, valid");
+        if (outFile is not null) Console.WriteLine($"plan written to {outFile}");
+        if (svg is not null) Console.WriteLine($"picture written to {svg}");
+        if (json) Output.JsonLine(new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid });
+        return ExitCodes.Success;
+    }
+}
