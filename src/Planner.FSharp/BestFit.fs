@@ -1,0 +1,247 @@
+namespace Pgmo.Planner
+
+open System.Collections.Generic
+
+/// The skyline best-fit heuristic of Sekiyama et al. 2018 (after Burke et al.'s best-fit for 2D strip packing).
+///
+/// A skyline over time holds, for every step, the height below which addresses are taken for good. It starts as one
+/// segment over all steps at height 0. Repeatedly the lowest segment (leftmost on ties) [a, b) at height h is taken;
+/// among the unplaced buffers whose whole lifetime lies inside [a, b) the best is placed at h, and its span of the
+/// segment is raised to its top. When no buffer fits, the segment is lifted to the lower of its neighbours' heights and
+/// merged with it. Neighbouring segments never have equal heights.
+///
+/// Alignment: a buffer is placed at h rounded up to its alignment; the padding between h and that offset is lost on
+/// its whole span (the skyline only rises), so an aligned buffer may leave a hole. Candidates are not filtered or
+/// ranked by padding: the paper's rule is kept and alignment only moves the chosen buffer up.
+[<RequireQualifiedAccess>]
+module BestFit =
+
+    /// Answers "the best-ranked unplaced buffer with start >= a and end <= b" and removes buffers.
+    /// A merge-sort tree: positions are the buffers in start order; the block of positions [j 2^k, (j+1) 2^k) at
+    /// level k holds its buffers sorted by (end, rank) beside a min-segment tree of ranks (removed = Int32.MaxValue).
+    /// A query takes O(log n) canonical blocks, each a binary search on end plus a prefix-min: O(log² n).
+    /// A removal updates one block per level: O(log² n). Memory O(n log n).
+    type private Index(starts: int64[], ends: int64[], rank: int[]) =
+        let n = starts.Length
+        let byStart = Array.init n id |> Array.sortWith (fun x y -> let c = compare starts.[x] starts.[y] in if c <> 0 then c else compare x y)
+        let startPos = Array.zeroCreate n
+        do byStart |> Array.iteri (fun p x -> startPos.[x] <- p)
+        let sortedStarts = byStart |> Array.map (fun x -> starts.[x])
+        let levels =
+            let mutable k = 1
+            while (1 <<< (k - 1)) < n do k <- k + 1
+            k
+        let before x y = ends.[x] < ends.[y] || (ends.[x] = ends.[y] && rank.[x] < rank.[y])
+        // elems.[k]: buffers, each level-k block sorted by (end, rank); trees.[k]: per block of length len at offset off,
+        // an iterative min-tree in trees.[k].[2 off + 1 .. 2 off + 2 len) with leaves at 2 off + len + i
+        let elems = Array.zeroCreate<int[]> levels
+        let trees = Array.zeroCreate<int[]> levels
+        let blockLength k off = min (1 <<< k) (n - off)
+        let build k =
+            let e = elems.[k]
+            let t = Array.create (2 * n) System.Int32.MaxValue
+            let mutable off = 0
+            while off < n do
+                let len = blockLength k off
+                let b = 2 * off
+                for i in 0 .. len - 1 do t.[b + len + i] <- rank.[e.[off + i]]
+                for i in len - 1 .. -1 .. 1 do t.[b + i] <- min t.[b + 2 * i] t.[b + 2 * i + 1]
+                off <- off + (1 <<< k)
+            trees.[k] <- t
+        do
+            elems.[0] <- Array.copy byStart
+            build 0
+            for k in 1 .. levels - 1 do
+                let src = elems.[k - 1]
+                let dst = Array.zeroCreate n
+                let half = 1 <<< (k - 1)
+                let mutable off = 0
+                while off < n do
+                    let stop = min (off + (1 <<< k)) n
+                    let mid = min (off + half) n
+                    let mutable i, j, o = off, mid, off
+                    while o < stop do
+                        if j >= stop || (i < mid && before src.[i] src.[j]) then
+                            dst.[o] <- src.[i]
+                            i <- i + 1
+                        else
+                            dst.[o] <- src.[j]
+                            j <- j + 1
+                        o <- o + 1
+                    off <- off + (1 <<< k)
+                elems.[k] <- dst
+                build k
+
+        /// The first position whose start is >= s.
+        let firstStartAtLeast (s: int64) =
+            let mutable lo, hi = 0, n
+            while lo < hi do
+                let m = (lo + hi) >>> 1
+                if sortedStarts.[m] < s then lo <- m + 1 else hi <- m
+            lo
+
+        /// The min rank in block (k, j) among buffers whose end is <= b.
+        let blockMin k j (b: int64) =
+            let off = j <<< k
+            let len = blockLength k off
+            let e = elems.[k]
+            let mutable lo, hi = 0, len
+            while lo < hi do
+                let m = (lo + hi) >>> 1
+                if ends.[e.[off + m]] <= b then lo <- m + 1 else hi <- m
+            let t = trees.[k]
+            let bas = 2 * off
+            let mutable res = System.Int32.MaxValue
+            let mutable l = len
+            let mutable r = lo + len
+            while l < r do
+                if l &&& 1 = 1 then
+                    res <- min res t.[bas + l]
+                    l <- l + 1
+                if r &&& 1 = 1 then
+                    r <- r - 1
+                    res <- min res t.[bas + r]
+                l <- l >>> 1
+                r <- r >>> 1
+            res
+
+        /// The smallest rank of an unplaced buffer with a <= start and end <= b, or Int32.MaxValue when none.
+        member _.Best(a: int64, b: int64) =
+            let mutable l = firstStartAtLeast a
+            let mutable r = firstStartAtLeast b
+            let mutable k = 0
+            let mutable res = System.Int32.MaxValue
+            while l < r do
+                if l &&& 1 = 1 then
+                    res <- min res (blockMin k l b)
+                    l <- l + 1
+                if r &&& 1 = 1 then
+                    r <- r - 1
+                    res <- min res (blockMin k r b)
+                l <- l >>> 1
+                r <- r >>> 1
+                k <- k + 1
+            res
+
+        /// Marks buffer x as placed.
+        member _.Remove(x: int) =
+            let p = startPos.[x]
+            for k in 0 .. levels - 1 do
+                let off = (p >>> k) <<< k
+                let len = blockLength k off
+                let e = elems.[k]
+                let mutable lo, hi = 0, len
+                while lo < hi do
+                    let m = (lo + hi) >>> 1
+                    if before e.[off + m] x then lo <- m + 1 else hi <- m
+                let t = trees.[k]
+                let bas = 2 * off
+                let mutable q = lo + len
+                t.[bas + q] <- System.Int32.MaxValue
+                while q > 1 do
+                    q <- q >>> 1
+                    t.[bas + q] <- min t.[bas + 2 * q] t.[bas + 2 * q + 1]
+
+    /// Best-fit with a given preference: rank.[i] is buffer i's place in the preference order (0 = placed first
+    /// among candidates); ranks must be a permutation of 0 .. n-1. Returns a valid plan. O(n log² n).
+    let planRanked (rank: int[]) (problem: Problem) : Plan =
+        let bs = problem.Buffers
+        let n = bs.Length
+        if rank.Length <> n then invalidArg (nameof rank) "one rank per buffer"
+        if n = 0 then { Offsets = [||] }
+        else
+            let starts = bs |> Array.map (fun b -> b.Lifetime.Start)
+            let ends = bs |> Array.map (fun b -> b.Lifetime.End)
+            let byRank = Array.create n -1
+            rank |> Array.iteri (fun i r ->
+                if r < 0 || r >= n || byRank.[r] >= 0 then invalidArg (nameof rank) "ranks must be a permutation of 0 .. n-1"
+                byRank.[r] <- i)
+            let index = Index(starts, ends, rank)
+            // the skyline: a doubly linked list of segments; a segment id is never reused after it dies
+            let segStart = ResizeArray<int64>()
+            let segEnd = ResizeArray<int64>()
+            let segHeight = ResizeArray<int64>()
+            let prev = ResizeArray<int>()
+            let next = ResizeArray<int>()
+            let alive = ResizeArray<bool>()
+            let queue = PriorityQueue<int, struct (int64 * int64)>()
+            let create s e h p q =
+                let id = segStart.Count
+                segStart.Add s; segEnd.Add e; segHeight.Add h; prev.Add p; next.Add q; alive.Add true
+                if p >= 0 then next.[p] <- id
+                if q >= 0 then prev.[q] <- id
+                queue.Enqueue(id, struct (h, s))
+                id
+            create (Array.min starts) (Array.max ends) 0L -1 -1 |> ignore
+            let offsets = Array.zeroCreate n
+            let mutable placed = 0
+            while placed < n do
+                let seg = queue.Dequeue()
+                if alive.[seg] then
+                    alive.[seg] <- false
+                    let a, b, h, p, q = segStart.[seg], segEnd.[seg], segHeight.[seg], prev.[seg], next.[seg]
+                    let best = index.Best(a, b)
+                    if best <> System.Int32.MaxValue then
+                        let x = byRank.[best]
+                        let buf = bs.[x]
+                        let off = Buffer.alignUp buf.Alignment h
+                        let top = off + buf.Size
+                        offsets.[x] <- off
+                        index.Remove x
+                        placed <- placed + 1
+                        let s, e = buf.Lifetime.Start, buf.Lifetime.End
+                        // left piece at h, raised middle (merged with equal-height neighbours), right piece at h
+                        let mutable left = p
+                        if s > a then left <- create a s h p -1
+                        let mutable midStart, midPrev = s, left
+                        if s = a && p >= 0 && segHeight.[p] = top then
+                            alive.[p] <- false
+                            midStart <- segStart.[p]
+                            midPrev <- prev.[p]
+                        let mutable midEnd, midNext = e, q
+                        if e < b then midNext <- -1
+                        elif q >= 0 && segHeight.[q] = top then
+                            alive.[q] <- false
+                            midEnd <- segEnd.[q]
+                            midNext <- next.[q]
+                        let mid = create midStart midEnd top midPrev midNext
+                        if e < b then create e b h mid q |> ignore
+                    else
+                        if p < 0 && q < 0 then failwith "BestFit: a segment over all steps admits no buffer"
+                        let hp = if p >= 0 then segHeight.[p] else System.Int64.MaxValue
+                        let hq = if q >= 0 then segHeight.[q] else System.Int64.MaxValue
+                        let lifted = min hp hq
+                        let mutable s, pp = a, p
+                        if hp = lifted then
+                            alive.[p] <- false
+                            s <- segStart.[p]
+                            pp <- prev.[p]
+                        let mutable e, qq = b, q
+                        if hq = lifted then
+                            alive.[q] <- false
+                            e <- segEnd.[q]
+                            qq <- next.[q]
+                        create s e lifted pp qq |> ignore
+            { Offsets = offsets }
+
+    /// The ranks of the buffers under a comparison (negative = first preferred); ties beyond it go by problem order.
+    let ranksBy (compare: Buffer -> Buffer -> int) (problem: Problem) : int[] =
+        let bs = problem.Buffers
+        let order = Array.init bs.Length id |> Array.sortWith (fun x y -> let c = compare bs.[x] bs.[y] in if c <> 0 then c else Operators.compare x y)
+        let rank = Array.zeroCreate bs.Length
+        order |> Array.iteri (fun r x -> rank.[x] <- r)
+        rank
+
+    /// Best-fit preferring buffers by a comparison (negative = first preferred); ties beyond it go by problem order.
+    let planWith (compare: Buffer -> Buffer -> int) (problem: Problem) : Plan =
+        planRanked (ranksBy compare problem) problem
+
+    /// The paper's rule: longest lifetime first, then largest size, then earliest start (then problem order).
+    let paperRule (x: Buffer) (y: Buffer) : int =
+        let lx, ly = x.Lifetime.End - x.Lifetime.Start, y.Lifetime.End - y.Lifetime.Start
+        if lx <> ly then compare ly lx
+        elif x.Size <> y.Size then compare y.Size x.Size
+        else compare x.Lifetime.Start y.Lifetime.Start
+
+    /// The paper's best-fit plan (paperRule): valid, O(n log² n) time, O(n log n) memory.
+    let plan (problem: Problem) : Plan = planWith paperRule problem

@@ -1,0 +1,269 @@
+namespace Pgmo.Planner
+
+
+open System.Threading
+
+/// Settings of the heuristic search. Every field is documented; copy `Search.defaults` with `{ Search.defaults with … }`.
+type SearchOptions =
+    { /// Wall-clock budget of the whole search (System.TimeSpan.Zero = the cheap constructive plan only).
+      TimeLimit: System.TimeSpan
+      /// Seed of the random choices: equal seeds and an iteration cap give equal plans.
+      Seed: int
+      /// Stops the search early; the best plan so far is returned.
+      Cancellation: CancellationToken
+      /// Cap on the greedy placements evaluated after construction (None = only time and the lower bound stop it).
+      MaxIterations: int option }
+
+/// Heuristic search for a low peak: best-fit and greedy constructions under many orders, then an iterated local
+/// search over the greedy's order. Always returns a valid plan, the best one found.
+///
+/// The greedy places buffers one after another in a given order, each at the lowest offset (aligned) where it
+/// collides with no buffer placed before it that overlaps it in time. The local search moves buffers of the order
+/// (buffers above the lower bound forward: "squeaky wheel"; random moves and swaps), re-places the suffix from the
+/// first changed position and keeps the change when the cost (peak, then total height above the lower bound) is not
+/// worse; after a long stagnation it restarts from a perturbed copy of the best order. It stops at the lower bound.
+///
+/// The search reads a Stopwatch for its time limit (the only impure thing it does); with `MaxIterations` set and a
+/// time limit that is not reached, it is deterministic given the seed.
+[<RequireQualifiedAccess>]
+module Search =
+
+    /// 5 s, seed 0, no cancellation, no iteration cap.
+    let defaults = { TimeLimit = System.TimeSpan.FromSeconds 5.0; Seed = 0; Cancellation = CancellationToken.None; MaxIterations = None }
+
+    /// When to stop: time, cancellation and the iteration cap, shared by the stages of one search.
+    type private Budget(options: SearchOptions) =
+        let clock = System.Diagnostics.Stopwatch.StartNew()
+        let mutable iterations = 0
+        member _.Iterations = iterations
+        member _.Tick() = iterations <- iterations + 1
+        /// True when time is up or the search was cancelled.
+        member _.OutOfTime = options.Cancellation.IsCancellationRequested || clock.Elapsed >= options.TimeLimit
+        /// True when no further evaluation may start.
+        member this.Exhausted =
+            this.OutOfTime || (match options.MaxIterations with Some m -> iterations >= m | None -> false)
+
+    /// Pairs of buffers that overlap in time, as adjacency lists, or None when there are more than `cap` pairs.
+    let private conflicts (bs: Buffer[]) (cap: int64) : int[][] option =
+        let n = bs.Length
+        let order = Array.init n id |> Array.sortBy (fun i -> bs.[i].Lifetime.Start)
+        let lists = Array.init n (fun _ -> ResizeArray<int>())
+        let live = System.Collections.Generic.List<int>()
+        let mutable pairs = 0L
+        let mutable ok = true
+        let mutable k = 0
+        while ok && k < n do
+            let i = order.[k]
+            let s = bs.[i].Lifetime.Start
+            live.RemoveAll(fun j -> bs.[j].Lifetime.End <= s) |> ignore
+            for j in live do
+                lists.[i].Add j
+                lists.[j].Add i
+            pairs <- pairs + int64 live.Count
+            if pairs > cap then ok <- false
+            live.Add i
+            k <- k + 1
+        if ok then Some(lists |> Array.map (fun l -> l.ToArray())) else None
+
+    /// The greedy "lowest feasible offset in a given order" placement, with reusable scratch space.
+    type private Greedy(problem: Problem, budget: Budget) =
+        let bs = problem.Buffers
+        let n = bs.Length
+        let sizes = bs |> Array.map (fun b -> b.Size)
+        let aligns = bs |> Array.map (fun b -> b.Alignment)
+        let adjacency = conflicts bs 20_000_000L
+        let keys = Array.zeroCreate<int64> (max n 1)
+        let tops = Array.zeroCreate<int64> (max n 1)
+        let pos = Array.create n System.Int32.MaxValue
+        member val LowerBound = Bounds.lowerBound problem
+
+        /// Places order.[from..] given the offsets of order.[..from-1] (in offsets) and writes their offsets.
+        /// Returns false, leaving offsets partly written, when some top exceeds `limit` or time runs out.
+        member this.Place(order: int[], from: int, offsets: int64[], limit: int64) : bool =
+            for p in 0 .. n - 1 do pos.[order.[p]] <- p
+            let mutable ok = true
+            let mutable p = from
+            while ok && p < n do
+                let i = order.[p]
+                let mutable count = 0
+                match adjacency with
+                | Some adj ->
+                    for j in adj.[i] do
+                        if pos.[j] < p then
+                            keys.[count] <- offsets.[j]
+                            tops.[count] <- offsets.[j] + sizes.[j]
+                            count <- count + 1
+                | None ->
+                    let bi = bs.[i]
+                    for q in 0 .. p - 1 do
+                        let j = order.[q]
+                        if Buffer.overlapsInTime bi bs.[j] then
+                            keys.[count] <- offsets.[j]
+                            tops.[count] <- offsets.[j] + sizes.[j]
+                            count <- count + 1
+                System.Array.Sort(keys, tops, 0, count)
+                let size, align = sizes.[i], aligns.[i]
+                let mutable candidate = 0L
+                let mutable k = 0
+                while k < count && candidate + size > keys.[k] do
+                    if tops.[k] > candidate then candidate <- Buffer.alignUp align tops.[k]
+                    k <- k + 1
+                offsets.[i] <- candidate
+                if candidate + size > limit then ok <- false
+                p <- p + 1
+                if p &&& 255 = 0 && budget.OutOfTime then ok <- false
+            ok
+
+        /// (peak, total of tops above the lower bound) of complete offsets: the cost the search minimizes.
+        member this.Cost(offsets: int64[]) : struct (int64 * int64) =
+            let lb = this.LowerBound
+            let mutable peak = 0L
+            let mutable over = 0L
+            for i in 0 .. n - 1 do
+                let top = offsets.[i] + sizes.[i]
+                if top > peak then peak <- top
+                if top > lb then over <- over + (top - lb)
+            struct (peak, over)
+
+    let private better (struct (p1: int64, o1: int64)) (struct (p2: int64, o2: int64)) = p1 < p2 || (p1 = p2 && o1 < o2)
+
+    /// Orders tried by the construction stage: sort keys on (size, length, area, start), larger first unless noted.
+    let private orderKeys : (Buffer -> Buffer -> int) list =
+        let len (b: Buffer) = b.Lifetime.End - b.Lifetime.Start
+        let area (b: Buffer) = b.Size * len b
+        let desc f (x: Buffer) (y: Buffer) = compare (f y) (f x)
+        let thenBy c1 c2 x y = let c = c1 x y in if c <> 0 then c else c2 x y
+        let asc f (x: Buffer) (y: Buffer) = compare (f x) (f y)
+        [ thenBy (desc area) (thenBy (desc (fun b -> b.Size)) (desc len))
+          thenBy (desc (fun b -> b.Size)) (thenBy (desc len) (asc (fun b -> b.Lifetime.Start)))
+          thenBy (desc len) (desc (fun b -> b.Size))
+          thenBy (asc (fun b -> b.Lifetime.Start)) (desc (fun b -> b.Size))
+          thenBy (desc (fun b -> b.Lifetime.End)) (desc (fun b -> b.Size)) ]
+
+    /// The search state shared by the stages: the best plan found and its cost.
+    type private State(problem: Problem, options: SearchOptions) =
+        member val Budget = Budget(options)
+        member val Random = System.Random(options.Seed)
+        member val Greedy = Unchecked.defaultof<Greedy> with get, set
+        member val Best = { Offsets = Array.zeroCreate problem.Buffers.Length } with get, set
+        member val BestCost = struct (System.Int64.MaxValue, System.Int64.MaxValue) with get, set
+        member val BestOrder : int[] = [||] with get, set
+        /// Keeps a plan (and the greedy order that gave it, if any) when it is better than the best.
+        member this.Offer(offsets: int64[], cost, order: int[]) =
+            if better cost this.BestCost then
+                this.Best <- { Offsets = Array.copy offsets }
+                this.BestCost <- cost
+                if order.Length > 0 then this.BestOrder <- Array.copy order
+        member this.Done = (let struct (p, _) = this.BestCost in p <= this.Greedy.LowerBound)
+
+    /// Stage 1: best-fit (always, even with no time left), then the greedy under the fixed orders and the offset
+    /// order of the best plan so far.
+    let private construct (problem: Problem) (state: State) =
+        let g = state.Greedy
+        let n = problem.Buffers.Length
+        let bf = BestFit.plan problem
+        state.Offer(bf.Offsets, g.Cost bf.Offsets, [||])
+        let offsets = Array.zeroCreate n
+        let tryOrder (order: int[]) =
+            if not state.Done && not state.Budget.Exhausted then
+                state.Budget.Tick()
+                let struct (limit, _) = state.BestCost
+                if g.Place(order, 0, offsets, limit) then state.Offer(offsets, g.Cost offsets, order)
+        for key in orderKeys do
+            tryOrder (BestFit.ranksBy key problem |> fun rank -> let o = Array.zeroCreate n in rank |> Array.iteri (fun i r -> o.[r] <- i); o)
+        let byOffset = Array.init n id |> Array.sortBy (fun i -> state.Best.Offsets.[i], -problem.Buffers.[i].Size)
+        tryOrder byOffset
+        if state.BestOrder.Length = 0 then state.BestOrder <- byOffset
+
+    /// Stage 2: iterated local search over the greedy order (squeaky wheel, moves and swaps, perturbed restarts).
+    let private improve (problem: Problem) (state: State) =
+        let n = problem.Buffers.Length
+        let g = state.Greedy
+        let rnd = state.Random
+        let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
+        if n >= 2 && state.BestOrder.Length = n then
+            let order = Array.copy state.BestOrder
+            let current = Array.zeroCreate n
+            if g.Place(order, 0, current, System.Int64.MaxValue) then
+                let mutable cost = g.Cost current
+                let candidate = Array.zeroCreate n
+                let trial = Array.zeroCreate n
+                let mutable stagnation = 0
+                let patience = max 2000 (20 * n)
+                let high = ResizeArray<int>()
+                while not state.Done && not state.Budget.Exhausted do
+                    state.Budget.Tick()
+                    Array.blit order 0 trial 0 n
+                    // pick a move; `from` is the first position whose buffer changed
+                    let mutable from = n
+                    let move = rnd.Next 10
+                    if move < 6 then
+                        // squeaky wheel: a buffer above the lower bound (most often one at the peak) moves forward
+                        high.Clear()
+                        let struct (peak, _) = cost
+                        let atPeak = rnd.Next 2 = 0
+                        for p in 1 .. n - 1 do
+                            let top = current.[order.[p]] + sizes.[order.[p]]
+                            if (if atPeak then top = peak else top > g.LowerBound) then high.Add p
+                        if high.Count > 0 then
+                            let p = high.[rnd.Next high.Count]
+                            let q = rnd.Next p
+                            let x = trial.[p]
+                            System.Array.Copy(trial, q, trial, q + 1, p - q)
+                            trial.[q] <- x
+                            from <- q
+                    elif move < 8 then
+                        let p = rnd.Next n
+                        let q = rnd.Next n
+                        if p <> q then
+                            let x = trial.[p]
+                            if p < q then System.Array.Copy(trial, p + 1, trial, p, q - p) else System.Array.Copy(trial, q, trial, q + 1, p - q)
+                            trial.[q] <- x
+                            from <- min p q
+                    else
+                        let p = rnd.Next n
+                        let q = min (n - 1) (p + 1 + rnd.Next (max 1 (n / 10)))
+                        if p <> q then
+                            let x = trial.[p]
+                            trial.[p] <- trial.[q]
+                            trial.[q] <- x
+                            from <- min p q
+                    if from < n then
+                        Array.blit current 0 candidate 0 n
+                        let struct (limit, _) = cost
+                        if g.Place(trial, from, candidate, limit) then
+                            let c = g.Cost candidate
+                            if not (better cost c) then
+                                if better c cost then stagnation <- 0 else stagnation <- stagnation + 1
+                                Array.blit trial 0 order 0 n
+                                Array.blit candidate 0 current 0 n
+                                cost <- c
+                                state.Offer(current, cost, order)
+                            else stagnation <- stagnation + 1
+                        else stagnation <- stagnation + 1
+                    if stagnation > patience then
+                        // restart from the best order, perturbed by a few random moves
+                        stagnation <- 0
+                        Array.blit state.BestOrder 0 order 0 n
+                        for _ in 1 .. 1 + rnd.Next (max 1 (n / 20)) do
+                            let p = rnd.Next n
+                            let q = rnd.Next n
+                            let x = order.[p]
+                            order.[p] <- order.[q]
+                            order.[q] <- x
+                        if g.Place(order, 0, current, System.Int64.MaxValue) then cost <- g.Cost current
+                        else
+                            Array.blit state.BestOrder 0 order 0 n
+                            g.Place(order, 0, current, System.Int64.MaxValue) |> ignore
+                            cost <- g.Cost current
+
+    /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
+    /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), then local search.
+    let plan (options: SearchOptions) (problem: Problem) : Plan =
+        if problem.Buffers.Length = 0 then { Offsets = [||] }
+        else
+            let state = State(problem, options)
+            state.Greedy <- Greedy(problem, state.Budget)
+            construct problem state
+            improve problem state
+            state.Best
