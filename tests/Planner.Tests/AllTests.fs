@@ -12,4 +12,5 @@ let all =
         GreedyTests.tests
         XlaTests.tests
         FirstFitTests.tests
+        PoolTests.tests
     ]
