@@ -26,8 +26,8 @@ module Algorithms =
     let all : Algorithm list =
         [ fixedPlan "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.plan
           fixedPlan "greedy-size" "TFLite's greedy by size: largest first into the smallest fitting gap" Greedy.plan
-          fixedPlan "xla-spatial" "XLA heap simulator best-fit, ordered by size then duration" (Xla.plan Xla.Spatial)
-          fixedPlan "xla-temporal" "XLA heap simulator best-fit, ordered by duration then size" (Xla.plan Xla.Temporal)
+          fixedPlan "xla-spatial" "XLA heap simulator best-fit, ordered by size then duration" (Xla.plan XlaStrategy.Spatial)
+          fixedPlan "xla-temporal" "XLA heap simulator best-fit, ordered by duration then size" (Xla.plan XlaStrategy.Temporal)
           fixedPlan "first-fit" "online in allocation order, lowest free address (malloc)" FirstFit.plan
           fixedPlan "pool" "CuPy/PyTorch caching pool: 512 B rounding, best-fit chunks, never released; peak = reserved bytes" Pool.plan
           { Name = "search"; Summary = "best of many orderings and local search within --time-limit, stops at the lower bound"

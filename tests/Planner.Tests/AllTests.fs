@@ -8,4 +8,9 @@ let all =
         CsvTests.tests
         BoundsTests.tests
         ValidateTests.tests
+        PlacementTests.tests
+        GreedyTests.tests
+        XlaTests.tests
+        FirstFitTests.tests
+        PoolTests.tests
     ]

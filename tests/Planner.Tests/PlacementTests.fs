@@ -1,0 +1,57 @@
+module Pgmo.Planner.Tests.PlacementTests
+
+open Expecto
+open Pgmo.Planner
+open Pgmo.Planner.Tests.Generators
+
+/// Validates a plan and checks its peak against the lower bound; returns the peak.
+let expectValid (name: string) (p: Problem) (plan: Plan) =
+    let violations = Validate.plan p None plan
+    Expect.isEmpty violations (sprintf "%s: the plan is valid: %A" name (violations |> List.map Violation.describe))
+    let peak = Plan.peak p plan
+    Expect.isGreaterThanOrEqual peak (Bounds.lowerBound p) (sprintf "%s: peak >= lower bound" name)
+    peak
+
+let private choose fit size alignment (ranges: (int64 * int64) list) =
+    let los = ranges |> List.map fst |> Array.ofList
+    let his = ranges |> List.map snd |> Array.ofList
+    Placement.choose fit size alignment los his los.Length
+
+let tests =
+    testList "Placement" [
+        testCase "choose: best fit takes the smallest gap, first fit the lowest" <| fun () ->
+            //  address: 0..10 used, 10..30 free (20), 30..40 used, 40..48 free (8), 48..50 used
+            let ranges = [ 0L, 10L; 30L, 40L; 48L, 50L ]
+            Expect.equal (choose Fit.Best 8L 1L ranges) 40L "the 8-byte gap is the tightest"
+            Expect.equal (choose Fit.First 8L 1L ranges) 10L "the 20-byte gap is the lowest"
+            Expect.equal (choose Fit.Best 21L 1L ranges) 50L "nothing fits 21: on top"
+
+        testCase "choose: nested and overlapping ranges leave no false gap" <| fun () ->
+            //  [0,100) contains [10,20); [90,120) overlaps its end; gap 120..130
+            let ranges = [ 0L, 100L; 10L, 20L; 90L, 120L; 130L, 131L ]
+            Expect.equal (choose Fit.First 10L 1L ranges) 120L "the only gap is 120..130"
+            Expect.equal (choose Fit.Best 11L 1L ranges) 131L "11 does not fit in it"
+
+        testCase "choose: alignment shrinks a gap and rounds the top" <| fun () ->
+            //  gap 3..12 holds 8 bytes at 4 only with alignment 4; with alignment 8 its aligned start is 8: no fit
+            let ranges = [ 0L, 3L; 12L, 13L ]
+            Expect.equal (choose Fit.First 8L 4L ranges) 4L "aligned to 4 inside the gap"
+            Expect.equal (choose Fit.First 8L 8L ranges) 16L "aligned to 8 it goes on top, at 16"
+            Expect.equal (choose Fit.First 1L 16L []) 0L "an empty heap starts at 0"
+
+        testCase "placeInOrder only sees buffers overlapping in time" <| fun () ->
+            //  step:  0 1 2 3 4 5
+            //  a      aaaa            [0,2) 4
+            //  b          bbbb        [2,4) 4   (touches a: half-open, no overlap)
+            //  c        cccccc        [1,4) 4
+            let p = Problem.ofBuffers [ Buffer.create "a" 0L 2L 4L; Buffer.create "b" 2L 4L 4L; Buffer.create "c" 1L 4L 4L ]
+            let plan = Placement.placeInOrder Fit.First [| 0; 1; 2 |] p
+            Expect.equal plan.Offsets [| 0L; 0L; 4L |] "b reuses a's addresses, c sits above both"
+            expectValid "touching" p plan |> ignore
+
+        testPropertyWithConfig config "placement in any order is valid for both fits" <| fun (SmallProblem p) (seed: int) ->
+            let rng = System.Random(seed)
+            let order = Array.init p.Buffers.Length id |> Array.sortBy (fun _ -> rng.Next())
+            for fit in [ Fit.Best; Fit.First ] do
+                expectValid (sprintf "%A" fit) p (Placement.placeInOrder fit order p) |> ignore
+    ]
