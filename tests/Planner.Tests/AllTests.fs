@@ -8,4 +8,6 @@ let all =
         CsvTests.tests
         BoundsTests.tests
         ValidateTests.tests
+        BestFitTests.tests
+        SearchTests.tests
     ]
