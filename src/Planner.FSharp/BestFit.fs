@@ -16,41 +16,26 @@ open System.Collections.Generic
 [<RequireQualifiedAccess>]
 module BestFit =
 
-    /// Answers "the best-ranked unplaced buffer with start >= a and end <= b" and removes buffers.
-    /// A merge-sort tree: positions are the buffers in start order; the block of positions [j 2^k, (j+1) 2^k) at
-    /// level k holds its buffers sorted by (end, rank) beside a min-segment tree of ranks (removed = Int32.MaxValue).
-    /// A query takes O(log n) canonical blocks, each a binary search on end plus a prefix-min: O(log² n).
-    /// A removal updates one block per level: O(log² n). Memory O(n log n).
-    type private Index(starts: int64[], ends: int64[], rank: int[]) =
-        let n = starts.Length
+    /// The rank-independent part of the best-fit index, built once per problem and shared by every ranking:
+    /// positions are the buffers in start order; the block of positions [j 2^k, (j+1) 2^k) at level k holds its
+    /// buffers sorted by (end, index). O(n log n) memory and time.
+    type internal Shape(problem: Problem) =
+        let bs = problem.Buffers
+        let n = bs.Length
+        let starts = bs |> Array.map (fun b -> b.Lifetime.Start)
+        let ends = bs |> Array.map (fun b -> b.Lifetime.End)
         let byStart = Array.init n id |> Array.sortWith (fun x y -> let c = compare starts.[x] starts.[y] in if c <> 0 then c else compare x y)
         let startPos = Array.zeroCreate n
         do byStart |> Array.iteri (fun p x -> startPos.[x] <- p)
-        let sortedStarts = byStart |> Array.map (fun x -> starts.[x])
         let levels =
             let mutable k = 1
             while (1 <<< (k - 1)) < n do k <- k + 1
             k
-        let before x y = ends.[x] < ends.[y] || (ends.[x] = ends.[y] && rank.[x] < rank.[y])
-        // elems.[k]: buffers, each level-k block sorted by (end, rank); trees.[k]: per block of length len at offset off,
-        // an iterative min-tree in trees.[k].[2 off + 1 .. 2 off + 2 len) with leaves at 2 off + len + i
         let elems = Array.zeroCreate<int[]> levels
-        let trees = Array.zeroCreate<int[]> levels
-        let blockLength k off = min (1 <<< k) (n - off)
-        let build k =
-            let e = elems.[k]
-            let t = Array.create (2 * n) System.Int32.MaxValue
-            let mutable off = 0
-            while off < n do
-                let len = blockLength k off
-                let b = 2 * off
-                for i in 0 .. len - 1 do t.[b + len + i] <- rank.[e.[off + i]]
-                for i in len - 1 .. -1 .. 1 do t.[b + i] <- min t.[b + 2 * i] t.[b + 2 * i + 1]
-                off <- off + (1 <<< k)
-            trees.[k] <- t
+        // where.[k].[x]: x's index inside its level-k block
+        let where = Array.init levels (fun _ -> Array.zeroCreate<int> n)
         do
             elems.[0] <- Array.copy byStart
-            build 0
             for k in 1 .. levels - 1 do
                 let src = elems.[k - 1]
                 let dst = Array.zeroCreate n
@@ -61,7 +46,7 @@ module BestFit =
                     let mid = min (off + half) n
                     let mutable i, j, o = off, mid, off
                     while o < stop do
-                        if j >= stop || (i < mid && before src.[i] src.[j]) then
+                        if j >= stop || (i < mid && (ends.[src.[i]] < ends.[src.[j]] || (ends.[src.[i]] = ends.[src.[j]] && src.[i] < src.[j]))) then
                             dst.[o] <- src.[i]
                             i <- i + 1
                         else
@@ -70,7 +55,44 @@ module BestFit =
                         o <- o + 1
                     off <- off + (1 <<< k)
                 elems.[k] <- dst
-                build k
+            for k in 0 .. levels - 1 do
+                let e = elems.[k]
+                for o in 0 .. n - 1 do where.[k].[e.[o]] <- o - ((o >>> k) <<< k)
+        member _.Problem = problem
+        member _.Count = n
+        member _.Levels = levels
+        member _.Starts = starts
+        member _.Ends = ends
+        member _.SortedStarts = byStart |> Array.map (fun x -> starts.[x])
+        member _.StartPos = startPos
+        member _.Elems = elems
+        member _.Where = where
+        member _.MinStart = if n = 0 then 0L else Array.min starts
+        member _.MaxEnd = if n = 0 then 0L else Array.max ends
+
+    /// Answers "the best-ranked unplaced buffer with start >= a and end <= b" and removes buffers: each block of the
+    /// shape carries an iterative min-segment tree of ranks (removed = Int32.MaxValue). A query takes O(log n)
+    /// canonical blocks, each a binary search on end plus a prefix-min: O(log² n); a removal O(log² n).
+    type private Index(shape: Shape, rank: int[]) =
+        let n = shape.Count
+        let levels = shape.Levels
+        let ends = shape.Ends
+        let sortedStarts = shape.SortedStarts
+        let elems = shape.Elems
+        let blockLength k off = min (1 <<< k) (n - off)
+        // trees.[k]: per block of length len at offset off, the tree in 2 off + 1 .. 2 off + 2 len, leaves at 2 off + len + i
+        let trees =
+            Array.init levels (fun k ->
+                let e = elems.[k]
+                let t = Array.create (2 * n) System.Int32.MaxValue
+                let mutable off = 0
+                while off < n do
+                    let len = blockLength k off
+                    let b = 2 * off
+                    for i in 0 .. len - 1 do t.[b + len + i] <- rank.[e.[off + i]]
+                    for i in len - 1 .. -1 .. 1 do t.[b + i] <- min t.[b + 2 * i] t.[b + 2 * i + 1]
+                    off <- off + (1 <<< k)
+                t)
 
         /// The first position whose start is >= s.
         let firstStartAtLeast (s: int64) =
@@ -125,104 +147,103 @@ module BestFit =
 
         /// Marks buffer x as placed.
         member _.Remove(x: int) =
-            let p = startPos.[x]
+            let p = shape.StartPos.[x]
             for k in 0 .. levels - 1 do
                 let off = (p >>> k) <<< k
                 let len = blockLength k off
-                let e = elems.[k]
-                let mutable lo, hi = 0, len
-                while lo < hi do
-                    let m = (lo + hi) >>> 1
-                    if before e.[off + m] x then lo <- m + 1 else hi <- m
                 let t = trees.[k]
                 let bas = 2 * off
-                let mutable q = lo + len
+                let mutable q = shape.Where.[k].[x] + len
                 t.[bas + q] <- System.Int32.MaxValue
                 while q > 1 do
                     q <- q >>> 1
                     t.[bas + q] <- min t.[bas + 2 * q] t.[bas + 2 * q + 1]
 
+    /// Best-fit on a shape with a ranking (a permutation, 0 = preferred): writes offsets and returns true, or returns
+    /// false as soon as a top exceeds `limit` (offsets then partly written).
+    let internal place (shape: Shape) (rank: int[]) (limit: int64) (offsets: int64[]) : bool =
+        let bs = shape.Problem.Buffers
+        let n = shape.Count
+        let byRank = Array.create n -1
+        rank |> Array.iteri (fun i r ->
+            if r < 0 || r >= n || byRank.[r] >= 0 then invalidArg (nameof rank) "ranks must be a permutation of 0 .. n-1"
+            byRank.[r] <- i)
+        let index = Index(shape, rank)
+        // the skyline: a doubly linked list of segments; a segment id is never reused after it dies
+        let segStart = ResizeArray<int64>()
+        let segEnd = ResizeArray<int64>()
+        let segHeight = ResizeArray<int64>()
+        let prev = ResizeArray<int>()
+        let next = ResizeArray<int>()
+        let alive = ResizeArray<bool>()
+        let queue = PriorityQueue<int, struct (int64 * int64)>()
+        let create s e h p q =
+            let id = segStart.Count
+            segStart.Add s; segEnd.Add e; segHeight.Add h; prev.Add p; next.Add q; alive.Add true
+            if p >= 0 then next.[p] <- id
+            if q >= 0 then prev.[q] <- id
+            queue.Enqueue(id, struct (h, s))
+            id
+        if n > 0 then create shape.MinStart shape.MaxEnd 0L -1 -1 |> ignore
+        let mutable placed = 0
+        let mutable ok = true
+        while ok && placed < n do
+            let seg = queue.Dequeue()
+            if alive.[seg] then
+                alive.[seg] <- false
+                let a, b, h, p, q = segStart.[seg], segEnd.[seg], segHeight.[seg], prev.[seg], next.[seg]
+                let best = index.Best(a, b)
+                if best <> System.Int32.MaxValue then
+                    let x = byRank.[best]
+                    let buf = bs.[x]
+                    let off = Buffer.alignUp buf.Alignment h
+                    let top = off + buf.Size
+                    offsets.[x] <- off
+                    if top > limit then ok <- false
+                    index.Remove x
+                    placed <- placed + 1
+                    let s, e = buf.Lifetime.Start, buf.Lifetime.End
+                    // left piece at h, raised middle (merged with equal-height neighbours), right piece at h
+                    let mutable left = p
+                    if s > a then left <- create a s h p -1
+                    let mutable midStart, midPrev = s, left
+                    if s = a && p >= 0 && segHeight.[p] = top then
+                        alive.[p] <- false
+                        midStart <- segStart.[p]
+                        midPrev <- prev.[p]
+                    let mutable midEnd, midNext = e, q
+                    if e < b then midNext <- -1
+                    elif q >= 0 && segHeight.[q] = top then
+                        alive.[q] <- false
+                        midEnd <- segEnd.[q]
+                        midNext <- next.[q]
+                    let mid = create midStart midEnd top midPrev midNext
+                    if e < b then create e b h mid q |> ignore
+                else
+                    if p < 0 && q < 0 then failwith "BestFit: a segment over all steps admits no buffer"
+                    let hp = if p >= 0 then segHeight.[p] else System.Int64.MaxValue
+                    let hq = if q >= 0 then segHeight.[q] else System.Int64.MaxValue
+                    let lifted = min hp hq
+                    let mutable s, pp = a, p
+                    if hp = lifted then
+                        alive.[p] <- false
+                        s <- segStart.[p]
+                        pp <- prev.[p]
+                    let mutable e, qq = b, q
+                    if hq = lifted then
+                        alive.[q] <- false
+                        e <- segEnd.[q]
+                        qq <- next.[q]
+                    create s e lifted pp qq |> ignore
+        ok
+
     /// Best-fit with a given preference: rank.[i] is buffer i's place in the preference order (0 = placed first
     /// among candidates); ranks must be a permutation of 0 .. n-1. Returns a valid plan. O(n log² n).
     let planRanked (rank: int[]) (problem: Problem) : Plan =
-        let bs = problem.Buffers
-        let n = bs.Length
-        if rank.Length <> n then invalidArg (nameof rank) "one rank per buffer"
-        if n = 0 then { Offsets = [||] }
-        else
-            let starts = bs |> Array.map (fun b -> b.Lifetime.Start)
-            let ends = bs |> Array.map (fun b -> b.Lifetime.End)
-            let byRank = Array.create n -1
-            rank |> Array.iteri (fun i r ->
-                if r < 0 || r >= n || byRank.[r] >= 0 then invalidArg (nameof rank) "ranks must be a permutation of 0 .. n-1"
-                byRank.[r] <- i)
-            let index = Index(starts, ends, rank)
-            // the skyline: a doubly linked list of segments; a segment id is never reused after it dies
-            let segStart = ResizeArray<int64>()
-            let segEnd = ResizeArray<int64>()
-            let segHeight = ResizeArray<int64>()
-            let prev = ResizeArray<int>()
-            let next = ResizeArray<int>()
-            let alive = ResizeArray<bool>()
-            let queue = PriorityQueue<int, struct (int64 * int64)>()
-            let create s e h p q =
-                let id = segStart.Count
-                segStart.Add s; segEnd.Add e; segHeight.Add h; prev.Add p; next.Add q; alive.Add true
-                if p >= 0 then next.[p] <- id
-                if q >= 0 then prev.[q] <- id
-                queue.Enqueue(id, struct (h, s))
-                id
-            create (Array.min starts) (Array.max ends) 0L -1 -1 |> ignore
-            let offsets = Array.zeroCreate n
-            let mutable placed = 0
-            while placed < n do
-                let seg = queue.Dequeue()
-                if alive.[seg] then
-                    alive.[seg] <- false
-                    let a, b, h, p, q = segStart.[seg], segEnd.[seg], segHeight.[seg], prev.[seg], next.[seg]
-                    let best = index.Best(a, b)
-                    if best <> System.Int32.MaxValue then
-                        let x = byRank.[best]
-                        let buf = bs.[x]
-                        let off = Buffer.alignUp buf.Alignment h
-                        let top = off + buf.Size
-                        offsets.[x] <- off
-                        index.Remove x
-                        placed <- placed + 1
-                        let s, e = buf.Lifetime.Start, buf.Lifetime.End
-                        // left piece at h, raised middle (merged with equal-height neighbours), right piece at h
-                        let mutable left = p
-                        if s > a then left <- create a s h p -1
-                        let mutable midStart, midPrev = s, left
-                        if s = a && p >= 0 && segHeight.[p] = top then
-                            alive.[p] <- false
-                            midStart <- segStart.[p]
-                            midPrev <- prev.[p]
-                        let mutable midEnd, midNext = e, q
-                        if e < b then midNext <- -1
-                        elif q >= 0 && segHeight.[q] = top then
-                            alive.[q] <- false
-                            midEnd <- segEnd.[q]
-                            midNext <- next.[q]
-                        let mid = create midStart midEnd top midPrev midNext
-                        if e < b then create e b h mid q |> ignore
-                    else
-                        if p < 0 && q < 0 then failwith "BestFit: a segment over all steps admits no buffer"
-                        let hp = if p >= 0 then segHeight.[p] else System.Int64.MaxValue
-                        let hq = if q >= 0 then segHeight.[q] else System.Int64.MaxValue
-                        let lifted = min hp hq
-                        let mutable s, pp = a, p
-                        if hp = lifted then
-                            alive.[p] <- false
-                            s <- segStart.[p]
-                            pp <- prev.[p]
-                        let mutable e, qq = b, q
-                        if hq = lifted then
-                            alive.[q] <- false
-                            e <- segEnd.[q]
-                            qq <- next.[q]
-                        create s e lifted pp qq |> ignore
-            { Offsets = offsets }
+        if rank.Length <> problem.Buffers.Length then invalidArg (nameof rank) "one rank per buffer"
+        let offsets = Array.zeroCreate problem.Buffers.Length
+        place (Shape problem) rank System.Int64.MaxValue offsets |> ignore
+        { Offsets = offsets }
 
     /// The ranks of the buffers under a comparison (negative = first preferred); ties beyond it go by problem order.
     let ranksBy (compare: Buffer -> Buffer -> int) (problem: Problem) : int[] =

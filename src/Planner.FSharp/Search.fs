@@ -156,106 +156,108 @@ module Search =
                 if order.Length > 0 then this.BestOrder <- Array.copy order
         member this.Done = (let struct (p, _) = this.BestCost in p <= this.Greedy.LowerBound)
 
-    /// Stage 1: best-fit (always, even with no time left), then the greedy under the fixed orders and the offset
-    /// order of the best plan so far.
-    let private construct (problem: Problem) (state: State) =
+    let private orderOfRanks (rank: int[]) =
+        let order = Array.zeroCreate rank.Length
+        rank |> Array.iteri (fun i r -> order.[r] <- i)
+        order
+
+    let private ranksOfOrder (order: int[]) (rank: int[]) =
+        order |> Array.iteri (fun r i -> rank.[i] <- r)
+
+    /// Stage 1: best-fit under the paper's rule (always, even with no time left) and under the fixed orders, then
+    /// the greedy under the same orders. The best best-fit ranking seeds stage 2.
+    let private construct (problem: Problem) (state: State) (shape: BestFit.Shape) =
         let g = state.Greedy
         let n = problem.Buffers.Length
-        let bf = BestFit.plan problem
-        state.Offer(bf.Offsets, g.Cost bf.Offsets, [||])
         let offsets = Array.zeroCreate n
-        let tryOrder (order: int[]) =
+        let orders = (BestFit.paperRule :: orderKeys) |> List.map (fun key -> orderOfRanks (BestFit.ranksBy key problem))
+        let mutable first = true
+        for order in orders do
+            if first || (not state.Done && not state.Budget.Exhausted) then
+                first <- false
+                state.Budget.Tick()
+                let rank = Array.zeroCreate n
+                ranksOfOrder order rank
+                BestFit.place shape rank System.Int64.MaxValue offsets |> ignore
+                state.Offer(offsets, g.Cost offsets, order)
+        let seed = state.BestOrder
+        for order in orders do
             if not state.Done && not state.Budget.Exhausted then
                 state.Budget.Tick()
                 let struct (limit, _) = state.BestCost
-                if g.Place(order, 0, offsets, limit) then state.Offer(offsets, g.Cost offsets, order)
-        for key in orderKeys do
-            tryOrder (BestFit.ranksBy key problem |> fun rank -> let o = Array.zeroCreate n in rank |> Array.iteri (fun i r -> o.[r] <- i); o)
-        let byOffset = Array.init n id |> Array.sortBy (fun i -> state.Best.Offsets.[i], -problem.Buffers.[i].Size)
-        tryOrder byOffset
-        if state.BestOrder.Length = 0 then state.BestOrder <- byOffset
+                if g.Place(order, 0, offsets, limit) then state.Offer(offsets, g.Cost offsets, [||])
+        seed
 
-    /// Stage 2: iterated local search over the greedy order (squeaky wheel, moves and swaps, perturbed restarts).
-    let private improve (problem: Problem) (state: State) =
+    /// Stage 2: iterated local search over the best-fit ranking. Moves: a buffer above the lower bound (half the
+    /// time: at the peak) moves to a random earlier rank (squeaky wheel), or two random ranks swap. A move is kept
+    /// when (peak, total height above the lower bound) is not worse; decoding stops early at a top above the current
+    /// peak. After `patience` moves without progress the search restarts from the best ranking with a few swaps.
+    let private improve (problem: Problem) (state: State) (shape: BestFit.Shape) (seed: int[]) =
         let n = problem.Buffers.Length
         let g = state.Greedy
         let rnd = state.Random
         let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
-        if n >= 2 && state.BestOrder.Length = n then
-            let order = Array.copy state.BestOrder
+        if n >= 2 && seed.Length = n && not state.Done && not state.Budget.Exhausted then
+            let order = Array.copy seed
+            let bestOrder = Array.copy seed
+            let rank = Array.zeroCreate n
             let current = Array.zeroCreate n
-            if g.Place(order, 0, current, System.Int64.MaxValue) then
-                let mutable cost = g.Cost current
-                let candidate = Array.zeroCreate n
-                let trial = Array.zeroCreate n
-                let mutable stagnation = 0
-                let patience = max 2000 (20 * n)
-                let high = ResizeArray<int>()
-                while not state.Done && not state.Budget.Exhausted do
-                    state.Budget.Tick()
-                    Array.blit order 0 trial 0 n
-                    // pick a move; `from` is the first position whose buffer changed
-                    let mutable from = n
-                    let move = rnd.Next 10
-                    if move < 6 then
-                        // squeaky wheel: a buffer above the lower bound (most often one at the peak) moves forward
-                        high.Clear()
-                        let struct (peak, _) = cost
-                        let atPeak = rnd.Next 2 = 0
-                        for p in 1 .. n - 1 do
-                            let top = current.[order.[p]] + sizes.[order.[p]]
-                            if (if atPeak then top = peak else top > g.LowerBound) then high.Add p
-                        if high.Count > 0 then
-                            let p = high.[rnd.Next high.Count]
-                            let q = rnd.Next p
-                            let x = trial.[p]
-                            System.Array.Copy(trial, q, trial, q + 1, p - q)
-                            trial.[q] <- x
-                            from <- q
-                    elif move < 8 then
-                        let p = rnd.Next n
-                        let q = rnd.Next n
-                        if p <> q then
-                            let x = trial.[p]
-                            if p < q then System.Array.Copy(trial, p + 1, trial, p, q - p) else System.Array.Copy(trial, q, trial, q + 1, p - q)
-                            trial.[q] <- x
-                            from <- min p q
-                    else
-                        let p = rnd.Next n
-                        let q = min (n - 1) (p + 1 + rnd.Next (max 1 (n / 10)))
-                        if p <> q then
-                            let x = trial.[p]
-                            trial.[p] <- trial.[q]
-                            trial.[q] <- x
-                            from <- min p q
-                    if from < n then
-                        Array.blit current 0 candidate 0 n
-                        let struct (limit, _) = cost
-                        if g.Place(trial, from, candidate, limit) then
-                            let c = g.Cost candidate
-                            if not (better cost c) then
-                                if better c cost then stagnation <- 0 else stagnation <- stagnation + 1
-                                Array.blit trial 0 order 0 n
-                                Array.blit candidate 0 current 0 n
-                                cost <- c
-                                state.Offer(current, cost, order)
-                            else stagnation <- stagnation + 1
-                        else stagnation <- stagnation + 1
-                    if stagnation > patience then
-                        // restart from the best order, perturbed by a few random moves
-                        stagnation <- 0
-                        Array.blit state.BestOrder 0 order 0 n
-                        for _ in 1 .. 1 + rnd.Next (max 1 (n / 20)) do
-                            let p = rnd.Next n
-                            let q = rnd.Next n
-                            let x = order.[p]
-                            order.[p] <- order.[q]
-                            order.[q] <- x
-                        if g.Place(order, 0, current, System.Int64.MaxValue) then cost <- g.Cost current
-                        else
-                            Array.blit state.BestOrder 0 order 0 n
-                            g.Place(order, 0, current, System.Int64.MaxValue) |> ignore
-                            cost <- g.Cost current
+            ranksOfOrder order rank
+            BestFit.place shape rank System.Int64.MaxValue current |> ignore
+            let mutable cost = g.Cost current
+            let mutable bestCost = cost
+            let candidate = Array.zeroCreate n
+            let trial = Array.zeroCreate n
+            let mutable stagnation = 0
+            let patience = max 5000 (50 * n)
+            let high = ResizeArray<int>()
+            while not state.Done && not state.Budget.Exhausted do
+                state.Budget.Tick()
+                Array.blit order 0 trial 0 n
+                let struct (peak, _) = cost
+                if rnd.Next 10 < 6 then
+                    high.Clear()
+                    let threshold = if rnd.Next 2 = 0 then peak - 1L else g.LowerBound
+                    for p in 1 .. n - 1 do
+                        if current.[order.[p]] + sizes.[order.[p]] > threshold then high.Add p
+                if high.Count > 0 then
+                    let p = high.[rnd.Next high.Count]
+                    let q = rnd.Next p
+                    let x = trial.[p]
+                    System.Array.Copy(trial, q, trial, q + 1, p - q)
+                    trial.[q] <- x
+                    high.Clear()
+                else
+                    let p, q = rnd.Next n, rnd.Next n
+                    let x = trial.[p]
+                    trial.[p] <- trial.[q]
+                    trial.[q] <- x
+                ranksOfOrder trial rank
+                let mutable improved = false
+                if BestFit.place shape rank peak candidate then
+                    let c = g.Cost candidate
+                    if not (better cost c) then
+                        improved <- better c cost
+                        Array.blit trial 0 order 0 n
+                        Array.blit candidate 0 current 0 n
+                        cost <- c
+                        state.Offer(current, cost, [||])
+                        if better cost bestCost then
+                            bestCost <- cost
+                            Array.blit order 0 bestOrder 0 n
+                stagnation <- if improved then 0 else stagnation + 1
+                if stagnation > patience then
+                    // restart from the best ranking, perturbed by a few random swaps
+                    stagnation <- 0
+                    Array.blit bestOrder 0 order 0 n
+                    for _ in 1 .. 1 + rnd.Next (max 1 (n / 50)) do
+                        let p, q = rnd.Next n, rnd.Next n
+                        let x = order.[p]
+                        order.[p] <- order.[q]
+                        order.[q] <- x
+                    ranksOfOrder order rank
+                    BestFit.place shape rank System.Int64.MaxValue current |> ignore
+                    cost <- g.Cost current
 
     /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
     /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), then local search.
@@ -264,6 +266,7 @@ module Search =
         else
             let state = State(problem, options)
             state.Greedy <- Greedy(problem, state.Budget)
-            construct problem state
-            improve problem state
+            let shape = BestFit.Shape problem
+            let seed = construct problem state shape
+            improve problem state shape seed
             state.Best
