@@ -42,11 +42,40 @@ module Placement =
             i <- i + 1
         if best >= 0L then best else Buffer.alignUp alignment cursor
 
+    /// The union of some address ranges as sorted runs [Los.[j], His.[j]) that neither overlap nor touch.
+    /// Only the union matters to `choose`, so a tree node keeps this instead of its buffers.
+    [<Sealed; AllowNullLiteral>]
+    type private Runs() =
+        member val Los = ResizeArray<int64>() with get
+        member val His = ResizeArray<int64>() with get
+        /// Adds [lo, hi), merging every run it overlaps or touches.
+        member this.Add(lo: int64, hi: int64) =
+            let los, his = this.Los, this.His
+            // first run whose top reaches lo
+            let mutable a, b = 0, his.Count
+            while a < b do
+                let m = (a + b) / 2
+                if his.[m] < lo then a <- m + 1 else b <- m
+            let j = a
+            let mutable k = j
+            while k < los.Count && los.[k] <= hi do k <- k + 1
+            if k = j then
+                los.Insert(j, lo)
+                his.Insert(j, hi)
+            else
+                los.[j] <- min lo los.[j]
+                his.[j] <- max hi his.[k - 1]
+                if k - j > 1 then
+                    los.RemoveRange(j + 1, k - j - 1)
+                    his.RemoveRange(j + 1, k - j - 1)
+
     /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
-    /// gives among the placed buffers overlapping it in time. The placed buffers sit in two trees over the compressed
-    /// steps: a segment tree of lifetimes (stabbing at a buffer's start finds those live then) and a tree of starts
-    /// (finds those starting strictly inside its lifetime), so each placement costs O(log n + k log k) for k
-    /// time-overlapping placed buffers. Returns a plan in problem order.
+    /// gives among the placed buffers overlapping it in time. Two trees over the compressed steps hold the placed
+    /// buffers: a segment tree of lifetimes (stabbing at a buffer's start finds those live then) and a tree of starts
+    /// (finds those starting strictly inside its lifetime). Every buffer a query reaches through a node overlaps it in
+    /// time, so a node keeps only the union of its buffers' address ranges (Runs): stacked buffers collapse into one
+    /// run. A placement costs O(log n + r log r) for r runs reached (r <= time-overlapping placed buffers).
+    /// Returns a plan in problem order.
     let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
         let bs = problem.Buffers
         let n = bs.Length
@@ -61,25 +90,26 @@ module Placement =
         let mutable size = 1
         while size < m do size <- size * 2
         // lifetimes: a buffer covering leaves [a, b) is stored at the O(log n) canonical nodes of that range
-        let cover = Array.init (2 * size) (fun _ -> null : ResizeArray<int>)
+        let cover : Runs[] = Array.zeroCreate (2 * size)
         // starts: a buffer starting at leaf a is stored at every ancestor of a
-        let starts = Array.init (2 * size) (fun _ -> null : ResizeArray<int>)
-        let add (tree: ResizeArray<int>[]) node i =
-            if isNull tree.[node] then tree.[node] <- ResizeArray<int>()
-            tree.[node].Add i
+        let starts : Runs[] = Array.zeroCreate (2 * size)
+        let add (tree: Runs[]) node lo hi =
+            if isNull tree.[node] then tree.[node] <- Runs()
+            tree.[node].Add(lo, hi)
         let offsets = Array.create n -1L
         let mutable los = Array.zeroCreate 16
         let mutable his = Array.zeroCreate 16
         let mutable count = 0
-        let collect (list: ResizeArray<int>) =
-            if not (isNull list) then
-                for j in list do
-                    if count = los.Length then
-                        System.Array.Resize(&los, 2 * count)
-                        System.Array.Resize(&his, 2 * count)
-                    los.[count] <- offsets.[j]
-                    his.[count] <- offsets.[j] + bs.[j].Size
-                    count <- count + 1
+        let collect (runs: Runs) =
+            if not (isNull runs) then
+                let c = runs.Los.Count
+                if count + c > los.Length then
+                    let grown = max (2 * los.Length) (count + c)
+                    System.Array.Resize(&los, grown)
+                    System.Array.Resize(&his, grown)
+                runs.Los.CopyTo(los, count)
+                runs.His.CopyTo(his, count)
+                count <- count + c
         for i in order do
             let b = bs.[i]
             if offsets.[i] >= 0L then invalidArg (nameof order) "order must not repeat an index"
@@ -100,18 +130,20 @@ module Placement =
                 l <- l / 2
                 r <- r / 2
             System.Array.Sort(los, his, 0, count)
-            offsets.[i] <- choose fit b.Size (max 1L b.Alignment) los his count
+            let lo = choose fit b.Size (max 1L b.Alignment) los his count
+            let hi = lo + b.Size
+            offsets.[i] <- lo
             // record b
             let mutable l = a + size
             let mutable r = e + size
             while l < r do
-                if (l &&& 1) = 1 then (add cover l i; l <- l + 1)
-                if (r &&& 1) = 1 then (r <- r - 1; add cover r i)
+                if (l &&& 1) = 1 then (add cover l lo hi; l <- l + 1)
+                if (r &&& 1) = 1 then (r <- r - 1; add cover r lo hi)
                 l <- l / 2
                 r <- r / 2
             let mutable node = a + size
             while node >= 1 do
-                add starts node i
+                add starts node lo hi
                 node <- node / 2
         { Offsets = offsets }
 

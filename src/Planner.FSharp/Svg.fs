@@ -1,0 +1,191 @@
+namespace Pgmo.Planner
+
+open System.Text
+
+/// SVG pictures for people: a plan in space and time, and a bar chart of peak / lower bound. Pure: text in, text out.
+[<RequireQualifiedAccess>]
+module Svg =
+
+    let private inv = System.Globalization.CultureInfo.InvariantCulture
+
+    /// A number with at most one decimal, invariant culture (keeps large pictures small).
+    let private num (x: float) = System.Math.Round(x, 1).ToString("0.#", inv)
+
+    /// Text escaped for XML content and attributes.
+    let private esc (s: string) =
+        s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;")
+
+    /// A byte count with a binary unit: "512 B", "1.5 KiB", "12 MiB", "2.25 GiB".
+    let formatBytes (bytes: int64) : string =
+        let units = [| "B"; "KiB"; "MiB"; "GiB"; "TiB" |]
+        let mutable v = float bytes
+        let mutable u = 0
+        while abs v >= 1024.0 && u < units.Length - 1 do
+            v <- v / 1024.0
+            u <- u + 1
+        if u = 0 then sprintf "%d B" bytes else v.ToString("0.##", inv) + " " + units.[u]
+
+    /// Tick values 0, s, 2s, ... up to max, with s a 1-2-5 multiple of a power of ten in `unit` giving about `target` ticks.
+    let private ticks (maxValue: float) (unit: float) (target: int) =
+        let range = max (maxValue / unit) 1e-9
+        let raw = range / float target
+        let p = 10.0 ** floor (log10 raw)
+        let step = [ 1.0; 2.0; 5.0; 10.0 ] |> List.map (fun m -> m * p) |> List.find (fun s -> s >= raw)
+        [ for k in 0 .. int (range / step) -> float k * step * unit ]
+
+    /// The byte unit (and its name) for an axis reaching maxBytes.
+    let private byteUnit (maxBytes: float) =
+        if maxBytes >= 1024.0 ** 3.0 then 1024.0 ** 3.0, "GiB"
+        elif maxBytes >= 1024.0 ** 2.0 then 1024.0 ** 2.0, "MiB"
+        elif maxBytes >= 1024.0 then 1024.0, "KiB"
+        else 1.0, "B"
+
+    /// A stable colour for an id (FNV-1a hash to a hue; string hashes differ between runs, this does not).
+    let private colour (id: string) =
+        let mutable h = 2166136261u
+        for c in id do
+            h <- (h ^^^ uint32 c) * 16777619u
+        sprintf "hsl(%d,65%%,%d%%)" (int (h % 360u)) (55 + int ((h / 360u) % 15u))
+
+    /// Buffers above this count are drawn without outlines; below `labelled` each gets its id when it has room.
+    [<Literal>]
+    let private Outlined = 300
+    [<Literal>]
+    let private Labelled = 60
+    /// Above this count, rectangles smaller than a pixel both ways are merged into grey pixel runs.
+    [<Literal>]
+    let private Merged = 2000
+
+    /// An SVG picture of a plan: time (steps) across, address (bytes) up, one rectangle per buffer coloured by a hash
+    /// of its id, dashed lines at the peak and at the lower bound, and the ratio in the title. Readable from 10 to
+    /// 10k buffers: outlines and labels only for small problems; for large ones rectangles under a pixel are merged
+    /// into pixel runs so the file stays small (about 1 MB for 10k buffers).
+    let render (title: string) (problem: Problem) (plan: Plan) : string =
+        let bs = problem.Buffers
+        let n = bs.Length
+        let width, height = 1200.0, 640.0
+        let left, right, top, bottom = 90.0, 30.0, 56.0, 56.0
+        let plotW, plotH = width - left - right, height - top - bottom
+        let peak = Plan.peak problem plan
+        let lb = Bounds.lowerBound problem
+        let t0 = if n = 0 then 0L else bs |> Array.minBy (fun b -> b.Lifetime.Start) |> fun b -> b.Lifetime.Start
+        let t1 = if n = 0 then 1L else bs |> Array.maxBy (fun b -> b.Lifetime.End) |> fun b -> b.Lifetime.End
+        let span = float (max 1L (t1 - t0))
+        let yMax = float (max 1L (max peak lb)) * 1.08
+        let xOf (t: int64) = left + float (t - t0) / span * plotW
+        let yOf (a: float) = top + plotH - a / yMax * plotH
+        let sb = StringBuilder()
+        let out (s: string) = sb.Append(s) |> ignore
+        out (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" viewBox=\"0 0 %s %s\" font-family=\"sans-serif\" font-size=\"12\">\n" (num width) (num height) (num width) (num height))
+        out (sprintf "<rect x=\"0\" y=\"0\" width=\"%s\" height=\"%s\" fill=\"white\"/>\n" (num width) (num height))
+        let ratio = if lb > 0L then sprintf "%.4f" (float peak / float lb) else "n/a"
+        out (sprintf "<text x=\"%s\" y=\"24\" font-size=\"16\" font-weight=\"bold\">%s</text>\n" (num left) (esc title))
+        out (sprintf "<text x=\"%s\" y=\"42\">%d buffers, peak %s, lower bound %s, peak / lower bound = %s</text>\n"
+                 (num left) n (esc (formatBytes peak)) (esc (formatBytes lb)) ratio)
+        // buffers
+        let stroke = if n <= Outlined then " stroke=\"black\" stroke-width=\"0.5\"" else ""
+        let cols, rows = int plotW, int plotH
+        let pixels = if n > Merged then Array2D.zeroCreate<bool> rows cols else Array2D.zeroCreate<bool> 0 0
+        out "<g>\n"
+        for i in 0 .. n - 1 do
+            let b = bs.[i]
+            let x = xOf b.Lifetime.Start
+            let w = xOf b.Lifetime.End - x
+            let y = yOf (float (plan.Offsets.[i] + b.Size))
+            let h = yOf (float plan.Offsets.[i]) - y
+            if n > Merged && w < 1.0 && h < 1.0 then
+                let c = min (cols - 1) (max 0 (int (x - left)))
+                let r = min (rows - 1) (max 0 (int (y - top)))
+                pixels.[r, c] <- true
+            else
+                out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"%s\"%s>" (num x) (num y) (num (max w 0.1)) (num (max h 0.1)) (colour b.Id) stroke)
+                if n <= Outlined then out (sprintf "<title>%s [%d, %d) %s @ %d</title>" (esc b.Id) b.Lifetime.Start b.Lifetime.End (esc (formatBytes b.Size)) plan.Offsets.[i])
+                out "</rect>\n"
+                if n <= Labelled && w > 24.0 && h > 13.0 then
+                    out (sprintf "<text x=\"%s\" y=\"%s\" font-size=\"10\" text-anchor=\"middle\" pointer-events=\"none\">%s</text>\n" (num (x + w / 2.0)) (num (y + h / 2.0 + 4.0)) (esc b.Id))
+        out "</g>\n"
+        if n > Merged then
+            out "<g fill=\"#777\">\n"
+            for r in 0 .. rows - 1 do
+                let mutable c = 0
+                while c < cols do
+                    if pixels.[r, c] then
+                        let start = c
+                        while c < cols && pixels.[r, c] do c <- c + 1
+                        out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%d\" height=\"1\"/>\n" (num (left + float start)) (num (top + float r)) (c - start))
+                    else c <- c + 1
+            out "</g>\n"
+        // axes and ticks
+        out (sprintf "<g stroke=\"black\"><line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/><line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\"/></g>\n"
+                 (num left) (num (top + plotH)) (num (left + plotW)) (num (top + plotH)) (num left) (num top) (num left) (num (top + plotH)))
+        for t in ticks span 1.0 10 do
+            let x = left + t / span * plotW
+            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>" (num x) (num (top + plotH)) (num x) (num (top + plotH + 5.0)))
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%s</text>\n" (num x) (num (top + plotH + 18.0)) (string (int64 t + t0)))
+        out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">time (steps)</text>\n" (num (left + plotW / 2.0)) (num (height - 12.0)))
+        let unit, unitName = byteUnit yMax
+        for a in ticks yMax unit 8 do
+            let y = yOf a
+            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>" (num (left - 5.0)) (num y) (num left) (num y))
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\">%s</text>\n" (num (left - 8.0)) (num (y + 4.0)) ((a / unit).ToString("0.##", inv)))
+        out (sprintf "<text transform=\"translate(18 %s) rotate(-90)\" text-anchor=\"middle\">address (%s)</text>\n" (num (top + plotH / 2.0)) unitName)
+        // peak and lower bound
+        let hline (value: int64) (colourName: string) (label: string) (dy: float) =
+            let y = yOf (float value)
+            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>" (num left) (num y) (num (left + plotW)) (num y) colourName)
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\" fill=\"%s\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">%s</text>\n" (num (left + plotW)) (num (y + dy)) colourName (esc label))
+        hline peak "#c00000" ("peak " + formatBytes peak) -4.0
+        hline lb "#0040c0" ("lower bound " + formatBytes lb) (if peak - lb < int64 (yMax / 40.0) then 14.0 else -4.0)
+        out "</svg>\n"
+        sb.ToString()
+
+    let private palette = [| "#4e79a7"; "#f28e2b"; "#e15759"; "#76b7b2"; "#59a14f"; "#edc948"; "#b07aa1"; "#ff9da7"; "#9c755f"; "#bab0ac" |]
+
+    /// A grouped bar chart of peak / lower bound: one group per instance, one bar per algorithm (in first-appearance
+    /// order, one colour each, with a legend), bars rising from ratio 1. Rows are (instance, algorithm, ratio);
+    /// non-finite ratios are left out.
+    let chart (title: string) (rows: (string * string * float) seq) : string =
+        let rows = rows |> Seq.filter (fun (_, _, r) -> System.Double.IsFinite r) |> Array.ofSeq
+        let instances = rows |> Array.map (fun (i, _, _) -> i) |> Array.distinct
+        let algorithms = rows |> Array.map (fun (_, a, _) -> a) |> Array.distinct
+        let width = max 640.0 (100.0 + float instances.Length * (float algorithms.Length * 12.0 + 16.0))
+        let height = 460.0
+        let left, right, top, bottom = 70.0, 170.0, 50.0, 60.0
+        let plotW, plotH = width - left - right, height - top - bottom
+        let maxRatio = rows |> Array.fold (fun m (_, _, r) -> max m r) 1.0
+        let yTop = 1.0 + max 0.01 ((maxRatio - 1.0) * 1.1)
+        let yOf (r: float) = top + plotH - (r - 1.0) / (yTop - 1.0) * plotH
+        let sb = StringBuilder()
+        let out (s: string) = sb.Append(s) |> ignore
+        out (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" viewBox=\"0 0 %s %s\" font-family=\"sans-serif\" font-size=\"12\">\n" (num width) (num height) (num width) (num height))
+        out (sprintf "<rect x=\"0\" y=\"0\" width=\"%s\" height=\"%s\" fill=\"white\"/>\n" (num width) (num height))
+        out (sprintf "<text x=\"%s\" y=\"28\" font-size=\"16\" font-weight=\"bold\">%s</text>\n" (num left) (esc title))
+        // grid and y ticks
+        for t in ticks (yTop - 1.0) 1.0 8 do
+            let y = yOf (1.0 + t)
+            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"#ddd\"/>" (num left) (num y) (num (left + plotW)) (num y))
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\">%s</text>\n" (num (left - 6.0)) (num (y + 4.0)) ((1.0 + t).ToString("0.###", inv)))
+        out (sprintf "<text transform=\"translate(16 %s) rotate(-90)\" text-anchor=\"middle\">peak / lower bound</text>\n" (num (top + plotH / 2.0)))
+        // bars
+        let groupW = plotW / float (max 1 instances.Length)
+        let barW = groupW * 0.8 / float (max 1 algorithms.Length)
+        for gi in 0 .. instances.Length - 1 do
+            let x0 = left + float gi * groupW + groupW * 0.1
+            for ai in 0 .. algorithms.Length - 1 do
+                match rows |> Array.tryFind (fun (i, a, _) -> i = instances.[gi] && a = algorithms.[ai]) with
+                | Some (_, _, r) ->
+                    let y = yOf r
+                    out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"%s\"><title>%s, %s: %s</title></rect>\n"
+                             (num (x0 + float ai * barW)) (num y) (num (max 0.5 (barW - 1.0))) (num (max 0.5 (top + plotH - y)))
+                             palette.[ai % palette.Length] (esc instances.[gi]) (esc algorithms.[ai]) (r.ToString("0.0000", inv)))
+                | None -> ()
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%s</text>\n" (num (x0 + groupW * 0.4)) (num (top + plotH + 18.0)) (esc instances.[gi]))
+        out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>\n" (num left) (num (top + plotH)) (num (left + plotW)) (num (top + plotH)))
+        out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">instance</text>\n" (num (left + plotW / 2.0)) (num (height - 16.0)))
+        // legend
+        for ai in 0 .. algorithms.Length - 1 do
+            let y = top + 8.0 + float ai * 20.0
+            out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%s\" y=\"%s\">%s</text>\n"
+                     (num (left + plotW + 16.0)) (num y) palette.[ai % palette.Length] (num (left + plotW + 36.0)) (num (y + 11.0)) (esc algorithms.[ai]))
+        out "</svg>\n"
+        sb.ToString()
