@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using Pgmo.Planner;
@@ -14,7 +15,7 @@ public static class BenchCommand
         var timeLimit = Commands.TimeLimitOption(1, "each search run");
         var repeats = new Option<int>("--repeats") { Description = "runs per cell; the fastest is reported", DefaultValueFactory = _ => 3 };
         var json = Commands.JsonOption();
-        var command = new Command("bench", "Benchmark: planning time and peak / lower bound against n for every algorithm on generated DNN-like traces (residual chains).")
+        var command = new Command("bench", "Benchmark: planning time and peak / lower bound against n for every algorithm on generated DNN-like traces (layer chains).")
         {
             sizes, algorithms, timeLimit, repeats, json,
         };
@@ -37,7 +38,7 @@ public static class BenchCommand
             .Title("planning time (fastest of repeats) and peak / lower bound, generated DNN-like traces");
         foreach (var n in sizes)
         {
-            var problem = Traces.withBuffers(1, n);
+            var problem = Traces.chainOfSize(1, n);
             var lowerBound = Bounds.lowerBound(problem);
             var cells = new List<string> { problem.Buffers.Length.ToString() };
             foreach (var algorithm in selected)
@@ -50,7 +51,7 @@ public static class BenchCommand
                     var watch = Stopwatch.StartNew();
                     var plan = Algorithms.run(algorithm, settings, problem);
                     best = Math.Min(best, watch.Elapsed.TotalMilliseconds);
-                    peak = Plan.peak(problem, plan);
+                    peak = PlanModule.peak(problem, plan);
                     if (!Validate.isValid(problem, plan)) throw new InvalidOperationException($"{algorithm.Name} produced an invalid plan at n={n}");
                 }
                 var ratio = CheckCommand.Ratio(peak, lowerBound);

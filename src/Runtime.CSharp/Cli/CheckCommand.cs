@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using Microsoft.FSharp.Core;
 using Pgmo.Planner;
@@ -31,13 +32,13 @@ public static class CheckCommand
         var assigned = Validate.assign(problem, planned, offsets);
         if (!assigned.IsOk)
         {
-            var problems = assigned.ErrorValue.Select(Violation.describe).ToList();
+            var problems = assigned.ErrorValue.Select(ViolationModule.describe).ToList();
             throw new UsageException($"{planPath}: the plan's rows do not match {problemPath}: " +
                 string.Join("; ", problems.Take(ShownViolations)) + (problems.Count > ShownViolations ? $"; and {problems.Count - ShownViolations} more" : ""));
         }
         var plan = assigned.ResultValue;
-        var violations = Validate.plan(problem, capacity, plan).Select(Violation.describe).ToList();
-        var peak = Plan.peak(problem, plan);
+        var violations = Validate.plan(problem, capacity, plan).Select(ViolationModule.describe).ToList();
+        var peak = PlanModule.peak(problem, plan);
         var lowerBound = Bounds.lowerBound(problem);
         var valid = violations.Count == 0;
         if (valid)

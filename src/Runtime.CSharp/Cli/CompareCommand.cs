@@ -50,7 +50,7 @@ public static class CompareCommand
                     var watch = Stopwatch.StartNew();
                     var plan = Algorithms.run(algorithm, settings, problem);
                     var millis = watch.Elapsed.TotalMilliseconds;
-                    var peak = Plan.peak(problem, plan);
+                    var peak = PlanModule.peak(problem, plan);
                     rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), millis,
                         Validate.isValid(problem, plan)));
                     task.Increment(1);

@@ -9,10 +9,23 @@ public static class Output
     static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
     /// <summary>A console for progress and messages that keeps stdout clean for tables and JSON.</summary>
-    public static readonly IAnsiConsole Err = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+    public static readonly IAnsiConsole Err = Console(System.Console.Error, System.Console.IsErrorRedirected);
 
     /// <summary>A console for human-readable results on stdout.</summary>
-    public static readonly IAnsiConsole Out = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+    public static readonly IAnsiConsole Out = Console(System.Console.Out, System.Console.IsOutputRedirected);
+
+    /// <summary>A console on a writer; when redirected to a file or pipe, plain text and wide enough that tables never wrap.</summary>
+    static IAnsiConsole Console(TextWriter writer, bool redirected)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = redirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
+        if (redirected) console.Profile.Width = 250;
+        return console;
+    }
 
     /// <summary>Writes text to path atomically: a temporary file beside it, then a rename. A failed run leaves no partial file.</summary>
     public static void WriteAtomically(string path, string text)
@@ -34,7 +47,7 @@ public static class Output
     }
 
     /// <summary>Prints one JSON object as the last line of standard output.</summary>
-    public static void JsonLine(object value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, Json));
+    public static void JsonLine(object value) => System.Console.Out.WriteLine(JsonSerializer.Serialize(value, Json));
 
     /// <summary>A byte count in the largest binary unit that keeps it at or above 1 (B, KiB, MiB, GiB, TiB).</summary>
     public static string Bytes(long bytes)

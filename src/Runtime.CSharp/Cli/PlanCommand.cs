@@ -1,3 +1,4 @@
+using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
 using Pgmo.Planner;
@@ -9,7 +10,7 @@ public static class PlanCommand
 {
     public static Command Create()
     {
-        var problemArg = new Argument<string>("problem") { Description = "problem CSV (id,lower,upper,size[,alignment])" };
+        var problemArg = new Argument<string?>("problem") { Description = "problem CSV (id,lower,upper,size[,alignment])", Arity = ArgumentArity.ZeroOrOne };
         var algorithm = new Option<string>("--algorithm", "-a")
         {
             Description = "planning algorithm; 'list' names them all",
@@ -24,7 +25,7 @@ public static class PlanCommand
         {
             problemArg, algorithm, outFile, svg, timeLimit, seed, json,
         };
-        command.SetAction((r, token) => Task.FromResult(Run(r.GetValue(problemArg)!, r.GetValue(algorithm)!, r.GetValue(outFile), r.GetValue(svg),
+        command.SetAction((r, token) => Task.FromResult(Run(r.GetValue(problemArg), r.GetValue(algorithm)!, r.GetValue(outFile), r.GetValue(svg),
             r.GetValue(timeLimit), r.GetValue(seed), r.GetValue(json), token)));
         return command;
     }
@@ -34,7 +35,7 @@ public static class PlanCommand
         Algorithms.tryFind(name) is { } found ? found.Value
         : throw new UsageException($"unknown algorithm '{name}'; known: {string.Join(", ", Algorithms.names)}");
 
-    static int Run(string problemPath, string algorithmName, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
+    static int Run(string? problemPath, string algorithmName, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
     {
         if (algorithmName == "list")
         {
@@ -45,6 +46,7 @@ public static class PlanCommand
             return ExitCodes.Success;
         }
         var algorithm = Find(algorithmName);
+        if (problemPath is null) throw new UsageException("plan: missing PROBLEM.csv (or use --algorithm list)");
         var problem = Inputs.ReadProblem(problemPath);
         var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), seed, token);
         var watch = Stopwatch.StartNew();
@@ -52,12 +54,12 @@ public static class PlanCommand
         var millis = watch.Elapsed.TotalMilliseconds;
         var violations = Validate.plan(problem, null, plan);
         var valid = violations.IsEmpty;
-        var peak = Plan.peak(problem, plan);
+        var peak = PlanModule.peak(problem, plan);
         var lowerBound = Bounds.lowerBound(problem);
         var ratio = CheckCommand.Ratio(peak, lowerBound);
         if (!valid)
         {
-            foreach (var v in violations.Take(10)) Console.Error.WriteLine($"pgmo: {algorithm.Name} produced an invalid plan: {Violation.describe(v)}");
+            foreach (var v in violations.Take(10)) Console.Error.WriteLine($"pgmo: {algorithm.Name} produced an invalid plan: {ViolationModule.describe(v)}");
             if (json) Output.JsonLine(new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid });
             return ExitCodes.Failure;
         }
