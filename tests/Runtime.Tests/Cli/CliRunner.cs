@@ -1,0 +1,42 @@
+using System.Text.Json;
+
+namespace Pgmo.Tests.Cli;
+
+/// <summary>Runs `pgmo` in-process with captured stdout and stderr. Tests using it share the "Console" collection (not parallel).</summary>
+public static class CliRunner
+{
+    static readonly object Gate = new();
+
+    public sealed record Result(int ExitCode, string Out, string Err)
+    {
+        /// <summary>The JSON object on the last line of stdout.</summary>
+        public JsonElement Json => JsonDocument.Parse(Out.TrimEnd().Split('\n')[^1]).RootElement;
+    }
+
+    public static Result Run(params string[] args)
+    {
+        lock (Gate)
+        {
+            var (oldOut, oldErr) = (Console.Out, Console.Error);
+            var (o, e) = (new StringWriter(), new StringWriter());
+            Console.SetOut(o);
+            Console.SetError(e);
+            try { return new Result(Pgmo.Cli.Commands.Run(args), o.ToString(), e.ToString()); }
+            finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+        }
+    }
+
+    /// <summary>The repository root: the folder above the test assembly that holds Hybrid.sln.</summary>
+    public static string RepositoryRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Hybrid.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("Hybrid.sln not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>A path under the repository's datasets folder.</summary>
+    public static string Dataset(string relative) => Path.Combine(RepositoryRoot(), "datasets", relative);
+}
+
+[CollectionDefinition("Console", DisableParallelization = true)]
+public sealed class ConsoleCollection;

@@ -1,0 +1,119 @@
+namespace Pgmo.Tests.Cli;
+
+/// <summary>`pgmo plan`, `check` and `compare` as a user runs them: figures, files, exit codes, bad input.</summary>
+[Collection("Console")]
+public sealed class PlannerCommandTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("pgmo-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    string Write(string name, string text)
+    {
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void PlanWritesAValidPlanThatCheckAccepts()
+    {
+        var plan = Path.Combine(dir, "plan.csv");
+        var svg = Path.Combine(dir, "plan.svg");
+        var r = CliRunner.Run("plan", CliRunner.Dataset("minimalloc/input.12.csv"), "--out", plan, "--svg", svg, "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(12, r.Json.GetProperty("peak").GetInt64());
+        Assert.Equal(12, r.Json.GetProperty("lowerBound").GetInt64());
+        Assert.True(r.Json.GetProperty("valid").GetBoolean());
+        Assert.Equal("best-fit", r.Json.GetProperty("algorithm").GetString());
+        Assert.StartsWith("<svg", File.ReadAllText(svg).TrimStart().Split('\n').First(l => l.StartsWith("<svg")));
+        var check = CliRunner.Run("check", CliRunner.Dataset("minimalloc/input.12.csv"), plan, "--capacity", "12", "--json");
+        Assert.Equal(0, check.ExitCode);
+        Assert.True(check.Json.GetProperty("valid").GetBoolean());
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+    }
+
+    [Theory]
+    [InlineData("best-fit")]
+    [InlineData("greedy-size")]
+    [InlineData("xla-spatial")]
+    [InlineData("xla-temporal")]
+    [InlineData("first-fit")]
+    [InlineData("pool")]
+    [InlineData("search")]
+    public void EveryAlgorithmPlansAMiniMallocInstanceValidly(string algorithm)
+    {
+        var r = CliRunner.Run("plan", CliRunner.Dataset("minimalloc/A.1048576.csv"), "--algorithm", algorithm, "--time-limit", "0.2", "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.True(r.Json.GetProperty("valid").GetBoolean());
+        Assert.True(r.Json.GetProperty("peak").GetInt64() >= r.Json.GetProperty("lowerBound").GetInt64());
+    }
+
+    [Fact]
+    public void CheckReportsOverlapsAndExitsOne()
+    {
+        var problem = Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
+        var plan = Write("q.csv", "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,2\n");
+        var r = CliRunner.Run("check", problem, plan, "--json");
+        Assert.Equal(1, r.ExitCode);
+        Assert.False(r.Json.GetProperty("valid").GetBoolean());
+        Assert.Contains("buffers a and b overlap", r.Out);
+    }
+
+    public static TheoryData<string, string> BadProblems => new()
+    {
+        { "", "empty" },
+        { "id,lower,size\n1,0,4\n", "missing column upper" },
+        { "id,lower,upper,size\n1,0,4,x\n", ":2: column 'size': 'x' is not a 64-bit integer" },
+        { "id,lower,upper,size\n1,0,4,-1\n", ":2: size -1 must be positive" },
+        { "id,lower,upper,size\n1,0,4,0\n", ":2: size 0 must be positive" },
+        { "id,lower,upper,size\n1,4,4,1\n", ":2: upper 4 must be greater than lower 4" },
+        { "id,lower,upper,size\n1,0,4,1\n1,0,4,1\n", ":3: duplicate id '1'" },
+        { "id,lower,upper,size\n1,0,4,9000000000000000000\n2,0,4,9000000000000000000\n", ":3: sizes add up past the 64-bit limit" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadProblems))]
+    public void BadProblemExitsTwoNamingFileAndLineAndWritesNothing(string text, string message)
+    {
+        var problem = Write("bad.csv", text);
+        var outFile = Path.Combine(dir, "out.csv");
+        var r = CliRunner.Run("plan", problem, "--out", outFile);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("bad.csv", r.Err);
+        Assert.Contains(message, r.Err);
+        Assert.False(File.Exists(outFile));
+    }
+
+    [Fact]
+    public void PlanWhoseIdsDoNotMatchExitsTwo()
+    {
+        var problem = Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
+        var plan = Write("q.csv", "id,lower,upper,size,offset\na,0,2,4,0\nc,1,3,4,4\n");
+        var r = CliRunner.Run("check", problem, plan);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("buffer b has no offset", r.Err);
+        Assert.Contains("plan names buffer c", r.Err);
+    }
+
+    [Theory]
+    [InlineData("plan", "no-such-file.csv")]
+    [InlineData("plan", "--algorithm", "nope", "x.csv")]
+    [InlineData("plan", "--time-limit", "-1", "x.csv")]
+    [InlineData("compare")]
+    [InlineData("frobnicate")]
+    public void BadArgumentsExitTwo(params string[] args) => Assert.Equal(2, CliRunner.Run(args).ExitCode);
+
+    [Fact]
+    public void CompareTabulatesEveryAlgorithmOnAFolder()
+    {
+        File.Copy(CliRunner.Dataset("minimalloc/input.12.csv"), Path.Combine(dir, "input.12.csv"));
+        var chart = Path.Combine(dir, "chart.svg");
+        var r = CliRunner.Run("compare", dir, "--time-limit", "0.1", "--chart", chart, "--json");
+        Assert.Equal(0, r.ExitCode);
+        var rows = r.Json.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(7, rows.Count);
+        Assert.All(rows, row => Assert.True(row.GetProperty("valid").GetBoolean()));
+        Assert.True(File.Exists(chart));
+    }
+}
