@@ -68,8 +68,8 @@ internal static class KernelBodies
         int r = t % ckk;
         int n = t / ckk;
         int kw = r % p.KW, kh = (r / p.KW) % p.KH, ch = r / (p.KW * p.KH);
-        int h = (q / p.OW) * p.Stride - p.Pad + kh;
-        int w = (q % p.OW) * p.Stride - p.Pad + kw;
+        int h = (q / p.OW) * p.Stride - p.PadH + kh;
+        int w = (q % p.OW) * p.Stride - p.PadW + kw;
         col[idx] = h >= 0 && h < p.H && w >= 0 && w < p.W ? x[((n * p.C + ch) * p.H + h) * p.W + w] : 0f;
     }
 
@@ -84,11 +84,11 @@ internal static class KernelBodies
         float sum = 0f;
         for (int kh = 0; kh < p.KH; kh++)
         {
-            int th = h + p.Pad - kh;
+            int th = h + p.PadH - kh;
             if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
             for (int kw = 0; kw < p.KW; kw++)
             {
-                int tw = w + p.Pad - kw;
+                int tw = w + p.PadW - kw;
                 if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
                 int r = (ch * p.KH + kh) * p.KW + kw;
                 sum += col[(n * ckk + r) * ohw + (th / p.Stride) * p.OW + tw / p.Stride];
@@ -121,11 +121,11 @@ internal static class KernelBodies
         int at = -1;
         for (int kh = 0; kh < p.KH; kh++)
         {
-            int h = oh * p.Stride - p.Pad + kh;
+            int h = oh * p.Stride - p.PadH + kh;
             if (h < 0 || h >= p.H) continue;
             for (int kw = 0; kw < p.KW; kw++)
             {
-                int w = ow * p.Stride - p.Pad + kw;
+                int w = ow * p.Stride - p.PadW + kw;
                 if (w < 0 || w >= p.W) continue;
                 float v = x[baseIdx + h * p.W + w];
                 if (at < 0 || v > best) { best = v; at = h * p.W + w; }
@@ -142,11 +142,11 @@ internal static class KernelBodies
         float sum = 0f;
         for (int kh = 0; kh < p.KH; kh++)
         {
-            int th = h + p.Pad - kh;
+            int th = h + p.PadH - kh;
             if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
             for (int kw = 0; kw < p.KW; kw++)
             {
-                int tw = w + p.Pad - kw;
+                int tw = w + p.PadW - kw;
                 if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
                 int o = (plane * p.OH + th / p.Stride) * p.OW + tw / p.Stride;
                 if (arg[o] == me) sum += dy[o];
@@ -163,11 +163,11 @@ internal static class KernelBodies
         float s = 0f;
         for (int kh = 0; kh < p.KH; kh++)
         {
-            int h = oh * p.Stride - p.Pad + kh;
+            int h = oh * p.Stride - p.PadH + kh;
             if (h < 0 || h >= p.H) continue;
             for (int kw = 0; kw < p.KW; kw++)
             {
-                int w = ow * p.Stride - p.Pad + kw;
+                int w = ow * p.Stride - p.PadW + kw;
                 if (w >= 0 && w < p.W) s += x[baseIdx + h * p.W + w];
             }
         }
@@ -180,11 +180,11 @@ internal static class KernelBodies
         float sum = 0f;
         for (int kh = 0; kh < p.KH; kh++)
         {
-            int th = h + p.Pad - kh;
+            int th = h + p.PadH - kh;
             if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
             for (int kw = 0; kw < p.KW; kw++)
             {
-                int tw = w + p.Pad - kw;
+                int tw = w + p.PadW - kw;
                 if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
                 sum += dy[(plane * p.OH + th / p.Stride) * p.OW + tw / p.Stride];
             }

@@ -27,13 +27,13 @@ public struct GemmParams
 /// <summary>The geometry of a 2-D window operation (convolution or pooling) on NCHW tensors.</summary>
 public struct WindowParams
 {
-    public int N, C, H, W, KH, KW, Stride, Pad, OH, OW;
+    public int N, C, H, W, KH, KW, Stride, PadH, PadW, OH, OW;
 
     /// <summary>Geometry with the output size derived from the input size (floor mode).</summary>
-    public static WindowParams Create(int n, int c, int h, int w, int kh, int kw, int stride, int pad) => new()
+    public static WindowParams Create(int n, int c, int h, int w, int kh, int kw, int stride, int padH, int padW) => new()
     {
-        N = n, C = c, H = h, W = w, KH = kh, KW = kw, Stride = stride, Pad = pad,
-        OH = (h + 2 * pad - kh) / stride + 1, OW = (w + 2 * pad - kw) / stride + 1,
+        N = n, C = c, H = h, W = w, KH = kh, KW = kw, Stride = stride, PadH = padH, PadW = padW,
+        OH = (h + 2 * padH - kh) / stride + 1, OW = (w + 2 * padW - kw) / stride + 1,
     };
 
     /// <summary>Rows of the im2col matrix of one sample: C*KH*KW.</summary>

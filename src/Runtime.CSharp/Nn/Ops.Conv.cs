@@ -9,11 +9,14 @@ public sealed partial class Tape
     /// The im2col workspace comes from the allocator and is freed before returning (the backward pass recomputes it);
     /// 1x1 stride-1 unpadded convolutions use x directly. Consumes its arguments.
     /// </summary>
-    public Tensor Conv2d(Tensor x, Tensor w, Tensor? b, int stride = 1, int pad = 0)
+    public Tensor Conv2d(Tensor x, Tensor w, Tensor? b, int stride = 1, int pad = 0) => Conv2d(x, w, b, stride, pad, pad);
+
+    /// <summary>2-D convolution with separate vertical and horizontal padding (for 1x7 / 7x1 kernels).</summary>
+    public Tensor Conv2d(Tensor x, Tensor w, Tensor? b, int stride, int padH, int padW)
     {
         if (x.Shape.Length != 4 || w.Shape.Length != 4 || x[1] != w[1])
             throw new ArgumentException($"conv2d: x {Dims(x)} does not match w {Dims(w)}");
-        var p = WindowParams.Create(x[0], x[1], x[2], x[3], w[2], w[3], stride, pad);
+        var p = WindowParams.Create(x[0], x[1], x[2], x[3], w[2], w[3], stride, padH, padW);
         if (p.OH <= 0 || p.OW <= 0) throw new ArgumentException($"conv2d: input {Dims(x)} too small for kernel {Dims(w)}");
         int oc = w[0];
         var y = Empty(new[] { p.N, oc, p.OH, p.OW }, Tag("conv.out"));
@@ -42,7 +45,7 @@ public sealed partial class Tape
         return col;
     }
 
-    private static bool IsPointwise(WindowParams p) => p.KH == 1 && p.KW == 1 && p.Stride == 1 && p.Pad == 0;
+    private static bool IsPointwise(WindowParams p) => p.KH == 1 && p.KW == 1 && p.Stride == 1 && p.PadH == 0 && p.PadW == 0;
 
     private sealed class ConvNode : Node
     {
@@ -158,7 +161,7 @@ public sealed partial class Tape
     private static WindowParams Window(Tensor x, int kernel, int stride, int pad, string op)
     {
         if (x.Shape.Length != 4) throw new ArgumentException($"{op}: expected NCHW, got {Dims(x)}");
-        var p = WindowParams.Create(x[0], x[1], x[2], x[3], kernel, kernel, stride, pad);
+        var p = WindowParams.Create(x[0], x[1], x[2], x[3], kernel, kernel, stride, pad, pad);
         if (p.OH <= 0 || p.OW <= 0) throw new ArgumentException($"{op}: input {Dims(x)} too small for window {kernel}");
         return p;
     }
