@@ -76,8 +76,10 @@ public sealed class Device : IDisposable
             ctx?.Dispose();
             if (choice == AcceleratorChoice.Cuda) throw new InvalidOperationException("no CUDA device found (use --accelerator cpu or auto)");
         }
-        var cpu = new CPUDevice(numThreadsPerWarp: 4, numWarpsPerMultiprocessor: 1, numMultiprocessors: Math.Max(1, Environment.ProcessorCount));
-        var context = Context.Create(b => b.CPU(cpu).EnableAlgorithms().Optimize(OptimizationLevel.O1));
+        // One group of (up to) one thread per core: kernels are grid-stride loops, so few threads each take many
+        // elements and the CPU accelerator's per-group synchronization is paid once per launch.
+        var cpu = new CPUDevice(numThreadsPerWarp: Math.Clamp(Environment.ProcessorCount, 2, 32), numWarpsPerMultiprocessor: 1, numMultiprocessors: 1);
+        var context = Context.Create(b => b.CPU(cpu).EnableAlgorithms().Optimize(OptimizationLevel.O2));
         return new Device(context, cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel), "cpu");
     }
 

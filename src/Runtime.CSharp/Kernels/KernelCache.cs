@@ -17,7 +17,16 @@ public sealed class KernelCache
     {
         acc = accelerator;
         tiled = accelerator.AcceleratorType != AcceleratorType.CPU;
+        cpuThreads = accelerator.MaxNumThreads;
     }
+
+    /// <summary>
+    /// Threads to launch for <paramref name="n"/> elements: all of them on a GPU; on the CPU accelerator at most a few
+    /// per core (every kernel is a grid-stride loop), because its per-group cost dwarfs one element's work.
+    /// </summary>
+    private Index1D Extent(int n) => acc.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(n, cpuThreads)) : Math.Max(1, n);
+
+    private readonly int cpuThreads;
 
     /// <summary>Use the tiled GEMM even on the CPU accelerator (tests of the GPU path).</summary>
     public bool ForceTiledGemm { get; set; }
@@ -60,78 +69,78 @@ public sealed class KernelCache
         else
         {
             gemmSimple ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(KernelBodies.GemmSimple);
-            gemmSimple(p.Outputs, a, b, c, p);
+            gemmSimple(Extent(p.Outputs), a, b, c, p);
         }
     }
 
     public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p) =>
-        (im2col ??= Load<WindowParams>(KernelBodies.Im2Col))(p.N * p.Ckk * p.Ohw, x, col, p);
+        (im2col ??= Load<WindowParams>(KernelBodies.Im2Col))(Extent(p.N * p.Ckk * p.Ohw), x, col, p);
 
     public void Col2Im(ArrayView<float> col, ArrayView<float> dx, WindowParams p) =>
-        (col2im ??= Load<WindowParams>(KernelBodies.Col2Im))(p.N * p.C * p.H * p.W, col, dx, p);
+        (col2im ??= Load<WindowParams>(KernelBodies.Col2Im))(Extent(p.N * p.C * p.H * p.W), col, dx, p);
 
     public void AddBias(ArrayView<float> y, ArrayView<float> bias, int channels, int hw) =>
-        (addBias ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.AddBias))((int)y.Length, y, bias, channels, hw);
+        (addBias ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.AddBias))(Extent((int)y.Length), y, bias, channels, hw);
 
     public void ChannelSum(ArrayView<float> v, ArrayView<float> sum, int n, int channels, int hw) =>
-        (channelSum ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(KernelBodies.ChannelSum))(channels, v, sum, n, channels, hw);
+        (channelSum ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(KernelBodies.ChannelSum))(Extent(channels), v, sum, n, channels, hw);
 
     public void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p) =>
-        (maxPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>(KernelBodies.MaxPool))(p.N * p.C * p.Ohw, x, y, arg, p);
+        (maxPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>(KernelBodies.MaxPool))(Extent(p.N * p.C * p.Ohw), x, y, arg, p);
 
     public void MaxPoolBackward(ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p) =>
-        (maxPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>(KernelBodies.MaxPoolBackward))(p.N * p.C * p.H * p.W, dy, arg, dx, p);
+        (maxPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>(KernelBodies.MaxPoolBackward))(Extent(p.N * p.C * p.H * p.W), dy, arg, dx, p);
 
     public void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p) =>
-        (avgPool ??= Load<WindowParams>(KernelBodies.AvgPool))(p.N * p.C * p.Ohw, x, y, p);
+        (avgPool ??= Load<WindowParams>(KernelBodies.AvgPool))(Extent(p.N * p.C * p.Ohw), x, y, p);
 
     public void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p) =>
-        (avgPoolBack ??= Load<WindowParams>(KernelBodies.AvgPoolBackward))(p.N * p.C * p.H * p.W, dy, dx, p);
+        (avgPoolBack ??= Load<WindowParams>(KernelBodies.AvgPoolBackward))(Extent(p.N * p.C * p.H * p.W), dy, dx, p);
 
     public void Relu(ArrayView<float> x, ArrayView<float> y) =>
-        (relu ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(KernelBodies.Relu))((int)y.Length, x, y);
+        (relu ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(KernelBodies.Relu))(Extent((int)y.Length), x, y);
 
     public void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx) =>
-        (reluBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.ReluBackward))((int)dx.Length, y, dy, dx);
+        (reluBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.ReluBackward))(Extent((int)dx.Length), y, dy, dx);
 
     public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) =>
-        (add ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.Add))((int)y.Length, a, b, y);
+        (add ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.Add))(Extent((int)y.Length), a, b, y);
 
     /// <summary>y += alpha * x.</summary>
     public void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha) =>
-        (axpy ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(KernelBodies.Axpy))((int)y.Length, x, y, alpha);
+        (axpy ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(KernelBodies.Axpy))(Extent((int)y.Length), x, y, alpha);
 
     public void Fill(ArrayView<float> y, float value) =>
-        (fill ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(KernelBodies.Fill))((int)y.Length, y, value);
+        (fill ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(KernelBodies.Fill))(Extent((int)y.Length), y, value);
 
     /// <summary>Copies all channels of src into channels [dstOff, dstOff + srcC) of dst, or back when reverse.</summary>
     public void CopyChannels(ArrayView<float> src, ArrayView<float> dst, int n, int srcC, int dstC, int dstOff, int hw, bool reverse) =>
-        (copyChannels ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(KernelBodies.CopyChannels))(n * srcC * hw, src, dst, srcC, srcC, dstC, dstOff, hw, reverse ? 1 : 0);
+        (copyChannels ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(KernelBodies.CopyChannels))(Extent(n * srcC * hw), src, dst, srcC, srcC, dstC, dstOff, hw, reverse ? 1 : 0);
 
     public void BatchNormStats(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p) =>
-        (bnStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormStats))(p.C, x, mean, invStd, runMean, runVar, p);
+        (bnStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormStats))(Extent(p.C), x, mean, invStd, runMean, runVar, p);
 
     public void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance) =>
-        (bnApply ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>(KernelBodies.BatchNormApply))((int)y.Length, x, y, mean, scale, gamma, beta, p, scaleIsVariance ? 1 : 0);
+        (bnApply ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>(KernelBodies.BatchNormApply))(Extent((int)y.Length), x, y, mean, scale, gamma, beta, p, scaleIsVariance ? 1 : 0);
 
     public void BatchNormGradStats(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p) =>
-        (bnGradStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormGradStats))(p.C, x, dy, mean, invStd, dgamma, dbeta, p);
+        (bnGradStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormGradStats))(Extent(p.C), x, dy, mean, invStd, dgamma, dbeta, p);
 
     public void BatchNormBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p) =>
-        (bnBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormBackward))((int)dx.Length, x, dy, mean, invStd, gamma, dgamma, dbeta, dx, p);
+        (bnBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormBackward))(Extent((int)dx.Length), x, dy, mean, invStd, gamma, dgamma, dbeta, dx, p);
 
     /// <summary>Per-row losses into <paramref name="rowLoss"/>, then their mean into <paramref name="loss"/>[0].</summary>
     public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> rowLoss, ArrayView<float> loss, int rows, int classes)
     {
-        (sce ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(KernelBodies.SoftmaxCrossEntropy))(rows, z, labels, rowLoss, classes);
-        (sumScaled ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(KernelBodies.SumScaled))(1, rowLoss, loss, rows, 1f / rows);
+        (sce ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(KernelBodies.SoftmaxCrossEntropy))(Extent(rows), z, labels, rowLoss, classes);
+        (sumScaled ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(KernelBodies.SumScaled))(Extent(1), rowLoss, loss, rows, 1f / rows);
     }
 
     public void SoftmaxCrossEntropyBackward(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int rows, int classes) =>
-        (sceBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.SoftmaxCrossEntropyBackward))(rows * classes, z, labels, dloss, dz, classes, rows);
+        (sceBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.SoftmaxCrossEntropyBackward))(Extent(rows * classes), z, labels, dloss, dz, classes, rows);
 
     public void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay) =>
-        (sgd ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(KernelBodies.Sgd))((int)w.Length, w, g, v, lr, momentum, decay);
+        (sgd ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(KernelBodies.Sgd))(Extent((int)w.Length), w, g, v, lr, momentum, decay);
 
     private Action<Index1D, ArrayView<float>, ArrayView<float>, T> Load<T>(Action<Index1D, ArrayView<float>, ArrayView<float>, T> body) where T : struct =>
         acc.LoadAutoGroupedStreamKernel(body);
