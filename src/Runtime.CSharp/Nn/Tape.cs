@@ -108,10 +108,13 @@ public sealed partial class Tape
     /// Back-propagates from a scalar <paramref name="loss"/> (not consumed) through every recorded operation.
     /// Leaves that require a gradient receive it in <see cref="Tensor.Grad"/>; everything else is freed.
     /// </summary>
-    public void Backward(Tensor loss)
+    public void Backward(Tensor loss) => Backward(loss, Full(loss.Shape, 1f, Tag("grad.seed")));
+
+    /// <summary>Back-propagates <paramref name="seed"/> (consumed), the gradient of some scalar with respect to <paramref name="output"/>.</summary>
+    public void Backward(Tensor output, Tensor seed)
     {
         var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
-        grads[loss] = Full(loss.Shape, 1f, Tag("grad.seed"));
+        grads[output] = seed;
         for (int n = nodes.Count - 1; n >= 0; n--)
         {
             var node = nodes[n];

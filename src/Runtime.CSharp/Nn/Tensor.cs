@@ -49,7 +49,7 @@ public sealed class Tensor
     public DType DType { get; }
     /// <summary>True when gradients flow back to this tensor (parameters and everything computed from them).</summary>
     public bool RequiresGrad { get; internal set; }
-    /// <summary>The accumulated gradient of a leaf (a parameter) after <see cref="Tape.Backward"/>; null before.</summary>
+    /// <summary>The accumulated gradient of a leaf (a parameter) after <see cref="Tape.Backward(Tensor)"/>; null before.</summary>
     public Tensor? Grad { get; internal set; }
     /// <summary>The tag of the memory block behind the tensor.</summary>
     public string Tag => storage.Block.Tag;
