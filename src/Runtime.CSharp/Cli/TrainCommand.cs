@@ -14,7 +14,7 @@ public static class TrainCommand
     {
         var model = new Option<string>("--model") { Description = "network to train (see `pgmo models`; digits-sized ones: mlp, cnn, lenet, resnet)", DefaultValueFactory = _ => ModelZoo.Default };
         var batch = new Option<int>("--batch") { Description = "samples per step", DefaultValueFactory = _ => 32 };
-        var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 300 };
+        var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
         var allocator = new Option<string>("--allocator") { Description = "device allocator: pool (CuPy caching policy) or naive (one device allocation per tensor)", DefaultValueFactory = _ => "pool" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };

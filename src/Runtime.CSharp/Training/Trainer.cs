@@ -11,7 +11,7 @@ public sealed record TrainOptions
 {
     public string Model { get; init; } = ModelZoo.Default;
     public int Batch { get; init; } = 32;
-    public int Steps { get; init; } = 300;
+    public int Steps { get; init; } = 150;
     public string Allocator { get; init; } = "pool";
     public AcceleratorChoice Accelerator { get; init; } = AcceleratorChoice.Auto;
     public int Seed { get; init; } = 1;
