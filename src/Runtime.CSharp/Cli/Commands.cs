@@ -13,6 +13,9 @@ public static class Commands
             CheckCommand.Create(),
             CompareCommand.Create(),
             BenchCommand.Create(),
+            TrainCommand.Create(),
+            ModelsCommand.Create(),
+            BenchKernelsCommand.Create(),
         };
 
     /// <summary>Runs the command line; returns 0 on success, 2 on bad input or arguments, 1 on any other failure.</summary>

@@ -1,0 +1,39 @@
+using System.CommandLine;
+using Spectre.Console;
+using Pgmo.Kernels;
+using Pgmo.Models;
+using Pgmo.Nn;
+
+namespace Pgmo.Cli;
+
+/// <summary>`pgmo models`: the networks the runtime can build, with input shape and parameter count (from a shapes-only build).</summary>
+public static class ModelsCommand
+{
+    public static Command Create()
+    {
+        var json = new Option<bool>("--json") { Description = "also print the list as one JSON object on the last line of standard output" };
+        var command = new Command("models", "List the networks the runtime can build: name, input, classes, parameters, whether it trains on the digits.") { json };
+        command.SetAction(r => Run(r.GetValue(json)));
+        return command;
+    }
+
+    static int Run(bool json)
+    {
+        using var device = Device.ShapesOnly();
+        var rows = new List<object>();
+        var table = new Table { Border = TableBorder.Simple };
+        foreach (var c in new[] { "model", "input", "classes", "parameters", "digits", "description" })
+            table.AddColumn(c is "classes" or "parameters" ? new TableColumn(c).RightAligned() : new TableColumn(c));
+        foreach (var info in ModelZoo.All)
+        {
+            using var alloc = device.CreateAllocator("naive");
+            using var model = ModelZoo.Create(info.Name, new ParameterFactory(new Tape(device, alloc), 0));
+            var input = string.Join("x", info.InputShape);
+            table.AddRow(info.Name, input, info.Classes.ToString(), model.ParameterCount.ToString("N0"), info.Digits ? "yes" : "no", Spectre.Console.Markup.Escape(info.Description));
+            rows.Add(new { name = info.Name, input = info.InputShape, classes = info.Classes, parameters = model.ParameterCount, digits = info.Digits, description = info.Description });
+        }
+        TrainCommand.Out.Write(table);
+        if (json) TrainCommand.JsonLine(new { models = rows });
+        return 0;
+    }
+}

@@ -1,0 +1,102 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Pgmo.Memory;
+
+/// <summary>
+/// Shared bookkeeping of all allocators: request ids, in-use and reserved counters with their peaks, and the
+/// optional request log. Subclasses decide where a block lives.
+/// </summary>
+public abstract class DeviceAllocator : IDeviceAllocator
+{
+    /// <summary>Every block starts at a multiple of this many bytes (cudaMalloc's alignment).</summary>
+    public const long Alignment = 256;
+
+    private long nextId;
+    private readonly HashSet<long> live = new();
+
+    /// <summary>An allocator on <paramref name="accelerator"/>, or a virtual one when it is null.</summary>
+    protected DeviceAllocator(Accelerator? accelerator, bool record)
+    {
+        Accelerator = accelerator;
+        Log = record ? new RequestLog() : null;
+    }
+
+    /// <summary>The accelerator holding the memory, or null for a virtual allocator.</summary>
+    protected Accelerator? Accelerator { get; }
+
+    public abstract string Name { get; }
+    public bool IsVirtual => Accelerator is null;
+    public long InUseBytes { get; private set; }
+    public long PeakInUseBytes { get; private set; }
+    public long ReservedBytes { get; protected set; }
+    public long PeakReservedBytes { get; private set; }
+    public int LiveBlocks => live.Count;
+    public RequestLog? Log { get; }
+
+    /// <summary>The smallest multiple of <paramref name="alignment"/> that is at least <paramref name="bytes"/>.</summary>
+    public static long RoundUp(long bytes, long alignment) => (bytes + alignment - 1) / alignment * alignment;
+
+    public DeviceBlock Allocate(long bytes, string tag)
+    {
+        if (bytes <= 0) throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"allocation '{tag}' must ask for at least one byte");
+        long id = nextId++;
+        Log?.Alloc(id, bytes, tag);
+        var block = Place(id, bytes, tag);
+        live.Add(id);
+        InUseBytes += block.Length;
+        PeakInUseBytes = Math.Max(PeakInUseBytes, InUseBytes);
+        PeakReservedBytes = Math.Max(PeakReservedBytes, ReservedBytes);
+        return block;
+    }
+
+    public void Free(DeviceBlock block)
+    {
+        if (block.Freed || !live.Remove(block.Id)) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) freed twice or not from this allocator");
+        Log?.Free(block.Id, block.Tag);
+        block.Freed = true;
+        InUseBytes -= block.Length;
+        Release(block);
+    }
+
+    /// <summary>Finds room for a new block; updates <see cref="ReservedBytes"/> when it takes device memory.</summary>
+    protected abstract DeviceBlock Place(long id, long bytes, string tag);
+
+    /// <summary>Takes a freed block back.</summary>
+    protected abstract void Release(DeviceBlock block);
+
+    /// <summary>A device buffer of <paramref name="bytes"/> bytes, or null when virtual.</summary>
+    protected MemoryBuffer1D<byte, Stride1D.Dense>? NewSegment(long bytes) => Accelerator?.Allocate1D<byte>(bytes);
+
+    /// <summary>Wraps a placement in a block.</summary>
+    protected static DeviceBlock MakeBlock(long id, long requested, long offset, long length, string tag, MemoryBuffer1D<byte, Stride1D.Dense>? segment, int segmentIndex) =>
+        new(id, requested, offset, length, tag, segment, segmentIndex);
+
+    public abstract void Dispose();
+}
+
+/// <summary>One device allocation per request (rounded to 256 B), given back to the device on free.</summary>
+public sealed class NaiveAllocator : DeviceAllocator
+{
+    private int segments;
+
+    /// <summary>A naive allocator on <paramref name="accelerator"/> (null: virtual).</summary>
+    public NaiveAllocator(Accelerator? accelerator, bool record = false) : base(accelerator, record) { }
+
+    public override string Name => "naive";
+
+    protected override DeviceBlock Place(long id, long bytes, string tag)
+    {
+        long length = RoundUp(bytes, Alignment);
+        ReservedBytes += length;
+        return MakeBlock(id, bytes, 0, length, tag, NewSegment(length), segments++);
+    }
+
+    protected override void Release(DeviceBlock block)
+    {
+        ReservedBytes -= block.Length;
+        block.Segment?.Dispose();
+    }
+
+    public override void Dispose() { }
+}

@@ -1,0 +1,41 @@
+namespace Pgmo.Memory;
+
+/// <summary>
+/// One block handed out by an <see cref="IDeviceAllocator"/>: a byte range [Offset, Offset + Length) inside a
+/// device buffer (a "segment"). In shapes-only mode the segment is null and the block owns no memory.
+/// </summary>
+public sealed class DeviceBlock
+{
+    internal DeviceBlock(long id, long requested, long offset, long length, string tag, ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? segment, int segmentIndex)
+    {
+        Id = id; Requested = requested; Offset = offset; Length = length; Tag = tag; Segment = segment; SegmentIndex = segmentIndex;
+    }
+
+    /// <summary>Request id, unique per allocator, in request order (0, 1, 2, ...).</summary>
+    public long Id { get; }
+    /// <summary>Bytes the caller asked for.</summary>
+    public long Requested { get; }
+    /// <summary>Byte offset inside the segment (a multiple of <see cref="DeviceAllocator.Alignment"/>).</summary>
+    public long Offset { get; }
+    /// <summary>Bytes reserved for the block (the request rounded up by the allocator's policy).</summary>
+    public long Length { get; }
+    /// <summary>What the block holds (e.g. "conv1.weight", "relu3.out", "grad:fc.weight").</summary>
+    public string Tag { get; }
+    /// <summary>The device buffer holding the block, or null when the allocator is virtual.</summary>
+    public ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? Segment { get; }
+    /// <summary>Which device allocation of the allocator holds the block (0-based, in creation order).</summary>
+    public int SegmentIndex { get; }
+    /// <summary>True once the block has been given back.</summary>
+    public bool Freed { get; internal set; }
+
+    /// <summary>The block's bytes as a typed view; checks alignment, which ILGPU's Cast would silently round down.</summary>
+    public ILGPU.ArrayView<T> View<T>(long elements) where T : unmanaged
+    {
+        if (Segment is null) throw new InvalidOperationException($"block {Id} ({Tag}) is virtual: shapes-only mode has no device memory");
+        if (Freed) throw new InvalidOperationException($"block {Id} ({Tag}) was used after it was freed");
+        long size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        if (Offset % size != 0) throw new InvalidOperationException($"block {Id} ({Tag}): offset {Offset} is not aligned to {size} bytes");
+        if (elements * size > Length) throw new InvalidOperationException($"block {Id} ({Tag}): {elements} elements of {size} B exceed its {Length} B");
+        return Segment.View.AsContiguous().SubView(Offset, elements * size).Cast<T>();
+    }
+}

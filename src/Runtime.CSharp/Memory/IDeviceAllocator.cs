@@ -1,0 +1,30 @@
+namespace Pgmo.Memory;
+
+/// <summary>
+/// The one source of device memory for tensor data: activations, gradients, weights, optimizer state and workspaces.
+/// Blocks are aligned to <see cref="DeviceAllocator.Alignment"/> bytes. A planned allocator (later) serves the same
+/// request sequence from one arena at precomputed offsets, so callers must make the same requests in the same order.
+/// </summary>
+public interface IDeviceAllocator : IDisposable
+{
+    /// <summary>The allocator's name on the command line: naive, pool, planned.</summary>
+    string Name { get; }
+    /// <summary>True when blocks carry no device memory (shapes-only / dry-run mode).</summary>
+    bool IsVirtual { get; }
+    /// <summary>A block of at least <paramref name="bytes"/> bytes (bytes &gt; 0) tagged for traces.</summary>
+    DeviceBlock Allocate(long bytes, string tag);
+    /// <summary>Gives a block back; freeing twice is an error.</summary>
+    void Free(DeviceBlock block);
+    /// <summary>Bytes of live blocks (as requested, rounded to the allocator's alignment).</summary>
+    long InUseBytes { get; }
+    /// <summary>Maximum of <see cref="InUseBytes"/> so far.</summary>
+    long PeakInUseBytes { get; }
+    /// <summary>Bytes of device memory held now (device allocations not yet released).</summary>
+    long ReservedBytes { get; }
+    /// <summary>Maximum of <see cref="ReservedBytes"/> so far: the allocator's peak.</summary>
+    long PeakReservedBytes { get; }
+    /// <summary>Number of live blocks.</summary>
+    int LiveBlocks { get; }
+    /// <summary>The request sequence, when recording was switched on (else null).</summary>
+    RequestLog? Log { get; }
+}

@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using Pgmo.Kernels;
+using Pgmo.Memory;
+using Pgmo.Models;
+using Pgmo.Nn;
+
+namespace Pgmo.Training;
+
+/// <summary>Settings of a training run (the `pgmo train` options).</summary>
+public sealed record TrainOptions
+{
+    public string Model { get; init; } = ModelZoo.Default;
+    public int Batch { get; init; } = 32;
+    public int Steps { get; init; } = 150;
+    public string Allocator { get; init; } = "pool";
+    public AcceleratorChoice Accelerator { get; init; } = AcceleratorChoice.Auto;
+    public int Seed { get; init; } = 1;
+    public float LearningRate { get; init; } = 0.05f;
+    public float Momentum { get; init; } = 0.9f;
+    public float WeightDecay { get; init; } = 1e-4f;
+    /// <summary>Keep the allocator's request log.</summary>
+    public bool Record { get; init; }
+}
+
+/// <summary>What a training run measured.</summary>
+public sealed record TrainResult(string Model, int Batch, int Steps, string Accelerator, string Allocator,
+    float InitialLoss, float FinalLoss, double TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses);
+
+/// <summary>
+/// One model, its optimizer and allocator on one device. A step uploads a batch, runs forward, loss, backward and the
+/// optimizer through the tape; afterwards only persistent blocks (parameters, state, momentum) are live.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly bool ownsDevice;
+
+    public Trainer(TrainOptions options, Device? device = null)
+    {
+        Options = options;
+        ownsDevice = device is null;
+        Device = device ?? Device.Create(options.Accelerator);
+        Allocator = Device.CreateAllocator(options.Allocator, options.Record);
+        Tape = new Tape(Device, Allocator);
+        Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed));
+        Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
+        PersistentBlocks = Allocator.LiveBlocks;
+    }
+
+    public TrainOptions Options { get; }
+    public Device Device { get; }
+    public IDeviceAllocator Allocator { get; }
+    public Tape Tape { get; }
+    public Model Model { get; }
+    public Sgd Optimizer { get; }
+    /// <summary>Blocks alive between steps: parameters, running statistics, momentum.</summary>
+    public int PersistentBlocks { get; }
+
+    /// <summary>One training iteration on the given samples; returns the loss (NaN in shapes-only mode).</summary>
+    public float Step(float[][] samples, int[] labels)
+    {
+        int n = labels.Length;
+        var shape = new[] { n }.Concat(Model.InputShape).ToArray();
+        Model.SetTraining(true);
+        Tape.Recording = true;
+        var x = Tape.Upload(Device.Computes ? Flatten(samples) : Array.Empty<float>(), shape, "input");
+        var y = Tape.UploadInt(labels, new[] { n }, "labels");
+        var loss = Tape.SoftmaxCrossEntropy(Model.Forward(Tape, x), y);
+        Tape.Backward(loss);
+        float value = Device.Computes ? Tape.Download(loss)[0] : float.NaN;
+        loss.Release();
+        Optimizer.Step();
+        return value;
+    }
+
+    /// <summary>A dry-run iteration at batch size <paramref name="batch"/> (no data needed; for shapes-only devices).</summary>
+    public void DryStep(int batch)
+    {
+        if (Device.Computes) throw new InvalidOperationException("DryStep needs a shapes-only device");
+        Step(new float[batch][], new int[batch]);
+    }
+
+    /// <summary>Predicted classes of the samples (inference mode, nothing recorded).</summary>
+    public int[] Predict(float[][] samples, int batch)
+    {
+        Model.SetTraining(false);
+        Tape.Recording = false;
+        var result = new int[samples.Length];
+        for (int start = 0; start < samples.Length; start += batch)
+        {
+            int n = Math.Min(batch, samples.Length - start);
+            var chunk = samples.AsSpan(start, n).ToArray();
+            var x = Tape.Upload(Flatten(chunk), new[] { n }.Concat(Model.InputShape).ToArray(), "input");
+            var logits = Model.Forward(Tape, x);
+            var host = Tape.Download(logits);
+            logits.Release();
+            int c = Model.Classes;
+            for (int i = 0; i < n; i++)
+            {
+                int best = 0;
+                for (int k = 1; k < c; k++) if (host[i * c + k] > host[i * c + best]) best = k;
+                result[start + i] = best;
+            }
+        }
+        Tape.Recording = true;
+        Model.SetTraining(true);
+        return result;
+    }
+
+    /// <summary>Fraction of the set classified correctly.</summary>
+    public double Accuracy(Dataset set, int batch)
+    {
+        var pred = Predict(set.Samples, batch);
+        return pred.Zip(set.Labels).Count(p => p.First == p.Second) / (double)set.Count;
+    }
+
+    /// <summary>
+    /// Trains on a seeded stratified 80/20 split of <paramref name="data"/> with reshuffled full batches, then measures
+    /// test accuracy. <paramref name="progress"/> receives (step, loss, samples per second).
+    /// </summary>
+    public TrainResult Fit(Dataset data, Action<int, float, double>? progress = null)
+    {
+        var (train, test) = Digits.Split(data, 0.2, Options.Seed);
+        var rng = new Random(Options.Seed);
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        rng.Shuffle(order);
+        int cursor = 0, b = Options.Batch;
+        var losses = new List<float>();
+        var clock = Stopwatch.StartNew();
+        var xs = new float[b][];
+        var ys = new int[b];
+        for (int step = 0; step < Options.Steps; step++)
+        {
+            for (int i = 0; i < b; i++)
+            {
+                if (cursor == order.Length) { rng.Shuffle(order); cursor = 0; }
+                xs[i] = train.Samples[order[cursor]];
+                ys[i] = train.Labels[order[cursor++]];
+            }
+            Optimizer.LearningRate = Options.LearningRate * (step < Options.Steps * 3 / 4 ? 1f : 0.1f);
+            losses.Add(Step(xs, ys));
+            progress?.Invoke(step + 1, losses[^1], (step + 1) * b / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
+        }
+        double stepMs = clock.Elapsed.TotalMilliseconds / Math.Max(1, Options.Steps);
+        double acc = Accuracy(test, Math.Max(b, 128));
+        return new TrainResult(Model.Name, b, Options.Steps, Device.Name, Allocator.Name,
+            losses.Count > 0 ? losses[0] : float.NaN, losses.Count > 0 ? losses[^1] : float.NaN, acc, stepMs,
+            Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses);
+    }
+
+    private static float[] Flatten(float[][] samples)
+    {
+        if (samples.Length == 0) return Array.Empty<float>();
+        int d = samples[0].Length;
+        var a = new float[samples.Length * d];
+        for (int i = 0; i < samples.Length; i++) samples[i].CopyTo(a, i * d);
+        return a;
+    }
+
+    public void Dispose()
+    {
+        Tape.Clear();
+        Optimizer.Dispose();
+        Model.Dispose();
+        Allocator.Dispose();
+        if (ownsDevice) Device.Dispose();
+    }
+}

@@ -1,0 +1,175 @@
+using Pgmo.Kernels;
+using Pgmo.Nn;
+
+namespace Pgmo.Tests;
+
+/// <summary>The GEMM kernels against a plain C# reference on awkward sizes, with transposes.</summary>
+[Collection("cpu")]
+public sealed class GemmKernelTests(CpuFixture fx)
+{
+    static float[] Reference(float[] a, float[] b, int m, int n, int k, bool ta, bool tb)
+    {
+        var c = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = 0;
+                for (int q = 0; q < k; q++) s += a[ta ? q * m + i : i * k + q] * b[tb ? j * k + q : q * n + j];
+                c[i * n + j] = (float)s;
+            }
+        return c;
+    }
+
+    public static TheoryData<int, int, int, bool, bool> Sizes => new()
+    {
+        { 1, 1, 1, false, false }, { 17, 5, 3, false, false }, { 17, 17, 17, true, false }, { 3, 17, 5, false, true },
+        { 1025, 2, 3, false, false }, { 2, 1025, 1, true, true },
+    };
+
+    [Theory, MemberData(nameof(Sizes))]
+    public void SimpleGemmMatchesReference(int m, int n, int k, bool ta, bool tb) => Check(fx.Device, m, n, k, ta, tb);
+
+    [Fact]
+    public void TiledGemmMatchesReferenceOnCpuSimulation()
+    {
+        using var d = Device.CreateCpuSimulatingGpu();
+        d.Kernels!.ForceTiledGemm = true;
+        Check(d, 17, 5, 3, false, false);
+        Check(d, 19, 33, 17, true, true);
+    }
+
+    static void Check(Device d, int m, int n, int k, bool ta, bool tb)
+    {
+        var tape = Host.Tape(d, out var alloc);
+        var ah = Host.Random(m * k, 1); var bh = Host.Random(k * n, 2);
+        var a = tape.Upload(ah, new[] { m * k }, "a"); var b = tape.Upload(bh, new[] { k * n }, "b");
+        var c = tape.Empty(new[] { m * n }, "c");
+        d.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(m, n, k, ta, tb));
+        Host.Close(Reference(ah, bh, m, n, k, ta, tb), tape.Download(c), 1e-4f);
+        a.Release(); b.Release(); c.Release();
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+}
+
+/// <summary>Convolution (im2col + GEMM) and pooling against direct C# loops.</summary>
+[Collection("cpu")]
+public sealed class WindowKernelTests(CpuFixture fx)
+{
+    [Theory]
+    [InlineData(1, 1, 1, 1, 1, 1, 0)]
+    [InlineData(2, 3, 7, 4, 3, 2, 1)]
+    [InlineData(1, 2, 17, 3, 5, 1, 2)]
+    public void ConvMatchesDirectLoop(int n, int c, int hw, int oc, int k, int s, int p)
+    {
+        var tape = Host.Tape(fx.Device, out _);
+        var xh = Host.Random(n * c * hw * hw, 3); var wh = Host.Random(oc * c * k * k, 4); var bh = Host.Random(oc, 5);
+        var y = tape.Conv2d(tape.Upload(xh, new[] { n, c, hw, hw }, "x"), tape.Upload(wh, new[] { oc, c, k, k }, "w"), tape.Upload(bh, new[] { oc }, "b"), s, p);
+        int o = (hw + 2 * p - k) / s + 1;
+        var e = new float[n * oc * o * o];
+        for (int b = 0; b < n; b++) for (int f = 0; f < oc; f++) for (int i = 0; i < o; i++) for (int j = 0; j < o; j++)
+        {
+            double acc = bh[f];
+            for (int ch = 0; ch < c; ch++) for (int u = 0; u < k; u++) for (int v = 0; v < k; v++)
+            {
+                int h = i * s - p + u, w = j * s - p + v;
+                if (h >= 0 && h < hw && w >= 0 && w < hw) acc += xh[((b * c + ch) * hw + h) * hw + w] * wh[((f * c + ch) * k + u) * k + v];
+            }
+            e[((b * oc + f) * o + i) * o + j] = (float)acc;
+        }
+        Assert.Equal(new[] { n, oc, o, o }, y.Shape);
+        Host.Close(e, tape.Download(y), 1e-4f);
+        y.Release();
+        Assert.Equal(0, tape.Allocator.LiveBlocks);
+    }
+
+    [Theory]
+    [InlineData(1, 1, 2, 2, 1)]
+    [InlineData(2, 3, 17, 3, 2)]
+    [InlineData(1, 2, 9, 3, 1)]
+    public void PoolsMatchDirectLoops(int n, int c, int hw, int k, int s)
+    {
+        var tape = Host.Tape(fx.Device, out _);
+        var xh = Host.Random(n * c * hw * hw, 6);
+        var mx = tape.Download(tape.MaxPool(tape.Upload(xh, new[] { n, c, hw, hw }, "x"), k, s) is var t1 ? t1 : null!);
+        var av = tape.Download(tape.AvgPool(tape.Upload(xh, new[] { n, c, hw, hw }, "x"), k, s) is var t2 ? t2 : null!);
+        t1.Release(); t2.Release();
+        int o = (hw - k) / s + 1;
+        for (int pl = 0; pl < n * c; pl++) for (int i = 0; i < o; i++) for (int j = 0; j < o; j++)
+        {
+            float m = float.NegativeInfinity, sum = 0;
+            for (int u = 0; u < k; u++) for (int v = 0; v < k; v++) { float x = xh[(pl * hw + i * s + u) * hw + j * s + v]; m = Math.Max(m, x); sum += x; }
+            Assert.Equal(m, mx[(pl * o + i) * o + j]);
+            Assert.Equal(sum / (k * k), av[(pl * o + i) * o + j], 4);
+        }
+        Assert.Equal(0, tape.Allocator.LiveBlocks);
+    }
+}
+
+/// <summary>Elementwise kernels, batch norm, the loss and SGD against C# references.</summary>
+[Collection("cpu")]
+public sealed class ElementwiseKernelTests(CpuFixture fx)
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(1025)]
+    public void ReluAddAndSgd(int n)
+    {
+        var tape = Host.Tape(fx.Device, out _);
+        var ah = Host.Random(n, 7); var bh = Host.Random(n, 8);
+        var r = tape.Relu(tape.Upload(ah, new[] { n }, "a"));
+        Host.Close(ah.Select(v => Math.Max(v, 0)).ToArray(), tape.Download(r));
+        var s = tape.Add(r, tape.Upload(bh, new[] { n }, "b"));
+        Host.Close(ah.Select((v, i) => Math.Max(v, 0) + bh[i]).ToArray(), tape.Download(s));
+        var w = tape.Upload(ah, new[] { n }, "w"); var g = tape.Upload(bh, new[] { n }, "g"); var v = tape.Full(new[] { n }, 0.5f, "v");
+        fx.Device.Kernels!.Sgd(w.View, g.View, v.View, 0.1f, 0.9f, 0.01f);
+        var ev = ah.Select((x, i) => 0.9f * 0.5f + bh[i] + 0.01f * x).ToArray();
+        Host.Close(ev, tape.Download(v));
+        Host.Close(ah.Select((x, i) => x - 0.1f * ev[i]).ToArray(), tape.Download(w));
+        foreach (var t in new[] { s, w, g, v }) t.Release();
+        Assert.Equal(0, tape.Allocator.LiveBlocks);
+    }
+
+    [Fact]
+    public void BatchNormNormalizesAndUpdatesRunningStats()
+    {
+        var tape = Host.Tape(fx.Device, out _);
+        int n = 3, c = 2, hw = 5;
+        var xh = Host.Random(n * c * hw, 9, 3f);
+        var mean = tape.Full(new[] { c }, 0f, "rm"); var var = tape.Full(new[] { c }, 1f, "rv");
+        var y = tape.Download(tape.BatchNorm(tape.Upload(xh, new[] { n, c, hw, 1 }, "x"), tape.Full(new[] { c }, 2f, "g"), tape.Full(new[] { c }, 0.5f, "b"), mean, var, training: true) is var yt ? yt : null!);
+        yt.Release();
+        var rm = tape.Download(mean); var rv = tape.Download(var);
+        for (int ch = 0; ch < c; ch++)
+        {
+            var vals = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, hw).Select(q => (double)xh[(b * c + ch) * hw + q])).ToArray();
+            double mu = vals.Average(), v = vals.Select(x => (x - mu) * (x - mu)).Average();
+            for (int b = 0; b < n; b++) for (int q = 0; q < hw; q++)
+                Assert.Equal(2 * (xh[(b * c + ch) * hw + q] - mu) / Math.Sqrt(v + 1e-5) + 0.5, y[(b * c + ch) * hw + q], 3);
+            Assert.Equal(0.1 * mu, rm[ch], 4);
+            Assert.Equal(0.9 + 0.1 * v * vals.Length / (vals.Length - 1), rv[ch], 4);
+        }
+        mean.Release(); var.Release();
+        Assert.Equal(0, tape.Allocator.LiveBlocks);
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(17, 10)]
+    public void SoftmaxCrossEntropyMatchesReference(int n, int c)
+    {
+        var tape = Host.Tape(fx.Device, out _);
+        var zh = Host.Random(n * c, 10, 4f);
+        var labels = Enumerable.Range(0, n).Select(i => i % c).ToArray();
+        var loss = tape.SoftmaxCrossEntropy(tape.Upload(zh, new[] { n, c }, "z"), tape.UploadInt(labels, new[] { n }, "y"));
+        double e = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double mx = Enumerable.Range(0, c).Max(k => zh[i * c + k]);
+            e += Math.Log(Enumerable.Range(0, c).Sum(k => Math.Exp(zh[i * c + k] - mx))) + mx - zh[i * c + labels[i]];
+        }
+        Assert.Equal(e / n, tape.Download(loss)[0], 4);
+        loss.Release();
+        Assert.Equal(0, tape.Allocator.LiveBlocks);
+    }
+}

@@ -1,0 +1,74 @@
+using Pgmo.Kernels;
+using Pgmo.Models;
+using Pgmo.Nn;
+using Pgmo.Training;
+
+namespace Pgmo.Tests;
+
+/// <summary>Shapes-only mode: the full-size networks infer the published shapes and parameter counts.</summary>
+public sealed class ShapeInferenceTests
+{
+    [Theory]
+    [InlineData("alexnet", 61_100_840L)]
+    [InlineData("vgg16", 138_357_544L)]
+    [InlineData("googlenet", 6_998_552L)]
+    [InlineData("resnet50", 25_557_032L)]
+    [InlineData("inception3", 23_834_568L)]
+    public void FullSizeNetworksGivePublishedShapes(string name, long parameters)
+    {
+        using var device = Device.ShapesOnly();
+        using var alloc = device.CreateAllocator("pool");
+        var tape = new Tape(device, alloc);
+        using var model = ModelZoo.Create(name, new ParameterFactory(tape, 0));
+        Assert.Equal(parameters, model.ParameterCount);
+        var x = tape.Empty(new[] { 2 }.Concat(model.InputShape).ToArray(), "input");
+        tape.Recording = false;
+        var y = model.Forward(tape, x);
+        Assert.Equal(new[] { 2, 1000 }, y.Shape);
+        y.Release();
+    }
+
+    [Fact]
+    public void DryRunOfResNet50AtBatch64IsQuickAndLeaksNothing()
+    {
+        using var device = Device.ShapesOnly();
+        using var t = new Trainer(new TrainOptions { Model = "resnet50", Record = true }, device);
+        t.DryStep(64);
+        Assert.Equal(t.PersistentBlocks, t.Allocator.LiveBlocks);
+        Assert.True(t.Allocator.PeakReservedBytes > 4L << 30, $"peak {t.Allocator.PeakReservedBytes}");
+        Assert.True(t.Allocator.Log!.Requests.Count > 1000);
+    }
+}
+
+/// <summary>A dry run makes exactly the allocator requests of a real run.</summary>
+[Collection("cpu")]
+public sealed class DryRunTraceTests(CpuFixture fx)
+{
+    [Theory]
+    [InlineData("cnn")]
+    [InlineData("resnet")]
+    public void DryRunTraceEqualsRealTrace(string model)
+    {
+        var data = Digits.Load();
+        using var real = new Trainer(new TrainOptions { Model = model, Record = true, Batch = 8 }, fx.Device);
+        real.Step(data.Samples.Take(8).ToArray(), data.Labels.Take(8).ToArray());
+        using var shapes = Device.ShapesOnly();
+        using var dry = new Trainer(new TrainOptions { Model = model, Record = true, Batch = 8 }, shapes);
+        dry.DryStep(8);
+        Assert.Equal(real.Allocator.Log!.Requests, dry.Allocator.Log!.Requests);
+        Assert.Equal(real.Allocator.PeakReservedBytes, dry.Allocator.PeakReservedBytes);
+    }
+}
+
+/// <summary>The CUDA path: selected when a GPU exists (skipped otherwise).</summary>
+public sealed class CudaTests
+{
+    [SkippableFact]
+    public void AutoSelectsCudaWhenPresent()
+    {
+        Skip.IfNot(Device.CudaAvailable(), "no CUDA device");
+        using var d = Device.Create(AcceleratorChoice.Auto);
+        Assert.Equal("cuda", d.Name);
+        Assert.True(d.Kernels!.UsesTiledGemm);
+    }
+}

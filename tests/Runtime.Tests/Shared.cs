@@ -1,0 +1,40 @@
+using Pgmo.Kernels;
+using Pgmo.Memory;
+using Pgmo.Nn;
+
+namespace Pgmo.Tests;
+
+/// <summary>One CPU accelerator shared by the tests of a collection (creating one costs time).</summary>
+public sealed class CpuFixture : IDisposable
+{
+    public Device Device { get; } = Device.Create(AcceleratorChoice.Cpu);
+    public void Dispose() => Device.Dispose();
+}
+
+[CollectionDefinition("cpu")]
+public sealed class CpuCollection : ICollectionFixture<CpuFixture>;
+
+/// <summary>Host-side helpers for tests.</summary>
+internal static class Host
+{
+    public static float[] Random(int n, int seed, float scale = 1f)
+    {
+        var r = new Random(seed);
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(r.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    public static Tape Tape(Device d, out IDeviceAllocator alloc)
+    {
+        alloc = d.CreateAllocator("pool");
+        return new Tape(d, alloc);
+    }
+
+    public static void Close(float[] expected, float[] actual, float tol = 1e-4f)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tol * (1 + Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {actual[i]}");
+    }
+}
