@@ -13,4 +13,6 @@ let all =
         XlaTests.tests
         FirstFitTests.tests
         PoolTests.tests
+        TracesTests.tests
+        SvgTests.tests
     ]
