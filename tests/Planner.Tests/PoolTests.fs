@@ -126,6 +126,13 @@ let tests =
             Expect.isGreaterThanOrEqual r.Reserved r.PeakInUse "reserved >= peak in use"
             Expect.isGreaterThanOrEqual r.PeakInUse (Bounds.lowerBound p) "rounded in-use peak >= lower bound"
 
+        testPropertyWithConfig config "identical lifetimes and 512-multiple sizes: reserved = lower bound" <| fun (SmallProblem p) ->
+            let same = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = 0L; End = 3L }; Size = 512L * b.Size; Alignment = 1L }))
+            let r = Pool.simulate same
+            expectValid "pool" same r.Plan |> ignore
+            Expect.equal r.Reserved (Bounds.lowerBound same) "one device allocation per buffer, nothing wasted"
+            Expect.equal (Plan.peak same r.Plan) r.Reserved "the plan's peak is the reserved bytes"
+
         testPropertyWithConfig config "matches the reference pool on every request sequence" <| fun (SmallProblem p) ->
             let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * 97L; Alignment = 1L }))
             let evs = Pool.events p
