@@ -24,7 +24,8 @@ let load (f: string) =
 
 let problems =
     [ for f in files -> System.IO.Path.GetFileName(f).Split('.').[0], load f ]
-    @ [ "chain-200", Traces.chain 1 200; "residual-200", Traces.residual 2 200 2 ]
+    @ [ "chain-200", Traces.chain 1 200; "residual-200", Traces.residual 2 200 2
+        "chain-2000", Traces.chain 1 2000; "residual-2000", Traces.residual 2 2000 2 ]
 
 printfn "%-14s %s" "instance" (algorithms |> List.map (fun (n, _) -> sprintf "%13s" n) |> String.concat "")
 for name, p in problems do
