@@ -30,8 +30,11 @@ type PoolResult =
       DeviceAllocations: int
       /// Largest total of rounded (and padded) request sizes live at once, in bytes.
       PeakInUse: int64
-      /// Each buffer's offset in the virtual address space where device allocations lie end to end.
-      /// Valid for the problem; Plan.peak <= Reserved, equal when the top block's size is a multiple of 512.
+      /// Each buffer's offset in the virtual address space where device allocations lie end to end: the highest
+      /// multiple of its alignment that keeps it inside its (rounded) chunk, so the padding lies below it. Valid for
+      /// the problem, and Plan.peak = Reserved (the buffer that opened the last device allocation ends at its end)
+      /// when that buffer's size is a multiple of its alignment; otherwise Plan.peak is below Reserved by less than
+      /// its alignment (or, for an alignment above 512, by less than 512 plus its alignment).
       Plan: Plan }
 
 /// An exact simulation of CuPy's memory pool (the `pool` baseline, CONTRACT.md "The pool baseline, exactly"):
@@ -158,17 +161,27 @@ module Pool =
         Array.sortInPlace keys
         keys |> Array.map (fun (struct (_, kind, i)) -> if kind = 0 then Free i else Alloc(i, requestSize bs.[i]))
 
-    /// Runs the pool on a problem: reserved bytes, device allocations, peak in use, and a valid aligned plan.
+    /// Runs the pool on a problem: reserved bytes, device allocations, peak in use, and a valid aligned plan whose
+    /// peak is the reserved bytes (see PoolResult.Plan for the exception). A buffer with alignment a sits at a multiple of a inside its chunk (whose start,
+    /// the pointer the pool hands out, is a multiple of 512): padding from `requestSize` makes room for that.
     let simulate (problem: Problem) : PoolResult =
         let evs = events problem
         let trace = simulateEvents evs
         let offsets = Array.zeroCreate problem.Buffers.Length
         evs |> Array.iteri (fun e ev ->
             match ev with
-            | Alloc (i, _) -> offsets.[i] <- Buffer.alignUp (max 1L problem.Buffers.[i].Alignment) trace.Offsets.[e]
+            | Alloc (i, request) ->
+                let b = problem.Buffers.[i]
+                let a = max 1L b.Alignment
+                let chunkLo = trace.Offsets.[e]
+                let chunkHi = chunkLo + round request
+                // at the top of its chunk, so the block that opened the last device allocation ends at Reserved
+                let top = (chunkHi - b.Size) / a * a
+                offsets.[i] <- if top >= chunkLo then top else Buffer.alignUp a chunkLo
             | Free _ -> ())
         { Reserved = trace.Reserved; DeviceAllocations = trace.DeviceAllocations; PeakInUse = trace.PeakInUse
           Plan = { Offsets = offsets } }
 
-    /// The pool's plan of a problem (see simulate); its honest peak is (simulate problem).Reserved.
+    /// The pool's plan of a problem (see simulate): its Plan.peak is the pool's reserved bytes when sizes are
+    /// multiples of their alignments; the pool's charged peak is always (simulate problem).Reserved.
     let plan (problem: Problem) : Plan = (simulate problem).Plan

@@ -15,4 +15,6 @@ let all =
         PoolTests.tests
         BestFitTests.tests
         SearchTests.tests
+        TracesTests.tests
+        SvgTests.tests
     ]

@@ -17,6 +17,18 @@ let private choose fit size alignment (ranges: (int64 * int64) list) =
     let his = ranges |> List.map snd |> Array.ofList
     Placement.choose fit size alignment los his los.Length
 
+/// The reference placement: for each buffer in order, every placed buffer is checked for a time overlap (O(n^2)).
+let referencePlace (fit: Fit) (order: int[]) (p: Problem) : Plan =
+    let offsets = Array.create p.Buffers.Length -1L
+    for i in order do
+        let b = p.Buffers.[i]
+        let ranges =
+            [| for j in 0 .. p.Buffers.Length - 1 do
+                if offsets.[j] >= 0L && Buffer.overlapsInTime b p.Buffers.[j] then offsets.[j], offsets.[j] + p.Buffers.[j].Size |]
+            |> Array.sort
+        offsets.[i] <- Placement.choose fit b.Size (max 1L b.Alignment) (Array.map fst ranges) (Array.map snd ranges) ranges.Length
+    { Offsets = offsets }
+
 let tests =
     testList "Placement" [
         testCase "choose: best fit takes the smallest gap, first fit the lowest" <| fun () ->
@@ -48,6 +60,19 @@ let tests =
             let plan = Placement.placeInOrder Fit.First [| 0; 1; 2 |] p
             Expect.equal plan.Offsets [| 0L; 0L; 4L |] "b reuses a's addresses, c sits above both"
             expectValid "touching" p plan |> ignore
+
+        testPropertyWithConfig config "the interval trees find exactly what the O(n^2) reference finds" <| fun (SmallProblem p) (seed: int) ->
+            let rng = System.Random(seed)
+            let order = Array.init p.Buffers.Length id |> Array.sortBy (fun _ -> rng.Next())
+            for fit in [ Fit.Best; Fit.First ] do
+                let plan = Placement.placeInOrder fit order p
+                Expect.equal plan (referencePlace fit order p) (sprintf "%A: same offsets as the reference" fit)
+                expectValid (sprintf "%A" fit) p plan |> ignore
+
+        testCase "the interval trees match the reference on a 2000-buffer trace" <| fun () ->
+            let p = Traces.residual 5 400 3
+            let order = Greedy.order p
+            Expect.equal (Placement.placeInOrder Fit.Best order p) (referencePlace Fit.Best order p) "same offsets"
 
         testPropertyWithConfig config "placement in any order is valid for both fits" <| fun (SmallProblem p) (seed: int) ->
             let rng = System.Random(seed)

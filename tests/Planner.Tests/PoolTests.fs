@@ -100,21 +100,21 @@ let tests =
 
         testCase "on a problem, frees happen before allocations in one step" <| fun () ->
             //  step:  0 1 2
-            //  a      aa          [0,1) 600 -> 1024
-            //  b        bb        [1,2) 1000 -> 1024: takes a's chunk
-            //  c      cccc        [0,2) 100 -> 512
+            //  a      aa          [0,1) 600 -> 1024, chunk [0,1024): at its top, 424
+            //  b        bb        [1,2) 1000 -> 1024: takes a's chunk, at 24
+            //  c      cccc        [0,2) 100 -> 512, chunk [1024,1536): at 1436
             let p = Problem.ofBuffers [ Buffer.create "a" 0L 1L 600L; Buffer.create "b" 1L 2L 1000L; Buffer.create "c" 0L 2L 100L ]
             let r = Pool.simulate p
-            Expect.equal r.Plan.Offsets [| 0L; 0L; 1024L |] "b reuses a"
+            Expect.equal r.Plan.Offsets [| 424L; 24L; 1436L |] "b reuses a's chunk; each at the top of its chunk"
             Expect.equal (r.Reserved, r.DeviceAllocations, r.PeakInUse) (1536L, 2, 1536L) "two device allocations"
             let peak = expectValid "pool" p r.Plan
-            Expect.isLessThanOrEqual peak r.Reserved "plan peak <= reserved"
+            Expect.equal peak r.Reserved "plan peak = reserved"
 
         testCase "alignment above 512 pads the request and aligns inside the chunk" <| fun () ->
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 1L 512L; { Buffer.create "y" 0L 1L 100L with Alignment = 2048L } ]
             Expect.equal (Pool.requestSize p.Buffers.[1]) (100L + 1536L) "alignment - 512 bytes of padding"
             let r = Pool.simulate p
-            Expect.equal r.Plan.Offsets [| 0L; 2048L |] "y's chunk starts at 512; y at 2048"
+            Expect.equal r.Plan.Offsets [| 0L; 2048L |] "y's chunk is [512, 2560); the highest multiple of 2048 that fits is 2048"
             Expect.equal r.Reserved (512L + 2048L) "1636 rounds to 2048"
             expectValid "aligned" p r.Plan |> ignore
 
@@ -122,9 +122,20 @@ let tests =
             let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * 97L }))
             let r = Pool.simulate p
             let peak = expectValid "pool" p r.Plan
+            let maxAlignment = p.Buffers |> Array.map (fun b -> b.Alignment) |> Array.max
             Expect.isLessThanOrEqual peak r.Reserved "plan peak <= reserved"
+            Expect.isLessThan (r.Reserved - peak) maxAlignment "the top buffer sits at the top of its chunk, up to alignment"
+            let whole = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * b.Alignment }))
+            Expect.equal (Plan.peak whole (Pool.plan whole)) (Pool.simulate whole).Reserved "sizes multiple of alignment: plan peak = reserved"
             Expect.isGreaterThanOrEqual r.Reserved r.PeakInUse "reserved >= peak in use"
             Expect.isGreaterThanOrEqual r.PeakInUse (Bounds.lowerBound p) "rounded in-use peak >= lower bound"
+
+        testPropertyWithConfig config "identical lifetimes and 512-multiple sizes: reserved = lower bound" <| fun (SmallProblem p) ->
+            let same = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = 0L; End = 3L }; Size = 512L * b.Size; Alignment = 1L }))
+            let r = Pool.simulate same
+            expectValid "pool" same r.Plan |> ignore
+            Expect.equal r.Reserved (Bounds.lowerBound same) "one device allocation per buffer, nothing wasted"
+            Expect.equal (Plan.peak same r.Plan) r.Reserved "the plan's peak is the reserved bytes"
 
         testPropertyWithConfig config "matches the reference pool on every request sequence" <| fun (SmallProblem p) ->
             let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * 97L; Alignment = 1L }))
