@@ -16,6 +16,8 @@ public static class Commands
             TrainCommand.Create(),
             ModelsCommand.Create(),
             BenchKernelsCommand.Create(),
+            ProfileCommand.Create(),
+            MaxBatchCommand.Create(),
         };
 
     /// <summary>Runs the command line; returns 0 on success, 2 on bad input or arguments, 1 on any other failure.</summary>

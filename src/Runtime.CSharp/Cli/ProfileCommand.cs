@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Pgmo.Kernels;
+using Pgmo.Models;
+using Pgmo.Planner;
+using Pgmo.Profiling;
+using Pgmo.Training;
+
+namespace Pgmo.Cli;
+
+/// <summary>`pgmo profile --model NAME [--batch N] [--dry-run] --out TRACE.csv`: the memory trace of one training iteration.</summary>
+public static class ProfileCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "network to profile (see `pgmo models`)", Required = true };
+        var batch = new Option<int>("--batch") { Description = "samples per iteration", DefaultValueFactory = _ => 32 };
+        var dryRun = new Option<bool>("--dry-run") { Description = "shapes only: no kernels, no device memory, no data (any network, any batch, in seconds)" };
+        var outFile = new Option<string>("--out", "-o") { Description = "trace CSV to write (id,lower,upper,size,alignment,tag)", Required = true };
+        var accelerator = new Option<string>("--accelerator") { Description = "for real runs: auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var json = Commands.JsonOption();
+        var command = new Command("profile", "Record the memory trace of one training iteration (forward, backward, optimizer step) as a problem CSV with a tag column.")
+        {
+            model, batch, dryRun, outFile, accelerator, json,
+        };
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(dryRun), r.GetValue(outFile)!, r.GetValue(accelerator)!, r.GetValue(json)));
+        return command;
+    }
+
+    /// <summary>The network called <paramref name="name"/>, or a usage error listing the known ones.</summary>
+    public static ModelInfo FindModel(string name) =>
+        ModelZoo.Find(name) ?? throw new UsageException($"--model: unknown model '{name}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
+
+    static int Run(string modelName, int batch, bool dryRun, string outFile, string acceleratorName, bool json)
+    {
+        var info = FindModel(modelName);
+        if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
+        if (!dryRun && !info.Digits)
+            throw new UsageException($"--model: {info.Name} takes {string.Join("x", info.InputShape)} inputs and there is no real data for it; " +
+                                     $"profile it with --dry-run (real runs: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
+        var choice = Device.Parse(acceleratorName) ?? throw new UsageException($"--accelerator: unknown accelerator '{acceleratorName}' (expected auto, cpu or cuda)");
+        var watch = Stopwatch.StartNew();
+        MemoryTrace trace;
+        if (dryRun) trace = TraceRecorder.DryRun(info.Name, batch);
+        else
+        {
+            Device device;
+            try { device = Device.Create(choice); }
+            catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
+            using var _ = device;
+            trace = TraceRecorder.Real(info.Name, batch, device, Digits.Load());
+        }
+        var millis = watch.Elapsed.TotalMilliseconds;
+        Output.WriteAtomically(outFile, trace.ToCsv());
+        var problem = trace.Problem;
+        var lowerBound = Bounds.lowerBound(problem);
+        var steps = problem.Buffers.Length == 0 ? 0 : problem.Buffers.Max(b => b.Lifetime.End);
+        Console.WriteLine($"{info.Name}, batch {batch}{(dryRun ? " (dry run)" : "")}: {problem.Buffers.Length} buffers ({trace.Persistent} persistent) over {steps} steps, " +
+                          $"lower bound {Output.Bytes(lowerBound)}, pool reserved {Output.Bytes(trace.PoolReservedBytes)}, {Output.Millis(millis)}");
+        Console.WriteLine($"trace written to {outFile}");
+        if (json)
+            Output.JsonLine(new
+            {
+                model = info.Name, batch, buffers = problem.Buffers.Length, lowerBound, millis,
+                persistent = trace.Persistent, steps, poolReservedBytes = trace.PoolReservedBytes, dryRun,
+            });
+        return ExitCodes.Success;
+    }
+}

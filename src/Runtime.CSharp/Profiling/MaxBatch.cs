@@ -1,0 +1,71 @@
+using Pgmo.Planner;
+
+namespace Pgmo.Profiling;
+
+/// <summary>The memory an iteration needs at one batch size: the pool's reserved bytes and a plan's peak.</summary>
+public readonly record struct BatchMemory(int Batch, int Buffers, long PoolReservedBytes, long PlanPeakBytes, long LowerBoundBytes);
+
+/// <summary>
+/// The largest batch whose iteration fits a memory budget, under the pool allocator and under a plan, by exponential
+/// then binary search over dry-run traces. Each batch size is profiled and planned once (cached), so the two searches
+/// share their traces. Assumes the memory an iteration needs does not shrink when the batch grows.
+/// </summary>
+public sealed class MaxBatch
+{
+    /// <summary>The largest batch tried (tensor shapes use 32-bit dimensions; far beyond any real device).</summary>
+    public const int DefaultCap = 1 << 16;
+
+    private readonly Dictionary<int, BatchMemory> cache = new();
+    private readonly Func<int, BatchMemory> measure;
+
+    /// <summary>A search measuring batch sizes with <paramref name="measure"/> (called once per batch size).</summary>
+    public MaxBatch(Func<int, BatchMemory> measure) => this.measure = measure;
+
+    /// <summary>A search over dry-run traces of <paramref name="model"/>, planned with <paramref name="algorithm"/>.</summary>
+    public static MaxBatch ForModel(string model, Algorithm algorithm, PlanSettings settings) =>
+        new(batch =>
+        {
+            var trace = TraceRecorder.DryRun(model, batch);
+            var plan = Algorithms.run(algorithm, settings, trace.Problem);
+            return new BatchMemory(batch, trace.Problem.Buffers.Length, trace.PoolReservedBytes,
+                PlanModule.peak(trace.Problem, plan), Bounds.lowerBound(trace.Problem));
+        });
+
+    /// <summary>Every batch size measured so far, ascending.</summary>
+    public IEnumerable<BatchMemory> Measured => cache.Values.OrderBy(m => m.Batch);
+
+    /// <summary>The memory of one iteration at <paramref name="batch"/> (measured once, then cached).</summary>
+    public BatchMemory At(int batch)
+    {
+        if (!cache.TryGetValue(batch, out var m)) cache[batch] = m = measure(batch);
+        return m;
+    }
+
+    /// <summary>Largest batch at most <paramref name="cap"/> whose pool reserved bytes fit the budget (0: not even batch 1).</summary>
+    public int ForPool(long budget, int cap = DefaultCap) => Largest(b => At(b).PoolReservedBytes <= budget, cap);
+
+    /// <summary>Largest batch at most <paramref name="cap"/> whose plan peak fits the budget (0: not even batch 1).</summary>
+    public int ForPlan(long budget, int cap = DefaultCap) => Largest(b => At(b).PlanPeakBytes <= budget, cap);
+
+    /// <summary>
+    /// The largest b in [1, cap] with fits(b), assuming fits is monotone (true up to some batch, false after);
+    /// 0 when fits(1) is false. Doubles from 1 until a batch fails or the cap is reached, then bisects.
+    /// </summary>
+    public static int Largest(Func<int, bool> fits, int cap = DefaultCap)
+    {
+        if (cap < 1 || !fits(1)) return 0;
+        long lo = 1, hi = -1; // lo fits; hi fails (or -1: unknown)
+        while (hi < 0)
+        {
+            long next = Math.Min(lo * 2, cap);
+            if (next == lo) return (int)lo;
+            if (fits((int)next)) lo = next; else hi = next;
+        }
+        while (hi - lo > 1)
+        {
+            long mid = lo + (hi - lo) / 2;
+            if (fits((int)mid)) lo = mid; else hi = mid;
+        }
+        return (int)lo;
+    }
+}

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using Pgmo.Planner;
+
+namespace Pgmo.Tests.Cli;
+
+/// <summary>`pgmo profile` and `pgmo max-batch` as a user runs them: files, figures, exit codes.</summary>
+[Collection("Console")]
+public sealed class ProfilingCommandTests : IDisposable
+{
+    readonly string dir = Directory.CreateTempSubdirectory("pgmo-profile-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Fact]
+    public void ProfileDryRunWritesATraceThePlannerReads()
+    {
+        var trace = Path.Combine(dir, "googlenet.csv");
+        var r = CliRunner.Run("profile", "--model", "googlenet", "--batch", "16", "--dry-run", "--out", trace, "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = r.Json;
+        Assert.Equal("googlenet", j.GetProperty("model").GetString());
+        Assert.Equal(16, j.GetProperty("batch").GetInt32());
+        var problem = Csv.parseProblem(trace, File.ReadAllText(trace));
+        Assert.True(problem.IsOk);
+        Assert.Equal(problem.ResultValue.Buffers.Length, j.GetProperty("buffers").GetInt32());
+        Assert.Equal(Bounds.lowerBound(problem.ResultValue), j.GetProperty("lowerBound").GetInt64());
+        Assert.True(j.GetProperty("millis").GetDouble() >= 0);
+        Assert.Contains(",tag", File.ReadLines(trace).First());
+        Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
+    }
+
+    [Fact]
+    public void ProfileRealRunOfASmallModelMatchesItsDryRun()
+    {
+        var (real, dry) = (Path.Combine(dir, "real.csv"), Path.Combine(dir, "dry.csv"));
+        Assert.Equal(0, CliRunner.Run("profile", "--model", "mlp", "--batch", "4", "--out", real).ExitCode);
+        Assert.Equal(0, CliRunner.Run("profile", "--model", "mlp", "--batch", "4", "--dry-run", "--out", dry).ExitCode);
+        Assert.Equal(File.ReadAllText(real), File.ReadAllText(dry));
+    }
+
+    [Theory]
+    [InlineData("--model", "vgg16")]
+    [InlineData("--model", "nosuchnet", "--dry-run")]
+    [InlineData("--model", "cnn", "--batch", "0", "--dry-run")]
+    public void ProfileRejectsBadArgumentsWithExitTwoAndNoFile(params string[] args)
+    {
+        var trace = Path.Combine(dir, "t.csv");
+        var r = CliRunner.Run(["profile", .. args, "--out", trace]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.False(File.Exists(trace));
+        Assert.NotEqual("", r.Err.Trim());
+    }
+
+    [Fact]
+    public void FullSizeNetworkWithoutDryRunSaysToUseIt()
+    {
+        var r = CliRunner.Run("profile", "--model", "resnet50", "--out", Path.Combine(dir, "t.csv"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--dry-run", r.Err);
+    }
+
+    [Fact]
+    public void MaxBatchOnASmallModelAndBudget()
+    {
+        var r = CliRunner.Run("max-batch", "--model", "cnn", "--budget", "1MiB", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = r.Json;
+        Assert.Equal("cnn", j.GetProperty("model").GetString());
+        Assert.Equal(1L << 20, j.GetProperty("budget").GetInt64());
+        int pool = j.GetProperty("poolMaxBatch").GetInt32(), plan = j.GetProperty("planMaxBatch").GetInt32();
+        Assert.InRange(pool, 1, 1000);
+        Assert.True(plan > pool, $"plan {plan}, pool {pool}");
+    }
+
+    [Theory]
+    [InlineData("--model", "cnn", "--budget", "lots")]
+    [InlineData("--model", "cnn", "--budget", "1MiB", "--algorithm", "magic")]
+    [InlineData("--model", "nosuchnet", "--budget", "1MiB")]
+    public void MaxBatchRejectsBadArguments(params string[] args)
+    {
+        Assert.Equal(2, CliRunner.Run(["max-batch", .. args]).ExitCode);
+    }
+
+    [Fact]
+    public void TinyBudgetFitsNoBatch()
+    {
+        var r = CliRunner.Run("max-batch", "--model", "mlp", "--budget", "1KiB", "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(0, r.Json.GetProperty("poolMaxBatch").GetInt32());
+        Assert.Equal(0, r.Json.GetProperty("planMaxBatch").GetInt32());
+    }
+}
+
+/// <summary>The F# interactive scripts keep working: the paper experiment runs on the committed traces.</summary>
+public sealed class ScriptTests
+{
+    [SkippableFact]
+    public void PaperExperimentScriptWritesTheResults()
+    {
+        var root = CliRunner.RepositoryRoot();
+        var outDir = Directory.CreateTempSubdirectory("pgmo-script-").FullName;
+        try
+        {
+            var md = Path.Combine(outDir, "results.md");
+            var planner = Path.Combine(AppContext.BaseDirectory, "Pgmo.Planner.dll");
+            var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+            var info = new ProcessStartInfo(dotnet)
+            {
+                RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root,
+                ArgumentList = { "fsi", "--define:PLANNER_GIVEN", $"-r:{planner}", Path.Combine(root, "scripts", "paper-experiment.fsx"),
+                                 "--out", md, "--time-limit", "0.05", "--repeat", "1" },
+            };
+            Process process;
+            try { process = Process.Start(info) ?? throw new InvalidOperationException("no process"); }
+            catch (System.ComponentModel.Win32Exception e) { Skip.If(true, $"dotnet cannot be started: {e.Message}"); return; }
+            using var _ = process;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(TimeSpan.FromSeconds(120))) { process.Kill(entireProcessTree: true); Assert.Fail("dotnet fsi ran over 120 s"); }
+            Skip.If(process.ExitCode != 0 && stderr.Result.Contains("No such command", StringComparison.OrdinalIgnoreCase), "dotnet fsi is not available");
+            Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{stdout.Result}\n{stderr.Result}");
+            var text = File.ReadAllText(md);
+            foreach (var network in new[] { "AlexNet", "VGG-16", "GoogLeNet", "ResNet-50", "Inception-v3" }) Assert.Contains($"| {network} | 64 |", text);
+            Assert.Contains("## Targets", text);
+            Assert.StartsWith("<svg", File.ReadAllText(Path.ChangeExtension(md, ".svg")).TrimStart().Split('\n').First(l => l.StartsWith("<svg")));
+        }
+        finally { Directory.Delete(outDir, recursive: true); }
+    }
+}

@@ -1,0 +1,117 @@
+using Pgmo.Planner;
+using Pgmo.Profiling;
+using Pgmo.Training;
+
+namespace Pgmo.Tests;
+
+/// <summary>Traces of one iteration: what a dry run records is what a real run records, and what the pool sees.</summary>
+[Collection("cpu")]
+public sealed class TraceRecorderTests(CpuFixture fx)
+{
+    [Theory]
+    [InlineData("mlp", 8)]
+    [InlineData("cnn", 17)]
+    [InlineData("resnet", 8)]
+    public void DryRunTraceEqualsRealRunTrace(string model, int batch)
+    {
+        var real = TraceRecorder.Real(model, batch, fx.Device, Digits.Load());
+        var dry = TraceRecorder.DryRun(model, batch);
+        Assert.Equal(real.ToCsv(), dry.ToCsv());
+        Assert.Equal(real.PoolReservedBytes, dry.PoolReservedBytes);
+        Assert.Equal(real.Persistent, dry.Persistent);
+    }
+}
+
+/// <summary>The shape of a trace and its agreement with the planner's pool simulation.</summary>
+public sealed class TraceShapeTests
+{
+    [Theory]
+    [InlineData("cnn", 1)]
+    [InlineData("resnet", 32)]
+    [InlineData("googlenet", 4)]
+    [InlineData("resnet50", 2)]
+    public void PoolSimulationOfTheTraceGivesTheRuntimePoolsPeak(string model, int batch)
+    {
+        var trace = TraceRecorder.DryRun(model, batch);
+        Assert.Equal(trace.PoolReservedBytes, Pool.simulate(trace.Problem).Reserved);
+    }
+
+    [Fact]
+    public void PersistentBuffersLiveToTheEndAndEverySizeIsRoundedTo256()
+    {
+        var trace = TraceRecorder.DryRun("lenet", 5);
+        var buffers = trace.Problem.Buffers;
+        long end = buffers.Max(b => b.Lifetime.End);
+        Assert.True(trace.Persistent > 0);
+        for (int i = 0; i < buffers.Length; i++)
+        {
+            Assert.True(buffers[i].Size % 256 == 0, $"buffer {buffers[i].Id} has size {buffers[i].Size}");
+            Assert.Equal(256L, buffers[i].Alignment);
+            Assert.NotEqual("", trace.Tags[i]);
+            if (i < trace.Persistent) Assert.Equal(end, buffers[i].Lifetime.End);
+        }
+        var persistentTags = trace.Tags.Take(trace.Persistent).ToList();
+        Assert.Contains(persistentTags, t => t.StartsWith("param:", StringComparison.Ordinal));
+        Assert.Contains(persistentTags, t => t.StartsWith("momentum:", StringComparison.Ordinal));
+        // one step per allocation or free event: every step starts or ends exactly one buffer
+        var events = buffers.SelectMany(b => new[] { b.Lifetime.Start, b.Lifetime.End }).Where(s => s < end).ToList();
+        Assert.Equal(events.Count, events.Distinct().Count());
+        Assert.Equal(2L * buffers.Length - trace.Persistent, end);
+        Assert.Equal(trace.Persistent, buffers.Count(b => b.Lifetime.End == end));
+    }
+
+    [Fact]
+    public void TraceCsvReadsBackAsTheSameProblemWithTheTagColumnIgnored()
+    {
+        var trace = TraceRecorder.DryRun("cnn", 3);
+        var csv = trace.ToCsv();
+        Assert.StartsWith("id,lower,upper,size,alignment,tag\n", csv);
+        var parsed = Csv.parseProblem("trace.csv", csv);
+        Assert.True(parsed.IsOk, parsed.IsOk ? "" : parsed.ErrorValue.Message);
+        Assert.Equal(trace.Problem.Buffers, parsed.ResultValue.Buffers);
+        var plan = BestFit.plan(trace.Problem);
+        Assert.True(Validate.isValid(trace.Problem, plan));
+        Assert.True(PlanModule.peak(trace.Problem, plan) >= Bounds.lowerBound(trace.Problem));
+    }
+}
+
+/// <summary>The exponential + binary search for the largest fitting batch.</summary>
+public sealed class MaxBatchTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(17)]
+    [InlineData(64)]
+    [InlineData(1025)]
+    public void FindsTheThresholdOfAMonotonePredicate(int threshold)
+    {
+        var asked = new HashSet<int>();
+        int found = MaxBatch.Largest(b => { asked.Add(b); return b <= threshold; });
+        Assert.Equal(threshold, found);
+        Assert.True(asked.Count <= 2 * (int)Math.Ceiling(Math.Log2(threshold + 1)) + 2, $"asked {asked.Count} batch sizes");
+    }
+
+    [Fact]
+    public void NothingFitsGivesZeroAndTheCapIsRespected()
+    {
+        Assert.Equal(0, MaxBatch.Largest(_ => false));
+        Assert.Equal(100, MaxBatch.Largest(_ => true, cap: 100));
+        Assert.Equal(1, MaxBatch.Largest(_ => true, cap: 1));
+    }
+
+    [Fact]
+    public void OnASmallModelThePoolBatchFitsAndTheNextDoesNotAndThePlanAllowsAtLeastAsMuch()
+    {
+        const long budget = 1L << 20;
+        var search = MaxBatch.ForModel("cnn", Algorithms.tryFind("best-fit").Value, Algorithms.defaults);
+        int pool = search.ForPool(budget);
+        int plan = search.ForPlan(budget);
+        Assert.InRange(pool, 2, 10_000);
+        Assert.True(TraceRecorder.DryRun("cnn", pool).PoolReservedBytes <= budget);
+        Assert.True(TraceRecorder.DryRun("cnn", pool + 1).PoolReservedBytes > budget);
+        Assert.True(search.At(plan).PlanPeakBytes <= budget);
+        Assert.True(search.At(plan + 1).PlanPeakBytes > budget);
+        Assert.True(plan >= pool, $"plan {plan} < pool {pool}");
+    }
+}
