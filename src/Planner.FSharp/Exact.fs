@@ -320,9 +320,10 @@ module Exact =
         let rec gcd a b = if b = 0L then a else gcd b (a % b)
         problem.Buffers |> Array.fold (fun g b -> gcd (gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)) 0L |> max 1L
 
-    /// Minimizes the peak: first the lower bound, then a bisection on the capacity between the proven lower bound and
-    /// the best peak (starting from the hint or first fit). Each decision gets options.NodeLimit nodes; stops on cancellation.
-    let minimize (options: ExactOptions) (hint: Plan option) (problem: Problem) : ExactMinimum =
+    /// Minimizes the peak, reporting (best peak, proven bound) after every decision: the lower bound first, then bisection
+    /// on the capacity between the proven lower bound and the best peak (from the hint or first fit). Rounds with a doubling
+    /// node budget per decision (options.NodeLimit when finite: one round). Stops when optimal or cancelled.
+    let minimizeWithProgress (options: ExactOptions) (hint: Plan option) (progress: int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
         let start =
             match hint with
             | Some h when Validate.isValid problem h -> h
@@ -333,21 +334,32 @@ module Exact =
         let mutable peak = Plan.peak problem start
         let mutable lower = roundUp (Bounds.lowerBound problem)
         let mutable nodes = 0L
-        let mutable unknownFrom = Int64.MaxValue // lowest capacity whose decision was Unknown
-        let mutable go = true
-        let mutable first = true
-        while go && lower < peak && not options.Cancellation.IsCancellationRequested do
-            let hiTry = min (peak - g) (unknownFrom - g)
-            if hiTry < lower then go <- false
-            else
-                let cap = if first then lower else roundUp (lower + (hiTry - lower) / 2L) |> min hiTry
-                first <- false
-                let r, used = decideCounting options cap problem
-                nodes <- nodes + used
-                match r with
-                | Fits plan ->
-                    best <- plan
-                    peak <- Plan.peak problem plan
-                | DoesNotFit -> lower <- cap + g
-                | Unknown -> unknownFrom <- cap
+        let finite = options.NodeLimit <> Int64.MaxValue
+        let mutable limit = if finite then options.NodeLimit else 20_000L
+        let mutable rounds = true
+        progress peak (min lower peak)
+        while rounds && lower < peak && not options.Cancellation.IsCancellationRequested do
+            let mutable unknownFrom = Int64.MaxValue // lowest capacity whose decision was Unknown in this round
+            let mutable first = true
+            let mutable go = true
+            while go && lower < peak && not options.Cancellation.IsCancellationRequested do
+                let hiTry = min (peak - g) (unknownFrom - g)
+                if hiTry < lower then go <- false
+                else
+                    let cap = if first then lower else min hiTry (roundUp (lower + (hiTry - lower) / 2L))
+                    first <- false
+                    let r, used = decideCounting { options with NodeLimit = limit } cap problem
+                    nodes <- nodes + used
+                    match r with
+                    | Fits plan ->
+                        best <- plan
+                        peak <- Plan.peak problem plan
+                    | DoesNotFit -> lower <- cap + g
+                    | Unknown -> unknownFrom <- cap
+                    progress peak (min lower peak)
+            if finite then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
+
+    /// Minimizes the peak (see minimizeWithProgress) without progress reports.
+    let minimize (options: ExactOptions) (hint: Plan option) (problem: Problem) : ExactMinimum =
+        minimizeWithProgress options hint (fun _ _ -> ()) problem
