@@ -143,12 +143,14 @@ module Exact =
 
         /// Solves one part from scratch (fresh canonical order) under a preorder.
         member s.SubSolve(preorder: string, lo: int, hi: int, buffers: int[]) : Status =
+            let keys = buffers |> Array.map (fun i -> struct (i, preorder |> Seq.map (fun ch -> key ch i) |> Array.ofSeq))
             let order =
-                buffers |> Array.sortWith (fun a b ->
+                keys |> Array.sortWith (fun (struct (a, ka)) (struct (b, kb)) ->
                     let mutable c = 0
-                    for ch in preorder do
-                        if c = 0 then c <- compare (key ch b) (key ch a)
+                    for q in 0 .. ka.Length - 1 do
+                        if c = 0 then c <- compare kb.[q] ka.[q]
                     if c <> 0 then c else compare a b)
+                |> Array.map (fun (struct (i, _)) -> i)
             let pre = Array.zeroCreate<int> n
             order |> Array.iteri (fun r i -> pre.[i] <- r)
             s.Dfs(preorder, lo, hi, order, pre, 0L, -1)
@@ -339,24 +341,23 @@ module Exact =
         let mutable rounds = true
         progress peak (min lower peak)
         while rounds && lower < peak && not options.Cancellation.IsCancellationRequested do
-            let mutable unknownFrom = Int64.MaxValue // lowest capacity whose decision was Unknown in this round
+            // bisection on [lo, peak): lo only moves up; a proof of DoesNotFit also moves the proven lower bound
+            let mutable lo = lower
             let mutable first = true
-            let mutable go = true
-            while go && lower < peak && not options.Cancellation.IsCancellationRequested do
-                let hiTry = min (peak - g) (unknownFrom - g)
-                if hiTry < lower then go <- false
-                else
-                    let cap = if first then lower else min hiTry (roundUp (lower + (hiTry - lower) / 2L))
-                    first <- false
-                    let r, used = decideCounting { options with NodeLimit = limit } cap problem
-                    nodes <- nodes + used
-                    match r with
-                    | Fits plan ->
-                        best <- plan
-                        peak <- Plan.peak problem plan
-                    | DoesNotFit -> lower <- cap + g
-                    | Unknown -> unknownFrom <- cap
-                    progress peak (min lower peak)
+            while lo < peak && not options.Cancellation.IsCancellationRequested do
+                let cap = if first then lo else min (peak - g) (roundUp (lo + (peak - g - lo) / 2L))
+                first <- false
+                let r, used = decideCounting { options with NodeLimit = limit } cap problem
+                nodes <- nodes + used
+                match r with
+                | Fits plan ->
+                    best <- plan
+                    peak <- Plan.peak problem plan
+                | DoesNotFit ->
+                    lower <- max lower (cap + g)
+                    lo <- cap + g
+                | Unknown -> lo <- cap + g
+                progress peak (min lower peak)
             if finite then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
 
