@@ -104,6 +104,7 @@ module Exact =
         let mutable stampNow = 0
         let affected = ResizeArray<int>()
         let mutable nodes = 0L
+        let mutable trials = 0L // placements tried, for frequent cancellation checks
         let mutable budget = 0L
 
         let alignUp a o = if a <= 1L then o else ((o + a - 1L) / a) * a
@@ -175,6 +176,8 @@ module Exact =
                 if opts.Dominance && off >= minHeight then k <- cand.Length // sorted by offset: all the rest are dominated too
                 elif opts.CanonicalOnly && (off < lastOff || (off = lastOff && pre.[b] < lastPre)) then ()
                 elif off + size.[b] > capacity then ()
+                elif (trials <- trials + 1L; (trials &&& 255L) = 0L && opts.Cancellation.IsCancellationRequested) then
+                    status <- Cancelled
                 else
                     let offMark, secMark = offTrail.Count, secTrail.Count
                     s.Place(b, off)

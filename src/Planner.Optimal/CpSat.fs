@@ -136,10 +136,13 @@ module CpSat =
         let upper =
             match options.Capacity, hint with
             | Some c, _ -> c
-            | None, Some h -> Plan.peak problem h
-            | None, None -> Plan.peak problem (Exact.firstFit problem)
+            | None, Some h -> max floorPeak (Plan.peak problem h) // a part below the global floor may reach it
+            | None, None -> max floorPeak (Plan.peak problem (Exact.firstFit problem))
         let upS = upper / g
-        let lowS = (max lb floorPeak + g - 1L) / g
+        // the floor (a peak the whole problem reaches anyway) only lets a part stop early; clamped so the hint stays feasible
+        let lowS =
+            if options.Capacity.IsSome then (lb + g - 1L) / g
+            else min upS ((max lb floorPeak + g - 1L) / g)
         if lowS > upS then { Status = CpSolverStatus.Infeasible; Offsets = [||]; Bound = upper + 1L }
         else
         let model = CpModel()

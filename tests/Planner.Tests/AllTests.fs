@@ -8,4 +8,5 @@ let all =
         CsvTests.tests
         BoundsTests.tests
         ValidateTests.tests
+        OptimalTests.tests
     ]
