@@ -340,7 +340,7 @@ module Exact =
         let mutable lower = roundUp (Bounds.lowerBound problem)
         let mutable nodes = 0L
         let finite = options.NodeLimit <> Int64.MaxValue
-        let mutable limit = if finite then options.NodeLimit else 20_000L
+        let mutable limit = if finite then options.NodeLimit else 250_000L
         let mutable rounds = true
         progress peak (min lower peak)
         while rounds && lower < peak && not options.Cancellation.IsCancellationRequested do

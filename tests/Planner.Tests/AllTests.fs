@@ -9,4 +9,5 @@ let all =
         BoundsTests.tests
         ValidateTests.tests
         OptimalTests.tests
+        CertificateTests.tests
     ]
