@@ -19,7 +19,9 @@ type ExactOptions =
       /// Prunes a placement that leaves a gap below it where an unplaced buffer fits entirely.
       Dominance: bool
       /// Solves independently the parts of the time axis that no unplaced buffer crosses.
-      Decomposition: bool }
+      Decomposition: bool
+      /// The first round-robin budget is 2 n times this (placements tried); it doubles after every round.
+      InitialBudgetFactor: int64 }
 
 /// The answer of the exact decision procedure at one capacity.
 type ExactResult =
@@ -58,7 +60,8 @@ module Exact =
           CanonicalOnly = true
           SectionInference = true
           Dominance = true
-          Decomposition = true }
+          Decomposition = true
+          InitialBudgetFactor = 1L }
 
     [<Struct>]
     type private Status =
@@ -104,7 +107,6 @@ module Exact =
         let mutable stampNow = 0
         let affected = ResizeArray<int>()
         let mutable nodes = 0L
-        let mutable trials = 0L // placements tried, for frequent cancellation checks
         let mutable budget = 0L
 
         let alignUp a o = if a <= 1L then o else ((o + a - 1L) / a) * a
@@ -157,9 +159,8 @@ module Exact =
             s.Dfs(preorder, lo, hi, order, pre, 0L, -1)
 
         member s.Dfs(preorder, lo, hi, order: int[], pre: int[], lastOff: int64, lastPre: int) : Status =
-            nodes <- nodes + 1L
             if nodes > budget then Aborted
-            elif (nodes &&& 1023L) = 0L && opts.Cancellation.IsCancellationRequested then Cancelled
+            elif opts.Cancellation.IsCancellationRequested then Cancelled
             else
             let cand = order |> Array.filter (fun i -> offset.[i] < 0L)
             if cand.Length = 0 then Found
@@ -176,7 +177,7 @@ module Exact =
                 if opts.Dominance && off >= minHeight then k <- cand.Length // sorted by offset: all the rest are dominated too
                 elif opts.CanonicalOnly && (off < lastOff || (off = lastOff && pre.[b] < lastPre)) then ()
                 elif off + size.[b] > capacity then ()
-                elif (trials <- trials + 1L; (trials &&& 255L) = 0L && opts.Cancellation.IsCancellationRequested) then
+                elif (nodes <- nodes + 1L; (nodes &&& 255L) = 0L && opts.Cancellation.IsCancellationRequested) then
                     status <- Cancelled
                 else
                     let offMark, secMark = offTrail.Count, secTrail.Count
@@ -263,7 +264,9 @@ module Exact =
                     if opts.Decomposition then s.Parts(0, nSec, all) else [ 0, nSec, all ]
                 let preorders = if opts.Preorders.IsEmpty then [ "WAT" ] else opts.Preorders
                 let mutable used = 0L
-                let mutable limit = int64 (max 2 n)
+                // one preorder: one pass with the whole budget (a restart would repeat the same deterministic search)
+                let single = preorders.Length = 1
+                let mutable limit = if single then opts.NodeLimit / 2L + 1L else int64 (max 2 n) * opts.InitialBudgetFactor
                 let mutable result = None
                 while result.IsNone do
                     limit <- if limit > Int64.MaxValue / 2L then Int64.MaxValue else limit * 2L
@@ -340,7 +343,7 @@ module Exact =
         let mutable lower = roundUp (Bounds.lowerBound problem)
         let mutable nodes = 0L
         let finite = options.NodeLimit <> Int64.MaxValue
-        let mutable limit = if finite then options.NodeLimit else 250_000L
+        let mutable limit = if finite then options.NodeLimit else 100_000L
         let mutable rounds = true
         progress peak (min lower peak)
         while rounds && lower < peak && not options.Cancellation.IsCancellationRequested do
@@ -350,7 +353,9 @@ module Exact =
             while lo < peak && not options.Cancellation.IsCancellationRequested do
                 let cap = if first then lo else min (peak - g) (roundUp (lo + (peak - g - lo) / 2L))
                 first <- false
-                let r, used = decideCounting { options with NodeLimit = limit } cap problem
+                // the lower bound is the usual optimum: it gets four times the budget of a bisection step
+                let budget = if cap = lower && limit < Int64.MaxValue / 4L then 4L * limit else limit
+                let r, used = decideCounting { options with NodeLimit = budget } cap problem
                 nodes <- nodes + used
                 match r with
                 | Fits plan ->

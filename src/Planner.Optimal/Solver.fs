@@ -11,6 +11,27 @@ open Pgmo.Planner
 [<RequireQualifiedAccess>]
 module Solver =
 
+    /// Decides a capacity with the exact search; with workers >= 2, one search per preorder in parallel (a portfolio:
+    /// the first decisive answer cancels the others), else MiniMalloc's round robin on one thread.
+    let decidePortfolio (workers: int) (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
+        if workers <= 1 || options.Preorders.Length <= 1 then Exact.decide options capacity problem
+        else
+            use cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+            let tasks =
+                options.Preorders
+                |> List.map (fun preorder ->
+                    Task.Run(fun () ->
+                        let r = Exact.decide { options with Preorders = [ preorder ]; Cancellation = cts.Token } capacity problem
+                        (match r with
+                         | ExactResult.Unknown -> ()
+                         | _ -> cts.Cancel())
+                        r))
+                |> Array.ofList
+            Task.WaitAll(tasks |> Array.map (fun t -> t :> Task))
+            tasks |> Array.map (fun t -> t.Result)
+            |> Array.tryFind (function ExactResult.Unknown -> false | _ -> true)
+            |> Option.defaultValue ExactResult.Unknown
+
     /// Runs the exact search alone under the options (time limit through cancellation).
     let exact (options: SolveOptions) (problem: Problem) : SolveResult =
         let watch = Stopwatch.StartNew()
@@ -24,13 +45,23 @@ module Solver =
               Millis = watch.ElapsedMilliseconds; Solver = "exact" }
         match options.Capacity with
         | Some capacity ->
-            match Exact.decide exactOptions capacity problem with
+            match decidePortfolio options.Workers exactOptions capacity problem with
             | Fits plan ->
                 let peak = Plan.peak problem plan
                 result (if peak <= lb then Optimal else Feasible) (Some plan) lb
             | DoesNotFit -> result Infeasible None (max lb (capacity + 1L))
             | ExactResult.Unknown -> result SolveStatus.Unknown None lb
         | None ->
+            // the lower bound is usually the optimum: a portfolio decision there first, with a third of the time
+            let g = Exact.granularity problem
+            let atLower = ((lb + g - 1L) / g) * g
+            let first =
+                use slice = CancellationTokenSource.CreateLinkedTokenSource(cts.Token)
+                slice.CancelAfter(TimeSpan.FromSeconds(max 0.001 (options.TimeLimitSeconds / 3.0)))
+                decidePortfolio options.Workers { exactOptions with Cancellation = slice.Token } atLower problem
+            match first with
+            | Fits plan -> result Optimal (Some plan) (Plan.peak problem plan)
+            | _ ->
             let m = Exact.minimizeWithProgress exactOptions options.Hint
                         (fun peak bound -> options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak bound)) problem
             result (if m.Optimal then Optimal else Feasible) (Some m.Best) m.LowerBound
