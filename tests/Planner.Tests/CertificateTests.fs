@@ -26,7 +26,7 @@ let tests =
                 let name = Path.GetFileNameWithoutExtension json
                 use doc = JsonDocument.Parse(read json)
                 let field (n: string) = doc.RootElement.GetProperty n
-                Expect.equal (field "instance").GetString() name "the json names its instance"
+                Expect.equal ((field "instance").GetString()) name "the json names its instance"
                 let problemFile = Path.Combine(root, "datasets", "minimalloc", name + ".csv")
                 let planFile = Path.ChangeExtension(json, ".csv")
                 let problem =
