@@ -331,7 +331,10 @@ module Exact =
     /// Minimizes the peak, reporting (best peak, proven bound) after every decision: the lower bound first, then bisection
     /// on the capacity between the proven lower bound and the best peak (from the hint or first fit). Rounds with a doubling
     /// node budget per decision (options.NodeLimit when finite: one round). Stops when optimal or cancelled.
-    let minimizeWithProgress (options: ExactOptions) (hint: Plan option) (progress: int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
+    /// The decision procedure is a parameter (decide: options -> capacity -> problem -> result and nodes used), so that a
+    /// caller can run a parallel portfolio; it must be sound (Fits only with a valid plan, DoesNotFit only with a proof).
+    let minimizeWith (decide: ExactOptions -> int64 -> Problem -> ExactResult * int64) (options: ExactOptions) (hint: Plan option)
+                     (progress: int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
         let start =
             match hint with
             | Some h when Validate.isValid problem h -> h
@@ -355,7 +358,7 @@ module Exact =
                 first <- false
                 // the lower bound is the usual optimum: it gets four times the budget of a bisection step
                 let budget = if cap = lower && limit < Int64.MaxValue / 4L then 4L * limit else limit
-                let r, used = decideCounting { options with NodeLimit = budget } cap problem
+                let r, used = decide { options with NodeLimit = budget } cap problem
                 nodes <- nodes + used
                 match r with
                 | Fits plan ->
@@ -369,6 +372,10 @@ module Exact =
             if finite then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
 
-    /// Minimizes the peak (see minimizeWithProgress) without progress reports.
+    /// Minimizes the peak with the sequential decision procedure (see minimizeWith).
+    let minimizeWithProgress (options: ExactOptions) (hint: Plan option) (progress: int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
+        minimizeWith decideCounting options hint progress problem
+
+    /// Minimizes the peak (see minimizeWith) without progress reports.
     let minimize (options: ExactOptions) (hint: Plan option) (problem: Problem) : ExactMinimum =
         minimizeWithProgress options hint (fun _ _ -> ()) problem

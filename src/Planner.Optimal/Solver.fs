@@ -62,7 +62,8 @@ module Solver =
             match first with
             | Fits plan -> result Optimal (Some plan) (Plan.peak problem plan)
             | _ ->
-            let m = Exact.minimizeWithProgress exactOptions options.Hint
+            let decide o c p = decidePortfolio options.Workers o c p, 0L
+            let m = Exact.minimizeWith decide exactOptions options.Hint
                         (fun peak bound -> options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak bound)) problem
             result (if m.Optimal then Optimal else Feasible) (Some m.Best) m.LowerBound
 
