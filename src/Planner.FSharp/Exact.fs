@@ -125,11 +125,6 @@ module Exact =
             | 'C' -> float (sHi.[i] - sLo.[i])
             | _ -> 0.0
 
-        member _.Nodes = nodes
-        member _.Solution = solution
-        member _.Budget with set v = budget <- v
-        member _.ResetNodes() = nodes <- 0L
-
         /// True when some section's total is above the capacity (no plan at all).
         member _.Overloaded = total |> Array.exists (fun t -> t > capacity)
 

@@ -206,9 +206,8 @@ module CpSat =
             | _ -> lowS * g
         { Status = status; Offsets = offsets; Bound = max bound lb }
 
-    /// Runs CP-SAT: minimizes the peak, or with options.Capacity decides whether the buffers fit.
-    /// Honours the time limit, worker count, seed, cancellation, progress callback and hint. Every returned plan is valid.
-    let solve (options: SolveOptions) (problem: Problem) : SolveResult =
+    /// One CP-SAT run in the mode options.Capacity names (see solve).
+    let private run (options: SolveOptions) (problem: Problem) : SolveResult =
         let watch = Stopwatch.StartNew()
         let bs = problem.Buffers
         let lb = Bounds.lowerBound problem
@@ -223,7 +222,8 @@ module CpSat =
         // best peak so far over parts solved, for progress reports
         let mutable solvedPeak = 0L
         for part in parts do
-            if not infeasible then
+            if options.Cancellation.IsCancellationRequested && not infeasible then allFound <- false
+            elif not infeasible then
                 let sub = { Buffers = part |> Array.map (fun i -> bs.[i]) }
                 let subHint = hint |> Option.map (fun h -> { Offsets = part |> Array.map (fun i -> h.Offsets.[i]) })
                 let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
@@ -251,8 +251,8 @@ module CpSat =
         elif infeasible then
             { Status = Infeasible; Plan = None; Peak = None; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
         elif not allFound then
-            // minimize mode still has the hint as a valid answer
-            match options.Capacity, hint with
+            // minimize mode still has the hint (or first fit) as a valid answer
+            match options.Capacity, hint |> Option.orElse (Some (Exact.firstFit problem)) with
             | None, Some h ->
                 let p = Plan.peak problem h
                 { Status = (if p <= bound then Optimal else Feasible); Plan = Some h; Peak = Some p; Bound = min bound p
@@ -265,3 +265,34 @@ module CpSat =
             let status = if peak <= bound || (allOptimal && options.Capacity.IsNone) then Optimal else Feasible
             let bound = if status = Optimal then peak else bound
             { Status = status; Plan = Some plan; Peak = Some peak; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
+
+    /// Runs CP-SAT: minimizes the peak, or with options.Capacity decides whether the buffers fit.
+    /// Honours the time limit, worker count, seed, cancellation, progress callback and hint. Every returned plan is valid.
+    /// When minimizing, it first decides the lower bound (rounded up to the granularity) with a third of the time:
+    /// the decision form is much stronger for CP-SAT than the optimization form, and the lower bound is usually optimal.
+    let solve (options: SolveOptions) (problem: Problem) : SolveResult =
+        match options.Capacity with
+        | Some _ -> run options problem
+        | None ->
+            let watch = Stopwatch.StartNew()
+            let g = Exact.granularity problem
+            let atLower = ((Bounds.lowerBound problem + g - 1L) / g) * g
+            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            match first.Status, first.Plan with
+            | (Optimal | Feasible), Some plan ->
+                let peak = Plan.peak problem plan
+                options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak peak)
+                { first with Status = Optimal; Bound = peak; Peak = Some peak; Millis = watch.ElapsedMilliseconds }
+            | _ when options.Cancellation.IsCancellationRequested ->
+                run { options with TimeLimitSeconds = 0.0 } problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }
+            | _ ->
+                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let r = run { options with TimeLimitSeconds = max 0.01 left } problem
+                // a proof that the lower bound does not fit raises the bound by the granularity (proofs/exact-search.md, Lemma 1)
+                let bound = if first.Status = Infeasible then max r.Bound (atLower + g) else r.Bound
+                let r =
+                    match r.Peak with
+                    | Some p when p <= bound -> { r with Status = Optimal; Bound = p }
+                    | Some p -> { r with Bound = min p bound }
+                    | None -> { r with Bound = bound }
+                { r with Millis = watch.ElapsedMilliseconds }
