@@ -270,13 +270,24 @@ module CpSat =
     /// Honours the time limit, worker count, seed, cancellation, progress callback and hint. Every returned plan is valid.
     /// When minimizing, it first decides the lower bound (rounded up to the granularity) with a third of the time:
     /// the decision form is much stronger for CP-SAT than the optimization form, and the lower bound is usually optimal.
+    /// With a capacity above the lower bound, it likewise tries the lower bound first (a plan there fits under any larger
+    /// capacity).
     let solve (options: SolveOptions) (problem: Problem) : SolveResult =
+        let g = Exact.granularity problem
+        let atLower = ((Bounds.lowerBound problem + g - 1L) / g) * g
         match options.Capacity with
-        | Some _ -> run options problem
+        | Some c when c <= atLower -> run options problem
+        | Some c ->
+            let watch = Stopwatch.StartNew()
+            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            match first.Plan with
+            | Some plan -> { first with Plan = Some (Checked.plan problem (Some c) plan); Millis = watch.ElapsedMilliseconds }
+            | None ->
+                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let r = run { options with TimeLimitSeconds = (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 left) } problem
+                { r with Millis = watch.ElapsedMilliseconds }
         | None ->
             let watch = Stopwatch.StartNew()
-            let g = Exact.granularity problem
-            let atLower = ((Bounds.lowerBound problem + g - 1L) / g) * g
             let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
             match first.Status, first.Plan with
             | (Optimal | Feasible), Some plan ->
