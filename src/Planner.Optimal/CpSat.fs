@@ -254,6 +254,7 @@ module CpSat =
             // minimize mode still has the hint (or first fit) as a valid answer
             match options.Capacity, hint |> Option.orElse (Some (Exact.firstFit problem)) with
             | None, Some h ->
+                let h = Checked.plan problem None h
                 let p = Plan.peak problem h
                 { Status = (if p <= bound then Optimal else Feasible); Plan = Some h; Peak = Some p; Bound = min bound p
                   LowerBound = lb; Millis = millis; Solver = "cp-sat" }
