@@ -52,12 +52,12 @@ module Solver =
             | DoesNotFit -> result Infeasible None (max lb (capacity + 1L))
             | ExactResult.Unknown -> result SolveStatus.Unknown None lb
         | None ->
-            // the lower bound is usually the optimum: a portfolio decision there first, with a third of the time
+            // the lower bound is usually the optimum: a portfolio decision there first, with a sixth of the time
             let g = Exact.granularity problem
             let atLower = ((lb + g - 1L) / g) * g
             let first =
                 use slice = CancellationTokenSource.CreateLinkedTokenSource(cts.Token)
-                slice.CancelAfter(TimeSpan.FromSeconds(max 0.001 (options.TimeLimitSeconds / 3.0)))
+                slice.CancelAfter(TimeSpan.FromSeconds(max 0.001 (options.TimeLimitSeconds / 6.0)))
                 decidePortfolio options.Workers { exactOptions with Cancellation = slice.Token } atLower problem
             match first with
             | Fits plan -> result Optimal (Some plan) (Plan.peak problem plan)
