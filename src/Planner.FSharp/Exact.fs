@@ -20,6 +20,9 @@ type ExactOptions =
       Dominance: bool
       /// Solves independently the parts of the time axis that no unplaced buffer crosses.
       Decomposition: bool
+      /// Also prunes when, in a section whose buffers' lowest offsets changed, the unplaced buffers whose lowest offset
+      /// is at least h do not fit between h and the capacity, for some h (stronger than SectionInference, costlier).
+      StaircaseInference: bool
       /// The first round-robin budget is 2 n times this (placements tried); it doubles after every round.
       InitialBudgetFactor: int64 }
 
@@ -61,6 +64,7 @@ module Exact =
           SectionInference = true
           Dominance = true
           Decomposition = true
+          StaircaseInference = false
           InitialBudgetFactor = 1L }
 
     [<Struct>]
@@ -106,6 +110,9 @@ module Exact =
         let stamp = Array.zeroCreate<int> nSec
         let mutable stampNow = 0
         let affected = ResizeArray<int>()
+        let lows = Array.zeroCreate<int64> (max 1 n)
+        let sizes = Array.zeroCreate<int64> (max 1 n)
+        let mutable staircaseFail = false
         let mutable nodes = 0L
         let mutable budget = 0L
 
@@ -185,6 +192,7 @@ module Exact =
             status
 
         member _.Place(b: int, off: int64) =
+            staircaseFail <- false
             offset.[b] <- off
             solution.[b] <- off
             let top = off + size.[b]
@@ -194,7 +202,7 @@ module Exact =
                 if offset.[j] < 0L && minOff.[j] < top then
                     offTrail.Add(struct (j, minOff.[j]))
                     minOff.[j] <- alignUp align.[j] top
-                    if opts.SectionInference then
+                    if opts.SectionInference || opts.StaircaseInference then
                         for sct in sLo.[j] .. sHi.[j] - 1 do
                             if stamp.[sct] <> stampNow then
                                 stamp.[sct] <- stampNow
@@ -211,6 +219,23 @@ module Exact =
                 if m <> Int64.MaxValue && floor.[sct] < m then
                     secTrail.Add(struct (sct, floor.[sct]))
                     floor.[sct] <- m
+                // staircase: the unplaced buffers whose lowest offset is >= h lie disjointly in [h, capacity)
+                if opts.StaircaseInference && not staircaseFail then
+                    let f = max off floor.[sct]
+                    let mutable count = 0
+                    for j in secBuffers.[sct] do
+                        if offset.[j] < 0L then
+                            lows.[count] <- max f minOff.[j]
+                            sizes.[count] <- size.[j]
+                            count <- count + 1
+                    if count > 1 then
+                        Array.Sort(lows, sizes, 0, count)
+                        let mutable sum = 0L
+                        let mutable q = count - 1
+                        while q >= 0 && not staircaseFail do
+                            sum <- sum + sizes.[q]
+                            if lows.[q] + sum > capacity then staircaseFail <- true
+                            q <- q - 1
 
         member _.Unplace(b: int, offMark: int, secMark: int) =
             for t in secTrail.Count - 1 .. -1 .. secMark do
@@ -225,7 +250,7 @@ module Exact =
             offset.[b] <- -1L
 
         member _.Check(lo: int, hi: int, off: int64) : bool =
-            let mutable ok = true
+            let mutable ok = not staircaseFail
             let mutable sct = lo
             while ok && sct < hi do
                 let f = max off floor.[sct]

@@ -106,16 +106,22 @@ let tests =
                 Expect.isTrue m.Optimal (sprintf "seed %d: proven optimal" seed)
 
         testCase "every combination of Exact's rules keeps the optimum" <| fun () ->
-            let flags = [ for c in [ true; false ] do for s in [ true; false ] do for d in [ true; false ] do for x in [ true; false ] -> c, s, d, x ]
+            let flags =
+                [ for c in [ true; false ] do
+                    for s in [ true; false ] do
+                        for d in [ true; false ] do
+                            for x in [ true; false ] do
+                                for st in [ true; false ] -> c, s, d, x, st ]
             for seed, p in cases |> List.take 25 do
                 let opt = bruteOptimum p
-                for c, s, d, x in flags do
-                    let o = { Exact.defaults with CanonicalOnly = c; SectionInference = s; Dominance = d; Decomposition = x; Preorders = [ "TWA" ] }
+                for c, s, d, x, st in flags do
+                    let o = { Exact.defaults with CanonicalOnly = c; SectionInference = s; Dominance = d; Decomposition = x
+                                                  StaircaseInference = st; Preorders = [ "TWA" ] }
                     let m = Exact.minimize o None p
-                    Expect.equal m.Peak opt (sprintf "seed %d flags %A" seed (c, s, d, x))
+                    Expect.equal m.Peak opt (sprintf "seed %d flags %A" seed (c, s, d, x, st))
                     match Exact.decide o (opt - 1L) p with
                     | DoesNotFit -> ()
-                    | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x) (opt - 1L) r
+                    | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x, st) (opt - 1L) r
 
         testCase "CP-SAT minimize equals the brute-force optimum on 60 seeded instances (n <= 8)" <| fun () ->
             for seed, p in cases do
