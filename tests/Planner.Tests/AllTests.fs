@@ -17,4 +17,6 @@ let all =
         SearchTests.tests
         TracesTests.tests
         SvgTests.tests
+        OptimalTests.tests
+        CertificateTests.tests
     ]

@@ -12,6 +12,7 @@ public static class Commands
             PlanCommand.Create(),
             CheckCommand.Create(),
             CompareCommand.Create(),
+            SolveCommand.Create(),
             BenchCommand.Create(),
             TrainCommand.Create(),
             ModelsCommand.Create(),

@@ -1,0 +1,92 @@
+// Generates proofs/certificates/<instance>.csv (the plan, minimalloc CSV with offsets) and <instance>.json (what was
+// proven, by which solver, with which settings) for every instance in datasets/minimalloc.
+//
+//   dotnet build -c Release src/Planner.Optimal
+//   dotnet fsi scripts/certificates.fsx [time-limit-seconds (default 60)] [instance names...]
+//
+// Every plan is validated before it is written; tests/Planner.Tests/OptimalTests.fs re-validates the files.
+#r "../src/Planner.Optimal/bin/Release/net10.0/Google.Protobuf.dll"
+#r "../src/Planner.Optimal/bin/Release/net10.0/Google.OrTools.dll"
+#r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.dll"
+#r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.Optimal.dll"
+
+open System
+open System.IO
+open System.Text.Json
+open Pgmo.Planner
+open Pgmo.Planner.Optimal
+
+let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
+
+// fsi does not probe runtimes/<rid>/native: point OR-Tools' P/Invoke at the native library next to the built dll
+let private bin = Path.Combine(root, "src", "Planner.Optimal", "bin", "Release", "net10.0")
+System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(
+    typeof<Google.OrTools.Sat.CpModel>.Assembly,
+    fun name _ _ ->
+        let rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier
+        let candidates =
+            [ for dir in Directory.GetDirectories(Path.Combine(bin, "runtimes")) do
+                let native = Path.Combine(dir, "native")
+                if Directory.Exists native && (Path.GetFileName dir = rid || rid.StartsWith(Path.GetFileName dir)) then
+                    yield! Directory.GetFiles(native, name + "*") ]
+        match candidates with
+        | path :: _ -> System.Runtime.InteropServices.NativeLibrary.Load path
+        | [] -> IntPtr.Zero)
+let args = fsi.CommandLineArgs |> Array.tail
+let seconds = if args.Length > 0 then float args.[0] else 60.0
+let wanted = if args.Length > 1 then Set.ofArray args.[1..] else Set.empty
+let outDir = Path.Combine(root, "proofs", "certificates")
+Directory.CreateDirectory outDir |> ignore
+
+let statusName = function
+    | Optimal -> "optimal"
+    | Feasible -> "feasible"
+    | Infeasible -> "infeasible"
+    | SolveStatus.Unknown -> "unknown"
+
+/// Writes text to a temporary file, then renames it (no partial output on failure).
+let writeAtomically (path: string) (text: string) =
+    let tmp = path + ".tmp"
+    File.WriteAllText(tmp, text)
+    File.Move(tmp, path, true)
+
+for file in Directory.GetFiles(Path.Combine(root, "datasets", "minimalloc"), "*.csv") |> Array.sort do
+    let name = Path.GetFileNameWithoutExtension file
+    if wanted.IsEmpty || wanted.Contains name || wanted.Contains(name.Split('.').[0]) then
+        let problem =
+            match Csv.parseProblem file (File.ReadAllText file) with
+            | Ok p -> p
+            | Error e -> failwithf "%s:%d %s" e.File e.Line e.Message
+        // the committed certificate, when valid, is the starting point: a regeneration never gets worse
+        let previous = Path.Combine(outDir, name + ".csv")
+        let hint =
+            if not (File.Exists previous) then None
+            else
+                match Csv.parsePlan previous (File.ReadAllText previous) with
+                | Ok (planned, offsets) ->
+                    match Validate.assign problem planned offsets with
+                    | Ok plan when Validate.isValid problem plan -> Some plan
+                    | _ -> None
+                | Error _ -> None
+        let options = { SolveOptions.defaults with TimeLimitSeconds = seconds; Workers = 2; Seed = 0; Kind = Auto; Hint = hint }
+        let r = Solver.solve options problem
+        let plan = r.Plan |> Option.defaultWith (fun () -> failwithf "%s: no plan (%A)" name r.Status)
+        match Validate.plan problem None plan with
+        | [] -> ()
+        | v :: _ -> failwithf "%s: invalid plan: %s" name (Violation.describe v)
+        let peak = Plan.peak problem plan
+        writeAtomically (Path.Combine(outDir, name + ".csv")) (Csv.writePlan problem plan)
+        let json =
+            {| instance = name
+               buffers = problem.Buffers.Length
+               peak = peak
+               lowerBound = Bounds.lowerBound problem
+               status = statusName r.Status
+               provenBound = r.Bound
+               solver = r.Solver
+               settings = {| mode = "minimize"; kind = "auto"; timeLimitSeconds = seconds; workers = options.Workers; seed = options.Seed
+                             hint = (if hint.IsSome then "previous certificate" else "none") |}
+               millis = r.Millis
+               date = DateTime.UtcNow.ToString("yyyy-MM-dd") |}
+        writeAtomically (Path.Combine(outDir, name + ".json")) (JsonSerializer.Serialize(json, JsonSerializerOptions(WriteIndented = true)) + "\n")
+        printfn "%-12s %-9s peak %8d  bound %8d  lower bound %8d  %6.1f s  %s" name (statusName r.Status) peak r.Bound (Bounds.lowerBound problem) (float r.Millis / 1000.0) r.Solver

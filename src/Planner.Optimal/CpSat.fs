@@ -1,0 +1,310 @@
+namespace Pgmo.Planner.Optimal
+
+open System
+open System.Diagnostics
+open System.Threading
+open Google.OrTools.Sat
+open Pgmo.Planner
+
+/// How a solve ended.
+type SolveStatus =
+    /// The plan's peak equals the proven bound (or, with a capacity, the plan fits and meets the bound).
+    | Optimal
+    /// A valid plan under the capacity (or better than the start) without proof of optimality.
+    | Feasible
+    /// Proven: no plan fits under the capacity.
+    | Infeasible
+    /// The time limit or the cancellation came first; no plan that answers the question.
+    | Unknown
+
+/// Which exact method runs.
+type SolverKind =
+    | CpSat
+    | ExactSearch
+    | Auto
+
+/// Settings of a solve. A `defaults` value is in SolveOptions; copy it with `{ SolveOptions.defaults with … }`.
+type SolveOptions =
+    { /// With Some c: decide whether the buffers fit under c bytes. With None: minimize the peak.
+      Capacity: int64 option
+      /// Wall-clock limit in seconds.
+      TimeLimitSeconds: float
+      /// CP-SAT worker threads (1 = deterministic).
+      Workers: int
+      /// CP-SAT random seed.
+      Seed: int
+      /// Stops the search early; the result is then Feasible or Unknown.
+      Cancellation: CancellationToken
+      /// Called on every improving solution with (elapsed ms, best peak, proven bound).
+      Progress: (int64 -> int64 -> int64 -> unit) option
+      /// A valid plan to start from (a heuristic's): CP-SAT hint and upper bound.
+      Hint: Plan option
+      /// Which method(s) to run (Solver.solve only; CpSat.solve always runs CP-SAT).
+      Kind: SolverKind }
+
+/// The answer of a solve. Every Plan in it has passed Validate.plan (and the capacity when one was given).
+type SolveResult =
+    { Status: SolveStatus
+      /// The best valid plan found, if any.
+      Plan: Plan option
+      /// Its peak in bytes.
+      Peak: int64 option
+      /// A proven lower bound on the optimal peak in bytes (with a capacity and Infeasible: capacity + 1 or more).
+      Bound: int64
+      /// The max-load lower bound.
+      LowerBound: int64
+      /// Wall-clock milliseconds.
+      Millis: int64
+      /// Which method produced the answer.
+      Solver: string }
+
+[<RequireQualifiedAccess>]
+module SolveOptions =
+    /// Minimize, 10 s, 2 workers, seed 0, no hint, automatic choice of method.
+    let defaults =
+        { Capacity = None; TimeLimitSeconds = 10.0; Workers = 2; Seed = 0; Cancellation = CancellationToken.None
+          Progress = None; Hint = None; Kind = Auto }
+
+/// Helpers shared by the solvers of this assembly.
+[<RequireQualifiedAccess>]
+module internal Checked =
+    /// Returns the plan when it is valid (and under the capacity when given); a violation here is a programmer error.
+    let plan (problem: Problem) (capacity: int64 option) (plan: Plan) : Plan =
+        match Validate.plan problem capacity plan with
+        | [] -> plan
+        | v :: _ -> failwithf "solver produced an invalid plan: %s" (Violation.describe v)
+
+/// The CP-SAT model: one offset variable per buffer on a fixed half-open time interval, a NoOverlap2D between
+/// (time, address) rectangles, a disjunctive NoOverlap per maximal clique of live buffers (redundant, strong),
+/// identical buffers ordered (symmetry breaking), all values divided by the gcd of sizes and alignments,
+/// and independent parts of the time axis (no buffer crossing) solved as separate models.
+[<RequireQualifiedAccess>]
+module CpSat =
+
+    /// The parts of the time axis that no buffer crosses: groups of buffer indices.
+    let components (problem: Problem) : int[][] =
+        let bs = problem.Buffers
+        let order = Array.init bs.Length id |> Array.sortBy (fun i -> bs.[i].Lifetime.Start, i)
+        let groups = ResizeArray<int[]>()
+        let current = ResizeArray<int>()
+        let mutable reach = Int64.MinValue
+        for i in order do
+            if current.Count > 0 && bs.[i].Lifetime.Start >= reach then
+                groups.Add(current.ToArray())
+                current.Clear()
+            current.Add i
+            reach <- max reach bs.[i].Lifetime.End
+        if current.Count > 0 then groups.Add(current.ToArray())
+        groups.ToArray()
+
+    /// The maximal cliques of the interval graph: the live sets just before each end step that follows a start.
+    let cliques (problem: Problem) : int[][] =
+        let bs = problem.Buffers
+        let events =
+            [| for i in 0 .. bs.Length - 1 do
+                 yield struct (bs.[i].Lifetime.Start, 1, i)
+                 yield struct (bs.[i].Lifetime.End, 0, i) |] |> Array.sort
+        let live = System.Collections.Generic.HashSet<int>()
+        let result = ResizeArray<int[]>()
+        let mutable grew = false
+        for struct (_, kind, i) in events do
+            if kind = 0 then
+                if grew then result.Add(Seq.toArray live |> Array.sort)
+                grew <- false
+                live.Remove i |> ignore
+            else
+                live.Add i |> ignore
+                grew <- true
+        result.ToArray()
+
+    type private Part =
+        { Status: CpSolverStatus
+          Offsets: int64[] // scaled back to bytes, indexed like the part
+          Bound: int64 }
+
+    type private Callback(onSolution: int64 -> int64 -> unit, peak: IntVar, scale: int64) =
+        inherit CpSolverSolutionCallback()
+        override this.OnSolutionCallback() =
+            onSolution (this.Value(peak) * scale) (int64 (Math.Ceiling(this.BestObjectiveBound())) * scale)
+
+    /// Solves one group of buffers; `floorPeak` is a peak every part reaches anyway (minimize mode).
+    let private solvePart (options: SolveOptions) (seconds: float) (floorPeak: int64) (problem: Problem) (hint: Plan option)
+                          (report: int64 -> int64 -> unit) : Part =
+        let bs = problem.Buffers
+        let g = Exact.granularity problem
+        let lb = Bounds.lowerBound problem
+        let upper =
+            match options.Capacity, hint with
+            | Some c, _ -> c
+            | None, Some h -> max floorPeak (Plan.peak problem h) // a part below the global floor may reach it
+            | None, None -> max floorPeak (Plan.peak problem (Exact.firstFit problem))
+        let upS = upper / g
+        // the floor (a peak the whole problem reaches anyway) only lets a part stop early; clamped so the hint stays feasible
+        let lowS =
+            if options.Capacity.IsSome then (lb + g - 1L) / g
+            else min upS ((max lb floorPeak + g - 1L) / g)
+        if lowS > upS then { Status = CpSolverStatus.Infeasible; Offsets = [||]; Bound = upper + 1L }
+        else
+        let model = CpModel()
+        let peak = model.NewIntVar(lowS, upS, "peak")
+        let k =
+            bs |> Array.mapi (fun i b ->
+                let a = max 1L b.Alignment / g |> max 1L // alignment in units of g (g divides it)
+                model.NewIntVar(0L, (upS - b.Size / g) / a, sprintf "k%d" i), a)
+        let x = k |> Array.map (fun (v, a) -> if a = 1L then (v :> LinearExpr) else LinearExpr.Term(v, a))
+        let yIntervals = bs |> Array.mapi (fun i b -> model.NewFixedSizeIntervalVar(x.[i], b.Size / g, sprintf "y%d" i))
+        let tIntervals =
+            bs |> Array.mapi (fun i b ->
+                model.NewFixedSizeIntervalVar(b.Lifetime.Start, b.Lifetime.End - b.Lifetime.Start, sprintf "t%d" i))
+        for i in 0 .. bs.Length - 1 do
+            model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), (peak :> LinearExpr))) |> ignore
+        let no2d = model.AddNoOverlap2D()
+        for i in 0 .. bs.Length - 1 do no2d.AddRectangle(tIntervals.[i], yIntervals.[i]) |> ignore
+        // redundant: the buffers live together at one step are disjoint in address
+        for clique in cliques problem do
+            if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun i -> yIntervals.[i])) |> ignore
+        // symmetry: identical buffers (same lifetime, size, alignment) are interchangeable, so order them by index
+        bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
+        |> Array.groupBy fst
+        |> Array.iter (fun (_, members) ->
+            let idx = members |> Array.map snd |> Array.sort
+            for m in 0 .. idx.Length - 2 do
+                let i, j = idx.[m], idx.[m + 1]
+                model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), x.[j])) |> ignore)
+        // hint: a valid plan whose identical buffers are renumbered to respect the symmetry order
+        match hint with
+        | Some h ->
+            let offsets = Array.copy h.Offsets
+            bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
+            |> Array.groupBy fst
+            |> Array.iter (fun (_, members) ->
+                let idx = members |> Array.map snd |> Array.sort
+                let sorted = idx |> Array.map (fun i -> h.Offsets.[i]) |> Array.sort
+                idx |> Array.iteri (fun r i -> offsets.[i] <- sorted.[r]))
+            if offsets |> Array.forall (fun o -> o % g = 0L) then
+                for i in 0 .. bs.Length - 1 do
+                    let v, a = k.[i]
+                    model.AddHint(v, offsets.[i] / g / a)
+                model.AddHint(peak, max lowS ((Plan.peak problem { Offsets = offsets } + g - 1L) / g))
+        | None -> ()
+        if options.Capacity.IsNone then model.Minimize(peak)
+        use solver = new CpSolver()
+        solver.StringParameters <-
+            String.Format(Globalization.CultureInfo.InvariantCulture,
+                          "max_time_in_seconds:{0} num_workers:{1} random_seed:{2} log_search_progress:false",
+                          max 0.01 seconds, max 1 options.Workers, options.Seed)
+        use _reg = options.Cancellation.Register(fun () -> solver.StopSearch())
+        let cb = new Callback(report, peak, g)
+        let status = solver.Solve(model, cb)
+        let found = status = CpSolverStatus.Optimal || status = CpSolverStatus.Feasible
+        let offsets = if found then Array.init bs.Length (fun i -> let v, a = k.[i] in solver.Value(v) * a * g) else [||]
+        let bound =
+            match status with
+            | CpSolverStatus.Infeasible -> upS * g + 1L
+            | CpSolverStatus.Optimal when options.Capacity.IsNone -> solver.Value(peak) * g
+            | _ when options.Capacity.IsNone -> max lowS (int64 (Math.Ceiling(solver.BestObjectiveBound))) * g
+            | _ -> lowS * g
+        { Status = status; Offsets = offsets; Bound = max bound lb }
+
+    /// One CP-SAT run in the mode options.Capacity names (see solve).
+    let private run (options: SolveOptions) (problem: Problem) : SolveResult =
+        let watch = Stopwatch.StartNew()
+        let bs = problem.Buffers
+        let lb = Bounds.lowerBound problem
+        let hint = options.Hint |> Option.filter (fun h -> Validate.isValid problem h)
+        let parts = components problem
+        let globalFloor = lb
+        let offsets = Array.zeroCreate<int64> bs.Length
+        let mutable allFound = true
+        let mutable infeasible = false
+        let mutable bound = lb
+        let mutable allOptimal = true
+        // best peak so far over parts solved, for progress reports
+        let mutable solvedPeak = 0L
+        for part in parts do
+            if options.Cancellation.IsCancellationRequested && not infeasible then allFound <- false
+            elif not infeasible then
+                let sub = { Buffers = part |> Array.map (fun i -> bs.[i]) }
+                let subHint = hint |> Option.map (fun h -> { Offsets = part |> Array.map (fun i -> h.Offsets.[i]) })
+                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let report p b =
+                    match options.Progress with
+                    | Some f -> f watch.ElapsedMilliseconds (max solvedPeak p) (max bound b)
+                    | None -> ()
+                let r = solvePart options left globalFloor sub subHint report
+                match r.Status with
+                | CpSolverStatus.Infeasible ->
+                    infeasible <- true
+                    bound <- max bound r.Bound
+                | CpSolverStatus.Optimal | CpSolverStatus.Feasible ->
+                    part |> Array.iteri (fun j i -> offsets.[i] <- r.Offsets.[j])
+                    solvedPeak <- max solvedPeak (Plan.peak sub { Offsets = r.Offsets })
+                    bound <- max bound r.Bound
+                    if r.Status <> CpSolverStatus.Optimal then allOptimal <- false
+                | _ ->
+                    allFound <- false
+                    allOptimal <- false
+                    bound <- max bound r.Bound
+        let millis = watch.ElapsedMilliseconds
+        if bs.Length = 0 then
+            { Status = Optimal; Plan = Some { Offsets = [||] }; Peak = Some 0L; Bound = 0L; LowerBound = 0L; Millis = millis; Solver = "cp-sat" }
+        elif infeasible then
+            { Status = Infeasible; Plan = None; Peak = None; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
+        elif not allFound then
+            // minimize mode still has the hint (or first fit) as a valid answer
+            match options.Capacity, hint |> Option.orElse (Some (Exact.firstFit problem)) with
+            | None, Some h ->
+                let h = Checked.plan problem None h
+                let p = Plan.peak problem h
+                { Status = (if p <= bound then Optimal else Feasible); Plan = Some h; Peak = Some p; Bound = min bound p
+                  LowerBound = lb; Millis = millis; Solver = "cp-sat" }
+            | _ -> { Status = SolveStatus.Unknown; Plan = None; Peak = None; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
+        else
+            let plan = Checked.plan problem options.Capacity { Offsets = offsets }
+            let peak = Plan.peak problem plan
+            let bound = min bound peak
+            let status = if peak <= bound || (allOptimal && options.Capacity.IsNone) then Optimal else Feasible
+            let bound = if status = Optimal then peak else bound
+            { Status = status; Plan = Some plan; Peak = Some peak; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
+
+    /// Runs CP-SAT: minimizes the peak, or with options.Capacity decides whether the buffers fit.
+    /// Honours the time limit, worker count, seed, cancellation, progress callback and hint. Every returned plan is valid.
+    /// When minimizing, it first decides the lower bound (rounded up to the granularity) with a third of the time:
+    /// the decision form is much stronger for CP-SAT than the optimization form, and the lower bound is usually optimal.
+    /// With a capacity above the lower bound, it likewise tries the lower bound first (a plan there fits under any larger
+    /// capacity).
+    let solve (options: SolveOptions) (problem: Problem) : SolveResult =
+        let g = Exact.granularity problem
+        let atLower = ((Bounds.lowerBound problem + g - 1L) / g) * g
+        match options.Capacity with
+        | Some c when c <= atLower -> run options problem
+        | Some c ->
+            let watch = Stopwatch.StartNew()
+            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            match first.Plan with
+            | Some plan -> { first with Plan = Some (Checked.plan problem (Some c) plan); Millis = watch.ElapsedMilliseconds }
+            | None ->
+                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let r = run { options with TimeLimitSeconds = (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 left) } problem
+                { r with Millis = watch.ElapsedMilliseconds }
+        | None ->
+            let watch = Stopwatch.StartNew()
+            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            match first.Status, first.Plan with
+            | (Optimal | Feasible), Some plan ->
+                let peak = Plan.peak problem plan
+                options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak peak)
+                { first with Status = Optimal; Bound = peak; Peak = Some peak; Millis = watch.ElapsedMilliseconds }
+            | _ when options.Cancellation.IsCancellationRequested ->
+                run { options with TimeLimitSeconds = 0.0 } problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }
+            | _ ->
+                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let r = run { options with TimeLimitSeconds = max 0.01 left } problem
+                // a proof that the lower bound does not fit raises the bound by the granularity (proofs/exact-search.md, Lemma 1)
+                let bound = if first.Status = Infeasible then max r.Bound (atLower + g) else r.Bound
+                let r =
+                    match r.Peak with
+                    | Some p when p <= bound -> { r with Status = Optimal; Bound = p }
+                    | Some p -> { r with Bound = min p bound }
+                    | None -> { r with Bound = bound }
+                { r with Millis = watch.ElapsedMilliseconds }

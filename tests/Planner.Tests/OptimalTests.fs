@@ -1,0 +1,213 @@
+module Pgmo.Planner.Tests.OptimalTests
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Threading
+open Expecto
+open Pgmo.Planner
+open Pgmo.Planner.Optimal
+
+/// The reference optimum by brute force: every order of the buffers, each placed at its lowest aligned offset that
+/// collides with nothing placed before; the best peak over all orders (exact for n <= 8, see proofs/exact-search.md).
+let bruteOptimum (problem: Problem) : int64 =
+    let bs = problem.Buffers
+    let n = bs.Length
+    let offsets = Array.zeroCreate<int64> n
+    let placed = Array.zeroCreate<bool> n
+    let mutable best = Int64.MaxValue
+    let lowest (i: int) =
+        let b = bs.[i]
+        let blockers =
+            [| for j in 0 .. n - 1 do
+                 if placed.[j] && Buffer.overlapsInTime b bs.[j] then offsets.[j], offsets.[j] + bs.[j].Size |] |> Array.sort
+        let mutable o = 0L
+        let mutable moved = true
+        while moved do
+            moved <- false
+            for (lo, hi) in blockers do
+                if o < hi && lo < o + b.Size then
+                    o <- Buffer.alignUp b.Alignment hi
+                    moved <- true
+        o
+    let rec go depth peak =
+        if peak < best then
+            if depth = n then best <- peak
+            else
+                for i in 0 .. n - 1 do
+                    if not placed.[i] then
+                        offsets.[i] <- lowest i
+                        placed.[i] <- true
+                        go (depth + 1) (max peak (offsets.[i] + bs.[i].Size))
+                        placed.[i] <- false
+    go 0 0L
+    if n = 0 then 0L else best
+
+/// A seeded small problem: n buffers on a horizon of a few steps, small sizes, sometimes aligned.
+let smallProblem (seed: int) (n: int) : Problem =
+    let rnd = Random(seed)
+    let horizon = rnd.Next(2, 9)
+    Problem.ofBuffers [
+        for i in 0 .. n - 1 do
+            let s = rnd.Next(0, horizon)
+            let e = s + rnd.Next(1, horizon - s + 1)
+            let size = if rnd.Next 3 = 0 then int64 (4 * rnd.Next(1, 4)) else int64 (rnd.Next(1, 13))
+            let align = if rnd.Next 5 = 0 then int64 (pown 2 (rnd.Next(1, 4))) else 1L
+            { Buffer.create (string i) (int64 s) (int64 e) size with Alignment = align } ]
+
+let private cases = [ for seed in 1 .. 60 -> seed, smallProblem seed (1 + seed % 8) ]
+
+let private cpOptions = { SolveOptions.defaults with Workers = 1; TimeLimitSeconds = 5.0; Kind = CpSat }
+
+let private check (p: Problem) (r: SolveResult) =
+    match r.Plan with
+    | Some plan ->
+        Expect.isEmpty (Validate.plan p None plan) "the plan is valid"
+        Expect.isGreaterThanOrEqual (Plan.peak p plan) (Bounds.lowerBound p) "peak >= lower bound"
+    | None -> ()
+
+/// The folder holding Hybrid.sln, found by walking up from the test assembly.
+let repositoryRoot () : string =
+    let rec up (dir: DirectoryInfo) =
+        if isNull dir then failwith "no Hybrid.sln above the test assembly"
+        elif File.Exists(Path.Combine(dir.FullName, "Hybrid.sln")) then dir.FullName
+        else up dir.Parent
+    up (DirectoryInfo(AppContext.BaseDirectory))
+
+let private loadProblem (path: string) =
+    match Csv.parseProblem path (File.ReadAllText path) with
+    | Ok p -> p
+    | Error e -> failwithf "%s:%d %s" e.File e.Line e.Message
+
+let private dataset name = loadProblem (Path.Combine(repositoryRoot (), "datasets", "minimalloc", name + ".csv"))
+
+/// A problem whose optimum (13) is above its max-load lower bound (12) because of alignment:
+//  step:  0 1
+//  a      aaaa   [0,2) size 7, offset even
+//  b        bb   [1,2) size 5, offset even: 0+7 -> b at 8 (top 13), or b at 0 -> a at 6 (top 13)
+let private above =
+    Problem.ofBuffers [ { Buffer.create "a" 0L 2L 7L with Alignment = 2L }; { Buffer.create "b" 1L 2L 5L with Alignment = 2L } ]
+
+let tests =
+    testList "Optimal" [
+        testCase "brute force finds the optimum of a hand example" <| fun () ->
+            //  step: 0 1 2
+            //  a     aaaa     [0,2) 4
+            //  b       bbbb   [1,3) 4
+            //  c         cc   [2,3) 4
+            let p = Problem.ofBuffers [ Buffer.create "a" 0L 2L 4L; Buffer.create "b" 1L 3L 4L; Buffer.create "c" 2L 3L 4L ]
+            Expect.equal (bruteOptimum p) 8L "a and c share addresses at different times"
+
+        testCase "Exact minimize equals the brute-force optimum on 60 seeded instances (n <= 8)" <| fun () ->
+            for seed, p in cases do
+                let m = Exact.minimize Exact.defaults None p
+                Expect.isEmpty (Validate.plan p None m.Best) (sprintf "seed %d: valid plan" seed)
+                Expect.equal m.Peak (bruteOptimum p) (sprintf "seed %d: optimum" seed)
+                Expect.isTrue m.Optimal (sprintf "seed %d: proven optimal" seed)
+
+        testCase "every combination of Exact's rules keeps the optimum" <| fun () ->
+            let flags =
+                [ for c in [ true; false ] do
+                    for s in [ true; false ] do
+                        for d in [ true; false ] do
+                            for x in [ true; false ] do
+                                for st in [ true; false ] -> c, s, d, x, st ]
+            for seed, p in cases |> List.take 25 do
+                let opt = bruteOptimum p
+                for c, s, d, x, st in flags do
+                    let o = { Exact.defaults with CanonicalOnly = c; SectionInference = s; Dominance = d; Decomposition = x
+                                                  StaircaseInference = st; Preorders = [ "TWA" ] }
+                    let m = Exact.minimize o None p
+                    Expect.equal m.Peak opt (sprintf "seed %d flags %A" seed (c, s, d, x, st))
+                    match Exact.decide o (opt - 1L) p with
+                    | DoesNotFit -> ()
+                    | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x, st) (opt - 1L) r
+
+        testCase "CP-SAT minimize equals the brute-force optimum on 60 seeded instances (n <= 8)" <| fun () ->
+            for seed, p in cases do
+                let r = CpSat.solve cpOptions p
+                check p r
+                Expect.equal r.Status Optimal (sprintf "seed %d: proven optimal" seed)
+                Expect.equal r.Peak (Some (bruteOptimum p)) (sprintf "seed %d: optimum" seed)
+                Expect.equal r.Bound (bruteOptimum p) (sprintf "seed %d: bound = optimum" seed)
+
+        testCase "CP-SAT and Exact decide the optimum feasible and one byte less infeasible" <| fun () ->
+            for seed, p in cases |> List.take 30 do
+                let opt = bruteOptimum p
+                for kind in [ CpSat; ExactSearch; Auto ] do
+                    let yes = Solver.solve { cpOptions with Capacity = Some opt; Kind = kind } p
+                    check p yes
+                    Expect.isTrue (yes.Status = Optimal || yes.Status = Feasible) (sprintf "seed %d %A: fits at the optimum" seed kind)
+                    let no = Solver.solve { cpOptions with Capacity = Some (opt - 1L); Kind = kind } p
+                    Expect.equal no.Status Infeasible (sprintf "seed %d %A: capacity below the optimum" seed kind)
+                    Expect.isGreaterThanOrEqual no.Bound opt (sprintf "seed %d %A: bound" seed kind)
+
+        testCase "a capacity below the lower bound is infeasible" <| fun () ->
+            let p = dataset "A.1048576"
+            for kind in [ CpSat; ExactSearch; Auto ] do
+                let r = Solver.solve { cpOptions with Capacity = Some (Bounds.lowerBound p - 1L); Kind = kind } p
+                Expect.equal r.Status Infeasible (sprintf "%A: below the max load" kind)
+                Expect.isNone r.Plan "no plan"
+
+        testCase "alignment makes a capacity above the lower bound infeasible" <| fun () ->
+            let lb = Bounds.lowerBound above
+            Expect.equal lb 12L "both live at step 1"
+            Expect.equal (bruteOptimum above) 13L "even offsets waste a byte"
+            for kind in [ CpSat; ExactSearch; Auto ] do
+                let r = Solver.solve { cpOptions with Capacity = Some 12L; Kind = kind } above
+                Expect.equal r.Status Infeasible (sprintf "%A: capacity 12 meets the lower bound but is infeasible" kind)
+                let m = Solver.solve { cpOptions with Kind = kind } above
+                Expect.equal m.Status Optimal (sprintf "%A: optimal" kind)
+                Expect.equal m.Peak (Some 13L) (sprintf "%A: optimum 13" kind)
+                check above m
+
+        testCase "minimize on an instance of the benchmark meets the lower bound" <| fun () ->
+            let p = dataset "input.12"
+            for kind in [ CpSat; ExactSearch; Auto ] do
+                let r = Solver.solve { cpOptions with Kind = kind } p
+                check p r
+                Expect.equal r.Status Optimal (sprintf "%A: optimal" kind)
+                Expect.equal r.Peak (Some (Bounds.lowerBound p)) (sprintf "%A: peak = lower bound" kind)
+
+        testCase "the exact search fits benchmark C at its lower bound" <| fun () ->
+            let p = dataset "C.1048576"
+            let lb = Bounds.lowerBound p
+            match Exact.decide Exact.defaults lb p with
+            | Fits plan ->
+                Expect.isEmpty (Validate.plan p (Some lb) plan) "valid under the lower bound"
+                Expect.equal (Plan.peak p plan) lb "optimal"
+            | r -> failtestf "expected a plan, got %A" r
+
+        testCase "a time limit of 1 s is honoured (within 3 s)" <| fun () ->
+            // hard for each method: CP-SAT deciding A at its optimum, the exact search deciding D at its lower bound
+            for kind, p in [ CpSat, dataset "A.1048576"; ExactSearch, dataset "D.1048576" ] do
+                let capacity = Bounds.lowerBound p
+                let watch = Stopwatch.StartNew()
+                let r = Solver.solve { cpOptions with Capacity = Some capacity; TimeLimitSeconds = 1.0; Kind = kind } p
+                let elapsed = watch.Elapsed.TotalSeconds
+                check p r
+                Expect.isLessThan elapsed 4.0 (sprintf "%A: returned after %.2f s" kind elapsed)
+
+        testCase "cancellation stops a long solve promptly" <| fun () ->
+            for kind, p in [ CpSat, dataset "A.1048576"; ExactSearch, dataset "D.1048576"; Auto, dataset "D.1048576" ] do
+                use cts = new CancellationTokenSource()
+                let watch = Stopwatch.StartNew()
+                let task = Threading.Tasks.Task.Run(fun () ->
+                    Solver.solve { cpOptions with Capacity = Some (Bounds.lowerBound p); TimeLimitSeconds = 60.0; Cancellation = cts.Token; Kind = kind } p)
+                Thread.Sleep 200
+                cts.Cancel()
+                let r = task.Result
+                let elapsed = watch.Elapsed.TotalSeconds
+                Expect.isLessThan elapsed 10.0 (sprintf "%A: stopped after %.2f s of a 60 s limit" kind elapsed)
+                Expect.isTrue (r.Status = SolveStatus.Unknown || r.Status = Infeasible || r.Status = Feasible) (sprintf "%A: status %A" kind r.Status)
+
+        testCase "progress reports a non-increasing peak above a non-decreasing bound" <| fun () ->
+            let p = smallProblem 7 8
+            let reports = Collections.Concurrent.ConcurrentQueue<int64 * int64>()
+            let r = CpSat.solve { cpOptions with Progress = Some (fun _ peak bound -> reports.Enqueue((peak, bound))) } p
+            check p r
+            let rs = reports.ToArray()
+            Expect.isNonEmpty rs "at least one solution was reported"
+            for (peak, bound) in rs do Expect.isLessThanOrEqual bound peak "bound <= peak"
+            Expect.equal (fst rs.[rs.Length - 1]) r.Peak.Value "the last report is the answer"
+    ]
