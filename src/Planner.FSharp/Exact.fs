@@ -343,6 +343,28 @@ module Exact =
         let r, nodes = Search(problem, capacity, options).Run()
         (match r with Fits plan -> Fits (checkPlan problem capacity plan) | r -> r), nodes
 
+    /// Decides a capacity with one search per preorder in parallel threads (a portfolio: the first decisive answer
+    /// cancels the others); with one preorder, the sequential search. Sound like decide; which plan wins a race between
+    /// two fitting searches may vary from run to run.
+    let decideParallel (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
+        if options.Preorders.Length <= 1 then decide options capacity problem
+        else
+            use cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+            let tasks =
+                options.Preorders
+                |> List.map (fun preorder ->
+                    System.Threading.Tasks.Task.Run(fun () ->
+                        let r = decide { options with Preorders = [ preorder ]; Cancellation = cts.Token } capacity problem
+                        (match r with
+                         | Unknown -> ()
+                         | _ -> cts.Cancel())
+                        r))
+                |> Array.ofList
+            System.Threading.Tasks.Task.WaitAll(tasks |> Array.map (fun t -> t :> System.Threading.Tasks.Task))
+            tasks |> Array.map (fun t -> t.Result)
+            |> Array.tryFind (function Unknown -> false | _ -> true)
+            |> Option.defaultValue Unknown
+
     /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and alignments.
     let granularity (problem: Problem) : int64 =
         let rec gcd a b = if b = 0L then a else gcd b (a % b)

@@ -37,6 +37,8 @@ module Search =
         let mutable iterations = 0
         member _.Iterations = iterations
         member _.Tick() = iterations <- iterations + 1
+        /// The time left of the budget (zero when spent).
+        member _.Remaining = max System.TimeSpan.Zero (options.TimeLimit - clock.Elapsed)
         /// True when time is up or the search was cancelled.
         member _.OutOfTime = options.Cancellation.IsCancellationRequested || clock.Elapsed >= options.TimeLimit
         /// True when no further evaluation may start.
@@ -259,8 +261,23 @@ module Search =
                     BestFit.place shape rank System.Int64.MaxValue current |> ignore
                     cost <- g.Cost current
 
+    let private ignore2 (_: int64) (_: int64) = ()
+
+    /// Stage 2: the exact canonical-placement search (Exact.minimize) started from the best plan so far, with
+    /// `share` of the remaining time (and, under an iteration cap, a node limit, so that capped runs stay
+    /// deterministic; otherwise one search per preorder runs in parallel). It decides the lower bound first, which is the optimum on most instances.
+    let private exact (problem: Problem) (state: State) (options: SearchOptions) (share: float) =
+        if not state.Done && not state.Budget.Exhausted then
+            use cancel = System.Threading.CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+            cancel.CancelAfter(System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share)))
+            let nodeLimit = match options.MaxIterations with Some m -> int64 m * 1000L | None -> System.Int64.MaxValue
+            let decide o c p = (if options.MaxIterations.IsSome then Exact.decide o c p else Exact.decideParallel o c p), 0L
+            let m = Exact.minimizeWith decide { Exact.defaults with Cancellation = cancel.Token; NodeLimit = nodeLimit } (Some state.Best) ignore2 problem
+            state.Offer(m.Best.Offsets, state.Greedy.Cost m.Best.Offsets, [||])
+
     /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
-    /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), then local search.
+    /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), the exact search with most
+    /// of the remaining time, then local search over best-fit rankings with what is left.
     let plan (options: SearchOptions) (problem: Problem) : Plan =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
         else
@@ -268,5 +285,6 @@ module Search =
             state.Greedy <- Greedy(problem, state.Budget)
             let shape = BestFit.Shape problem
             let seed = construct problem state shape
+            exact problem state options 0.75
             improve problem state shape seed
             state.Best

@@ -11,26 +11,9 @@ open Pgmo.Planner
 [<RequireQualifiedAccess>]
 module Solver =
 
-    /// Decides a capacity with the exact search; with workers >= 2, one search per preorder in parallel (a portfolio:
-    /// the first decisive answer cancels the others), else MiniMalloc's round robin on one thread.
+    /// Decides a capacity with the exact search; with workers >= 2 a parallel portfolio (Exact.decideParallel).
     let decidePortfolio (workers: int) (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
-        if workers <= 1 || options.Preorders.Length <= 1 then Exact.decide options capacity problem
-        else
-            use cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
-            let tasks =
-                options.Preorders
-                |> List.map (fun preorder ->
-                    Task.Run(fun () ->
-                        let r = Exact.decide { options with Preorders = [ preorder ]; Cancellation = cts.Token } capacity problem
-                        (match r with
-                         | ExactResult.Unknown -> ()
-                         | _ -> cts.Cancel())
-                        r))
-                |> Array.ofList
-            Task.WaitAll(tasks |> Array.map (fun t -> t :> Task))
-            tasks |> Array.map (fun t -> t.Result)
-            |> Array.tryFind (function ExactResult.Unknown -> false | _ -> true)
-            |> Option.defaultValue ExactResult.Unknown
+        if workers <= 1 then Exact.decide options capacity problem else Exact.decideParallel options capacity problem
 
     /// Runs the exact search alone under the options (time limit through cancellation).
     let exact (options: SolveOptions) (problem: Problem) : SolveResult =
