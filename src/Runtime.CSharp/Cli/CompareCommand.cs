@@ -9,7 +9,11 @@ namespace Pgmo.Cli;
 public static class CompareCommand
 {
     /// <summary>One problem × algorithm result.</summary>
-    public sealed record Row(string Problem, int Buffers, string Algorithm, long Peak, long LowerBound, double Ratio, double Millis, bool Valid);
+    public sealed record Row(string Problem, int Buffers, string Algorithm, long Peak, long LowerBound, double Ratio, double Millis, bool Valid,
+        string? Status = null, long? Bound = null);
+
+    /// <summary>The name of the exact solver's rows.</summary>
+    public const string Optimum = "optimum";
 
     public static Command Create()
     {
@@ -18,18 +22,25 @@ public static class CompareCommand
         var algorithms = new Option<string?>("--algorithms") { Description = "comma-separated algorithms to run (default: all)" };
         var chart = new Option<string?>("--chart") { Description = "write an SVG bar chart of peak / lower bound by algorithm and problem" };
         var seed = new Option<int>("--seed") { Description = "random seed of randomized algorithms", DefaultValueFactory = _ => 1 };
-        var json = Commands.JsonOption();
-        var command = new Command("compare", "Run every algorithm on every problem and tabulate peak / lower bound and planning time.")
+        var solverTime = new Option<double>("--solver-time-limit")
         {
-            paths, timeLimit, algorithms, chart, seed, json,
+            Description = "seconds for the exact solver (our exact search and CP-SAT) per problem, started from the best plan; 0 = no solver. " +
+                          "Skipped when a heuristic already reaches the lower bound (then that peak is optimal)",
+            DefaultValueFactory = _ => 10,
+        };
+        var json = Commands.JsonOption();
+        var command = new Command("compare", "Run every algorithm and the exact solver on every problem; tabulate peak / lower bound, the gap to the optimum (or best proven bound) and planning time.")
+        {
+            paths, timeLimit, algorithms, chart, seed, solverTime, json,
         };
         command.SetAction((r, token) => Task.FromResult(Run(r.GetValue(paths)!, r.GetValue(timeLimit), r.GetValue(algorithms), r.GetValue(chart),
-            r.GetValue(seed), r.GetValue(json), token)));
+            r.GetValue(seed), r.GetValue(solverTime), r.GetValue(json), token)));
         return command;
     }
 
-    static int Run(string[] paths, double timeLimit, string? algorithmNames, string? chart, int seed, bool json, CancellationToken token)
+    static int Run(string[] paths, double timeLimit, string? algorithmNames, string? chart, int seed, double solverTime, bool json, CancellationToken token)
     {
+        if (solverTime < 0) throw new UsageException("--solver-time-limit must be >= 0");
         var selected = algorithmNames is null
             ? Algorithms.all.ToList()
             : algorithmNames.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(PlanCommand.Find).ToList();
@@ -40,10 +51,11 @@ public static class CompareCommand
         var rows = new List<Row>();
         Output.Err.Progress().AutoClear(true).HideCompleted(true).Start(ctx =>
         {
-            var task = ctx.AddTask("planning", maxValue: problems.Count * selected.Count);
+            var task = ctx.AddTask("planning", maxValue: problems.Count * (selected.Count + 1));
             foreach (var (name, problem) in problems)
             {
                 var lowerBound = Bounds.lowerBound(problem);
+                Plan? best = null;
                 foreach (var algorithm in selected)
                 {
                     task.Description = $"{name}: {algorithm.Name}";
@@ -51,10 +63,17 @@ public static class CompareCommand
                     var plan = Algorithms.run(algorithm, settings, problem);
                     var millis = watch.Elapsed.TotalMilliseconds;
                     var peak = PlanModule.peak(problem, plan);
-                    rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), millis,
-                        Validate.isValid(problem, plan)));
+                    var valid = Validate.isValid(problem, plan);
+                    rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), millis, valid));
+                    if (valid && (best is null || peak < PlanModule.peak(problem, best))) best = plan;
                     task.Increment(1);
                 }
+                if (solverTime > 0 || best is not null)
+                {
+                    task.Description = $"{name}: exact solver";
+                    rows.Add(SolveRow(name, problem, lowerBound, best, solverTime, token));
+                }
+                task.Increment(1);
             }
         });
         PrintTables(rows, selected.Select(a => a.Name).ToList());
@@ -70,8 +89,24 @@ public static class CompareCommand
         return allValid ? ExitCodes.Success : ExitCodes.Failure;
     }
 
+    /// <summary>The optimum row: proven by the lower bound when a heuristic reaches it, else the exact solver's answer from the best plan.</summary>
+    static Row SolveRow(string name, Problem problem, long lowerBound, Plan? best, double solverTime, CancellationToken token)
+    {
+        var bestPeak = best is null ? long.MaxValue : PlanModule.peak(problem, best);
+        if (bestPeak <= lowerBound)
+            return new Row(name, problem.Buffers.Length, Optimum, bestPeak, lowerBound, 1.0, 0, true, "optimal (lower bound)", lowerBound);
+        if (solverTime <= 0)
+            return new Row(name, problem.Buffers.Length, Optimum, bestPeak, lowerBound, CheckCommand.Ratio(bestPeak, lowerBound), 0, true, "not run", lowerBound);
+        var result = SolveCommand.Solve(problem, null, solverTime, 2, Pgmo.Planner.Optimal.SolverKind.Auto, 0, best, token, progress: false);
+        var peak = result.Peak is null ? bestPeak : Math.Min(bestPeak, result.Peak.Value);
+        return new Row(name, problem.Buffers.Length, Optimum, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), result.Millis, true,
+            SolveCommand.StatusName(result.Status), result.Bound);
+    }
+
     static void PrintTables(List<Row> rows, List<string> algorithms)
     {
+        var heuristics = algorithms;
+        algorithms = rows.Any(r => r.Algorithm == Optimum) ? [.. algorithms, Optimum] : algorithms;
         var numeric = new HashSet<string>(algorithms.Append("buffers").Append("lower bound"));
         var ratios = Output.Table(new[] { "problem", "buffers", "lower bound" }.Concat(algorithms), numeric).Title("peak / lower bound (✗ = invalid plan)");
         var times = Output.Table(new[] { "problem" }.Concat(algorithms), numeric).Title("planning time");
@@ -89,6 +124,19 @@ public static class CompareCommand
             times.AddRow(new[] { first.Problem }.Concat(algorithms.Select(a => Output.Millis(byAlgorithm[a].Millis))).ToArray());
         }
         Output.Out.Write(ratios);
+        var optima = rows.Where(r => r.Algorithm == Optimum).ToDictionary(r => r.Problem);
+        if (optima.Count > 0)
+        {
+            var gaps = Output.Table(new[] { "problem", "best peak", "status", "proven bound" }.Concat(heuristics), new HashSet<string>(heuristics.Append("best peak").Append("proven bound")))
+                .Title("gap to the optimum: peak / best solver peak - 1 (optimal: proven; feasible: best known, optimum >= proven bound)");
+            foreach (var group in rows.Where(r => r.Algorithm != Optimum).GroupBy(r => r.Problem))
+            {
+                var o = optima[group.Key];
+                gaps.AddRow(new[] { group.Key, o.Peak.ToString(), o.Status ?? "", (o.Bound ?? 0).ToString() }
+                    .Concat(heuristics.Select(a => group.First(r => r.Algorithm == a) is var r && o.Peak > 0 ? $"{100.0 * r.Peak / o.Peak - 100:0.00} %" : "")).ToArray());
+            }
+            Output.Out.Write(gaps);
+        }
         Output.Out.Write(times);
     }
 }
