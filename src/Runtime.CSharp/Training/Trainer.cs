@@ -18,6 +18,8 @@ public sealed record TrainOptions
     public float LearningRate { get; init; } = 0.05f;
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; } = 1e-4f;
+    /// <summary>Settings of the planned allocator (algorithm, debug checks); used when <see cref="Allocator"/> is planned.</summary>
+    public PlannedAllocatorOptions Planned { get; init; } = PlannedAllocatorOptions.Defaults;
     /// <summary>Keep the allocator's request log.</summary>
     public bool Record { get; init; }
 }
@@ -39,7 +41,7 @@ public sealed class Trainer : IDisposable
         Options = options;
         ownsDevice = device is null;
         Device = device ?? Device.Create(options.Accelerator);
-        Allocator = Device.CreateAllocator(options.Allocator, options.Record);
+        Allocator = Device.CreateAllocator(options.Allocator, options.Record, options.Planned);
         Tape = new Tape(Device, Allocator);
         Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed));
         Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
@@ -55,8 +57,20 @@ public sealed class Trainer : IDisposable
     /// <summary>Blocks alive between steps: parameters, running statistics, momentum.</summary>
     public int PersistentBlocks { get; }
 
-    /// <summary>One training iteration on the given samples; returns the loss (NaN in shapes-only mode).</summary>
+    /// <summary>
+    /// One training iteration on the given samples; returns the loss (NaN in shapes-only mode). An
+    /// <see cref="IIterationAllocator"/> is told where the iteration begins (before the input upload) and ends (after
+    /// the optimizer step).
+    /// </summary>
     public float Step(float[][] samples, int[] labels)
+    {
+        var marks = Allocator as IIterationAllocator;
+        marks?.BeginIteration();
+        try { return Iteration(samples, labels); }
+        finally { marks?.EndIteration(); }
+    }
+
+    private float Iteration(float[][] samples, int[] labels)
     {
         int n = labels.Length;
         var shape = new[] { n }.Concat(Model.InputShape).ToArray();
