@@ -330,6 +330,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             }
             moves.Add((b, offsets[i], size, staged));
         }
+        if (options.Debug) CheckMoves(moves.Select(m => (m.Block, m.Offset, m.Size)).ToList(), () => { foreach (var m in moves) m.Staged?.Dispose(); });
         foreach (var (b, _, _, _) in moves)
         {
             if (b.SegmentIndex == ArenaSegment) Untrack(b.Id);
@@ -374,6 +375,24 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         poolSegments.Clear();
         pool = new CachingPool();
         ReservedBytes = arenaBytes;
+    }
+
+    /// <summary>Debug mode: throws, before anything moves, when the new places overlap each other or a live arena block that stays.</summary>
+    private void CheckMoves(List<(DeviceBlock Block, long Offset, long Size)> moves, Action cleanup)
+    {
+        var moving = moves.Select(m => m.Block.Id).ToHashSet();
+        var placed = arenaLive.Where(kv => !moving.Contains(kv.Key)).Select(kv => (Id: kv.Key, kv.Value.Start, kv.Value.End)).ToList();
+        foreach (var (b, offset, size) in moves)
+        {
+            OverlapChecks++;
+            foreach (var (other, start, end) in placed)
+                if (offset < end && start < offset + size)
+                {
+                    cleanup();
+                    throw new InvalidOperationException($"planned arena (debug): persistent block {b.Id} ({b.Tag}) at [{offset}, {offset + size}) overlaps live block {other} at [{start}, {end})");
+                }
+            placed.Add((b.Id, offset, offset + size));
+        }
     }
 
     private void Track(long id, long offset, long size, string tag)
