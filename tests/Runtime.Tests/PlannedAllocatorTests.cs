@@ -118,6 +118,7 @@ public sealed class PlannedAllocatorUnitTests
         Assert.Equal((PlannedAllocator.ArenaSegment, r.Offsets[0]), (w.SegmentIndex, w.Offset));
         Assert.Equal(0, p.FallbackReservedBytes);
         Assert.Equal(3072 + 2048, p.ArenaBytes);
+        Assert.Equal(3072 + 2048, p.PeakReservedBytes);   // the pool is given back before the arena is taken, never both
         Iteration(p);
         Assert.Equal(1, p.ReplayedIterations);
     }

@@ -105,7 +105,8 @@ public static class TrainCommand
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
         table.AddRow("test accuracy", $"{result.TestAccuracy:P2}");
         table.AddRow("mean step time", $"{result.StepMillis:0.00} ms");
-        table.AddRow("allocator peak (reserved)", Bytes(result.PeakBytes));
+        table.AddRow("allocator peak while training (reserved)", Bytes(result.TrainPeakBytes));
+        table.AddRow("allocator peak with evaluation (reserved)", Bytes(result.PeakBytes));
         table.AddRow("allocator peak (in use)", Bytes(result.PeakInUseBytes));
         if (planned is not null && plan is not null)
         {
@@ -127,7 +128,7 @@ public static class TrainCommand
             JsonLine(new
             {
                 model = result.Model, batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
-                finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes,
+                finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
                 poolPeakBytes = plan?.PoolPeakBytes ?? (result.Allocator == "pool" ? result.PeakBytes : (long?)null),
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes, reductionPercent = plan?.ReductionPercent,
                 planner = plan?.Algorithm, arenaBytes = planned?.ArenaBytes, replayedIterations = planned?.ReplayedIterations,

@@ -312,52 +312,50 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     private void Relocate(CachedPlan plan)
     {
         var offsets = plan.Record.Offsets;
-        var target = arena;
         bool grow = arena is null && !IsVirtual || arenaBytes < plan.Record.PlanPeakBytes;
-        long targetBytes = Math.Max(arenaBytes, plan.Record.PlanPeakBytes);
-        if (grow) target = NewSegment(targetBytes);
-        var moves = new List<(DeviceBlock Block, long Offset, long Size, MemoryBuffer1D<byte, Stride1D.Dense>? Staged)>();
+        var moves = new List<(DeviceBlock Block, long Offset, long Size, byte[]? Staged)>();
         for (int i = 0; i < persistent.Count; i++)
         {
             var b = persistent[i];
             long size = plan.PersistentSizes[i];
             if (!grow && b.SegmentIndex == ArenaSegment && b.Offset == offsets[i] && b.Length == size) continue;
-            MemoryBuffer1D<byte, Stride1D.Dense>? staged = null;
-            if (b.Segment is not null)
-            {
-                staged = Accelerator!.Allocate1D<byte>(b.Requested);
-                Dense(b.View<byte>(b.Requested)).CopyTo(staged.View);
-            }
-            moves.Add((b, offsets[i], size, staged));
+            moves.Add((b, offsets[i], size, null));
         }
-        if (options.Debug) CheckMoves(moves.Select(m => (m.Block, m.Offset, m.Size)).ToList(), () => { foreach (var m in moves) m.Staged?.Dispose(); });
+        if (options.Debug) CheckMoves(moves.Select(m => (m.Block, m.Offset, m.Size)).ToList());
+        // Stage on the host, so the old places (pool segments, a smaller arena) are given back before the new arena
+        // is allocated: the switch never holds both.
+        for (int i = 0; i < moves.Count; i++)
+        {
+            var b = moves[i].Block;
+            if (b.Segment is null) continue;
+            var bytes = new byte[b.Requested];
+            b.View<byte>(b.Requested).CopyToCPU(bytes);
+            moves[i] = moves[i] with { Staged = bytes };
+        }
         foreach (var (b, _, _, _) in moves)
         {
             if (b.SegmentIndex == ArenaSegment) Untrack(b.Id);
             else pool.Free(b.SegmentIndex, b.Offset);
         }
+        if (grow)
+        {
+            long size = Math.Max(arenaBytes, plan.Record.PlanPeakBytes);
+            arena?.Dispose();
+            arena = null;
+            arenaBytes = 0;
+            TrimPool();
+            arenaBytes = size;
+            arena = NewSegment(size);
+        }
         foreach (var (b, offset, size, staged) in moves)
         {
             AdjustInUse(size - b.Length);
-            b.MoveTo(target, ArenaSegment, offset, size);
+            b.MoveTo(arena, ArenaSegment, offset, size);
             Track(b.Id, offset, size, b.Tag);
-            if (staged is not null)
-            {
-                staged.View.CopyTo(Dense(b.View<byte>(b.Requested)));
-                Accelerator!.Synchronize();
-                staged.Dispose();
-            }
-        }
-        if (grow)
-        {
-            arena?.Dispose();
-            arena = target;
-            arenaBytes = targetBytes;
+            if (staged is not null) b.View<byte>(b.Requested).CopyFromCPU(staged);
         }
         ReservedBytes = arenaBytes + pool.ReservedBytes;
     }
-
-    private static ArrayView1D<byte, Stride1D.Dense> Dense(ArrayView<byte> view) => view;
 
     private DeviceBlock PoolPlace(long id, long bytes, string tag)
     {
@@ -378,7 +376,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     }
 
     /// <summary>Debug mode: throws, before anything moves, when the new places overlap each other or a live arena block that stays.</summary>
-    private void CheckMoves(List<(DeviceBlock Block, long Offset, long Size)> moves, Action cleanup)
+    private void CheckMoves(List<(DeviceBlock Block, long Offset, long Size)> moves)
     {
         var moving = moves.Select(m => m.Block.Id).ToHashSet();
         var placed = arenaLive.Where(kv => !moving.Contains(kv.Key)).Select(kv => (Id: kv.Key, kv.Value.Start, kv.Value.End)).ToList();
@@ -387,10 +385,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             OverlapChecks++;
             foreach (var (other, start, end) in placed)
                 if (offset < end && start < offset + size)
-                {
-                    cleanup();
                     throw new InvalidOperationException($"planned arena (debug): persistent block {b.Id} ({b.Tag}) at [{offset}, {offset + size}) overlaps live block {other} at [{start}, {end})");
-                }
             placed.Add((b.Id, offset, offset + size));
         }
     }

@@ -26,7 +26,11 @@ public sealed record TrainOptions
 
 /// <summary>What a training run measured.</summary>
 public sealed record TrainResult(string Model, int Batch, int Steps, string Accelerator, string Allocator,
-    float InitialLoss, float FinalLoss, double TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses);
+    float InitialLoss, float FinalLoss, double TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses)
+{
+    /// <summary>The allocator's peak reserved bytes over the training steps only (before the test-set evaluation).</summary>
+    public long TrainPeakBytes { get; init; }
+}
 
 /// <summary>
 /// One model, its optimizer and allocator on one device. A step uploads a batch, runs forward, loss, backward and the
@@ -155,10 +159,11 @@ public sealed class Trainer : IDisposable
             progress?.Invoke(step + 1, losses[^1], (step + 1) * b / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
         }
         double stepMs = clock.Elapsed.TotalMilliseconds / Math.Max(1, Options.Steps);
+        long trainPeak = Allocator.PeakReservedBytes;
         double acc = Accuracy(test, Math.Max(b, 128));
         return new TrainResult(Model.Name, b, Options.Steps, Device.Name, Allocator.Name,
             losses.Count > 0 ? losses[0] : float.NaN, losses.Count > 0 ? losses[^1] : float.NaN, acc, stepMs,
-            Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses);
+            Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses) { TrainPeakBytes = trainPeak };
     }
 
     private static float[] Flatten(float[][] samples)
