@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Spectre.Console;
 using Pgmo.Kernels;
+using Pgmo.Memory;
 using Pgmo.Models;
 using Pgmo.Training;
 
@@ -15,17 +16,21 @@ public static class TrainCommand
         var model = new Option<string>("--model") { Description = "network to train (see `pgmo models`; digits-sized ones: mlp, cnn, lenet, resnet)", DefaultValueFactory = _ => ModelZoo.Default };
         var batch = new Option<int>("--batch") { Description = "samples per step", DefaultValueFactory = _ => 32 };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
-        var allocator = new Option<string>("--allocator") { Description = "device allocator: pool (CuPy caching policy) or naive (one device allocation per tensor)", DefaultValueFactory = _ => "pool" };
+        var allocator = new Option<string>("--allocator") { Description = "device allocator: planned (profile the first iteration, plan it, replay the plan from one arena), pool (CuPy caching policy) or naive (one device allocation per tensor)", DefaultValueFactory = _ => "pool" };
+        var planner = new Option<string>("--planner") { Description = "planning algorithm of --allocator planned (see `pgmo plan --algorithm list`)", DefaultValueFactory = _ => "best-fit" };
+        var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
+        var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the profiled iteration's trace (problem CSV with a tag column) to this file" };
+        var compare = new Option<bool>("--compare-allocators") { Description = "also measure steady-state step time with the planned arena and with the pool, side by side on this accelerator" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
         var lr = new Option<float>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter)", DefaultValueFactory = _ => 0.05f };
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, batch, steps, allocator, accelerator, seed, lr, json,
+            model, batch, steps, allocator, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
         };
-        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator)!, r.GetValue(accelerator)!,
-            r.GetValue(seed), r.GetValue(lr), r.GetValue(json)));
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator)!, r.GetValue(planner)!, r.GetValue(plannerDebug),
+            r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr), r.GetValue(json), r.GetValue(trace), r.GetValue(compare)));
         return command;
     }
 
@@ -33,29 +38,40 @@ public static class TrainCommand
     public sealed class BadArguments(string message) : Exception(message);
 
     /// <summary>Checks the arguments; throws <see cref="BadArguments"/> (exit 2) with a clear message.</summary>
-    public static TrainOptions Validate(string model, int batch, int steps, string allocator, string accelerator, int seed, float lr)
+    public static TrainOptions Validate(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr)
     {
         var info = ModelZoo.Find(model) ?? throw new BadArguments($"--model: unknown model '{model}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
         if (!info.Digits) throw new BadArguments($"--model: {info.Name} takes {string.Join("x", info.InputShape)} inputs and cannot train on the 8x8 digits (trainable: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
         if (batch < 1) throw new BadArguments($"--batch must be at least 1, got {batch}");
         if (steps < 1) throw new BadArguments($"--steps must be at least 1, got {steps}");
-        if (allocator is not ("pool" or "naive")) throw new BadArguments($"--allocator: unknown allocator '{allocator}' (expected pool or naive)");
+        if (!Device.AllocatorNames.Contains(allocator)) throw new BadArguments($"--allocator: unknown allocator '{allocator}' (expected {string.Join(", ", Device.AllocatorNames)})");
+        if (!Microsoft.FSharp.Core.FSharpOption<Pgmo.Planner.Algorithm>.get_IsSome(Pgmo.Planner.Algorithms.tryFind(planner)))
+            throw new BadArguments($"--planner: unknown algorithm '{planner}' (known: {string.Join(", ", Pgmo.Planner.Algorithms.names)})");
         var acc = Device.Parse(accelerator) ?? throw new BadArguments($"--accelerator: unknown accelerator '{accelerator}' (expected auto, cpu or cuda)");
         if (!(lr > 0)) throw new BadArguments($"--lr must be positive, got {lr}");
-        return new TrainOptions { Model = info.Name, Batch = batch, Steps = steps, Allocator = allocator, Accelerator = acc, Seed = seed, LearningRate = lr };
+        return new TrainOptions
+        {
+            Model = info.Name, Batch = batch, Steps = steps, Allocator = allocator, Accelerator = acc, Seed = seed, LearningRate = lr,
+            Planned = new PlannedAllocatorOptions { Algorithm = planner, Debug = plannerDebug },
+        };
     }
 
-    static int Run(string model, int batch, int steps, string allocator, string accelerator, int seed, float lr, bool json)
+    static int Run(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr, bool json, string? trace, bool compare)
     {
-        try { return Train(Validate(model, batch, steps, allocator, accelerator, seed, lr), json); }
-        catch (BadArguments e)
+        try
+        {
+            var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr);
+            if (trace is not null && allocator != "planned") throw new BadArguments("--trace needs --allocator planned");
+            return Train(options, json, trace, compare);
+        }
+        catch (Exception e) when (e is BadArguments or UsageException)
         {
             Console.Error.WriteLine($"pgmo train: {e.Message}");
             return 2;
         }
     }
 
-    static int Train(TrainOptions options, bool json)
+    static int Train(TrainOptions options, bool json, string? tracePath, bool compare)
     {
         var (batch, steps, allocator) = (options.Batch, options.Steps, options.Allocator);
         var data = Digits.Load();
@@ -65,12 +81,22 @@ public static class TrainCommand
         using var _ = device;
         using var trainer = new Trainer(options, device);
         Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters) on {device.Description}, batch {batch}, {steps} steps, {allocator} allocator");
+        var planned = trainer.Allocator as PlannedAllocator;
+        if (planned is not null)
+            planned.Logged += e => Console.Error.WriteLine($"  planned allocator, iteration {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}");
         int every = Math.Max(1, steps / 20);
         var result = trainer.Fit(data, (step, loss, rate) =>
         {
             if (step % every == 0 || step == steps)
                 Console.Error.WriteLine($"  step {step,5}/{steps}  loss {loss,8:0.0000}  {rate,8:0} samples/s");
         });
+        var plan = planned?.Plans.Count > 0 ? planned.Plans[0] : null;
+        if (tracePath is not null)
+        {
+            if (plan is null) throw new InvalidOperationException("no iteration was profiled");
+            Output.WriteAtomically(tracePath, plan.Trace.ToCsv());
+        }
+        StepTimes? times = compare ? CompareStepTimes(options, device, data) : null;
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo train {result.Model}") };
         table.AddColumn("figure");
         table.AddColumn(new TableColumn("value").RightAligned());
@@ -79,18 +105,74 @@ public static class TrainCommand
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
         table.AddRow("test accuracy", $"{result.TestAccuracy:P2}");
         table.AddRow("mean step time", $"{result.StepMillis:0.00} ms");
-        table.AddRow("allocator peak (reserved)", Bytes(result.PeakBytes));
+        table.AddRow("allocator peak while training (reserved)", Bytes(result.TrainPeakBytes));
+        table.AddRow("allocator peak with evaluation (reserved)", Bytes(result.PeakBytes));
         table.AddRow("allocator peak (in use)", Bytes(result.PeakInUseBytes));
+        if (planned is not null && plan is not null)
+        {
+            table.AddRow("arena (steady state)", Bytes(planned.ArenaBytes));
+            table.AddRow("iterations replayed from the plan", $"{planned.ReplayedIterations} of {planned.Iterations}");
+            table.AddRow("profiled iteration: pool peak", Bytes(plan.PoolPeakBytes));
+            table.AddRow($"profiled iteration: plan peak ({plan.Algorithm})", Bytes(plan.PlanPeakBytes));
+            table.AddRow("profiled iteration: lower bound", Bytes(plan.LowerBoundBytes));
+            table.AddRow("reduction against the pool", $"{plan.ReductionPercent:0.0} %");
+        }
+        if (times is { } t)
+        {
+            table.AddRow("steady-state step, pool (median)", $"{t.PoolMillis:0.00} ms");
+            table.AddRow("steady-state step, planned (median)", $"{t.PlannedMillis:0.00} ms");
+        }
         Console.Out.Flush();
         Out.Write(table);
         if (json)
             JsonLine(new
             {
                 model = result.Model, batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
-                finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes,
-                poolPeakBytes = result.Allocator == "pool" ? result.PeakBytes : (long?)null, peakInUseBytes = result.PeakInUseBytes,
+                finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
+                poolPeakBytes = plan?.PoolPeakBytes ?? (result.Allocator == "pool" ? result.PeakBytes : (long?)null),
+                planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes, reductionPercent = plan?.ReductionPercent,
+                planner = plan?.Algorithm, arenaBytes = planned?.ArenaBytes, replayedIterations = planned?.ReplayedIterations,
+                peakInUseBytes = result.PeakInUseBytes,
+                poolStepMillis = times?.PoolMillis, plannedStepMillis = times?.PlannedMillis,
             });
         return 0;
+    }
+
+    /// <summary>Median steady-state step times of the two allocators, in milliseconds.</summary>
+    public readonly record struct StepTimes(double PoolMillis, double PlannedMillis, int Steps);
+
+    /// <summary>
+    /// Steady-state step time of the pool and of the planned arena in one process on one device: two trainers with
+    /// the same seed, warmed up (the planned one profiles, plans and replays once), then <paramref name="steps"/> steps
+    /// each, interleaved so that both see the same machine load; the medians are reported.
+    /// </summary>
+    public static StepTimes CompareStepTimes(TrainOptions options, Device device, Dataset data, int steps = 20, int warmup = 3)
+    {
+        using var pool = new Trainer(options with { Allocator = "pool" }, device);
+        using var planned = new Trainer(options with { Allocator = "planned" }, device);
+        int b = options.Batch;
+        var xs = Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray();
+        var ys = Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray();
+        for (int i = 0; i < warmup; i++) { pool.Step(xs, ys); planned.Step(xs, ys); }
+        var (tp, tq) = (new List<double>(), new List<double>());
+        Console.Error.WriteLine($"comparing step times: {steps} steps each, pool and planned interleaved");
+        for (int i = 0; i < steps; i++)
+        {
+            foreach (var (trainer, list) in i % 2 == 0 ? new[] { (pool, tp), (planned, tq) } : new[] { (planned, tq), (pool, tp) })
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                trainer.Step(xs, ys);
+                device.Synchronize();
+                list.Add(clock.Elapsed.TotalMilliseconds);
+            }
+        }
+        return new StepTimes(Median(tp), Median(tq), steps);
+
+        static double Median(List<double> v)
+        {
+            v.Sort();
+            return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+        }
     }
 
     /// <summary>Human output on stdout (tables); progress goes to stderr.</summary>

@@ -13,6 +13,7 @@ public abstract class DeviceAllocator : IDeviceAllocator
     public const long Alignment = 256;
 
     private long nextId;
+    private long reserved;
     private readonly HashSet<long> live = new();
 
     /// <summary>An allocator on <paramref name="accelerator"/>, or a virtual one when it is null.</summary>
@@ -29,7 +30,11 @@ public abstract class DeviceAllocator : IDeviceAllocator
     public bool IsVirtual => Accelerator is null;
     public long InUseBytes { get; private set; }
     public long PeakInUseBytes { get; private set; }
-    public long ReservedBytes { get; protected set; }
+    public long ReservedBytes
+    {
+        get => reserved;
+        protected set { reserved = value; PeakReservedBytes = Math.Max(PeakReservedBytes, value); }
+    }
     public long PeakReservedBytes { get; private set; }
     public int LiveBlocks => live.Count;
     public RequestLog? Log { get; }
@@ -57,6 +62,13 @@ public abstract class DeviceAllocator : IDeviceAllocator
         block.Freed = true;
         InUseBytes -= block.Length;
         Release(block);
+    }
+
+    /// <summary>Accounts for a live block whose length changed (it moved to a place of another rounding).</summary>
+    protected void AdjustInUse(long delta)
+    {
+        InUseBytes += delta;
+        PeakInUseBytes = Math.Max(PeakInUseBytes, InUseBytes);
     }
 
     /// <summary>Finds room for a new block; updates <see cref="ReservedBytes"/> when it takes device memory.</summary>

@@ -16,17 +16,24 @@ public sealed class DeviceBlock
     /// <summary>Bytes the caller asked for.</summary>
     public long Requested { get; }
     /// <summary>Byte offset inside the segment (a multiple of <see cref="DeviceAllocator.Alignment"/>).</summary>
-    public long Offset { get; }
+    public long Offset { get; private set; }
     /// <summary>Bytes reserved for the block (the request rounded up by the allocator's policy).</summary>
-    public long Length { get; }
+    public long Length { get; private set; }
     /// <summary>What the block holds (e.g. "conv1.weight", "relu3.out", "grad:fc.weight").</summary>
     public string Tag { get; }
     /// <summary>The device buffer holding the block, or null when the allocator is virtual.</summary>
-    public ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? Segment { get; }
+    public ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? Segment { get; private set; }
     /// <summary>Which device allocation of the allocator holds the block (0-based, in creation order).</summary>
-    public int SegmentIndex { get; }
+    public int SegmentIndex { get; private set; }
     /// <summary>True once the block has been given back.</summary>
     public bool Freed { get; internal set; }
+
+    /// <summary>Points the block at a new place (its allocator has copied the bytes there): a planned allocator moves
+    /// persistent blocks into its arena. Views taken before the move are stale.</summary>
+    internal void MoveTo(ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? segment, int segmentIndex, long offset, long length)
+    {
+        Segment = segment; SegmentIndex = segmentIndex; Offset = offset; Length = length;
+    }
 
     /// <summary>The block's bytes as a typed view; checks alignment, which ILGPU's Cast would silently round down.</summary>
     public ILGPU.ArrayView<T> View<T>(long elements) where T : unmanaged

@@ -18,13 +18,19 @@ public sealed record TrainOptions
     public float LearningRate { get; init; } = 0.05f;
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; } = 1e-4f;
+    /// <summary>Settings of the planned allocator (algorithm, debug checks); used when <see cref="Allocator"/> is planned.</summary>
+    public PlannedAllocatorOptions Planned { get; init; } = PlannedAllocatorOptions.Defaults;
     /// <summary>Keep the allocator's request log.</summary>
     public bool Record { get; init; }
 }
 
 /// <summary>What a training run measured.</summary>
 public sealed record TrainResult(string Model, int Batch, int Steps, string Accelerator, string Allocator,
-    float InitialLoss, float FinalLoss, double TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses);
+    float InitialLoss, float FinalLoss, double TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses)
+{
+    /// <summary>The allocator's peak reserved bytes over the training steps only (before the test-set evaluation).</summary>
+    public long TrainPeakBytes { get; init; }
+}
 
 /// <summary>
 /// One model, its optimizer and allocator on one device. A step uploads a batch, runs forward, loss, backward and the
@@ -39,7 +45,7 @@ public sealed class Trainer : IDisposable
         Options = options;
         ownsDevice = device is null;
         Device = device ?? Device.Create(options.Accelerator);
-        Allocator = Device.CreateAllocator(options.Allocator, options.Record);
+        Allocator = Device.CreateAllocator(options.Allocator, options.Record, options.Planned);
         Tape = new Tape(Device, Allocator);
         Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed));
         Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
@@ -55,8 +61,20 @@ public sealed class Trainer : IDisposable
     /// <summary>Blocks alive between steps: parameters, running statistics, momentum.</summary>
     public int PersistentBlocks { get; }
 
-    /// <summary>One training iteration on the given samples; returns the loss (NaN in shapes-only mode).</summary>
+    /// <summary>
+    /// One training iteration on the given samples; returns the loss (NaN in shapes-only mode). An
+    /// <see cref="IIterationAllocator"/> is told where the iteration begins (before the input upload) and ends (after
+    /// the optimizer step).
+    /// </summary>
     public float Step(float[][] samples, int[] labels)
+    {
+        var marks = Allocator as IIterationAllocator;
+        marks?.BeginIteration();
+        try { return Iteration(samples, labels); }
+        finally { marks?.EndIteration(); }
+    }
+
+    private float Iteration(float[][] samples, int[] labels)
     {
         int n = labels.Length;
         var shape = new[] { n }.Concat(Model.InputShape).ToArray();
@@ -141,10 +159,11 @@ public sealed class Trainer : IDisposable
             progress?.Invoke(step + 1, losses[^1], (step + 1) * b / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
         }
         double stepMs = clock.Elapsed.TotalMilliseconds / Math.Max(1, Options.Steps);
+        long trainPeak = Allocator.PeakReservedBytes;
         double acc = Accuracy(test, Math.Max(b, 128));
         return new TrainResult(Model.Name, b, Options.Steps, Device.Name, Allocator.Name,
             losses.Count > 0 ? losses[0] : float.NaN, losses.Count > 0 ? losses[^1] : float.NaN, acc, stepMs,
-            Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses);
+            Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses) { TrainPeakBytes = trainPeak };
     }
 
     private static float[] Flatten(float[][] samples)

@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text;
+using Pgmo.Planner;
+
+namespace Pgmo.Memory;
+
+/// <summary>
+/// An allocator that wants to know where training iterations start and end (the planned allocator profiles and
+/// replays one iteration at a time). The trainer calls <see cref="BeginIteration"/> before the first forward op and
+/// <see cref="EndIteration"/> after the optimizer step.
+/// </summary>
+public interface IIterationAllocator
+{
+    /// <summary>The next requests belong to a new iteration; the blocks live now are its persistent blocks.</summary>
+    void BeginIteration();
+    /// <summary>The iteration's last request has been made.</summary>
+    void EndIteration();
+}
+
+/// <summary>
+/// The memory trace of one training iteration. Step i is the iteration's i-th allocator event (an allocation or a
+/// free). Buffers 0 .. <see cref="Persistent"/>-1 are the blocks live when the iteration began (weights, optimizer
+/// state), live over the whole iteration [0, steps); the others are the iteration's allocations in request order,
+/// live on the half-open [step of the allocation, step of the free), or up to the end when never freed.
+/// Sizes are the requests rounded up to 256 B, with alignment 256.
+/// </summary>
+public sealed class IterationTrace
+{
+    internal IterationTrace(Problem problem, string[] tags, int persistent, long[] persistentSizes, long[] events)
+    {
+        Problem = problem; Tags = tags; Persistent = persistent; PersistentSizes = persistentSizes; Events = events;
+        Signature = ComputeSignature(persistentSizes, events);
+    }
+
+    /// <summary>The buffers as a planner problem (ids are buffer indices).</summary>
+    public Problem Problem { get; }
+    /// <summary>What each buffer holds (the allocation's tag), in problem order.</summary>
+    public IReadOnlyList<string> Tags { get; }
+    /// <summary>Number of leading buffers that are persistent (live over the whole iteration).</summary>
+    public int Persistent { get; }
+    /// <summary>Rounded sizes of the persistent buffers, in block order.</summary>
+    public IReadOnlyList<long> PersistentSizes { get; }
+    /// <summary>The iteration's events in order: an allocation as its rounded size (&gt; 0), a free of buffer b as -(b + 1).</summary>
+    public IReadOnlyList<long> Events { get; }
+    /// <summary>A 64-bit hash of <see cref="PersistentSizes"/> and <see cref="Events"/>: equal request sequences have equal signatures.</summary>
+    public ulong Signature { get; }
+
+    /// <summary>FNV-1a over the persistent sizes and the events.</summary>
+    public static ulong ComputeSignature(IReadOnlyList<long> persistentSizes, IReadOnlyList<long> events)
+    {
+        ulong h = 14695981039346656037UL;
+        void Mix(long v)
+        {
+            for (int i = 0; i < 8; i++) { h ^= (byte)(v >> (8 * i)); h *= 1099511628211UL; }
+        }
+        Mix(persistentSizes.Count);
+        foreach (var s in persistentSizes) Mix(s);
+        Mix(events.Count);
+        foreach (var e in events) Mix(e);
+        return h;
+    }
+
+    /// <summary>The trace as CSV: the problem columns (id,lower,upper,size,alignment) plus a `tag` column.</summary>
+    public string ToCsv()
+    {
+        var sb = new StringBuilder(Problem.Buffers.Length * 40 + 64);
+        sb.Append("id,lower,upper,size,alignment,tag\n");
+        for (int i = 0; i < Problem.Buffers.Length; i++)
+        {
+            var b = Problem.Buffers[i];
+            string tag = Tags[i];
+            if (tag.IndexOfAny([',', '"', '\n', '\r']) >= 0) tag = "\"" + tag.Replace("\"", "\"\"") + "\"";
+            sb.Append(CultureInfo.InvariantCulture, $"{b.Id},{b.Lifetime.Start},{b.Lifetime.End},{b.Size},{b.Alignment},{tag}\n");
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,423 @@
+using System.Diagnostics;
+using ILGPU;
+using ILGPU.Runtime;
+using Microsoft.FSharp.Core;
+using Pgmo.Planner;
+
+namespace Pgmo.Memory;
+
+/// <summary>Settings of a <see cref="PlannedAllocator"/>.</summary>
+public sealed record PlannedAllocatorOptions
+{
+    /// <summary>The planner algorithm (see `pgmo plan --algorithm list`).</summary>
+    public string Algorithm { get; init; } = "best-fit";
+    /// <summary>Budget of time-bounded algorithms (search) per plan.</summary>
+    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Seed of randomized algorithms.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Debug mode: every arena placement is checked against the live arena blocks; an overlap throws.</summary>
+    public bool Debug { get; init; }
+    /// <summary>Validate every plan with the planner's validator before using it (an invalid plan throws).</summary>
+    public bool ValidatePlans { get; init; } = true;
+    /// <summary>Replaces the algorithm (tests feed deliberately wrong plans through it).</summary>
+    public Func<Problem, Plan>? Planner { get; init; }
+
+    /// <summary>The default settings.</summary>
+    public static PlannedAllocatorOptions Defaults { get; } = new();
+}
+
+/// <summary>What a planned allocator did at an iteration boundary or when requests stopped matching its plan.</summary>
+public enum PlannedEventKind
+{
+    /// <summary>An iteration was served by the fallback pool and recorded (no plan yet, or it did not match).</summary>
+    Profiled,
+    /// <summary>The planner planned a recorded iteration.</summary>
+    Planned,
+    /// <summary>A recorded iteration matched a cached plan: no replanning.</summary>
+    CacheHit,
+    /// <summary>Requests diverged from the plan in use; the rest of the iteration goes to the fallback pool.</summary>
+    Mismatch,
+    /// <summary>Requests diverged from the plan in use but matched a cached plan, which took over.</summary>
+    Switched,
+}
+
+/// <summary>One entry of a planned allocator's log.</summary>
+public sealed record PlannedAllocatorEvent(int Iteration, PlannedEventKind Kind, string Message);
+
+/// <summary>A plan made from a profiled iteration, with the figures the paper reports.</summary>
+public sealed record PlanRecord(IterationTrace Trace, long[] Offsets, string Algorithm, long PlanPeakBytes, long LowerBoundBytes, long PoolPeakBytes, double Millis)
+{
+    /// <summary>Memory saved by the plan against the pool baseline on the same trace, in percent.</summary>
+    public double ReductionPercent => PoolPeakBytes == 0 ? 0 : 100.0 * (PoolPeakBytes - PlanPeakBytes) / PoolPeakBytes;
+}
+
+/// <summary>
+/// The paper's profile-guided allocator. Iterations are marked with <see cref="IIterationAllocator"/>. An iteration
+/// without a matching plan is served by a fallback CuPy pool and recorded as an <see cref="IterationTrace"/>; at its end
+/// the planner places the trace in one arena of the planned peak and the persistent blocks move to their planned
+/// offsets. Later iterations are served from the arena: the k-th event must be the plan's k-th event (same rounded
+/// size, same buffer freed), so every placement is one the validated plan allows. At the first event that differs the
+/// allocator switches to a cached plan with the same prefix when no transient arena block is live, or else serves the
+/// rest of the iteration from the fallback pool (never from the arena), records it and plans it at its end. Plans
+/// are cached by <see cref="IterationTrace.Signature"/>. Requests outside iterations go to the fallback pool.
+/// </summary>
+public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
+{
+    /// <summary><see cref="DeviceBlock.SegmentIndex"/> of blocks in the arena.</summary>
+    public const int ArenaSegment = -1;
+
+    private sealed class CachedPlan
+    {
+        public required PlanRecord Record;
+        public long LastUsed;
+        public long[] Events => (long[])Record.Trace.Events;
+        public long[] PersistentSizes => (long[])Record.Trace.PersistentSizes;
+    }
+
+    private readonly PlannedAllocatorOptions options;
+    private readonly Algorithm? algorithm;
+    private readonly Dictionary<long, DeviceBlock> live = new();
+    private readonly Dictionary<ulong, List<CachedPlan>> cache = new();
+    private readonly List<PlanRecord> plans = new();
+    private readonly List<PlannedAllocatorEvent> log = new();
+
+    private CachingPool pool = new();
+    private readonly List<MemoryBuffer1D<byte, Stride1D.Dense>?> poolSegments = new();
+    private MemoryBuffer1D<byte, Stride1D.Dense>? arena;
+    private long arenaBytes;
+    private readonly Dictionary<long, (long Start, long End)> arenaLive = new(); // debug mode only
+    private CachedPlan? current;
+    private long clock;
+
+    // The iteration in progress.
+    private bool inIteration, replaying;
+    private int iteration;
+    private readonly List<long> events = new();
+    private readonly List<DeviceBlock> persistent = new();
+    private readonly Dictionary<long, int> bufferOf = new();
+    private readonly List<(int Start, int End, long Size, string Tag)> transient = new();
+    private readonly HashSet<long> iterationArenaBlocks = new();
+
+    /// <summary>A planned allocator on <paramref name="accelerator"/> (null: virtual, for dry runs).</summary>
+    public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null, bool record = false) : base(accelerator, record)
+    {
+        this.options = options ?? PlannedAllocatorOptions.Defaults;
+        if (this.options.Planner is null)
+        {
+            var found = Algorithms.tryFind(this.options.Algorithm);
+            algorithm = FSharpOption<Algorithm>.get_IsSome(found) ? found.Value
+                : throw new ArgumentException($"unknown planner algorithm '{this.options.Algorithm}' (known: {string.Join(", ", Algorithms.names)})", nameof(options));
+        }
+    }
+
+    public override string Name => "planned";
+
+    /// <summary>Raised for every entry added to <see cref="Events"/>.</summary>
+    public event Action<PlannedAllocatorEvent>? Logged;
+    /// <summary>What happened so far: profiles, plans, cache hits, mismatches and switches.</summary>
+    public IReadOnlyList<PlannedAllocatorEvent> Events => log;
+    /// <summary>Every plan made, in order (the first is the first profiled iteration's).</summary>
+    public IReadOnlyList<PlanRecord> Plans => plans;
+    /// <summary>Iterations begun so far.</summary>
+    public int Iterations => iteration;
+    /// <summary>Iterations served entirely from the arena by one plan.</summary>
+    public int ReplayedIterations { get; private set; }
+    /// <summary>Bytes of the arena (the largest planned peak in use so far).</summary>
+    public long ArenaBytes => arenaBytes;
+    /// <summary>Bytes the fallback pool holds now.</summary>
+    public long FallbackReservedBytes => pool.ReservedBytes;
+    /// <summary>Arena placements checked for overlap (debug mode).</summary>
+    public long OverlapChecks { get; private set; }
+    /// <summary>True while the current iteration is served from the arena.</summary>
+    public bool Replaying => inIteration && replaying;
+
+    public void BeginIteration()
+    {
+        if (inIteration) throw new InvalidOperationException("BeginIteration called twice without EndIteration");
+        inIteration = true;
+        iteration++;
+        events.Clear(); transient.Clear(); bufferOf.Clear(); iterationArenaBlocks.Clear();
+        persistent.Clear();
+        persistent.AddRange(live.Values.OrderBy(b => b.Id));
+        for (int i = 0; i < persistent.Count; i++) bufferOf[persistent[i].Id] = i;
+        replaying = false;
+        if (current is not null)
+        {
+            if (PersistentMatch(current)) { Relocate(current); replaying = true; current.LastUsed = ++clock; }
+            else Note(PlannedEventKind.Mismatch, $"the {persistent.Count} persistent blocks differ from the plan's {current.PersistentSizes.Length}; iteration served by the fallback pool");
+        }
+    }
+
+    public void EndIteration()
+    {
+        if (!inIteration) throw new InvalidOperationException("EndIteration without BeginIteration");
+        inIteration = false;
+        if (replaying && current is not null && current.Events.Length == events.Count)
+        {
+            ReplayedIterations++;
+            return;
+        }
+        var trace = BuildTrace();
+        var next = Lookup(trace.Signature, trace.PersistentSizes, trace.Events);
+        if (next is not null)
+            Note(PlannedEventKind.CacheHit, $"iteration of {trace.Events.Count} events matches a cached plan (peak {next.Record.PlanPeakBytes} B): no replanning");
+        else
+        {
+            if (!replaying) Note(PlannedEventKind.Profiled, $"recorded {trace.Problem.Buffers.Length} buffers ({trace.Persistent} persistent) over {trace.Events.Count} events");
+            next = new CachedPlan { Record = MakePlan(trace) };
+            if (!cache.TryGetValue(trace.Signature, out var bucket)) cache[trace.Signature] = bucket = new();
+            bucket.Add(next);
+            plans.Add(next.Record);
+            var r = next.Record;
+            Note(PlannedEventKind.Planned, $"{r.Algorithm}: plan peak {r.PlanPeakBytes} B, lower bound {r.LowerBoundBytes} B, pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), {r.Millis:0.0} ms");
+        }
+        current = next;
+        current.LastUsed = ++clock;
+        // The blocks live now are the next iteration's persistent blocks: move them to their planned offsets.
+        var survivors = live.Values.OrderBy(b => b.Id).ToList();
+        persistent.Clear();
+        persistent.AddRange(survivors);
+        if (PersistentMatch(current)) Relocate(current);
+        TrimPool();
+    }
+
+    protected override DeviceBlock Place(long id, long bytes, string tag)
+    {
+        DeviceBlock block;
+        if (!inIteration) block = PoolPlace(id, bytes, tag);
+        else
+        {
+            long size = RoundUp(bytes, Alignment);
+            int step = events.Count;
+            int buffer = persistent.Count + transient.Count;
+            events.Add(size);
+            transient.Add((step, -1, size, tag));
+            bufferOf[id] = buffer;
+            if (replaying && !(step < current!.Events.Length && current.Events[step] == size)) Diverge(step);
+            if (replaying)
+            {
+                long offset = current!.Record.Offsets[buffer];
+                if (offset % Alignment != 0 || offset < 0 || offset + size > arenaBytes || current.Record.Trace.Problem.Buffers[buffer].Size != size)
+                    throw new InvalidOperationException($"planned arena: buffer {buffer} ({tag}) at offset {offset} with {size} B does not fit the arena of {arenaBytes} B with 256-B alignment");
+                Track(id, offset, size, tag);
+                iterationArenaBlocks.Add(id);
+                block = MakeBlock(id, bytes, offset, size, tag, arena, ArenaSegment);
+            }
+            else block = PoolPlace(id, bytes, tag);
+        }
+        live[id] = block;
+        return block;
+    }
+
+    protected override void Release(DeviceBlock block)
+    {
+        live.Remove(block.Id);
+        if (block.SegmentIndex == ArenaSegment) Untrack(block.Id);
+        else pool.Free(block.SegmentIndex, block.Offset);
+        iterationArenaBlocks.Remove(block.Id);
+        if (!inIteration || !bufferOf.TryGetValue(block.Id, out int buffer)) return;
+        int step = events.Count;
+        long code = -(buffer + 1);
+        events.Add(code);
+        if (buffer >= persistent.Count) transient[buffer - persistent.Count] = transient[buffer - persistent.Count] with { End = step };
+        if (replaying && !(step < current!.Events.Length && current.Events[step] == code)) Diverge(step);
+    }
+
+    /// <summary>Event <paramref name="step"/> differs from the plan in use: switch to a cached plan or fall back.</summary>
+    private void Diverge(int step)
+    {
+        replaying = false;
+        if (iterationArenaBlocks.Count == 0 && persistent.All(b => !b.Freed))
+        {
+            CachedPlan? best = null;
+            foreach (var c in cache.Values.SelectMany(b => b))
+            {
+                if (c.Events.Length <= step || !PersistentMatch(c)) continue;
+                if (!c.Events.AsSpan(0, step + 1).SequenceEqual(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(events))) continue;
+                if (best is null || c.LastUsed > best.LastUsed) best = c;
+            }
+            if (best is not null)
+            {
+                Relocate(best);
+                current = best;
+                current.LastUsed = ++clock;
+                replaying = true;
+                Note(PlannedEventKind.Switched, $"event {step} differs from the plan in use; switched to a cached plan (peak {best.Record.PlanPeakBytes} B)");
+                return;
+            }
+        }
+        Note(PlannedEventKind.Mismatch, $"event {step} differs from the plan; the rest of the iteration goes to the fallback pool and will be replanned");
+    }
+
+    private bool PersistentMatch(CachedPlan plan)
+    {
+        var sizes = plan.PersistentSizes;
+        if (sizes.Length != persistent.Count) return false;
+        for (int i = 0; i < sizes.Length; i++)
+            if (RoundUp(persistent[i].Requested, Alignment) != sizes[i]) return false;
+        return true;
+    }
+
+    private CachedPlan? Lookup(ulong signature, IReadOnlyList<long> persistentSizes, IReadOnlyList<long> evs) =>
+        cache.TryGetValue(signature, out var bucket)
+            ? bucket.FirstOrDefault(c => c.PersistentSizes.SequenceEqual(persistentSizes) && c.Events.SequenceEqual(evs))
+            : null;
+
+    private IterationTrace BuildTrace()
+    {
+        long steps = Math.Max(1, events.Count);
+        var buffers = new List<Pgmo.Planner.Buffer>(persistent.Count + transient.Count);
+        var tags = new List<string>();
+        var persistentSizes = persistent.Select(b => RoundUp(b.Requested, Alignment)).ToArray();
+        for (int i = 0; i < persistent.Count; i++)
+        {
+            buffers.Add(Make(buffers.Count, 0, steps, persistentSizes[i]));
+            tags.Add(persistent[i].Tag);
+        }
+        foreach (var t in transient)
+        {
+            buffers.Add(Make(buffers.Count, t.Start, t.End < 0 ? steps : t.End, t.Size));
+            tags.Add(t.Tag);
+        }
+        return new IterationTrace(new Problem(buffers.ToArray()), tags.ToArray(), persistent.Count, persistentSizes, events.ToArray());
+
+        static Pgmo.Planner.Buffer Make(int id, long start, long end, long size) =>
+            new(id.ToString(System.Globalization.CultureInfo.InvariantCulture), new Lifetime(start, Math.Max(end, start + 1)), size, Alignment);
+    }
+
+    private PlanRecord MakePlan(IterationTrace trace)
+    {
+        var clock = Stopwatch.StartNew();
+        var problem = trace.Problem;
+        var plan = options.Planner is { } f ? f(problem)
+            : Algorithms.run(algorithm!, Algorithms.settings(options.TimeLimit, options.Seed, CancellationToken.None), problem);
+        double ms = clock.Elapsed.TotalMilliseconds;
+        if (plan.Offsets.Length != problem.Buffers.Length)
+            throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");
+        if (options.ValidatePlans)
+        {
+            var violations = Validate.plan(problem, FSharpOption<long>.None, plan);
+            if (!violations.IsEmpty)
+                throw new InvalidOperationException($"the planner's plan is invalid: {ViolationModule.describe(violations.Head)} ({violations.Length} violations)");
+        }
+        long peak = RoundUp(PlanModule.peak(problem, plan), Alignment);
+        return new PlanRecord(trace, plan.Offsets, options.Planner is null ? algorithm!.Name : "custom", peak,
+            Bounds.lowerBound(problem), Pool.simulate(problem).Reserved, ms);
+    }
+
+    /// <summary>
+    /// Moves the persistent blocks to their offsets in <paramref name="plan"/> (growing the arena to its peak first);
+    /// only called when no transient arena block is live. Bytes are staged so moves inside one arena cannot clobber.
+    /// </summary>
+    private void Relocate(CachedPlan plan)
+    {
+        var offsets = plan.Record.Offsets;
+        bool grow = arena is null && !IsVirtual || arenaBytes < plan.Record.PlanPeakBytes;
+        var moves = new List<(DeviceBlock Block, long Offset, long Size, byte[]? Staged)>();
+        for (int i = 0; i < persistent.Count; i++)
+        {
+            var b = persistent[i];
+            long size = plan.PersistentSizes[i];
+            if (!grow && b.SegmentIndex == ArenaSegment && b.Offset == offsets[i] && b.Length == size) continue;
+            moves.Add((b, offsets[i], size, null));
+        }
+        if (options.Debug) CheckMoves(moves.Select(m => (m.Block, m.Offset, m.Size)).ToList());
+        // Stage on the host, so the old places (pool segments, a smaller arena) are given back before the new arena
+        // is allocated: the switch never holds both.
+        for (int i = 0; i < moves.Count; i++)
+        {
+            var b = moves[i].Block;
+            if (b.Segment is null) continue;
+            var bytes = new byte[b.Requested];
+            b.View<byte>(b.Requested).CopyToCPU(bytes);
+            moves[i] = moves[i] with { Staged = bytes };
+        }
+        foreach (var (b, _, _, _) in moves)
+        {
+            if (b.SegmentIndex == ArenaSegment) Untrack(b.Id);
+            else pool.Free(b.SegmentIndex, b.Offset);
+        }
+        if (grow)
+        {
+            long size = Math.Max(arenaBytes, plan.Record.PlanPeakBytes);
+            arena?.Dispose();
+            arena = null;
+            arenaBytes = 0;
+            TrimPool();
+            arenaBytes = size;
+            arena = NewSegment(size);
+        }
+        foreach (var (b, offset, size, staged) in moves)
+        {
+            AdjustInUse(size - b.Length);
+            b.MoveTo(arena, ArenaSegment, offset, size);
+            Track(b.Id, offset, size, b.Tag);
+            if (staged is not null) b.View<byte>(b.Requested).CopyFromCPU(staged);
+        }
+        ReservedBytes = arenaBytes + pool.ReservedBytes;
+    }
+
+    private DeviceBlock PoolPlace(long id, long bytes, string tag)
+    {
+        var (seg, offset, length, fresh) = pool.Allocate(bytes);
+        if (fresh) poolSegments.Add(NewSegment(length));
+        ReservedBytes = arenaBytes + pool.ReservedBytes;
+        return MakeBlock(id, bytes, offset, length, tag, poolSegments[seg], seg);
+    }
+
+    /// <summary>Gives the fallback pool's device memory back when it holds no live block.</summary>
+    private void TrimPool()
+    {
+        if (pool.InUseBytes != 0 || poolSegments.Count == 0) return;
+        foreach (var s in poolSegments) s?.Dispose();
+        poolSegments.Clear();
+        pool = new CachingPool();
+        ReservedBytes = arenaBytes;
+    }
+
+    /// <summary>Debug mode: throws, before anything moves, when the new places overlap each other or a live arena block that stays.</summary>
+    private void CheckMoves(List<(DeviceBlock Block, long Offset, long Size)> moves)
+    {
+        var moving = moves.Select(m => m.Block.Id).ToHashSet();
+        var placed = arenaLive.Where(kv => !moving.Contains(kv.Key)).Select(kv => (Id: kv.Key, kv.Value.Start, kv.Value.End)).ToList();
+        foreach (var (b, offset, size) in moves)
+        {
+            OverlapChecks++;
+            foreach (var (other, start, end) in placed)
+                if (offset < end && start < offset + size)
+                    throw new InvalidOperationException($"planned arena (debug): persistent block {b.Id} ({b.Tag}) at [{offset}, {offset + size}) overlaps live block {other} at [{start}, {end})");
+            placed.Add((b.Id, offset, offset + size));
+        }
+    }
+
+    private void Track(long id, long offset, long size, string tag)
+    {
+        if (!options.Debug) return;
+        OverlapChecks++;
+        long end = offset + size;
+        foreach (var (other, r) in arenaLive)
+            if (offset < r.End && r.Start < end)
+                throw new InvalidOperationException($"planned arena (debug): block {id} ({tag}) at [{offset}, {end}) overlaps live block {other} at [{r.Start}, {r.End})");
+        arenaLive[id] = (offset, end);
+    }
+
+    private void Untrack(long id)
+    {
+        if (options.Debug) arenaLive.Remove(id);
+    }
+
+    private void Note(PlannedEventKind kind, string message)
+    {
+        var e = new PlannedAllocatorEvent(iteration, kind, message);
+        log.Add(e);
+        Logged?.Invoke(e);
+    }
+
+    public override void Dispose()
+    {
+        foreach (var s in poolSegments) s?.Dispose();
+        poolSegments.Clear();
+        arena?.Dispose();
+        arena = null;
+    }
+}

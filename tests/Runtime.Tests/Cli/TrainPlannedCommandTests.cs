@@ -1,0 +1,55 @@
+using Pgmo.Planner;
+
+namespace Pgmo.Tests.Cli;
+
+/// <summary>`pgmo train --allocator planned`: its figures against an independent computation from the written trace.</summary>
+[Collection("Console")]
+public sealed class TrainPlannedCommandTests
+{
+    [Theory]
+    [InlineData("--allocator", "bogus")]
+    [InlineData("--planner", "bogus")]
+    public void BadAllocatorOrPlannerExits2(string option, string value)
+    {
+        var r = CliRunner.Run("train", option, value);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(option, r.Err);
+    }
+
+    [Fact]
+    public void TraceWithoutPlannedExits2() =>
+        Assert.Equal(2, CliRunner.Run("train", "--allocator", "pool", "--trace", "x.csv").ExitCode);
+
+    [Theory]
+    [InlineData("best-fit")]
+    [InlineData("greedy-size")]
+    public void ReportedReductionMatchesTheTrace(string planner)
+    {
+        var trace = Path.Combine(Path.GetTempPath(), $"pgmo-trace-{Guid.NewGuid():N}.csv");
+        try
+        {
+            var r = CliRunner.Run("train", "--model", "mlp", "--steps", "3", "--batch", "8", "--accelerator", "cpu",
+                "--allocator", "planned", "--planner", planner, "--planner-debug", "--trace", trace, "--json");
+            Assert.True(r.ExitCode == 0, r.Err);
+            var j = r.Json;
+            var parsed = Csv.parseProblem(trace, File.ReadAllText(trace));
+            Assert.True(parsed.IsOk);
+            var problem = parsed.ResultValue;
+            var plan = Algorithms.run(Algorithms.tryFind(planner).Value, Algorithms.defaults, problem);
+            Assert.Empty(Validate.plan(problem, null, plan));
+            long planPeak = PlanModule.peak(problem, plan);
+            long pool = Pool.simulate(problem).Reserved;
+            long bound = Bounds.lowerBound(problem);
+            Assert.Equal("planned", j.GetProperty("allocator").GetString());
+            Assert.Equal(planPeak, j.GetProperty("planPeakBytes").GetInt64());
+            Assert.Equal(pool, j.GetProperty("poolPeakBytes").GetInt64());
+            Assert.Equal(bound, j.GetProperty("lowerBoundBytes").GetInt64());
+            Assert.Equal(100.0 * (pool - planPeak) / pool, j.GetProperty("reductionPercent").GetDouble(), 9);
+            Assert.True(bound <= planPeak && planPeak <= pool, $"bound {bound}, plan {planPeak}, pool {pool}");
+            Assert.True(j.GetProperty("peakBytes").GetInt64() > 0);
+            Assert.Equal(2, j.GetProperty("replayedIterations").GetInt32());
+            Assert.Contains("planned allocator, iteration 1: planned", r.Err);
+        }
+        finally { File.Delete(trace); }
+    }
+}
