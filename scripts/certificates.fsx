@@ -2,7 +2,10 @@
 // proven, by which solver, with which settings) for every instance in datasets/minimalloc.
 //
 //   dotnet build -c Release src/Planner.Optimal
-//   dotnet fsi scripts/certificates.fsx [time-limit-seconds (default 60)] [instance names...]
+//   dotnet fsi scripts/certificates.fsx [--kind=auto|exact|cp-sat] [--fresh] [time-limit-seconds (default 60)] [instance names...]
+//
+// A committed certificate that is still valid is the hint (starting plan) of the next run, so rerunning never makes
+// a certificate worse; a worse answer than the committed plan cannot happen because the hint is always a candidate.
 //
 // Every plan is validated before it is written; tests/Planner.Tests/OptimalTests.fs re-validates the files.
 #r "../src/Planner.Optimal/bin/Release/net10.0/Google.Protobuf.dll"
@@ -32,7 +35,16 @@ System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(
         match candidates with
         | path :: _ -> System.Runtime.InteropServices.NativeLibrary.Load path
         | [] -> IntPtr.Zero)
-let args = fsi.CommandLineArgs |> Array.tail
+let allArgs = fsi.CommandLineArgs |> Array.tail
+// --kind=auto|exact|cp-sat picks the method (default auto)
+let kind, kindName =
+    match allArgs |> Array.tryFind (fun a -> a.StartsWith "--kind=") |> Option.map (fun a -> a.Substring 7) with
+    | Some "exact" -> ExactSearch, "exact"
+    | Some "cp-sat" -> CpSat, "cp-sat"
+    | _ -> Auto, "auto"
+// --fresh starts without the committed plan as a hint; the certificate is then only replaced by a better plan
+let fresh = allArgs |> Array.contains "--fresh"
+let args = allArgs |> Array.filter (fun a -> not (a.StartsWith "--"))
 let seconds = if args.Length > 0 then float args.[0] else 60.0
 let wanted = if args.Length > 1 then Set.ofArray args.[1..] else Set.empty
 let outDir = Path.Combine(root, "proofs", "certificates")
@@ -68,13 +80,19 @@ for file in Directory.GetFiles(Path.Combine(root, "datasets", "minimalloc"), "*.
                     | Ok plan when Validate.isValid problem plan -> Some plan
                     | _ -> None
                 | Error _ -> None
-        let options = { SolveOptions.defaults with TimeLimitSeconds = seconds; Workers = 2; Seed = 0; Kind = Auto; Hint = hint }
+        let options =
+            { SolveOptions.defaults with
+                TimeLimitSeconds = seconds; Workers = 2; Seed = 0; Kind = kind; Hint = (if fresh then None else hint) }
         let r = Solver.solve options problem
         let plan = r.Plan |> Option.defaultWith (fun () -> failwithf "%s: no plan (%A)" name r.Status)
         match Validate.plan problem None plan with
         | [] -> ()
         | v :: _ -> failwithf "%s: invalid plan: %s" name (Violation.describe v)
         let peak = Plan.peak problem plan
+        let previousPeak = hint |> Option.map (Plan.peak problem)
+        if fresh && previousPeak.IsSome && peak >= previousPeak.Value && r.Status <> Optimal then
+            printfn "%-12s kept the committed certificate (peak %d); this run reached %d" name previousPeak.Value peak
+        else
         writeAtomically (Path.Combine(outDir, name + ".csv")) (Csv.writePlan problem plan)
         let json =
             {| instance = name
@@ -84,8 +102,8 @@ for file in Directory.GetFiles(Path.Combine(root, "datasets", "minimalloc"), "*.
                status = statusName r.Status
                provenBound = r.Bound
                solver = r.Solver
-               settings = {| mode = "minimize"; kind = "auto"; timeLimitSeconds = seconds; workers = options.Workers; seed = options.Seed
-                             hint = (if hint.IsSome then "previous certificate" else "none") |}
+               settings = {| mode = "minimize"; kind = kindName; timeLimitSeconds = seconds; workers = options.Workers; seed = options.Seed
+                             hint = (if options.Hint.IsSome then "previous certificate" else "none") |}
                millis = r.Millis
                date = DateTime.UtcNow.ToString("yyyy-MM-dd") |}
         writeAtomically (Path.Combine(outDir, name + ".json")) (JsonSerializer.Serialize(json, JsonSerializerOptions(WriteIndented = true)) + "\n")

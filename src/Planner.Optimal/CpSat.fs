@@ -44,7 +44,8 @@ type SolveOptions =
 
 /// The answer of a solve. Every Plan in it has passed Validate.plan (and the capacity when one was given).
 type SolveResult =
-    { Status: SolveStatus
+    { /// How the solve ended (optimal, feasible, infeasible or unknown).
+      Status: SolveStatus
       /// The best valid plan found, if any.
       Plan: Plan option
       /// Its peak in bytes.

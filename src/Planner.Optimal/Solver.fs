@@ -42,13 +42,18 @@ module Solver =
                 use slice = CancellationTokenSource.CreateLinkedTokenSource(cts.Token)
                 slice.CancelAfter(TimeSpan.FromSeconds(max 0.001 (options.TimeLimitSeconds / 6.0)))
                 decidePortfolio options.Workers { exactOptions with Cancellation = slice.Token } atLower problem
+            let report peak bound = options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak bound)
             match first with
-            | Fits plan -> result Optimal (Some plan) (Plan.peak problem plan)
+            | Fits plan ->
+                let peak = Plan.peak problem plan
+                report peak peak
+                result Optimal (Some plan) peak
             | _ ->
             let decide o c p = decidePortfolio options.Workers o c p, 0L
-            let m = Exact.minimizeWith decide exactOptions options.Hint
-                        (fun peak bound -> options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak bound)) problem
-            result (if m.Optimal then Optimal else Feasible) (Some m.Best) m.LowerBound
+            let m = Exact.minimizeWith decide exactOptions options.Hint report problem
+            // a proof at the lower bound raises the bound by the granularity (proofs/exact-search.md, Lemma 1)
+            let bound = if first = DoesNotFit then min m.Peak (max m.LowerBound (atLower + g)) else m.LowerBound
+            result (if m.Optimal || bound >= m.Peak then Optimal else Feasible) (Some m.Best) bound
 
     /// The stronger of two answers to the same question (a proof beats no proof, a lower peak beats a higher one).
     let private better (a: SolveResult) (b: SolveResult) : SolveResult =
