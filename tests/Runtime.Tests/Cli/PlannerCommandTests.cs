@@ -112,8 +112,41 @@ public sealed class PlannerCommandTests : IDisposable
         var r = CliRunner.Run("compare", dir, "--time-limit", "0.1", "--chart", chart, "--json");
         Assert.Equal(0, r.ExitCode);
         var rows = r.Json.GetProperty("rows").EnumerateArray().ToList();
-        Assert.Equal(7, rows.Count);
+        Assert.Equal(8, rows.Count);
         Assert.All(rows, row => Assert.True(row.GetProperty("valid").GetBoolean()));
+        var optimum = rows.Single(row => row.GetProperty("algorithm").GetString() == "optimum");
+        Assert.Equal(12, optimum.GetProperty("peak").GetInt64());
+        Assert.Equal("optimal (lower bound)", optimum.GetProperty("status").GetString());
         Assert.True(File.Exists(chart));
     }
+
+    [Fact]
+    public void SolveProvesTheMiniMallocExampleOptimalAndWritesItsPlan()
+    {
+        var plan = Path.Combine(dir, "opt.csv");
+        var r = CliRunner.Run("solve", CliRunner.Dataset("minimalloc/input.12.csv"), "--time-limit", "10", "--out", plan, "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("optimal", r.Json.GetProperty("status").GetString());
+        Assert.Equal(12, r.Json.GetProperty("peak").GetInt64());
+        Assert.Equal(12, r.Json.GetProperty("bound").GetInt64());
+        Assert.Equal(0, CliRunner.Run("check", CliRunner.Dataset("minimalloc/input.12.csv"), plan, "--capacity", "12").ExitCode);
+    }
+
+    [Theory]
+    [InlineData("exact")]
+    [InlineData("cp-sat")]
+    [InlineData("auto")]
+    public void SolveReportsAnImpossibleCapacityInfeasible(string solver)
+    {
+        var r = CliRunner.Run("solve", CliRunner.Dataset("minimalloc/input.12.csv"), "--capacity", "11", "--solver", solver, "--time-limit", "10", "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("infeasible", r.Json.GetProperty("status").GetString());
+    }
+
+    [Theory]
+    [InlineData("--solver", "gurobi")]
+    [InlineData("--workers", "0")]
+    [InlineData("--capacity", "lots")]
+    public void SolveRejectsBadArguments(string option, string value) =>
+        Assert.Equal(2, CliRunner.Run("solve", CliRunner.Dataset("minimalloc/input.12.csv"), option, value).ExitCode);
 }
