@@ -139,6 +139,10 @@ module Svg =
         out "</svg>\n"
         sb.ToString()
 
+    /// Bars of the chart are cut at this ratio (and labelled with their value).
+    [<Literal>]
+    let ClipRatio = 3.0
+
     let private palette = [| "#4e79a7"; "#f28e2b"; "#e15759"; "#76b7b2"; "#59a14f"; "#edc948"; "#b07aa1"; "#ff9da7"; "#9c755f"; "#bab0ac" |]
 
     /// A grouped bar chart of peak / lower bound: one group per instance, one bar per algorithm (in first-appearance
@@ -152,7 +156,8 @@ module Svg =
         let height = 460.0
         let left, right, top, bottom = 70.0, 170.0, 50.0, 60.0
         let plotW, plotH = width - left - right, height - top - bottom
-        let maxRatio = rows |> Array.fold (fun m (_, _, r) -> max m r) 1.0
+        // ratios above ClipRatio (e.g. the pool on tiny buffers) would flatten every other bar: they are cut there and labelled
+        let maxRatio = rows |> Array.fold (fun m (_, _, r) -> max m r) 1.0 |> min ClipRatio
         let yTop = 1.0 + max 0.01 ((maxRatio - 1.0) * 1.1)
         let yOf (r: float) = top + plotH - (r - 1.0) / (yTop - 1.0) * plotH
         let sb = StringBuilder()
@@ -174,7 +179,10 @@ module Svg =
             for ai in 0 .. algorithms.Length - 1 do
                 match rows |> Array.tryFind (fun (i, a, _) -> i = instances.[gi] && a = algorithms.[ai]) with
                 | Some (_, _, r) ->
-                    let y = yOf r
+                    let y = yOf (min r ClipRatio)
+                    if r > ClipRatio then
+                        out (sprintf "<text x=\"%s\" y=\"%s\" font-size=\"10\" text-anchor=\"middle\">%s</text>\n"
+                                 (num (x0 + float ai * barW + barW / 2.0)) (num (y - 3.0)) (r.ToString("0.#", inv)))
                     out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"%s\"><title>%s, %s: %s</title></rect>\n"
                              (num (x0 + float ai * barW)) (num y) (num (max 0.5 (barW - 1.0))) (num (max 0.5 (top + plotH - y)))
                              palette.[ai % palette.Length] (esc instances.[gi]) (esc algorithms.[ai]) (r.ToString("0.0000", inv)))

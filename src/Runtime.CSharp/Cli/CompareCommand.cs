@@ -13,7 +13,7 @@ public static class CompareCommand
         string? Status = null, long? Bound = null);
 
     /// <summary>The name of the exact solver's rows.</summary>
-    public const string Optimum = "optimum";
+    public const string Optimum = "solver";
 
     public static Command Create()
     {

@@ -114,7 +114,7 @@ public sealed class PlannerCommandTests : IDisposable
         var rows = r.Json.GetProperty("rows").EnumerateArray().ToList();
         Assert.Equal(8, rows.Count);
         Assert.All(rows, row => Assert.True(row.GetProperty("valid").GetBoolean()));
-        var optimum = rows.Single(row => row.GetProperty("algorithm").GetString() == "optimum");
+        var optimum = rows.Single(row => row.GetProperty("algorithm").GetString() == "solver");
         Assert.Equal(12, optimum.GetProperty("peak").GetInt64());
         Assert.Equal("optimal (lower bound)", optimum.GetProperty("status").GetString());
         Assert.True(File.Exists(chart));
