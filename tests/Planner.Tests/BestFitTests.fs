@@ -4,13 +4,6 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-/// Validates a plan and returns its peak and the lower bound.
-let private checkPlan (p: Problem) (plan: Plan) =
-    Expect.isEmpty (Validate.plan p None plan) "the validator accepts the plan"
-    let peak, lb = Plan.peak p plan, Bounds.lowerBound p
-    Expect.isGreaterThanOrEqual peak lb "the peak is at least the lower bound"
-    peak, lb
-
 let tests =
     testList "BestFit" [
         testCase "places the longest buffer first and fills the skyline" <| fun () ->

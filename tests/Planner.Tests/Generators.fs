@@ -58,3 +58,10 @@ let bruteLowerBound (problem: Problem) : int64 =
         steps |> Array.map (fun t ->
             problem.Buffers |> Array.sumBy (fun b -> if b.Lifetime.Start <= t && t < b.Lifetime.End then b.Size else 0L))
         |> Array.max
+
+/// Validates a plan (every planner test ends this way) and returns its peak and the lower bound.
+let checkPlan (p: Problem) (plan: Plan) =
+    Expecto.Expect.isEmpty (Validate.plan p None plan) "the validator accepts the plan"
+    let peak, lb = Plan.peak p plan, Bounds.lowerBound p
+    Expecto.Expect.isGreaterThanOrEqual peak lb "the peak is at least the lower bound"
+    peak, lb

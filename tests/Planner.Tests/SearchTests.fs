@@ -4,13 +4,6 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-/// Validates a plan and returns its peak and the lower bound.
-let private checkPlan (p: Problem) (plan: Plan) =
-    Expect.isEmpty (Validate.plan p None plan) "the validator accepts the plan"
-    let peak, lb = Plan.peak p plan, Bounds.lowerBound p
-    Expect.isGreaterThanOrEqual peak lb "the peak is at least the lower bound"
-    peak, lb
-
 /// A generous time limit that is never reached: the iteration cap decides, so runs are deterministic.
 let private capped iterations seed =
     { Search.defaults with TimeLimit = System.TimeSpan.FromMinutes 10.0; Seed = seed; MaxIterations = Some iterations }
