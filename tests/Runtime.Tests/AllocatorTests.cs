@@ -1,3 +1,4 @@
+using Pgmo.Planner;
 using Pgmo.Memory;
 
 namespace Pgmo.Tests;
@@ -73,6 +74,9 @@ public sealed class DeviceAllocatorTests(CpuFixture fx)
     public void BlocksAreAlignedAndCounted(string name)
     {
         using var a = fx.Device.CreateAllocator(name, record: true);
+        var marks = (IIterationAllocator)a;
+        var w = a.Allocate(100, "w");           // live when the iteration begins: persistent
+        marks.BeginIteration();
         var x = a.Allocate(4, "x"); var y = a.Allocate(1000, "y");
         Assert.Equal(0, x.Offset % DeviceAllocator.Alignment);
         Assert.Equal(0, y.Offset % DeviceAllocator.Alignment);
@@ -80,12 +84,16 @@ public sealed class DeviceAllocatorTests(CpuFixture fx)
         a.Free(x);
         Assert.Throws<InvalidOperationException>(() => a.Free(x));
         a.Free(y);
+        marks.EndIteration();
+        a.Free(w);
         Assert.Equal(0, a.LiveBlocks);
         Assert.Equal(0, a.InUseBytes);
         Assert.True(a.PeakReservedBytes >= a.PeakInUseBytes);
-        Assert.Equal(new[] { (true, 0L, 4L), (true, 1L, 1000L), (false, 0L, 0L), (false, 1L, 0L) },
-            a.Log!.Requests.Select(r => (r.IsAlloc, r.Id, r.Bytes)).ToArray());
-        Assert.Equal(2, a.Log.ToProblem().Buffers.Length);
+        var trace = a.LastTrace!;
+        Assert.Equal(new long[] { 256, 1024, -2, -3 }, trace.Events);
+        Assert.Equal(new long[] { 256 }, trace.PersistentSizes);
+        Assert.Equal(new[] { "w", "x", "y" }, trace.Tags);
+        Assert.Equal(new[] { new Lifetime(0, 4), new Lifetime(0, 2), new Lifetime(1, 3) }, trace.Problem.Buffers.Select(b => b.Lifetime));
     }
 
     [Theory]

@@ -123,6 +123,29 @@ public sealed class PlannedAllocatorUnitTests
         Assert.Equal(1, p.ReplayedIterations);
     }
 
+    //  after the plan, outside any iteration (evaluation): the arena [0, 2048) is idle
+    //  e1 -> [0, 1024), e2 -> [1024, 2048) (first fit), e3 -> fallback pool (no gap left)
+    [Fact]
+    public void RequestsOutsideAnIterationTakeTheIdleArenaFirstFitThenThePool()
+    {
+        using var p = new PlannedAllocator(null, new PlannedAllocatorOptions { Debug = true });
+        Iteration(p);
+        var e1 = p.Allocate(1000, "eval1");
+        var e2 = p.Allocate(1, "eval2");
+        var e3 = p.Allocate(1000, "eval3");
+        Assert.Equal((PlannedAllocator.ArenaSegment, 0L), (e1.SegmentIndex, e1.Offset));
+        Assert.Equal((PlannedAllocator.ArenaSegment, 1024L), (e2.SegmentIndex, e2.Offset));
+        Assert.NotEqual(PlannedAllocator.ArenaSegment, e3.SegmentIndex);
+        p.Free(e1);
+        var e4 = p.Allocate(500, "eval4");  // the gap e1 left
+        Assert.Equal((PlannedAllocator.ArenaSegment, 0L), (e4.SegmentIndex, e4.Offset));
+        p.Free(e2); p.Free(e3); p.Free(e4);
+        Assert.Equal(2048 + 1024, p.PeakReservedBytes);
+        Iteration(p);
+        Assert.Equal(1, p.ReplayedIterations);
+        Assert.Single(p.Plans);
+    }
+
     [Fact]
     public void TraceCsvHasATagColumnAndParsesAsAProblem()
     {
@@ -240,8 +263,11 @@ public sealed class PoolSimulationTests
         using var device = Pgmo.Kernels.Device.ShapesOnly();
         using var t = new Trainer(new TrainOptions { Model = model, Allocator = "pool", Record = true }, device);
         t.DryStep(batch);
+        var problem = t.Allocator.LastTrace!.Problem;
+        Assert.Equal(Pool.simulate(problem).Reserved, t.Allocator.PeakReservedBytes);
+        // the second iteration reuses the pool's cached chunks: its trace is the same and nothing more is reserved
         t.DryStep(batch);
-        var problem = t.Allocator.Log!.ToProblem();
+        Assert.Equal(problem.Buffers, t.Allocator.LastTrace!.Problem.Buffers);
         Assert.Equal(Pool.simulate(problem).Reserved, t.Allocator.PeakReservedBytes);
     }
 }

@@ -6,7 +6,7 @@ namespace Pgmo.Tests;
 
 /// <summary>Traces of one iteration: what a dry run records is what a real run records, and what the pool sees.</summary>
 [Collection("cpu")]
-public sealed class TraceRecorderTests(CpuFixture fx)
+public sealed class ProfilerTests(CpuFixture fx)
 {
     [Theory]
     [InlineData("mlp", 8)]
@@ -14,11 +14,13 @@ public sealed class TraceRecorderTests(CpuFixture fx)
     [InlineData("resnet", 8)]
     public void DryRunTraceEqualsRealRunTrace(string model, int batch)
     {
-        var real = TraceRecorder.Real(model, batch, fx.Device, Digits.Load());
-        var dry = TraceRecorder.DryRun(model, batch);
-        Assert.Equal(real.ToCsv(), dry.ToCsv());
+        var real = Profiler.Real(model, batch, fx.Device, Digits.Load());
+        var dry = Profiler.DryRun(model, batch);
+        Assert.Equal(real.Trace.ToCsv(), dry.Trace.ToCsv());
+        Assert.Equal(real.Trace.Events, dry.Trace.Events);
+        Assert.Equal(real.Trace.Signature, dry.Trace.Signature);
         Assert.Equal(real.PoolReservedBytes, dry.PoolReservedBytes);
-        Assert.Equal(real.Persistent, dry.Persistent);
+        Assert.Equal(real.Trace.Persistent, dry.Trace.Persistent);
     }
 }
 
@@ -32,38 +34,39 @@ public sealed class TraceShapeTests
     [InlineData("resnet50", 2)]
     public void PoolSimulationOfTheTraceGivesTheRuntimePoolsPeak(string model, int batch)
     {
-        var trace = TraceRecorder.DryRun(model, batch);
-        Assert.Equal(trace.PoolReservedBytes, Pool.simulate(trace.Problem).Reserved);
+        var profiled = Profiler.DryRun(model, batch);
+        Assert.Equal(profiled.PoolReservedBytes, Pool.simulate(profiled.Trace.Problem).Reserved);
     }
 
     [Fact]
-    public void PersistentBuffersLiveToTheEndAndEverySizeIsRoundedTo256()
+    public void PersistentBuffersLiveOverTheWholeIterationAndEverySizeIsRoundedTo256()
     {
-        var trace = TraceRecorder.DryRun("lenet", 5);
+        var trace = Profiler.DryRun("lenet", 5).Trace;
         var buffers = trace.Problem.Buffers;
         long end = buffers.Max(b => b.Lifetime.End);
+        Assert.Equal(trace.Events.Count, end);
         Assert.True(trace.Persistent > 0);
         for (int i = 0; i < buffers.Length; i++)
         {
             Assert.True(buffers[i].Size % 256 == 0, $"buffer {buffers[i].Id} has size {buffers[i].Size}");
             Assert.Equal(256L, buffers[i].Alignment);
             Assert.NotEqual("", trace.Tags[i]);
-            if (i < trace.Persistent) Assert.Equal(end, buffers[i].Lifetime.End);
+            if (i < trace.Persistent) Assert.Equal(new Lifetime(0, end), buffers[i].Lifetime);
         }
         var persistentTags = trace.Tags.Take(trace.Persistent).ToList();
         Assert.Contains(persistentTags, t => t.StartsWith("param:", StringComparison.Ordinal));
         Assert.Contains(persistentTags, t => t.StartsWith("momentum:", StringComparison.Ordinal));
-        // one step per allocation or free event: every step starts or ends exactly one buffer
-        var events = buffers.SelectMany(b => new[] { b.Lifetime.Start, b.Lifetime.End }).Where(s => s < end).ToList();
+        // one step per allocation or free event: every step starts or ends exactly one transient buffer
+        var events = buffers.Skip(trace.Persistent).SelectMany(b => new[] { b.Lifetime.Start, b.Lifetime.End }).Where(s => s < end).ToList();
         Assert.Equal(events.Count, events.Distinct().Count());
-        Assert.Equal(2L * buffers.Length - trace.Persistent, end);
+        Assert.Equal(2L * (buffers.Length - trace.Persistent), end);
         Assert.Equal(trace.Persistent, buffers.Count(b => b.Lifetime.End == end));
     }
 
     [Fact]
     public void TraceCsvReadsBackAsTheSameProblemWithTheTagColumnIgnored()
     {
-        var trace = TraceRecorder.DryRun("cnn", 3);
+        var trace = Profiler.DryRun("cnn", 3).Trace;
         var csv = trace.ToCsv();
         Assert.StartsWith("id,lower,upper,size,alignment,tag\n", csv);
         var parsed = Csv.parseProblem("trace.csv", csv);
@@ -108,8 +111,8 @@ public sealed class MaxBatchTests
         int pool = search.ForPool(budget);
         int plan = search.ForPlan(budget);
         Assert.InRange(pool, 2, 10_000);
-        Assert.True(TraceRecorder.DryRun("cnn", pool).PoolReservedBytes <= budget);
-        Assert.True(TraceRecorder.DryRun("cnn", pool + 1).PoolReservedBytes > budget);
+        Assert.True(Profiler.DryRun("cnn", pool).PoolReservedBytes <= budget);
+        Assert.True(Profiler.DryRun("cnn", pool + 1).PoolReservedBytes > budget);
         Assert.True(search.At(plan).PlanPeakBytes <= budget);
         Assert.True(search.At(plan + 1).PlanPeakBytes > budget);
         Assert.True(plan >= pool, $"plan {plan} < pool {pool}");

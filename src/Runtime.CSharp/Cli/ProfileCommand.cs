@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using Pgmo.Kernels;
 using Pgmo.Models;
+using Pgmo.Memory;
 using Pgmo.Planner;
 using Pgmo.Profiling;
 using Pgmo.Training;
@@ -40,29 +41,30 @@ public static class ProfileCommand
                                      $"profile it with --dry-run (real runs: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
         var choice = Device.Parse(acceleratorName) ?? throw new UsageException($"--accelerator: unknown accelerator '{acceleratorName}' (expected auto, cpu or cuda)");
         var watch = Stopwatch.StartNew();
-        MemoryTrace trace;
-        if (dryRun) trace = TraceRecorder.DryRun(info.Name, batch);
+        ProfiledIteration profiled;
+        if (dryRun) profiled = Profiler.DryRun(info.Name, batch);
         else
         {
             Device device;
             try { device = Device.Create(choice); }
             catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
             using var _ = device;
-            trace = TraceRecorder.Real(info.Name, batch, device, Digits.Load());
+            profiled = Profiler.Real(info.Name, batch, device, Digits.Load());
         }
+        var trace = profiled.Trace;
         var millis = watch.Elapsed.TotalMilliseconds;
         Output.WriteAtomically(outFile, trace.ToCsv());
         var problem = trace.Problem;
         var lowerBound = Bounds.lowerBound(problem);
-        var steps = problem.Buffers.Length == 0 ? 0 : problem.Buffers.Max(b => b.Lifetime.End);
+        var steps = trace.Events.Count;
         Console.WriteLine($"{info.Name}, batch {batch}{(dryRun ? " (dry run)" : "")}: {problem.Buffers.Length} buffers ({trace.Persistent} persistent) over {steps} steps, " +
-                          $"lower bound {Output.Bytes(lowerBound)}, pool reserved {Output.Bytes(trace.PoolReservedBytes)}, {Output.Millis(millis)}");
+                          $"lower bound {Output.Bytes(lowerBound)}, pool reserved {Output.Bytes(profiled.PoolReservedBytes)}, {Output.Millis(millis)}");
         Console.WriteLine($"trace written to {outFile}");
         if (json)
             Output.JsonLine(new
             {
                 model = info.Name, batch, buffers = problem.Buffers.Length, lowerBound, millis,
-                persistent = trace.Persistent, steps, poolReservedBytes = trace.PoolReservedBytes, dryRun,
+                persistent = trace.Persistent, steps, poolReservedBytes = profiled.PoolReservedBytes, dryRun,
             });
         return ExitCodes.Success;
     }

@@ -103,7 +103,7 @@ public sealed class Device : IDisposable
     {
         "naive" => new NaiveAllocator(Accelerator, record),
         "pool" => new PoolAllocator(Accelerator, record),
-        "planned" => new PlannedAllocator(Accelerator, planned, record),
+        "planned" => new PlannedAllocator(Accelerator, planned),
         _ => throw new ArgumentException($"unknown allocator '{name}' (expected planned, pool or naive)", nameof(name)),
     };
 

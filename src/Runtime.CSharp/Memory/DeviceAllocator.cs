@@ -4,24 +4,32 @@ using ILGPU.Runtime;
 namespace Pgmo.Memory;
 
 /// <summary>
-/// Shared bookkeeping of all allocators: request ids, in-use and reserved counters with their peaks, and the
-/// optional request log. Subclasses decide where a block lives.
+/// Shared bookkeeping of all allocators: request ids, the live blocks, in-use and reserved counters with their peaks,
+/// and, when recording, the <see cref="IterationRecorder"/> that turns each marked iteration into an
+/// <see cref="IterationTrace"/>. Subclasses decide where a block lives.
 /// </summary>
-public abstract class DeviceAllocator : IDeviceAllocator
+public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
 {
     /// <summary>Every block starts at a multiple of this many bytes (cudaMalloc's alignment).</summary>
     public const long Alignment = 256;
 
     private long nextId;
     private long reserved;
-    private readonly HashSet<long> live = new();
+    private readonly Dictionary<long, DeviceBlock> live = new();
 
-    /// <summary>An allocator on <paramref name="accelerator"/>, or a virtual one when it is null.</summary>
+    /// <summary>An allocator on <paramref name="accelerator"/>, or a virtual one when it is null; <paramref name="record"/>
+    /// records the trace of every iteration marked with <see cref="BeginIteration"/>/<see cref="EndIteration"/>.</summary>
     protected DeviceAllocator(Accelerator? accelerator, bool record)
     {
         Accelerator = accelerator;
-        Log = record ? new RequestLog() : null;
+        Recorder = record ? new IterationRecorder() : null;
     }
+
+    /// <summary>Records marked iterations (null when recording is off).</summary>
+    protected IterationRecorder? Recorder { get; }
+
+    /// <summary>The blocks live now.</summary>
+    protected IEnumerable<DeviceBlock> Live => live.Values;
 
     /// <summary>The accelerator holding the memory, or null for a virtual allocator.</summary>
     protected Accelerator? Accelerator { get; }
@@ -37,7 +45,13 @@ public abstract class DeviceAllocator : IDeviceAllocator
     }
     public long PeakReservedBytes { get; private set; }
     public int LiveBlocks => live.Count;
-    public RequestLog? Log { get; }
+    public IterationTrace? LastTrace => Recorder is { HasTrace: true } r ? r.Trace : null;
+
+    /// <summary>The next requests belong to a new iteration; the blocks live now are its persistent buffers.</summary>
+    public virtual void BeginIteration() => Recorder?.Begin(live.Values);
+
+    /// <summary>The iteration's last request has been made; its trace is <see cref="LastTrace"/> when recording.</summary>
+    public virtual void EndIteration() => Recorder?.End();
 
     /// <summary>The smallest multiple of <paramref name="alignment"/> that is at least <paramref name="bytes"/>.</summary>
     public static long RoundUp(long bytes, long alignment) => (bytes + alignment - 1) / alignment * alignment;
@@ -46,9 +60,9 @@ public abstract class DeviceAllocator : IDeviceAllocator
     {
         if (bytes <= 0) throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"allocation '{tag}' must ask for at least one byte");
         long id = nextId++;
-        Log?.Alloc(id, bytes, tag);
+        Recorder?.Alloc(id, bytes, tag);
         var block = Place(id, bytes, tag);
-        live.Add(id);
+        live.Add(id, block);
         InUseBytes += block.Length;
         PeakInUseBytes = Math.Max(PeakInUseBytes, InUseBytes);
         PeakReservedBytes = Math.Max(PeakReservedBytes, ReservedBytes);
@@ -58,7 +72,7 @@ public abstract class DeviceAllocator : IDeviceAllocator
     public void Free(DeviceBlock block)
     {
         if (block.Freed || !live.Remove(block.Id)) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) freed twice or not from this allocator");
-        Log?.Free(block.Id, block.Tag);
+        Recorder?.Free(block.Id);
         block.Freed = true;
         InUseBytes -= block.Length;
         Release(block);

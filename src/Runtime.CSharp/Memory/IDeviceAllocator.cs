@@ -2,7 +2,7 @@ namespace Pgmo.Memory;
 
 /// <summary>
 /// The one source of device memory for tensor data: activations, gradients, weights, optimizer state and workspaces.
-/// Blocks are aligned to <see cref="DeviceAllocator.Alignment"/> bytes. A planned allocator (later) serves the same
+/// Blocks are aligned to <see cref="DeviceAllocator.Alignment"/> bytes. A planned allocator serves the same
 /// request sequence from one arena at precomputed offsets, so callers must make the same requests in the same order.
 /// </summary>
 public interface IDeviceAllocator : IDisposable
@@ -25,6 +25,7 @@ public interface IDeviceAllocator : IDisposable
     long PeakReservedBytes { get; }
     /// <summary>Number of live blocks.</summary>
     int LiveBlocks { get; }
-    /// <summary>The request sequence, when recording was switched on (else null).</summary>
-    RequestLog? Log { get; }
+    /// <summary>The trace of the last iteration marked through <see cref="IIterationAllocator"/>, when recording was
+    /// switched on and one has ended (else null).</summary>
+    IterationTrace? LastTrace { get; }
 }

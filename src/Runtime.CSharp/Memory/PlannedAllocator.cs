@@ -59,7 +59,8 @@ public sealed record PlanRecord(IterationTrace Trace, long[] Offsets, string Alg
 /// size, same buffer freed), so every placement is one the validated plan allows. At the first event that differs the
 /// allocator switches to a cached plan with the same prefix when no transient arena block is live, or else serves the
 /// rest of the iteration from the fallback pool (never from the arena), records it and plans it at its end. Plans
-/// are cached by <see cref="IterationTrace.Signature"/>. Requests outside iterations go to the fallback pool.
+/// are cached by <see cref="IterationTrace.Signature"/>. Requests outside iterations take free space in the idle arena
+/// (first fit), else the fallback pool.
 /// </summary>
 public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 {
@@ -76,7 +77,6 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     private readonly PlannedAllocatorOptions options;
     private readonly Algorithm? algorithm;
-    private readonly Dictionary<long, DeviceBlock> live = new();
     private readonly Dictionary<ulong, List<CachedPlan>> cache = new();
     private readonly List<PlanRecord> plans = new();
     private readonly List<PlannedAllocatorEvent> log = new();
@@ -89,17 +89,14 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     private CachedPlan? current;
     private long clock;
 
-    // The iteration in progress.
-    private bool inIteration, replaying;
+    // The iteration in progress: its events, persistent blocks and buffers are the recorder's.
+    private bool replaying;
     private int iteration;
-    private readonly List<long> events = new();
-    private readonly List<DeviceBlock> persistent = new();
-    private readonly Dictionary<long, int> bufferOf = new();
-    private readonly List<(int Start, int End, long Size, string Tag)> transient = new();
     private readonly HashSet<long> iterationArenaBlocks = new();
 
-    /// <summary>A planned allocator on <paramref name="accelerator"/> (null: virtual, for dry runs).</summary>
-    public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null, bool record = false) : base(accelerator, record)
+    /// <summary>A planned allocator on <paramref name="accelerator"/> (null: virtual, for dry runs). It always records
+    /// (<see cref="IDeviceAllocator.LastTrace"/> is the last iteration's trace).</summary>
+    public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null) : base(accelerator, record: true)
     {
         this.options = options ?? PlannedAllocatorOptions.Defaults;
         if (this.options.Planner is null)
@@ -129,35 +126,35 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     /// <summary>Arena placements checked for overlap (debug mode).</summary>
     public long OverlapChecks { get; private set; }
     /// <summary>True while the current iteration is served from the arena.</summary>
-    public bool Replaying => inIteration && replaying;
+    public bool Replaying => InIteration && replaying;
 
-    public void BeginIteration()
+    private IterationRecorder Recording => Recorder!;
+    private bool InIteration => Recording.InIteration;
+    private IReadOnlyList<DeviceBlock> PersistentBlocks => Recording.Persistent;
+
+    public override void BeginIteration()
     {
-        if (inIteration) throw new InvalidOperationException("BeginIteration called twice without EndIteration");
-        inIteration = true;
+        base.BeginIteration();
         iteration++;
-        events.Clear(); transient.Clear(); bufferOf.Clear(); iterationArenaBlocks.Clear();
-        persistent.Clear();
-        persistent.AddRange(live.Values.OrderBy(b => b.Id));
-        for (int i = 0; i < persistent.Count; i++) bufferOf[persistent[i].Id] = i;
+        iterationArenaBlocks.Clear();
         replaying = false;
         if (current is not null)
         {
-            if (PersistentMatch(current)) { Relocate(current); replaying = true; current.LastUsed = ++clock; }
-            else Note(PlannedEventKind.Mismatch, $"the {persistent.Count} persistent blocks differ from the plan's {current.PersistentSizes.Length}; iteration served by the fallback pool");
+            if (PersistentMatch(current, PersistentBlocks)) { Relocate(current, PersistentBlocks); replaying = true; current.LastUsed = ++clock; }
+            else Note(PlannedEventKind.Mismatch, $"the {PersistentBlocks.Count} persistent blocks differ from the plan's {current.PersistentSizes.Length}; iteration served by the fallback pool");
         }
     }
 
-    public void EndIteration()
+    public override void EndIteration()
     {
-        if (!inIteration) throw new InvalidOperationException("EndIteration without BeginIteration");
-        inIteration = false;
-        if (replaying && current is not null && current.Events.Length == events.Count)
+        int events = Recording.Events.Count;
+        base.EndIteration();
+        if (replaying && current is not null && current.Events.Length == events)
         {
             ReplayedIterations++;
             return;
         }
-        var trace = BuildTrace();
+        var trace = Recording.Trace;
         var next = Lookup(trace.Signature, trace.PersistentSizes, trace.Events);
         if (next is not null)
             Note(PlannedEventKind.CacheHit, $"iteration of {trace.Events.Count} events matches a cached plan (peak {next.Record.PlanPeakBytes} B): no replanning");
@@ -174,25 +171,21 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         current = next;
         current.LastUsed = ++clock;
         // The blocks live now are the next iteration's persistent blocks: move them to their planned offsets.
-        var survivors = live.Values.OrderBy(b => b.Id).ToList();
-        persistent.Clear();
-        persistent.AddRange(survivors);
-        if (PersistentMatch(current)) Relocate(current);
+        var survivors = Live.OrderBy(b => b.Id).ToList();
+        if (PersistentMatch(current, survivors)) Relocate(current, survivors);
         TrimPool();
     }
 
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
         DeviceBlock block;
-        if (!inIteration) block = PoolPlace(id, bytes, tag);
+        if (!InIteration) block = IdlePlace(id, bytes, tag);
         else
         {
+            // the recorder has recorded this allocation as the last event
             long size = RoundUp(bytes, Alignment);
-            int step = events.Count;
-            int buffer = persistent.Count + transient.Count;
-            events.Add(size);
-            transient.Add((step, -1, size, tag));
-            bufferOf[id] = buffer;
+            int step = Recording.Events.Count - 1;
+            int buffer = Recording.BufferOf(id);
             if (replaying && !(step < current!.Events.Length && current.Events[step] == size)) Diverge(step);
             if (replaying)
             {
@@ -205,21 +198,18 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             }
             else block = PoolPlace(id, bytes, tag);
         }
-        live[id] = block;
         return block;
     }
 
     protected override void Release(DeviceBlock block)
     {
-        live.Remove(block.Id);
         if (block.SegmentIndex == ArenaSegment) Untrack(block.Id);
         else pool.Free(block.SegmentIndex, block.Offset);
         iterationArenaBlocks.Remove(block.Id);
-        if (!inIteration || !bufferOf.TryGetValue(block.Id, out int buffer)) return;
-        int step = events.Count;
-        long code = -(buffer + 1);
-        events.Add(code);
-        if (buffer >= persistent.Count) transient[buffer - persistent.Count] = transient[buffer - persistent.Count] with { End = step };
+        if (Recording.BufferOf(block.Id) < 0) return;
+        // the recorder has recorded this free as the last event
+        int step = Recording.Events.Count - 1;
+        long code = Recording.Events[step];
         if (replaying && !(step < current!.Events.Length && current.Events[step] == code)) Diverge(step);
     }
 
@@ -227,18 +217,18 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     private void Diverge(int step)
     {
         replaying = false;
-        if (iterationArenaBlocks.Count == 0 && persistent.All(b => !b.Freed))
+        if (iterationArenaBlocks.Count == 0 && PersistentBlocks.All(b => !b.Freed))
         {
             CachedPlan? best = null;
             foreach (var c in cache.Values.SelectMany(b => b))
             {
-                if (c.Events.Length <= step || !PersistentMatch(c)) continue;
-                if (!c.Events.AsSpan(0, step + 1).SequenceEqual(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(events))) continue;
+                if (c.Events.Length <= step || !PersistentMatch(c, PersistentBlocks)) continue;
+                if (!c.Events.AsSpan(0, step + 1).SequenceEqual(Recording.EventSpan)) continue;
                 if (best is null || c.LastUsed > best.LastUsed) best = c;
             }
             if (best is not null)
             {
-                Relocate(best);
+                Relocate(best, PersistentBlocks);
                 current = best;
                 current.LastUsed = ++clock;
                 replaying = true;
@@ -249,12 +239,13 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         Note(PlannedEventKind.Mismatch, $"event {step} differs from the plan; the rest of the iteration goes to the fallback pool and will be replanned");
     }
 
-    private bool PersistentMatch(CachedPlan plan)
+    /// <summary>True when <paramref name="blocks"/> (in id order) have the plan's persistent sizes.</summary>
+    private static bool PersistentMatch(CachedPlan plan, IReadOnlyList<DeviceBlock> blocks)
     {
         var sizes = plan.PersistentSizes;
-        if (sizes.Length != persistent.Count) return false;
+        if (sizes.Length != blocks.Count) return false;
         for (int i = 0; i < sizes.Length; i++)
-            if (RoundUp(persistent[i].Requested, Alignment) != sizes[i]) return false;
+            if (RoundUp(blocks[i].Requested, Alignment) != sizes[i]) return false;
         return true;
     }
 
@@ -262,28 +253,6 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         cache.TryGetValue(signature, out var bucket)
             ? bucket.FirstOrDefault(c => c.PersistentSizes.SequenceEqual(persistentSizes) && c.Events.SequenceEqual(evs))
             : null;
-
-    private IterationTrace BuildTrace()
-    {
-        long steps = Math.Max(1, events.Count);
-        var buffers = new List<Pgmo.Planner.Buffer>(persistent.Count + transient.Count);
-        var tags = new List<string>();
-        var persistentSizes = persistent.Select(b => RoundUp(b.Requested, Alignment)).ToArray();
-        for (int i = 0; i < persistent.Count; i++)
-        {
-            buffers.Add(Make(buffers.Count, 0, steps, persistentSizes[i]));
-            tags.Add(persistent[i].Tag);
-        }
-        foreach (var t in transient)
-        {
-            buffers.Add(Make(buffers.Count, t.Start, t.End < 0 ? steps : t.End, t.Size));
-            tags.Add(t.Tag);
-        }
-        return new IterationTrace(new Problem(buffers.ToArray()), tags.ToArray(), persistent.Count, persistentSizes, events.ToArray());
-
-        static Pgmo.Planner.Buffer Make(int id, long start, long end, long size) =>
-            new(id.ToString(System.Globalization.CultureInfo.InvariantCulture), new Lifetime(start, Math.Max(end, start + 1)), size, Alignment);
-    }
 
     private PlanRecord MakePlan(IterationTrace trace)
     {
@@ -309,7 +278,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     /// Moves the persistent blocks to their offsets in <paramref name="plan"/> (growing the arena to its peak first);
     /// only called when no transient arena block is live. Bytes are staged so moves inside one arena cannot clobber.
     /// </summary>
-    private void Relocate(CachedPlan plan)
+    private void Relocate(CachedPlan plan, IReadOnlyList<DeviceBlock> persistent)
     {
         var offsets = plan.Record.Offsets;
         bool grow = arena is null && !IsVirtual || arenaBytes < plan.Record.PlanPeakBytes;
@@ -355,6 +324,33 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             if (staged is not null) b.View<byte>(b.Requested).CopyFromCPU(staged);
         }
         ReservedBytes = arenaBytes + pool.ReservedBytes;
+    }
+
+    /// <summary>
+    /// A request outside any iteration (e.g. the test-set evaluation). The arena is idle then: only the persistent
+    /// blocks (and earlier requests placed here) live in it, so the request takes the lowest gap of the arena that
+    /// fits (first fit, 256-B aligned), and the fallback pool only when none does. The next iteration starts from the
+    /// plan again once these blocks are freed (a block still live then is a persistent block the plan does not know,
+    /// so that iteration is profiled and replanned).
+    /// </summary>
+    private DeviceBlock IdlePlace(long id, long bytes, string tag)
+    {
+        long size = RoundUp(bytes, Alignment);
+        if (arenaBytes > 0)
+        {
+            long at = 0;
+            foreach (var b in Live.Where(b => b.SegmentIndex == ArenaSegment).OrderBy(b => b.Offset))
+            {
+                if (b.Offset - at >= size) break;
+                at = Math.Max(at, b.Offset + b.Length);
+            }
+            if (at + size <= arenaBytes)
+            {
+                Track(id, at, size, tag);
+                return MakeBlock(id, bytes, at, size, tag, arena, ArenaSegment);
+            }
+        }
+        return PoolPlace(id, bytes, tag);
     }
 
     private DeviceBlock PoolPlace(long id, long bytes, string tag)

@@ -25,10 +25,11 @@ public sealed class MaxBatch
     public static MaxBatch ForModel(string model, Algorithm algorithm, PlanSettings settings) =>
         new(batch =>
         {
-            var trace = TraceRecorder.DryRun(model, batch);
-            var plan = Algorithms.run(algorithm, settings, trace.Problem);
-            return new BatchMemory(batch, trace.Problem.Buffers.Length, trace.PoolReservedBytes,
-                PlanModule.peak(trace.Problem, plan), Bounds.lowerBound(trace.Problem));
+            var profiled = Profiler.DryRun(model, batch);
+            var problem = profiled.Trace.Problem;
+            var plan = Algorithms.run(algorithm, settings, problem);
+            return new BatchMemory(batch, problem.Buffers.Length, profiled.PoolReservedBytes,
+                PlanModule.peak(problem, plan), Bounds.lowerBound(problem));
         });
 
     /// <summary>Every batch size measured so far, ascending.</summary>

@@ -1,0 +1,109 @@
+using Pgmo.Planner;
+
+namespace Pgmo.Memory;
+
+/// <summary>
+/// Records the memory trace of one training iteration as the allocator sees it: <see cref="Begin"/> takes the blocks
+/// live when the iteration starts (its persistent buffers), every allocation and free in between is one event step,
+/// and <see cref="Trace"/> gives the <see cref="IterationTrace"/>. Requests outside an iteration are not recorded.
+/// The one implementation of the trace's semantics, used by every allocator that records and by the planned allocator.
+/// </summary>
+public sealed class IterationRecorder
+{
+    private readonly List<long> events = new();
+    private readonly List<DeviceBlock> persistent = new();
+    private readonly Dictionary<long, int> bufferOf = new();
+    private readonly List<(int Start, int End, long Size, string Tag)> transient = new();
+    private IterationTrace? trace;
+    private int ended;
+
+    /// <summary>True between <see cref="Begin"/> and <see cref="End"/>.</summary>
+    public bool InIteration { get; private set; }
+    /// <summary>The events of the iteration so far (see <see cref="IterationTrace.Events"/>).</summary>
+    public IReadOnlyList<long> Events => events;
+    /// <summary>The blocks live when the iteration began, by block id: buffers 0 .. Count-1.</summary>
+    public IReadOnlyList<DeviceBlock> Persistent => persistent;
+    /// <summary>The events so far as a span (valid until the next request).</summary>
+    public ReadOnlySpan<long> EventSpan => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(events);
+
+    /// <summary>Starts an iteration; the blocks in <paramref name="live"/> become its persistent buffers (in id order).</summary>
+    public void Begin(IEnumerable<DeviceBlock> live)
+    {
+        if (InIteration) throw new InvalidOperationException("BeginIteration called twice without EndIteration");
+        InIteration = true;
+        trace = null;
+        events.Clear(); transient.Clear(); bufferOf.Clear(); persistent.Clear();
+        persistent.AddRange(live.OrderBy(b => b.Id));
+        for (int i = 0; i < persistent.Count; i++) bufferOf[persistent[i].Id] = i;
+    }
+
+    /// <summary>Ends the iteration; the requests after it are not recorded until the next <see cref="Begin"/>.</summary>
+    public void End()
+    {
+        if (!InIteration) throw new InvalidOperationException("EndIteration without BeginIteration");
+        InIteration = false;
+        ended++;
+    }
+
+    /// <summary>Records the allocation of block <paramref name="id"/>; returns its buffer index (-1 outside an iteration).</summary>
+    public int Alloc(long id, long bytes, string tag)
+    {
+        if (!InIteration) return -1;
+        long size = DeviceAllocator.RoundUp(bytes, DeviceAllocator.Alignment);
+        int buffer = persistent.Count + transient.Count;
+        transient.Add((events.Count, -1, size, tag));
+        events.Add(size);
+        bufferOf[id] = buffer;
+        return buffer;
+    }
+
+    /// <summary>The buffer index of live block <paramref name="id"/> in the iteration in progress, or -1 when it has none.</summary>
+    public int BufferOf(long id) => InIteration && bufferOf.TryGetValue(id, out int b) ? b : -1;
+
+    /// <summary>Records the free of block <paramref name="id"/>; returns the event's code -(buffer + 1), or 0 when
+    /// not recorded (outside an iteration, or a block allocated outside it that was not live when it began).</summary>
+    public long Free(long id)
+    {
+        if (!InIteration || !bufferOf.TryGetValue(id, out int buffer)) return 0;
+        int step = events.Count;
+        long code = -(buffer + 1);
+        events.Add(code);
+        if (buffer >= persistent.Count) transient[buffer - persistent.Count] = transient[buffer - persistent.Count] with { End = step };
+        return code;
+    }
+
+    /// <summary>The trace of the last iteration that ended (built once, on first use); throws during an iteration or before the first.</summary>
+    public IterationTrace Trace
+    {
+        get
+        {
+            if (InIteration || ended == 0) throw new InvalidOperationException("no iteration has ended since the last one began");
+            return trace ??= Build();
+        }
+    }
+
+    /// <summary>True when an iteration has ended and no other has begun since (so <see cref="Trace"/> is available).</summary>
+    public bool HasTrace => !InIteration && ended > 0;
+
+    private IterationTrace Build()
+    {
+        long steps = Math.Max(1, events.Count);
+        var buffers = new List<Pgmo.Planner.Buffer>(persistent.Count + transient.Count);
+        var tags = new List<string>(persistent.Count + transient.Count);
+        var persistentSizes = persistent.Select(b => DeviceAllocator.RoundUp(b.Requested, DeviceAllocator.Alignment)).ToArray();
+        for (int i = 0; i < persistent.Count; i++)
+        {
+            buffers.Add(Make(buffers.Count, 0, steps, persistentSizes[i]));
+            tags.Add(persistent[i].Tag);
+        }
+        foreach (var t in transient)
+        {
+            buffers.Add(Make(buffers.Count, t.Start, t.End < 0 ? steps : t.End, t.Size));
+            tags.Add(t.Tag);
+        }
+        return new IterationTrace(new Problem(buffers.ToArray()), tags.ToArray(), persistent.Count, persistentSizes, events.ToArray());
+
+        static Pgmo.Planner.Buffer Make(int id, long start, long end, long size) =>
+            new(id.ToString(System.Globalization.CultureInfo.InvariantCulture), new Lifetime(start, Math.Max(end, start + 1)), size, DeviceAllocator.Alignment);
+    }
+}
