@@ -193,10 +193,21 @@ module CpSat =
         solver.StringParameters <-
             String.Format(Globalization.CultureInfo.InvariantCulture,
                           "max_time_in_seconds:{0} num_workers:{1} random_seed:{2} log_search_progress:false",
-                          max 0.01 seconds, max 1 options.Workers, options.Seed)
-        use _reg = options.Cancellation.Register(fun () -> solver.StopSearch())
+                          // StopSearch before Solve is forgotten by Solve: a token cancelled already gets no search time
+                          (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 seconds), max 1 options.Workers, options.Seed)
+        // Solve forgets a StopSearch that came before it started: once cancelled, keep stopping until Solve returns
+        let gate = obj ()
+        let mutable solving = true
+        let stopUntilDone () =
+            Threading.Tasks.Task.Run(fun () ->
+                let mutable go = true
+                while go do
+                    lock gate (fun () -> if solving then solver.StopSearch() else go <- false)
+                    if go then Thread.Sleep 20) |> ignore
+        use _reg = options.Cancellation.Register(fun () -> stopUntilDone ())
         let cb = new Callback(report, peak, g)
         let status = solver.Solve(model, cb)
+        lock gate (fun () -> solving <- false)
         let found = status = CpSolverStatus.Optimal || status = CpSolverStatus.Feasible
         let offsets = if found then Array.init bs.Length (fun i -> let v, a = k.[i] in solver.Value(v) * a * g) else [||]
         let bound =
