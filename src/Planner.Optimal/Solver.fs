@@ -83,16 +83,19 @@ module Solver =
         | ExactSearch -> exact options problem
         | Auto ->
             let watch = Stopwatch.StartNew()
+            // a proof settles the question; with a capacity, so does any plan that fits under it
+            let answers (r: SolveResult) =
+                r.Status = Optimal || r.Status = Infeasible || (options.Capacity.IsSome && r.Plan.IsSome)
             use cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
             let shared = { options with Cancellation = cts.Token }
             let exactTask =
                 Task.Run(fun () ->
                     let r = exact shared problem
-                    if r.Status = Optimal || r.Status = Infeasible then cts.Cancel()
+                    if answers r then cts.Cancel()
                     r)
             let hint = options.Hint |> Option.orElse (Some (Exact.firstFit problem))
             let cp = CpSat.solve { shared with Hint = hint; Workers = max 1 (options.Workers - 1) } problem
-            if cp.Status = Optimal || cp.Status = Infeasible then cts.Cancel()
+            if answers cp then cts.Cancel()
             let ex = exactTask.Result
             let r = better ex cp
             { r with Millis = watch.ElapsedMilliseconds; Solver = "auto:" + r.Solver }
