@@ -74,6 +74,29 @@ let tests =
             let order = Greedy.order p
             Expect.equal (Placement.placeInOrder Fit.Best order p) (referencePlace Fit.Best order p) "same offsets"
 
+        testCase "the interval trees match the reference on large random problems with many small gaps" <| fun () ->
+            // enough placed buffers per tree node that the cached blocks of gap lengths get skipped
+            for seed in 1 .. 6 do
+                let rng = System.Random(seed)
+                let horizon = 10 + rng.Next(200)
+                let bs =
+                    [ for i in 0 .. 1499 do
+                        let start = rng.Next(horizon)
+                        let length = 1 + rng.Next(max 1 (if rng.Next(4) = 0 then horizon - start else 6))
+                        let size = if rng.Next(20) = 0 then 0L else int64 (1 + rng.Next(if rng.Next(3) = 0 then 200 else 8))
+                        let alignment = [| 1L; 1L; 1L; 2L; 8L; 32L |].[rng.Next(6)]
+                        { Buffer.create (string i) (int64 start) (int64 (start + length)) size with Alignment = alignment } ]
+                let p = Problem.ofBuffers bs
+                let orders = [ Greedy.order p; Xla.order XlaStrategy.Temporal p; Array.init bs.Length id |> Array.sortBy (fun _ -> rng.Next()) ]
+                for order in orders do
+                    for fit in [ Fit.Best; Fit.First ] do
+                        Expect.equal (Placement.placeInOrder fit order p) (referencePlace fit order p) (sprintf "seed %d, %A: same offsets" seed fit)
+
+        testCase "the interval trees match the reference on a trace in every baseline's order" <| fun () ->
+            let p = Traces.chain 7 400
+            for fit, order in [ Fit.Best, Xla.order XlaStrategy.Spatial p; Fit.Best, Xla.order XlaStrategy.Temporal p; Fit.First, FirstFit.order p ] do
+                Expect.equal (Placement.placeInOrder fit order p) (referencePlace fit order p) (sprintf "%A: same offsets" fit)
+
         testPropertyWithConfig config "placement in any order is valid for both fits" <| fun (SmallProblem p) (seed: int) ->
             let rng = System.Random(seed)
             let order = Array.init p.Buffers.Length id |> Array.sortBy (fun _ -> rng.Next())
