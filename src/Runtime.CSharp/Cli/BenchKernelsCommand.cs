@@ -84,8 +84,8 @@ public static class BenchKernelsCommand
             table.AddRow($"train step {m.Name}", "batch 32", "", "", $"{stepMs:0.00}");
             rows.Add(new { kernel = "step:" + m.Name, shape = "batch 32", millis = stepMs });
         }
-        TrainCommand.Out.Write(table);
-        if (json) TrainCommand.JsonLine(new { accelerator = device.Name, rows });
+        Output.Out.Write(table);
+        if (json) Output.JsonLine(new { accelerator = device.Name, rows });
         return 0;
 
         void Add(string kernel, string shape, double flop, double ms, double hostGflops)

@@ -32,8 +32,8 @@ public static class ModelsCommand
             table.AddRow(info.Name, input, info.Classes.ToString(), model.ParameterCount.ToString("N0"), info.Digits ? "yes" : "no", Spectre.Console.Markup.Escape(info.Description));
             rows.Add(new { name = info.Name, input = info.InputShape, classes = info.Classes, parameters = model.ParameterCount, digits = info.Digits, description = info.Description });
         }
-        TrainCommand.Out.Write(table);
-        if (json) TrainCommand.JsonLine(new { models = rows });
+        Output.Out.Write(table);
+        if (json) Output.JsonLine(new { models = rows });
         return 0;
     }
 }

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using Spectre.Console;
 using Pgmo.Kernels;
 using Pgmo.Memory;
@@ -34,21 +33,19 @@ public static class TrainCommand
         return command;
     }
 
-    /// <summary>Bad arguments: the command prints the message and exits with code 2.</summary>
-    public sealed class BadArguments(string message) : Exception(message);
 
-    /// <summary>Checks the arguments; throws <see cref="BadArguments"/> (exit 2) with a clear message.</summary>
+    /// <summary>Checks the arguments; throws <see cref="UsageException"/> (exit 2) with a clear message.</summary>
     public static TrainOptions Validate(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr)
     {
-        var info = ModelZoo.Find(model) ?? throw new BadArguments($"--model: unknown model '{model}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
-        if (!info.Digits) throw new BadArguments($"--model: {info.Name} takes {string.Join("x", info.InputShape)} inputs and cannot train on the 8x8 digits (trainable: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
-        if (batch < 1) throw new BadArguments($"--batch must be at least 1, got {batch}");
-        if (steps < 1) throw new BadArguments($"--steps must be at least 1, got {steps}");
-        if (!Device.AllocatorNames.Contains(allocator)) throw new BadArguments($"--allocator: unknown allocator '{allocator}' (expected {string.Join(", ", Device.AllocatorNames)})");
+        var info = ModelZoo.Find(model) ?? throw new UsageException($"--model: unknown model '{model}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
+        if (!info.Digits) throw new UsageException($"--model: {info.Name} takes {string.Join("x", info.InputShape)} inputs and cannot train on the 8x8 digits (trainable: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
+        if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
+        if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
+        if (!Device.AllocatorNames.Contains(allocator)) throw new UsageException($"--allocator: unknown allocator '{allocator}' (expected {string.Join(", ", Device.AllocatorNames)})");
         if (!Microsoft.FSharp.Core.FSharpOption<Pgmo.Planner.Algorithm>.get_IsSome(Pgmo.Planner.Algorithms.tryFind(planner)))
-            throw new BadArguments($"--planner: unknown algorithm '{planner}' (known: {string.Join(", ", Pgmo.Planner.Algorithms.names)})");
-        var acc = Device.Parse(accelerator) ?? throw new BadArguments($"--accelerator: unknown accelerator '{accelerator}' (expected auto, cpu or cuda)");
-        if (!(lr > 0)) throw new BadArguments($"--lr must be positive, got {lr}");
+            throw new UsageException($"--planner: unknown algorithm '{planner}' (known: {string.Join(", ", Pgmo.Planner.Algorithms.names)})");
+        var acc = Device.Parse(accelerator) ?? throw new UsageException($"--accelerator: unknown accelerator '{accelerator}' (expected auto, cpu or cuda)");
+        if (!(lr > 0)) throw new UsageException($"--lr must be positive, got {lr}");
         return new TrainOptions
         {
             Model = info.Name, Batch = batch, Steps = steps, Allocator = allocator, Accelerator = acc, Seed = seed, LearningRate = lr,
@@ -58,17 +55,9 @@ public static class TrainCommand
 
     static int Run(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr, bool json, string? trace, bool compare)
     {
-        try
-        {
-            var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr);
-            if (trace is not null && allocator != "planned") throw new BadArguments("--trace needs --allocator planned");
-            return Train(options, json, trace, compare);
-        }
-        catch (Exception e) when (e is BadArguments or UsageException)
-        {
-            Console.Error.WriteLine($"pgmo train: {e.Message}");
-            return 2;
-        }
+        var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr);
+        if (trace is not null && allocator != "planned") throw new UsageException("--trace needs --allocator planned");
+        return Train(options, json, trace, compare);
     }
 
     static int Train(TrainOptions options, bool json, string? tracePath, bool compare)
@@ -77,7 +66,7 @@ public static class TrainCommand
         var data = Digits.Load();
         Device device;
         try { device = Device.Create(options.Accelerator); }
-        catch (InvalidOperationException e) { throw new BadArguments($"--accelerator: {e.Message}"); }
+        catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
         using var trainer = new Trainer(options, device);
         Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters) on {device.Description}, batch {batch}, {steps} steps, {allocator} allocator");
@@ -105,16 +94,16 @@ public static class TrainCommand
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
         table.AddRow("test accuracy", $"{result.TestAccuracy:P2}");
         table.AddRow("mean step time", $"{result.StepMillis:0.00} ms");
-        table.AddRow("allocator peak while training (reserved)", Bytes(result.TrainPeakBytes));
-        table.AddRow("allocator peak with evaluation (reserved)", Bytes(result.PeakBytes));
-        table.AddRow("allocator peak (in use)", Bytes(result.PeakInUseBytes));
+        table.AddRow("allocator peak while training (reserved)", Output.Bytes(result.TrainPeakBytes));
+        table.AddRow("allocator peak with evaluation (reserved)", Output.Bytes(result.PeakBytes));
+        table.AddRow("allocator peak (in use)", Output.Bytes(result.PeakInUseBytes));
         if (planned is not null && plan is not null)
         {
-            table.AddRow("arena (steady state)", Bytes(planned.ArenaBytes));
+            table.AddRow("arena (steady state)", Output.Bytes(planned.ArenaBytes));
             table.AddRow("iterations replayed from the plan", $"{planned.ReplayedIterations} of {planned.Iterations}");
-            table.AddRow("profiled iteration: pool peak", Bytes(plan.PoolPeakBytes));
-            table.AddRow($"profiled iteration: plan peak ({plan.Algorithm})", Bytes(plan.PlanPeakBytes));
-            table.AddRow("profiled iteration: lower bound", Bytes(plan.LowerBoundBytes));
+            table.AddRow("profiled iteration: pool peak", Output.Bytes(plan.PoolPeakBytes));
+            table.AddRow($"profiled iteration: plan peak ({plan.Algorithm})", Output.Bytes(plan.PlanPeakBytes));
+            table.AddRow("profiled iteration: lower bound", Output.Bytes(plan.LowerBoundBytes));
             table.AddRow("reduction against the pool", $"{plan.ReductionPercent:0.0} %");
         }
         if (times is { } t)
@@ -123,9 +112,9 @@ public static class TrainCommand
             table.AddRow("steady-state step, planned (median)", $"{t.PlannedMillis:0.00} ms");
         }
         Console.Out.Flush();
-        Out.Write(table);
+        Output.Out.Write(table);
         if (json)
-            JsonLine(new
+            Output.JsonLine(new
             {
                 model = result.Model, batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
                 finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
@@ -173,22 +162,5 @@ public static class TrainCommand
             v.Sort();
             return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
         }
-    }
-
-    /// <summary>Human output on stdout (tables); progress goes to stderr.</summary>
-    internal static readonly IAnsiConsole Out = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
-
-    /// <summary>One JSON object (camelCase) as the last line of standard output.</summary>
-    internal static void JsonLine(object value) =>
-        Console.Out.WriteLine(JsonSerializer.Serialize(value, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
-
-    /// <summary>Bytes in the largest binary unit that keeps the number at or above 1.</summary>
-    internal static string Bytes(long bytes)
-    {
-        string[] units = ["B", "KiB", "MiB", "GiB", "TiB"];
-        double v = bytes;
-        int u = 0;
-        while (v >= 1024 && u < units.Length - 1) { v /= 1024; u++; }
-        return u == 0 ? $"{bytes} B" : $"{v:0.##} {units[u]}";
     }
 }
