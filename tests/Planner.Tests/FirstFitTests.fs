@@ -34,8 +34,8 @@ let tests =
             expectValid "first-fit" p (FirstFit.plan p) |> ignore
 
         testPropertyWithConfig config "hits the lower bound on identical or disjoint lifetimes" <| fun (SmallProblem p) ->
-            let same = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = 0L; End = 1L }; Alignment = 1L }))
+            let same = identicalLifetimes 0L 1L p
             Expect.equal (expectValid "same" same (FirstFit.plan same)) (Bounds.lowerBound same) "a stack"
-            let apart = Problem.ofBuffers (p.Buffers |> Array.mapi (fun i b -> { b with Lifetime = { Start = int64 i; End = int64 i + 1L } }))
+            let apart = disjointLifetimes p
             Expect.equal (expectValid "apart" apart (FirstFit.plan apart)) (Bounds.lowerBound apart) "all at 0"
     ]

@@ -59,9 +59,21 @@ let bruteLowerBound (problem: Problem) : int64 =
             problem.Buffers |> Array.sumBy (fun b -> if b.Lifetime.Start <= t && t < b.Lifetime.End then b.Size else 0L))
         |> Array.max
 
+/// Validates a plan and checks its peak against the lower bound; returns the peak.
+let expectValid (name: string) (p: Problem) (plan: Plan) =
+    let violations = Validate.plan p None plan
+    Expecto.Expect.isEmpty violations (sprintf "%s: the plan is valid: %A" name (violations |> List.map Violation.describe))
+    let peak = Plan.peak p plan
+    Expecto.Expect.isGreaterThanOrEqual peak (Bounds.lowerBound p) (sprintf "%s: peak >= lower bound" name)
+    peak
+
 /// Validates a plan (every planner test ends this way) and returns its peak and the lower bound.
-let checkPlan (p: Problem) (plan: Plan) =
-    Expecto.Expect.isEmpty (Validate.plan p None plan) "the validator accepts the plan"
-    let peak, lb = Plan.peak p plan, Bounds.lowerBound p
-    Expecto.Expect.isGreaterThanOrEqual peak lb "the peak is at least the lower bound"
-    peak, lb
+let checkPlan (p: Problem) (plan: Plan) = expectValid "plan" p plan, Bounds.lowerBound p
+
+/// The same buffers, all live on [start, finish) and unaligned: every valid stacking meets the lower bound.
+let identicalLifetimes (start: int64) (finish: int64) (p: Problem) =
+    Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = start; End = finish }; Alignment = 1L }))
+
+/// The same buffers, each alone in time: the optimum is the largest size, every buffer at offset 0.
+let disjointLifetimes (p: Problem) =
+    Problem.ofBuffers (p.Buffers |> Array.mapi (fun i b -> { b with Lifetime = { Start = int64 i; End = int64 i + 1L } }))

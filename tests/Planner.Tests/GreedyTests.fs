@@ -54,8 +54,8 @@ let tests =
             expectValid "greedy" p (Greedy.plan p) |> ignore
 
         testPropertyWithConfig config "hits the lower bound when every lifetime is the same or none overlap" <| fun (SmallProblem p) ->
-            let same = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = 0L; End = 1L }; Alignment = 1L }))
+            let same = identicalLifetimes 0L 1L p
             Expect.equal (expectValid "same" same (Greedy.plan same)) (Bounds.lowerBound same) "same lifetimes: a stack"
-            let apart = Problem.ofBuffers (p.Buffers |> Array.mapi (fun i b -> { b with Lifetime = { Start = int64 i; End = int64 i + 1L } }))
+            let apart = disjointLifetimes p
             Expect.equal (expectValid "apart" apart (Greedy.plan apart)) (Bounds.lowerBound apart) "disjoint: all at 0"
     ]

@@ -4,14 +4,6 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-/// Validates a plan and checks its peak against the lower bound; returns the peak.
-let expectValid (name: string) (p: Problem) (plan: Plan) =
-    let violations = Validate.plan p None plan
-    Expect.isEmpty violations (sprintf "%s: the plan is valid: %A" name (violations |> List.map Violation.describe))
-    let peak = Plan.peak p plan
-    Expect.isGreaterThanOrEqual peak (Bounds.lowerBound p) (sprintf "%s: peak >= lower bound" name)
-    peak
-
 let private choose fit size alignment (ranges: (int64 * int64) list) =
     let los = ranges |> List.map fst |> Array.ofList
     let his = ranges |> List.map snd |> Array.ofList

@@ -27,7 +27,7 @@ let tests =
                 expectValid (Xla.name s) p (Xla.plan s p) |> ignore
 
         testPropertyWithConfig config "hits the lower bound on identical lifetimes" <| fun (SmallProblem p) ->
-            let same = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = 2L; End = 4L }; Alignment = 1L }))
+            let same = identicalLifetimes 2L 4L p
             for s in [ XlaStrategy.Spatial; XlaStrategy.Temporal ] do
                 Expect.equal (expectValid (Xla.name s) same (Xla.plan s same)) (Bounds.lowerBound same) "a stack"
     ]
