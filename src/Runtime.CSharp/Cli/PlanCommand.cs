@@ -57,10 +57,11 @@ public static class PlanCommand
         var peak = PlanModule.peak(problem, plan);
         var lowerBound = Bounds.lowerBound(problem);
         var ratio = CheckCommand.Ratio(peak, lowerBound);
+        var figures = new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid };
         if (!valid)
         {
             foreach (var v in violations.Take(10)) Console.Error.WriteLine($"pgmo: {algorithm.Name} produced an invalid plan: {ViolationModule.describe(v)}");
-            if (json) Output.JsonLine(new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid });
+            if (json) Output.JsonLine(figures);
             return ExitCodes.Failure;
         }
         if (outFile is not null) Output.WriteAtomically(outFile, Csv.writePlan(problem, plan));
@@ -69,7 +70,7 @@ public static class PlanCommand
                           $"lower bound {lowerBound} ({Output.Bytes(lowerBound)}), ratio {ratio:0.0000}, {Output.Millis(millis)}, valid");
         if (outFile is not null) Console.WriteLine($"plan written to {outFile}");
         if (svg is not null) Console.WriteLine($"picture written to {svg}");
-        if (json) Output.JsonLine(new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid });
+        if (json) Output.JsonLine(figures);
         return ExitCodes.Success;
     }
 }
