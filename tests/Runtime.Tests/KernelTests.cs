@@ -33,7 +33,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     public void TiledGemmMatchesReferenceOnCpuSimulation()
     {
         using var d = Device.CreateCpuSimulatingGpu();
-        d.Kernels!.ForceTiledGemm = true;
+        d.Kernels!.GemmKernel = GemmKernel.Tiled;
         Check(d, 17, 5, 3, false, false);
         Check(d, 19, 33, 17, true, true);
     }

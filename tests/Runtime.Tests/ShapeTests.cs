@@ -71,6 +71,6 @@ public sealed class CudaTests
         Skip.IfNot(Device.CudaAvailable(), "no CUDA device");
         using var d = Device.Create(AcceleratorChoice.Auto);
         Assert.Equal("cuda", d.Name);
-        Assert.True(d.Kernels!.UsesTiledGemm);
+        Assert.NotEqual(GemmKernel.HostBlocked, d.Kernels!.GemmKernel);
     }
 }

@@ -112,6 +112,7 @@ public sealed class Device : IDisposable
 
     public void Dispose()
     {
+        Kernels?.Dispose();
         Accelerator?.Dispose();
         context?.Dispose();
     }

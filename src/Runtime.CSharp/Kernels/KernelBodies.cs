@@ -3,34 +3,41 @@ using ILGPU.Runtime;
 
 namespace Pgmo.Kernels;
 
-/// <summary>The kernels themselves: static methods over an index and views (ILGPU compiles them per accelerator).</summary>
+/// <summary>
+/// The kernels themselves: static methods over an index and views (ILGPU compiles them per accelerator). Element
+/// kernels are grid-stride loops over a 64-bit <see cref="ElementRange"/> (see <see cref="LaunchSplit"/>), and every
+/// index that can pass 2^31 (a position in a tensor, a batch offset) is computed in <c>long</c>.
+/// </summary>
 internal static partial class KernelBodies
 {
     internal const int Tile = 16;
+
+    /// <summary>Threads per group of the reduction kernels (a power of two).</summary>
+    internal const int ReduceGroup = 256;
 
     /// <summary>Threads in the launch: kernels are grid-stride loops, so the CPU accelerator launches a few threads
     /// that each handle many elements, while GPUs launch one thread per element.</summary>
     private static int GridStride() => Grid.DimX * Group.DimX;
 
-    /// <summary>One thread per output element; the CPU accelerator's GEMM and the reference for the tiled one.</summary>
-    internal static void GemmSimple(Index1D first, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
+    /// <summary>One thread per output element; the reference GEMM (and the CPU accelerator's in tests).</summary>
+    internal static void GemmSimple(Index1D first, ElementRange range, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
     {
-        for (int idx = first; idx < (p.ReduceBatch != 0 ? 1 : p.Batch) * p.M * p.N; idx += GridStride())
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int j = idx % p.N;
-            int t = idx / p.N;
-            int i = t % p.M;
-            int bt = t / p.M;
+            int j = (int)(idx % p.N);
+            long t = idx / p.N;
+            int i = (int)(t % p.M);
+            int bt = (int)(t / p.M);
             int b0 = p.ReduceBatch != 0 ? 0 : bt;
             int b1 = p.ReduceBatch != 0 ? p.Batch : bt + 1;
             float sum = 0f;
             for (int bb = b0; bb < b1; bb++)
             {
-                int ao = bb * p.ABatch + i * p.ARow;
-                int bo = bb * p.BBatch + j * p.BCol;
+                long ao = bb * p.ABatch + i * p.ARow;
+                long bo = bb * p.BBatch + j * p.BCol;
                 for (int k = 0; k < p.K; k++) sum += a[ao + k * p.ACol] * b[bo + k * p.BRow];
             }
-            int ci = bt * p.CBatch + i * p.CRow + j * p.CCol;
+            long ci = bt * p.CBatch + i * p.CRow + j * p.CCol;
             c[ci] = p.Beta == 0f ? p.Alpha * sum : p.Alpha * sum + p.Beta * c[ci];
         }
     }
@@ -61,21 +68,24 @@ internal static partial class KernelBodies
         }
         if (i < p.M && j < p.N)
         {
-            int ci = bt * p.CBatch + i * p.CRow + j * p.CCol;
+            long ci = bt * p.CBatch + i * p.CRow + j * p.CCol;
             c[ci] = p.Beta == 0f ? p.Alpha * sum : p.Alpha * sum + p.Beta * c[ci];
         }
     }
 
-    /// <summary>col[n, (c,kh,kw), oh*OW+ow] = x[n, c, oh*S-P+kh, ow*S-P+kw] (0 outside).</summary>
-    internal static void Im2Col(Index1D first, ArrayView<float> x, ArrayView<float> col, WindowParams p)
+    /// <summary>
+    /// The im2col columns of one tile: col[n - N0, (c,kh,kw), q - Q0] = x[n, c, oh*S-P+kh, ow*S-P+kw] (0 outside) for
+    /// samples [N0, N0+Nb) and output positions q = oh*OW+ow in [Q0, Q0+T).
+    /// </summary>
+    internal static void Im2Col(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {
-        for (int idx = first; idx < (int)col.Length; idx += GridStride())
+        int ckk = p.C * p.KH * p.KW;
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW;
-            int q = idx % ohw;
-            int t = idx / ohw;
-            int r = t % ckk;
-            int n = t / ckk;
+            int q = (int)(idx % tile.T) + tile.Q0;
+            long t = idx / tile.T;
+            int r = (int)(t % ckk);
+            long n = t / ckk + tile.N0;
             int kw = r % p.KW, kh = (r / p.KW) % p.KH, ch = r / (p.KW * p.KH);
             int h = (q / p.OW) * p.Stride - p.PadH + kh;
             int w = (q % p.OW) * p.Stride - p.PadW + kw;
@@ -83,16 +93,21 @@ internal static partial class KernelBodies
         }
     }
 
-    /// <summary>The adjoint of im2col, gathered per input element (no atomics, deterministic).</summary>
-    internal static void Col2Im(Index1D first, ArrayView<float> col, ArrayView<float> dx, WindowParams p)
+    /// <summary>
+    /// The adjoint of <see cref="Im2Col"/> for one tile, gathered per input element (no atomics, deterministic): for
+    /// the tile's samples and input rows [H0, H1), dx += (or = when Accumulate is 0) the tile's column entries.
+    /// </summary>
+    internal static void Col2Im(Index1D first, ElementRange range, ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
     {
-        for (int idx = first; idx < (int)dx.Length; idx += GridStride())
+        int rows = tile.H1 - tile.H0, ckk = p.C * p.KH * p.KW;
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int w = idx % p.W;
-            int h = (idx / p.W) % p.H;
-            int ch = (idx / (p.W * p.H)) % p.C;
-            int n = idx / (p.W * p.H * p.C);
-            int ohw = p.OH * p.OW, ckk = p.C * p.KH * p.KW;
+            int w = (int)(idx % p.W);
+            long t = idx / p.W;
+            int h = (int)(t % rows) + tile.H0;
+            t /= rows;
+            int ch = (int)(t % p.C);
+            long nt = t / p.C;
             float sum = 0f;
             for (int kh = 0; kh < p.KH; kh++)
             {
@@ -102,41 +117,126 @@ internal static partial class KernelBodies
                 {
                     int tw = w + p.PadW - kw;
                     if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
+                    int q = (th / p.Stride) * p.OW + tw / p.Stride - tile.Q0;
+                    if (q < 0 || q >= tile.T) continue;
                     int r = (ch * p.KH + kh) * p.KW + kw;
-                    sum += col[(n * ckk + r) * ohw + (th / p.Stride) * p.OW + tw / p.Stride];
+                    sum += col[(nt * ckk + r) * tile.T + q];
                 }
             }
-            dx[idx] = sum;
+            long d = (((nt + tile.N0) * p.C + ch) * p.H + h) * p.W + w;
+            dx[d] = tile.Accumulate != 0 ? dx[d] + sum : sum;
         }
     }
 
     /// <summary>y[i] += bias[(i / hw) % channels].</summary>
-    internal static void AddBias(Index1D first, ArrayView<float> y, ArrayView<float> bias, int channels, int hw)
+    internal static void AddBias(Index1D first, ElementRange range, ArrayView<float> y, ArrayView<float> bias, int channels, int hw)
     {
-        for (int idx = first; idx < (int)y.Length; idx += GridStride()) y[idx] += bias[(idx / hw) % channels];
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride()) y[idx] += bias[(idx / hw) % channels];
     }
 
-    /// <summary>sum[c] = sum over n, p of v[(n*C + c)*HW + p]: one thread per channel.</summary>
-    internal static void ChannelSum(Index1D first, ArrayView<float> v, ArrayView<float> sum, int n, int channels, int hw)
+    /// <summary>sum[c] = sum over n, p of v[(n*C + c)*HW + p]: one thread per channel (the CPU accelerator's version).</summary>
+    internal static void ChannelSum(Index1D first, ElementRange range, ArrayView<float> v, ArrayView<float> sum, ChannelParams p)
     {
-        for (int c = first; c < (int)sum.Length; c += GridStride())
+        for (long c = range.Start + first; c < range.End; c += GridStride())
         {
             float s = 0f;
-            for (int b = 0; b < n; b++)
+            for (int b = 0; b < p.N; b++)
             {
-                int o = (b * channels + c) * hw;
-                for (int q = 0; q < hw; q++) s += v[o + q];
+                long o = (b * (long)p.C + c) * p.HW;
+                for (int q = 0; q < p.HW; q++) s += v[o + q];
             }
-            sum[c] = s;
+            sum[c] = s * p.Scale;
         }
     }
 
-    internal static void MaxPool(Index1D first, ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
+    /// <summary>The sum of <paramref name="value"/> over the group (all threads get it); <paramref name="shared"/> holds
+    /// <see cref="ReduceGroup"/> floats and the group size is a power of two.</summary>
+    private static float GroupSum(ArrayView<float> shared, float value)
     {
-        for (int idx = first; idx < (int)y.Length; idx += GridStride())
+        int t = Group.IdxX;
+        shared[t] = value;
+        Group.Barrier();
+        for (int s = Group.DimX / 2; s > 0; s >>= 1)
         {
-            int ow = idx % p.OW, oh = (idx / p.OW) % p.OH, plane = idx / (p.OW * p.OH);
-            int baseIdx = plane * p.H * p.W;
+            if (t < s) shared[t] += shared[t + s];
+            Group.Barrier();
+        }
+        float r = shared[0];
+        Group.Barrier();
+        return r;
+    }
+
+    /// <summary>The element of channel <paramref name="c"/> with in-channel index <paramref name="e"/> (e in [0, N*HW)).</summary>
+    private static long ChannelElement(ChannelParams p, int c, long e) => (e / p.HW * p.C + c) * p.HW + e % p.HW;
+
+    /// <summary>Channel sums (times Scale) as a parallel reduction: one group of <see cref="ReduceGroup"/> threads per channel.</summary>
+    internal static void ChannelSumGroup(ArrayView<float> v, ArrayView<float> sum, ChannelParams p)
+    {
+        var shared = SharedMemory.Allocate<float>(ReduceGroup);
+        int c = Grid.IdxX;
+        long count = (long)p.N * p.HW;
+        float s = 0f;
+        for (long e = Group.IdxX; e < count; e += Group.DimX) s += v[ChannelElement(p, c, e)];
+        s = GroupSum(shared, s);
+        if (Group.IdxX == 0) sum[c] = s * p.Scale;
+    }
+
+    /// <summary>Per channel: batch mean and inverse std; running stats updated with the unbiased variance.</summary>
+    internal static void BatchNormStats(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p)
+    {
+        for (long c = range.Start + first; c < range.End; c += GridStride())
+        {
+            float s = 0f;
+            for (int n = 0; n < p.N; n++)
+            {
+                long o = (n * (long)p.C + c) * p.HW;
+                for (int q = 0; q < p.HW; q++) s += x[o + q];
+            }
+            long m = p.Count;
+            float mu = s / m;
+            float v = 0f;
+            for (int n = 0; n < p.N; n++)
+            {
+                long o = (n * (long)p.C + c) * p.HW;
+                for (int q = 0; q < p.HW; q++) { float d = x[o + q] - mu; v += d * d; }
+            }
+            StoreStats(mean, invStd, runMean, runVar, p, c, mu, v);
+        }
+    }
+
+    /// <summary>Batch-norm statistics as a parallel reduction: one group per channel, two passes (mean, then squared deviations).</summary>
+    internal static void BatchNormStatsGroup(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p)
+    {
+        var shared = SharedMemory.Allocate<float>(ReduceGroup);
+        int c = Grid.IdxX;
+        long count = p.Count;
+        float s = 0f;
+        for (long e = Group.IdxX; e < count; e += Group.DimX) s += x[ChannelElement(p, c, e)];
+        float mu = GroupSum(shared, s) / count;
+        float v = 0f;
+        for (long e = Group.IdxX; e < count; e += Group.DimX) { float d = x[ChannelElement(p, c, e)] - mu; v += d * d; }
+        v = GroupSum(shared, v);
+        if (Group.IdxX == 0) StoreStats(mean, invStd, runMean, runVar, p, c, mu, v);
+    }
+
+    /// <summary>Writes a channel's mean and inverse std and updates its running statistics (v: sum of squared deviations).</summary>
+    private static void StoreStats(ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p, long c, float mu, float v)
+    {
+        long m = p.Count;
+        float var = v / m;
+        mean[c] = mu;
+        invStd[c] = 1f / MathF.Sqrt(var + p.Eps);
+        runMean[c] = (1f - p.Momentum) * runMean[c] + p.Momentum * mu;
+        runVar[c] = (1f - p.Momentum) * runVar[c] + p.Momentum * (m > 1 ? v / (m - 1) : var);
+    }
+
+    internal static void MaxPool(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
+    {
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        {
+            int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
+            long plane = idx / ((long)p.OW * p.OH);
+            long baseIdx = plane * p.H * p.W;
             float best = float.NegativeInfinity;
             int at = -1;
             for (int kh = 0; kh < p.KH; kh++)
@@ -156,11 +256,12 @@ internal static partial class KernelBodies
         }
     }
 
-    internal static void MaxPoolBackward(Index1D first, ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
+    internal static void MaxPoolBackward(Index1D first, ElementRange range, ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
     {
-        for (int idx = first; idx < (int)dx.Length; idx += GridStride())
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int w = idx % p.W, h = (idx / p.W) % p.H, plane = idx / (p.W * p.H);
+            int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
+            long plane = idx / ((long)p.W * p.H);
             int me = h * p.W + w;
             float sum = 0f;
             for (int kh = 0; kh < p.KH; kh++)
@@ -171,7 +272,7 @@ internal static partial class KernelBodies
                 {
                     int tw = w + p.PadW - kw;
                     if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
-                    int o = (plane * p.OH + th / p.Stride) * p.OW + tw / p.Stride;
+                    long o = (plane * p.OH + th / p.Stride) * p.OW + tw / p.Stride;
                     if (arg[o] == me) sum += dy[o];
                 }
             }
@@ -180,12 +281,13 @@ internal static partial class KernelBodies
     }
 
     /// <summary>Average over the window; padding counts as zeros (count_include_pad).</summary>
-    internal static void AvgPool(Index1D first, ArrayView<float> x, ArrayView<float> y, WindowParams p)
+    internal static void AvgPool(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, WindowParams p)
     {
-        for (int idx = first; idx < (int)y.Length; idx += GridStride())
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int ow = idx % p.OW, oh = (idx / p.OW) % p.OH, plane = idx / (p.OW * p.OH);
-            int baseIdx = plane * p.H * p.W;
+            int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
+            long plane = idx / ((long)p.OW * p.OH);
+            long baseIdx = plane * p.H * p.W;
             float s = 0f;
             for (int kh = 0; kh < p.KH; kh++)
             {
@@ -201,11 +303,12 @@ internal static partial class KernelBodies
         }
     }
 
-    internal static void AvgPoolBackward(Index1D first, ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
+    internal static void AvgPoolBackward(Index1D first, ElementRange range, ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
     {
-        for (int idx = first; idx < (int)dx.Length; idx += GridStride())
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int w = idx % p.W, h = (idx / p.W) % p.H, plane = idx / (p.W * p.H);
+            int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
+            long plane = idx / ((long)p.W * p.H);
             float sum = 0f;
             for (int kh = 0; kh < p.KH; kh++)
             {
@@ -222,95 +325,68 @@ internal static partial class KernelBodies
         }
     }
 
-    internal static void Relu(Index1D first, ArrayView<float> x, ArrayView<float> y)
+    internal static void Relu(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y)
     {
-        for (int i = first; i < (int)y.Length; i += GridStride()) y[i] = x[i] > 0f ? x[i] : 0f;
+        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] = x[i] > 0f ? x[i] : 0f;
     }
 
     /// <summary>dx = dy where the output was positive.</summary>
-    internal static void ReluBackward(Index1D first, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
+    internal static void ReluBackward(Index1D first, ElementRange range, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
     {
-        for (int i = first; i < (int)dx.Length; i += GridStride()) dx[i] = y[i] > 0f ? dy[i] : 0f;
+        for (long i = range.Start + first; i < range.End; i += GridStride()) dx[i] = y[i] > 0f ? dy[i] : 0f;
     }
 
-    internal static void Add(Index1D first, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    internal static void Add(Index1D first, ElementRange range, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
     {
-        for (int i = first; i < (int)y.Length; i += GridStride()) y[i] = a[i] + b[i];
+        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] = a[i] + b[i];
     }
 
     /// <summary>y += alpha * x.</summary>
-    internal static void Axpy(Index1D first, ArrayView<float> x, ArrayView<float> y, float alpha)
+    internal static void Axpy(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, float alpha)
     {
-        for (int i = first; i < (int)y.Length; i += GridStride()) y[i] += alpha * x[i];
+        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] += alpha * x[i];
     }
 
-    internal static void Fill(Index1D first, ArrayView<float> y, float value)
+    internal static void Fill(Index1D first, ElementRange range, ArrayView<float> y, float value)
     {
-        for (int i = first; i < (int)y.Length; i += GridStride()) y[i] = value;
+        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] = value;
     }
 
     /// <summary>Copies channels [0, count) of src (srcC channels) to channels [dstOff, dstOff+count) of dst (dstC channels), or back when reverse is 1.</summary>
-    internal static void CopyChannels(Index1D first, ArrayView<float> src, ArrayView<float> dst, int count, int srcC, int dstC, int dstOff, int hw, int reverse)
+    internal static void CopyChannels(Index1D first, ElementRange range, ArrayView<float> src, ArrayView<float> dst, int count, int srcC, int dstC, int dstOff, int hw, int reverse)
     {
-        for (int idx = first; idx < (int)src.Length; idx += GridStride())
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int q = idx % hw;
-            int c = (idx / hw) % count;
-            int n = idx / (hw * count);
-            int s = (n * srcC + c) * hw + q;
-            int d = (n * dstC + dstOff + c) * hw + q;
+            int q = (int)(idx % hw);
+            int c = (int)(idx / hw % count);
+            long n = idx / ((long)hw * count);
+            long s = (n * srcC + c) * hw + q;
+            long d = (n * dstC + dstOff + c) * hw + q;
             if (reverse != 0) src[s] = dst[d];
             else dst[d] = src[s];
         }
     }
 
-    /// <summary>Per channel: batch mean and inverse std; running stats updated with the unbiased variance.</summary>
-    internal static void BatchNormStats(Index1D first, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p)
-    {
-        for (int c = first; c < (int)mean.Length; c += GridStride())
-        {
-            float s = 0f;
-            for (int n = 0; n < p.N; n++)
-            {
-                int o = (n * p.C + c) * p.HW;
-                for (int q = 0; q < p.HW; q++) s += x[o + q];
-            }
-            int m = p.N * p.HW;
-            float mu = s / m;
-            float v = 0f;
-            for (int n = 0; n < p.N; n++)
-            {
-                int o = (n * p.C + c) * p.HW;
-                for (int q = 0; q < p.HW; q++) { float d = x[o + q] - mu; v += d * d; }
-            }
-            float var = v / m;
-            mean[c] = mu;
-            invStd[c] = 1f / MathF.Sqrt(var + p.Eps);
-            runMean[c] = (1f - p.Momentum) * runMean[c] + p.Momentum * mu;
-            runVar[c] = (1f - p.Momentum) * runVar[c] + p.Momentum * (m > 1 ? v / (m - 1) : var);
-        }
-    }
-
     /// <summary>y = gamma * (x - mean) * scale + beta; scale is the inverse std, or the variance when isVar is 1.</summary>
-    internal static void BatchNormApply(Index1D first, ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, int isVar)
+    internal static void BatchNormApply(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, int isVar)
     {
-        for (int i = first; i < (int)y.Length; i += GridStride())
+        for (long i = range.Start + first; i < range.End; i += GridStride())
         {
-            int c = (i / p.HW) % p.C;
+            long c = i / p.HW % p.C;
             float inv = isVar != 0 ? 1f / MathF.Sqrt(scale[c] + p.Eps) : scale[c];
             y[i] = gamma[c] * (x[i] - mean[c]) * inv + beta[c];
         }
     }
 
-    /// <summary>Per channel: dgamma = sum dy * xhat, dbeta = sum dy.</summary>
-    internal static void BatchNormGradStats(Index1D first, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)
+    /// <summary>Per channel: dgamma = sum dy * xhat, dbeta = sum dy (one thread per channel: the CPU accelerator's version).</summary>
+    internal static void BatchNormGradStats(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)
     {
-        for (int c = first; c < (int)dgamma.Length; c += GridStride())
+        for (long c = range.Start + first; c < range.End; c += GridStride())
         {
             float sg = 0f, sb = 0f;
             for (int n = 0; n < p.N; n++)
             {
-                int o = (n * p.C + c) * p.HW;
+                long o = (n * (long)p.C + c) * p.HW;
                 for (int q = 0; q < p.HW; q++)
                 {
                     float g = dy[o + q];
@@ -323,23 +399,43 @@ internal static partial class KernelBodies
         }
     }
 
-    internal static void BatchNormBackward(Index1D first, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p)
+    /// <summary>dgamma and dbeta as a parallel reduction: one group per channel.</summary>
+    internal static void BatchNormGradStatsGroup(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)
     {
-        for (int i = first; i < (int)dx.Length; i += GridStride())
+        var shared = SharedMemory.Allocate<float>(ReduceGroup);
+        int c = Grid.IdxX;
+        long count = p.Count;
+        float mu = mean[c], inv = invStd[c];
+        float sg = 0f, sb = 0f;
+        for (long e = Group.IdxX; e < count; e += Group.DimX)
         {
-            int c = (i / p.HW) % p.C;
-            float m = p.N * p.HW;
+            long i = ChannelElement(p, c, e);
+            float g = dy[i];
+            sb += g;
+            sg += g * (x[i] - mu) * inv;
+        }
+        sg = GroupSum(shared, sg);
+        sb = GroupSum(shared, sb);
+        if (Group.IdxX == 0) { dgamma[c] = sg; dbeta[c] = sb; }
+    }
+
+    internal static void BatchNormBackward(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p)
+    {
+        for (long i = range.Start + first; i < range.End; i += GridStride())
+        {
+            long c = i / p.HW % p.C;
+            float m = p.Count;
             float xhat = (x[i] - mean[c]) * invStd[c];
             dx[i] = gamma[c] * invStd[c] / m * (m * dy[i] - dbeta[c] - xhat * dgamma[c]);
         }
     }
 
     /// <summary>Per row: loss[i] = log sum exp(z) - z[label].</summary>
-    internal static void SoftmaxCrossEntropy(Index1D first, ArrayView<float> z, ArrayView<int> labels, ArrayView<float> loss, int classes)
+    internal static void SoftmaxCrossEntropy(Index1D first, ElementRange range, ArrayView<float> z, ArrayView<int> labels, ArrayView<float> loss, int classes)
     {
-        for (int i = first; i < (int)loss.Length; i += GridStride())
+        for (long i = range.Start + first; i < range.End; i += GridStride())
         {
-            int o = i * classes;
+            long o = i * classes;
             float mx = z[o];
             for (int k = 1; k < classes; k++) mx = MathF.Max(mx, z[o + k]);
             float s = 0f;
@@ -348,23 +444,13 @@ internal static partial class KernelBodies
         }
     }
 
-    /// <summary>out[0] = scale * sum of v[0..n) (one thread).</summary>
-    internal static void SumScaled(Index1D first, ArrayView<float> v, ArrayView<float> output, int n, float scale)
-    {
-        for (int i = first; i < (int)output.Length; i += GridStride())
-        {
-            float s = 0f;
-            for (int k = 0; k < n; k++) s += v[k];
-            output[i] = s * scale;
-        }
-    }
-
     /// <summary>dz = (softmax(z) - onehot(label)) * dloss / rows.</summary>
-    internal static void SoftmaxCrossEntropyBackward(Index1D first, ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int classes, int rows)
+    internal static void SoftmaxCrossEntropyBackward(Index1D first, ElementRange range, ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int classes, int rows)
     {
-        for (int idx = first; idx < (int)dz.Length; idx += GridStride())
+        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
         {
-            int i = idx / classes, k = idx % classes, o = i * classes;
+            long i = idx / classes, o = i * classes;
+            int k = (int)(idx % classes);
             float mx = z[o];
             for (int t = 1; t < classes; t++) mx = MathF.Max(mx, z[o + t]);
             float s = 0f;
@@ -375,9 +461,9 @@ internal static partial class KernelBodies
     }
 
     /// <summary>SGD with momentum and weight decay: v = mu*v + (g + wd*w); w -= lr*v.</summary>
-    internal static void Sgd(Index1D first, ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
+    internal static void Sgd(Index1D first, ElementRange range, ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
     {
-        for (int i = first; i < (int)w.Length; i += GridStride())
+        for (long i = range.Start + first; i < range.End; i += GridStride())
         {
             float d = g[i] + decay * w[i];
             float nv = momentum * v[i] + d;

@@ -1,147 +1,295 @@
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace Pgmo.Kernels;
 
+/// <summary>Which GEMM implementation a <see cref="KernelCache"/> runs.</summary>
+public enum GemmKernel
+{
+    /// <summary>Cache-blocked, vectorized, multi-threaded C# on the CPU accelerator's host memory (<see cref="HostGemm"/>).</summary>
+    HostBlocked,
+    /// <summary>One ILGPU thread per output element (the reference).</summary>
+    Simple,
+    /// <summary>The ILGPU shared-memory tiled kernel (GPUs without cuBLAS).</summary>
+    Tiled,
+    /// <summary>NVIDIA cuBLAS through ILGPU.Algorithms (CUDA).</summary>
+    CuBlas,
+}
+
 /// <summary>
-/// Every kernel loaded once per accelerator (lazily, on first use) with typed launch methods. The GEMM is the tiled
-/// shared-memory kernel on GPUs and the simple one on the CPU accelerator, unless <see cref="ForceTiledGemm"/> is set.
+/// Every kernel loaded once per accelerator (lazily, on first use) with typed launch methods. Element launches are
+/// split by <see cref="LaunchSplit"/> so no extent passes 2^31 - 1 threads. GEMMs run through <see cref="Gemm"/>'s
+/// choice of <see cref="GemmKernel"/>; channel reductions run one group per channel on GPUs
+/// (<see cref="ParallelReductions"/>) and one thread per channel on the CPU accelerator.
 /// </summary>
-public sealed partial class KernelCache
+public sealed partial class KernelCache : IDisposable
 {
     private readonly Accelerator acc;
-    private readonly bool tiled;
+    private readonly bool cpu;
+    private readonly int cpuThreads;
+    private readonly CuBlas? blas;
 
     /// <summary>Kernels for <paramref name="accelerator"/>.</summary>
     public KernelCache(Accelerator accelerator)
     {
         acc = accelerator;
-        tiled = accelerator.AcceleratorType != AcceleratorType.CPU;
+        cpu = accelerator.AcceleratorType == AcceleratorType.CPU;
         cpuThreads = accelerator.MaxNumThreads;
+        if (accelerator is CudaAccelerator cuda)
+        {
+            try { blas = new CuBlas(cuda) { Stream = (CudaStream)cuda.DefaultStream }; }
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or CuBlasException or TypeInitializationException)
+            {
+                CuBlasError = e.Message;
+            }
+        }
+        GemmKernel = cpu ? GemmKernel.HostBlocked : blas is not null ? GemmKernel.CuBlas : GemmKernel.Tiled;
+        ParallelReductions = !cpu;
     }
 
+    /// <summary>The GEMM implementation in use (settable, for tests and benchmarks; CuBlas needs a CUDA accelerator
+    /// with cuBLAS found, HostBlocked the CPU accelerator).</summary>
+    public GemmKernel GemmKernel
+    {
+        get => gemmKernel;
+        set
+        {
+            if (value == GemmKernel.CuBlas && blas is null) throw new InvalidOperationException($"cuBLAS is not available on {acc.Name}{(CuBlasError is null ? "" : ": " + CuBlasError)}");
+            if (value == GemmKernel.HostBlocked && !cpu) throw new InvalidOperationException("the host GEMM needs the CPU accelerator");
+            gemmKernel = value;
+        }
+    }
+    private GemmKernel gemmKernel;
+
+    /// <summary>Why cuBLAS could not be loaded on a CUDA accelerator (null when it was, or on other accelerators).</summary>
+    public string? CuBlasError { get; }
+
+    /// <summary>True when GEMMs use the tiled ILGPU kernel.</summary>
+    public bool UsesTiledGemm => GemmKernel == GemmKernel.Tiled;
+
+    /// <summary>True when channel sums, batch-norm statistics and the loss total run as group reductions (one group
+    /// of <see cref="KernelBodies.ReduceGroup"/> threads per channel); the default on GPUs.</summary>
+    public bool ParallelReductions { get; set; }
+
     /// <summary>
-    /// Threads to launch for <paramref name="n"/> elements: all of them on a GPU; on the CPU accelerator at most a few
-    /// per core (every kernel is a grid-stride loop), because its per-group cost dwarfs one element's work.
+    /// Threads to launch for a part of <paramref name="n"/> elements: all of them on a GPU; on the CPU accelerator at
+    /// most a few per core (every kernel is a grid-stride loop), because its per-group cost dwarfs one element's work.
     /// </summary>
-    private Index1D Extent(int n) => acc.AcceleratorType == AcceleratorType.CPU ? Math.Max(1, Math.Min(n, cpuThreads)) : Math.Max(1, n);
+    private Index1D Extent(long n) => (int)Math.Max(1, cpu ? Math.Min(n, cpuThreads) : Math.Min(n, LaunchSplit.MaxThreads));
 
-    private readonly int cpuThreads;
+    /// <summary>Launches <paramref name="launch"/> once per part of [0, n) (no launch when n is 0).</summary>
+    private void ForParts(long n, Action<Index1D, ElementRange> launch)
+    {
+        foreach (var part in LaunchSplit.Parts(n, cpu ? long.MaxValue : LaunchSplit.MaxThreads)) launch(Extent(part.Count), part);
+    }
 
-    /// <summary>Use the tiled GEMM even on the CPU accelerator (tests of the GPU path).</summary>
-    public bool ForceTiledGemm { get; set; }
-
-    /// <summary>True when GEMMs use the tiled kernel.</summary>
-    public bool UsesTiledGemm => tiled || ForceTiledGemm;
-
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>? gemmSimple;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>? gemmSimple;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>? gemmTiled;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, WindowParams>? im2col, col2im, avgPool, avgPoolBack;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? addBias;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>? channelSum;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>? maxPool;
-    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>? maxPoolBack;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>>? relu;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>? reluBack, add;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, float>? axpy;
-    private Action<Index1D, ArrayView<float>, float>? fill;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? copyChannels;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnStats;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>? bnApply;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnGradStats;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnBack;
-    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? sce;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, int, float>? sumScaled;
-    private Action<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? sceBack;
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>? sgd;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>? im2col, col2im;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams>? avgPool, avgPoolBack;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, int, int>? addBias;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ChannelParams>? channelSum;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ChannelParams>? channelSumGroup;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>? maxPool;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>? maxPoolBack;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>>? relu;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>>? reluBack, add;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, float>? axpy;
+    private Action<Index1D, ElementRange, ArrayView<float>, float>? fill;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>? copyChannels;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnStats;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnStatsGroup;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>? bnApply;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnGradStats;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnGradStatsGroup;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>? bnBack;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>? sce;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>? sceBack;
+    private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>? sgd;
 
-    /// <summary>Batched strided GEMM (see <see cref="GemmParams"/>).</summary>
+    /// <summary>Batched strided GEMM (see <see cref="GemmParams"/>) with the kernel <see cref="GemmKernel"/> names.</summary>
     public void Gemm(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
     {
         if (p.M == 0 || p.N == 0) return;
-        if (UsesTiledGemm)
+        switch (GemmKernel)
         {
-            gemmTiled ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(KernelBodies.GemmTiled);
-            int t = KernelBodies.Tile;
-            var grid = new Index3D((p.N + t - 1) / t, (p.M + t - 1) / t, p.ReduceBatch != 0 ? 1 : p.Batch);
-            gemmTiled(new KernelConfig(grid, new Index3D(t, t, 1)), a, b, c, p);
-        }
-        else
-        {
-            gemmSimple ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(KernelBodies.GemmSimple);
-            gemmSimple(Extent(p.Outputs), a, b, c, p);
+            case GemmKernel.HostBlocked:
+                acc.Synchronize();
+                HostGemm.Run(a, b, c, p);
+                break;
+            case GemmKernel.CuBlas when CuBlasGemm.TryRun(blas!, a, b, c, p):
+                break;
+            case GemmKernel.Simple:
+                gemmSimple ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(KernelBodies.GemmSimple);
+                ForParts(p.Outputs, (e, r) => gemmSimple(e, r, a, b, c, p));
+                break;
+            default:
+                gemmTiled ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>(KernelBodies.GemmTiled);
+                int t = KernelBodies.Tile;
+                var grid = new Index3D((p.N + t - 1) / t, (p.M + t - 1) / t, p.ReduceBatch != 0 ? 1 : p.Batch);
+                gemmTiled(new KernelConfig(grid, new Index3D(t, t, 1)), a, b, c, p);
+                break;
         }
     }
 
-    public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p) =>
-        (im2col ??= Load<WindowParams>(KernelBodies.Im2Col))(Extent(p.N * p.Ckk * p.Ohw), x, col, p);
+    /// <summary>The im2col columns of one tile of a convolution into <paramref name="col"/> (laid out [Nb, C*KH*KW, T]).</summary>
+    public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
+    {
+        im2col ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>(KernelBodies.Im2Col);
+        ForParts(tile.Columns * p.Ckk, (e, r) => im2col(e, r, x, col, p, tile));
+    }
 
-    public void Col2Im(ArrayView<float> col, ArrayView<float> dx, WindowParams p) =>
-        (col2im ??= Load<WindowParams>(KernelBodies.Col2Im))(Extent(p.N * p.C * p.H * p.W), col, dx, p);
+    /// <summary>Adds (or writes, see <see cref="ConvTile.Accumulate"/>) one tile's columns back into the input gradient.</summary>
+    public void Col2Im(ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
+    {
+        col2im ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>(KernelBodies.Col2Im);
+        ForParts((long)tile.Nb * p.C * (tile.H1 - tile.H0) * p.W, (e, r) => col2im(e, r, col, dx, p, tile));
+    }
 
-    public void AddBias(ArrayView<float> y, ArrayView<float> bias, int channels, int hw) =>
-        (addBias ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.AddBias))(Extent((int)y.Length), y, bias, channels, hw);
+    public void AddBias(ArrayView<float> y, ArrayView<float> bias, int channels, int hw)
+    {
+        addBias ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.AddBias);
+        ForParts(y.Length, (e, r) => addBias(e, r, y, bias, channels, hw));
+    }
 
+    /// <summary>sum[c] = sum over samples and pixels of v[n, c, pixel].</summary>
     public void ChannelSum(ArrayView<float> v, ArrayView<float> sum, int n, int channels, int hw) =>
-        (channelSum ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int>(KernelBodies.ChannelSum))(Extent(channels), v, sum, n, channels, hw);
+        ChannelSum(v, sum, new ChannelParams { N = n, C = channels, HW = hw, Scale = 1f });
 
-    public void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p) =>
-        (maxPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>(KernelBodies.MaxPool))(Extent(p.N * p.C * p.Ohw), x, y, arg, p);
+    private void ChannelSum(ArrayView<float> v, ArrayView<float> sum, ChannelParams p)
+    {
+        if (ParallelReductions)
+        {
+            channelSumGroup ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.ChannelSumGroup);
+            channelSumGroup(ReduceConfig(p.C), v, sum, p);
+            return;
+        }
+        channelSum ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.ChannelSum);
+        ForParts(p.C, (e, r) => channelSum(e, r, v, sum, p));
+    }
 
-    public void MaxPoolBackward(ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p) =>
-        (maxPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>(KernelBodies.MaxPoolBackward))(Extent(p.N * p.C * p.H * p.W), dy, arg, dx, p);
+    /// <summary>One group of <see cref="KernelBodies.ReduceGroup"/> threads per channel.</summary>
+    private static KernelConfig ReduceConfig(int channels) => new(new Index1D(channels), new Index1D(KernelBodies.ReduceGroup));
 
-    public void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p) =>
-        (avgPool ??= Load<WindowParams>(KernelBodies.AvgPool))(Extent(p.N * p.C * p.Ohw), x, y, p);
+    public void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
+    {
+        maxPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>(KernelBodies.MaxPool);
+        ForParts(y.Length, (e, r) => maxPool(e, r, x, y, arg, p));
+    }
 
-    public void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p) =>
-        (avgPoolBack ??= Load<WindowParams>(KernelBodies.AvgPoolBackward))(Extent(p.N * p.C * p.H * p.W), dy, dx, p);
+    public void MaxPoolBackward(ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
+    {
+        maxPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>(KernelBodies.MaxPoolBackward);
+        ForParts(dx.Length, (e, r) => maxPoolBack(e, r, dy, arg, dx, p));
+    }
 
-    public void Relu(ArrayView<float> x, ArrayView<float> y) =>
-        (relu ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(KernelBodies.Relu))(Extent((int)y.Length), x, y);
+    public void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p)
+    {
+        avgPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams>(KernelBodies.AvgPool);
+        ForParts(y.Length, (e, r) => avgPool(e, r, x, y, p));
+    }
 
-    public void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx) =>
-        (reluBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.ReluBackward))(Extent((int)dx.Length), y, dy, dx);
+    public void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
+    {
+        avgPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams>(KernelBodies.AvgPoolBackward);
+        ForParts(dx.Length, (e, r) => avgPoolBack(e, r, dy, dx, p));
+    }
 
-    public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) =>
-        (add ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.Add))(Extent((int)y.Length), a, b, y);
+    public void Relu(ArrayView<float> x, ArrayView<float> y)
+    {
+        relu ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>>(KernelBodies.Relu);
+        ForParts(y.Length, (e, r) => relu(e, r, x, y));
+    }
+
+    public void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
+    {
+        reluBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.ReluBackward);
+        ForParts(dx.Length, (e, r) => reluBack(e, r, y, dy, dx));
+    }
+
+    public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    {
+        add ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.Add);
+        ForParts(y.Length, (e, r) => add(e, r, a, b, y));
+    }
 
     /// <summary>y += alpha * x.</summary>
-    public void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha) =>
-        (axpy ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(KernelBodies.Axpy))(Extent((int)y.Length), x, y, alpha);
-
-    public void Fill(ArrayView<float> y, float value) =>
-        (fill ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(KernelBodies.Fill))(Extent((int)y.Length), y, value);
-
-    /// <summary>Copies all channels of src into channels [dstOff, dstOff + srcC) of dst, or back when reverse.</summary>
-    public void CopyChannels(ArrayView<float> src, ArrayView<float> dst, int n, int srcC, int dstC, int dstOff, int hw, bool reverse) =>
-        (copyChannels ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(KernelBodies.CopyChannels))(Extent(n * srcC * hw), src, dst, srcC, srcC, dstC, dstOff, hw, reverse ? 1 : 0);
-
-    public void BatchNormStats(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p) =>
-        (bnStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormStats))(Extent(p.C), x, mean, invStd, runMean, runVar, p);
-
-    public void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance) =>
-        (bnApply ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>(KernelBodies.BatchNormApply))(Extent((int)y.Length), x, y, mean, scale, gamma, beta, p, scaleIsVariance ? 1 : 0);
-
-    public void BatchNormGradStats(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p) =>
-        (bnGradStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormGradStats))(Extent(p.C), x, dy, mean, invStd, dgamma, dbeta, p);
-
-    public void BatchNormBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p) =>
-        (bnBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormBackward))(Extent((int)dx.Length), x, dy, mean, invStd, gamma, dgamma, dbeta, dx, p);
-
-    /// <summary>Per-row losses into <paramref name="rowLoss"/>, then their mean into <paramref name="loss"/>[0].</summary>
-    public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> rowLoss, ArrayView<float> loss, int rows, int classes)
+    public void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha)
     {
-        (sce ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(KernelBodies.SoftmaxCrossEntropy))(Extent(rows), z, labels, rowLoss, classes);
-        (sumScaled ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, float>(KernelBodies.SumScaled))(Extent(1), rowLoss, loss, rows, 1f / rows);
+        axpy ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, float>(KernelBodies.Axpy);
+        ForParts(y.Length, (e, r) => axpy(e, r, x, y, alpha));
     }
 
-    public void SoftmaxCrossEntropyBackward(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int rows, int classes) =>
-        (sceBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.SoftmaxCrossEntropyBackward))(Extent(rows * classes), z, labels, dloss, dz, classes, rows);
+    public void Fill(ArrayView<float> y, float value)
+    {
+        fill ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, float>(KernelBodies.Fill);
+        ForParts(y.Length, (e, r) => fill(e, r, y, value));
+    }
 
-    public void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay) =>
-        (sgd ??= acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(KernelBodies.Sgd))(Extent((int)w.Length), w, g, v, lr, momentum, decay);
+    /// <summary>Copies all channels of src into channels [dstOff, dstOff + srcC) of dst, or back when reverse.</summary>
+    public void CopyChannels(ArrayView<float> src, ArrayView<float> dst, int n, int srcC, int dstC, int dstOff, int hw, bool reverse)
+    {
+        copyChannels ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(KernelBodies.CopyChannels);
+        ForParts((long)n * srcC * hw, (e, r) => copyChannels(e, r, src, dst, srcC, srcC, dstC, dstOff, hw, reverse ? 1 : 0));
+    }
 
-    private Action<Index1D, ArrayView<float>, ArrayView<float>, T> Load<T>(Action<Index1D, ArrayView<float>, ArrayView<float>, T> body) where T : struct =>
-        acc.LoadAutoGroupedStreamKernel(body);
+    public void BatchNormStats(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p)
+    {
+        if (ParallelReductions)
+        {
+            bnStatsGroup ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormStatsGroup);
+            bnStatsGroup(ReduceConfig(p.C), x, mean, invStd, runMean, runVar, p);
+            return;
+        }
+        bnStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormStats);
+        ForParts(p.C, (e, r) => bnStats(e, r, x, mean, invStd, runMean, runVar, p));
+    }
+
+    public void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance)
+    {
+        bnApply ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>(KernelBodies.BatchNormApply);
+        ForParts(y.Length, (e, r) => bnApply(e, r, x, y, mean, scale, gamma, beta, p, scaleIsVariance ? 1 : 0));
+    }
+
+    public void BatchNormGradStats(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)
+    {
+        if (ParallelReductions)
+        {
+            bnGradStatsGroup ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormGradStatsGroup);
+            bnGradStatsGroup(ReduceConfig(p.C), x, dy, mean, invStd, dgamma, dbeta, p);
+            return;
+        }
+        bnGradStats ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormGradStats);
+        ForParts(p.C, (e, r) => bnGradStats(e, r, x, dy, mean, invStd, dgamma, dbeta, p));
+    }
+
+    public void BatchNormBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p)
+    {
+        bnBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormBackward);
+        ForParts(dx.Length, (e, r) => bnBack(e, r, x, dy, mean, invStd, gamma, dgamma, dbeta, dx, p));
+    }
+
+    /// <summary>Per-row losses into <paramref name="rowLoss"/>, then their mean into <paramref name="loss"/>[0] (a reduction).</summary>
+    public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> rowLoss, ArrayView<float> loss, int rows, int classes)
+    {
+        sce ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(KernelBodies.SoftmaxCrossEntropy);
+        ForParts(rows, (e, r) => sce(e, r, z, labels, rowLoss, classes));
+        ChannelSum(rowLoss, loss.SubView(0, 1), new ChannelParams { N = 1, C = 1, HW = rows, Scale = 1f / rows });
+    }
+
+    public void SoftmaxCrossEntropyBackward(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int rows, int classes)
+    {
+        sceBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.SoftmaxCrossEntropyBackward);
+        ForParts((long)rows * classes, (e, r) => sceBack(e, r, z, labels, dloss, dz, classes, rows));
+    }
+
+    public void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
+    {
+        sgd ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(KernelBodies.Sgd);
+        ForParts(w.Length, (e, r) => sgd(e, r, w, g, v, lr, momentum, decay));
+    }
+
+    /// <summary>Releases the cuBLAS handle (kernels go with the accelerator).</summary>
+    public void Dispose() => blas?.Dispose();
 }

@@ -8,7 +8,8 @@ namespace Pgmo.Kernels;
 public struct GemmParams
 {
     public int M, N, K, Batch, ReduceBatch;
-    public int ABatch, ARow, ACol, BBatch, BRow, BCol, CBatch, CRow, CCol;
+    /// <summary>Element strides (64-bit: a batch stride times the batch index can exceed 2^31).</summary>
+    public long ABatch, ARow, ACol, BBatch, BRow, BCol, CBatch, CRow, CCol;
     public float Alpha, Beta;
 
     /// <summary>Row-major C[M,N] = op(A) op(B) for one matrix pair, with optional transposes.</summary>
@@ -21,7 +22,7 @@ public struct GemmParams
     };
 
     /// <summary>Number of output elements one launch computes.</summary>
-    public readonly int Outputs => (ReduceBatch != 0 ? 1 : Batch) * M * N;
+    public readonly long Outputs => (long)(ReduceBatch != 0 ? 1 : Batch) * M * N;
 }
 
 /// <summary>The geometry of a 2-D window operation (convolution or pooling) on NCHW tensors.</summary>
@@ -42,10 +43,34 @@ public struct WindowParams
     public readonly int Ohw => OH * OW;
 }
 
-/// <summary>Batch-norm geometry: N samples, C channels, HW pixels per channel.</summary>
+/// <summary>Per-channel geometry (batch norm, channel sums): N samples, C channels, HW pixels per channel.</summary>
 public struct ChannelParams
 {
     public int N, C, HW;
+    /// <summary>Batch-norm epsilon and running-statistics momentum.</summary>
     public float Eps, Momentum;
-    public readonly int Count => N * HW;
+    /// <summary>Factor a channel sum is multiplied by (1 for plain sums, 1/rows for a mean loss).</summary>
+    public float Scale;
+    /// <summary>Elements per channel: N*HW.</summary>
+    public readonly long Count => (long)N * HW;
+}
+
+/// <summary>
+/// One tile of a convolution's im2col workspace: samples [N0, N0+Nb) and output positions [Q0, Q0+T) of each
+/// (q = oh*OW + ow), laid out as [Nb, C*KH*KW, T]. H0..H1 are the input rows the tile's windows touch (for col2im);
+/// Accumulate is 1 when col2im adds to the input gradient (tiles that split a sample) and 0 when it writes.
+/// </summary>
+public struct ConvTile
+{
+    public int N0, Nb, Q0, T, H0, H1, Accumulate;
+    /// <summary>Output positions in the tile: Nb*T.</summary>
+    public readonly long Columns => (long)Nb * T;
+}
+
+/// <summary>The element indices [Start, End) one kernel launch covers (see <see cref="LaunchSplit"/>).</summary>
+public struct ElementRange
+{
+    public long Start, End;
+    /// <summary>Number of elements in the range.</summary>
+    public readonly long Count => End - Start;
 }

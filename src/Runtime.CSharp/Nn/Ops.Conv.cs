@@ -5,9 +5,22 @@ namespace Pgmo.Nn;
 public sealed partial class Tape
 {
     /// <summary>
-    /// 2-D convolution of x [N, C, H, W] with w [OC, C, KH, KW] and optional bias [OC], by im2col + batched GEMM.
-    /// The im2col workspace comes from the allocator and is freed before returning (the backward pass recomputes it);
-    /// 1x1 stride-1 unpadded convolutions use x directly. Consumes its arguments.
+    /// The most bytes one convolution's im2col workspace may take (default <see cref="ConvTiling.DefaultWorkspaceBytes"/>,
+    /// 8 MiB); a tile still holds at least one output position's column (C*KH*KW floats). Set it before the first
+    /// step: a planned allocator replays the request sizes it was profiled with.
+    /// </summary>
+    public long ConvWorkspaceBytes
+    {
+        get => convWorkspaceBytes;
+        set => convWorkspaceBytes = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "the convolution workspace must be positive");
+    }
+    private long convWorkspaceBytes = ConvTiling.DefaultWorkspaceBytes;
+
+    /// <summary>
+    /// 2-D convolution of x [N, C, H, W] with w [OC, C, KH, KW] and optional bias [OC], by im2col + GEMM over tiles of
+    /// output positions whose columns fit in one workspace of at most <see cref="ConvWorkspaceBytes"/> (an allocator
+    /// buffer tagged conv.workspace, freed before returning; the backward pass recomputes the columns). 1x1 stride-1
+    /// unpadded convolutions use x directly, with no workspace. Consumes its arguments.
     /// </summary>
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? b, int stride = 1, int pad = 0) => Conv2d(x, w, b, stride, pad, pad);
 
@@ -20,36 +33,62 @@ public sealed partial class Tape
         if (p.OH <= 0 || p.OW <= 0) throw new ArgumentException($"conv2d: input {Dims(x)} too small for kernel {Dims(w)}");
         int oc = w[0];
         var y = Empty(new[] { p.N, oc, p.OH, p.OW }, Tag("conv.out"));
-        var col = Im2Col(x, p, "conv.col");
-        if (K is { } k)
+        if (IsPointwise(p))
         {
-            k.Gemm(w.View, col.View, y.View, new GemmParams
-            {
-                M = oc, N = p.Ohw, K = p.Ckk, Batch = p.N, Alpha = 1f,
-                ABatch = 0, ARow = p.Ckk, ACol = 1,
-                BBatch = p.Ckk * p.Ohw, BRow = p.Ohw, BCol = 1,
-                CBatch = oc * p.Ohw, CRow = p.Ohw, CCol = 1,
-            });
-            if (b is not null) k.AddBias(y.View, b.View, oc, p.Ohw);
+            K?.Gemm(w.View, x.View, y.View, ForwardGemm(p, oc, p.N, p.Ohw));
         }
-        col.Release();
-        return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p });
-    }
-
-    /// <summary>The im2col matrix [N, C*KH*KW, OH*OW] of x (a new handle on x itself for 1x1/stride 1/pad 0).</summary>
-    private Tensor Im2Col(Tensor x, WindowParams p, string tag)
-    {
-        if (IsPointwise(p)) return x.Share();
-        var col = Empty(new[] { p.N, p.Ckk, p.Ohw }, Tag(tag));
-        K?.Im2Col(x.View, col.View, p);
-        return col;
+        else
+        {
+            long limit = ConvWorkspaceBytes;
+            var ws = Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, limit)) }, Tag("conv.workspace"));
+            if (K is { } k)
+                foreach (var tile in ConvTiling.Tiles(p, limit))
+                {
+                    k.Im2Col(x.View, ws.View, p, tile);
+                    k.Gemm(w.View, ws.View, y.View.SubView(OutputOffset(p, oc, tile)), ForwardGemm(p, oc, tile.Nb, tile.T));
+                }
+            ws.Release();
+        }
+        if (b is not null) K?.AddBias(y.View, b.View, oc, p.Ohw);
+        return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p, WorkspaceBytes = ConvWorkspaceBytes });
     }
 
     private static bool IsPointwise(WindowParams p) => p.KH == 1 && p.KW == 1 && p.Stride == 1 && p.PadH == 0 && p.PadW == 0;
 
+    /// <summary>Where a tile's first output (or output gradient) element lives in y [N, OC, OH*OW].</summary>
+    private static long OutputOffset(WindowParams p, int oc, ConvTile tile) => (long)tile.N0 * oc * p.Ohw + tile.Q0;
+
+    /// <summary>y[n, :, q] = W [OC, Ckk] x col[n, Ckk, q] for <paramref name="samples"/> samples of <paramref name="positions"/> columns.</summary>
+    private static GemmParams ForwardGemm(WindowParams p, int oc, int samples, int positions) => new()
+    {
+        M = oc, N = positions, K = p.Ckk, Batch = samples, Alpha = 1f,
+        ABatch = 0, ARow = p.Ckk, ACol = 1,
+        BBatch = (long)p.Ckk * positions, BRow = positions, BCol = 1,
+        CBatch = (long)oc * p.Ohw, CRow = p.Ohw, CCol = 1,
+    };
+
+    /// <summary>dW [OC, Ckk] (+)= sum over samples of gy[n, :, q] x col[n, Ckk, q]^T.</summary>
+    private static GemmParams WeightGradGemm(WindowParams p, int oc, int samples, int positions, bool accumulate) => new()
+    {
+        M = oc, N = p.Ckk, K = positions, Batch = samples, ReduceBatch = 1, Alpha = 1f, Beta = accumulate ? 1f : 0f,
+        ABatch = (long)oc * p.Ohw, ARow = p.Ohw, ACol = 1,
+        BBatch = (long)p.Ckk * positions, BRow = 1, BCol = positions,
+        CBatch = 0, CRow = p.Ckk, CCol = 1,
+    };
+
+    /// <summary>dcol[n, Ckk, q] = W^T x gy[n, :, q].</summary>
+    private static GemmParams InputGradGemm(WindowParams p, int oc, int samples, int positions) => new()
+    {
+        M = p.Ckk, N = positions, K = oc, Batch = samples, Alpha = 1f,
+        ABatch = 0, ARow = 1, ACol = p.Ckk,
+        BBatch = (long)oc * p.Ohw, BRow = p.Ohw, BCol = 1,
+        CBatch = (long)p.Ckk * positions, CRow = positions, CCol = 1,
+    };
+
     private sealed class ConvNode : Node
     {
         public required WindowParams P;
+        public required long WorkspaceBytes;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
@@ -57,46 +96,46 @@ public sealed partial class Tape
             var p = P;
             int oc = w[0];
             var g = new Tensor?[Inputs.Length];
+            var k = t.K;
             if (Inputs.Length > 2 && Inputs[2].RequiresGrad)
             {
                 g[2] = t.Empty(Inputs[2].Shape, t.Tag("conv.db"));
-                t.K?.ChannelSum(gy.View, g[2]!.View, p.N, oc, p.Ohw);
+                k?.ChannelSum(gy.View, g[2]!.View, p.N, oc, p.Ohw);
             }
-            if (w.RequiresGrad)
+            bool dw = w.RequiresGrad, dx = x.RequiresGrad;
+            if (dw) g[1] = t.Empty(w.Shape, t.Tag("conv.dw"));
+            if (dx) g[0] = t.Empty(x.Shape, t.Tag("conv.dx"));
+            if (IsPointwise(p))
             {
-                var col = t.Im2Col(x, p, "conv.col.bwd");
-                g[1] = t.Empty(w.Shape, t.Tag("conv.dw"));
-                t.K?.Gemm(gy.View, col.View, g[1]!.View, new GemmParams
-                {
-                    M = oc, N = p.Ckk, K = p.Ohw, Batch = p.N, ReduceBatch = 1, Alpha = 1f,
-                    ABatch = oc * p.Ohw, ARow = p.Ohw, ACol = 1,
-                    BBatch = p.Ckk * p.Ohw, BRow = 1, BCol = p.Ohw,
-                    CBatch = 0, CRow = p.Ckk, CCol = 1,
-                });
-                col.Release();
+                if (dw) k?.Gemm(gy.View, x.View, g[1]!.View, WeightGradGemm(p, oc, p.N, p.Ohw, accumulate: false));
+                if (dx) k?.Gemm(w.View, gy.View, g[0]!.View, InputGradGemm(p, oc, p.N, p.Ohw));
             }
-            if (x.RequiresGrad)
+            else if (dw || dx)
             {
-                bool pointwise = IsPointwise(p);
-                var dcol = t.Empty(pointwise ? x.Shape : new[] { p.N, p.Ckk, p.Ohw }, t.Tag(pointwise ? "conv.dx" : "conv.dcol"));
-                t.K?.Gemm(w.View, gy.View, dcol.View, new GemmParams
+                var ws = t.Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, WorkspaceBytes)) }, t.Tag("conv.workspace"));
+                if (k is not null)
                 {
-                    M = p.Ckk, N = p.Ohw, K = oc, Batch = p.N, Alpha = 1f,
-                    ABatch = 0, ARow = 1, ACol = p.Ckk,
-                    BBatch = oc * p.Ohw, BRow = p.Ohw, BCol = 1,
-                    CBatch = p.Ckk * p.Ohw, CRow = p.Ohw, CCol = 1,
-                });
-                if (pointwise) g[0] = dcol;
-                else
-                {
-                    gy.Release();
-                    gy = null!;
-                    g[0] = t.Empty(x.Shape, t.Tag("conv.dx"));
-                    t.K?.Col2Im(dcol.View, g[0]!.View, p);
-                    dcol.Release();
+                    if (dx && ConvTiling.SplitsSamples(p, WorkspaceBytes)) k.Fill(g[0]!.View, 0f);
+                    bool first = true;
+                    foreach (var tile in ConvTiling.Tiles(p, WorkspaceBytes))
+                    {
+                        var gyTile = gy.View.SubView(OutputOffset(p, oc, tile));
+                        if (dw)
+                        {
+                            k.Im2Col(x.View, ws.View, p, tile);
+                            k.Gemm(gyTile, ws.View, g[1]!.View, WeightGradGemm(p, oc, tile.Nb, tile.T, accumulate: !first));
+                            first = false;
+                        }
+                        if (dx)
+                        {
+                            k.Gemm(w.View, gyTile, ws.View, InputGradGemm(p, oc, tile.Nb, tile.T));
+                            k.Col2Im(ws.View, g[0]!.View, p, tile);
+                        }
+                    }
                 }
+                ws.Release();
             }
-            gy?.Release();
+            gy.Release();
             return g;
         }
 
