@@ -7,9 +7,11 @@ namespace Pgmo.Tests;
 public sealed class GradientCheckTests(CpuFixture fx)
 {
     /// <summary>Checks d/d(input i) of sum(r * f(inputs)) for every input marked in <paramref name="differentiable"/>.</summary>
-    void Check(int[][] shapes, Func<Tape, Tensor[], Tensor> f, bool[]? differentiable = null, float h = 1e-2f, float tol = 2e-2f, int seed = 1)
+    /// <paramref name="workspace"/> bounds the convolution workspace (null: the default).
+    void Check(int[][] shapes, Func<Tape, Tensor[], Tensor> f, bool[]? differentiable = null, float h = 1e-2f, float tol = 2e-2f, int seed = 1, long? workspace = null)
     {
         var tape = Host.Tape(fx.Device, out var alloc);
+        if (workspace is { } bytes) tape.ConvWorkspaceBytes = bytes;
         var data = shapes.Select((s, i) => Host.Random((int)Tensor.Count(s), seed + i)).ToArray();
         differentiable ??= shapes.Select(_ => true).ToArray();
 
@@ -59,6 +61,13 @@ public sealed class GradientCheckTests(CpuFixture fx)
     [InlineData(1, 0)]
     public void Conv2d(int stride, int pad) =>
         Check(new[] { new[] { 2, 2, 5, 5 }, new[] { 3, 2, 3, 3 }, new[] { 3 } }, (t, x) => t.Conv2d(x[0], x[1], x[2], stride, pad));
+
+    /// <summary>A workspace of 7 output positions' columns (2*3*3 floats each): tiles split samples and rows.</summary>
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 0)]
+    public void Conv2dInTiles(int stride, int pad) =>
+        Check(new[] { new[] { 2, 2, 5, 6 }, new[] { 3, 2, 3, 3 }, new[] { 3 } }, (t, x) => t.Conv2d(x[0], x[1], x[2], stride, pad), workspace: 7 * 18 * sizeof(float));
 
     [Fact] public void PointwiseConv() => Check(new[] { new[] { 2, 3, 2, 2 }, new[] { 2, 3, 1, 1 } }, (t, x) => t.Conv2d(x[0], x[1], null));
 

@@ -46,6 +46,7 @@ public sealed partial class KernelCache : IDisposable
         }
         GemmKernel = cpu ? GemmKernel.HostBlocked : blas is not null ? GemmKernel.CuBlas : GemmKernel.Tiled;
         ParallelReductions = !cpu;
+        MaxPartElements = cpu ? long.MaxValue : LaunchSplit.MaxThreads;
     }
 
     /// <summary>The GEMM implementation in use (settable, for tests and benchmarks; CuBlas needs a CUDA accelerator
@@ -78,10 +79,18 @@ public sealed partial class KernelCache : IDisposable
     /// </summary>
     private Index1D Extent(long n) => (int)Math.Max(1, cpu ? Math.Min(n, cpuThreads) : Math.Min(n, LaunchSplit.MaxThreads));
 
+    /// <summary>The most elements one launch covers: 2^31 - 1 on GPUs (one thread each), unbounded on the CPU
+    /// accelerator (a few threads loop over all). Tests lower it to run the split on small views.</summary>
+    internal long MaxPartElements { get; set; }
+
     /// <summary>Launches <paramref name="launch"/> once per part of [0, n) (no launch when n is 0).</summary>
-    private void ForParts(long n, Action<Index1D, ElementRange> launch)
+    private void ForParts(long n, Action<Index1D, ElementRange> launch) => ForParts(new ElementRange { Start = 0, End = n }, launch);
+
+    /// <summary>Launches <paramref name="launch"/> once per part of <paramref name="range"/>.</summary>
+    private void ForParts(ElementRange range, Action<Index1D, ElementRange> launch)
     {
-        foreach (var part in LaunchSplit.Parts(n, cpu ? long.MaxValue : LaunchSplit.MaxThreads)) launch(Extent(part.Count), part);
+        foreach (var part in LaunchSplit.Parts(range.Count, MaxPartElements))
+            launch(Extent(part.Count), new ElementRange { Start = range.Start + part.Start, End = range.Start + part.End });
     }
 
     private Action<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, GemmParams>? gemmSimple;
@@ -221,10 +230,14 @@ public sealed partial class KernelCache : IDisposable
         ForParts(y.Length, (e, r) => axpy(e, r, x, y, alpha));
     }
 
-    public void Fill(ArrayView<float> y, float value)
+    public void Fill(ArrayView<float> y, float value) => Fill(y, value, new ElementRange { Start = 0, End = y.Length });
+
+    /// <summary>Sets elements [range.Start, range.End) of <paramref name="y"/> to <paramref name="value"/>.</summary>
+    public void Fill(ArrayView<float> y, float value, ElementRange range)
     {
+        if (range.Start < 0 || range.End > y.Length || range.Start > range.End) throw new ArgumentOutOfRangeException(nameof(range), $"[{range.Start}, {range.End}) is not inside a view of {y.Length} elements");
         fill ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, float>(KernelBodies.Fill);
-        ForParts(y.Length, (e, r) => fill(e, r, y, value));
+        ForParts(range, (e, r) => fill(e, r, y, value));
     }
 
     /// <summary>Copies all channels of src into channels [dstOff, dstOff + srcC) of dst, or back when reverse.</summary>
