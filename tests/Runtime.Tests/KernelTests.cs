@@ -27,7 +27,44 @@ public sealed class GemmKernelTests(CpuFixture fx)
     };
 
     [Theory, MemberData(nameof(Sizes))]
-    public void SimpleGemmMatchesReference(int m, int n, int k, bool ta, bool tb) => Check(fx.Device, m, n, k, ta, tb);
+    public void HostGemmMatchesReference(int m, int n, int k, bool ta, bool tb) => Check(fx.Device, m, n, k, ta, tb);
+
+    [Theory, MemberData(nameof(Sizes))]
+    public void SimpleGemmMatchesReference(int m, int n, int k, bool ta, bool tb)
+    {
+        fx.Device.Kernels!.GemmKernel = GemmKernel.Simple;
+        try { Check(fx.Device, m, n, k, ta, tb); }
+        finally { fx.Device.Kernels!.GemmKernel = GemmKernel.HostBlocked; }
+    }
+
+    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 72, N over 256) and its parallel threshold,
+    /// batched, summed over batches and with beta, against the one-thread-per-element kernel.</summary>
+    [Theory]
+    [InlineData(80, 300, 270, false, false, 1, false, 0f)]
+    [InlineData(7, 33, 513, true, true, 3, false, 0.5f)]
+    [InlineData(13, 19, 5, false, true, 4, true, 0f)]
+    [InlineData(75, 17, 300, true, false, 2, true, 1f)]
+    public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta)
+    {
+        var d = fx.Device;
+        var p = GemmParams.Plain(m, n, k, ta, tb, beta);
+        p.Batch = batch; p.ReduceBatch = reduce ? 1 : 0; p.Alpha = 0.75f;
+        p.ABatch = (long)m * k; p.BBatch = (long)k * n; p.CBatch = reduce ? 0 : (long)m * n;
+        var tape = Host.Tape(d, out var alloc);
+        var ah = Host.Random(batch * m * k, 1); var bh = Host.Random(batch * k * n, 2); var ch = Host.Random((reduce ? 1 : batch) * m * n, 3);
+        float[] Run(GemmKernel kernel)
+        {
+            d.Kernels!.GemmKernel = kernel;
+            var a = tape.Upload(ah, new[] { ah.Length }, "a"); var b = tape.Upload(bh, new[] { bh.Length }, "b"); var c = tape.Upload(ch, new[] { ch.Length }, "c");
+            d.Kernels.Gemm(a.View, b.View, c.View, p);
+            var r = tape.Download(c);
+            a.Release(); b.Release(); c.Release();
+            return r;
+        }
+        try { Host.Close(Run(GemmKernel.Simple), Run(GemmKernel.HostBlocked), 1e-4f); }
+        finally { d.Kernels!.GemmKernel = GemmKernel.HostBlocked; }
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
 
     [Fact]
     public void TiledGemmMatchesReferenceOnCpuSimulation()

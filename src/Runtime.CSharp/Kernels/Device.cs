@@ -83,10 +83,12 @@ public sealed class Device : IDisposable
         return new Device(context, cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel), "cpu");
     }
 
-    /// <summary>A CPU accelerator with groups large enough for the tiled GEMM (for tests of the GPU kernel on the CPU).</summary>
-    public static Device CreateCpuSimulatingGpu()
+    /// <summary>A CPU accelerator with groups of <paramref name="threadsPerGroup"/> threads (default: large enough for
+    /// the tiled GEMM), to test the GPU kernels on the CPU.</summary>
+    public static Device CreateCpuSimulatingGpu(int threadsPerGroup = KernelBodies.Tile * KernelBodies.Tile)
     {
-        var cpu = new CPUDevice(numThreadsPerWarp: KernelBodies.Tile, numWarpsPerMultiprocessor: KernelBodies.Tile, numMultiprocessors: 1);
+        int perWarp = Math.Min(threadsPerGroup, KernelBodies.Tile);
+        var cpu = new CPUDevice(numThreadsPerWarp: perWarp, numWarpsPerMultiprocessor: Math.Max(1, threadsPerGroup / perWarp), numMultiprocessors: 1);
         var context = Context.Create(b => b.CPU(cpu).EnableAlgorithms());
         return new Device(context, cpu.CreateCPUAccelerator(context, CPUAcceleratorMode.Parallel), "cpu");
     }

@@ -178,8 +178,14 @@ public sealed partial class KernelCache : IDisposable
         ForParts(p.C, (e, r) => channelSum(e, r, v, sum, p));
     }
 
-    /// <summary>One group of <see cref="KernelBodies.ReduceGroup"/> threads per channel.</summary>
-    private static KernelConfig ReduceConfig(int channels) => new(new Index1D(channels), new Index1D(KernelBodies.ReduceGroup));
+    /// <summary>One group per channel, of <see cref="KernelBodies.ReduceGroup"/> threads or the largest power of two
+    /// the accelerator's groups hold.</summary>
+    private KernelConfig ReduceConfig(int channels)
+    {
+        int group = KernelBodies.ReduceGroup;
+        while (group > acc.MaxNumThreadsPerGroup) group /= 2;
+        return new(new Index1D(channels), new Index1D(group));
+    }
 
     public void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
     {
