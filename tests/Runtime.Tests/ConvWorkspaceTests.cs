@@ -80,8 +80,9 @@ public sealed class ConvTilingTests
 public sealed class ConvWorkspaceTests(CpuFixture fx)
 {
     /// <summary>y, dx, dw and db of one convolution with the given workspace bound, and the allocator's requests.</summary>
-    static (float[][] Results, List<(long Bytes, string Tag)> Requests) Run(Device d, long workspace, int[] xs, int[] ws, int stride, int padH, int padW)
+    static (float[][] Results, List<(long Bytes, string Tag)> Requests) Run(Device d, long workspace, int[] xs, int[] ws, int stride, int padH, int padW, bool hostWindow = true)
     {
+        if (d.Kernels is { } k) k.HostWindowKernels = hostWindow;
         using var log = new RequestLog(d.CreateAllocator("pool"));
         var tape = new Tape(d, log) { ConvWorkspaceBytes = workspace };
         var x = tape.Upload(Host.Random((int)Tensor.Count(xs), 1), xs, "x");
@@ -112,11 +113,13 @@ public sealed class ConvWorkspaceTests(CpuFixture fx)
         var bounds = new[] { 1, column, column * 4 + 1, sample + column, 2 * sample }.Where(bytes => ConvTiling.Tiles(p, bytes).Count() > 1).ToList();
         Assert.True(bounds.Count >= 4, "most bounds should cut the convolution into several tiles");
         foreach (var bytes in bounds)
+        foreach (var host in new[] { true, false })
         {
-            var (tiled, requests) = Run(fx.Device, bytes, xs, wsh, s, padH, padW);
+            var (tiled, requests) = Run(fx.Device, bytes, xs, wsh, s, padH, padW, host);
+            fx.Device.Kernels!.HostWindowKernels = true;
             string[] names = { "y", "dx", "dw", "db" };
             for (int i = 0; i < reference.Length; i++)
-                Near.Check(reference[i], tiled[i], 1e-4f, $"{names[i]} with a {bytes} B workspace");
+                Near.Check(reference[i], tiled[i], 1e-4f, $"{names[i]} with a {bytes} B workspace, {(host ? "host" : "ILGPU")} im2col");
             var workspaces = requests.Where(r => r.Tag.StartsWith("conv.workspace")).ToList();
             Assert.Equal(2, workspaces.Count);
             Assert.All(workspaces, r => Assert.True(r.Bytes <= Math.Max(bytes, column), $"{r.Tag}: {r.Bytes} B over the {bytes} B bound"));

@@ -74,20 +74,25 @@ public sealed class LongViewTests(CpuFixture fx)
         // im2col / col2im of the last sample of x [2^25 + 1, 1, 8, 8], which starts at element 2^31.
         var p = WindowParams.Create((int)(Length / 64), 1, 8, 8, 3, 3, 1, 1, 1);
         var sample = Host.Random(64, 11);
-        big.SubView(Length - 64, 64).CopyFromCPU(sample);
         using var small = acc.Allocate1D<float>(64);
-        small.View.AsContiguous().CopyFromCPU(sample);
         using var col = acc.Allocate1D<float>(9 * 64);
         using var colRef = acc.Allocate1D<float>(9 * 64);
         var last = new ConvTile { N0 = p.N - 1, Nb = 1, Q0 = 0, T = p.Ohw, H0 = 0, H1 = p.H, Accumulate = 0 };
         var one = WindowParams.Create(1, 1, 8, 8, 3, 3, 1, 1, 1);
         var first = last with { N0 = 0 };
-        k.Im2Col(big, col.View.AsContiguous(), p, last);
-        k.Im2Col(small.View.AsContiguous(), colRef.View.AsContiguous(), one, first);
-        Assert.Equal(colRef.GetAsArray1D(), col.GetAsArray1D());
-        k.Col2Im(colRef.View.AsContiguous(), big, p, last);
-        k.Col2Im(colRef.View.AsContiguous(), small.View.AsContiguous(), one, first);
-        Assert.Equal(small.GetAsArray1D(), Read(big, Length - 64, 64));
+        foreach (var host in new[] { true, false })
+        {
+            k.HostWindowKernels = host;
+            big.SubView(Length - 64, 64).CopyFromCPU(sample);
+            small.View.AsContiguous().CopyFromCPU(sample);
+            k.Im2Col(big, col.View.AsContiguous(), p, last);
+            k.Im2Col(small.View.AsContiguous(), colRef.View.AsContiguous(), one, first);
+            Assert.Equal(colRef.GetAsArray1D(), col.GetAsArray1D());
+            k.Col2Im(colRef.View.AsContiguous(), big, p, last);
+            k.Col2Im(colRef.View.AsContiguous(), small.View.AsContiguous(), one, first);
+            Assert.Equal(small.GetAsArray1D(), Read(big, Length - 64, 64));
+        }
+        k.HostWindowKernels = true;
 
         // GEMM: batch 1 of C starts 8 elements before 2^31, so its rows straddle the boundary.
         var ah = Host.Random(32, 12); var bh = Host.Random(32, 13);

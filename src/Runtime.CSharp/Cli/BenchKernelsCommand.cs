@@ -9,15 +9,21 @@ using Pgmo.Training;
 
 namespace Pgmo.Cli;
 
-/// <summary>`pgmo bench-kernels`: GEMM and convolution throughput and training step time on the accelerator, beside a plain C# loop.</summary>
+/// <summary>
+/// `pgmo bench-kernels`: GEMM and convolution throughput on the accelerator in use, beside a plain single-threaded
+/// C# loop measured in the same run, then training step times.
+/// </summary>
 public static class BenchKernelsCommand
 {
+    /// <summary>The GEMM size the JSON figures <c>gemmGflops</c> and <c>loopGflops</c> are for.</summary>
+    const int JsonSize = 512;
+
     public static Command Create()
     {
         var accelerator = new Option<string>("--accelerator") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
-        var sizes = new Option<string>("--sizes") { Description = "comma-separated square GEMM sizes", DefaultValueFactory = _ => "64,256,512" };
-        var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
-        var command = new Command("bench-kernels", "Benchmark the runtime's kernels: GEMM and conv2d GFLOP/s and step time per digits model on the accelerator in use, beside a plain C# loop on the CPU.")
+        var sizes = new Option<string>("--sizes") { Description = "comma-separated square GEMM sizes (the JSON figures are for 512)", DefaultValueFactory = _ => "64,256,512" };
+        var json = new Option<bool>("--json") { Description = "also print accelerator, gemmGflops and loopGflops (GEMM 512^3) and every row as one JSON object on the last line of standard output" };
+        var command = new Command("bench-kernels", "Benchmark the runtime's kernels: GEMM and conv2d GFLOP/s on the accelerator in use beside a plain C# loop in the same run, and training step time per digits model.")
         {
             accelerator, sizes, json,
         };
@@ -27,48 +33,102 @@ public static class BenchKernelsCommand
 
     static int Run(string acceleratorText, string sizesText, bool json)
     {
-        if (Device.Parse(acceleratorText) is not { } choice) { Console.Error.WriteLine($"pgmo bench-kernels: --accelerator: unknown accelerator '{acceleratorText}' (expected auto, cpu or cuda)"); return 2; }
+        if (Device.Parse(acceleratorText) is not { } choice) throw new UsageException($"--accelerator: unknown accelerator '{acceleratorText}' (expected auto, cpu or cuda)");
         var sizes = new List<int>();
         foreach (var s in sizesText.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            if (!int.TryParse(s, out var n) || n < 1) { Console.Error.WriteLine($"pgmo bench-kernels: --sizes: '{s}' is not a positive size"); return 2; }
+            if (!int.TryParse(s, out var n) || n < 1 || n > 8192) throw new UsageException($"--sizes: '{s}' is not a size from 1 to 8192");
             sizes.Add(n);
         }
         Device device;
         try { device = Device.Create(choice); }
-        catch (InvalidOperationException e) { Console.Error.WriteLine($"pgmo bench-kernels: {e.Message}"); return 2; }
+        catch (InvalidOperationException e) { throw new UsageException(e.Message); }
         using var _ = device;
-        Console.Error.WriteLine($"benchmarking on {device.Description}");
+        var kernels = device.Kernels!;
+        string gemmName = kernels.GemmKernel switch
+        {
+            GemmKernel.HostBlocked => $"host-blocked GEMM ({(HostGemm.Vectorized ? "AVX2+FMA" : "scalar")}, {Environment.ProcessorCount} cores)",
+            GemmKernel.CuBlas => "cuBLAS GEMM",
+            var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM",
+        };
+        Output.Err.MarkupLineInterpolated($"benchmarking on {device.Description}, {gemmName}; the C# loop is one thread of plain loops");
+
         var rows = new List<object>();
         var table = new Table { Border = TableBorder.Simple };
-        foreach (var c in new[] { "kernel", "shape", $"{device.Name} GFLOP/s", "C# loop GFLOP/s", $"{device.Name} ms" })
-            table.AddColumn(c == "kernel" || c == "shape" ? new TableColumn(c) : new TableColumn(c).RightAligned());
-        using var alloc = device.CreateAllocator("pool");
-        var tape = new Tape(device, alloc);
-        var k = device.Kernels!;
-        foreach (var n in sizes)
+        foreach (var c in new[] { "kernel", "shape", $"{device.Name} GFLOP/s", "C# loop GFLOP/s", "speed-up", $"{device.Name} ms" })
+            table.AddColumn(c is "kernel" or "shape" ? new TableColumn(c) : new TableColumn(c).RightAligned());
+        double? gemmGflops = null, loopGflops = null;
+        using (var alloc = device.CreateAllocator("pool"))
         {
-            var a = tape.Upload(Random(n * n, 1), new[] { n, n }, "a");
-            var b = tape.Upload(Random(n * n, 2), new[] { n, n }, "b");
-            var c = tape.Empty(new[] { n, n }, "c");
-            double ms = Time(device, () => k.Gemm(a.View, b.View, c.View, GemmParams.Plain(n, n, n, false, false)));
-            double cpuMs = TimeHost(() => HostGemm(Random(0, 0), n));
-            double flop = 2.0 * n * n * n;
-            Add("gemm", $"{n}x{n}x{n}", flop, ms, flop / (cpuMs * 1e6));
-            a.Release(); b.Release(); c.Release();
+            var tape = new Tape(device, alloc);
+            foreach (var n in sizes)
+            {
+                var (gflops, loop) = BenchGemm(device, tape, n);
+                AddRow("gemm", $"{n}x{n}x{n}", gflops, loop, 2.0 * n * n * n / (gflops * 1e6));
+                if (n == JsonSize) (gemmGflops, loopGflops) = (gflops, loop);
+            }
+            foreach (var (n, cin, cout, hw) in new[] { (32, 16, 32, 16), (8, 64, 64, 28) })
+            {
+                var (fwd, bwd, loop) = BenchConv(device, tape, n, cin, cout, hw);
+                double flop = 2.0 * n * cout * hw * hw * cin * 9;
+                AddRow("conv2d 3x3 forward", $"{n}x{cin}x{hw}x{hw} -> {cout}", fwd, loop, flop / (fwd * 1e6));
+                AddRow("conv2d 3x3 backward (dx, dw)", $"{n}x{cin}x{hw}x{hw} -> {cout}", bwd, null, 2 * flop / (bwd * 1e6));
+            }
         }
+        AddStepRows(device, table, rows);
+        Output.Out.Write(table);
+        if (json) Output.JsonLine(new { accelerator = device.Name, acceleratorName = device.Accelerator!.Name, gemm = kernels.GemmKernel.ToString(), gemmGflops, loopGflops, rows });
+        return 0;
+
+        void AddRow(string kernel, string shape, double gflops, double? hostGflops, double ms)
         {
-            int n = 32, cin = 16, cout = 32, hw = 16;
-            var x = tape.Upload(Random(n * cin * hw * hw, 3), new[] { n, cin, hw, hw }, "x");
-            var w = tape.Upload(Random(cout * cin * 9, 4), new[] { cout, cin, 3, 3 }, "w");
-            tape.Recording = false;
-            double ms = Time(device, () => tape.Conv2d(x.Share(), w.Share(), null, 1, 1).Release());
-            tape.Recording = true;
-            double flop = 2.0 * n * cout * hw * hw * cin * 9;
-            double cpuMs = TimeHost(() => HostConv(n, cin, cout, hw));
-            Add("conv2d 3x3 (im2col+gemm)", $"{n}x{cin}x{hw}x{hw} -> {cout}", flop, ms, flop / (cpuMs * 1e6));
-            x.Release(); w.Release();
+            table.AddRow(kernel, shape, $"{gflops:0.00}", hostGflops is { } h ? $"{h:0.00}" : "", hostGflops is { } l ? $"{gflops / l:0.0}x" : "", $"{ms:0.000}");
+            rows.Add(new { kernel, shape, gflops, hostGflops, millis = ms });
         }
+    }
+
+    /// <summary>GFLOP/s of an n^3 GEMM on the device and of the plain loop.</summary>
+    static (double Device, double Loop) BenchGemm(Device device, Tape tape, int n)
+    {
+        var a = tape.Upload(Random(n * n, 1), new[] { n, n }, "a");
+        var b = tape.Upload(Random(n * n, 2), new[] { n, n }, "b");
+        var c = tape.Empty(new[] { n, n }, "c");
+        double flop = 2.0 * n * n * n;
+        double ms = Time(device, () => device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(n, n, n, false, false)));
+        var (ah, bh, ch) = (Random(n * n, 1), Random(n * n, 2), new float[n * n]);
+        double loopMs = Time(null, () => LoopGemm(ah, bh, ch, n));
+        a.Release(); b.Release(); c.Release();
+        return (flop / (ms * 1e6), flop / (loopMs * 1e6));
+    }
+
+    /// <summary>GFLOP/s of a 3x3 pad-1 convolution forward, its backward (input and weight gradients), and the plain loop's forward.</summary>
+    static (double Forward, double Backward, double Loop) BenchConv(Device device, Tape tape, int n, int cin, int cout, int hw)
+    {
+        var x = tape.Upload(Random(n * cin * hw * hw, 3), new[] { n, cin, hw, hw }, "x");
+        var w = tape.Upload(Random(cout * cin * 9, 4), new[] { cout, cin, 3, 3 }, "w");
+        var gy = tape.Upload(Random(n * cout * hw * hw, 5), new[] { n, cout, hw, hw }, "gy");
+        x.RequiresGrad = w.RequiresGrad = true;
+        double flop = 2.0 * n * cout * hw * hw * cin * 9;
+        tape.Recording = false;
+        double fwd = Time(device, () => tape.Conv2d(x.Share(), w.Share(), null, 1, 1).Release());
+        tape.Recording = true;
+        double both = Time(device, () =>
+        {
+            var y = tape.Conv2d(x.Share(), w.Share(), null, 1, 1);
+            tape.Backward(y, gy.Share());
+            y.Release();
+            x.Grad!.Release(); x.Grad = null;
+            w.Grad!.Release(); w.Grad = null;
+        });
+        var (xh, wh, yh) = (Random(n * cin * hw * hw, 3), Random(cout * cin * 9, 4), new float[n * cout * hw * hw]);
+        double loop = Time(null, () => LoopConv(xh, wh, yh, n, cin, cout, hw));
+        x.Release(); w.Release(); gy.Release();
+        return (flop / (fwd * 1e6), 2 * flop / ((both - fwd) * 1e6), flop / (loop * 1e6));
+    }
+
+    /// <summary>Step time of each digits model at batch 32 (its own rows: more networks can be added here).</summary>
+    static void AddStepRows(Device device, Table table, List<object> rows)
+    {
         table.AddEmptyRow();
         var data = Digits.Load();
         foreach (var m in ModelZoo.All.Where(m => m.Digits))
@@ -76,48 +136,31 @@ public static class BenchKernelsCommand
             using var trainer = new Trainer(new TrainOptions { Model = m.Name, Batch = 32, Steps = 1 }, device);
             var xs = data.Samples.Take(32).ToArray();
             var ys = data.Labels.Take(32).ToArray();
-            trainer.Step(xs, ys);
-            var sw = Stopwatch.StartNew();
-            const int steps = 10;
-            for (int i = 0; i < steps; i++) trainer.Step(xs, ys);
-            double stepMs = sw.Elapsed.TotalMilliseconds / steps;
-            table.AddRow($"train step {m.Name}", "batch 32", "", "", $"{stepMs:0.00}");
+            double stepMs = Time(null, () => trainer.Step(xs, ys));
+            table.AddRow($"train step {m.Name}", "batch 32", "", "", "", $"{stepMs:0.00}");
             rows.Add(new { kernel = "step:" + m.Name, shape = "batch 32", millis = stepMs });
         }
-        Output.Out.Write(table);
-        if (json) Output.JsonLine(new { accelerator = device.Name, rows });
-        return 0;
-
-        void Add(string kernel, string shape, double flop, double ms, double hostGflops)
-        {
-            double gflops = flop / (ms * 1e6);
-            table.AddRow(kernel, shape, $"{gflops:0.00}", $"{hostGflops:0.00}", $"{ms:0.000}");
-            rows.Add(new { kernel, shape, gflops, hostGflops, millis = ms });
-        }
     }
 
-    /// <summary>Best of a few timed launches after a warm-up (which also compiles the kernel), in milliseconds.</summary>
-    static double Time(Device device, Action launch)
+    /// <summary>
+    /// Milliseconds of one run of <paramref name="work"/>: the best of at least three timed runs after a warm-up (which
+    /// also compiles kernels), repeated until about half a second has been spent, so a busy machine disturbs it less.
+    /// </summary>
+    static double Time(Device? device, Action work)
     {
-        launch();
-        device.Synchronize();
-        double best = double.MaxValue;
-        for (int r = 0; r < 3; r++)
+        work();
+        device?.Synchronize();
+        double best = double.MaxValue, spent = 0;
+        for (int r = 0; r < 3 || (spent < 500 && r < 50); r++)
         {
             var sw = Stopwatch.StartNew();
-            launch();
-            device.Synchronize();
-            best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
+            work();
+            device?.Synchronize();
+            double ms = sw.Elapsed.TotalMilliseconds;
+            best = Math.Min(best, ms);
+            spent += ms;
         }
         return best;
-    }
-
-    static double TimeHost(Action work)
-    {
-        work();
-        var sw = Stopwatch.StartNew();
-        work();
-        return sw.Elapsed.TotalMilliseconds;
     }
 
     static float[] Random(int n, int seed)
@@ -128,10 +171,10 @@ public static class BenchKernelsCommand
         return a;
     }
 
-    /// <summary>A plain single-threaded i-k-j GEMM (timing only).</summary>
-    static void HostGemm(float[] _, int n)
+    /// <summary>A plain single-threaded i-k-j GEMM, c = a b (the baseline).</summary>
+    static void LoopGemm(float[] a, float[] b, float[] c, int n)
     {
-        var a = Random(n * n, 1); var b = Random(n * n, 2); var c = new float[n * n];
+        Array.Clear(c);
         for (int i = 0; i < n; i++)
             for (int k = 0; k < n; k++)
             {
@@ -140,10 +183,10 @@ public static class BenchKernelsCommand
             }
     }
 
-    /// <summary>A plain single-threaded direct 3x3 convolution, pad 1 (timing only).</summary>
-    static void HostConv(int n, int cin, int cout, int hw)
+    /// <summary>A plain single-threaded direct 3x3 convolution, pad 1 (the baseline).</summary>
+    static void LoopConv(float[] x, float[] w, float[] y, int n, int cin, int cout, int hw)
     {
-        var x = Random(n * cin * hw * hw, 3); var w = Random(cout * cin * 9, 4); var y = new float[n * cout * hw * hw];
+        Array.Clear(y);
         for (int b = 0; b < n; b++)
             for (int o = 0; o < cout; o++)
                 for (int c = 0; c < cin; c++)

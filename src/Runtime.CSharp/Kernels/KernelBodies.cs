@@ -22,7 +22,7 @@ internal static partial class KernelBodies
     /// <summary>One thread per output element; the reference GEMM (and the CPU accelerator's in tests).</summary>
     internal static void GemmSimple(Index1D first, ElementRange range, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int j = (int)(idx % p.N);
             long t = idx / p.N;
@@ -80,7 +80,7 @@ internal static partial class KernelBodies
     internal static void Im2Col(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {
         int ckk = p.C * p.KH * p.KW;
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int q = (int)(idx % tile.T) + tile.Q0;
             long t = idx / tile.T;
@@ -100,7 +100,7 @@ internal static partial class KernelBodies
     internal static void Col2Im(Index1D first, ElementRange range, ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
     {
         int rows = tile.H1 - tile.H0, ckk = p.C * p.KH * p.KW;
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int w = (int)(idx % p.W);
             long t = idx / p.W;
@@ -131,13 +131,13 @@ internal static partial class KernelBodies
     /// <summary>y[i] += bias[(i / hw) % channels].</summary>
     internal static void AddBias(Index1D first, ElementRange range, ArrayView<float> y, ArrayView<float> bias, int channels, int hw)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride()) y[idx] += bias[(idx / hw) % channels];
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step) y[idx] += bias[(idx / hw) % channels];
     }
 
     /// <summary>sum[c] = sum over n, p of v[(n*C + c)*HW + p]: one thread per channel (the CPU accelerator's version).</summary>
     internal static void ChannelSum(Index1D first, ElementRange range, ArrayView<float> v, ArrayView<float> sum, ChannelParams p)
     {
-        for (long c = range.Start + first; c < range.End; c += GridStride())
+        for (long c = range.Start + first, step = GridStride(); c < range.End; c += step)
         {
             float s = 0f;
             for (int b = 0; b < p.N; b++)
@@ -184,7 +184,7 @@ internal static partial class KernelBodies
     /// <summary>Per channel: batch mean and inverse std; running stats updated with the unbiased variance.</summary>
     internal static void BatchNormStats(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p)
     {
-        for (long c = range.Start + first; c < range.End; c += GridStride())
+        for (long c = range.Start + first, step = GridStride(); c < range.End; c += step)
         {
             float s = 0f;
             for (int n = 0; n < p.N; n++)
@@ -232,7 +232,7 @@ internal static partial class KernelBodies
 
     internal static void MaxPool(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
             long plane = idx / ((long)p.OW * p.OH);
@@ -258,7 +258,7 @@ internal static partial class KernelBodies
 
     internal static void MaxPoolBackward(Index1D first, ElementRange range, ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
             long plane = idx / ((long)p.W * p.H);
@@ -283,7 +283,7 @@ internal static partial class KernelBodies
     /// <summary>Average over the window; padding counts as zeros (count_include_pad).</summary>
     internal static void AvgPool(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, WindowParams p)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
             long plane = idx / ((long)p.OW * p.OH);
@@ -305,7 +305,7 @@ internal static partial class KernelBodies
 
     internal static void AvgPoolBackward(Index1D first, ElementRange range, ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
             long plane = idx / ((long)p.W * p.H);
@@ -327,35 +327,35 @@ internal static partial class KernelBodies
 
     internal static void Relu(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] = x[i] > 0f ? x[i] : 0f;
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step) y[i] = x[i] > 0f ? x[i] : 0f;
     }
 
     /// <summary>dx = dy where the output was positive.</summary>
     internal static void ReluBackward(Index1D first, ElementRange range, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride()) dx[i] = y[i] > 0f ? dy[i] : 0f;
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step) dx[i] = y[i] > 0f ? dy[i] : 0f;
     }
 
     internal static void Add(Index1D first, ElementRange range, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] = a[i] + b[i];
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step) y[i] = a[i] + b[i];
     }
 
     /// <summary>y += alpha * x.</summary>
     internal static void Axpy(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, float alpha)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] += alpha * x[i];
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step) y[i] += alpha * x[i];
     }
 
     internal static void Fill(Index1D first, ElementRange range, ArrayView<float> y, float value)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride()) y[i] = value;
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step) y[i] = value;
     }
 
     /// <summary>Copies channels [0, count) of src (srcC channels) to channels [dstOff, dstOff+count) of dst (dstC channels), or back when reverse is 1.</summary>
     internal static void CopyChannels(Index1D first, ElementRange range, ArrayView<float> src, ArrayView<float> dst, int count, int srcC, int dstC, int dstOff, int hw, int reverse)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             int q = (int)(idx % hw);
             int c = (int)(idx / hw % count);
@@ -370,7 +370,7 @@ internal static partial class KernelBodies
     /// <summary>y = gamma * (x - mean) * scale + beta; scale is the inverse std, or the variance when isVar is 1.</summary>
     internal static void BatchNormApply(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, int isVar)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride())
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step)
         {
             long c = i / p.HW % p.C;
             float inv = isVar != 0 ? 1f / MathF.Sqrt(scale[c] + p.Eps) : scale[c];
@@ -381,7 +381,7 @@ internal static partial class KernelBodies
     /// <summary>Per channel: dgamma = sum dy * xhat, dbeta = sum dy (one thread per channel: the CPU accelerator's version).</summary>
     internal static void BatchNormGradStats(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)
     {
-        for (long c = range.Start + first; c < range.End; c += GridStride())
+        for (long c = range.Start + first, step = GridStride(); c < range.End; c += step)
         {
             float sg = 0f, sb = 0f;
             for (int n = 0; n < p.N; n++)
@@ -421,7 +421,7 @@ internal static partial class KernelBodies
 
     internal static void BatchNormBackward(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride())
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step)
         {
             long c = i / p.HW % p.C;
             float m = p.Count;
@@ -433,7 +433,7 @@ internal static partial class KernelBodies
     /// <summary>Per row: loss[i] = log sum exp(z) - z[label].</summary>
     internal static void SoftmaxCrossEntropy(Index1D first, ElementRange range, ArrayView<float> z, ArrayView<int> labels, ArrayView<float> loss, int classes)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride())
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step)
         {
             long o = i * classes;
             float mx = z[o];
@@ -447,7 +447,7 @@ internal static partial class KernelBodies
     /// <summary>dz = (softmax(z) - onehot(label)) * dloss / rows.</summary>
     internal static void SoftmaxCrossEntropyBackward(Index1D first, ElementRange range, ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int classes, int rows)
     {
-        for (long idx = range.Start + first; idx < range.End; idx += GridStride())
+        for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
             long i = idx / classes, o = i * classes;
             int k = (int)(idx % classes);
@@ -463,7 +463,7 @@ internal static partial class KernelBodies
     /// <summary>SGD with momentum and weight decay: v = mu*v + (g + wd*w); w -= lr*v.</summary>
     internal static void Sgd(Index1D first, ElementRange range, ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
     {
-        for (long i = range.Start + first; i < range.End; i += GridStride())
+        for (long i = range.Start + first, step = GridStride(); i < range.End; i += step)
         {
             float d = g[i] + decay * w[i];
             float nv = momentum * v[i] + d;

@@ -46,6 +46,7 @@ public sealed partial class KernelCache : IDisposable
         }
         GemmKernel = cpu ? GemmKernel.HostBlocked : blas is not null ? GemmKernel.CuBlas : GemmKernel.Tiled;
         ParallelReductions = !cpu;
+        hostWindow = cpu;
         MaxPartElements = cpu ? long.MaxValue : LaunchSplit.MaxThreads;
     }
 
@@ -65,6 +66,15 @@ public sealed partial class KernelCache : IDisposable
 
     /// <summary>Why cuBLAS could not be loaded on a CUDA accelerator (null when it was, or on other accelerators).</summary>
     public string? CuBlasError { get; }
+
+    /// <summary>True when im2col and col2im run as host code on the CPU accelerator's memory (<see cref="HostWindow"/>);
+    /// the default there. False: the ILGPU kernels (always on GPUs).</summary>
+    public bool HostWindowKernels
+    {
+        get => hostWindow;
+        set => hostWindow = !value || cpu ? value : throw new InvalidOperationException("host im2col needs the CPU accelerator");
+    }
+    private bool hostWindow;
 
     /// <summary>True when GEMMs use the tiled ILGPU kernel.</summary>
     public bool UsesTiledGemm => GemmKernel == GemmKernel.Tiled;
@@ -145,6 +155,7 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>The im2col columns of one tile of a convolution into <paramref name="col"/> (laid out [Nb, C*KH*KW, T]).</summary>
     public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {
+        if (hostWindow) { acc.Synchronize(); HostWindow.Im2Col(x, col, p, tile); return; }
         im2col ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>(KernelBodies.Im2Col);
         ForParts(tile.Columns * p.Ckk, (e, r) => im2col(e, r, x, col, p, tile));
     }
@@ -152,6 +163,7 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>Adds (or writes, see <see cref="ConvTile.Accumulate"/>) one tile's columns back into the input gradient.</summary>
     public void Col2Im(ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
     {
+        if (hostWindow) { acc.Synchronize(); HostWindow.Col2Im(col, dx, p, tile); return; }
         col2im ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>(KernelBodies.Col2Im);
         ForParts((long)tile.Nb * p.C * (tile.H1 - tile.H0) * p.W, (e, r) => col2im(e, r, col, dx, p, tile));
     }
