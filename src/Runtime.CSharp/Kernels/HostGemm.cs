@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ILGPU;
@@ -8,20 +7,24 @@ namespace Pgmo.Kernels;
 
 /// <summary>
 /// The CPU accelerator's GEMM: the ILGPU CPU accelerator's buffers are host memory, so this runs plain C# on their
-/// addresses. Cache-blocked in the BLIS manner: a KC-deep slice of A is packed into MR-row panels and of B into
-/// NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> — transposes — are paid once per
-/// element), and a 6x16 micro-kernel keeps C in twelve AVX registers with FMA (a scalar micro-kernel where AVX2/FMA
-/// are missing). Blocks of C are spread over the cores with Parallel.For.
+/// addresses. Cache-blocked in the BLIS manner: C is cut into MC x NC blocks, one task each (across batches too,
+/// so one parallel loop, one barrier, per call); a task packs a KC-deep slice of its rows of A into MR-row panels
+/// and of its columns of B into NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> —
+/// transposes — are paid once per element) and runs a 6x16 micro-kernel that keeps C in twelve AVX registers with
+/// FMA (a scalar micro-kernel where AVX2/FMA are missing).
 /// </summary>
 internal static unsafe class HostGemm
 {
-    private const int MR = 6, NR = 16, KC = 256, MC = 72, NC = 256;
+    private const int MR = 6, NR = 16, KC = 256, MC = 144, NC = 384;
 
     /// <summary>True when the vectorized micro-kernel runs (AVX2 and FMA present).</summary>
     public static bool Vectorized => Fma.IsSupported && Avx.IsSupported;
 
-    /// <summary>Below this many multiply-adds one GEMM runs on the calling thread only.</summary>
+    /// <summary>Below this many multiply-adds a call runs on the calling thread only.</summary>
     private const long ParallelThreshold = 1L << 18;
+
+    /// <summary>Each thread's packing buffers (pinned, allocated once per thread).</summary>
+    [ThreadStatic] private static float[]? packA, packB;
 
     /// <summary>The host address of a view on the CPU accelerator.</summary>
     public static float* Address(ArrayView<float> view) => (float*)view.LoadEffectiveAddressAsPtr();
@@ -29,69 +32,55 @@ internal static unsafe class HostGemm
     /// <summary>C = Alpha op(A) op(B) + Beta C for every batch (or summed over batches), as <see cref="GemmParams"/> says.</summary>
     public static void Run(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p) => Run(Address(a), Address(b), Address(c), p);
 
-    /// <summary>The same on raw host pointers (also used by the benchmark on managed arrays).</summary>
+    /// <summary>The same on raw host pointers.</summary>
     public static void Run(float* a, float* b, float* c, GemmParams p)
     {
-        for (int bt = 0; bt < p.Batch; bt++)
+        if (p.M == 0 || p.N == 0 || p.Batch == 0) return;
+        int mBlocks = (p.M + MC - 1) / MC, nBlocks = (p.N + NC - 1) / NC;
+        bool reduce = p.ReduceBatch != 0;
+        int blocks = mBlocks * nBlocks, tasks = reduce ? blocks : blocks * p.Batch;
+        var (pa, pb, pc) = ((nint)a, (nint)b, (nint)c);
+        void RunTask(int t)
         {
-            bool reduce = p.ReduceBatch != 0;
-            float beta = reduce && bt > 0 ? 1f : p.Beta;
-            Single(a + bt * p.ABatch, b + bt * p.BBatch, reduce ? c : c + bt * p.CBatch, p, beta);
+            int blk = t % blocks, bt = t / blocks;
+            int mb = blk / nBlocks, nb = blk % nBlocks;
+            if (reduce)
+                for (int bb = 0; bb < p.Batch; bb++)
+                    Block((float*)pa + bb * p.ABatch, (float*)pb + bb * p.BBatch, (float*)pc, p, mb, nb, bb == 0 ? p.Beta : 1f);
+            else Block((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, mb, nb, p.Beta);
         }
+        if (tasks > 1 && (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold) Parallel.For(0, tasks, RunTask);
+        else for (int t = 0; t < tasks; t++) RunTask(t);
     }
 
-    /// <summary>One matrix product C = Alpha A B + beta C with the strides of <paramref name="p"/>.</summary>
-    private static void Single(float* a, float* b, float* c, GemmParams p, float beta)
+    /// <summary>Block (mb, nb) of one product C = Alpha A B + beta C, over all of K in KC slices.</summary>
+    private static void Block(float* a, float* b, float* c, GemmParams p, int mb, int nb, float beta)
     {
-        int m = p.M, n = p.N, k = p.K;
-        if (k == 0)
+        int i0 = mb * MC, j0 = nb * NC, mc = Math.Min(MC, p.M - i0), nc = Math.Min(NC, p.N - j0);
+        if (p.K == 0)
         {
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) { float* cij = c + i * p.CRow + j * p.CCol; *cij = beta == 0f ? 0f : beta * *cij; }
+            for (int i = 0; i < mc; i++)
+                for (int j = 0; j < nc; j++) { float* cij = c + (i0 + i) * p.CRow + (j0 + j) * p.CCol; *cij = beta == 0f ? 0f : beta * *cij; }
             return;
         }
-        int mPanels = (m + MR - 1) / MR, nPanels = (n + NR - 1) / NR;
-        var packA = ArrayPool<float>.Shared.Rent(mPanels * MR * KC);
-        var packB = ArrayPool<float>.Shared.Rent(nPanels * NR * KC);
-        int mBlocks = (m + MC - 1) / MC, nBlocks = (n + NC - 1) / NC;
-        bool parallel = (long)m * n * k >= ParallelThreshold && mBlocks * nBlocks > 1;
-        try
+        packA ??= GC.AllocateArray<float>(MC * KC, pinned: true);
+        packB ??= GC.AllocateArray<float>(KC * NC, pinned: true);
+        fixed (float* ap = packA, bp = packB)
         {
-            fixed (float* ap = packA, bp = packB)
+            for (int k0 = 0; k0 < p.K; k0 += KC)
             {
-                float* apc = ap, bpc = bp;
-                for (int k0 = 0; k0 < k; k0 += KC)
-                {
-                    int kc = Math.Min(KC, k - k0);
-                    float blockBeta = k0 == 0 ? beta : 1f;
-                    float* ak = a + k0 * p.ACol, bk = b + k0 * p.BRow;
-                    if (parallel)
-                    {
-                        Parallel.For(0, mPanels, i => PackA(ak, apc, p, i, kc));
-                        Parallel.For(0, nPanels, j => PackB(bk, bpc, p, j, kc));
-                        Parallel.For(0, mBlocks * nBlocks, blk => Block(apc, bpc, c, p, kc, blk / nBlocks, blk % nBlocks, blockBeta));
-                    }
-                    else
-                    {
-                        for (int i = 0; i < mPanels; i++) PackA(ak, apc, p, i, kc);
-                        for (int j = 0; j < nPanels; j++) PackB(bk, bpc, p, j, kc);
-                        for (int blk = 0; blk < mBlocks * nBlocks; blk++) Block(apc, bpc, c, p, kc, blk / nBlocks, blk % nBlocks, blockBeta);
-                    }
-                }
+                int kc = Math.Min(KC, p.K - k0);
+                for (int i = 0; i < mc; i += MR) PackA(a + k0 * p.ACol, ap + i * kc, p, i0 + i, kc);
+                for (int j = 0; j < nc; j += NR) PackB(b + k0 * p.BRow, bp + j * kc, p, j0 + j, kc);
+                Compute(ap, bp, c, p, kc, i0, mc, j0, nc, k0 == 0 ? beta : 1f);
             }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(packA);
-            ArrayPool<float>.Shared.Return(packB);
         }
     }
 
-    /// <summary>Rows [panel*MR, +MR) of the KC slice of A as kc x MR (row r of the panel fastest), zero past M.</summary>
-    private static void PackA(float* a, float* ap, GemmParams p, int panel, int kc)
+    /// <summary>Rows [i0, i0+MR) of the KC slice of A as kc x MR (row r of the panel fastest), zero past M.</summary>
+    private static void PackA(float* a, float* dst, GemmParams p, int i0, int kc)
     {
-        float* dst = ap + (long)panel * MR * kc;
-        int i0 = panel * MR, rows = Math.Min(MR, p.M - i0);
+        int rows = Math.Min(MR, p.M - i0);
         for (int r = 0; r < MR; r++)
         {
             if (r >= rows) { for (int q = 0; q < kc; q++) dst[q * MR + r] = 0f; continue; }
@@ -101,11 +90,20 @@ internal static unsafe class HostGemm
         }
     }
 
-    /// <summary>Columns [panel*NR, +NR) of the KC slice of B as kc x NR (column fastest), zero past N.</summary>
-    private static void PackB(float* b, float* bp, GemmParams p, int panel, int kc)
+    /// <summary>Columns [j0, j0+NR) of the KC slice of B as kc x NR (column fastest), zero past N.</summary>
+    private static void PackB(float* b, float* dst, GemmParams p, int j0, int kc)
     {
-        float* dst = bp + (long)panel * NR * kc;
-        int j0 = panel * NR, cols = Math.Min(NR, p.N - j0);
+        int cols = Math.Min(NR, p.N - j0);
+        if (p.BRow == 1 && cols == NR)
+        {
+            // B stored transposed (k contiguous): read each column once, sequentially.
+            for (int j = 0; j < NR; j++)
+            {
+                float* src = b + (j0 + j) * p.BCol;
+                for (int q = 0; q < kc; q++) dst[q * NR + j] = src[q];
+            }
+            return;
+        }
         for (int q = 0; q < kc; q++)
         {
             float* src = b + q * p.BRow + j0 * p.BCol;
@@ -117,20 +115,19 @@ internal static unsafe class HostGemm
         }
     }
 
-    /// <summary>One MC x NC block of C: every (MR-row, NR-column) micro-tile of it.</summary>
-    private static void Block(float* ap, float* bp, float* c, GemmParams p, int kc, int mb, int nb, float beta)
+    /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
+    private static void Compute(float* ap, float* bp, float* c, GemmParams p, int kc, int i0, int mc, int j0, int nc, float beta)
     {
         float* acc = stackalloc float[MR * NR];
-        int iEnd = Math.Min(p.M, (mb + 1) * MC), jEnd = Math.Min(p.N, (nb + 1) * NC);
-        for (int j0 = nb * NC; j0 < jEnd; j0 += NR)
+        for (int j = 0; j < nc; j += NR)
         {
-            float* bPanel = bp + (long)(j0 / NR) * NR * kc;
-            for (int i0 = mb * MC; i0 < iEnd; i0 += MR)
+            float* bPanel = bp + j * kc;
+            for (int i = 0; i < mc; i += MR)
             {
-                float* aPanel = ap + (long)(i0 / MR) * MR * kc;
+                float* aPanel = ap + i * kc;
                 if (Vectorized) MicroAvx(kc, aPanel, bPanel, acc);
                 else MicroScalar(kc, aPanel, bPanel, acc);
-                Store(acc, c, p, i0, j0, Math.Min(MR, p.M - i0), Math.Min(NR, p.N - j0), beta);
+                Store(acc, c, p, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta);
             }
         }
     }

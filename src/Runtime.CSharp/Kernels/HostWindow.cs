@@ -3,9 +3,9 @@ using ILGPU;
 namespace Pgmo.Kernels;
 
 /// <summary>
-/// im2col and col2im on the CPU accelerator's host memory (see <see cref="HostGemm"/>): the same arithmetic as
+/// im2col and col2im on the CPU accelerator's host memory (see <see cref="HostGemm"/>): the same results as
 /// <see cref="KernelBodies.Im2Col"/> and <see cref="KernelBodies.Col2Im"/>, but one task per row of the column
-/// matrix (or of the input gradient), so the index divisions are paid per row, not per element.
+/// matrix (or per input plane), walking output positions incrementally, so no index division is paid per element.
 /// </summary>
 internal static unsafe class HostWindow
 {
@@ -33,34 +33,33 @@ internal static unsafe class HostWindow
         });
     }
 
-    /// <summary>One tile's columns back into the input gradient (see <see cref="KernelBodies.Col2Im"/>).</summary>
+    /// <summary>
+    /// One tile's columns back into the input gradient (the adjoint of <see cref="Im2Col"/>): one task per (sample,
+    /// channel) plane, which zeroes its rows [H0, H1) unless the tile accumulates, then adds every column entry to the
+    /// input pixel it came from, in a fixed order (deterministic).
+    /// </summary>
     public static void Col2Im(ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
     {
         float* cs = HostGemm.Address(col), ds = HostGemm.Address(dx);
-        int hRows = tile.H1 - tile.H0, ckk = p.Ckk;
-        For(tile.Nb * p.C * hRows, (long)tile.Nb * p.C * hRows * p.W, row =>
+        int ckk = p.Ckk;
+        For(tile.Nb * p.C, tile.Columns * ckk, plane =>
         {
-            int h = row % hRows + tile.H0, ch = row / hRows % p.C, nl = row / (hRows * p.C);
-            float* dst = ds + (((long)(tile.N0 + nl) * p.C + ch) * p.H + h) * p.W;
-            float* src = cs + (long)nl * ckk * tile.T;
-            for (int w = 0; w < p.W; w++)
-            {
-                float sum = 0f;
-                for (int kh = 0; kh < p.KH; kh++)
+            int nl = plane / p.C, ch = plane % p.C;
+            float* dst = ds + ((long)(tile.N0 + nl) * p.C + ch) * p.H * p.W;
+            if (tile.Accumulate == 0)
+                new Span<float>(dst + tile.H0 * p.W, (tile.H1 - tile.H0) * p.W).Clear();
+            for (int kh = 0; kh < p.KH; kh++)
+                for (int kw = 0; kw < p.KW; kw++)
                 {
-                    int th = h + p.PadH - kh;
-                    if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
-                    for (int kw = 0; kw < p.KW; kw++)
+                    float* src = cs + ((long)nl * ckk + (ch * p.KH + kh) * p.KW + kw) * tile.T;
+                    int oh = tile.Q0 / p.OW, ow = tile.Q0 % p.OW;
+                    for (int q = 0; q < tile.T; q++)
                     {
-                        int tw = w + p.PadW - kw;
-                        if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
-                        int q = (th / p.Stride) * p.OW + tw / p.Stride - tile.Q0;
-                        if (q < 0 || q >= tile.T) continue;
-                        sum += src[(long)((ch * p.KH + kh) * p.KW + kw) * tile.T + q];
+                        int h = oh * p.Stride - p.PadH + kh, w = ow * p.Stride - p.PadW + kw;
+                        if (h >= 0 && h < p.H && w >= 0 && w < p.W) dst[h * p.W + w] += src[q];
+                        if (++ow == p.OW) { ow = 0; oh++; }
                     }
                 }
-                dst[w] = tile.Accumulate != 0 ? dst[w] + sum : sum;
-            }
         });
     }
 
