@@ -4,7 +4,7 @@ using ILGPU.Runtime;
 namespace Pgmo.Kernels;
 
 /// <summary>The kernels themselves: static methods over an index and views (ILGPU compiles them per accelerator).</summary>
-internal static class KernelBodies
+internal static partial class KernelBodies
 {
     internal const int Tile = 16;
 

@@ -7,7 +7,7 @@ namespace Pgmo.Kernels;
 /// Every kernel loaded once per accelerator (lazily, on first use) with typed launch methods. The GEMM is the tiled
 /// shared-memory kernel on GPUs and the simple one on the CPU accelerator, unless <see cref="ForceTiledGemm"/> is set.
 /// </summary>
-public sealed class KernelCache
+public sealed partial class KernelCache
 {
     private readonly Accelerator acc;
     private readonly bool tiled;
