@@ -22,10 +22,24 @@ public sealed class ParameterFactory
     private readonly Random rng;
 
     /// <summary>A factory allocating through <paramref name="tape"/>, seeded with <paramref name="seed"/>.</summary>
-    public ParameterFactory(Tape tape, int seed) { Tape = tape; rng = new Random(seed); }
+    public ParameterFactory(Tape tape, int seed) { Tape = tape; Seed = seed; rng = new Random(seed); }
 
     /// <summary>The tape whose allocator holds the parameters.</summary>
     public Tape Tape { get; }
+
+    /// <summary>The seed of the initialization and of every random stream derived from it.</summary>
+    public int Seed { get; }
+
+    /// <summary>
+    /// The seed of the random stream called <paramref name="name"/> (e.g. a dropout layer's masks): a stable hash
+    /// (FNV-1a, then SplitMix64) of the factory's seed and the name, independent of creation order and of the process.
+    /// </summary>
+    public ulong StreamSeed(string name)
+    {
+        ulong h = 14695981039346656037UL ^ (uint)Seed;
+        foreach (char c in name) h = (h ^ c) * 1099511628211UL;
+        return Kernels.KernelBodies.Mix(h);
+    }
 
     /// <summary>A weight tensor uniform in ±sqrt(6 / fanIn) (He), or constant when <paramref name="constant"/> is set.</summary>
     public Parameter Create(string name, int[] shape, int fanIn, float? constant = null)
