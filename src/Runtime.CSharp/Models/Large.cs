@@ -5,6 +5,11 @@ namespace Pgmo.Models;
 /// <summary>The paper's full-size ImageNet networks, from their published architectures.</summary>
 internal static class Large
 {
+    /// <summary>A fully connected layer with weights of standard deviation 0.01, as torchvision initializes the
+    /// classifiers of AlexNet, VGG and GoogLeNet (He initialization there makes the first logits large and the first
+    /// steps on a small batch diverge).</summary>
+    private static Linear Fc(ParameterFactory f, string name, int inFeatures, int outFeatures) => new(f, name, inFeatures, outFeatures, std: 0.01);
+
     private static Sequential ConvRelu(ParameterFactory f, string name, int cin, int cout, int k, int s = 1, int p = 0) =>
         new(new Conv2d(f, name, cin, cout, k, s, p), Lambda.Relu());
 
@@ -15,11 +20,11 @@ internal static class Large
         Module Drop(string name) => new Dropout(f, name, 0.5f);
         var s = new Sequential(Lambda.AdaptiveAvgPool(pool), Lambda.Flatten());
         if (dropoutFirst) s.Append(Drop("drop6"));
-        s.Append(new Linear(f, "fc6", channels * pool * pool, hidden)).Append(Lambda.Relu());
+        s.Append(Fc(f, "fc6", channels * pool * pool, hidden)).Append(Lambda.Relu());
         s.Append(dropoutFirst ? Drop("drop7") : Drop("drop6"));
-        s.Append(new Linear(f, "fc7", hidden, hidden)).Append(Lambda.Relu());
+        s.Append(Fc(f, "fc7", hidden, hidden)).Append(Lambda.Relu());
         if (!dropoutFirst) s.Append(Drop("drop7"));
-        return s.Append(new Linear(f, "fc8", hidden, classes));
+        return s.Append(Fc(f, "fc8", hidden, classes));
     }
 
     /// <summary>AlexNet as in torchvision (64-192-384-256-256 channels, adaptive pooling to 6x6, dropout 0.5): 61.1 M
@@ -68,7 +73,7 @@ internal static class Large
         Inception(f, "5a", 832, 256, 160, 320, 32, 128, 128),
         Inception(f, "5b", 832, 384, 192, 384, 48, 128, 128),
         Lambda.AdaptiveAvgPool(1), Lambda.Flatten(), new Dropout(f, "dropout", 0.4f),
-        new Linear(f, "fc", 1024, 1000));
+        Fc(f, "fc", 1024, 1000));
 
     private static Module Bottleneck(ParameterFactory f, string n, int cin, int width, int stride) => new Residual(
         new Sequential(
@@ -92,7 +97,7 @@ internal static class Large
                 cin = width * 4;
             }
         }
-        return s.Append(Lambda.AdaptiveAvgPool(1)).Append(Lambda.Flatten()).Append(new Linear(f, "fc", 2048, 1000));
+        return s.Append(Lambda.AdaptiveAvgPool(1)).Append(Lambda.Flatten()).Append(Fc(f, "fc", 2048, 1000));
     }
 
     private static ConvBnRelu B(ParameterFactory f, string n, int cin, int cout, int k, int s = 1, int p = 0) => new(f, n, cin, cout, k, s, p);
@@ -140,5 +145,5 @@ internal static class Large
         InceptionD(f, "Mixed_7a", 768),                                                                                         // 8
         InceptionE(f, "Mixed_7b", 1280), InceptionE(f, "Mixed_7c", 2048),
         Lambda.AdaptiveAvgPool(1), new Dropout(f, "dropout", 0.5f), Lambda.Flatten(),
-        new Linear(f, "fc", 2048, 1000));
+        Fc(f, "fc", 2048, 1000));
 }

@@ -49,6 +49,10 @@ public sealed record ModelInfo(string Name, string Description, int[] InputShape
     /// <summary>The default image side (height = width) in pixels.</summary>
     public int ImageSize => InputShape[1];
 
+    /// <summary>The learning rate `pgmo train` uses unless told otherwise: 0.05 on the digits; 0.01 for the paper
+    /// networks (torchvision's recipe for AlexNet and VGG; higher rates diverge at small batches without batch norm).</summary>
+    public float LearningRate { get; init; } = 0.05f;
+
     /// <summary>The input of one sample at <paramref name="size"/> x <paramref name="size"/> pixels (channels first).</summary>
     public int[] InputShapeAt(int size) => new[] { InputShape[0], size, size };
 }
@@ -72,11 +76,11 @@ public static class ModelZoo
         new ModelInfo("cnn", "small CNN (2 conv + max pool, 1 fc) on digits", DigitsShape, 10, true, false, Small.Cnn),
         new ModelInfo("lenet", "LeNet-style CNN (2 conv, 3 fc) on digits", DigitsShape, 10, true, false, Small.LeNet),
         new ModelInfo("resnet", "small ResNet (3 residual blocks with batch norm) on digits", DigitsShape, 10, true, false, Small.ResNet),
-        new ModelInfo("alexnet", "AlexNet (torchvision single-tower variant, adaptive pool 6x6, dropout 0.5), 224x224", ImageNet, 1000, false, true, Large.AlexNet),
-        new ModelInfo("vgg16", "VGG-16 (configuration D, adaptive pool 7x7, dropout 0.5), 224x224", ImageNet, 1000, false, true, Large.Vgg16),
-        new ModelInfo("googlenet", "GoogLeNet (paper: 5x5 branches, no BN/LRN/aux heads, dropout 0.4), 224x224", ImageNet, 1000, false, true, Large.GoogLeNet),
-        new ModelInfo("resnet50", "ResNet-50 (v1.5, stride on the 3x3), 224x224", ImageNet, 1000, false, true, Large.ResNet50),
-        new ModelInfo("inception3", "Inception-v3 (torchvision, no aux head, dropout 0.5), 299x299", new[] { 3, 299, 299 }, 1000, false, true, Large.InceptionV3),
+        new ModelInfo("alexnet", "AlexNet (torchvision single-tower variant, adaptive pool 6x6, dropout 0.5), 224x224", ImageNet, 1000, false, true, Large.AlexNet) { LearningRate = 0.01f },
+        new ModelInfo("vgg16", "VGG-16 (configuration D, adaptive pool 7x7, dropout 0.5), 224x224", ImageNet, 1000, false, true, Large.Vgg16) { LearningRate = 0.01f },
+        new ModelInfo("googlenet", "GoogLeNet (paper: 5x5 branches, no BN/LRN/aux heads, dropout 0.4), 224x224", ImageNet, 1000, false, true, Large.GoogLeNet) { LearningRate = 0.01f },
+        new ModelInfo("resnet50", "ResNet-50 (v1.5, stride on the 3x3), 224x224", ImageNet, 1000, false, true, Large.ResNet50) { LearningRate = 0.01f },
+        new ModelInfo("inception3", "Inception-v3 (torchvision, no aux head, dropout 0.5), 299x299", new[] { 3, 299, 299 }, 1000, false, true, Large.InceptionV3) { LearningRate = 0.01f },
     };
 
     /// <summary>The network called <paramref name="name"/> (case-insensitive), or null.</summary>

@@ -28,9 +28,11 @@ public sealed class Linear : Module
 {
     private readonly Parameter w, b;
 
-    public Linear(ParameterFactory f, string name, int inFeatures, int outFeatures)
+    /// <summary>A layer with He-initialized weights, or weights of standard deviation <paramref name="std"/> when
+    /// given (torchvision initializes the ImageNet classifiers with 0.01), and zero biases.</summary>
+    public Linear(ParameterFactory f, string name, int inFeatures, int outFeatures, double? std = null)
     {
-        w = Add(f.Create(name + ".weight", new[] { outFeatures, inFeatures }, inFeatures));
+        w = Add(f.Create(name + ".weight", new[] { outFeatures, inFeatures }, inFeatures, std: std));
         b = Add(f.Create(name + ".bias", new[] { outFeatures }, 1, constant: 0f));
     }
 

@@ -41,15 +41,16 @@ public sealed class ParameterFactory
         return Kernels.KernelBodies.Mix(h);
     }
 
-    /// <summary>A weight tensor uniform in ±sqrt(6 / fanIn) (He), or constant when <paramref name="constant"/> is set.</summary>
-    public Parameter Create(string name, int[] shape, int fanIn, float? constant = null)
+    /// <summary>A weight tensor uniform in ±sqrt(6 / fanIn) (He), or with standard deviation <paramref name="std"/>
+    /// when given (uniform in ±std·sqrt(3)), or constant when <paramref name="constant"/> is set.</summary>
+    public Parameter Create(string name, int[] shape, int fanIn, float? constant = null, double? std = null)
     {
         if (!Tape.Computes) return new Parameter(name, Tape.Empty(shape, "param:" + name));
         var data = new float[Tensor.Count(shape)];
         if (constant is { } c) Array.Fill(data, c);
         else
         {
-            double bound = Math.Sqrt(6.0 / Math.Max(1, fanIn));
+            double bound = std is { } sd ? sd * Math.Sqrt(3) : Math.Sqrt(6.0 / Math.Max(1, fanIn));
             for (int i = 0; i < data.Length; i++) data[i] = (float)((rng.NextDouble() * 2 - 1) * bound);
         }
         return new Parameter(name, Tape.Upload(data, shape, "param:" + name));
