@@ -77,6 +77,12 @@ public sealed class GradientCheckTests(CpuFixture fx)
 
     [Fact] public void AvgPool() => Check(new[] { new[] { 2, 2, 5, 5 } }, (t, x) => t.AvgPool(x[0], 3, 2, 1));
 
+    [Fact] public void AdaptiveAvgPool() => Check(new[] { new[] { 2, 2, 5, 7 } }, (t, x) => t.AdaptiveAvgPool(x[0], 3, 4));
+
+    [Fact] public void AdaptiveAvgPoolEnlarging() => Check(new[] { new[] { 1, 2, 2, 3 } }, (t, x) => t.AdaptiveAvgPool(x[0], 5, 4));
+
+    [Fact] public void Dropout() => Check(new[] { new[] { 3, 17 } }, (t, x) => t.Dropout(x[0], 0.4f, seed: 5));
+
     [Fact] public void Relu() => Check(new[] { new[] { 17 } }, (t, x) => t.Relu(x[0]), h: 1e-3f);
 
     [Fact] public void AddWithSharedInput() => Check(new[] { new[] { 2, 3 }, new[] { 2, 3 } }, (t, x) => t.Add(t.Relu(x[0].Share()), t.Add(x[0], x[1])), h: 1e-3f);

@@ -4,23 +4,36 @@ using Pgmo.Training;
 
 namespace Pgmo.Tests;
 
-/// <summary>Traces of one iteration: what a dry run records is what a real run records, and what the pool sees.</summary>
+/// <summary>
+/// Traces of one iteration: what a dry run records is what a real run records, and what the pool sees. Every network
+/// runs for real: the paper networks on synthetic data at small batches and image sizes, so the slow CPU path stays quick.
+/// </summary>
 [Collection("cpu")]
 public sealed class ProfilerTests(CpuFixture fx)
 {
     [Theory]
-    [InlineData("mlp", 8)]
-    [InlineData("cnn", 17)]
-    [InlineData("resnet", 8)]
-    public void DryRunTraceEqualsRealRunTrace(string model, int batch)
+    [InlineData("mlp", 8, null)]
+    [InlineData("cnn", 17, null)]
+    [InlineData("lenet", 2, null)]
+    [InlineData("resnet", 8, null)]
+    [InlineData("alexnet", 1, 63)]
+    [InlineData("vgg16", 1, 32)]
+    [InlineData("googlenet", 2, 32)]
+    [InlineData("resnet50", 2, 32)]
+    [InlineData("inception3", 1, 75)]
+    public void DryRunTraceEqualsRealRunTrace(string model, int batch, int? imageSize)
     {
-        var real = Profiler.Real(model, batch, fx.Device, Digits.Load());
-        var dry = Profiler.DryRun(model, batch);
+        var info = Pgmo.Models.ModelZoo.Find(model)!;
+        var real = Profiler.Real(model, batch, fx.Device, info.Digits ? Digits.Load() : null, imageSize);
+        var dry = Profiler.DryRun(model, batch, imageSize);
         Assert.Equal(real.Trace.ToCsv(), dry.Trace.ToCsv());
         Assert.Equal(real.Trace.Events, dry.Trace.Events);
         Assert.Equal(real.Trace.Signature, dry.Trace.Signature);
         Assert.Equal(real.PoolReservedBytes, dry.PoolReservedBytes);
         Assert.Equal(real.Trace.Persistent, dry.Trace.Persistent);
+        Assert.Equal(imageSize ?? info.ImageSize, real.ImageSize);
+        bool dropout = info.Name is "alexnet" or "vgg16" or "googlenet" or "inception3";
+        Assert.Equal(dropout, real.Trace.Tags.Any(t => t.StartsWith("dropout.mask", StringComparison.Ordinal)));
     }
 }
 

@@ -28,6 +28,54 @@ public sealed class ShapeInferenceTests
         y.Release();
     }
 
+    /// <summary>The smallest inputs torchvision's implementations accept (AlexNet: 63, VGG: 32, Inception-v3: 75;
+    /// GoogLeNet and ResNet-50 pad every window, so a 1x1 input keeps a 1x1 map down to the adaptive pool).</summary>
+    [Theory]
+    [InlineData("alexnet", 63)]
+    [InlineData("vgg16", 32)]
+    [InlineData("googlenet", 1)]
+    [InlineData("resnet50", 1)]
+    [InlineData("inception3", 75)]
+    public void SmallestImageSizeIsTorchvisions(string name, int smallest)
+    {
+        var info = ModelZoo.Find(name)!;
+        Assert.Equal(smallest, ModelZoo.MinimumImageSize(info));
+        Assert.Null(ModelZoo.ImageSizeError(info, smallest));
+        if (smallest > 1) Assert.Contains($"smallest size is {smallest}x{smallest}", ModelZoo.ImageSizeError(info, smallest - 1));
+        Assert.NotNull(ModelZoo.ImageSizeError(info, ModelZoo.MaxImageSize + 1));
+    }
+
+    [Theory]
+    [InlineData("alexnet", 96)]
+    [InlineData("vgg16", 129)]
+    [InlineData("googlenet", 33)]
+    [InlineData("resnet50", 96)]
+    [InlineData("inception3", 96)]
+    [InlineData("inception3", 75)]
+    public void PaperNetworksGiveLogitsAtOtherImageSizes(string name, int size)
+    {
+        using var device = Device.ShapesOnly();
+        using var alloc = device.CreateAllocator("pool");
+        var tape = new Tape(device, alloc) { Recording = false };
+        using var model = ModelZoo.Create(name, new ParameterFactory(tape, 0), size);
+        Assert.Equal(new[] { 3, size, size }, model.InputShape);
+        var y = model.Forward(tape, tape.Empty(new[] { 2, 3, size, size }, "input"));
+        Assert.Equal(new[] { 2, 1000 }, y.Shape);
+        y.Release();
+    }
+
+    [Fact]
+    public void DigitsNetworksTakeEightPixelsOnly()
+    {
+        var info = ModelZoo.Find("cnn")!;
+        Assert.Equal(8, ModelZoo.MinimumImageSize(info));
+        Assert.Null(ModelZoo.ImageSizeError(info, 8));
+        Assert.Contains("8x8 inputs only", ModelZoo.ImageSizeError(info, 9));
+        using var device = Device.ShapesOnly();
+        using var alloc = device.CreateAllocator("pool");
+        Assert.Throws<ArgumentException>(() => ModelZoo.Create("cnn", new ParameterFactory(new Tape(device, alloc), 0), 16));
+    }
+
     [Fact]
     public void DryRunOfResNet50AtBatch64IsQuickAndLeaksNothing()
     {

@@ -12,7 +12,7 @@ public static class ModelsCommand
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "also print the list as one JSON object on the last line of standard output" };
-        var command = new Command("models", "List the networks the runtime can build: name, input, classes, parameters, whether it trains on the digits.") { json };
+        var command = new Command("models", "List the networks the runtime can build: name, default input, image sizes it takes, classes, parameters, whether it trains on the digits.") { json };
         command.SetAction(r => Run(r.GetValue(json)));
         return command;
     }
@@ -22,15 +22,17 @@ public static class ModelsCommand
         using var device = Device.ShapesOnly();
         var rows = new List<object>();
         var table = new Table { Border = TableBorder.Simple };
-        foreach (var c in new[] { "model", "input", "classes", "parameters", "digits", "description" })
+        foreach (var c in new[] { "model", "input", "image sizes", "classes", "parameters", "digits", "description" })
             table.AddColumn(c is "classes" or "parameters" ? new TableColumn(c).RightAligned() : new TableColumn(c));
         foreach (var info in ModelZoo.All)
         {
             using var alloc = device.CreateAllocator("naive");
             using var model = ModelZoo.Create(info.Name, new ParameterFactory(new Tape(device, alloc), 0));
             var input = string.Join("x", info.InputShape);
-            table.AddRow(info.Name, input, info.Classes.ToString(), model.ParameterCount.ToString("N0"), info.Digits ? "yes" : "no", Spectre.Console.Markup.Escape(info.Description));
-            rows.Add(new { name = info.Name, input = info.InputShape, classes = info.Classes, parameters = model.ParameterCount, digits = info.Digits, description = info.Description });
+            int smallest = ModelZoo.MinimumImageSize(info);
+            var sizes = info.AnySize ? $"{smallest} to {ModelZoo.MaxImageSize}" : $"{smallest} only";
+            table.AddRow(info.Name, input, sizes, info.Classes.ToString(), model.ParameterCount.ToString("N0"), info.Digits ? "yes" : "no", Spectre.Console.Markup.Escape(info.Description));
+            rows.Add(new { name = info.Name, input = info.InputShape, minImageSize = smallest, maxImageSize = info.AnySize ? ModelZoo.MaxImageSize : smallest, classes = info.Classes, parameters = model.ParameterCount, digits = info.Digits, description = info.Description });
         }
         Output.Out.Write(table);
         if (json) Output.JsonLine(new { models = rows });

@@ -7,12 +7,14 @@ using Pgmo.Training;
 
 namespace Pgmo.Cli;
 
-/// <summary>`pgmo train`: trains a network on the bundled digits with the ILGPU runtime and reports loss, accuracy, time and memory.</summary>
+/// <summary>`pgmo train`: trains a network on the bundled digits or on synthetic data with the ILGPU runtime and reports loss, accuracy, time and memory.</summary>
 public static class TrainCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "network to train (see `pgmo models`; digits-sized ones: mlp, cnn, lenet, resnet)", DefaultValueFactory = _ => ModelZoo.Default };
+        var model = new Option<string>("--model") { Description = "network to train (see `pgmo models`): mlp, cnn, lenet, resnet (digits-sized) or alexnet, vgg16, googlenet, resnet50, inception3", DefaultValueFactory = _ => ModelZoo.Default };
+        var data = new Option<string?>("--data") { Description = "digits (the bundled 8x8 digits, seeded stratified 80/20 split; default for the digits networks) or synthetic (seeded random inputs and labels, fresh every step, no test set; default for the paper networks)" };
+        var imageSize = ModelOptions.ImageSizeOption();
         var batch = new Option<int>("--batch") { Description = "samples per step", DefaultValueFactory = _ => 32 };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
         var allocator = new Option<string>("--allocator") { Description = "device allocator: planned (profile the first iteration, plan it, replay the plan from one arena), pool (CuPy caching policy) or naive (one device allocation per tensor)", DefaultValueFactory = _ => "pool" };
@@ -22,14 +24,14 @@ public static class TrainCommand
         var compare = new Option<bool>("--compare-allocators") { Description = "also measure steady-state step time with the planned arena and with the pool, side by side on this accelerator" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
-        var lr = new Option<float>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter)", DefaultValueFactory = _ => 0.05f };
+        var lr = new Option<float?>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter); default 0.05 for the digits networks, 0.01 for the paper networks" };
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
-        var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) and report final loss, test accuracy, step time and the allocator's peak.")
+        var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, batch, steps, allocator, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
+            model, data, imageSize, batch, steps, allocator, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
         };
         command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator)!, r.GetValue(planner)!, r.GetValue(plannerDebug),
-            r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr), r.GetValue(json), r.GetValue(trace), r.GetValue(compare)));
+            r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr), r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(data), r.GetValue(imageSize)));
         return command;
     }
 
@@ -37,8 +39,7 @@ public static class TrainCommand
     /// <summary>Checks the arguments; throws <see cref="UsageException"/> (exit 2) with a clear message.</summary>
     public static TrainOptions Validate(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr)
     {
-        var info = ModelZoo.Find(model) ?? throw new UsageException($"--model: unknown model '{model}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
-        if (!info.Digits) throw new UsageException($"--model: {info.Name} takes {string.Join("x", info.InputShape)} inputs and cannot train on the 8x8 digits (trainable: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
+        var info = ModelOptions.Find(model);
         if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
         if (!Device.AllocatorNames.Contains(allocator)) throw new UsageException($"--allocator: unknown allocator '{allocator}' (expected {string.Join(", ", Device.AllocatorNames)})");
@@ -53,46 +54,52 @@ public static class TrainCommand
         };
     }
 
-    static int Run(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr, bool json, string? trace, bool compare)
+    static int Run(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float? lr, bool json, string? trace, bool compare,
+        string? dataText, int? imageSize)
     {
-        var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr);
+        var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr ?? ModelOptions.Find(model).LearningRate);
         if (trace is not null && allocator != "planned") throw new UsageException("--trace needs --allocator planned");
-        return Train(options, json, trace, compare);
+        var info = ModelOptions.Find(options.Model);
+        var source = ModelOptions.Data(info, dataText);
+        options = options with { ImageSize = ModelOptions.ImageSize(info, imageSize) };
+        return Train(options, source, json, trace, compare);
     }
 
-    static int Train(TrainOptions options, bool json, string? tracePath, bool compare)
+    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare)
     {
         var (batch, steps, allocator) = (options.Batch, options.Steps, options.Allocator);
-        var data = Digits.Load();
+        var data = source == TrainingData.Digits ? Digits.Load() : null;
         Device device;
         try { device = Device.Create(options.Accelerator); }
         catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
         using var trainer = new Trainer(options, device);
-        Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters) on {device.Description}, batch {batch}, {steps} steps, {allocator} allocator");
+        Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters, {string.Join("x", trainer.Model.InputShape)} inputs) on " +
+                                $"{(data is null ? "synthetic data" : "the digits")}, {device.Description}, batch {batch}, {steps} steps, {allocator} allocator");
         var planned = trainer.Allocator as PlannedAllocator;
         if (planned is not null)
             planned.Logged += e => Console.Error.WriteLine($"  planned allocator, iteration {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}");
         int every = Math.Max(1, steps / 20);
-        var result = trainer.Fit(data, (step, loss, rate) =>
+        Action<int, float, double> progress = (step, loss, rate) =>
         {
             if (step % every == 0 || step == steps)
                 Console.Error.WriteLine($"  step {step,5}/{steps}  loss {loss,8:0.0000}  {rate,8:0} samples/s");
-        });
+        };
+        var result = data is null ? trainer.FitSynthetic(progress) : trainer.Fit(data, progress);
         var plan = planned?.Plans.Count > 0 ? planned.Plans[0] : null;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was profiled");
             Output.WriteAtomically(tracePath, plan.Trace.ToCsv());
         }
-        StepTimes? times = compare ? CompareStepTimes(options, device, data) : null;
+        StepTimes? times = compare ? CompareStepTimes(options, device, data ?? new SyntheticData(trainer.Model.InputShape, trainer.Model.Classes, options.Seed).Take(batch)) : null;
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo train {result.Model}") };
         table.AddColumn("figure");
         table.AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("accelerator", result.Accelerator);
         table.AddRow("allocator", result.Allocator);
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
-        table.AddRow("test accuracy", $"{result.TestAccuracy:P2}");
+        table.AddRow("test accuracy", result.TestAccuracy is { } accuracy ? $"{accuracy:P2}" : "none (synthetic data)");
         table.AddRow("mean step time", $"{result.StepMillis:0.00} ms");
         table.AddRow("allocator peak while training (reserved)", Output.Bytes(result.TrainPeakBytes));
         table.AddRow("allocator peak with evaluation (reserved)", Output.Bytes(result.PeakBytes));
@@ -116,7 +123,7 @@ public static class TrainCommand
         if (json)
             Output.JsonLine(new
             {
-                model = result.Model, batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
+                model = result.Model, imageSize = trainer.Model.InputShape[1], data = data is null ? "synthetic" : "digits", batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
                 finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
                 poolPeakBytes = plan?.PoolPeakBytes ?? (result.Allocator == "pool" ? result.PeakBytes : (long?)null),
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes, reductionPercent = plan?.ReductionPercent,

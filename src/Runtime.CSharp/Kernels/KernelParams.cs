@@ -30,12 +30,17 @@ public struct WindowParams
 {
     public int N, C, H, W, KH, KW, Stride, PadH, PadW, OH, OW;
 
-    /// <summary>Geometry with the output size derived from the input size (floor mode).</summary>
+    /// <summary>Geometry with the output size derived from the input size (floor mode; 0 when the window does not fit).</summary>
     public static WindowParams Create(int n, int c, int h, int w, int kh, int kw, int stride, int padH, int padW) => new()
     {
         N = n, C = c, H = h, W = w, KH = kh, KW = kw, Stride = stride, PadH = padH, PadW = padW,
-        OH = (h + 2 * padH - kh) / stride + 1, OW = (w + 2 * padW - kw) / stride + 1,
+        OH = OutputSize(h, kh, stride, padH), OW = OutputSize(w, kw, stride, padW),
     };
+
+    /// <summary>floor((size + 2 pad - kernel) / stride) + 1, or 0 when the padded input is smaller than the kernel
+    /// (C#'s division truncates towards zero, which would give 1 for a window overhanging by less than a stride).</summary>
+    public static int OutputSize(int size, int kernel, int stride, int pad) =>
+        size + 2 * pad < kernel ? 0 : (size + 2 * pad - kernel) / stride + 1;
 
     /// <summary>Rows of the im2col matrix of one sample: C*KH*KW.</summary>
     public readonly int Ckk => C * KH * KW;

@@ -28,9 +28,11 @@ public sealed class Linear : Module
 {
     private readonly Parameter w, b;
 
-    public Linear(ParameterFactory f, string name, int inFeatures, int outFeatures)
+    /// <summary>A layer with He-initialized weights, or weights of standard deviation <paramref name="std"/> when
+    /// given (torchvision initializes the ImageNet classifiers with 0.01), and zero biases.</summary>
+    public Linear(ParameterFactory f, string name, int inFeatures, int outFeatures, double? std = null)
     {
-        w = Add(f.Create(name + ".weight", new[] { outFeatures, inFeatures }, inFeatures));
+        w = Add(f.Create(name + ".weight", new[] { outFeatures, inFeatures }, inFeatures, std: std));
         b = Add(f.Create(name + ".bias", new[] { outFeatures }, 1, constant: 0f));
     }
 
@@ -65,7 +67,25 @@ public sealed class Lambda : Module
     public static Lambda MaxPool(int k, int s, int p = 0) => new((t, x) => t.MaxPool(x, k, s, p));
     public static Lambda AvgPool(int k, int s, int p = 0) => new((t, x) => t.AvgPool(x, k, s, p));
     public static Lambda GlobalAvgPool() => new((t, x) => t.GlobalAvgPool(x));
+    /// <summary>Adaptive average pooling to size x size (torchvision's AdaptiveAvgPool2d before a classifier).</summary>
+    public static Lambda AdaptiveAvgPool(int size) => new((t, x) => t.AdaptiveAvgPool(x, size, size));
     public static Lambda Flatten() => new((t, x) => t.Flatten(x));
+}
+
+/// <summary>
+/// Inverted dropout with probability <paramref name="p"/> in training mode, the identity in inference mode. Each
+/// training forward pass draws a new mask from the layer's stream (the factory's seed and the layer's name) and the
+/// call count, so a run is deterministic given the seed, and a dry run makes the same allocations as a real one.
+/// </summary>
+public sealed class Dropout(ParameterFactory f, string name, float p) : Module
+{
+    private readonly ulong stream = f.StreamSeed("dropout:" + name);
+    private ulong calls;
+
+    /// <summary>The drop probability.</summary>
+    public float P { get; } = p >= 0f && p < 1f ? p : throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+
+    public override Tensor Forward(Tape t, Tensor x) => Training ? t.Dropout(x, P, Kernels.KernelBodies.Mix(stream + calls++)) : x;
 }
 
 /// <summary>Modules applied one after another.</summary>

@@ -22,20 +22,35 @@ public sealed class ParameterFactory
     private readonly Random rng;
 
     /// <summary>A factory allocating through <paramref name="tape"/>, seeded with <paramref name="seed"/>.</summary>
-    public ParameterFactory(Tape tape, int seed) { Tape = tape; rng = new Random(seed); }
+    public ParameterFactory(Tape tape, int seed) { Tape = tape; Seed = seed; rng = new Random(seed); }
 
     /// <summary>The tape whose allocator holds the parameters.</summary>
     public Tape Tape { get; }
 
-    /// <summary>A weight tensor uniform in ±sqrt(6 / fanIn) (He), or constant when <paramref name="constant"/> is set.</summary>
-    public Parameter Create(string name, int[] shape, int fanIn, float? constant = null)
+    /// <summary>The seed of the initialization and of every random stream derived from it.</summary>
+    public int Seed { get; }
+
+    /// <summary>
+    /// The seed of the random stream called <paramref name="name"/> (e.g. a dropout layer's masks): a stable hash
+    /// (FNV-1a, then SplitMix64) of the factory's seed and the name, independent of creation order and of the process.
+    /// </summary>
+    public ulong StreamSeed(string name)
+    {
+        ulong h = 14695981039346656037UL ^ (uint)Seed;
+        foreach (char c in name) h = (h ^ c) * 1099511628211UL;
+        return Kernels.KernelBodies.Mix(h);
+    }
+
+    /// <summary>A weight tensor uniform in ±sqrt(6 / fanIn) (He), or with standard deviation <paramref name="std"/>
+    /// when given (uniform in ±std·sqrt(3)), or constant when <paramref name="constant"/> is set.</summary>
+    public Parameter Create(string name, int[] shape, int fanIn, float? constant = null, double? std = null)
     {
         if (!Tape.Computes) return new Parameter(name, Tape.Empty(shape, "param:" + name));
         var data = new float[Tensor.Count(shape)];
         if (constant is { } c) Array.Fill(data, c);
         else
         {
-            double bound = Math.Sqrt(6.0 / Math.Max(1, fanIn));
+            double bound = std is { } sd ? sd * Math.Sqrt(3) : Math.Sqrt(6.0 / Math.Max(1, fanIn));
             for (int i = 0; i < data.Length; i++) data[i] = (float)((rng.NextDouble() * 2 - 1) * bound);
         }
         return new Parameter(name, Tape.Upload(data, shape, "param:" + name));

@@ -10,6 +10,8 @@ namespace Pgmo.Training;
 public sealed record TrainOptions
 {
     public string Model { get; init; } = ModelZoo.Default;
+    /// <summary>Side of the square input images in pixels; null: the network's default (see <see cref="ModelZoo.Create"/>).</summary>
+    public int? ImageSize { get; init; }
     public int Batch { get; init; } = 32;
     public int Steps { get; init; } = 150;
     public string Allocator { get; init; } = "pool";
@@ -24,9 +26,9 @@ public sealed record TrainOptions
     public bool Record { get; init; }
 }
 
-/// <summary>What a training run measured.</summary>
+/// <summary>What a training run measured; <paramref name="TestAccuracy"/> is null when there is no test set (synthetic data).</summary>
 public sealed record TrainResult(string Model, int Batch, int Steps, string Accelerator, string Allocator,
-    float InitialLoss, float FinalLoss, double TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses)
+    float InitialLoss, float FinalLoss, double? TestAccuracy, double StepMillis, long PeakBytes, long PeakInUseBytes, IReadOnlyList<float> Losses)
 {
     /// <summary>The allocator's peak reserved bytes over the training steps only (before the test-set evaluation).</summary>
     public long TrainPeakBytes { get; init; }
@@ -47,7 +49,7 @@ public sealed class Trainer : IDisposable
         Device = device ?? Device.Create(options.Accelerator);
         Allocator = Device.CreateAllocator(options.Allocator, options.Record, options.Planned);
         Tape = new Tape(Device, Allocator);
-        Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed));
+        Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
         Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
         PersistentBlocks = Allocator.LiveBlocks;
     }
@@ -141,26 +143,44 @@ public sealed class Trainer : IDisposable
         var rng = new Random(Options.Seed);
         var order = Enumerable.Range(0, train.Count).ToArray();
         rng.Shuffle(order);
-        int cursor = 0, b = Options.Batch;
+        int cursor = 0;
+        return Run((xs, ys) =>
+        {
+            for (int i = 0; i < ys.Length; i++)
+            {
+                if (cursor == order.Length) { rng.Shuffle(order); cursor = 0; }
+                xs[i] = train.Samples[order[cursor]];
+                ys[i] = train.Labels[order[cursor++]];
+            }
+        }, test, progress);
+    }
+
+    /// <summary>
+    /// Trains on fresh seeded random batches of the model's input shape (<see cref="SyntheticData"/>, seeded with the
+    /// options' seed); there is no test set, so the result has no test accuracy.
+    /// </summary>
+    public TrainResult FitSynthetic(Action<int, float, double>? progress = null) =>
+        Run(new SyntheticData(Model.InputShape, Model.Classes, Options.Seed).Fill, null, progress);
+
+    /// <summary>The training loop: <paramref name="next"/> fills each step's batch; the learning rate drops tenfold for
+    /// the last quarter of the steps; the test set, when given, is classified at the end.</summary>
+    private TrainResult Run(Action<float[][], int[]> next, Dataset? test, Action<int, float, double>? progress)
+    {
+        int b = Options.Batch;
         var losses = new List<float>();
         var clock = Stopwatch.StartNew();
         var xs = new float[b][];
         var ys = new int[b];
         for (int step = 0; step < Options.Steps; step++)
         {
-            for (int i = 0; i < b; i++)
-            {
-                if (cursor == order.Length) { rng.Shuffle(order); cursor = 0; }
-                xs[i] = train.Samples[order[cursor]];
-                ys[i] = train.Labels[order[cursor++]];
-            }
+            next(xs, ys);
             Optimizer.LearningRate = Options.LearningRate * (step < Options.Steps * 3 / 4 ? 1f : 0.1f);
             losses.Add(Step(xs, ys));
             progress?.Invoke(step + 1, losses[^1], (step + 1) * b / Math.Max(1e-9, clock.Elapsed.TotalSeconds));
         }
         double stepMs = clock.Elapsed.TotalMilliseconds / Math.Max(1, Options.Steps);
         long trainPeak = Allocator.PeakReservedBytes;
-        double acc = Accuracy(test, Math.Max(b, 128));
+        double? acc = test is null ? null : Accuracy(test, Math.Max(b, 128));
         return new TrainResult(Model.Name, b, Options.Steps, Device.Name, Allocator.Name,
             losses.Count > 0 ? losses[0] : float.NaN, losses.Count > 0 ? losses[^1] : float.NaN, acc, stepMs,
             Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses) { TrainPeakBytes = trainPeak };

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using Pgmo.Models;
+using Pgmo.Training;
+
+namespace Pgmo.Cli;
+
+/// <summary>The options that choose a network, its input size and its training data, shared by train, profile and bench-kernels.</summary>
+public static class ModelOptions
+{
+    /// <summary>The `--image-size` option (no value: the network's default size).</summary>
+    public static Option<int?> ImageSizeOption() => new("--image-size")
+    {
+        Description = "side of the square input images in pixels (default: the network's, 224 or 299; the paper networks pool " +
+                      "adaptively before their classifiers and take any size from their smallest up, see `pgmo models`; the digits networks take 8 only)",
+    };
+
+    /// <summary>The network called <paramref name="name"/>, or a usage error listing the known ones.</summary>
+    public static ModelInfo Find(string name) =>
+        ModelZoo.Find(name) ?? throw new UsageException($"--model: unknown model '{name}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
+
+    /// <summary>The image side to use: <paramref name="size"/> when the network is defined on it (else a usage error
+    /// naming the smallest size), the network's default when null.</summary>
+    public static int ImageSize(ModelInfo info, int? size)
+    {
+        if (size is not { } s) return info.ImageSize;
+        if (s < 1) throw new UsageException($"--image-size must be at least 1, got {s}");
+        return ModelZoo.ImageSizeError(info, s) is { } error ? throw new UsageException($"--image-size: {error}") : s;
+    }
+
+    /// <summary>
+    /// The training data: digits or synthetic as asked, else digits for the digits networks and synthetic for the
+    /// others. Digits for a network with another input is a usage error (its inputs are not 8x8 images).
+    /// </summary>
+    public static TrainingData Data(ModelInfo info, string? text)
+    {
+        var data = text?.ToLowerInvariant() switch
+        {
+            null => info.Digits ? TrainingData.Digits : TrainingData.Synthetic,
+            "digits" => TrainingData.Digits,
+            "synthetic" => TrainingData.Synthetic,
+            _ => throw new UsageException($"--data: unknown data '{text}' (expected digits or synthetic)"),
+        };
+        if (data == TrainingData.Digits && !info.Digits)
+            throw new UsageException($"--data digits: {info.Name} takes {string.Join("x", info.InputShape)} inputs, not the 1x8x8 digits; " +
+                                     "train it with --data synthetic (its default)");
+        return data;
+    }
+}
