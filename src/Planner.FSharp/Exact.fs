@@ -322,7 +322,7 @@ module Exact =
                 |> Seq.map (fun j -> offsets.[j], offsets.[j] + bs.[j].Size) |> Seq.sortBy fst |> Array.ofSeq
             let mutable o = 0L
             for (lo, hi) in blockers do
-                if o + b.Size > lo && lo < o + b.Size && o < hi then o <- Buffer.alignUp b.Alignment hi
+                if o + b.Size > lo && lo < o + b.Size && o < hi then o <- Numbers.alignUp b.Alignment hi
             offsets.[i] <- o
             placed.Add i
         { Offsets = offsets }

@@ -108,7 +108,7 @@ module Search =
                 let mutable candidate = 0L
                 let mutable k = 0
                 while k < count && candidate + size > keys.[k] do
-                    if tops.[k] > candidate then candidate <- Buffer.alignUp align tops.[k]
+                    if tops.[k] > candidate then candidate <- Numbers.alignUp align tops.[k]
                     k <- k + 1
                 offsets.[i] <- candidate
                 if candidate + size > limit then ok <- false

@@ -29,17 +29,15 @@ public static class BenchCommand
         var sizes = sizesText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.TryParse(s, out var n) && n > 0 ? n : throw new UsageException($"--sizes: '{s}' is not a positive count")).ToList();
         if (repeats < 1) throw new UsageException("--repeats must be at least 1");
-        var selected = algorithmNames is null
-            ? Algorithms.all.ToList()
-            : algorithmNames.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(PlanCommand.Find).ToList();
-        var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), 1, token);
+        var selected = Choices.Algorithms(algorithmNames);
+        var settings = PlannerApi.Settings(TimeSpan.FromSeconds(timeLimit), 1, token);
         var rows = new List<object>();
         var table = Output.Table(new[] { "buffers" }.Concat(selected.Select(a => a.Name)), new HashSet<string>(selected.Select(a => a.Name).Append("buffers")))
             .Title("planning time (fastest of repeats) and peak / lower bound, generated DNN-like traces");
         foreach (var n in sizes)
         {
             var problem = Traces.chainOfSize(1, n);
-            var lowerBound = Bounds.lowerBound(problem);
+            var lowerBound = PlannerApi.LowerBound(problem);
             var cells = new List<string> { problem.Buffers.Length.ToString() };
             foreach (var algorithm in selected)
             {
@@ -49,10 +47,10 @@ public static class BenchCommand
                 for (var i = 0; i < repeats; i++)
                 {
                     var watch = Stopwatch.StartNew();
-                    var plan = Algorithms.run(algorithm, settings, problem);
+                    var planned = algorithm.Plan(problem, settings);
                     best = Math.Min(best, watch.Elapsed.TotalMilliseconds);
-                    peak = PlanModule.peak(problem, plan);
-                    if (!Validate.isValid(problem, plan)) throw new InvalidOperationException($"{algorithm.Name} produced an invalid plan at n={n}");
+                    peak = planned.Peak;
+                    if (PlannerApi.Violations(problem, planned.Plan, null).Length > 0) throw new InvalidOperationException($"{algorithm.Name} produced an invalid plan at n={n}");
                 }
                 var ratio = CheckCommand.Ratio(peak, lowerBound);
                 cells.Add($"{Output.Millis(best)} ({ratio:0.000})");

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Device = Pgmo.Kernels.Device;
 using Spectre.Console;
 using Pgmo.Kernels;
+using Pgmo.Memory;
 using Pgmo.Models;
 using Pgmo.Nn;
 using Pgmo.Training;
@@ -43,7 +44,7 @@ public static class BenchKernelsCommand
         var table = new Table { Border = TableBorder.Simple };
         foreach (var c in new[] { "kernel", "shape", $"{device.Name} GFLOP/s", "C# loop GFLOP/s", $"{device.Name} ms" })
             table.AddColumn(c == "kernel" || c == "shape" ? new TableColumn(c) : new TableColumn(c).RightAligned());
-        using var alloc = device.CreateAllocator("pool");
+        using var alloc = Allocators.Create(AllocatorKind.Pool, device.Accelerator);
         var tape = new Tape(device, alloc);
         var k = device.Kernels!;
         foreach (var n in sizes)

@@ -3,6 +3,7 @@ using Spectre.Console;
 using Pgmo.Kernels;
 using Pgmo.Memory;
 using Pgmo.Models;
+using Pgmo.Planner;
 using Pgmo.Training;
 
 namespace Pgmo.Cli;
@@ -15,8 +16,8 @@ public static class TrainCommand
         var model = new Option<string>("--model") { Description = "network to train (see `pgmo models`; digits-sized ones: mlp, cnn, lenet, resnet)", DefaultValueFactory = _ => ModelZoo.Default };
         var batch = new Option<int>("--batch") { Description = "samples per step", DefaultValueFactory = _ => 32 };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
-        var allocator = new Option<string>("--allocator") { Description = "device allocator: planned (profile the first iteration, plan it, replay the plan from one arena), pool (CuPy caching policy) or naive (one device allocation per tensor)", DefaultValueFactory = _ => "pool" };
-        var planner = new Option<string>("--planner") { Description = "planning algorithm of --allocator planned (see `pgmo plan --algorithm list`)", DefaultValueFactory = _ => "best-fit" };
+        var allocator = Choices.AllocatorOption(AllocatorKind.Pool);
+        var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the profiled iteration's trace (problem CSV with a tag column) to this file" };
         var compare = new Option<bool>("--compare-allocators") { Description = "also measure steady-state step time with the planned arena and with the pool, side by side on this accelerator" };
@@ -28,35 +29,36 @@ public static class TrainCommand
         {
             model, batch, steps, allocator, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
         };
-        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator)!, r.GetValue(planner)!, r.GetValue(plannerDebug),
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator) ?? AllocatorKind.Pool, r.GetValue(planner)!, r.GetValue(plannerDebug),
             r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr), r.GetValue(json), r.GetValue(trace), r.GetValue(compare)));
         return command;
     }
 
 
     /// <summary>Checks the arguments; throws <see cref="UsageException"/> (exit 2) with a clear message.</summary>
-    public static TrainOptions Validate(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr)
+    public static TrainOptions Validate(string model, int batch, int steps, AllocatorKind allocator, Algorithm algorithm, bool plannerDebug, string accelerator, int seed, float lr)
     {
         var info = ModelZoo.Find(model) ?? throw new UsageException($"--model: unknown model '{model}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");
         if (!info.Digits) throw new UsageException($"--model: {info.Name} takes {string.Join("x", info.InputShape)} inputs and cannot train on the 8x8 digits (trainable: {string.Join(", ", ModelZoo.All.Where(m => m.Digits).Select(m => m.Name))})");
         if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
-        if (!Device.AllocatorNames.Contains(allocator)) throw new UsageException($"--allocator: unknown allocator '{allocator}' (expected {string.Join(", ", Device.AllocatorNames)})");
-        if (!Microsoft.FSharp.Core.FSharpOption<Pgmo.Planner.Algorithm>.get_IsSome(Pgmo.Planner.Algorithms.tryFind(planner)))
-            throw new UsageException($"--planner: unknown algorithm '{planner}' (known: {string.Join(", ", Pgmo.Planner.Algorithms.names)})");
         var acc = Device.Parse(accelerator) ?? throw new UsageException($"--accelerator: unknown accelerator '{accelerator}' (expected auto, cpu or cuda)");
         if (!(lr > 0)) throw new UsageException($"--lr must be positive, got {lr}");
         return new TrainOptions
         {
             Model = info.Name, Batch = batch, Steps = steps, Allocator = allocator, Accelerator = acc, Seed = seed, LearningRate = lr,
-            Planned = new PlannedAllocatorOptions { Algorithm = planner, Debug = plannerDebug },
+            Planned = new PlannedAllocatorOptions
+            {
+                Algorithm = algorithm, Debug = plannerDebug,
+                OnLog = e => Console.Error.WriteLine($"  planned allocator, iteration {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}"),
+            },
         };
     }
 
-    static int Run(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr, bool json, string? trace, bool compare)
+    static int Run(string model, int batch, int steps, AllocatorKind allocator, Algorithm algorithm, bool plannerDebug, string accelerator, int seed, float lr, bool json, string? trace, bool compare)
     {
-        var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr);
-        if (trace is not null && allocator != "planned") throw new UsageException("--trace needs --allocator planned");
+        var options = Validate(model, batch, steps, allocator, algorithm, plannerDebug, accelerator, seed, lr);
+        if (trace is not null && allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
         return Train(options, json, trace, compare);
     }
 
@@ -69,17 +71,15 @@ public static class TrainCommand
         catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
         using var trainer = new Trainer(options, device);
-        Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters) on {device.Description}, batch {batch}, {steps} steps, {allocator} allocator");
-        var planned = trainer.Allocator as PlannedAllocator;
-        if (planned is not null)
-            planned.Logged += e => Console.Error.WriteLine($"  planned allocator, iteration {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}");
+        Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters) on {device.Description}, batch {batch}, {steps} steps, {allocator.Name()} allocator");
         int every = Math.Max(1, steps / 20);
         var result = trainer.Fit(data, (step, loss, rate) =>
         {
             if (step % every == 0 || step == steps)
                 Console.Error.WriteLine($"  step {step,5}/{steps}  loss {loss,8:0.0000}  {rate,8:0} samples/s");
         });
-        var plan = planned?.Plans.Count > 0 ? planned.Plans[0] : null;
+        var report = trainer.Allocator.Report();
+        var plan = report.FirstPlan;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was profiled");
@@ -97,10 +97,10 @@ public static class TrainCommand
         table.AddRow("allocator peak while training (reserved)", Output.Bytes(result.TrainPeakBytes));
         table.AddRow("allocator peak with evaluation (reserved)", Output.Bytes(result.PeakBytes));
         table.AddRow("allocator peak (in use)", Output.Bytes(result.PeakInUseBytes));
-        if (planned is not null && plan is not null)
+        if (plan is not null)
         {
-            table.AddRow("arena (steady state)", Output.Bytes(planned.ArenaBytes));
-            table.AddRow("iterations replayed from the plan", $"{planned.ReplayedIterations} of {planned.Iterations}");
+            table.AddRow("arena (steady state)", Output.Bytes(report.ArenaBytes ?? 0));
+            table.AddRow("iterations replayed from the plan", $"{report.ReplayedIterations} of {report.Iterations}");
             table.AddRow("profiled iteration: pool peak", Output.Bytes(plan.PoolPeakBytes));
             table.AddRow($"profiled iteration: plan peak ({plan.Algorithm})", Output.Bytes(plan.PlanPeakBytes));
             table.AddRow("profiled iteration: lower bound", Output.Bytes(plan.LowerBoundBytes));
@@ -118,9 +118,9 @@ public static class TrainCommand
             {
                 model = result.Model, batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
                 finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
-                poolPeakBytes = plan?.PoolPeakBytes ?? (result.Allocator == "pool" ? result.PeakBytes : (long?)null),
+                poolPeakBytes = plan?.PoolPeakBytes ?? (allocator == AllocatorKind.Pool ? result.PeakBytes : (long?)null),
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes, reductionPercent = plan?.ReductionPercent,
-                planner = plan?.Algorithm, arenaBytes = planned?.ArenaBytes, replayedIterations = planned?.ReplayedIterations,
+                planner = plan?.Algorithm, arenaBytes = report.ArenaBytes, replayedIterations = report.ReplayedIterations,
                 peakInUseBytes = result.PeakInUseBytes,
                 poolStepMillis = times?.PoolMillis, plannedStepMillis = times?.PlannedMillis,
             });
@@ -137,8 +137,8 @@ public static class TrainCommand
     /// </summary>
     public static StepTimes CompareStepTimes(TrainOptions options, Device device, Dataset data, int steps = 20, int warmup = 3)
     {
-        using var pool = new Trainer(options with { Allocator = "pool" }, device);
-        using var planned = new Trainer(options with { Allocator = "planned" }, device);
+        using var pool = new Trainer(options with { Allocator = AllocatorKind.Pool }, device);
+        using var planned = new Trainer(options with { Allocator = AllocatorKind.Planned }, device);
         int b = options.Batch;
         var xs = Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray();
         var ys = Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray();

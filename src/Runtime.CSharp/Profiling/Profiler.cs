@@ -53,7 +53,7 @@ public static class Profiler
     }
 
     static Trainer NewTrainer(string model, int batch, Device device) =>
-        new(new TrainOptions { Model = model, Batch = batch, Allocator = "pool", Record = true }, device);
+        new(new TrainOptions { Model = model, Batch = batch, Allocator = AllocatorKind.Pool, Record = true }, device);
 
     static ProfiledIteration Finish(Trainer trainer, int batch)
     {
