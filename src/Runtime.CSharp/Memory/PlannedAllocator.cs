@@ -328,7 +328,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     /// <summary>
     /// A request outside any iteration (e.g. the test-set evaluation). The arena is idle then: only the persistent
     /// blocks (and earlier requests placed here) live in it, so the request takes the lowest gap of the arena that
-    /// fits (first fit, 256-B aligned), and the fallback pool only when none does. The next iteration starts from the
+    /// fits (the planner's placement primitive, 256-B aligned), and the fallback pool only when none does. The next iteration starts from the
     /// plan again once these blocks are freed (a block still live then is a persistent block the plan does not know,
     /// so that iteration is profiled and replanned).
     /// </summary>
@@ -337,12 +337,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         long size = Aligned(bytes);
         if (arenaBytes > 0)
         {
-            long at = 0;
-            foreach (var b in Live.Where(b => b.SegmentIndex == ArenaSegment).OrderBy(b => b.Offset))
-            {
-                if (b.Offset - at >= size) break;
-                at = Math.Max(at, b.Offset + b.Length);
-            }
+            var placed = Live.Where(b => b.SegmentIndex == ArenaSegment).OrderBy(b => b.Offset).ToArray();
+            long at = PlannerApi.LowestFit(size, Alignment, placed.Select(b => b.Offset).ToArray(), placed.Select(b => b.Offset + b.Length).ToArray(), placed.Length);
             if (at + size <= arenaBytes)
             {
                 Track(id, at, size, tag);
