@@ -108,8 +108,8 @@ public static class TrainCommand
         }
         if (times is { } t)
         {
-            table.AddRow("steady-state step, pool (median)", $"{t.PoolMillis:0.00} ms");
-            table.AddRow("steady-state step, planned (median)", $"{t.PlannedMillis:0.00} ms");
+            table.AddRow("steady-state step, pool (median ±half IQR)", t.Pool.ToString());
+            table.AddRow("steady-state step, planned (median ±half IQR)", t.Planned.ToString());
         }
         Console.Out.Flush();
         Output.Out.Write(table);
@@ -122,13 +122,14 @@ public static class TrainCommand
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes, reductionPercent = plan?.ReductionPercent,
                 planner = plan?.Algorithm, arenaBytes = report.ArenaBytes, replayedIterations = report.ReplayedIterations,
                 peakInUseBytes = result.PeakInUseBytes,
-                poolStepMillis = times?.PoolMillis, plannedStepMillis = times?.PlannedMillis,
+                poolStepMillis = times?.Pool.MedianMillis, plannedStepMillis = times?.Planned.MedianMillis,
+                poolStepSpreadMillis = times?.Pool.SpreadMillis, plannedStepSpreadMillis = times?.Planned.SpreadMillis,
             });
         return 0;
     }
 
-    /// <summary>Median steady-state step times of the two allocators, in milliseconds.</summary>
-    public readonly record struct StepTimes(double PoolMillis, double PlannedMillis, int Steps);
+    /// <summary>Steady-state step times of the two allocators (median and spread, in milliseconds).</summary>
+    public readonly record struct StepTimes(TimingSummary Pool, TimingSummary Planned, int Steps);
 
     /// <summary>
     /// Steady-state step time of the pool and of the planned arena in one process on one device: two trainers with
@@ -155,12 +156,6 @@ public static class TrainCommand
                 list.Add(clock.Elapsed.TotalMilliseconds);
             }
         }
-        return new StepTimes(Median(tp), Median(tq), steps);
-
-        static double Median(List<double> v)
-        {
-            v.Sort();
-            return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
-        }
+        return new StepTimes(Timing.Summarize(tp), Timing.Summarize(tq), steps);
     }
 }
