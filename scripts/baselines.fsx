@@ -4,15 +4,10 @@
 #r "../src/Planner.FSharp/bin/Release/net10.0/Pgmo.Planner.dll"
 open Pgmo.Planner
 
-let algorithms : (string * (Problem -> Plan)) list =
-    [ "greedy-size", Greedy.plan
-      "xla-spatial", Xla.plan XlaStrategy.Spatial
-      "xla-temporal", Xla.plan XlaStrategy.Temporal
-      "first-fit", FirstFit.plan
-      "pool", Pool.plan ]
-
-/// The peak an algorithm is charged: the pool's reserved bytes, the plan's peak otherwise.
-let charged name (p: Problem) (plan: Plan) = if name = "pool" then (Pool.simulate p).Reserved else Plan.peak p plan
+/// The baselines: every registered algorithm except the paper's best-fit and the time-bounded search. Each run
+/// returns the peak it is charged (a pool's reserved bytes, a plan's peak otherwise).
+let algorithms : Algorithm list =
+    Algorithms.all |> List.filter (fun a -> a.Name <> Algorithms.bestFit.Name && a.Name <> Algorithms.search.Name)
 
 let quick = fsi.CommandLineArgs |> Array.contains "quick"
 let dir = System.IO.Path.Combine(__SOURCE_DIRECTORY__, "../datasets/minimalloc")
@@ -27,28 +22,28 @@ let problems =
     @ [ "chain-200", Traces.chain 1 200; "residual-200", Traces.residual 2 200 2
         "chain-2000", Traces.chain 1 2000; "residual-2000", Traces.residual 2 2000 2 ]
 
-printfn "%-14s %s" "instance" (algorithms |> List.map (fun (n, _) -> sprintf "%13s" n) |> String.concat "")
+printfn "%-14s %s" "instance" (algorithms |> List.map (fun a -> sprintf "%13s" a.Name) |> String.concat "")
 for name, p in problems do
     let lb = Bounds.lowerBound p
     let cells =
-        algorithms |> List.map (fun (a, f) ->
-            let plan = f p
-            if not (Validate.isValid p plan) then failwithf "%s on %s: invalid plan" a name
-            sprintf "%13.4f" (float (charged a p plan) / float lb))
+        algorithms |> List.map (fun a ->
+            let planned = a.Plan(p, Algorithms.defaults)
+            if not (Validate.isValid p planned.Plan) then failwithf "%s on %s: invalid plan" a.Name name
+            sprintf "%13.4f" (float planned.Peak / float lb))
     printfn "%-14s %s" name (String.concat "" cells)
 
 // the machine may be shared: the best of three runs (one for 100k) is the least disturbed
 printfn "\nplanning time (ms, best of 3; 1 run at 100k) on Traces.chainOfSize"
-printfn "%-8s %s" "n" (algorithms |> List.map (fun (n, _) -> sprintf "%13s" n) |> String.concat "")
+printfn "%-8s %s" "n" (algorithms |> List.map (fun a -> sprintf "%13s" a.Name) |> String.concat "")
 for n in (if quick then [ 1000; 10000 ] else [ 1000; 10000; 100000 ]) do
     let p = Traces.chainOfSize 7 n
     let cells =
-        algorithms |> List.map (fun (_, f) ->
+        algorithms |> List.map (fun a ->
             let runs = if n >= 100000 then 1 else 3
             let best =
                 [ for _ in 1 .. runs ->
                     let sw = System.Diagnostics.Stopwatch.StartNew()
-                    f p |> ignore
+                    a.Plan(p, Algorithms.defaults) |> ignore
                     sw.Elapsed.TotalMilliseconds ] |> List.min
             sprintf "%13.0f" best)
     printfn "%-8d %s" p.Buffers.Length (String.concat "" cells)

@@ -49,10 +49,10 @@ let settings = Algorithms.settings timeLimit 1 Threading.CancellationToken.None
 /// Runs an algorithm, checks its plan with the validator, returns (peak, milliseconds).
 let timed (a: Algorithm) (p: Problem) =
     let watch = Diagnostics.Stopwatch.StartNew()
-    let plan = Algorithms.run a settings p
+    let planned = Algorithms.run a settings p
     let ms = watch.Elapsed.TotalMilliseconds
-    if not (Validate.isValid p plan) then failwithf "%s produced an invalid plan" a.Name
-    Plan.peak p plan, ms
+    if not (Validate.isValid p planned.Plan) then failwithf "%s produced an invalid plan" a.Name
+    planned.Peak, ms
 
 type Row =
     { Network: string; Batch: int; Buffers: int; Pool: int64; BestFit: int64; Search: int64; LowerBound: int64
@@ -70,7 +70,7 @@ let rows =
         for batch in batches do
             let path = Path.Combine(traces, sprintf "%s-b%d.csv" file batch)
             let p = load path
-            let pool = (Pool.simulate p).Reserved
+            let pool = (Pool.simulate PoolPolicy.CuPy p).Reserved
             let runs = [ for _ in 1 .. max 1 repeat -> timed bestFit p ]
             let bf = fst runs.Head
             let bfMs = runs |> List.map snd |> List.sort |> fun l -> l.[l.Length / 2]

@@ -196,7 +196,7 @@ module BestFit =
                 if best <> System.Int32.MaxValue then
                     let x = byRank.[best]
                     let buf = bs.[x]
-                    let off = Buffer.alignUp buf.Alignment h
+                    let off = Numbers.alignUp buf.Alignment h
                     let top = off + buf.Size
                     offsets.[x] <- off
                     if top > limit then ok <- false

@@ -27,7 +27,7 @@ module Placement =
         while i < count && not stop do
             let lo = los.[i]
             if lo > cursor then
-                let candidate = Buffer.alignUp alignment cursor
+                let candidate = Numbers.alignUp alignment cursor
                 if candidate + size <= lo then
                     let gap = lo - cursor
                     match fit with
@@ -40,7 +40,7 @@ module Placement =
                             bestGap <- gap
             if his.[i] > cursor then cursor <- his.[i]
             i <- i + 1
-        if best >= 0L then best else Buffer.alignUp alignment cursor
+        if best >= 0L then best else Numbers.alignUp alignment cursor
 
     /// The union of some address ranges as sorted runs [Los.[j], His.[j]) that neither overlap nor touch (a run may be
     /// empty: it still separates the gaps on either side). Only the union matters to `choose`, so a tree node keeps
@@ -146,7 +146,7 @@ module Placement =
                     if l < hi then hi <- l
             if hi = System.Int64.MaxValue then top <- lo
             else
-                let candidate = Buffer.alignUp alignment lo
+                let candidate = Numbers.alignUp alignment lo
                 if candidate + size <= hi then
                     match fit with
                     | Fit.First ->
@@ -157,7 +157,7 @@ module Placement =
                             best <- candidate
                             bestGap <- hi - lo
                 x <- hi
-        if best >= 0L then best else Buffer.alignUp alignment top
+        if best >= 0L then best else Numbers.alignUp alignment top
 
     /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
     /// gives among the placed buffers overlapping it in time. Two trees over the compressed steps hold the placed

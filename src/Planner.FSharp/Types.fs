@@ -13,6 +13,24 @@ type Problem = { Buffers: Buffer[] }
 /// An offset in bytes for every buffer of a problem, in the problem's order.
 type Plan = { Offsets: int64[] }
 
+/// One allocator event of a trace, in request order: the allocation of `Size` bytes (Size > 0) for buffer `Buffer`,
+/// or the free of buffer `Buffer` (Size = 0). A buffer index may be allocated again after its free. The recorder of
+/// the runtime, the pools' simulation and the planned allocator's replay all speak it.
+[<Struct>]
+type MemoryEvent =
+    { /// The buffer allocated or freed (an index into the trace's problem, or any id the caller chooses).
+      Buffer: int
+      /// Bytes requested (> 0), or 0 for a free.
+      Size: int64 }
+    /// True for a free, false for an allocation.
+    member e.IsFree = e.Size = 0L
+    /// The allocation of `size` bytes (> 0) for buffer `buffer`.
+    static member Alloc(buffer: int, size: int64) =
+        if size <= 0L then invalidArg (nameof size) (sprintf "buffer %d: an allocation needs a positive size, got %d" buffer size)
+        { Buffer = buffer; Size = size }
+    /// The free of buffer `buffer`.
+    static member Free(buffer: int) = { Buffer = buffer; Size = 0L }
+
 /// Why a file or an argument could not be read: the file, the 1-based line (0 = the whole file) and the problem.
 type InputError = { File: string; Line: int; Message: string }
 
@@ -26,6 +44,16 @@ type Violation =
     | CapacityExceeded of id: string * top: int64 * capacity: int64
     | OffsetCountMismatch of buffers: int * offsets: int
 
+/// Byte arithmetic shared by the planners, the pools and the runtime.
+[<RequireQualifiedAccess>]
+module Numbers =
+    /// The smallest multiple of alignment that is >= offset (alignment >= 1, offset >= 0).
+    let inline alignUp (alignment: int64) (offset: int64) =
+        if alignment <= 1L then offset else ((offset + alignment - 1L) / alignment) * alignment
+
+    /// The greatest common divisor of two non-negative numbers (gcd x 0 = x).
+    let rec gcd (x: int64) (y: int64) : int64 = if y = 0L then x else gcd y (x % y)
+
 /// Small helpers on the core types.
 [<RequireQualifiedAccess>]
 module Buffer =
@@ -36,17 +64,16 @@ module Buffer =
     let inline overlapsInTime (a: Buffer) (b: Buffer) =
         a.Lifetime.Start < b.Lifetime.End && b.Lifetime.Start < a.Lifetime.End
 
-    /// The smallest multiple of alignment that is >= offset (alignment >= 1, offset >= 0).
-    let inline alignUp (alignment: int64) (offset: int64) =
-        if alignment <= 1L then offset else ((offset + alignment - 1L) / alignment) * alignment
+/// Pattern matching on memory events: `match e with Alloc (buffer, size) -> … | Free buffer -> …`.
+[<AutoOpen>]
+module MemoryEventPatterns =
+    /// Splits an event into its two cases.
+    let (|Alloc|Free|) (e: MemoryEvent) = if e.Size > 0L then Alloc(e.Buffer, e.Size) else Free e.Buffer
 
 [<RequireQualifiedAccess>]
 module Problem =
     /// A problem from its buffers.
     let ofBuffers (buffers: Buffer seq) = { Buffers = Array.ofSeq buffers }
-
-    /// Number of buffers.
-    let count (p: Problem) = p.Buffers.Length
 
 [<RequireQualifiedAccess>]
 module Plan =

@@ -48,7 +48,7 @@ let config = { Expecto.FsCheckConfig.defaultConfig with arbitrary = [ typeof<Arb
 /// A plan that stacks every buffer on top of the previous one (always valid, rarely good): the tests' reference layout.
 let stackPlan (problem: Problem) : Plan =
     let mutable top = 0L
-    { Offsets = problem.Buffers |> Array.map (fun b -> let o = Buffer.alignUp b.Alignment top in top <- o + b.Size; o) }
+    { Offsets = problem.Buffers |> Array.map (fun b -> let o = Numbers.alignUp b.Alignment top in top <- o + b.Size; o) }
 
 /// The largest live load by brute force over every step (the definition of the lower bound).
 let bruteLowerBound (problem: Problem) : int64 =

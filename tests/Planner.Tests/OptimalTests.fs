@@ -27,7 +27,7 @@ let bruteOptimum (problem: Problem) : int64 =
             moved <- false
             for (lo, hi) in blockers do
                 if o < hi && lo < o + b.Size then
-                    o <- Buffer.alignUp b.Alignment hi
+                    o <- Numbers.alignUp b.Alignment hi
                     moved <- true
         o
     let rec go depth peak =

@@ -39,9 +39,10 @@ let tests =
             let r = Traces.residual 11 l 4
             Expect.equal (r.Buffers |> Array.filter (fun b -> b.Id.EndsWith ".skipgrad")).Length (l / 4 - 1) "a skip gradient per block after the first"
 
-        testCase "every baseline plans a trace validly" <| fun () ->
+        testCase "every registered algorithm but search plans a trace validly" <| fun () ->
             let p = Traces.residual 21 60 2
-            for name, plan in [ "greedy-size", Greedy.plan; "xla-spatial", Xla.plan XlaStrategy.Spatial
-                                "xla-temporal", Xla.plan XlaStrategy.Temporal; "first-fit", FirstFit.plan; "pool", Pool.plan ] do
-                expectValid name p (plan p) |> ignore
+            for a in Algorithms.all |> List.filter (fun a -> a.Name <> "search") do
+                let planned = a.Plan(p, Algorithms.defaults)
+                let peak = expectValid a.Name p planned.Plan
+                Expect.isGreaterThanOrEqual planned.Peak peak (sprintf "%s: the charged peak is at least the plan's" a.Name)
     ]

@@ -3,64 +3,61 @@ using Pgmo.Memory;
 
 namespace Pgmo.Tests;
 
-/// <summary>The CuPy caching policy on hand-made request sequences.</summary>
-public sealed class CachingPoolTests
+/// <summary>The pool allocators map the planner's pool policy (CachingPool) to device memory, block for block.</summary>
+[Collection("cpu")]
+public sealed class PoolAllocatorTests(CpuFixture fx)
 {
-    [Fact]
-    public void RoundsTo512AndReusesFreedChunks()
+    const long MiB = 1024 * 1024;
+
+    [Theory]
+    [InlineData(AllocatorKind.Pool)]
+    [InlineData(AllocatorKind.TorchPool)]
+    public void BlocksSitWhereThePolicyPutsThem(AllocatorKind kind)
     {
-        var p = new CachingPool();
-        var a = p.Allocate(1);
-        Assert.Equal((0, 0L, 512L, true), a);
-        p.Free(a.Segment, a.Offset);
-        var b = p.Allocate(300);
-        Assert.Equal((0, 0L, 512L, false), b);
-        Assert.Equal(512, p.ReservedBytes);
+        using var a = (PoolAllocator)Allocators.Create(kind, fx.Device.Accelerator);
+        var reference = new CachingPool(kind.Policy()!);
+        long[] sizes = [1, 4096, 3 * MiB, 700, 11 * MiB, 512];
+        var blocks = sizes.Select(s => a.Allocate(s, "x")).ToList();
+        var expected = sizes.Select(s => reference.Allocate(s)).ToList();
+        a.Free(blocks[1]); reference.Free(expected[1]);
+        blocks.Add(a.Allocate(2000, "y")); expected.Add(reference.Allocate(2000));
+        for (int i = 0; i < blocks.Count; i++)
+            Assert.Equal((expected[i].Segment, expected[i].Offset, expected[i].Length), (blocks[i].SegmentIndex, blocks[i].Offset, blocks[i].Length));
+        Assert.Equal(reference.Reserved, a.ReservedBytes);
+        Assert.Equal(kind, a.Kind);
+        // every block is usable device memory inside its segment
+        var big = blocks[4];
+        var view = big.View<float>(11 * MiB / 4).SubView(11 * MiB / 4 - 1, 1);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(view, new[] { 42f });
+        var back = new float[1];
+        ILGPU.Runtime.ArrayViewExtensions.CopyToCPU(view, back);
+        Assert.Equal(42f, back[0]);
     }
 
     [Fact]
-    public void SplitsTheSmallestFitAndCoalescesNeighbours()
+    public void TorchPoolReservesItsSegmentSizes()
     {
-        var p = new CachingPool();
-        var big = p.Allocate(4096);       // segment 0
-        var small = p.Allocate(1024);     // segment 1
-        p.Free(big.Segment, big.Offset);
-        p.Free(small.Segment, small.Offset);
-        var x = p.Allocate(1000);         // smallest fit: segment 1 (1024), not segment 0 (4096)
-        Assert.Equal((1, 0L), (x.Segment, x.Offset));
-        var y = p.Allocate(1024);         // splits segment 0
-        var z = p.Allocate(1024);
-        Assert.Equal((0, 0L), (y.Segment, y.Offset));
-        Assert.Equal((0, 1024L), (z.Segment, z.Offset));
-        Assert.Equal(2, p.SegmentSizes.Count);
-        p.Free(y.Segment, y.Offset);
-        p.Free(z.Segment, z.Offset);      // coalesces with y and with the 2048 rest
-        var w = p.Allocate(4096);
-        Assert.Equal((0, 0L, false), (w.Segment, w.Offset, w.NewSegment));
-        Assert.Equal(5120, p.ReservedBytes);
+        using var a = Allocators.Create(AllocatorKind.TorchPool, null);
+        a.Allocate(1, "small");
+        Assert.Equal(2 * MiB, a.ReservedBytes);
+        a.Allocate(MiB + 1, "large");
+        Assert.Equal(22 * MiB, a.ReservedBytes);
+        Assert.Equal("torch-pool", a.Name);
     }
 
     [Fact]
-    public void TiesGoToEarliestAllocationThenLowestOffset()
+    public void ReleasingCachedSegmentsFreesTheirDeviceMemory()
     {
-        var p = new CachingPool();
-        var a = p.Allocate(512); var b = p.Allocate(512); var c = p.Allocate(512);  // three segments
-        p.Free(c.Segment, c.Offset); p.Free(a.Segment, a.Offset);
-        Assert.Equal(0, p.Allocate(512).Segment);
-        Assert.Equal(2, p.Allocate(512).Segment);
-        Assert.Equal(1536, p.ReservedBytes);
-        _ = b;
-    }
-
-    [Fact]
-    public void NeverCoalescesAcrossDeviceAllocations()
-    {
-        var p = new CachingPool();
-        var a = p.Allocate(512); var b = p.Allocate(512);
-        p.Free(a.Segment, a.Offset); p.Free(b.Segment, b.Offset);
-        var c = p.Allocate(1024);
-        Assert.True(c.NewSegment);
-        Assert.Equal(2048, p.ReservedBytes);
+        using var memory = new PoolMemory(PoolPolicy.Torch, fx.Device.Accelerator);
+        var small = memory.Place(0, 100, "s");
+        var large = memory.Place(1, 3 * MiB, "l");
+        memory.Release(large);
+        Assert.Equal(20 * MiB, memory.ReleaseCached());
+        Assert.Equal(2 * MiB, memory.ReservedBytes);
+        Assert.True(large.Segment!.IsDisposed);
+        Assert.False(small.Segment!.IsDisposed);
+        memory.Release(small);
+        Assert.Throws<InvalidOperationException>(() => memory.Release(small));
     }
 }
 
@@ -69,11 +66,12 @@ public sealed class CachingPoolTests
 public sealed class DeviceAllocatorTests(CpuFixture fx)
 {
     [Theory]
-    [InlineData("naive")]
-    [InlineData("pool")]
-    public void BlocksAreAlignedAndCounted(string name)
+    [InlineData(AllocatorKind.Naive)]
+    [InlineData(AllocatorKind.Pool)]
+    [InlineData(AllocatorKind.TorchPool)]
+    public void BlocksAreAlignedAndCounted(AllocatorKind kind)
     {
-        using var a = fx.Device.CreateAllocator(name, record: true);
+        using var a = Allocators.Create(kind, fx.Device.Accelerator, record: true);
         var marks = (IIterationAllocator)a;
         var w = a.Allocate(100, "w");           // live when the iteration begins: persistent
         marks.BeginIteration();
@@ -97,9 +95,10 @@ public sealed class DeviceAllocatorTests(CpuFixture fx)
     }
 
     [Theory]
-    [InlineData("cnn", "pool")]
-    [InlineData("resnet", "naive")]
-    public void OnlyPersistentBlocksOutliveAStep(string model, string allocator)
+    [InlineData("cnn", AllocatorKind.Pool)]
+    [InlineData("lenet", AllocatorKind.TorchPool)]
+    [InlineData("resnet", AllocatorKind.Naive)]
+    public void OnlyPersistentBlocksOutliveAStep(string model, AllocatorKind allocator)
     {
         using var t = new Pgmo.Training.Trainer(new Pgmo.Training.TrainOptions { Model = model, Allocator = allocator, Batch = 4 }, fx.Device);
         var data = Pgmo.Training.Digits.Load();

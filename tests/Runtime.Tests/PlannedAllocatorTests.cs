@@ -58,12 +58,12 @@ public sealed class PlannedAllocatorUnitTests
         p.Free(x); p.Free(y);
         p.EndIteration();
         Assert.Equal(2, p.Plans.Count);
-        Assert.Contains(p.Events, e => e.Kind == PlannedEventKind.Mismatch);
+        Assert.Contains(p.Log, e => e.Kind == PlannedEventKind.Mismatch);
         Iteration(p, 1000, 5000);        // replays the second plan
         Iteration(p);                    // event 1 diverges while arena block a is live: fallback, then a cache hit (no third plan)
         Iteration(p);                    // replays the first plan
         Assert.Equal(2, p.Plans.Count);
-        Assert.Contains(p.Events, e => e.Kind == PlannedEventKind.CacheHit);
+        Assert.Contains(p.Log, e => e.Kind == PlannedEventKind.CacheHit);
         Assert.Equal(2, p.ReplayedIterations);
     }
 
@@ -182,7 +182,7 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
         return (losses, t.Model.Parameters.Select(p => t.Tape.Download(p.Value)).ToArray());
     }
 
-    Trainer New(string model, string allocator, bool debug = true) =>
+    Trainer New(string model, AllocatorKind allocator, bool debug = true) =>
         new(new TrainOptions { Model = model, Allocator = allocator, Seed = 3, Planned = new PlannedAllocatorOptions { Debug = debug } }, fx.Device);
 
     [Theory]
@@ -191,8 +191,8 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
     public void PlannedGivesBitwiseTheSameLossesAndWeightsAsThePool(string model)
     {
         var batches = Enumerable.Repeat(8, 5).ToArray();
-        using var pool = New(model, "pool");
-        using var planned = New(model, "planned");
+        using var pool = New(model, AllocatorKind.Pool);
+        using var planned = New(model, AllocatorKind.Planned);
         var a = Run(pool, batches);
         var b = Run(planned, batches);
         Assert.Equal(a.Losses, b.Losses);
@@ -207,16 +207,16 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
     public void ChangedBatchSizeFallsBackReplansAndAlternatingSizesHitTheCache()
     {
         int[] batches = [8, 8, 5, 5, 8, 5, 8];
-        using var pool = New("cnn", "pool");
-        using var planned = New("cnn", "planned");
+        using var pool = New("cnn", AllocatorKind.Pool);
+        using var planned = New("cnn", AllocatorKind.Planned);
         var a = Run(pool, batches);
         var b = Run(planned, batches);
         Assert.Equal(a.Losses, b.Losses);
         for (int i = 0; i < a.Weights.Length; i++) Assert.Equal(a.Weights[i], b.Weights[i]);
         var alloc = (PlannedAllocator)planned.Allocator;
         Assert.Equal(2, alloc.Plans.Count);                                            // batch 8, then batch 5: no third plan
-        Assert.Single(alloc.Events, e => e.Kind == PlannedEventKind.Mismatch);          // only the first batch-5 iteration
-        Assert.Equal(3, alloc.Events.Count(e => e.Kind == PlannedEventKind.Switched));  // 8, 5, 8 after that
+        Assert.Single(alloc.Log, e => e.Kind == PlannedEventKind.Mismatch);          // only the first batch-5 iteration
+        Assert.Equal(3, alloc.Log.Count(e => e.Kind == PlannedEventKind.Switched));  // 8, 5, 8 after that
         Assert.Equal(5, alloc.ReplayedIterations);
         Assert.Equal(alloc.Plans.Max(p => p.PlanPeakBytes), alloc.ArenaBytes);
     }
@@ -224,7 +224,7 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
     [Fact]
     public void InferenceBetweenStepsDoesNotDisturbThePlan()
     {
-        using var planned = New("lenet", "planned");
+        using var planned = New("lenet", AllocatorKind.Planned);
         Run(planned, [4, 4]);
         planned.Accuracy(Data.Subset(Enumerable.Range(0, 9)), 4);
         Run(planned, [4, 4]);
@@ -238,7 +238,7 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
     {
         var options = new TrainOptions
         {
-            Model = "cnn", Allocator = "planned", Seed = 3,
+            Model = "cnn", Allocator = AllocatorKind.Planned, Seed = 3,
             Planned = new PlannedAllocatorOptions { Debug = true, ValidatePlans = false, Planner = problem => new Plan(new long[problem.Buffers.Length]) },
         };
         using var t = new Trainer(options, fx.Device);
@@ -260,14 +260,18 @@ public sealed class PoolSimulationTests
     [InlineData("resnet50", 2)]
     public void RuntimePoolReservedPeakEqualsPoolSimulate(string model, int batch)
     {
-        using var device = Pgmo.Kernels.Device.ShapesOnly();
-        using var t = new Trainer(new TrainOptions { Model = model, Allocator = "pool", Record = true }, device);
-        t.DryStep(batch);
-        var problem = t.Allocator.LastTrace!.Problem;
-        Assert.Equal(Pool.simulate(problem).Reserved, t.Allocator.PeakReservedBytes);
-        // the second iteration reuses the pool's cached chunks: its trace is the same and nothing more is reserved
-        t.DryStep(batch);
-        Assert.Equal(problem.Buffers, t.Allocator.LastTrace!.Problem.Buffers);
-        Assert.Equal(Pool.simulate(problem).Reserved, t.Allocator.PeakReservedBytes);
+        foreach (var kind in new[] { AllocatorKind.Pool, AllocatorKind.TorchPool })
+        {
+            var policy = kind.Policy()!;
+            using var device = Pgmo.Kernels.Device.ShapesOnly();
+            using var t = new Trainer(new TrainOptions { Model = model, Allocator = kind, Record = true }, device);
+            t.DryStep(batch);
+            var problem = t.Allocator.LastTrace!.Problem;
+            Assert.Equal(PlannerApi.SimulatePool(policy, problem).Reserved, t.Allocator.PeakReservedBytes);
+            // the second iteration reuses the pool's cached blocks: its trace is the same and nothing more is reserved
+            t.DryStep(batch);
+            Assert.Equal(problem.Buffers, t.Allocator.LastTrace!.Problem.Buffers);
+            Assert.Equal(PlannerApi.SimulatePool(policy, problem).Reserved, t.Allocator.PeakReservedBytes);
+        }
     }
 }

@@ -48,7 +48,7 @@ public sealed class TraceShapeTests
     public void PoolSimulationOfTheTraceGivesTheRuntimePoolsPeak(string model, int batch)
     {
         var profiled = Profiler.DryRun(model, batch);
-        Assert.Equal(profiled.PoolReservedBytes, Pool.simulate(profiled.Trace.Problem).Reserved);
+        Assert.Equal(profiled.PoolReservedBytes, PlannerApi.SimulatePool(PoolPolicy.CuPy, profiled.Trace.Problem).Reserved);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using Pgmo.Kernels;
+using Pgmo.Memory;
 using Pgmo.Models;
 using Pgmo.Nn;
 using Pgmo.Training;
@@ -17,7 +18,7 @@ public sealed class ShapeInferenceTests
     public void FullSizeNetworksGivePublishedShapes(string name, long parameters)
     {
         using var device = Device.ShapesOnly();
-        using var alloc = device.CreateAllocator("pool");
+        using var alloc = Allocators.Create(AllocatorKind.Pool, device.Accelerator);
         var tape = new Tape(device, alloc);
         using var model = ModelZoo.Create(name, new ParameterFactory(tape, 0));
         Assert.Equal(parameters, model.ParameterCount);

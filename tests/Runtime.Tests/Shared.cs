@@ -27,7 +27,7 @@ internal static class Host
 
     public static Tape Tape(Device d, out IDeviceAllocator alloc)
     {
-        alloc = d.CreateAllocator("pool");
+        alloc = Allocators.Create(AllocatorKind.Pool, d.Accelerator);
         return new Tape(d, alloc);
     }
 

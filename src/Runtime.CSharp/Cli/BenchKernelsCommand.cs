@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Device = Pgmo.Kernels.Device;
 using Spectre.Console;
 using Pgmo.Kernels;
+using Pgmo.Memory;
 using Pgmo.Models;
 using Pgmo.Nn;
 using Pgmo.Training;
@@ -58,7 +59,7 @@ public static class BenchKernelsCommand
         foreach (var c in new[] { "kernel", "shape", $"{device.Name} GFLOP/s", "C# loop GFLOP/s", "speed-up", $"{device.Name} ms" })
             table.AddColumn(c is "kernel" or "shape" ? new TableColumn(c) : new TableColumn(c).RightAligned());
         double? gemmGflops = null, loopGflops = null;
-        using (var alloc = device.CreateAllocator("pool"))
+        using (var alloc = Allocators.Create(AllocatorKind.Pool, device.Accelerator))
         {
             var tape = new Tape(device, alloc);
             foreach (var n in sizes)

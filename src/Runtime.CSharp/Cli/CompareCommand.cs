@@ -41,31 +41,30 @@ public static class CompareCommand
     static int Run(string[] paths, double timeLimit, string? algorithmNames, string? chart, int seed, double solverTime, bool json, CancellationToken token)
     {
         if (solverTime < 0) throw new UsageException("--solver-time-limit must be >= 0");
-        var selected = algorithmNames is null
-            ? Algorithms.all.ToList()
-            : algorithmNames.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(PlanCommand.Find).ToList();
+        var selected = Choices.Algorithms(algorithmNames);
         var files = Inputs.ExpandCsvPaths(paths);
         // read everything first: bad input fails before any work
         var problems = files.Select(f => (Name: Path.GetFileNameWithoutExtension(f), Problem: Inputs.ReadProblem(f))).ToList();
-        var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), seed, token);
+        var settings = PlannerApi.Settings(TimeSpan.FromSeconds(timeLimit), seed, token);
         var rows = new List<Row>();
         Output.Err.Progress().AutoClear(true).HideCompleted(true).Start(ctx =>
         {
             var task = ctx.AddTask("planning", maxValue: problems.Count * (selected.Count + 1));
             foreach (var (name, problem) in problems)
             {
-                var lowerBound = Bounds.lowerBound(problem);
+                var lowerBound = PlannerApi.LowerBound(problem);
                 Plan? best = null;
+                long bestPeak = long.MaxValue;
                 foreach (var algorithm in selected)
                 {
                     task.Description = $"{name}: {algorithm.Name}";
                     var watch = Stopwatch.StartNew();
-                    var plan = Algorithms.run(algorithm, settings, problem);
+                    var planned = algorithm.Plan(problem, settings);
                     var millis = watch.Elapsed.TotalMilliseconds;
-                    var peak = PlanModule.peak(problem, plan);
-                    var valid = Validate.isValid(problem, plan);
+                    var peak = planned.Peak;
+                    var valid = PlannerApi.Violations(problem, planned.Plan, null).Length == 0;
                     rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), millis, valid));
-                    if (valid && (best is null || peak < PlanModule.peak(problem, best))) best = plan;
+                    if (valid && peak < bestPeak) (best, bestPeak) = (planned.Plan, peak);
                     task.Increment(1);
                 }
                 if (solverTime > 0 || best is not null)

@@ -13,7 +13,7 @@ public static class MaxBatchCommand
     {
         var model = new Option<string>("--model") { Description = "network (see `pgmo models`)", Required = true };
         var budget = new Option<string>("--budget") { Description = "device memory budget, e.g. 16GiB, 80GiB, 512MiB, 1048576", Required = true };
-        var algorithm = new Option<string>("--algorithm", "-a") { Description = "planning algorithm for the plan's peak (see `pgmo plan --algorithm list`)", DefaultValueFactory = _ => "best-fit" };
+        var algorithm = Choices.AlgorithmOption("planning algorithm for the plan's peak", Algorithms.bestFit, listWord: false, "-a");
         var cap = new Option<int>("--cap") { Description = "largest batch tried", DefaultValueFactory = _ => MaxBatch.DefaultCap };
         var timeLimit = Commands.TimeLimitOption(1, "time-bounded algorithms (search), per batch size");
         var json = Commands.JsonOption();
@@ -26,13 +26,12 @@ public static class MaxBatchCommand
         return command;
     }
 
-    static int Run(string modelName, string budgetText, string algorithmName, int cap, double timeLimit, bool json, CancellationToken token)
+    static int Run(string modelName, string budgetText, Algorithm algorithm, int cap, double timeLimit, bool json, CancellationToken token)
     {
         var info = ProfileCommand.FindModel(modelName);
         var budget = Inputs.ParseBytes(budgetText, "--budget");
-        var algorithm = PlanCommand.Find(algorithmName);
         if (cap < 1) throw new UsageException($"--cap must be at least 1, got {cap}");
-        var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), 1, token);
+        var settings = PlannerApi.Settings(TimeSpan.FromSeconds(timeLimit), 1, token);
         var watch = Stopwatch.StartNew();
         var search = MaxBatch.ForModel(info.Name, algorithm, settings);
         int pool = search.ForPool(budget, cap);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using Pgmo.Kernels;
+using Pgmo.Memory;
 using Pgmo.Models;
 using Pgmo.Nn;
 
@@ -26,7 +27,7 @@ public static class ModelsCommand
             table.AddColumn(c is "classes" or "parameters" ? new TableColumn(c).RightAligned() : new TableColumn(c));
         foreach (var info in ModelZoo.All)
         {
-            using var alloc = device.CreateAllocator("naive");
+            using var alloc = Allocators.Create(AllocatorKind.Naive, device.Accelerator);
             using var model = ModelZoo.Create(info.Name, new ParameterFactory(new Tape(device, alloc), 0));
             var input = string.Join("x", info.InputShape);
             int smallest = ModelZoo.MinimumImageSize(info);

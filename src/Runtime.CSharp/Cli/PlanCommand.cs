@@ -11,11 +11,7 @@ public static class PlanCommand
     public static Command Create()
     {
         var problemArg = new Argument<string?>("problem") { Description = "problem CSV (id,lower,upper,size[,alignment])", Arity = ArgumentArity.ZeroOrOne };
-        var algorithm = new Option<string>("--algorithm", "-a")
-        {
-            Description = "planning algorithm; 'list' names them all",
-            DefaultValueFactory = _ => "best-fit",
-        };
+        var algorithm = Choices.AlgorithmOption("planning algorithm", Algorithms.bestFit, listWord: true, "-a");
         var outFile = new Option<string?>("--out", "-o") { Description = "write the plan CSV (the problem's columns plus offset) here" };
         var svg = new Option<string?>("--svg") { Description = "draw the plan as SVG: time across, address up, with the peak and the lower bound" };
         var timeLimit = Commands.TimeLimitOption(5, "time-bounded algorithms (search)");
@@ -30,37 +26,33 @@ public static class PlanCommand
         return command;
     }
 
-    /// <summary>The algorithm named, or a usage error listing the names.</summary>
-    public static Algorithm Find(string name) =>
-        Algorithms.tryFind(name) is { } found ? found.Value
-        : throw new UsageException($"unknown algorithm '{name}'; known: {string.Join(", ", Algorithms.names)}");
-
-    static int Run(string? problemPath, string algorithmName, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
+    /// <summary>Plans with <paramref name="algorithm"/>, or lists the algorithms (<c>--algorithm list</c>).</summary>
+    static int Run(string? problemPath, Algorithm algorithm, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
     {
-        if (algorithmName == "list")
+        if (ReferenceEquals(algorithm, Choices.ListAlgorithms))
         {
             var table = Output.Table(["algorithm", "what it does"]);
-            foreach (var a in Algorithms.all) table.AddRow(a.Name, Spectre.Console.Markup.Escape(a.Summary));
+            foreach (var a in PlannerApi.Algorithms) table.AddRow(a.Name, Spectre.Console.Markup.Escape(a.Summary));
             Output.Out.Write(table);
-            if (json) Output.JsonLine(new { algorithms = Algorithms.names });
+            if (json) Output.JsonLine(new { algorithms = PlannerApi.AlgorithmNames });
             return ExitCodes.Success;
         }
-        var algorithm = Find(algorithmName);
         if (problemPath is null) throw new UsageException("plan: missing PROBLEM.csv (or use --algorithm list)");
         var problem = Inputs.ReadProblem(problemPath);
-        var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), seed, token);
+        var settings = PlannerApi.Settings(TimeSpan.FromSeconds(timeLimit), seed, token);
         var watch = Stopwatch.StartNew();
-        var plan = Algorithms.run(algorithm, settings, problem);
+        var planned = algorithm.Plan(problem, settings);
         var millis = watch.Elapsed.TotalMilliseconds;
-        var violations = Validate.plan(problem, null, plan);
-        var valid = violations.IsEmpty;
-        var peak = PlanModule.peak(problem, plan);
-        var lowerBound = Bounds.lowerBound(problem);
+        var plan = planned.Plan;
+        var violations = PlannerApi.Violations(problem, plan, null);
+        var valid = violations.Length == 0;
+        var peak = planned.Peak;
+        var lowerBound = PlannerApi.LowerBound(problem);
         var ratio = CheckCommand.Ratio(peak, lowerBound);
         var figures = new { buffers = problem.Buffers.Length, peak, lowerBound, ratio, algorithm = algorithm.Name, millis, valid };
         if (!valid)
         {
-            foreach (var v in violations.Take(10)) Console.Error.WriteLine($"pgmo: {algorithm.Name} produced an invalid plan: {ViolationModule.describe(v)}");
+            foreach (var v in violations.Take(10)) Console.Error.WriteLine($"pgmo: {algorithm.Name} produced an invalid plan: {PlannerApi.Describe(v)}");
             if (json) Output.JsonLine(figures);
             return ExitCodes.Failure;
         }

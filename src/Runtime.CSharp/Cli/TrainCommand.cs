@@ -3,6 +3,7 @@ using Spectre.Console;
 using Pgmo.Kernels;
 using Pgmo.Memory;
 using Pgmo.Models;
+using Pgmo.Planner;
 using Pgmo.Training;
 
 namespace Pgmo.Cli;
@@ -17,8 +18,8 @@ public static class TrainCommand
         var imageSize = ModelOptions.ImageSizeOption();
         var batch = new Option<int>("--batch") { Description = "samples per step", DefaultValueFactory = _ => 32 };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
-        var allocator = new Option<string>("--allocator") { Description = "device allocator: planned (profile the first iteration, plan it, replay the plan from one arena), pool (CuPy caching policy) or naive (one device allocation per tensor)", DefaultValueFactory = _ => "pool" };
-        var planner = new Option<string>("--planner") { Description = "planning algorithm of --allocator planned (see `pgmo plan --algorithm list`)", DefaultValueFactory = _ => "best-fit" };
+        var allocator = Choices.AllocatorOption(AllocatorKind.Pool);
+        var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the profiled iteration's trace (problem CSV with a tag column) to this file" };
         var compare = new Option<bool>("--compare-allocators") { Description = "also measure steady-state step time with the planned arena and with the pool, side by side on this accelerator" };
@@ -30,35 +31,36 @@ public static class TrainCommand
         {
             model, data, imageSize, batch, steps, allocator, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
         };
-        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator)!, r.GetValue(planner)!, r.GetValue(plannerDebug),
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(steps), r.GetValue(allocator) ?? AllocatorKind.Pool, r.GetValue(planner)!, r.GetValue(plannerDebug),
             r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr), r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(data), r.GetValue(imageSize)));
         return command;
     }
 
 
     /// <summary>Checks the arguments; throws <see cref="UsageException"/> (exit 2) with a clear message.</summary>
-    public static TrainOptions Validate(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float lr)
+    public static TrainOptions Validate(string model, int batch, int steps, AllocatorKind allocator, Algorithm algorithm, bool plannerDebug, string accelerator, int seed, float lr)
     {
         var info = ModelOptions.Find(model);
         if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
         if (steps < 1) throw new UsageException($"--steps must be at least 1, got {steps}");
-        if (!Device.AllocatorNames.Contains(allocator)) throw new UsageException($"--allocator: unknown allocator '{allocator}' (expected {string.Join(", ", Device.AllocatorNames)})");
-        if (!Microsoft.FSharp.Core.FSharpOption<Pgmo.Planner.Algorithm>.get_IsSome(Pgmo.Planner.Algorithms.tryFind(planner)))
-            throw new UsageException($"--planner: unknown algorithm '{planner}' (known: {string.Join(", ", Pgmo.Planner.Algorithms.names)})");
         var acc = Device.Parse(accelerator) ?? throw new UsageException($"--accelerator: unknown accelerator '{accelerator}' (expected auto, cpu or cuda)");
         if (!(lr > 0)) throw new UsageException($"--lr must be positive, got {lr}");
         return new TrainOptions
         {
             Model = info.Name, Batch = batch, Steps = steps, Allocator = allocator, Accelerator = acc, Seed = seed, LearningRate = lr,
-            Planned = new PlannedAllocatorOptions { Algorithm = planner, Debug = plannerDebug },
+            Planned = new PlannedAllocatorOptions
+            {
+                Algorithm = algorithm, Debug = plannerDebug,
+                OnLog = e => Console.Error.WriteLine($"  planned allocator, iteration {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}"),
+            },
         };
     }
 
-    static int Run(string model, int batch, int steps, string allocator, string planner, bool plannerDebug, string accelerator, int seed, float? lr, bool json, string? trace, bool compare,
+    static int Run(string model, int batch, int steps, AllocatorKind allocator, Algorithm algorithm, bool plannerDebug, string accelerator, int seed, float? lr, bool json, string? trace, bool compare,
         string? dataText, int? imageSize)
     {
-        var options = Validate(model, batch, steps, allocator, planner, plannerDebug, accelerator, seed, lr ?? ModelOptions.Find(model).LearningRate);
-        if (trace is not null && allocator != "planned") throw new UsageException("--trace needs --allocator planned");
+        var options = Validate(model, batch, steps, allocator, algorithm, plannerDebug, accelerator, seed, lr ?? ModelOptions.Find(model).LearningRate);
+        if (trace is not null && allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
         var info = ModelOptions.Find(options.Model);
         var source = ModelOptions.Data(info, dataText);
         options = options with { ImageSize = ModelOptions.ImageSize(info, imageSize) };
@@ -75,10 +77,7 @@ public static class TrainCommand
         using var _ = device;
         using var trainer = new Trainer(options, device);
         Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters, {string.Join("x", trainer.Model.InputShape)} inputs) on " +
-                                $"{(data is null ? "synthetic data" : "the digits")}, {device.Description}, batch {batch}, {steps} steps, {allocator} allocator");
-        var planned = trainer.Allocator as PlannedAllocator;
-        if (planned is not null)
-            planned.Logged += e => Console.Error.WriteLine($"  planned allocator, iteration {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}");
+                                $"{(data is null ? "synthetic data" : "the digits")}, {device.Description}, batch {batch}, {steps} steps, {allocator.Name()} allocator");
         int every = Math.Max(1, steps / 20);
         Action<int, float, double> progress = (step, loss, rate) =>
         {
@@ -86,7 +85,8 @@ public static class TrainCommand
                 Console.Error.WriteLine($"  step {step,5}/{steps}  loss {loss,8:0.0000}  {rate,8:0} samples/s");
         };
         var result = data is null ? trainer.FitSynthetic(progress) : trainer.Fit(data, progress);
-        var plan = planned?.Plans.Count > 0 ? planned.Plans[0] : null;
+        var report = trainer.Allocator.Report();
+        var plan = report.FirstPlan;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was profiled");
@@ -104,10 +104,10 @@ public static class TrainCommand
         table.AddRow("allocator peak while training (reserved)", Output.Bytes(result.TrainPeakBytes));
         table.AddRow("allocator peak with evaluation (reserved)", Output.Bytes(result.PeakBytes));
         table.AddRow("allocator peak (in use)", Output.Bytes(result.PeakInUseBytes));
-        if (planned is not null && plan is not null)
+        if (plan is not null)
         {
-            table.AddRow("arena (steady state)", Output.Bytes(planned.ArenaBytes));
-            table.AddRow("iterations replayed from the plan", $"{planned.ReplayedIterations} of {planned.Iterations}");
+            table.AddRow("arena (steady state)", Output.Bytes(report.ArenaBytes ?? 0));
+            table.AddRow("iterations replayed from the plan", $"{report.ReplayedIterations} of {report.Iterations}");
             table.AddRow("profiled iteration: pool peak", Output.Bytes(plan.PoolPeakBytes));
             table.AddRow($"profiled iteration: plan peak ({plan.Algorithm})", Output.Bytes(plan.PlanPeakBytes));
             table.AddRow("profiled iteration: lower bound", Output.Bytes(plan.LowerBoundBytes));
@@ -115,8 +115,8 @@ public static class TrainCommand
         }
         if (times is { } t)
         {
-            table.AddRow("steady-state step, pool (median)", $"{t.PoolMillis:0.00} ms");
-            table.AddRow("steady-state step, planned (median)", $"{t.PlannedMillis:0.00} ms");
+            table.AddRow("steady-state step, pool (median ±half IQR)", t.Pool.ToString());
+            table.AddRow("steady-state step, planned (median ±half IQR)", t.Planned.ToString());
         }
         Console.Out.Flush();
         Output.Out.Write(table);
@@ -125,17 +125,18 @@ public static class TrainCommand
             {
                 model = result.Model, imageSize = trainer.Model.InputShape[1], data = data is null ? "synthetic" : "digits", batch = result.Batch, steps = result.Steps, accelerator = result.Accelerator, allocator = result.Allocator,
                 finalLoss = result.FinalLoss, testAccuracy = result.TestAccuracy, stepMillis = result.StepMillis, peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
-                poolPeakBytes = plan?.PoolPeakBytes ?? (result.Allocator == "pool" ? result.PeakBytes : (long?)null),
+                poolPeakBytes = plan?.PoolPeakBytes ?? (allocator == AllocatorKind.Pool ? result.PeakBytes : (long?)null),
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes, reductionPercent = plan?.ReductionPercent,
-                planner = plan?.Algorithm, arenaBytes = planned?.ArenaBytes, replayedIterations = planned?.ReplayedIterations,
+                planner = plan?.Algorithm, arenaBytes = report.ArenaBytes, replayedIterations = report.ReplayedIterations,
                 peakInUseBytes = result.PeakInUseBytes,
-                poolStepMillis = times?.PoolMillis, plannedStepMillis = times?.PlannedMillis,
+                poolStepMillis = times?.Pool.MedianMillis, plannedStepMillis = times?.Planned.MedianMillis,
+                poolStepSpreadMillis = times?.Pool.SpreadMillis, plannedStepSpreadMillis = times?.Planned.SpreadMillis,
             });
         return 0;
     }
 
-    /// <summary>Median steady-state step times of the two allocators, in milliseconds.</summary>
-    public readonly record struct StepTimes(double PoolMillis, double PlannedMillis, int Steps);
+    /// <summary>Steady-state step times of the two allocators (median and spread, in milliseconds).</summary>
+    public readonly record struct StepTimes(TimingSummary Pool, TimingSummary Planned, int Steps);
 
     /// <summary>
     /// Steady-state step time of the pool and of the planned arena in one process on one device: two trainers with
@@ -144,8 +145,8 @@ public static class TrainCommand
     /// </summary>
     public static StepTimes CompareStepTimes(TrainOptions options, Device device, Dataset data, int steps = 20, int warmup = 3)
     {
-        using var pool = new Trainer(options with { Allocator = "pool" }, device);
-        using var planned = new Trainer(options with { Allocator = "planned" }, device);
+        using var pool = new Trainer(options with { Allocator = AllocatorKind.Pool }, device);
+        using var planned = new Trainer(options with { Allocator = AllocatorKind.Planned }, device);
         int b = options.Batch;
         var xs = Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray();
         var ys = Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray();
@@ -162,12 +163,6 @@ public static class TrainCommand
                 list.Add(clock.Elapsed.TotalMilliseconds);
             }
         }
-        return new StepTimes(Median(tp), Median(tq), steps);
-
-        static double Median(List<double> v)
-        {
-            v.Sort();
-            return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
-        }
+        return new StepTimes(Timing.Summarize(tp), Timing.Summarize(tq), steps);
     }
 }

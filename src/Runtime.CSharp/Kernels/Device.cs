@@ -2,7 +2,6 @@ using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
-using Pgmo.Memory;
 
 namespace Pgmo.Kernels;
 
@@ -95,19 +94,6 @@ public sealed class Device : IDisposable
 
     /// <summary>A device that launches nothing and holds no memory: for shape inference and dry-run traces.</summary>
     public static Device ShapesOnly() => new(null, null, "shapes-only");
-
-    /// <summary>The allocator names <see cref="CreateAllocator"/> knows.</summary>
-    public static readonly string[] AllocatorNames = ["planned", "pool", "naive"];
-
-    /// <summary>An allocator by name (planned|pool|naive) on this device; virtual in shapes-only mode.
-    /// <paramref name="planned"/> configures the planned allocator (defaults: best-fit, no debug checks).</summary>
-    public IDeviceAllocator CreateAllocator(string name, bool record = false, PlannedAllocatorOptions? planned = null) => name.ToLowerInvariant() switch
-    {
-        "naive" => new NaiveAllocator(Accelerator, record),
-        "pool" => new PoolAllocator(Accelerator, record),
-        "planned" => new PlannedAllocator(Accelerator, planned),
-        _ => throw new ArgumentException($"unknown allocator '{name}' (expected planned, pool or naive)", nameof(name)),
-    };
 
     /// <summary>Waits for every launched kernel.</summary>
     public void Synchronize() => Accelerator?.Synchronize();

@@ -34,7 +34,8 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     /// <summary>The accelerator holding the memory, or null for a virtual allocator.</summary>
     protected Accelerator? Accelerator { get; }
 
-    public abstract string Name { get; }
+    public abstract AllocatorKind Kind { get; }
+    public string Name => Kind.Name();
     public bool IsVirtual => Accelerator is null;
     public long InUseBytes { get; private set; }
     public long PeakInUseBytes { get; private set; }
@@ -53,8 +54,10 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     /// <summary>The iteration's last request has been made; its trace is <see cref="LastTrace"/> when recording.</summary>
     public virtual void EndIteration() => Recorder?.End();
 
-    /// <summary>The smallest multiple of <paramref name="alignment"/> that is at least <paramref name="bytes"/>.</summary>
-    public static long RoundUp(long bytes, long alignment) => (bytes + alignment - 1) / alignment * alignment;
+    /// <summary>The request rounded up to a multiple of <see cref="Alignment"/>: a block's size in traces and plans.</summary>
+    public static long Aligned(long bytes) => Pgmo.Planner.Numbers.alignUp(Alignment, bytes);
+
+    public virtual AllocatorReport Report() => new(Kind, PeakReservedBytes, PeakInUseBytes);
 
     public DeviceBlock Allocate(long bytes, string tag)
     {
@@ -109,11 +112,11 @@ public sealed class NaiveAllocator : DeviceAllocator
     /// <summary>A naive allocator on <paramref name="accelerator"/> (null: virtual).</summary>
     public NaiveAllocator(Accelerator? accelerator, bool record = false) : base(accelerator, record) { }
 
-    public override string Name => "naive";
+    public override AllocatorKind Kind => AllocatorKind.Naive;
 
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
-        long length = RoundUp(bytes, Alignment);
+        long length = Aligned(bytes);
         ReservedBytes += length;
         return MakeBlock(id, bytes, 0, length, tag, NewSegment(length), segments++);
     }

@@ -7,8 +7,12 @@ namespace Pgmo.Memory;
 /// </summary>
 public interface IDeviceAllocator : IDisposable
 {
-    /// <summary>The allocator's name on the command line: naive, pool, planned.</summary>
+    /// <summary>Which allocator this is.</summary>
+    AllocatorKind Kind { get; }
+    /// <summary>The allocator's name on the command line (see <see cref="Allocators.Name"/>).</summary>
     string Name { get; }
+    /// <summary>What the allocator did so far: peaks and, for the planned allocator, its plan and arena.</summary>
+    AllocatorReport Report();
     /// <summary>True when blocks carry no device memory (shapes-only / dry-run mode).</summary>
     bool IsVirtual { get; }
     /// <summary>A block of at least <paramref name="bytes"/> bytes (bytes &gt; 0) tagged for traces.</summary>

@@ -49,7 +49,7 @@ public sealed class IterationRecorder
     public int Alloc(long id, long bytes, string tag)
     {
         if (!InIteration) return -1;
-        long size = DeviceAllocator.RoundUp(bytes, DeviceAllocator.Alignment);
+        long size = DeviceAllocator.Aligned(bytes);
         int buffer = persistent.Count + transient.Count;
         transient.Add((events.Count, -1, size, tag));
         events.Add(size);
@@ -90,7 +90,7 @@ public sealed class IterationRecorder
         long steps = Math.Max(1, events.Count);
         var buffers = new List<Pgmo.Planner.Buffer>(persistent.Count + transient.Count);
         var tags = new List<string>(persistent.Count + transient.Count);
-        var persistentSizes = persistent.Select(b => DeviceAllocator.RoundUp(b.Requested, DeviceAllocator.Alignment)).ToArray();
+        var persistentSizes = persistent.Select(b => DeviceAllocator.Aligned(b.Requested)).ToArray();
         for (int i = 0; i < persistent.Count; i++)
         {
             buffers.Add(Make(buffers.Count, 0, steps, persistentSizes[i]));

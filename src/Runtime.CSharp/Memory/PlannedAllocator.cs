@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using ILGPU;
 using ILGPU.Runtime;
-using Microsoft.FSharp.Core;
 using Pgmo.Planner;
 
 namespace Pgmo.Memory;
@@ -10,7 +9,7 @@ namespace Pgmo.Memory;
 public sealed record PlannedAllocatorOptions
 {
     /// <summary>The planner algorithm (see `pgmo plan --algorithm list`).</summary>
-    public string Algorithm { get; init; } = "best-fit";
+    public Algorithm Algorithm { get; init; } = Algorithms.bestFit;
     /// <summary>Budget of time-bounded algorithms (search) per plan.</summary>
     public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Seed of randomized algorithms.</summary>
@@ -21,6 +20,10 @@ public sealed record PlannedAllocatorOptions
     public bool ValidatePlans { get; init; } = true;
     /// <summary>Replaces the algorithm (tests feed deliberately wrong plans through it).</summary>
     public Func<Problem, Plan>? Planner { get; init; }
+    /// <summary>The pool policy of the fallback that serves iterations without a matching plan.</summary>
+    public PoolPolicy Fallback { get; init; } = PoolPolicy.CuPy;
+    /// <summary>Called for every entry added to <see cref="PlannedAllocator.Log"/> (e.g. to print progress).</summary>
+    public Action<PlannedAllocatorEvent>? OnLog { get; init; }
 
     /// <summary>The default settings.</summary>
     public static PlannedAllocatorOptions Defaults { get; } = new();
@@ -76,13 +79,11 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     }
 
     private readonly PlannedAllocatorOptions options;
-    private readonly Algorithm? algorithm;
     private readonly Dictionary<ulong, List<CachedPlan>> cache = new();
     private readonly List<PlanRecord> plans = new();
     private readonly List<PlannedAllocatorEvent> log = new();
 
-    private CachingPool pool = new();
-    private readonly List<MemoryBuffer1D<byte, Stride1D.Dense>?> poolSegments = new();
+    private readonly PoolMemory pool;
     private MemoryBuffer1D<byte, Stride1D.Dense>? arena;
     private long arenaBytes;
     private readonly Dictionary<long, (long Start, long End)> arenaLive = new(); // debug mode only
@@ -99,20 +100,18 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null) : base(accelerator, record: true)
     {
         this.options = options ?? PlannedAllocatorOptions.Defaults;
-        if (this.options.Planner is null)
-        {
-            var found = Algorithms.tryFind(this.options.Algorithm);
-            algorithm = FSharpOption<Algorithm>.get_IsSome(found) ? found.Value
-                : throw new ArgumentException($"unknown planner algorithm '{this.options.Algorithm}' (known: {string.Join(", ", Algorithms.names)})", nameof(options));
-        }
+        pool = new PoolMemory(this.options.Fallback, accelerator);
     }
 
-    public override string Name => "planned";
+    public override AllocatorKind Kind => AllocatorKind.Planned;
 
-    /// <summary>Raised for every entry added to <see cref="Events"/>.</summary>
-    public event Action<PlannedAllocatorEvent>? Logged;
+    public override AllocatorReport Report() => base.Report() with
+    {
+        FirstPlan = plans.Count > 0 ? plans[0] : null, ArenaBytes = arenaBytes, Iterations = iteration, ReplayedIterations = ReplayedIterations,
+    };
+
     /// <summary>What happened so far: profiles, plans, cache hits, mismatches and switches.</summary>
-    public IReadOnlyList<PlannedAllocatorEvent> Events => log;
+    public IReadOnlyList<PlannedAllocatorEvent> Log => log;
     /// <summary>Every plan made, in order (the first is the first profiled iteration's).</summary>
     public IReadOnlyList<PlanRecord> Plans => plans;
     /// <summary>Iterations begun so far.</summary>
@@ -183,7 +182,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         else
         {
             // the recorder has recorded this allocation as the last event
-            long size = RoundUp(bytes, Alignment);
+            long size = Aligned(bytes);
             int step = Recording.Events.Count - 1;
             int buffer = Recording.BufferOf(id);
             if (replaying && !(step < current!.Events.Length && current.Events[step] == size)) Diverge(step);
@@ -204,7 +203,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     protected override void Release(DeviceBlock block)
     {
         if (block.SegmentIndex == ArenaSegment) Untrack(block.Id);
-        else pool.Free(block.SegmentIndex, block.Offset);
+        else pool.Release(block);
         iterationArenaBlocks.Remove(block.Id);
         if (Recording.BufferOf(block.Id) < 0) return;
         // the recorder has recorded this free as the last event
@@ -245,7 +244,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         var sizes = plan.PersistentSizes;
         if (sizes.Length != blocks.Count) return false;
         for (int i = 0; i < sizes.Length; i++)
-            if (RoundUp(blocks[i].Requested, Alignment) != sizes[i]) return false;
+            if (Aligned(blocks[i].Requested) != sizes[i]) return false;
         return true;
     }
 
@@ -259,19 +258,19 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         var clock = Stopwatch.StartNew();
         var problem = trace.Problem;
         var plan = options.Planner is { } f ? f(problem)
-            : Algorithms.run(algorithm!, Algorithms.settings(options.TimeLimit, options.Seed, CancellationToken.None), problem);
+            : options.Algorithm.Plan(problem, PlannerApi.Settings(options.TimeLimit, options.Seed, CancellationToken.None)).Plan;
         double ms = clock.Elapsed.TotalMilliseconds;
         if (plan.Offsets.Length != problem.Buffers.Length)
             throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");
         if (options.ValidatePlans)
         {
-            var violations = Validate.plan(problem, FSharpOption<long>.None, plan);
-            if (!violations.IsEmpty)
-                throw new InvalidOperationException($"the planner's plan is invalid: {ViolationModule.describe(violations.Head)} ({violations.Length} violations)");
+            var violations = PlannerApi.Violations(problem, plan, null);
+            if (violations.Length > 0)
+                throw new InvalidOperationException($"the planner's plan is invalid: {PlannerApi.Describe(violations[0])} ({violations.Length} violations)");
         }
-        long peak = RoundUp(PlanModule.peak(problem, plan), Alignment);
-        return new PlanRecord(trace, plan.Offsets, options.Planner is null ? algorithm!.Name : "custom", peak,
-            Bounds.lowerBound(problem), Pool.simulate(problem).Reserved, ms);
+        long peak = Aligned(PlannerApi.Peak(problem, plan));
+        return new PlanRecord(trace, plan.Offsets, options.Planner is null ? options.Algorithm.Name : "custom", peak,
+            PlannerApi.LowerBound(problem), PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, ms);
     }
 
     /// <summary>
@@ -304,7 +303,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         foreach (var (b, _, _, _) in moves)
         {
             if (b.SegmentIndex == ArenaSegment) Untrack(b.Id);
-            else pool.Free(b.SegmentIndex, b.Offset);
+            else pool.Release(b);
         }
         if (grow)
         {
@@ -329,21 +328,17 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     /// <summary>
     /// A request outside any iteration (e.g. the test-set evaluation). The arena is idle then: only the persistent
     /// blocks (and earlier requests placed here) live in it, so the request takes the lowest gap of the arena that
-    /// fits (first fit, 256-B aligned), and the fallback pool only when none does. The next iteration starts from the
+    /// fits (the planner's placement primitive, 256-B aligned), and the fallback pool only when none does. The next iteration starts from the
     /// plan again once these blocks are freed (a block still live then is a persistent block the plan does not know,
     /// so that iteration is profiled and replanned).
     /// </summary>
     private DeviceBlock IdlePlace(long id, long bytes, string tag)
     {
-        long size = RoundUp(bytes, Alignment);
+        long size = Aligned(bytes);
         if (arenaBytes > 0)
         {
-            long at = 0;
-            foreach (var b in Live.Where(b => b.SegmentIndex == ArenaSegment).OrderBy(b => b.Offset))
-            {
-                if (b.Offset - at >= size) break;
-                at = Math.Max(at, b.Offset + b.Length);
-            }
+            var placed = Live.Where(b => b.SegmentIndex == ArenaSegment).OrderBy(b => b.Offset).ToArray();
+            long at = PlannerApi.LowestFit(size, Alignment, placed.Select(b => b.Offset).ToArray(), placed.Select(b => b.Offset + b.Length).ToArray(), placed.Length);
             if (at + size <= arenaBytes)
             {
                 Track(id, at, size, tag);
@@ -355,20 +350,17 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     private DeviceBlock PoolPlace(long id, long bytes, string tag)
     {
-        var (seg, offset, length, fresh) = pool.Allocate(bytes);
-        if (fresh) poolSegments.Add(NewSegment(length));
+        var block = pool.Place(id, bytes, tag);
         ReservedBytes = arenaBytes + pool.ReservedBytes;
-        return MakeBlock(id, bytes, offset, length, tag, poolSegments[seg], seg);
+        return block;
     }
 
     /// <summary>Gives the fallback pool's device memory back when it holds no live block.</summary>
     private void TrimPool()
     {
-        if (pool.InUseBytes != 0 || poolSegments.Count == 0) return;
-        foreach (var s in poolSegments) s?.Dispose();
-        poolSegments.Clear();
-        pool = new CachingPool();
-        ReservedBytes = arenaBytes;
+        if (pool.InUseBytes != 0 || pool.ReservedBytes == 0) return;
+        pool.ReleaseCached();
+        ReservedBytes = arenaBytes + pool.ReservedBytes;
     }
 
     /// <summary>Debug mode: throws, before anything moves, when the new places overlap each other or a live arena block that stays.</summary>
@@ -406,13 +398,12 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     {
         var e = new PlannedAllocatorEvent(iteration, kind, message);
         log.Add(e);
-        Logged?.Invoke(e);
+        options.OnLog?.Invoke(e);
     }
 
     public override void Dispose()
     {
-        foreach (var s in poolSegments) s?.Dispose();
-        poolSegments.Clear();
+        pool.Dispose();
         arena?.Dispose();
         arena = null;
     }

@@ -27,9 +27,9 @@ public sealed class MaxBatch
         {
             var profiled = Profiler.DryRun(model, batch);
             var problem = profiled.Trace.Problem;
-            var plan = Algorithms.run(algorithm, settings, problem);
+            var planned = algorithm.Plan(problem, settings);
             return new BatchMemory(batch, problem.Buffers.Length, profiled.PoolReservedBytes,
-                PlanModule.peak(problem, plan), Bounds.lowerBound(problem));
+                planned.Peak, PlannerApi.LowerBound(problem));
         });
 
     /// <summary>Every batch size measured so far, ascending.</summary>

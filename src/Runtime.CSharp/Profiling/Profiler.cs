@@ -62,7 +62,7 @@ public static class Profiler
     }
 
     static Trainer NewTrainer(string model, int batch, int? imageSize, Device device) =>
-        new(new TrainOptions { Model = model, Batch = batch, ImageSize = imageSize, Allocator = "pool", Record = true }, device);
+        new(new TrainOptions { Model = model, Batch = batch, ImageSize = imageSize, Allocator = AllocatorKind.Pool, Record = true }, device);
 
     static ProfiledIteration Finish(Trainer trainer, int batch)
     {

@@ -14,7 +14,7 @@ public sealed record TrainOptions
     public int? ImageSize { get; init; }
     public int Batch { get; init; } = 32;
     public int Steps { get; init; } = 150;
-    public string Allocator { get; init; } = "pool";
+    public AllocatorKind Allocator { get; init; } = AllocatorKind.Pool;
     public AcceleratorChoice Accelerator { get; init; } = AcceleratorChoice.Auto;
     public int Seed { get; init; } = 1;
     public float LearningRate { get; init; } = 0.05f;
@@ -47,7 +47,7 @@ public sealed class Trainer : IDisposable
         Options = options;
         ownsDevice = device is null;
         Device = device ?? Device.Create(options.Accelerator);
-        Allocator = Device.CreateAllocator(options.Allocator, options.Record, options.Planned);
+        Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, options.Planned);
         Tape = new Tape(Device, Allocator);
         Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
         Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);

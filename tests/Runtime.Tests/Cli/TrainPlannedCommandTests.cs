@@ -35,10 +35,11 @@ public sealed class TrainPlannedCommandTests
             var parsed = Csv.parseProblem(trace, File.ReadAllText(trace));
             Assert.True(parsed.IsOk);
             var problem = parsed.ResultValue;
-            var plan = Algorithms.run(Algorithms.tryFind(planner).Value, Algorithms.defaults, problem);
-            Assert.Empty(Validate.plan(problem, null, plan));
-            long planPeak = PlanModule.peak(problem, plan);
-            long pool = Pool.simulate(problem).Reserved;
+            Assert.True(PlannerApi.TryFindAlgorithm(planner, out var algorithm));
+            var plan = algorithm.Plan(problem, Algorithms.defaults).Plan;
+            Assert.Empty(PlannerApi.Violations(problem, plan, null));
+            long planPeak = PlannerApi.Peak(problem, plan);
+            long pool = PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved;
             long bound = Bounds.lowerBound(problem);
             Assert.Equal("planned", j.GetProperty("allocator").GetString());
             Assert.Equal(planPeak, j.GetProperty("planPeakBytes").GetInt64());
