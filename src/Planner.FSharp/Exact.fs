@@ -24,7 +24,12 @@ type ExactOptions =
       /// is at least h do not fit between h and the capacity, for some h (stronger than SectionInference, costlier).
       StaircaseInference: bool
       /// The first round-robin budget is 2 n times this (placements tried); it doubles after every round.
-      InitialBudgetFactor: int64 }
+      InitialBudgetFactor: int64
+      /// 0: the preorders' keys as they are. Otherwise the seed of a random factor in [1 - Jitter, 1 + Jitter] per
+      /// buffer on every key, so that restarts with different seeds explore different orders (any order is sound).
+      Seed: int
+      /// The relative size of the random factor on the keys when Seed is not 0.
+      Jitter: float }
 
 /// The answer of the exact decision procedure at one capacity.
 type ExactResult =
@@ -65,7 +70,9 @@ module Exact =
           Dominance = true
           Decomposition = true
           StaircaseInference = false
-          InitialBudgetFactor = 1L }
+          InitialBudgetFactor = 1L
+          Seed = 0
+          Jitter = 0.1 }
 
     [<Struct>]
     type private Status =
@@ -109,7 +116,7 @@ module Exact =
         let mutable budget = 0L
 
         /// The sort keys of one preorder letter for buffer i (larger first).
-        let key (c: char) (i: int) : float =
+        let keyOf (c: char) (i: int) : float =
             let width = float (bs.[i].Lifetime.End - bs.[i].Lifetime.Start)
             match c with
             | 'W' | 'L' -> width
@@ -121,6 +128,15 @@ module Exact =
             | 'O' -> float overlaps.[i].Length
             | 'C' -> float (sHi.[i] - sLo.[i])
             | _ -> 0.0
+
+        let factor =
+            if opts.Seed = 0 then Array.create n 1.0
+            else
+                let rnd = Random(opts.Seed)
+                Array.init n (fun _ -> 1.0 + opts.Jitter * (2.0 * rnd.NextDouble() - 1.0))
+
+        /// keyOf times the buffer's random factor (1 without a seed).
+        let key (c: char) (i: int) : float = factor.[i] * keyOf c i
 
         /// True when some section's total is above the capacity (no plan at all).
         member _.Overloaded = total |> Array.exists (fun t -> t > capacity)
@@ -360,6 +376,10 @@ module Exact =
             | _ -> initialPlan problem
         let g = granularity problem
         let roundUp v = ((v + g - 1L) / g) * g
+        // every canonical peak, hence the optimum, is a multiple of g: below a peak p the next candidate is the largest
+        // multiple of g under p (not p - g, which misses it when p is off the grid), and a proof that c does not fit
+        // moves the bound to the next multiple of g above c (proofs/exact-search.md, Lemma 1)
+        let below p = ((p - 1L) / g) * g
         let mutable best = start
         let mutable peak = Plan.peak problem start
         let mutable lower = roundUp (Bounds.lowerBound problem)
@@ -373,7 +393,7 @@ module Exact =
             let mutable lo = lower
             let mutable first = true
             while lo < peak && not options.Cancellation.IsCancellationRequested do
-                let cap = if first then lo else min (peak - g) (roundUp (lo + (peak - g - lo) / 2L))
+                let cap = if first then lo else min (below peak) (roundUp (lo + (below peak - lo) / 2L))
                 first <- false
                 // the lower bound is the usual optimum: it gets four times the budget of a bisection step
                 let budget = if cap = lower && limit < Int64.MaxValue / 4L then 4L * limit else limit
@@ -384,9 +404,9 @@ module Exact =
                     best <- plan
                     peak <- Plan.peak problem plan
                 | DoesNotFit ->
-                    lower <- max lower (cap + g)
-                    lo <- cap + g
-                | Unknown -> lo <- cap + g
+                    lower <- max lower (below cap + g)
+                    lo <- below cap + g
+                | Unknown -> lo <- below cap + g
                 progress peak (min lower peak)
             if finite then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }

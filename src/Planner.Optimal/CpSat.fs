@@ -23,6 +23,15 @@ type SolverKind =
     | ExactSearch
     | Auto
 
+/// One progress report of a solve: a solver improved the best peak or the proven bound.
+type SolveProgress =
+    { /// The solver that made the change ("exact", "cp-sat").
+      Solver: string
+      /// The best peak so far in bytes (of the part solved so far, for CP-SAT on a problem in parts).
+      Peak: int64
+      /// The best proven lower bound on the optimal peak so far in bytes.
+      Bound: int64 }
+
 /// Settings of a solve. A `defaults` value is in SolveOptions; copy it with `{ SolveOptions.defaults with … }`.
 type SolveOptions =
     { /// With Some c: decide whether the buffers fit under c bytes. With None: minimize the peak.
@@ -35,8 +44,8 @@ type SolveOptions =
       Seed: int
       /// Stops the search early; the result is then Feasible or Unknown.
       Cancellation: CancellationToken
-      /// Called on every improving solution with (elapsed ms, best peak, proven bound).
-      Progress: (int64 -> int64 -> int64 -> unit) option
+      /// Called on every improvement of the best peak or the proven bound, from the solver's threads.
+      Progress: (SolveProgress -> unit) option
       /// A valid plan to start from (a heuristic's): CP-SAT hint and upper bound.
       Hint: Plan option
       /// Which method(s) to run (Solver.solve only; CpSat.solve always runs CP-SAT).
@@ -205,7 +214,7 @@ module CpSat =
                 let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
                 let report p b =
                     match options.Progress with
-                    | Some f -> f watch.ElapsedMilliseconds (max solvedPeak p) (max bound b)
+                    | Some f -> f { Solver = "cp-sat"; Peak = max solvedPeak p; Bound = max bound b }
                     | None -> ()
                 let r = solvePart options left globalFloor sub subHint report
                 match r.Status with
@@ -269,7 +278,7 @@ module CpSat =
             match first.Status, first.Plan with
             | (Optimal | Feasible), Some plan ->
                 let peak = Plan.peak problem plan
-                options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak peak)
+                options.Progress |> Option.iter (fun f -> f { Solver = "cp-sat"; Peak = peak; Bound = peak })
                 { first with Status = Optimal; Bound = peak; Peak = Some peak; Millis = watch.ElapsedMilliseconds }
             | _ when options.Cancellation.IsCancellationRequested ->
                 run { options with TimeLimitSeconds = 0.0 } problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }

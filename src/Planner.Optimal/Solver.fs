@@ -15,6 +15,31 @@ module Solver =
     let decidePortfolio (workers: int) (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
         if workers <= 1 then Exact.decide options capacity problem else Exact.decideParallel options capacity problem
 
+    /// The best valid plan among the hint and the fixed heuristics (best-fit, greedy by size, XLA's two orders,
+    /// first fit), with its name: the start of a minimization.
+    let startPlan (hint: Plan option) (problem: Problem) : string * Plan =
+        [ match hint with
+          | Some h -> "hint", h
+          | None -> ()
+          "best-fit", BestFit.plan problem
+          "greedy-size", Greedy.plan problem
+          "xla-spatial", Xla.plan XlaStrategy.Spatial problem
+          "xla-temporal", Xla.plan XlaStrategy.Temporal problem
+          "first-fit", Exact.firstFit problem ]
+        |> List.filter (fun (_, p) -> Validate.isValid problem p)
+        |> List.minBy (fun (_, p) -> Plan.peak problem p)
+
+    /// The progress callback of the options as the Incumbent's report.
+    let private reporter (options: SolveOptions) : string -> int64 -> int64 -> unit =
+        fun solver peak bound -> options.Progress |> Option.iter (fun f -> f { Solver = solver; Peak = peak; Bound = bound })
+
+    /// The shared incumbent of a minimization from the best start plan, its start reported.
+    let private incumbentOf (options: SolveOptions) (problem: Problem) : Incumbent =
+        let name, start = startPlan options.Hint problem
+        let incumbent = Incumbent(problem, start, reporter options)
+        reporter options name incumbent.Peak incumbent.Bound
+        incumbent
+
     /// Runs the exact search alone under the options (time limit through cancellation).
     let exact (options: SolveOptions) (problem: Problem) : SolveResult =
         let watch = Stopwatch.StartNew()
@@ -35,25 +60,10 @@ module Solver =
             | DoesNotFit -> result Infeasible None (max lb (capacity + 1L))
             | ExactResult.Unknown -> result SolveStatus.Unknown None lb
         | None ->
-            // the lower bound is usually the optimum: a portfolio decision there first, with a sixth of the time
-            let g = Exact.granularity problem
-            let atLower = ((lb + g - 1L) / g) * g
-            let first =
-                use slice = CancellationTokenSource.CreateLinkedTokenSource(cts.Token)
-                slice.CancelAfter(TimeSpan.FromSeconds(max 0.001 (options.TimeLimitSeconds / 6.0)))
-                decidePortfolio options.Workers { exactOptions with Cancellation = slice.Token } atLower problem
-            let report peak bound = options.Progress |> Option.iter (fun f -> f watch.ElapsedMilliseconds peak bound)
-            match first with
-            | Fits plan ->
-                let peak = Plan.peak problem plan
-                report peak peak
-                result Optimal (Some plan) peak
-            | _ ->
-            let decide o c p = decidePortfolio options.Workers o c p, 0L
-            let m = Exact.minimizeWith decide exactOptions options.Hint report problem
-            // a proof at the lower bound raises the bound by the granularity (proofs/exact-search.md, Lemma 1)
-            let bound = if first = DoesNotFit then min m.Peak (max m.LowerBound (atLower + g)) else m.LowerBound
-            result (if m.Optimal || bound >= m.Peak then Optimal else Feasible) (Some m.Best) bound
+            // minimization by capacity decisions from the best heuristic plan (Descent)
+            let incumbent = incumbentOf options problem
+            let m = Descent.run { Descent.defaults with Workers = options.Workers; Cancellation = cts.Token } incumbent problem
+            result (if m.Optimal then Optimal else Feasible) (Some m.Best) m.LowerBound
 
     /// The stronger of two answers to the same question (a proof beats no proof, a lower peak beats a higher one).
     let private better (a: SolveResult) (b: SolveResult) : SolveResult =
@@ -75,12 +85,39 @@ module Solver =
         | Some p when p <= best.Bound -> { best with Status = Optimal }
         | _ -> best
 
+    /// Minimizes with the descent (max 1 (workers - 1) threads) and CP-SAT (one worker, hinted with the start plan) on
+    /// one shared Incumbent: CP-SAT's proven bound raises the descent's lower end as it comes, CP-SAT's final plan
+    /// and bound join at its end, and an optimum proven by either stops both.
+    let private minimizeAuto (options: SolveOptions) (problem: Problem) : SolveResult =
+        let watch = Stopwatch.StartNew()
+        use cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+        cts.CancelAfter(TimeSpan.FromSeconds(max 0.001 options.TimeLimitSeconds))
+        let incumbent = incumbentOf options problem
+        incumbent.Subscribe(fun () -> if incumbent.Optimal then (try cts.Cancel() with :? ObjectDisposedException -> ()))
+        let descent =
+            Task.Run(fun () ->
+                Descent.run { Descent.defaults with Workers = max 1 (options.Workers - 1); Cancellation = cts.Token } incumbent problem)
+        let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+        let cp =
+            CpSat.solve
+                { options with
+                    Cancellation = cts.Token; Hint = Some incumbent.Best; Workers = 1; TimeLimitSeconds = max 0.0 left
+                    Progress = Some(fun r -> incumbent.Raise("cp-sat", r.Bound) |> ignore) } problem
+        cp.Plan |> Option.iter (fun p -> incumbent.Offer("cp-sat", p) |> ignore)
+        incumbent.Raise("cp-sat", cp.Bound) |> ignore
+        let m = descent.Result
+        let lb = Bounds.lowerBound problem
+        let plan = Checked.plan problem None m.Best
+        { Status = (if m.Optimal then Optimal else Feasible); Plan = Some plan; Peak = Some m.Peak; Bound = m.LowerBound
+          LowerBound = lb; Millis = watch.ElapsedMilliseconds; Solver = "auto:" + incumbent.BestBy }
+
     /// Solves with the method options.Kind names: CpSat, ExactSearch, or Auto (both in parallel on a shared deadline;
-    /// the first proof stops the other; the exact search's first plan is not shared with CP-SAT).
+    /// the first proof stops the other; when minimizing, both share one Incumbent: see minimizeAuto).
     let solve (options: SolveOptions) (problem: Problem) : SolveResult =
         match options.Kind with
         | CpSat -> CpSat.solve options problem
         | ExactSearch -> exact options problem
+        | Auto when options.Capacity.IsNone -> minimizeAuto options problem
         | Auto ->
             let watch = Stopwatch.StartNew()
             // a proof settles the question; with a capacity, so does any plan that fits under it

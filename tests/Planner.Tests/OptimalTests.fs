@@ -204,7 +204,7 @@ let tests =
         testCase "progress reports a non-increasing peak above a non-decreasing bound" <| fun () ->
             let p = smallProblem 7 8
             let reports = Collections.Concurrent.ConcurrentQueue<int64 * int64>()
-            let r = CpSat.solve { cpOptions with Progress = Some (fun _ peak bound -> reports.Enqueue((peak, bound))) } p
+            let r = CpSat.solve { cpOptions with Progress = Some (fun r -> reports.Enqueue((r.Peak, r.Bound))) } p
             check p r
             let rs = reports.ToArray()
             Expect.isNonEmpty rs "at least one solution was reported"

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Diagnostics;
 using Microsoft.FSharp.Core;
 using Pgmo.Planner;
 using Pgmo.Planner.Optimal;
@@ -45,16 +46,24 @@ public static class SolveCommand
     public static string StatusName(SolveStatus status) =>
         status.IsOptimal ? "optimal" : status.IsFeasible ? "feasible" : status.IsInfeasible ? "infeasible" : "unknown";
 
-    /// <summary>Runs a solver with a progress line on stderr.</summary>
+    /// <summary>Runs a solver; with progress, one line on stderr per improvement: the time on the clock (the command's,
+    /// started before the problem was read), the solver that improved, the best peak and the best proven bound.</summary>
     public static SolveResult Solve(Problem problem, long? capacity, double timeLimit, int workers, SolverKind kind, int seed, Plan? hint,
-        CancellationToken token, bool progress)
+        CancellationToken token, bool progress, Stopwatch? clock = null)
     {
+        clock ??= Stopwatch.StartNew();
+        var gate = new object();
+        var bound = 0L;
         var report = progress
-            ? FSharpOption<FSharpFunc<long, FSharpFunc<long, FSharpFunc<long, Unit>>>>.Some(
-                FuncConvert.FromFunc<long, long, long, Unit>((ms, peak, bound) =>
+            ? FSharpOption<FSharpFunc<SolveProgress, Unit>>.Some(
+                FuncConvert.FromAction<SolveProgress>(r =>
                 {
-                    Console.Error.WriteLine($"  {ms / 1000.0,7:0.0} s  best peak {peak}  bound {bound}");
-                    return null!;
+                    // one lock: lines in order, times that never go backwards, a bound that never goes down
+                    lock (gate)
+                    {
+                        bound = Math.Max(bound, r.Bound);
+                        Console.Error.WriteLine($"  {clock.Elapsed.TotalSeconds,7:0.00} s  {r.Solver,-12}  best peak {r.Peak}  bound {bound}");
+                    }
                 }))
             : null;
         var options = new SolveOptions(
@@ -66,13 +75,14 @@ public static class SolveCommand
     static int Run(string problemPath, string? capacityText, double timeLimit, int workers, string solverName, string? outFile, int seed, bool json,
         CancellationToken token)
     {
+        var clock = Stopwatch.StartNew();
         if (workers < 1) throw new UsageException("--workers must be at least 1");
         var kind = Kind(solverName);
         var problem = Inputs.ReadProblem(problemPath);
         long? capacity = capacityText is null ? null : Inputs.ParseBytes(capacityText, "--capacity");
         Console.Error.WriteLine($"solving {Path.GetFileName(problemPath)} ({problem.Buffers.Length} buffers) with {solverName}, {timeLimit} s, {workers} worker(s)" +
                                 (capacity is { } cap ? $", capacity {cap}" : ""));
-        var result = Solve(problem, capacity, timeLimit, workers, kind, seed, null, token, progress: true);
+        var result = Solve(problem, capacity, Math.Max(0, timeLimit - clock.Elapsed.TotalSeconds), workers, kind, seed, null, token, progress: true, clock);
         var status = StatusName(result.Status);
         long? peak = result.Peak is null ? null : result.Peak.Value;
         if (outFile is not null && result.Plan is not null) Output.WriteAtomically(outFile, Csv.writePlan(problem, result.Plan.Value));

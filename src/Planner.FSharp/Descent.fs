@@ -1,0 +1,216 @@
+namespace Pgmo.Planner
+
+open System
+open System.Collections.Generic
+open System.Threading
+open System.Threading.Tasks
+
+/// The best plan and the best proven lower bound of one minimization, shared by the solvers that race on it.
+/// Thread-safe. The peak only goes down, the bound only goes up and never above the peak; every change is reported
+/// (under the lock, so reports come in order) with the name of the solver that made it.
+type Incumbent(problem: Problem, start: Plan, report: string -> int64 -> int64 -> unit) =
+    let gate = obj ()
+    let g = Exact.granularity problem
+    let roundUp v = ((v + g - 1L) / g) * g
+    let mutable best = start
+    let mutable bestBy = "start"
+    let mutable peak = Plan.peak problem start
+    // the optimum is a multiple of g (proofs/exact-search.md, Lemma 1), so a bound may be rounded up to one
+    let mutable bound = min peak (roundUp (Bounds.lowerBound problem))
+    let listeners = ResizeArray<unit -> unit>()
+    let changed () = for f in lock gate (fun () -> listeners.ToArray()) do f ()
+
+    /// The granularity of the problem's canonical peaks (Exact.granularity).
+    member _.Granularity = g
+    /// The best plan so far (valid).
+    member _.Best = lock gate (fun () -> best)
+    /// The solver that offered the best plan ("start" for the start plan).
+    member _.BestBy = lock gate (fun () -> bestBy)
+    /// The best plan's peak in bytes.
+    member _.Peak = lock gate (fun () -> peak)
+    /// The proven lower bound on every valid plan's peak in bytes (a multiple of the granularity, or the peak).
+    member _.Bound = lock gate (fun () -> bound)
+    /// True when the bound meets the peak: the best plan is optimal.
+    member _.Optimal = lock gate (fun () -> bound >= peak)
+    /// Calls f (outside the lock) after every change of the peak or the bound.
+    member _.Subscribe(f: unit -> unit) = lock gate (fun () -> listeners.Add f)
+
+    /// Keeps a valid plan when its peak is below the best; true when it did.
+    member _.Offer(solver: string, plan: Plan) : bool =
+        let p = Plan.peak problem plan
+        let improved =
+            lock gate (fun () ->
+                if p < peak then
+                    best <- plan
+                    bestBy <- solver
+                    peak <- p
+                    bound <- min bound p
+                    report solver peak bound
+                    true
+                else false)
+        if improved then changed ()
+        improved
+
+    /// Raises the bound to a proven lower bound on the optimum (rounded up to the granularity); true when it rose.
+    member _.Raise(solver: string, proven: int64) : bool =
+        let raised =
+            lock gate (fun () ->
+                let b = min peak (roundUp proven)
+                if b > bound then
+                    bound <- b
+                    report solver peak bound
+                    true
+                else false)
+        if raised then changed ()
+        raised
+
+/// Settings of the descent (Descent.minimize); copy `Descent.defaults` with `{ Descent.defaults with … }`.
+type DescentOptions =
+    { /// Probes run at the same time (threads).
+      Workers: int
+      /// The exact search's preorders; each capacity is probed once per preorder (Exact.ExactOptions.Preorders).
+      Preorders: string list
+      /// Capacities probed strictly between the bound and the capacity just below the peak.
+      Points: int
+      /// Node budget of the first probe of a (capacity, preorder) pair; it doubles after every probe that ran out.
+      FirstNodes: int64
+      /// Search nodes over all probes (Int64.MaxValue: no limit; a finite limit with one worker is deterministic).
+      NodeLimit: int64
+      /// Seed of the random probes (every second probe: a random capacity, preorder and key jitter, Exact's Seed,
+      /// with a Luby budget); equal seeds with one worker and a node limit give equal answers.
+      Seed: int
+      /// Stops the descent; the best plan so far is returned.
+      Cancellation: CancellationToken }
+
+/// Minimization by capacity decisions: from a valid start plan, the exact search (Exact.decide) probes capacities
+/// below the best peak, each probe a single preorder with a short node budget that doubles when the pair is probed
+/// again (a restart). The capacities probed are the bound, the largest multiple of the granularity below the peak and
+/// `Points` capacities spread between them: a lower capacity can be easier to fit than a higher one, so the descent
+/// does not bisect. The pair with the least budget spent goes next (ties: lowest capacity first, the most valuable), so every pair
+/// advances and a hard capacity never blocks an easy one. A fitting plan lowers the peak (probes at or above it are
+/// cancelled), a proof of infeasibility at c raises the bound to c + granularity (probes below it are cancelled).
+/// Other solvers may share the Incumbent (a CP-SAT bound, a plan) while it runs. Soundness: proofs/exact-search.md.
+[<RequireQualifiedAccess>]
+module Descent =
+
+    /// One worker, Exact's preorders, six spread points, a first budget of 1024 nodes, no limit, no cancellation.
+    let defaults =
+        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 6; FirstNodes = 1024L; NodeLimit = Int64.MaxValue
+          Seed = 1; Cancellation = CancellationToken.None }
+
+    /// The Luby sequence 1 1 2 1 1 2 4 1 1 2 … (i >= 1): the restart budgets of Luby, Sinclair and Zuckerman (1993).
+    let rec luby (i: int64) : int64 =
+        let mutable k = 1
+        while (1L <<< k) - 1L < i do k <- k + 1
+        if i = (1L <<< k) - 1L then 1L <<< (k - 1) else luby (i - (1L <<< (k - 1)) + 1L)
+
+    /// The capacities probed between a bound and a peak (multiples of g, in [bound, peak)), lowest first: the bound,
+    /// the top (the largest below the peak) and top - (2^k - 1) g galloping down from it, and `points` spread evenly.
+    let capacities (points: int) (g: int64) (bound: int64) (peak: int64) : int64[] =
+        let top = ((peak - 1L) / g) * g
+        let bottom = ((bound + g - 1L) / g) * g
+        if top < bottom then [||]
+        else
+            let span = (top - bottom) / g
+            [| yield bottom
+               // galloping down from the top: top - (2^k - 1) g
+               let mutable step = 0L
+               while step <= span do
+                   yield top - step * g
+                   step <- 2L * step + 1L
+               for k in 1 .. points -> bottom + (span * int64 k / int64 (points + 1)) * g |]
+            |> Array.distinct |> Array.sort
+
+    /// Descends from the incumbent's plan with capacity decisions until the bound meets the peak, the node limit is
+    /// spent or the descent is cancelled; returns the incumbent's best plan and bound (which other solvers may
+    /// have improved meanwhile) and the nodes used.
+    let run (options: DescentOptions) (incumbent: Incumbent) (problem: Problem) : ExactMinimum =
+        let g = incumbent.Granularity
+        let preorders = if options.Preorders.IsEmpty then Exact.defaults.Preorders else options.Preorders
+        let gate = obj ()
+        let next = Dictionary<struct (int64 * string), int64>()
+        let running = Dictionary<struct (int64 * string), CancellationTokenSource>()
+        let mutable used = 0L
+        let stop () =
+            options.Cancellation.IsCancellationRequested || incumbent.Optimal || used >= options.NodeLimit
+        // cancels the probes that a new peak or bound made pointless
+        let randomRuns = ResizeArray<int64 * CancellationTokenSource>()
+        let prune () =
+            let peak, bound = incumbent.Peak, incumbent.Bound
+            lock gate (fun () ->
+                for KeyValue(struct (c, _), cts) in running do
+                    if c >= peak || c < bound then cts.Cancel()
+                for (c, cts) in randomRuns do
+                    if c >= peak || c < bound then cts.Cancel())
+        incumbent.Subscribe prune
+        let rnd = Random(options.Seed)
+        let mutable probes = 0L
+        let mutable randoms = 0L
+        // a deterministic pair (least budget first, the bound's pairs counted at half: it is the usual optimum) or,
+        // every second probe, a random one
+        let pick () =
+            lock gate (fun () ->
+                if stop () then None
+                else
+                    let bound, peak = incumbent.Bound, incumbent.Peak
+                    let caps = capacities options.Points g bound peak
+                    probes <- probes + 1L
+                    let mutable chosen = None
+                    if probes % 2L = 0L && caps.Length > 0 then
+                        randoms <- randoms + 1L
+                        let bottom, top = caps.[0], caps.[caps.Length - 1]
+                        // closer to the top more often: a plan there is likelier, and the bound is probed anyway
+                        let u = rnd.NextDouble()
+                        let c = top - g * int64 (u * u * float ((top - bottom) / g + 1L))
+                        let p = preorders.[rnd.Next preorders.Length]
+                        let seed = 1 + rnd.Next(Int32.MaxValue - 1)
+                        chosen <- Some(c, p, seed, 4L * options.FirstNodes * luby randoms)
+                    else
+                        let mutable least = Int64.MaxValue
+                        for c in caps do
+                            for p in preorders do
+                                let key = struct (c, p)
+                                if not (running.ContainsKey key) then
+                                    let budget = match next.TryGetValue key with | true, b -> b | _ -> options.FirstNodes
+                                    let weight = if c = bound then budget / 2L else budget
+                                    if weight < least then
+                                        least <- weight
+                                        chosen <- Some(c, p, 0, budget)
+                    match chosen with
+                    | Some(c, p, seed, budget) ->
+                        let cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+                        if seed = 0 then running.[struct (c, p)] <- cts else randomRuns.Add((c, cts))
+                        Some(c, p, seed, min budget (max 1L (options.NodeLimit - used)), cts)
+                    | None -> None)
+        let worker () =
+            let mutable go = true
+            while go do
+                match pick () with
+                | None -> go <- false
+                | Some(c, p, seed, budget, cts) ->
+                    let exact = { Exact.defaults with Preorders = [ p ]; NodeLimit = budget; Cancellation = cts.Token; Seed = seed }
+                    let result, nodes = Exact.decideCounting exact c problem
+                    let pruned = cts.IsCancellationRequested
+                    if Environment.GetEnvironmentVariable "PGMO_DEBUG" = "1" then
+                        eprintfn "probe %d %s seed %d budget %d: %A nodes %d%s" c p seed budget (match result with Fits _ -> "FITS" | DoesNotFit -> "NO" | Unknown -> "-") nodes (if pruned then " pruned" else "")
+                    lock gate (fun () ->
+                        used <- used + nodes
+                        if seed <> 0 then randomRuns.RemoveAll(fun (_, x) -> obj.ReferenceEquals(x, cts)) |> ignore
+                        else
+                            running.Remove(struct (c, p)) |> ignore
+                            if not pruned then next.[struct (c, p)] <- (if budget > Int64.MaxValue / 2L then budget else 2L * budget))
+                    cts.Dispose()
+                    match result with
+                    | Fits plan -> incumbent.Offer("exact", plan) |> ignore
+                    | DoesNotFit -> incumbent.Raise("exact", c + g) |> ignore
+                    | Unknown -> ()
+        let helpers =
+            [| for _ in 2 .. max 1 options.Workers -> Task.Factory.StartNew(worker, TaskCreationOptions.LongRunning) |]
+        worker ()
+        Task.WaitAll(helpers)
+        let best = incumbent.Best
+        { Best = best; Peak = incumbent.Peak; LowerBound = incumbent.Bound; Optimal = incumbent.Optimal; Nodes = used }
+
+    /// Minimizes the peak from a valid start plan (see run), reporting (solver, best peak, bound) on every change.
+    let minimize (options: DescentOptions) (start: Plan) (report: string -> int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
+        run options (Incumbent(problem, start, report)) problem
