@@ -25,7 +25,7 @@ module Solver =
           "greedy-size", Greedy.plan problem
           "xla-spatial", Xla.plan XlaStrategy.Spatial problem
           "xla-temporal", Xla.plan XlaStrategy.Temporal problem
-          "first-fit", Exact.firstFit problem ]
+          "first-fit", FirstFit.plan problem ]
         |> List.filter (fun (_, p) -> Validate.isValid problem p)
         |> List.minBy (fun (_, p) -> Plan.peak problem p)
 

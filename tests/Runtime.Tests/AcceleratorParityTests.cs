@@ -1,3 +1,4 @@
+using Pgmo.Memory;
 using Pgmo.Kernels;
 using Pgmo.Nn;
 
@@ -46,7 +47,7 @@ public sealed class AcceleratorParityTests(CpuFixture fx)
     static Dictionary<string, float[]> Scenario(Device d)
     {
         var result = new Dictionary<string, float[]>();
-        using var alloc = d.CreateAllocator("pool");
+        using var alloc = Allocators.Create(AllocatorKind.Pool, d.Accelerator);
         var t = new Tape(d, alloc) { ConvWorkspaceBytes = 4 * 9 * sizeof(float) * 10 };
         var k = d.Kernels!;
         var parameters = new List<(string Name, Tensor P)>();

@@ -20,6 +20,8 @@ internal sealed class RequestLog(IDeviceAllocator inner) : IDeviceAllocator
 {
     public List<(long Bytes, string Tag)> Requests { get; } = new();
     public string Name => inner.Name;
+    public AllocatorKind Kind => inner.Kind;
+    public AllocatorReport Report() => inner.Report();
     public bool IsVirtual => inner.IsVirtual;
     public DeviceBlock Allocate(long bytes, string tag) { Requests.Add((bytes, tag)); return inner.Allocate(bytes, tag); }
     public void Free(DeviceBlock block) => inner.Free(block);
@@ -65,12 +67,12 @@ public sealed class ConvTilingTests
     }
 
     [Fact]
-    public void DefaultIsEightMebibytes() => Assert.Equal(8L * 1024 * 1024, new Tape(Device.ShapesOnly(), Device.ShapesOnly().CreateAllocator("pool")).ConvWorkspaceBytes);
+    public void DefaultIsEightMebibytes() => Assert.Equal(8L * 1024 * 1024, new Tape(Device.ShapesOnly(), Allocators.Create(AllocatorKind.Pool, Device.ShapesOnly().Accelerator)).ConvWorkspaceBytes);
 
     [Fact]
     public void NonPositiveWorkspaceIsRefused()
     {
-        var tape = new Tape(Device.ShapesOnly(), Device.ShapesOnly().CreateAllocator("pool"));
+        var tape = new Tape(Device.ShapesOnly(), Allocators.Create(AllocatorKind.Pool, Device.ShapesOnly().Accelerator));
         Assert.Throws<ArgumentOutOfRangeException>(() => tape.ConvWorkspaceBytes = 0);
     }
 }
@@ -83,7 +85,7 @@ public sealed class ConvWorkspaceTests(CpuFixture fx)
     static (float[][] Results, List<(long Bytes, string Tag)> Requests) Run(Device d, long workspace, int[] xs, int[] ws, int stride, int padH, int padW, bool hostWindow = true)
     {
         if (d.Kernels is { } k) k.HostWindowKernels = hostWindow;
-        using var log = new RequestLog(d.CreateAllocator("pool"));
+        using var log = new RequestLog(Allocators.Create(AllocatorKind.Pool, d.Accelerator));
         var tape = new Tape(d, log) { ConvWorkspaceBytes = workspace };
         var x = tape.Upload(Host.Random((int)Tensor.Count(xs), 1), xs, "x");
         var w = tape.Upload(Host.Random((int)Tensor.Count(ws), 2), ws, "w");
@@ -133,7 +135,7 @@ public sealed class ConvWorkspaceTests(CpuFixture fx)
         long bytes = 2 * 9 * 4 * 5;
         var (_, real) = Run(fx.Device, bytes, xs, wsh, 1, 1, 1);
         using var dry = Device.ShapesOnly();
-        using var log = new RequestLog(dry.CreateAllocator("pool"));
+        using var log = new RequestLog(Allocators.Create(AllocatorKind.Pool, dry.Accelerator));
         var tape = new Tape(dry, log) { ConvWorkspaceBytes = bytes };
         var x = tape.Upload(new float[0], xs, "x"); var w = tape.Upload(new float[0], wsh, "w"); var b = tape.Upload(new float[0], new[] { 4 }, "b");
         foreach (var t in new[] { x, w, b }) { t.RequiresGrad = true; t.Share(); }

@@ -1,3 +1,4 @@
+using Pgmo.Memory;
 using Pgmo.Kernels;
 using Pgmo.Models;
 using Pgmo.Nn;
@@ -102,7 +103,7 @@ public sealed class ModelLayerTests(CpuFixture fx)
     public void StreamSeedsDependOnTheSeedAndTheNameOnly()
     {
         using var device = Device.ShapesOnly();
-        using var alloc = device.CreateAllocator("naive");
+        using var alloc = Allocators.Create(AllocatorKind.Naive, device.Accelerator);
         var tape = new Tape(device, alloc);
         var a = new ParameterFactory(tape, 1);
         Assert.Equal(a.StreamSeed("dropout:fc"), new ParameterFactory(tape, 1).StreamSeed("dropout:fc"));

@@ -56,7 +56,7 @@ public sealed class ShapeInferenceTests
     public void PaperNetworksGiveLogitsAtOtherImageSizes(string name, int size)
     {
         using var device = Device.ShapesOnly();
-        using var alloc = device.CreateAllocator("pool");
+        using var alloc = Allocators.Create(AllocatorKind.Pool, device.Accelerator);
         var tape = new Tape(device, alloc) { Recording = false };
         using var model = ModelZoo.Create(name, new ParameterFactory(tape, 0), size);
         Assert.Equal(new[] { 3, size, size }, model.InputShape);
@@ -73,7 +73,7 @@ public sealed class ShapeInferenceTests
         Assert.Null(ModelZoo.ImageSizeError(info, 8));
         Assert.Contains("8x8 inputs only", ModelZoo.ImageSizeError(info, 9));
         using var device = Device.ShapesOnly();
-        using var alloc = device.CreateAllocator("pool");
+        using var alloc = Allocators.Create(AllocatorKind.Pool, device.Accelerator);
         Assert.Throws<ArgumentException>(() => ModelZoo.Create("cnn", new ParameterFactory(new Tape(device, alloc), 0), 16));
     }
 

@@ -133,7 +133,7 @@ public static class ModelZoo
     private static bool Defined(ModelInfo info, int size)
     {
         using var device = Kernels.Device.ShapesOnly();
-        using var alloc = device.CreateAllocator("naive");
+        using var alloc = Memory.Allocators.Create(Memory.AllocatorKind.Naive, device.Accelerator);
         var tape = new Tape(device, alloc) { Recording = false };
         using var model = new Model(info.Name, info.Build(new ParameterFactory(tape, 0)), info.InputShapeAt(size), info.Classes);
         try
