@@ -30,7 +30,7 @@ public sealed class AcceleratorParityTests(CpuFixture fx)
             _ => Device.CreateCpuSimulatingGpu(threadsPerGroup: 32),
         };
         var k = d.Kernels!;
-        if (!target.StartsWith("cuda")) k.HostWindowKernels = false;
+        if (!target.StartsWith("cuda")) k.HostKernels = false;
         switch (target)
         {
             case "cpu-simple-gemm": k.GemmKernel = GemmKernel.Simple; break;

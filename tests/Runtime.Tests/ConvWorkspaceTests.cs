@@ -84,7 +84,7 @@ public sealed class ConvWorkspaceTests(CpuFixture fx)
     /// <summary>y, dx, dw and db of one convolution with the given workspace bound, and the allocator's requests.</summary>
     static (float[][] Results, List<(long Bytes, string Tag)> Requests) Run(Device d, long workspace, int[] xs, int[] ws, int stride, int padH, int padW, bool hostWindow = true)
     {
-        if (d.Kernels is { } k) k.HostWindowKernels = hostWindow;
+        if (d.Kernels is { } k) k.HostKernels = hostWindow;
         using var log = new RequestLog(Allocators.Create(AllocatorKind.Pool, d.Accelerator));
         var tape = new Tape(d, log) { ConvWorkspaceBytes = workspace };
         var x = tape.Upload(Host.Random((int)Tensor.Count(xs), 1), xs, "x");
@@ -118,7 +118,7 @@ public sealed class ConvWorkspaceTests(CpuFixture fx)
         foreach (var host in new[] { true, false })
         {
             var (tiled, requests) = Run(fx.Device, bytes, xs, wsh, s, padH, padW, host);
-            fx.Device.Kernels!.HostWindowKernels = true;
+            fx.Device.Kernels!.HostKernels = true;
             string[] names = { "y", "dx", "dw", "db" };
             for (int i = 0; i < reference.Length; i++)
                 Near.Check(reference[i], tiled[i], 1e-4f, $"{names[i]} with a {bytes} B workspace, {(host ? "host" : "ILGPU")} im2col");

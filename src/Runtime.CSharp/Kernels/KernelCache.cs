@@ -46,7 +46,7 @@ public sealed partial class KernelCache : IDisposable
         }
         GemmKernel = cpu ? GemmKernel.HostBlocked : blas is not null ? GemmKernel.CuBlas : GemmKernel.Tiled;
         ParallelReductions = !cpu;
-        hostWindow = cpu;
+        host = cpu;
         MaxPartElements = cpu ? long.MaxValue : LaunchSplit.MaxThreads;
     }
 
@@ -67,14 +67,15 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>Why cuBLAS could not be loaded on a CUDA accelerator (null when it was, or on other accelerators).</summary>
     public string? CuBlasError { get; }
 
-    /// <summary>True when im2col and col2im run as host code on the CPU accelerator's memory (<see cref="HostWindow"/>);
-    /// the default there. False: the ILGPU kernels (always on GPUs).</summary>
-    public bool HostWindowKernels
+    /// <summary>True when im2col, col2im (<see cref="HostWindow"/>) and the per-element kernels of every step — SGD,
+    /// fill, axpy, add, relu (<see cref="HostElementwise"/>) — run as host code on the CPU accelerator's memory; the
+    /// default there. False: the ILGPU kernels (always on GPUs).</summary>
+    public bool HostKernels
     {
-        get => hostWindow;
-        set => hostWindow = !value || cpu ? value : throw new InvalidOperationException("host im2col needs the CPU accelerator");
+        get => host;
+        set => host = !value || cpu ? value : throw new InvalidOperationException("host kernels need the CPU accelerator");
     }
-    private bool hostWindow;
+    private bool host;
 
     /// <summary>True when GEMMs use the tiled ILGPU kernel.</summary>
     public bool UsesTiledGemm => GemmKernel == GemmKernel.Tiled;
@@ -155,7 +156,7 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>The im2col columns of one tile of a convolution into <paramref name="col"/> (laid out [Nb, C*KH*KW, T]).</summary>
     public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {
-        if (hostWindow) { acc.Synchronize(); HostWindow.Im2Col(x, col, p, tile); return; }
+        if (host) { acc.Synchronize(); HostWindow.Im2Col(x, col, p, tile); return; }
         im2col ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>(KernelBodies.Im2Col);
         ForParts(tile.Columns * p.Ckk, (e, r) => im2col(e, r, x, col, p, tile));
     }
@@ -163,7 +164,7 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>Adds (or writes, see <see cref="ConvTile.Accumulate"/>) one tile's columns back into the input gradient.</summary>
     public void Col2Im(ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
     {
-        if (hostWindow) { acc.Synchronize(); HostWindow.Col2Im(col, dx, p, tile); return; }
+        if (host) { acc.Synchronize(); HostWindow.Col2Im(col, dx, p, tile); return; }
         col2im ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams, ConvTile>(KernelBodies.Col2Im);
         ForParts((long)tile.Nb * p.C * (tile.H1 - tile.H0) * p.W, (e, r) => col2im(e, r, col, dx, p, tile));
     }
@@ -225,18 +226,21 @@ public sealed partial class KernelCache : IDisposable
 
     public void Relu(ArrayView<float> x, ArrayView<float> y)
     {
+        if (host) { acc.Synchronize(); HostElementwise.Relu(x, y); return; }
         relu ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>>(KernelBodies.Relu);
         ForParts(y.Length, (e, r) => relu(e, r, x, y));
     }
 
     public void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
     {
+        if (host) { acc.Synchronize(); HostElementwise.ReluBackward(y, dy, dx); return; }
         reluBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.ReluBackward);
         ForParts(dx.Length, (e, r) => reluBack(e, r, y, dy, dx));
     }
 
     public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
     {
+        if (host) { acc.Synchronize(); HostElementwise.Add(a, b, y); return; }
         add ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.Add);
         ForParts(y.Length, (e, r) => add(e, r, a, b, y));
     }
@@ -244,6 +248,7 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>y += alpha * x.</summary>
     public void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha)
     {
+        if (host) { acc.Synchronize(); HostElementwise.Axpy(x, y, alpha); return; }
         axpy ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, float>(KernelBodies.Axpy);
         ForParts(y.Length, (e, r) => axpy(e, r, x, y, alpha));
     }
@@ -254,6 +259,7 @@ public sealed partial class KernelCache : IDisposable
     public void Fill(ArrayView<float> y, float value, ElementRange range)
     {
         if (range.Start < 0 || range.End > y.Length || range.Start > range.End) throw new ArgumentOutOfRangeException(nameof(range), $"[{range.Start}, {range.End}) is not inside a view of {y.Length} elements");
+        if (host) { acc.Synchronize(); HostElementwise.Fill(y, value, range); return; }
         fill ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, float>(KernelBodies.Fill);
         ForParts(range, (e, r) => fill(e, r, y, value));
     }
@@ -317,6 +323,7 @@ public sealed partial class KernelCache : IDisposable
 
     public void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
     {
+        if (host) { acc.Synchronize(); HostElementwise.Sgd(w, g, v, lr, momentum, decay); return; }
         sgd ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float>(KernelBodies.Sgd);
         ForParts(w.Length, (e, r) => sgd(e, r, w, g, v, lr, momentum, decay));
     }

@@ -1,0 +1,122 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using ILGPU;
+
+namespace Pgmo.Kernels;
+
+/// <summary>
+/// The elementwise kernels that touch every parameter or activation each step (SGD, fill, axpy, add, relu and its
+/// gradient) as host code on the CPU accelerator's memory: <see cref="Vector{T}"/> arithmetic in chunks spread over
+/// the cores. Same operations in the same order as the ILGPU kernels in <see cref="KernelBodies"/>, so the results
+/// are the same floats.
+/// </summary>
+internal static unsafe class HostElementwise
+{
+    /// <summary>Elements per task; below two chunks a call runs on the calling thread.</summary>
+    private const int Chunk = 1 << 16;
+
+    /// <summary>Runs body(start, count) over [0, n) in chunks, over the cores when there are several.</summary>
+    private static void Chunks(long n, Action<long, int> body)
+    {
+        long chunks = (n + Chunk - 1) / Chunk;
+        if (chunks <= 1) { if (n > 0) body(0, (int)n); return; }
+        Parallel.For(0L, chunks, c => body(c * Chunk, (int)Math.Min(Chunk, n - c * Chunk)));
+    }
+
+    private static Span<float> Span(nint p, long start, int count) => new((float*)p + start, count);
+    private static Span<Vector<float>> Vectors(Span<float> s) => MemoryMarshal.Cast<float, Vector<float>>(s);
+
+    /// <summary>y[range] = value.</summary>
+    public static void Fill(ArrayView<float> y, float value, ElementRange range)
+    {
+        nint py = (nint)(HostGemm.Address(y) + range.Start);
+        Chunks(range.Count, (s, n) => Span(py, s, n).Fill(value));
+    }
+
+    /// <summary>y += alpha * x.</summary>
+    public static void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha)
+    {
+        nint px = (nint)HostGemm.Address(x), py = (nint)HostGemm.Address(y);
+        Chunks(y.Length, (s, n) =>
+        {
+            Span<float> xs = Span(px, s, n), ys = Span(py, s, n);
+            var xv = Vectors(xs);
+            var yv = Vectors(ys);
+            var a = new Vector<float>(alpha);
+            for (int i = 0; i < yv.Length; i++) yv[i] += a * xv[i];
+            for (int i = yv.Length * Vector<float>.Count; i < n; i++) ys[i] += alpha * xs[i];
+        });
+    }
+
+    /// <summary>y = a + b.</summary>
+    public static void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    {
+        nint pa = (nint)HostGemm.Address(a), pb = (nint)HostGemm.Address(b), py = (nint)HostGemm.Address(y);
+        Chunks(y.Length, (s, n) =>
+        {
+            Span<float> @as = Span(pa, s, n), bs = Span(pb, s, n), ys = Span(py, s, n);
+            var av = Vectors(@as);
+            var bv = Vectors(bs);
+            var yv = Vectors(ys);
+            for (int i = 0; i < yv.Length; i++) yv[i] = av[i] + bv[i];
+            for (int i = yv.Length * Vector<float>.Count; i < n; i++) ys[i] = @as[i] + bs[i];
+        });
+    }
+
+    /// <summary>y = x where x &gt; 0, else 0.</summary>
+    public static void Relu(ArrayView<float> x, ArrayView<float> y)
+    {
+        nint px = (nint)HostGemm.Address(x), py = (nint)HostGemm.Address(y);
+        Chunks(y.Length, (s, n) =>
+        {
+            Span<float> xs = Span(px, s, n), ys = Span(py, s, n);
+            var xv = Vectors(xs);
+            var yv = Vectors(ys);
+            for (int i = 0; i < yv.Length; i++) yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(xv[i], Vector<float>.Zero), xv[i], Vector<float>.Zero);
+            for (int i = yv.Length * Vector<float>.Count; i < n; i++) ys[i] = xs[i] > 0f ? xs[i] : 0f;
+        });
+    }
+
+    /// <summary>dx = dy where y &gt; 0, else 0.</summary>
+    public static void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
+    {
+        nint py = (nint)HostGemm.Address(y), pdy = (nint)HostGemm.Address(dy), pdx = (nint)HostGemm.Address(dx);
+        Chunks(dx.Length, (s, n) =>
+        {
+            Span<float> ys = Span(py, s, n), dys = Span(pdy, s, n), dxs = Span(pdx, s, n);
+            var yv = Vectors(ys);
+            var dyv = Vectors(dys);
+            var dxv = Vectors(dxs);
+            for (int i = 0; i < dxv.Length; i++) dxv[i] = Vector.ConditionalSelect(Vector.GreaterThan(yv[i], Vector<float>.Zero), dyv[i], Vector<float>.Zero);
+            for (int i = dxv.Length * Vector<float>.Count; i < n; i++) dxs[i] = ys[i] > 0f ? dys[i] : 0f;
+        });
+    }
+
+    /// <summary>SGD with momentum and weight decay: v = mu*v + (g + wd*w); w -= lr*v.</summary>
+    public static void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
+    {
+        nint pw = (nint)HostGemm.Address(w), pg = (nint)HostGemm.Address(g), pv = (nint)HostGemm.Address(v);
+        Chunks(w.Length, (s, n) =>
+        {
+            Span<float> ws = Span(pw, s, n), gs = Span(pg, s, n), vs = Span(pv, s, n);
+            var wv = Vectors(ws);
+            var gv = Vectors(gs);
+            var vv = Vectors(vs);
+            var (lrv, mv, dv) = (new Vector<float>(lr), new Vector<float>(momentum), new Vector<float>(decay));
+            for (int i = 0; i < wv.Length; i++)
+            {
+                var d = gv[i] + dv * wv[i];
+                var nv = mv * vv[i] + d;
+                vv[i] = nv;
+                wv[i] -= lrv * nv;
+            }
+            for (int i = wv.Length * Vector<float>.Count; i < n; i++)
+            {
+                float d = gs[i] + decay * ws[i];
+                float nv = momentum * vs[i] + d;
+                vs[i] = nv;
+                ws[i] -= lr * nv;
+            }
+        });
+    }
+}
