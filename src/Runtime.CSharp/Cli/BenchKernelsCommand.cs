@@ -84,6 +84,7 @@ public static class BenchKernelsCommand
             table.AddRow($"train step {m.Name}", "batch 32", "", "", $"{stepMs:0.00}");
             rows.Add(new { kernel = "step:" + m.Name, shape = "batch 32", millis = stepMs });
         }
+        PaperStepTimes.AddRows(device, table, rows);
         Output.Out.Write(table);
         if (json) Output.JsonLine(new { accelerator = device.Name, rows });
         return 0;
