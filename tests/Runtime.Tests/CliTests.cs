@@ -8,7 +8,8 @@ public sealed class TrainCommandTests
     [InlineData("--batch", "0")]
     [InlineData("--accelerator", "tpu")]
     [InlineData("--allocator", "magic")]
-    [InlineData("--model", "vgg16")]
+    [InlineData("--image-size", "9")]
+    [InlineData("--data", "mnist")]
     public void BadArgumentsExit2(string option, string value)
     {
         var err = new StringWriter();

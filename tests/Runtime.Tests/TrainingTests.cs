@@ -32,6 +32,34 @@ public sealed class TrainingTests(CpuFixture fx)
         Assert.Equal(a.Losses, b.Losses);
     }
 
+    /// <summary>GoogLeNet has dropout before its classifier: the masks come from the seed, so two runs give the same
+    /// loss (one step each: the loss is computed through the first mask, and the slow CPU path keeps it short).</summary>
+    [Fact]
+    public void PaperNetworkOnSyntheticDataGivesFiniteLossesIdenticalForTheSameSeed()
+    {
+        TrainResult Run()
+        {
+            using var t = new Trainer(new TrainOptions { Model = "googlenet", ImageSize = 16, Batch = 2, Steps = 1, Seed = 3, LearningRate = 0.01f }, fx.Device);
+            return t.FitSynthetic();
+        }
+        var (a, b) = (Run(), Run());
+        Assert.All(a.Losses, l => Assert.True(float.IsFinite(l), $"losses {string.Join(", ", a.Losses)}"));
+        Assert.Equal(a.Losses, b.Losses);
+        Assert.Null(a.TestAccuracy);
+    }
+
+    [Fact]
+    public void SyntheticDataIsSeededAndShaped()
+    {
+        var (a, b) = (new SyntheticData(new[] { 3, 5, 4 }, 7, 1).Take(9), new SyntheticData(new[] { 3, 5, 4 }, 7, 1).Take(9));
+        Assert.Equal(a.Labels, b.Labels);
+        Assert.Equal(a.Samples.SelectMany(x => x), b.Samples.SelectMany(x => x));
+        Assert.All(a.Samples, x => Assert.Equal(60, x.Length));
+        Assert.All(a.Samples.SelectMany(x => x), v => Assert.InRange(v, -1f, 1f));
+        Assert.All(a.Labels, l => Assert.InRange(l, 0, 6));
+        Assert.NotEqual(a.Labels, new SyntheticData(new[] { 3, 5, 4 }, 7, 2).Take(9).Labels);
+    }
+
     [Fact]
     public void DefaultCnnReaches93Percent()
     {

@@ -77,6 +77,7 @@ public static class BenchKernelsCommand
             }
         }
         AddStepRows(device, table, rows);
+        PaperStepTimes.AddRows(device, table, rows);
         Output.Out.Write(table);
         if (json) Output.JsonLine(new { accelerator = device.Name, acceleratorName = device.Accelerator!.Name, gemm = kernels.GemmKernel.ToString(), gemmGflops, loopGflops, rows });
         return 0;

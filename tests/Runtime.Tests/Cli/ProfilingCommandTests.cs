@@ -39,7 +39,8 @@ public sealed class ProfilingCommandTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--model", "vgg16")]
+    [InlineData("--model", "vgg16", "--image-size", "31", "--dry-run")]
+    [InlineData("--model", "cnn", "--image-size", "16")]
     [InlineData("--model", "nosuchnet", "--dry-run")]
     [InlineData("--model", "cnn", "--batch", "0", "--dry-run")]
     public void ProfileRejectsBadArgumentsWithExitTwoAndNoFile(params string[] args)
@@ -51,12 +52,28 @@ public sealed class ProfilingCommandTests : IDisposable
         Assert.NotEqual("", r.Err.Trim());
     }
 
-    [Fact]
-    public void FullSizeNetworkWithoutDryRunSaysToUseIt()
+    [Theory]
+    [InlineData("alexnet", 62, 63)]
+    [InlineData("vgg16", 16, 32)]
+    [InlineData("inception3", 74, 75)]
+    public void ImageSizeBelowTheSmallestNamesIt(string model, int size, int smallest)
     {
-        var r = CliRunner.Run("profile", "--model", "resnet50", "--out", Path.Combine(dir, "t.csv"));
+        var r = CliRunner.Run("profile", "--model", model, "--image-size", size.ToString(), "--dry-run", "--out", Path.Combine(dir, "t.csv"));
         Assert.Equal(2, r.ExitCode);
-        Assert.Contains("--dry-run", r.Err);
+        Assert.Contains($"smallest size is {smallest}x{smallest}", r.Err);
+    }
+
+    [Fact]
+    public void ProfileRealRunOfAPaperNetworkMatchesItsDryRun()
+    {
+        var (real, dry) = (Path.Combine(dir, "real.csv"), Path.Combine(dir, "dry.csv"));
+        var r = CliRunner.Run("profile", "--model", "googlenet", "--batch", "1", "--image-size", "16", "--out", real, "--json");
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Equal(16, r.Json.GetProperty("imageSize").GetInt32());
+        Assert.False(r.Json.GetProperty("dryRun").GetBoolean());
+        Assert.Equal(0, CliRunner.Run("profile", "--model", "googlenet", "--batch", "1", "--image-size", "16", "--dry-run", "--out", dry).ExitCode);
+        Assert.Equal(File.ReadAllText(dry), File.ReadAllText(real));
+        Assert.Contains("dropout.mask", File.ReadAllText(real));
     }
 
     [Fact]
