@@ -117,6 +117,12 @@ type CachingPool(policy: PoolPolicy) =
     let bury c =
         seg.[c] <- -1
         dead.Push c
+    /// Merges chunk `gone` into its previous neighbour `keep` (both out of the free sets).
+    let absorb keep gone =
+        len.[keep] <- len.[keep] + len.[gone]
+        next.[keep] <- next.[gone]
+        if next.[gone] >= 0 then prev.[next.[gone]] <- keep
+        bury gone
     /// The best-fit free chunk of a pool for a rounded size, or -1.
     let bestFit (pool: int) (need: int64) =
         let set = freeSets.[pool]
@@ -187,18 +193,12 @@ type CachingPool(policy: PoolPolicy) =
         let n = next.[c]
         if n >= 0 && isFree.[n] then
             unmarkFree n
-            len.[c] <- len.[c] + len.[n]
-            next.[c] <- next.[n]
-            if next.[n] >= 0 then prev.[next.[n]] <- c
-            bury n
+            absorb c n
         let p = prev.[c]
         if p >= 0 && isFree.[p] then
             unmarkFree p
-            len.[p] <- len.[p] + len.[c]
-            next.[p] <- next.[c]
-            if next.[c] >= 0 then prev.[next.[c]] <- p
+            absorb p c
             markFree p
-            bury c
         else markFree c
 
     /// Gives back every segment that is wholly free (what both allocators do under memory pressure); returns their

@@ -90,7 +90,7 @@ public static class TrainCommand
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was profiled");
-            Output.WriteAtomically(tracePath, plan.Trace.ToCsv());
+            Output.WriteAtomically(tracePath, PlannerApi.TraceCsv(plan.Trace.Problem, plan.Trace.Tags));
         }
         StepTimes? times = compare ? CompareStepTimes(options, device, data ?? new SyntheticData(trainer.Model.InputShape, trainer.Model.Classes, options.Seed).Take(batch)) : null;
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo train {result.Model}") };

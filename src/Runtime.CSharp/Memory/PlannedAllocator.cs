@@ -10,10 +10,8 @@ public sealed record PlannedAllocatorOptions
 {
     /// <summary>The planner algorithm (see `pgmo plan --algorithm list`).</summary>
     public Algorithm Algorithm { get; init; } = Algorithms.bestFit;
-    /// <summary>Budget of time-bounded algorithms (search) per plan.</summary>
-    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(2);
-    /// <summary>Seed of randomized algorithms.</summary>
-    public int Seed { get; init; } = 1;
+    /// <summary>Time limit, seed and cancellation of each planning run (the planner's defaults: 5 s, seed 1).</summary>
+    public PlanSettings Settings { get; init; } = Algorithms.defaults;
     /// <summary>Debug mode: every arena placement is checked against the live arena blocks; an overlap throws.</summary>
     public bool Debug { get; init; }
     /// <summary>Validate every plan with the planner's validator before using it (an invalid plan throws).</summary>
@@ -74,7 +72,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     {
         public required PlanRecord Record;
         public long LastUsed;
-        public long[] Events => (long[])Record.Trace.Events;
+        public MemoryEvent[] Events => (MemoryEvent[])Record.Trace.Events;
         public long[] PersistentSizes => (long[])Record.Trace.PersistentSizes;
     }
 
@@ -185,7 +183,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             long size = Aligned(bytes);
             int step = Recording.Events.Count - 1;
             int buffer = Recording.BufferOf(id);
-            if (replaying && !(step < current!.Events.Length && current.Events[step] == size)) Diverge(step);
+            if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
             if (replaying)
             {
                 long offset = current!.Record.Offsets[buffer];
@@ -208,8 +206,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         if (Recording.BufferOf(block.Id) < 0) return;
         // the recorder has recorded this free as the last event
         int step = Recording.Events.Count - 1;
-        long code = Recording.Events[step];
-        if (replaying && !(step < current!.Events.Length && current.Events[step] == code)) Diverge(step);
+        if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
     }
 
     /// <summary>Event <paramref name="step"/> differs from the plan in use: switch to a cached plan or fall back.</summary>
@@ -248,7 +245,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         return true;
     }
 
-    private CachedPlan? Lookup(ulong signature, IReadOnlyList<long> persistentSizes, IReadOnlyList<long> evs) =>
+    private CachedPlan? Lookup(ulong signature, IReadOnlyList<long> persistentSizes, IReadOnlyList<MemoryEvent> evs) =>
         cache.TryGetValue(signature, out var bucket)
             ? bucket.FirstOrDefault(c => c.PersistentSizes.SequenceEqual(persistentSizes) && c.Events.SequenceEqual(evs))
             : null;
@@ -258,7 +255,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         var clock = Stopwatch.StartNew();
         var problem = trace.Problem;
         var plan = options.Planner is { } f ? f(problem)
-            : options.Algorithm.Plan(problem, PlannerApi.Settings(options.TimeLimit, options.Seed, CancellationToken.None)).Plan;
+            : options.Algorithm.Plan(problem, options.Settings).Plan;
         double ms = clock.Elapsed.TotalMilliseconds;
         if (plan.Offsets.Length != problem.Buffers.Length)
             throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");
