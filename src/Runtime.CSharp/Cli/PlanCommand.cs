@@ -37,6 +37,7 @@ public static class PlanCommand
 
     static int Run(string? problemPath, string algorithmName, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
     {
+        var clock = Stopwatch.StartNew();
         if (algorithmName == "list")
         {
             var table = Output.Table(["algorithm", "what it does"]);
@@ -48,7 +49,8 @@ public static class PlanCommand
         var algorithm = Find(algorithmName);
         if (problemPath is null) throw new UsageException("plan: missing PROBLEM.csv (or use --algorithm list)");
         var problem = Inputs.ReadProblem(problemPath);
-        var settings = Algorithms.settings(TimeSpan.FromSeconds(timeLimit), seed, token);
+        // reading the problem counts against the budget
+        var settings = Algorithms.settings(TimeSpan.FromSeconds(Math.Max(0, timeLimit - clock.Elapsed.TotalSeconds)), seed, token);
         var watch = Stopwatch.StartNew();
         var plan = Algorithms.run(algorithm, settings, problem);
         var millis = watch.Elapsed.TotalMilliseconds;
