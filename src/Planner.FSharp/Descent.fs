@@ -98,6 +98,19 @@ module Descent =
         { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 6; FirstNodes = 1024L; NodeLimit = Int64.MaxValue
           Seed = 1; Cancellation = CancellationToken.None }
 
+    /// The largest problem the exact search handles: its setup is quadratic in the buffers and linear in the
+    /// (buffer, time section) pairs, repeated for every probe.
+    let maxBuffers = 5000
+
+    /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
+    /// pairs. Larger problems keep their start plan (the descent returns at once).
+    let tractable (problem: Problem) : bool =
+        let bs = problem.Buffers
+        bs.Length <= maxBuffers
+        && (let times = bs |> Array.collect (fun b -> [| b.Lifetime.Start; b.Lifetime.End |]) |> Array.distinct |> Array.sort
+            let span (b: Pgmo.Planner.Buffer) = int64 (Array.BinarySearch(times, b.Lifetime.End) - Array.BinarySearch(times, b.Lifetime.Start))
+            (bs |> Array.sumBy span) <= 5_000_000L)
+
     /// The Luby sequence 1 1 2 1 1 2 4 1 1 2 … (i >= 1): the restart budgets of Luby, Sinclair and Zuckerman (1993).
     let rec luby (i: int64) : int64 =
         let mutable k = 1
@@ -122,7 +135,7 @@ module Descent =
             |> Array.distinct |> Array.sort
 
     /// Descends from the incumbent's plan with capacity decisions until the bound meets the peak, the node limit is
-    /// spent or the descent is cancelled; returns the incumbent's best plan and bound (which other solvers may
+    /// spent or the descent is cancelled (at once when the problem is not tractable); returns the incumbent's best plan and bound (which other solvers may
     /// have improved meanwhile) and the nodes used.
     let run (options: DescentOptions) (incumbent: Incumbent) (problem: Problem) : ExactMinimum =
         let g = incumbent.Granularity
@@ -131,8 +144,9 @@ module Descent =
         let next = Dictionary<struct (int64 * string), int64>()
         let running = Dictionary<struct (int64 * string), CancellationTokenSource>()
         let mutable used = 0L
+        let fits = tractable problem
         let stop () =
-            options.Cancellation.IsCancellationRequested || incumbent.Optimal || used >= options.NodeLimit
+            not fits || options.Cancellation.IsCancellationRequested || incumbent.Optimal || used >= options.NodeLimit
         // cancels the probes that a new peak or bound made pointless
         let randomRuns = ResizeArray<int64 * CancellationTokenSource>()
         let prune () =

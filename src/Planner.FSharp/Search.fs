@@ -242,7 +242,7 @@ module Search =
     /// `share` of the remaining time (and, under an iteration cap, a node limit, so that capped runs stay
     /// deterministic; otherwise one search per preorder runs in parallel). It decides the lower bound first, which is the optimum on most instances.
     let private exact (problem: Problem) (state: State) (options: SearchOptions) (share: float) =
-        if not state.Done && not state.Budget.Exhausted then
+        if not state.Done && not state.Budget.Exhausted && Descent.tractable problem then
             use cancel = System.Threading.CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
             cancel.CancelAfter(System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share)))
             let nodeLimit = match options.MaxIterations with Some m -> int64 m * 1000L | None -> System.Int64.MaxValue
@@ -256,10 +256,17 @@ module Search =
     let plan (options: SearchOptions) (problem: Problem) : Plan =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
         else
+            let w = System.Diagnostics.Stopwatch.StartNew()
+            let dbg s = if System.Environment.GetEnvironmentVariable "PGMO_DEBUG" = "1" then eprintfn "%s %.2f s" s w.Elapsed.TotalSeconds
             let state = State(problem, options)
             state.Placer <- OrderPlacer(problem, state.Budget)
+            dbg "greedy"
             let shape = BestFit.Shape problem
+            dbg "shape"
             let seed = construct problem state shape
+            dbg "construct"
             exact problem state options 0.75
+            dbg "exact"
             improve problem state shape seed
+            dbg "improve"
             state.Best

@@ -111,7 +111,7 @@ module CpSat =
             match options.Capacity, hint with
             | Some c, _ -> c
             | None, Some h -> max floorPeak (Plan.peak problem h) // a part below the global floor may reach it
-            | None, None -> max floorPeak (Plan.peak problem (Exact.initialPlan problem))
+            | None, None -> max floorPeak (Plan.peak problem (BestFit.plan problem))
         let upS = upper / g
         // the floor (a peak the whole problem reaches anyway) only lets a part stop early; clamped so the hint stays feasible
         let lowS =
@@ -236,8 +236,8 @@ module CpSat =
         elif infeasible then
             { Status = Infeasible; Plan = None; Peak = None; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
         elif not allFound then
-            // minimize mode still has the hint (or first fit) as a valid answer
-            match options.Capacity, hint |> Option.orElse (Some (Exact.initialPlan problem)) with
+            // minimize mode still has the hint (or best-fit's plan) as a valid answer
+            match options.Capacity, hint |> Option.orElse (Some (BestFit.plan problem)) with
             | None, Some h ->
                 let h = Checked.plan problem None h
                 let p = Plan.peak problem h

@@ -15,17 +15,22 @@ module Solver =
     let decidePortfolio (workers: int) (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
         if workers <= 1 then Exact.decide options capacity problem else Exact.decideParallel options capacity problem
 
-    /// The best valid plan among the hint and the fixed heuristics (best-fit, greedy by size, XLA's two orders,
-    /// first fit), with its name: the start of a minimization.
+    /// The best valid plan among the hint and the fixed heuristics, with its name: the start of a minimization.
+    /// Best-fit first (n log n); the others (greedy by size, XLA's two orders, first fit) only when
+    /// best-fit misses the lower bound and the exact search is tractable (Descent.tractable), as they are slower at scale.
     let startPlan (hint: Plan option) (problem: Problem) : string * Plan =
+        let lb = Bounds.lowerBound problem
+        let bestFit = "best-fit", BestFit.plan problem
+        let others () =
+            [ "greedy-size", Greedy.plan problem
+              "xla-spatial", Xla.plan XlaStrategy.Spatial problem
+              "xla-temporal", Xla.plan XlaStrategy.Temporal problem
+              "first-fit", FirstFit.plan problem ]
         [ match hint with
           | Some h -> "hint", h
           | None -> ()
-          "best-fit", BestFit.plan problem
-          "greedy-size", Greedy.plan problem
-          "xla-spatial", Xla.plan XlaStrategy.Spatial problem
-          "xla-temporal", Xla.plan XlaStrategy.Temporal problem
-          "first-fit", FirstFit.plan problem ]
+          bestFit
+          if Plan.peak problem (snd bestFit) > lb && Descent.tractable problem then yield! others () ]
         |> List.filter (fun (_, p) -> Validate.isValid problem p)
         |> List.minBy (fun (_, p) -> Plan.peak problem p)
 
@@ -52,6 +57,13 @@ module Solver =
             { Status = status; Plan = plan; Peak = plan |> Option.map (Plan.peak problem); Bound = bound; LowerBound = lb
               Millis = watch.ElapsedMilliseconds; Solver = "exact" }
         match options.Capacity with
+        | Some capacity when not (Descent.tractable problem) ->
+            // too large for the exact search: the lower bound or best-fit may still answer
+            let plan = BestFit.plan problem
+            if capacity < lb then result Infeasible None (max lb (capacity + 1L))
+            elif Plan.peak problem plan <= capacity then
+                result (if Plan.peak problem plan <= lb then Optimal else Feasible) (Some plan) lb
+            else result SolveStatus.Unknown None lb
         | Some capacity ->
             match decidePortfolio options.Workers exactOptions capacity problem with
             | Fits plan ->
@@ -85,8 +97,8 @@ module Solver =
         | Some p when p <= best.Bound -> { best with Status = Optimal }
         | _ -> best
 
-    /// Minimizes with the descent (max 1 (workers - 1) threads) and CP-SAT (one worker, hinted with the start plan) on
-    /// one shared Incumbent: CP-SAT's proven bound raises the descent's lower end as it comes, CP-SAT's final plan
+    /// Minimizes with the descent (max 1 (workers - 1) threads) and CP-SAT (one worker, hinted with the start plan; only
+    /// where the exact search is tractable and the start is not optimal already) on one shared Incumbent: CP-SAT's proven bound raises the descent's lower end as it comes, CP-SAT's final plan
     /// and bound join at its end, and an optimum proven by either stops both.
     let private minimizeAuto (options: SolveOptions) (problem: Problem) : SolveResult =
         let watch = Stopwatch.StartNew()
@@ -98,13 +110,15 @@ module Solver =
             Task.Run(fun () ->
                 Descent.run { Descent.defaults with Workers = max 1 (options.Workers - 1); Cancellation = cts.Token } incumbent problem)
         let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
-        let cp =
-            CpSat.solve
-                { options with
-                    Cancellation = cts.Token; Hint = Some incumbent.Best; Workers = 1; TimeLimitSeconds = max 0.0 left
-                    Progress = Some(fun r -> incumbent.Raise("cp-sat", r.Bound) |> ignore) } problem
-        cp.Plan |> Option.iter (fun p -> incumbent.Offer("cp-sat", p) |> ignore)
-        incumbent.Raise("cp-sat", cp.Bound) |> ignore
+        // CP-SAT's model alone outlasts a short time limit where the exact search is not tractable (Descent.tractable)
+        if not incumbent.Optimal && Descent.tractable problem then
+            let cp =
+                CpSat.solve
+                    { options with
+                        Cancellation = cts.Token; Hint = Some incumbent.Best; Workers = 1; TimeLimitSeconds = max 0.0 left
+                        Progress = Some(fun r -> incumbent.Raise("cp-sat", r.Bound) |> ignore) } problem
+            cp.Plan |> Option.iter (fun p -> incumbent.Offer("cp-sat", p) |> ignore)
+            incumbent.Raise("cp-sat", cp.Bound) |> ignore
         let m = descent.Result
         let lb = Bounds.lowerBound problem
         let plan = Checked.plan problem None m.Best
@@ -118,6 +132,7 @@ module Solver =
         | CpSat -> CpSat.solve options problem
         | ExactSearch -> exact options problem
         | Auto when options.Capacity.IsNone -> minimizeAuto options problem
+        | Auto when not (Descent.tractable problem) -> exact options problem
         | Auto ->
             let watch = Stopwatch.StartNew()
             // a proof settles the question; with a capacity, so does any plan that fits under it
@@ -130,7 +145,7 @@ module Solver =
                     let r = exact shared problem
                     if answers r then cts.Cancel()
                     r)
-            let hint = options.Hint |> Option.orElse (Some (Exact.initialPlan problem))
+            let hint = options.Hint |> Option.orElse (Some (BestFit.plan problem))
             let cp = CpSat.solve { shared with Hint = hint; Workers = max 1 (options.Workers - 1) } problem
             if answers cp then cts.Cancel()
             let ex = exactTask.Result

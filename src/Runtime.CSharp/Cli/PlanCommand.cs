@@ -29,6 +29,7 @@ public static class PlanCommand
     /// <summary>Plans with <paramref name="algorithm"/>, or lists the algorithms (<c>--algorithm list</c>).</summary>
     static int Run(string? problemPath, Algorithm algorithm, string? outFile, string? svg, double timeLimit, int seed, bool json, CancellationToken token)
     {
+        var clock = Stopwatch.StartNew();
         if (ReferenceEquals(algorithm, Choices.ListAlgorithms))
         {
             var table = Output.Table(["algorithm", "what it does"]);
@@ -39,7 +40,8 @@ public static class PlanCommand
         }
         if (problemPath is null) throw new UsageException("plan: missing PROBLEM.csv (or use --algorithm list)");
         var problem = Inputs.ReadProblem(problemPath);
-        var settings = PlannerApi.Settings(TimeSpan.FromSeconds(timeLimit), seed, token);
+        // reading the problem counts against the budget
+        var settings = PlannerApi.Settings(TimeSpan.FromSeconds(Math.Max(0, timeLimit - clock.Elapsed.TotalSeconds)), seed, token);
         var watch = Stopwatch.StartNew();
         var planned = algorithm.Plan(problem, settings);
         var millis = watch.Elapsed.TotalMilliseconds;
