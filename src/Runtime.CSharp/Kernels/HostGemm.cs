@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ILGPU;
@@ -11,7 +12,8 @@ namespace Pgmo.Kernels;
 /// so one parallel loop, one barrier, per call); a task packs a KC-deep slice of its rows of A into MR-row panels
 /// and of its columns of B into NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> —
 /// transposes — are paid once per element) and runs a 6x16 micro-kernel that keeps C in twelve AVX registers with
-/// FMA (a scalar micro-kernel where AVX2/FMA are missing).
+/// FMA (a scalar micro-kernel where AVX2/FMA are missing). The hot methods are compiled fully optimized at once
+/// (no tier-0 code in the first steps of a short run).
 /// </summary>
 internal static unsafe class HostGemm
 {
@@ -54,6 +56,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Block (mb, nb) of one product C = Alpha A B + beta C, over all of K in KC slices.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block(float* a, float* b, float* c, GemmParams p, int mb, int nb, float beta)
     {
         int i0 = mb * MC, j0 = nb * NC, mc = Math.Min(MC, p.M - i0), nc = Math.Min(NC, p.N - j0);
@@ -78,6 +81,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Rows [i0, i0+MR) of the KC slice of A as kc x MR (row r of the panel fastest), zero past M.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(float* a, float* dst, GemmParams p, int i0, int kc)
     {
         int rows = Math.Min(MR, p.M - i0);
@@ -91,6 +95,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Columns [j0, j0+NR) of the KC slice of B as kc x NR (column fastest), zero past N.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(float* b, float* dst, GemmParams p, int j0, int kc)
     {
         int cols = Math.Min(NR, p.N - j0);
@@ -116,6 +121,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Compute(float* ap, float* bp, float* c, GemmParams p, int kc, int i0, int mc, int j0, int nc, float beta)
     {
         float* acc = stackalloc float[MR * NR];
@@ -133,6 +139,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>C[i0.., j0..] = Alpha acc + beta C over the valid rows and columns of the micro-tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Store(float* acc, float* c, GemmParams p, int i0, int j0, int rows, int cols, float beta)
     {
         float alpha = p.Alpha;
@@ -160,6 +167,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>acc[6x16] = sum over kc of A panel column x B panel row, with twelve 8-wide FMA accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroAvx(int kc, float* a, float* b, float* acc)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -190,6 +198,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>The micro-kernel without intrinsics (machines without AVX2/FMA).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroScalar(int kc, float* a, float* b, float* acc)
     {
         for (int t = 0; t < MR * NR; t++) acc[t] = 0f;
