@@ -38,6 +38,15 @@ internal static unsafe class HostGemm
     public static void Run(float* a, float* b, float* c, GemmParams p)
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0) return;
+        if (IsSkinny(p))
+        {
+            for (int bt = 0; bt < p.Batch; bt++)
+            {
+                bool sum = p.ReduceBatch != 0;
+                Skinny(a + bt * p.ABatch, b + bt * p.BBatch, sum ? c : c + bt * p.CBatch, p, sum && bt > 0 ? 1f : p.Beta);
+            }
+            return;
+        }
         int mBlocks = (p.M + MC - 1) / MC, nBlocks = (p.N + NC - 1) / NC;
         bool reduce = p.ReduceBatch != 0;
         int blocks = mBlocks * nBlocks, tasks = reduce ? blocks : blocks * p.Batch;
@@ -53,6 +62,84 @@ internal static unsafe class HostGemm
         }
         if (tasks > 1 && (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold) Parallel.For(0, tasks, RunTask);
         else for (int t = 0; t < tasks; t++) RunTask(t);
+    }
+
+    /// <summary>At most this many rows of C make a product skinny (a fully connected layer at a small batch).</summary>
+    private const int SkinnyRows = 8;
+
+    /// <summary>True for few rows of C and a B contiguous along k or j: <see cref="Skinny"/> streams B once instead of packing it.</summary>
+    private static bool IsSkinny(GemmParams p) => p.M <= SkinnyRows && p.K > 0 && p.CCol == 1 && (p.BRow == 1 || p.BCol == 1);
+
+    /// <summary>
+    /// One product C = Alpha A B + beta C with at most <see cref="SkinnyRows"/> rows: the weight matrix B of a fully
+    /// connected layer is read once, in column chunks spread over the cores. With B contiguous along k each output is a
+    /// dot product of an A row and a B column; with B contiguous along j the chunk of C rows is accumulated row of B
+    /// by row of B.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Skinny(float* a, float* b, float* c, GemmParams p, float beta)
+    {
+        int m = p.M, k = p.K, n = p.N;
+        var rows = GC.AllocateUninitializedArray<float>(m * k, pinned: true);
+        for (int i = 0; i < m; i++)
+            for (int q = 0; q < k; q++) rows[i * k + q] = a[i * p.ARow + q * p.ACol];
+        const int Width = 256;
+        int chunks = (n + Width - 1) / Width;
+        var (pa, pb, pc) = ((nint)Unsafe.AsPointer(ref rows[0]), (nint)b, (nint)c);
+        void Chunk(int t)
+        {
+            float* ar = (float*)pa, bm = (float*)pb, cm = (float*)pc;
+            int j0 = t * Width, j1 = Math.Min(n, j0 + Width);
+            if (p.BRow == 1)
+            {
+                for (int j = j0; j < j1; j++)
+                    for (int i = 0; i < m; i++) Put(cm + i * p.CRow + j, Dot(ar + i * k, bm + j * p.BCol, k), p.Alpha, beta);
+                return;
+            }
+            float* acc = stackalloc float[SkinnyRows * Width];
+            int w = j1 - j0;
+            new Span<float>(acc, m * Width).Clear();
+            for (int q = 0; q < k; q++)
+            {
+                float* brow = bm + q * p.BRow + j0;
+                for (int i = 0; i < m; i++) AddScaled(acc + i * Width, brow, ar[i * k + q], w);
+            }
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < w; j++) Put(cm + i * p.CRow + j0 + j, acc[i * Width + j], p.Alpha, beta);
+        }
+        if ((long)m * n * k >= ParallelThreshold && chunks > 1) Parallel.For(0, chunks, Chunk);
+        else for (int t = 0; t < chunks; t++) Chunk(t);
+    }
+
+    /// <summary>*c = alpha v + beta *c (beta 0: *c is not read).</summary>
+    private static void Put(float* c, float v, float alpha, float beta) => *c = beta == 0f ? alpha * v : alpha * v + beta * *c;
+
+    /// <summary>The dot product of x[0..n) and y[0..n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot(float* x, float* y, int n)
+    {
+        int w = System.Numerics.Vector<float>.Count, i = 0;
+        var s0 = System.Numerics.Vector<float>.Zero;
+        var s1 = s0;
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            s0 += Unsafe.Read<System.Numerics.Vector<float>>(x + i) * Unsafe.Read<System.Numerics.Vector<float>>(y + i);
+            s1 += Unsafe.Read<System.Numerics.Vector<float>>(x + i + w) * Unsafe.Read<System.Numerics.Vector<float>>(y + i + w);
+        }
+        float s = System.Numerics.Vector.Sum(s0 + s1);
+        for (; i < n; i++) s += x[i] * y[i];
+        return s;
+    }
+
+    /// <summary>acc[0..n) += alpha * x[0..n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddScaled(float* acc, float* x, float alpha, int n)
+    {
+        int w = System.Numerics.Vector<float>.Count, i = 0;
+        var av = new System.Numerics.Vector<float>(alpha);
+        for (; i + w <= n; i += w)
+            Unsafe.Write(acc + i, Unsafe.Read<System.Numerics.Vector<float>>(acc + i) + av * Unsafe.Read<System.Numerics.Vector<float>>(x + i));
+        for (; i < n; i++) acc[i] += alpha * x[i];
     }
 
     /// <summary>Block (mb, nb) of one product C = Alpha A B + beta C, over all of K in KC slices.</summary>
