@@ -37,13 +37,17 @@ public sealed class GemmKernelTests(CpuFixture fx)
         finally { fx.Device.Kernels!.GemmKernel = GemmKernel.HostBlocked; }
     }
 
-    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 72, N over 256) and its parallel threshold,
-    /// batched, summed over batches and with beta, against the one-thread-per-element kernel.</summary>
+    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 144, N over 384) and its parallel threshold, and
+    /// skinny products (at most 8 rows, B along k or along j), batched, summed over batches and with beta, against the
+    /// one-thread-per-element kernel.</summary>
     [Theory]
-    [InlineData(80, 300, 270, false, false, 1, false, 0f)]
+    [InlineData(150, 400, 270, false, false, 1, false, 0f)]
     [InlineData(7, 33, 513, true, true, 3, false, 0.5f)]
     [InlineData(13, 19, 5, false, true, 4, true, 0f)]
     [InlineData(75, 17, 300, true, false, 2, true, 1f)]
+    [InlineData(2, 700, 333, false, true, 1, false, 0f)]
+    [InlineData(8, 600, 37, true, false, 2, true, 0.5f)]
+    [InlineData(3, 41, 9, false, false, 3, false, 1f)]
     public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta)
     {
         var d = fx.Device;

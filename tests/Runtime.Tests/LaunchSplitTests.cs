@@ -94,22 +94,24 @@ public sealed class LongViewTests(CpuFixture fx)
         }
         k.HostKernels = true;
 
-        // GEMM: batch 1 of C starts 8 elements before 2^31, so its rows straddle the boundary.
-        var ah = Host.Random(32, 12); var bh = Host.Random(32, 13);
+        // GEMM: batch 1 of C starts 8 elements before 2^31, so its rows straddle the boundary; 4 rows take the host
+        // GEMM's skinny path, 9 its blocked path.
+        var ah = Host.Random(2 * 9 * 4, 12); var bh = Host.Random(2 * 4 * 4, 13);
         using var a = acc.Allocate1D(ah);
         using var b = acc.Allocate1D(bh);
-        var gp = GemmParams.Plain(4, 4, 4, false, false);
-        gp.Batch = 2; gp.ABatch = 16; gp.BBatch = 16; gp.CBatch = edge - 8;
+        foreach (var m in new[] { 4, 9 })
         foreach (var kernel in new[] { GemmKernel.HostBlocked, GemmKernel.Simple })
         {
+            var gp = GemmParams.Plain(m, 4, 4, false, false);
+            gp.Batch = 2; gp.ABatch = m * 4; gp.BBatch = 16; gp.CBatch = edge - 8;
             k.GemmKernel = kernel;
             try
             {
-                big.SubView(edge - 8, 16).CopyFromCPU(new float[16]);
+                big.SubView(edge - 8, m * 4).CopyFromCPU(new float[m * 4]);
                 k.Gemm(a.View.AsContiguous(), b.View.AsContiguous(), big, gp);
-                var expected = new float[16];
-                for (int i = 0; i < 4; i++) for (int j = 0; j < 4; j++) for (int q = 0; q < 4; q++) expected[i * 4 + j] += ah[16 + i * 4 + q] * bh[16 + q * 4 + j];
-                Host.Close(expected, Read(big, edge - 8, 16));
+                var expected = new float[m * 4];
+                for (int i = 0; i < m; i++) for (int j = 0; j < 4; j++) for (int q = 0; q < 4; q++) expected[i * 4 + j] += ah[m * 4 + i * 4 + q] * bh[16 + q * 4 + j];
+                Host.Close(expected, Read(big, edge - 8, m * 4));
             }
             finally { k.GemmKernel = GemmKernel.HostBlocked; }
         }

@@ -26,6 +26,23 @@ internal static unsafe class HostElementwise
     private static Span<float> Span(nint p, long start, int count) => new((float*)p + start, count);
     private static Span<Vector<float>> Vectors(Span<float> s) => MemoryMarshal.Cast<float, Vector<float>>(s);
 
+    private delegate void Chunk2(Span<float> a, Span<float> b);
+    private delegate void Chunk3(Span<float> a, Span<float> b, Span<float> c);
+
+    /// <summary>body over matching chunks of two views of equal length.</summary>
+    private static void Over(ArrayView<float> a, ArrayView<float> b, Chunk2 body)
+    {
+        nint pa = (nint)HostGemm.Address(a), pb = (nint)HostGemm.Address(b);
+        Chunks(b.Length, (s, n) => body(Span(pa, s, n), Span(pb, s, n)));
+    }
+
+    /// <summary>body over matching chunks of three views of equal length.</summary>
+    private static void Over(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, Chunk3 body)
+    {
+        nint pa = (nint)HostGemm.Address(a), pb = (nint)HostGemm.Address(b), pc = (nint)HostGemm.Address(c);
+        Chunks(c.Length, (s, n) => body(Span(pa, s, n), Span(pb, s, n), Span(pc, s, n)));
+    }
+
     /// <summary>y[range] = value.</summary>
     public static void Fill(ArrayView<float> y, float value, ElementRange range)
     {
@@ -34,89 +51,58 @@ internal static unsafe class HostElementwise
     }
 
     /// <summary>y += alpha * x.</summary>
-    public static void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha)
+    public static void Axpy(ArrayView<float> x, ArrayView<float> y, float alpha) => Over(x, y, (xs, ys) =>
     {
-        nint px = (nint)HostGemm.Address(x), py = (nint)HostGemm.Address(y);
-        Chunks(y.Length, (s, n) =>
-        {
-            Span<float> xs = Span(px, s, n), ys = Span(py, s, n);
-            var xv = Vectors(xs);
-            var yv = Vectors(ys);
-            var a = new Vector<float>(alpha);
-            for (int i = 0; i < yv.Length; i++) yv[i] += a * xv[i];
-            for (int i = yv.Length * Vector<float>.Count; i < n; i++) ys[i] += alpha * xs[i];
-        });
-    }
+        var xv = Vectors(xs);
+        var yv = Vectors(ys);
+        var a = new Vector<float>(alpha);
+        for (int i = 0; i < yv.Length; i++) yv[i] += a * xv[i];
+        for (int i = yv.Length * Vector<float>.Count; i < ys.Length; i++) ys[i] += alpha * xs[i];
+    });
 
     /// <summary>y = a + b.</summary>
-    public static void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    public static void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => Over(a, b, y, (@as, bs, ys) =>
     {
-        nint pa = (nint)HostGemm.Address(a), pb = (nint)HostGemm.Address(b), py = (nint)HostGemm.Address(y);
-        Chunks(y.Length, (s, n) =>
-        {
-            Span<float> @as = Span(pa, s, n), bs = Span(pb, s, n), ys = Span(py, s, n);
-            var av = Vectors(@as);
-            var bv = Vectors(bs);
-            var yv = Vectors(ys);
-            for (int i = 0; i < yv.Length; i++) yv[i] = av[i] + bv[i];
-            for (int i = yv.Length * Vector<float>.Count; i < n; i++) ys[i] = @as[i] + bs[i];
-        });
-    }
+        var av = Vectors(@as);
+        var bv = Vectors(bs);
+        var yv = Vectors(ys);
+        for (int i = 0; i < yv.Length; i++) yv[i] = av[i] + bv[i];
+        for (int i = yv.Length * Vector<float>.Count; i < ys.Length; i++) ys[i] = @as[i] + bs[i];
+    });
 
-    /// <summary>y = x where x &gt; 0, else 0.</summary>
-    public static void Relu(ArrayView<float> x, ArrayView<float> y)
-    {
-        nint px = (nint)HostGemm.Address(x), py = (nint)HostGemm.Address(y);
-        Chunks(y.Length, (s, n) =>
-        {
-            Span<float> xs = Span(px, s, n), ys = Span(py, s, n);
-            var xv = Vectors(xs);
-            var yv = Vectors(ys);
-            for (int i = 0; i < yv.Length; i++) yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(xv[i], Vector<float>.Zero), xv[i], Vector<float>.Zero);
-            for (int i = yv.Length * Vector<float>.Count; i < n; i++) ys[i] = xs[i] > 0f ? xs[i] : 0f;
-        });
-    }
+    /// <summary>y = x where x &gt; 0, else 0 (the gradient's mask applied to x itself).</summary>
+    public static void Relu(ArrayView<float> x, ArrayView<float> y) => ReluBackward(x, x, y);
 
     /// <summary>dx = dy where y &gt; 0, else 0.</summary>
-    public static void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx)
+    public static void ReluBackward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx) => Over(y, dy, dx, (ys, dys, dxs) =>
     {
-        nint py = (nint)HostGemm.Address(y), pdy = (nint)HostGemm.Address(dy), pdx = (nint)HostGemm.Address(dx);
-        Chunks(dx.Length, (s, n) =>
-        {
-            Span<float> ys = Span(py, s, n), dys = Span(pdy, s, n), dxs = Span(pdx, s, n);
-            var yv = Vectors(ys);
-            var dyv = Vectors(dys);
-            var dxv = Vectors(dxs);
-            for (int i = 0; i < dxv.Length; i++) dxv[i] = Vector.ConditionalSelect(Vector.GreaterThan(yv[i], Vector<float>.Zero), dyv[i], Vector<float>.Zero);
-            for (int i = dxv.Length * Vector<float>.Count; i < n; i++) dxs[i] = ys[i] > 0f ? dys[i] : 0f;
-        });
-    }
+        var yv = Vectors(ys);
+        var dyv = Vectors(dys);
+        var dxv = Vectors(dxs);
+        for (int i = 0; i < dxv.Length; i++) dxv[i] = Vector.ConditionalSelect(Vector.GreaterThan(yv[i], Vector<float>.Zero), dyv[i], Vector<float>.Zero);
+        for (int i = dxv.Length * Vector<float>.Count; i < dxs.Length; i++) dxs[i] = ys[i] > 0f ? dys[i] : 0f;
+    });
 
     /// <summary>SGD with momentum and weight decay: v = mu*v + (g + wd*w); w -= lr*v.</summary>
-    public static void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay)
+    public static void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay) => Over(w, g, v, (ws, gs, vs) =>
     {
-        nint pw = (nint)HostGemm.Address(w), pg = (nint)HostGemm.Address(g), pv = (nint)HostGemm.Address(v);
-        Chunks(w.Length, (s, n) =>
+        var wv = Vectors(ws);
+        var gv = Vectors(gs);
+        var vv = Vectors(vs);
+        var (lrv, mv, dv) = (new Vector<float>(lr), new Vector<float>(momentum), new Vector<float>(decay));
+        for (int i = 0; i < wv.Length; i++)
         {
-            Span<float> ws = Span(pw, s, n), gs = Span(pg, s, n), vs = Span(pv, s, n);
-            var wv = Vectors(ws);
-            var gv = Vectors(gs);
-            var vv = Vectors(vs);
-            var (lrv, mv, dv) = (new Vector<float>(lr), new Vector<float>(momentum), new Vector<float>(decay));
-            for (int i = 0; i < wv.Length; i++)
-            {
-                var d = gv[i] + dv * wv[i];
-                var nv = mv * vv[i] + d;
-                vv[i] = nv;
-                wv[i] -= lrv * nv;
-            }
-            for (int i = wv.Length * Vector<float>.Count; i < n; i++)
-            {
-                float d = gs[i] + decay * ws[i];
-                float nv = momentum * vs[i] + d;
-                vs[i] = nv;
-                ws[i] -= lr * nv;
-            }
-        });
-    }
+            var d = gv[i] + dv * wv[i];
+            var nv = mv * vv[i] + d;
+            vv[i] = nv;
+            wv[i] -= lrv * nv;
+        }
+        for (int i = wv.Length * Vector<float>.Count; i < ws.Length; i++)
+        {
+            float d = gs[i] + decay * ws[i];
+            float nv = momentum * vs[i] + d;
+            vs[i] = nv;
+            ws[i] -= lr * nv;
+        }
+    });
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using ILGPU;
@@ -11,7 +12,8 @@ namespace Pgmo.Kernels;
 /// so one parallel loop, one barrier, per call); a task packs a KC-deep slice of its rows of A into MR-row panels
 /// and of its columns of B into NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> —
 /// transposes — are paid once per element) and runs a 6x16 micro-kernel that keeps C in twelve AVX registers with
-/// FMA (a scalar micro-kernel where AVX2/FMA are missing).
+/// FMA (a scalar micro-kernel where AVX2/FMA are missing). The hot methods are compiled fully optimized at once
+/// (no tier-0 code in the first steps of a short run).
 /// </summary>
 internal static unsafe class HostGemm
 {
@@ -36,6 +38,15 @@ internal static unsafe class HostGemm
     public static void Run(float* a, float* b, float* c, GemmParams p)
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0) return;
+        if (IsSkinny(p))
+        {
+            for (int bt = 0; bt < p.Batch; bt++)
+            {
+                bool sum = p.ReduceBatch != 0;
+                Skinny(a + bt * p.ABatch, b + bt * p.BBatch, sum ? c : c + bt * p.CBatch, p, sum && bt > 0 ? 1f : p.Beta);
+            }
+            return;
+        }
         int mBlocks = (p.M + MC - 1) / MC, nBlocks = (p.N + NC - 1) / NC;
         bool reduce = p.ReduceBatch != 0;
         int blocks = mBlocks * nBlocks, tasks = reduce ? blocks : blocks * p.Batch;
@@ -53,7 +64,86 @@ internal static unsafe class HostGemm
         else for (int t = 0; t < tasks; t++) RunTask(t);
     }
 
+    /// <summary>At most this many rows of C make a product skinny (a fully connected layer at a small batch).</summary>
+    private const int SkinnyRows = 8;
+
+    /// <summary>True for few rows of C and a B contiguous along k or j: <see cref="Skinny"/> streams B once instead of packing it.</summary>
+    private static bool IsSkinny(GemmParams p) => p.M <= SkinnyRows && p.K > 0 && p.CCol == 1 && (p.BRow == 1 || p.BCol == 1);
+
+    /// <summary>
+    /// One product C = Alpha A B + beta C with at most <see cref="SkinnyRows"/> rows: the weight matrix B of a fully
+    /// connected layer is read once, in column chunks spread over the cores. With B contiguous along k each output is a
+    /// dot product of an A row and a B column; with B contiguous along j the chunk of C rows is accumulated row of B
+    /// by row of B.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Skinny(float* a, float* b, float* c, GemmParams p, float beta)
+    {
+        int m = p.M, k = p.K, n = p.N;
+        var rows = GC.AllocateUninitializedArray<float>(m * k, pinned: true);
+        for (int i = 0; i < m; i++)
+            for (int q = 0; q < k; q++) rows[i * k + q] = a[i * p.ARow + q * p.ACol];
+        const int Width = 256;
+        int chunks = (n + Width - 1) / Width;
+        var (pa, pb, pc) = ((nint)Unsafe.AsPointer(ref rows[0]), (nint)b, (nint)c);
+        void Chunk(int t)
+        {
+            float* ar = (float*)pa, bm = (float*)pb, cm = (float*)pc;
+            int j0 = t * Width, j1 = Math.Min(n, j0 + Width);
+            if (p.BRow == 1)
+            {
+                for (int j = j0; j < j1; j++)
+                    for (int i = 0; i < m; i++) Put(cm + i * p.CRow + j, Dot(ar + i * k, bm + j * p.BCol, k), p.Alpha, beta);
+                return;
+            }
+            float* acc = stackalloc float[SkinnyRows * Width];
+            int w = j1 - j0;
+            new Span<float>(acc, m * Width).Clear();
+            for (int q = 0; q < k; q++)
+            {
+                float* brow = bm + q * p.BRow + j0;
+                for (int i = 0; i < m; i++) AddScaled(acc + i * Width, brow, ar[i * k + q], w);
+            }
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < w; j++) Put(cm + i * p.CRow + j0 + j, acc[i * Width + j], p.Alpha, beta);
+        }
+        if ((long)m * n * k >= ParallelThreshold && chunks > 1) Parallel.For(0, chunks, Chunk);
+        else for (int t = 0; t < chunks; t++) Chunk(t);
+    }
+
+    /// <summary>*c = alpha v + beta *c (beta 0: *c is not read).</summary>
+    private static void Put(float* c, float v, float alpha, float beta) => *c = beta == 0f ? alpha * v : alpha * v + beta * *c;
+
+    /// <summary>The dot product of x[0..n) and y[0..n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float Dot(float* x, float* y, int n)
+    {
+        int w = System.Numerics.Vector<float>.Count, i = 0;
+        var s0 = System.Numerics.Vector<float>.Zero;
+        var s1 = s0;
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            s0 += Unsafe.Read<System.Numerics.Vector<float>>(x + i) * Unsafe.Read<System.Numerics.Vector<float>>(y + i);
+            s1 += Unsafe.Read<System.Numerics.Vector<float>>(x + i + w) * Unsafe.Read<System.Numerics.Vector<float>>(y + i + w);
+        }
+        float s = System.Numerics.Vector.Sum(s0 + s1);
+        for (; i < n; i++) s += x[i] * y[i];
+        return s;
+    }
+
+    /// <summary>acc[0..n) += alpha * x[0..n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AddScaled(float* acc, float* x, float alpha, int n)
+    {
+        int w = System.Numerics.Vector<float>.Count, i = 0;
+        var av = new System.Numerics.Vector<float>(alpha);
+        for (; i + w <= n; i += w)
+            Unsafe.Write(acc + i, Unsafe.Read<System.Numerics.Vector<float>>(acc + i) + av * Unsafe.Read<System.Numerics.Vector<float>>(x + i));
+        for (; i < n; i++) acc[i] += alpha * x[i];
+    }
+
     /// <summary>Block (mb, nb) of one product C = Alpha A B + beta C, over all of K in KC slices.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block(float* a, float* b, float* c, GemmParams p, int mb, int nb, float beta)
     {
         int i0 = mb * MC, j0 = nb * NC, mc = Math.Min(MC, p.M - i0), nc = Math.Min(NC, p.N - j0);
@@ -78,6 +168,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Rows [i0, i0+MR) of the KC slice of A as kc x MR (row r of the panel fastest), zero past M.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(float* a, float* dst, GemmParams p, int i0, int kc)
     {
         int rows = Math.Min(MR, p.M - i0);
@@ -91,6 +182,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Columns [j0, j0+NR) of the KC slice of B as kc x NR (column fastest), zero past N.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(float* b, float* dst, GemmParams p, int j0, int kc)
     {
         int cols = Math.Min(NR, p.N - j0);
@@ -116,6 +208,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Compute(float* ap, float* bp, float* c, GemmParams p, int kc, int i0, int mc, int j0, int nc, float beta)
     {
         float* acc = stackalloc float[MR * NR];
@@ -133,6 +226,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>C[i0.., j0..] = Alpha acc + beta C over the valid rows and columns of the micro-tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Store(float* acc, float* c, GemmParams p, int i0, int j0, int rows, int cols, float beta)
     {
         float alpha = p.Alpha;
@@ -160,6 +254,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>acc[6x16] = sum over kc of A panel column x B panel row, with twelve 8-wide FMA accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroAvx(int kc, float* a, float* b, float* acc)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -190,6 +285,7 @@ internal static unsafe class HostGemm
     }
 
     /// <summary>The micro-kernel without intrinsics (machines without AVX2/FMA).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MicroScalar(int kc, float* a, float* b, float* acc)
     {
         for (int t = 0; t < MR * NR; t++) acc[t] = 0f;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace Pgmo.Kernels;
@@ -17,7 +18,7 @@ internal static unsafe class HostWindow
     {
         float* xs = HostGemm.Address(x), cs = HostGemm.Address(col);
         int ckk = p.Ckk, rows = tile.Nb * ckk;
-        For(rows, tile.Columns * ckk, row =>
+        For(rows, tile.Columns * ckk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (row) =>
         {
             int nl = row / ckk, r = row % ckk;
             int kw = r % p.KW, kh = r / p.KW % p.KH, ch = r / (p.KW * p.KH);
@@ -42,7 +43,7 @@ internal static unsafe class HostWindow
     {
         float* cs = HostGemm.Address(col), ds = HostGemm.Address(dx);
         int ckk = p.Ckk;
-        For(tile.Nb * p.C, tile.Columns * ckk, plane =>
+        For(tile.Nb * p.C, tile.Columns * ckk, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (plane) =>
         {
             int nl = plane / p.C, ch = plane % p.C;
             float* dst = ds + ((long)(tile.N0 + nl) * p.C + ch) * p.H * p.W;
