@@ -71,9 +71,10 @@ internal static partial class KernelBodies
             int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
             long plane = idx / ((long)p.W * p.H);
             float sum = 0f;
-            // the windows holding row h are those oh in [floor(h OH / H), ceil((h + 1) OH / H))
-            int oh0 = (int)((long)h * p.OH / p.H), oh1 = (int)((((long)h + 1) * p.OH + p.H - 1) / p.H);
-            int ow0 = (int)((long)w * p.OW / p.W), ow1 = (int)((((long)w + 1) * p.OW + p.W - 1) / p.W);
+            // the windows holding row h are among oh in [floor(h OH / H), ceil((h + 1) OH / H)): the same formulas
+            // with the input and output sizes swapped
+            int oh0 = p.Start(h, p.OH, p.H), oh1 = p.End(h, p.OH, p.H);
+            int ow0 = p.Start(w, p.OW, p.W), ow1 = p.End(w, p.OW, p.W);
             for (int oh = oh0; oh < oh1 && oh < p.OH; oh++)
             {
                 int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
