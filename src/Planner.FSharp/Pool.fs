@@ -83,13 +83,10 @@ type PoolBlock =
 /// allocators map its blocks to device memory.
 [<Sealed>]
 type CachingPool(policy: PoolPolicy) =
-    // chunks by index: segment, offset inside it, length, free?, live?, neighbours inside the segment (-1 = none)
-    let seg = ResizeArray<int>()
-    let off = ResizeArray<int64>()
-    let len = ResizeArray<int64>()
+    // chunks by index: segment (-1 once merged away), offset inside it, length, free?, neighbours in the segment (-1 = none)
+    let seg, off, len = ResizeArray<int>(), ResizeArray<int64>(), ResizeArray<int64>()
     let isFree = ResizeArray<bool>()
-    let prev = ResizeArray<int>()
-    let next = ResizeArray<int>()
+    let prev, next = ResizeArray<int>(), ResizeArray<int>()
     let dead = System.Collections.Generic.Stack<int>()   // chunk indices merged away, for reuse
     // free chunks of each pool ordered by (length, segment, offset): the minimum at or above a size is the best fit
     let freeSets = Array.init 2 (fun _ -> System.Collections.Generic.SortedSet<struct (int64 * int * int64 * int)>())
