@@ -72,7 +72,8 @@ type DescentOptions =
       Preorders: string list
       /// Capacities probed strictly between the bound and the capacity just below the peak.
       Points: int
-      /// Node budget of the first probe of a (capacity, preorder) pair; it doubles after every probe that ran out.
+      /// Node budget of the first probe of a (capacity, preorder) pair per buffer (a plan takes at least one node per
+      /// buffer); it doubles after every probe of the pair that ran out.
       FirstNodes: int64
       /// Search nodes over all probes (Int64.MaxValue: no limit; a finite limit with one worker is deterministic).
       NodeLimit: int64
@@ -93,9 +94,9 @@ type DescentOptions =
 [<RequireQualifiedAccess>]
 module Descent =
 
-    /// One worker, Exact's preorders, six spread points, a first budget of 1024 nodes, no limit, no cancellation.
+    /// One worker, Exact's preorders, no spread points (galloping only), a first budget of 4 nodes per buffer, no limit, no cancellation.
     let defaults =
-        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 6; FirstNodes = 1024L; NodeLimit = Int64.MaxValue
+        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 0; FirstNodes = 4L; NodeLimit = Int64.MaxValue
           Seed = 1; Cancellation = CancellationToken.None }
 
     /// The largest problem the exact search handles: its setup is quadratic in the buffers and linear in the
@@ -158,6 +159,7 @@ module Descent =
                     if c >= peak || c < bound then cts.Cancel())
         incumbent.Subscribe prune
         let rnd = Random(options.Seed)
+        let first = options.FirstNodes * int64 (max 1 problem.Buffers.Length)
         let mutable probes = 0L
         let mutable randoms = 0L
         // a deterministic pair (least budget first, the bound's pairs counted at half: it is the usual optimum) or,
@@ -178,14 +180,14 @@ module Descent =
                         let c = top - g * int64 (u * u * float ((top - bottom) / g + 1L))
                         let p = preorders.[rnd.Next preorders.Length]
                         let seed = 1 + rnd.Next(Int32.MaxValue - 1)
-                        chosen <- Some(c, p, seed, 4L * options.FirstNodes * luby randoms)
+                        chosen <- Some(c, p, seed, first * luby randoms)
                     else
                         let mutable least = Int64.MaxValue
                         for c in caps do
                             for p in preorders do
                                 let key = struct (c, p)
                                 if not (running.ContainsKey key) then
-                                    let budget = match next.TryGetValue key with | true, b -> b | _ -> options.FirstNodes
+                                    let budget = match next.TryGetValue key with | true, b -> b | _ -> first
                                     let weight = if c = bound then budget / 2L else budget
                                     if weight < least then
                                         least <- weight

@@ -236,18 +236,20 @@ module Search =
                     BestFit.place shape rank System.Int64.MaxValue current |> ignore
                     cost <- g.Cost current
 
-    let private ignore2 (_: int64) (_: int64) = ()
-
-    /// Stage 2: the exact canonical-placement search (Exact.minimize) started from the best plan so far, with
-    /// `share` of the remaining time (and, under an iteration cap, a node limit, so that capped runs stay
-    /// deterministic; otherwise one search per preorder runs in parallel). It decides the lower bound first, which is the optimum on most instances.
+    /// Stage 2: the descent by capacity decisions of the exact search (Descent.run) from the best plan so far, with
+    /// `share` of the remaining time, on up to two threads (under an iteration cap: one thread and a node limit, so
+    /// that capped runs stay deterministic). Skipped where the exact search is not tractable (Descent.tractable).
     let private exact (problem: Problem) (state: State) (options: SearchOptions) (share: float) =
         if not state.Done && not state.Budget.Exhausted && Descent.tractable problem then
             use cancel = System.Threading.CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
             cancel.CancelAfter(System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share)))
-            let nodeLimit = match options.MaxIterations with Some m -> int64 m * 1000L | None -> System.Int64.MaxValue
-            let decide o c p = (if options.MaxIterations.IsSome then Exact.decide o c p else Exact.decideParallel o c p), 0L
-            let m = Exact.minimizeWith decide { Exact.defaults with Cancellation = cancel.Token; NodeLimit = nodeLimit } (Some state.Best) ignore2 problem
+            let descent =
+                match options.MaxIterations with
+                | Some m -> { Descent.defaults with NodeLimit = int64 m * 1000L; Seed = options.Seed; Cancellation = cancel.Token }
+                | None ->
+                    { Descent.defaults with
+                        Workers = min 2 System.Environment.ProcessorCount; Seed = options.Seed; Cancellation = cancel.Token }
+            let m = Descent.minimize descent state.Best (fun _ _ _ -> ()) problem
             state.Offer(m.Best.Offsets, state.Placer.Cost m.Best.Offsets, [||])
 
     /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.

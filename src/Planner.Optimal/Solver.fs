@@ -97,7 +97,7 @@ module Solver =
         | Some p when p <= best.Bound -> { best with Status = Optimal }
         | _ -> best
 
-    /// Minimizes with the descent (max 1 (workers - 1) threads) and CP-SAT (one worker, hinted with the start plan; only
+    /// Minimizes with the descent (`workers` threads) and CP-SAT (one more thread, hinted with the start plan; only
     /// where the exact search is tractable and the start is not optimal already) on one shared Incumbent: CP-SAT's proven bound raises the descent's lower end as it comes, CP-SAT's final plan
     /// and bound join at its end, and an optimum proven by either stops both.
     let private minimizeAuto (options: SolveOptions) (problem: Problem) : SolveResult =
@@ -108,7 +108,7 @@ module Solver =
         incumbent.Subscribe(fun () -> if incumbent.Optimal then (try cts.Cancel() with :? ObjectDisposedException -> ()))
         let descent =
             Task.Run(fun () ->
-                Descent.run { Descent.defaults with Workers = max 1 (options.Workers - 1); Cancellation = cts.Token } incumbent problem)
+                Descent.run { Descent.defaults with Workers = max 1 options.Workers; Cancellation = cts.Token } incumbent problem)
         let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
         // CP-SAT's model alone outlasts a short time limit where the exact search is not tractable (Descent.tractable)
         if not incumbent.Optimal && Descent.tractable problem then
