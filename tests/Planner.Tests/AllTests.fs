@@ -19,4 +19,5 @@ let all =
         SvgTests.tests
         OptimalTests.tests
         CertificateTests.tests
+        NetworkTracePoolTests.tests
     ]
