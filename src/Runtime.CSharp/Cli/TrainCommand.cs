@@ -200,11 +200,12 @@ public static class TrainCommand
         return 0;
     }
 
-    /// <summary>One allocator in a side-by-side run: its batch, peak reserved bytes, median steady-state step time and throughput.</summary>
-    public sealed record AllocatorRun(AllocatorKind Allocator, int Batch, long PeakBytes, double StepMillis)
+    /// <summary>One allocator in a side-by-side run: its batch (0: not even batch 1 fits the limit), peak reserved
+    /// bytes, median steady-state step time (null when it trained nothing) and throughput.</summary>
+    public sealed record AllocatorRun(AllocatorKind Allocator, int Batch, long PeakBytes, double? StepMillis)
     {
-        /// <summary>Samples trained per second at the median step time.</summary>
-        public double SamplesPerSecond => Batch * 1000.0 / StepMillis;
+        /// <summary>Samples trained per second at the median step time (0 when it trained nothing).</summary>
+        public double SamplesPerSecond => StepMillis is double ms && Batch > 0 ? Batch * 1000.0 / ms : 0;
     }
 
     /// <summary>The allocators <c>--compare-allocators</c> runs: both pools and the plan.</summary>
@@ -214,13 +215,14 @@ public static class TrainCommand
     /// Pool, torch-pool and planned side by side in one process on one device, each under the same memory limit and at
     /// its largest batch under it (<paramref name="max"/>) or at the run's batch: one trainer each with the same seed,
     /// warmed up (the planned one plans and replays), then <c>min(steps, 20)</c> steps each, interleaved in rotating order
-    /// so that all see the same machine load. Reports median step times, samples per second and each trainer's peak.
+    /// so that all see the same machine load. Reports median step times, samples per second and each trainer's peak;
+    /// an allocator that fits no batch is reported with batch 0.
     /// </summary>
     public static IReadOnlyList<AllocatorRun> CompareAllocators(TrainOptions options, bool max, Device device, Dataset data, int warmup = 2)
     {
         var batches = Compared.ToDictionary(k => k, k => max ? LargestBatch(options with { Allocator = k }, device, data) : options.Batch);
-        if (batches.Values.Any(b => b == 0)) throw new InvalidOperationException("an allocator fits no batch: nothing to compare");
-        var trainers = Compared.Select(k => new Trainer(options with { Allocator = k, Batch = batches[k], Planned = options.Planned with { OnLog = null } }, device)).ToList();
+        var kinds = Compared.Where(k => batches[k] > 0).ToList();
+        var trainers = kinds.Select(k => new Trainer(options with { Allocator = k, Batch = batches[k], Planned = options.Planned with { OnLog = null } }, device)).ToList();
         try
         {
             var inputs = trainers.Select(t =>
@@ -242,7 +244,9 @@ public static class TrainCommand
                     device.Synchronize();
                     times[k].Add(clock.Elapsed.TotalMilliseconds);
                 }
-            return Compared.Select((k, i) => new AllocatorRun(k, batches[k], trainers[i].Allocator.PeakReservedBytes, Median(times[i]))).ToList();
+            return Compared.Select(k => kinds.IndexOf(k) is int i and >= 0
+                ? new AllocatorRun(k, batches[k], trainers[i].Allocator.PeakReservedBytes, Median(times[i]))
+                : new AllocatorRun(k, 0, 0, null)).ToList();
         }
         finally
         {
@@ -252,7 +256,7 @@ public static class TrainCommand
         static double Median(List<double> v)
         {
             v.Sort();
-            return v.Count == 0 ? double.NaN : v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
+            return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
         }
     }
 
@@ -265,8 +269,10 @@ public static class TrainCommand
             new HashSet<string> { "batch", "peak (reserved)", "step (median)", "samples/s", "vs pool", "vs torch-pool" });
         table.Title = new TableTitle("allocators side by side" + (limit is long l ? $" within {Output.Bytes(l)}" : ""));
         foreach (var r in runs)
-            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), Output.Millis(r.StepMillis),
-                $"{r.SamplesPerSecond:0.0}", $"x{r.SamplesPerSecond / pool.SamplesPerSecond:0.00}", $"x{r.SamplesPerSecond / torch.SamplesPerSecond:0.00}");
+            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes),
+                r.StepMillis is double ms ? Output.Millis(ms) : "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
         return table;
+
+        static string Ratio(double x, double baseline) => baseline > 0 ? $"x{x / baseline:0.00}" : "-";
     }
 }

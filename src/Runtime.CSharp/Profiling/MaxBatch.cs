@@ -65,8 +65,9 @@ public sealed class MaxBatch
 
     /// <summary>
     /// True when a run with <paramref name="options"/> stays within its memory limit in shapes-only mode: building the
-    /// network, two training iterations (the second replays what the first left cached or planned) and one evaluation
-    /// batch, all through a virtual allocator of the run's kind under the limit.
+    /// network, training iterations until one reserves nothing more (a pool's cache settles after a few; a plan replays
+    /// from the second; at most <see cref="SettleIterations"/>) and one evaluation batch, all through a virtual allocator
+    /// of the run's kind under the limit.
     /// </summary>
     public static bool FitsDryRun(TrainOptions options)
     {
@@ -75,7 +76,12 @@ public sealed class MaxBatch
         return Survives(options, device, trainer =>
         {
             trainer.DryStep(options.Batch);
-            trainer.DryStep(options.Batch);
+            for (int i = 1; i < SettleIterations; i++)
+            {
+                long before = trainer.Allocator.PeakReservedBytes;
+                trainer.DryStep(options.Batch);
+                if (trainer.Allocator.PeakReservedBytes == before) break;
+            }
             trainer.DryEvaluate(options.Batch);
         });
     }
@@ -92,25 +98,19 @@ public sealed class MaxBatch
         return Survives(options with { Planned = options.Planned with { OnLog = null } }, device, trainer => trainer.Step(xs, ys));
     }
 
-    /// <summary>True when building a trainer and running <paramref name="work"/> throws no <see cref="OutOfDeviceMemoryException"/>.
-    /// A trainer that ran out of memory mid-iteration only gives its device memory back.</summary>
+    /// <summary>The most dry-run training iterations <see cref="FitsDryRun"/> runs before it takes the allocator as settled.</summary>
+    public const int SettleIterations = 8;
+
+    /// <summary>True when building a trainer and running <paramref name="work"/> throws no <see cref="OutOfDeviceMemoryException"/>.</summary>
     static bool Survives(TrainOptions options, Device device, Action<Trainer> work)
     {
-        Trainer? trainer = null;
-        bool ok = false;
         try
         {
-            trainer = new Trainer(options, device);
+            using var trainer = new Trainer(options, device);
             work(trainer);
-            ok = true;
+            return true;
         }
-        catch (OutOfDeviceMemoryException) { }
-        finally
-        {
-            if (ok) trainer!.Dispose();
-            else trainer?.Allocator.Dispose();
-        }
-        return ok;
+        catch (OutOfDeviceMemoryException) { return false; }
     }
 
     /// <summary>

@@ -42,6 +42,9 @@ public sealed record TrainResult(string Model, int Batch, int Steps, string Acce
 public sealed class Trainer : IDisposable
 {
     private readonly bool ownsDevice;
+    // True while an iteration or evaluation runs, and after one threw (out of device memory): the tape's tensors are
+    // then in no known state, so Dispose only gives the allocator's device memory back.
+    private bool interrupted;
 
     public Trainer(TrainOptions options, Device? device = null)
     {
@@ -90,7 +93,9 @@ public sealed class Trainer : IDisposable
         // An iteration that throws (out of device memory) is not ended: the allocator would plan half an iteration.
         var marks = Allocator as IIterationAllocator;
         marks?.BeginIteration();
+        interrupted = true;
         float loss = Iteration(samples, labels);
+        interrupted = false;
         marks?.EndIteration();
         return loss;
     }
@@ -145,6 +150,7 @@ public sealed class Trainer : IDisposable
         Model.SetTraining(false);
         Tape.Recording = false;
         var result = new int[samples.Length];
+        interrupted = true;
         for (int start = 0; start < samples.Length; start += batch)
         {
             int n = Math.Min(batch, samples.Length - start);
@@ -157,6 +163,7 @@ public sealed class Trainer : IDisposable
                 result[start + i] = best;
             }
         }
+        interrupted = false;
         Tape.Recording = true;
         Model.SetTraining(true);
         return result;
@@ -215,9 +222,12 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
-        Tape.Clear();
-        Optimizer.Dispose();
-        Model.Dispose();
+        if (!interrupted)
+        {
+            Tape.Clear();
+            Optimizer.Dispose();
+            Model.Dispose();
+        }
         Allocator.Dispose();
         if (ownsDevice) Device.Dispose();
     }
