@@ -48,6 +48,5 @@ public sealed class TrainMemoryLimitCommandTests
             Assert.True(runs[name].GetProperty("peakBytes").GetInt64() <= 256 * 1024);
             Assert.True(runs[name].GetProperty("samplesPerSecond").GetDouble() > 0);
         }
-        Assert.Contains("samples/s", r.Out);
     }
 }
