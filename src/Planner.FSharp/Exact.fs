@@ -75,25 +75,17 @@ module Exact =
         | Cancelled
 
     /// The mutable search state of one decision; used by one thread inside one call.
-    type private Search(problem: Problem, capacity: int64, opts: ExactOptions) =
+    type private Decision(problem: Problem, capacity: int64, opts: ExactOptions) =
         let bs = problem.Buffers
         let n = bs.Length
-        let times =
-            bs |> Array.collect (fun b -> [| b.Lifetime.Start; b.Lifetime.End |]) |> Array.distinct |> Array.sort
-        let nSec = max 0 (times.Length - 1)
-        let sLo = bs |> Array.map (fun b -> Array.BinarySearch(times, b.Lifetime.Start))
-        let sHi = bs |> Array.map (fun b -> Array.BinarySearch(times, b.Lifetime.End))
+        let sections = Sweep.sections problem
+        let nSec = max 0 (sections.Steps.Length - 1)
+        let sLo = sections.Lo
+        let sHi = sections.Hi
         let size = bs |> Array.map (fun b -> b.Size)
         let align = bs |> Array.map (fun b -> max 1L b.Alignment)
-        let secBuffers =
-            let lists = Array.init nSec (fun _ -> ResizeArray<int>())
-            for i in 0 .. n - 1 do
-                for s in sLo.[i] .. sHi.[i] - 1 do lists.[s].Add i
-            lists |> Array.map (fun l -> l.ToArray())
-        let overlaps =
-            Array.init n (fun i ->
-                [| for j in 0 .. n - 1 do
-                     if j <> i && sLo.[j] < sHi.[i] && sLo.[i] < sHi.[j] then j |])
+        let secBuffers = sections.Members
+        let overlaps = (Sweep.overlaps problem Int64.MaxValue).Value
         let offset = Array.create n -1L
         let solution = Array.create n -1L
         let minOff = Array.zeroCreate<int64> n
@@ -115,8 +107,6 @@ module Exact =
         let mutable staircaseFail = false
         let mutable nodes = 0L
         let mutable budget = 0L
-
-        let alignUp a o = if a <= 1L then o else ((o + a - 1L) / a) * a
 
         /// The sort keys of one preorder letter for buffer i (larger first).
         let key (c: char) (i: int) : float =
@@ -201,7 +191,7 @@ module Exact =
             for j in overlaps.[b] do
                 if offset.[j] < 0L && minOff.[j] < top then
                     offTrail.Add(struct (j, minOff.[j]))
-                    minOff.[j] <- alignUp align.[j] top
+                    minOff.[j] <- Numbers.alignUp align.[j] top
                     if opts.SectionInference || opts.StaircaseInference then
                         for sct in sLo.[j] .. sHi.[j] - 1 do
                             if stamp.[sct] <> stampNow then
@@ -309,23 +299,11 @@ module Exact =
                             ps <- ps.Tail
                 result.Value, used
 
-    /// A valid plan by first fit in decreasing size order: each buffer at the lowest aligned offset where it fits.
-    let firstFit (problem: Problem) : Plan =
-        let bs = problem.Buffers
-        let order = Array.init bs.Length id |> Array.sortBy (fun i -> -bs.[i].Size, bs.[i].Lifetime.Start, i)
-        let offsets = Array.create bs.Length 0L
-        let placed = ResizeArray<int>()
-        for i in order do
-            let b = bs.[i]
-            let blockers =
-                placed |> Seq.filter (fun j -> Buffer.overlapsInTime b bs.[j])
-                |> Seq.map (fun j -> offsets.[j], offsets.[j] + bs.[j].Size) |> Seq.sortBy fst |> Array.ofSeq
-            let mutable o = 0L
-            for (lo, hi) in blockers do
-                if o + b.Size > lo && lo < o + b.Size && o < hi then o <- Numbers.alignUp b.Alignment hi
-            offsets.[i] <- o
-            placed.Add i
-        { Offsets = offsets }
+    /// The plan the minimization starts from when given no hint: each buffer, largest first, at the lowest aligned
+    /// offset free among its placed time neighbours (Placement.placeInOrder with Fit.First). Valid, O(n log n).
+    let initialPlan (problem: Problem) : Plan =
+        let order = problem |> Placement.orderBy (fun a b -> let c = compare b.Size a.Size in if c <> 0 then c else compare a.Lifetime.Start b.Lifetime.Start)
+        Placement.placeInOrder Fit.First order problem
 
     let private checkPlan (problem: Problem) (capacity: int64) (plan: Plan) =
         match Validate.plan problem (Some capacity) plan with
@@ -334,13 +312,13 @@ module Exact =
 
     /// Decides whether the buffers fit under the capacity (bytes): Fits with a validated plan, DoesNotFit (proven), or Unknown.
     let decide (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
-        match fst (Search(problem, capacity, options).Run()) with
+        match fst (Decision(problem, capacity, options).Run()) with
         | Fits plan -> Fits (checkPlan problem capacity plan)
         | r -> r
 
     /// Like decide, also returning the search nodes used.
     let decideCounting (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult * int64 =
-        let r, nodes = Search(problem, capacity, options).Run()
+        let r, nodes = Decision(problem, capacity, options).Run()
         (match r with Fits plan -> Fits (checkPlan problem capacity plan) | r -> r), nodes
 
     /// Decides a capacity with one search per preorder in parallel threads (a portfolio: the first decisive answer
@@ -367,8 +345,7 @@ module Exact =
 
     /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and alignments.
     let granularity (problem: Problem) : int64 =
-        let rec gcd a b = if b = 0L then a else gcd b (a % b)
-        problem.Buffers |> Array.fold (fun g b -> gcd (gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)) 0L |> max 1L
+        problem.Buffers |> Array.fold (fun g b -> Numbers.gcd (Numbers.gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)) 0L |> max 1L
 
     /// Minimizes the peak, reporting (best peak, proven bound) after every decision: the lower bound first, then bisection
     /// on the capacity between the proven lower bound and the best peak (from the hint or first fit). Rounds with a doubling
@@ -380,7 +357,7 @@ module Exact =
         let start =
             match hint with
             | Some h when Validate.isValid problem h -> h
-            | _ -> firstFit problem
+            | _ -> initialPlan problem
         let g = granularity problem
         let roundUp v = ((v + g - 1L) / g) * g
         let mutable best = start

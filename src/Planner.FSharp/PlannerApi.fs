@@ -34,6 +34,12 @@ type PlannerApi =
     /// Plans a problem with an algorithm: offsets and the peak charged.
     static member Plan(algorithm: Algorithm, problem: Problem, settings: PlanSettings) : Planned = algorithm.Run settings problem
 
+    /// The lowest offset, a multiple of `alignment`, where `size` bytes collide with none of the occupied ranges
+    /// [los.[i], his.[i]) for i < count (sorted by lo): the placement primitive every algorithm uses (Placement.choose
+    /// with Fit.First). Above every range when no gap fits.
+    static member LowestFit(size: int64, alignment: int64, los: int64[], his: int64[], count: int) : int64 =
+        Placement.choose Fit.First size alignment los his count
+
     /// A plan's peak: max over buffers of offset + size, in bytes.
     static member Peak(problem: Problem, plan: Plan) : int64 = Plan.peak problem plan
 

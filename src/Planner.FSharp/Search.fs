@@ -14,14 +14,15 @@ type SearchOptions =
       /// Cap on the greedy placements evaluated after construction (None = only time and the lower bound stop it).
       MaxIterations: int option }
 
-/// Heuristic search for a low peak: best-fit and greedy constructions under many orders, then an iterated local
-/// search over the greedy's order. Always returns a valid plan, the best one found.
+/// Heuristic search for a low peak, in three stages on one time budget. Always returns a valid plan, the best found.
 ///
-/// The greedy places buffers one after another in a given order, each at the lowest offset (aligned) where it
-/// collides with no buffer placed before it that overlaps it in time. The local search moves buffers of the order
-/// (buffers above the lower bound forward: "squeaky wheel"; random moves and swaps), re-places the suffix from the
-/// first changed position and keeps the change when the cost (peak, then total height above the lower bound) is not
-/// worse; after a long stagnation it restarts from a perturbed copy of the best order. It stops at the lower bound.
+/// 1. Construction: best-fit (the paper's rule, then fixed orders) and the lowest-fit placement of the same orders
+///    (each buffer, in order, at the lowest aligned offset free among its placed time neighbours: Placement.choose).
+/// 2. Exact: the canonical-placement exact search (Exact.minimize) from the best plan, with most of the remaining time.
+/// 3. Local search over best-fit rankings: buffers above the lower bound move forward ("squeaky wheel"), random swaps;
+///    a move is kept when the cost (peak, then total height above the lower bound) is not worse; after a long
+///    stagnation it restarts from a perturbed copy of the best ranking.
+/// Every stage stops at the lower bound.
 ///
 /// The search reads a Stopwatch for its time limit (the only impure thing it does); with `MaxIterations` set and a
 /// time limit that is not reached, it is deterministic given the seed.
@@ -45,35 +46,13 @@ module Search =
         member this.Exhausted =
             this.OutOfTime || (match options.MaxIterations with Some m -> iterations >= m | None -> false)
 
-    /// Pairs of buffers that overlap in time, as adjacency lists, or None when there are more than `cap` pairs.
-    let private conflicts (bs: Buffer[]) (cap: int64) : int[][] option =
-        let n = bs.Length
-        let order = Array.init n id |> Array.sortBy (fun i -> bs.[i].Lifetime.Start)
-        let lists = Array.init n (fun _ -> ResizeArray<int>())
-        let live = System.Collections.Generic.List<int>()
-        let mutable pairs = 0L
-        let mutable ok = true
-        let mutable k = 0
-        while ok && k < n do
-            let i = order.[k]
-            let s = bs.[i].Lifetime.Start
-            live.RemoveAll(fun j -> bs.[j].Lifetime.End <= s) |> ignore
-            for j in live do
-                lists.[i].Add j
-                lists.[j].Add i
-            pairs <- pairs + int64 live.Count
-            if pairs > cap then ok <- false
-            live.Add i
-            k <- k + 1
-        if ok then Some(lists |> Array.map (fun l -> l.ToArray())) else None
-
     /// The greedy "lowest feasible offset in a given order" placement, with reusable scratch space.
-    type private Greedy(problem: Problem, budget: Budget) =
+    type private OrderPlacer(problem: Problem, budget: Budget) =
         let bs = problem.Buffers
         let n = bs.Length
         let sizes = bs |> Array.map (fun b -> b.Size)
         let aligns = bs |> Array.map (fun b -> b.Alignment)
-        let adjacency = conflicts bs 20_000_000L
+        let adjacency = Sweep.overlaps problem 20_000_000L
         let keys = Array.zeroCreate<int64> (max n 1)
         let tops = Array.zeroCreate<int64> (max n 1)
         let pos = Array.create n System.Int32.MaxValue
@@ -104,12 +83,8 @@ module Search =
                             tops.[count] <- offsets.[j] + sizes.[j]
                             count <- count + 1
                 System.Array.Sort(keys, tops, 0, count)
-                let size, align = sizes.[i], aligns.[i]
-                let mutable candidate = 0L
-                let mutable k = 0
-                while k < count && candidate + size > keys.[k] do
-                    if tops.[k] > candidate then candidate <- Numbers.alignUp align tops.[k]
-                    k <- k + 1
+                let size = sizes.[i]
+                let candidate = Placement.choose Fit.First size aligns.[i] keys tops count
                 offsets.[i] <- candidate
                 if candidate + size > limit then ok <- false
                 p <- p + 1
@@ -146,7 +121,7 @@ module Search =
     type private State(problem: Problem, options: SearchOptions) =
         member val Budget = Budget(options)
         member val Random = System.Random(options.Seed)
-        member val Greedy = Unchecked.defaultof<Greedy> with get, set
+        member val Placer = Unchecked.defaultof<OrderPlacer> with get, set
         member val Best = { Offsets = Array.zeroCreate problem.Buffers.Length } with get, set
         member val BestCost = struct (System.Int64.MaxValue, System.Int64.MaxValue) with get, set
         member val BestOrder : int[] = [||] with get, set
@@ -156,7 +131,7 @@ module Search =
                 this.Best <- { Offsets = Array.copy offsets }
                 this.BestCost <- cost
                 if order.Length > 0 then this.BestOrder <- Array.copy order
-        member this.Done = (let struct (p, _) = this.BestCost in p <= this.Greedy.LowerBound)
+        member this.Done = (let struct (p, _) = this.BestCost in p <= this.Placer.LowerBound)
 
     let private orderOfRanks (rank: int[]) =
         let order = Array.zeroCreate rank.Length
@@ -169,7 +144,7 @@ module Search =
     /// Stage 1: best-fit under the paper's rule (always, even with no time left) and under the fixed orders, then
     /// the greedy under the same orders. The best best-fit ranking seeds stage 2.
     let private construct (problem: Problem) (state: State) (shape: BestFit.Shape) =
-        let g = state.Greedy
+        let g = state.Placer
         let n = problem.Buffers.Length
         let offsets = Array.zeroCreate n
         let orders = (BestFit.paperRule :: orderKeys) |> List.map (fun key -> orderOfRanks (BestFit.ranksBy key problem))
@@ -190,13 +165,13 @@ module Search =
                 if g.Place(order, 0, offsets, limit) then state.Offer(offsets, g.Cost offsets, [||])
         seed
 
-    /// Stage 2: iterated local search over the best-fit ranking. Moves: a buffer above the lower bound (half the
+    /// Stage 3: iterated local search over the best-fit ranking. Moves: a buffer above the lower bound (half the
     /// time: at the peak) moves to a random earlier rank (squeaky wheel), or two random ranks swap. A move is kept
     /// when (peak, total height above the lower bound) is not worse; decoding stops early at a top above the current
     /// peak. After `patience` moves without progress the search restarts from the best ranking with a few swaps.
     let private improve (problem: Problem) (state: State) (shape: BestFit.Shape) (seed: int[]) =
         let n = problem.Buffers.Length
-        let g = state.Greedy
+        let g = state.Placer
         let rnd = state.Random
         let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
         if n >= 2 && seed.Length = n && not state.Done && not state.Budget.Exhausted then
@@ -273,7 +248,7 @@ module Search =
             let nodeLimit = match options.MaxIterations with Some m -> int64 m * 1000L | None -> System.Int64.MaxValue
             let decide o c p = (if options.MaxIterations.IsSome then Exact.decide o c p else Exact.decideParallel o c p), 0L
             let m = Exact.minimizeWith decide { Exact.defaults with Cancellation = cancel.Token; NodeLimit = nodeLimit } (Some state.Best) ignore2 problem
-            state.Offer(m.Best.Offsets, state.Greedy.Cost m.Best.Offsets, [||])
+            state.Offer(m.Best.Offsets, state.Placer.Cost m.Best.Offsets, [||])
 
     /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
     /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), the exact search with most
@@ -282,7 +257,7 @@ module Search =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
         else
             let state = State(problem, options)
-            state.Greedy <- Greedy(problem, state.Budget)
+            state.Placer <- OrderPlacer(problem, state.Budget)
             let shape = BestFit.Shape problem
             let seed = construct problem state shape
             exact problem state options 0.75

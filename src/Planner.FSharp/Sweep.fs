@@ -32,3 +32,104 @@ module Sweep =
             keys.[2 * i + 1] <- struct (bs.[i].Lifetime.End, Ends, i)
         Array.sortInPlace keys
         keys
+
+    /// The time axis cut at every lifetime endpoint. Section k is the step interval [Steps.[k], Steps.[k + 1]);
+    /// buffer i is live exactly in sections Lo.[i] .. Hi.[i] - 1, and Members.[k] lists the buffers live in section k.
+    type Sections =
+        { /// The distinct endpoints, ascending.
+          Steps: int64[]
+          /// First section of each buffer.
+          Lo: int[]
+          /// One past the last section of each buffer.
+          Hi: int[]
+          /// The buffers live in each section, ascending.
+          Members: int[][] }
+
+    /// The sections of a problem (see Sections). O(n log n + total section memberships).
+    let sections (problem: Problem) : Sections =
+        let bs = problem.Buffers
+        let steps = Array.zeroCreate (2 * bs.Length)
+        for i in 0 .. bs.Length - 1 do
+            steps.[2 * i] <- bs.[i].Lifetime.Start
+            steps.[2 * i + 1] <- bs.[i].Lifetime.End
+        let steps = Array.distinct (Array.sort steps)
+        let lo = bs |> Array.map (fun b -> System.Array.BinarySearch(steps, b.Lifetime.Start))
+        let hi = bs |> Array.map (fun b -> System.Array.BinarySearch(steps, b.Lifetime.End))
+        let members =
+            let lists = Array.init (max 0 (steps.Length - 1)) (fun _ -> ResizeArray<int>())
+            for i in 0 .. bs.Length - 1 do
+                for s in lo.[i] .. hi.[i] - 1 do lists.[s].Add i
+            lists |> Array.map (fun l -> l.ToArray())
+        { Steps = steps; Lo = lo; Hi = hi; Members = members }
+
+    /// For every buffer, the buffers whose lifetimes overlap its own (adjacency lists of the interval graph), or None
+    /// when there are more than `cap` overlapping pairs. O(n log n + pairs).
+    let overlaps (problem: Problem) (cap: int64) : int[][] option =
+        let bs = problem.Buffers
+        let lists = Array.init bs.Length (fun _ -> ResizeArray<int>())
+        let live = System.Collections.Generic.HashSet<int>()
+        let mutable pairs = 0L
+        let mutable ok = true
+        for struct (_, kind, i) in endpoints problem do
+            if ok then
+                if kind = Ends then live.Remove i |> ignore
+                else
+                    pairs <- pairs + int64 live.Count
+                    if pairs > cap then ok <- false
+                    else
+                        for j in live do
+                            lists.[i].Add j
+                            lists.[j].Add i
+                        live.Add i |> ignore
+        if ok then Some(lists |> Array.map (fun l -> l.ToArray())) else None
+
+    /// The parts of the time axis that no lifetime crosses: groups of buffer indices, in time order, each ascending
+    /// by start. Buffers of different parts never overlap, so the parts can be planned apart.
+    let components (problem: Problem) : int[][] =
+        let bs = problem.Buffers
+        let groups = ResizeArray<int[]>()
+        let current = ResizeArray<int>()
+        let mutable live = 0
+        for struct (_, kind, i) in endpoints problem do
+            if kind = Ends then
+                live <- live - 1
+                if live = 0 then
+                    groups.Add(current.ToArray())
+                    current.Clear()
+            else
+                live <- live + 1
+                current.Add i
+        groups.ToArray()
+
+    /// The maximal cliques of the interval graph: the sets of buffers live just before each end that follows a start,
+    /// each ascending.
+    let cliques (problem: Problem) : int[][] =
+        let live = System.Collections.Generic.HashSet<int>()
+        let result = ResizeArray<int[]>()
+        let mutable grew = false
+        for struct (_, kind, i) in endpoints problem do
+            if kind = Ends then
+                if grew then result.Add(Seq.toArray live |> Array.sort)
+                grew <- false
+                live.Remove i |> ignore
+            else
+                live.Add i |> ignore
+                grew <- true
+        result.ToArray()
+
+    /// The live load as a step function: (step, total bytes live from that step until the next entry), ascending
+    /// steps, one entry per distinct endpoint; frees at a step count before allocations.
+    let load (problem: Problem) : (int64 * int64)[] =
+        let bs = problem.Buffers
+        let ends = endpoints problem
+        let result = System.Collections.Generic.List<int64 * int64>()
+        let mutable total = 0L
+        let mutable k = 0
+        while k < ends.Length do
+            let struct (t, _, _) = ends.[k]
+            while k < ends.Length && (let struct (t2, _, _) = ends.[k] in t2 = t) do
+                let struct (_, kind, i) = ends.[k]
+                total <- if kind = Ends then total - bs.[i].Size else total + bs.[i].Size
+                k <- k + 1
+            result.Add((t, total))
+        result.ToArray()

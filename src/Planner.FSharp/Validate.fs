@@ -49,14 +49,9 @@ module Validate =
                 let m = (a + b) / 2
                 if sortedOffsets.[m] < hi then a <- m + 1 else b <- m
             a
-        // events: ends before starts at equal steps (half-open lifetimes)
-        let events = Array.zeroCreate (2 * n)
-        for i in 0 .. n - 1 do
-            events.[2 * i] <- struct (bs.[i].Lifetime.Start, 1, i)
-            events.[2 * i + 1] <- struct (bs.[i].Lifetime.End, 0, i)
-        Array.sortInPlace events
-        for struct (_, kind, i) in events do
-            if kind = 0 then set rank.[i] empty
+        // ends before starts at equal steps (half-open lifetimes)
+        for struct (_, kind, i) in Sweep.endpoints problem do
+            if kind = Sweep.Ends then set rank.[i] empty
             else
                 let lo = offsets.[i]
                 let hi = lo + bs.[i].Size

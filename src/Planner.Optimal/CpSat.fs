@@ -82,42 +82,6 @@ module internal Checked =
 [<RequireQualifiedAccess>]
 module CpSat =
 
-    /// The parts of the time axis that no buffer crosses: groups of buffer indices.
-    let components (problem: Problem) : int[][] =
-        let bs = problem.Buffers
-        let order = Array.init bs.Length id |> Array.sortBy (fun i -> bs.[i].Lifetime.Start, i)
-        let groups = ResizeArray<int[]>()
-        let current = ResizeArray<int>()
-        let mutable reach = Int64.MinValue
-        for i in order do
-            if current.Count > 0 && bs.[i].Lifetime.Start >= reach then
-                groups.Add(current.ToArray())
-                current.Clear()
-            current.Add i
-            reach <- max reach bs.[i].Lifetime.End
-        if current.Count > 0 then groups.Add(current.ToArray())
-        groups.ToArray()
-
-    /// The maximal cliques of the interval graph: the live sets just before each end step that follows a start.
-    let cliques (problem: Problem) : int[][] =
-        let bs = problem.Buffers
-        let events =
-            [| for i in 0 .. bs.Length - 1 do
-                 yield struct (bs.[i].Lifetime.Start, 1, i)
-                 yield struct (bs.[i].Lifetime.End, 0, i) |] |> Array.sort
-        let live = System.Collections.Generic.HashSet<int>()
-        let result = ResizeArray<int[]>()
-        let mutable grew = false
-        for struct (_, kind, i) in events do
-            if kind = 0 then
-                if grew then result.Add(Seq.toArray live |> Array.sort)
-                grew <- false
-                live.Remove i |> ignore
-            else
-                live.Add i |> ignore
-                grew <- true
-        result.ToArray()
-
     type private Part =
         { Status: CpSolverStatus
           Offsets: int64[] // scaled back to bytes, indexed like the part
@@ -138,7 +102,7 @@ module CpSat =
             match options.Capacity, hint with
             | Some c, _ -> c
             | None, Some h -> max floorPeak (Plan.peak problem h) // a part below the global floor may reach it
-            | None, None -> max floorPeak (Plan.peak problem (Exact.firstFit problem))
+            | None, None -> max floorPeak (Plan.peak problem (Exact.initialPlan problem))
         let upS = upper / g
         // the floor (a peak the whole problem reaches anyway) only lets a part stop early; clamped so the hint stays feasible
         let lowS =
@@ -162,7 +126,7 @@ module CpSat =
         let no2d = model.AddNoOverlap2D()
         for i in 0 .. bs.Length - 1 do no2d.AddRectangle(tIntervals.[i], yIntervals.[i]) |> ignore
         // redundant: the buffers live together at one step are disjoint in address
-        for clique in cliques problem do
+        for clique in Sweep.cliques problem do
             if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun i -> yIntervals.[i])) |> ignore
         // symmetry: identical buffers (same lifetime, size, alignment) are interchangeable, so order them by index
         bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
@@ -224,7 +188,7 @@ module CpSat =
         let bs = problem.Buffers
         let lb = Bounds.lowerBound problem
         let hint = options.Hint |> Option.filter (fun h -> Validate.isValid problem h)
-        let parts = components problem
+        let parts = Sweep.components problem
         let globalFloor = lb
         let offsets = Array.zeroCreate<int64> bs.Length
         let mutable allFound = true
@@ -264,7 +228,7 @@ module CpSat =
             { Status = Infeasible; Plan = None; Peak = None; Bound = bound; LowerBound = lb; Millis = millis; Solver = "cp-sat" }
         elif not allFound then
             // minimize mode still has the hint (or first fit) as a valid answer
-            match options.Capacity, hint |> Option.orElse (Some (Exact.firstFit problem)) with
+            match options.Capacity, hint |> Option.orElse (Some (Exact.initialPlan problem)) with
             | None, Some h ->
                 let h = Checked.plan problem None h
                 let p = Plan.peak problem h

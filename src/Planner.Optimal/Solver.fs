@@ -93,7 +93,7 @@ module Solver =
                     let r = exact shared problem
                     if answers r then cts.Cancel()
                     r)
-            let hint = options.Hint |> Option.orElse (Some (Exact.firstFit problem))
+            let hint = options.Hint |> Option.orElse (Some (Exact.initialPlan problem))
             let cp = CpSat.solve { shared with Hint = hint; Workers = max 1 (options.Workers - 1) } problem
             if answers cp then cts.Cancel()
             let ex = exactTask.Result

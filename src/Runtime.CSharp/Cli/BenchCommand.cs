@@ -1,6 +1,5 @@
 using Spectre.Console;
 using System.CommandLine;
-using System.Diagnostics;
 using Pgmo.Planner;
 
 namespace Pgmo.Cli;
@@ -13,7 +12,7 @@ public static class BenchCommand
         var sizes = new Option<string>("--sizes") { Description = "comma-separated buffer counts", DefaultValueFactory = _ => "1000,10000,100000" };
         var algorithms = new Option<string?>("--algorithms") { Description = "comma-separated algorithms (default: all)" };
         var timeLimit = Commands.TimeLimitOption(1, "each search run");
-        var repeats = new Option<int>("--repeats") { Description = "runs per cell; the fastest is reported", DefaultValueFactory = _ => 3 };
+        var repeats = new Option<int>("--repeats") { Description = "runs per cell; their median and spread are reported", DefaultValueFactory = _ => 3 };
         var json = Commands.JsonOption();
         var command = new Command("bench", "Benchmark: planning time and peak / lower bound against n for every algorithm on generated DNN-like traces (layer chains).")
         {
@@ -32,8 +31,9 @@ public static class BenchCommand
         var selected = Choices.Algorithms(algorithmNames);
         var settings = PlannerApi.Settings(TimeSpan.FromSeconds(timeLimit), 1, token);
         var rows = new List<object>();
+        var times = selected.ToDictionary(a => a.Name, _ => new List<(double Buffers, double Millis)>());
         var table = Output.Table(new[] { "buffers" }.Concat(selected.Select(a => a.Name)), new HashSet<string>(selected.Select(a => a.Name).Append("buffers")))
-            .Title("planning time (fastest of repeats) and peak / lower bound, generated DNN-like traces");
+            .Title("planning time (median ±half the interquartile range of the repeats) and peak / lower bound, generated DNN-like traces");
         foreach (var n in sizes)
         {
             var problem = Traces.chainOfSize(1, n);
@@ -42,24 +42,30 @@ public static class BenchCommand
             foreach (var algorithm in selected)
             {
                 Output.Err.MarkupLine($"[grey]n={problem.Buffers.Length} {algorithm.Name}...[/]");
-                var best = double.MaxValue;
                 long peak = 0;
-                for (var i = 0; i < repeats; i++)
+                var timing = Timing.Measure(repeats, () =>
                 {
-                    var watch = Stopwatch.StartNew();
                     var planned = algorithm.Plan(problem, settings);
-                    best = Math.Min(best, watch.Elapsed.TotalMilliseconds);
                     peak = planned.Peak;
-                    if (PlannerApi.Violations(problem, planned.Plan, null).Length > 0) throw new InvalidOperationException($"{algorithm.Name} produced an invalid plan at n={n}");
-                }
+                    if (PlannerApi.Violations(problem, planned.Plan, null).Length > 0)
+                        throw new InvalidOperationException($"{algorithm.Name} produced an invalid plan at n={n}");
+                });
                 var ratio = CheckCommand.Ratio(peak, lowerBound);
-                cells.Add($"{Output.Millis(best)} ({ratio:0.000})");
-                rows.Add(new { buffers = problem.Buffers.Length, algorithm = algorithm.Name, millis = best, peak, lowerBound, ratio });
+                cells.Add($"{timing} ({ratio:0.000})");
+                times[algorithm.Name].Add((problem.Buffers.Length, timing.MedianMillis));
+                rows.Add(new
+                {
+                    buffers = problem.Buffers.Length, algorithm = algorithm.Name, millis = timing.MedianMillis, spreadMillis = timing.SpreadMillis,
+                    minMillis = timing.MinMillis, peak, lowerBound, ratio,
+                });
             }
             table.AddRow(cells.ToArray());
         }
+        var exponent = times.ToDictionary(kv => kv.Key, kv => Timing.GrowthExponent(kv.Value.Select(t => t.Buffers).ToList(), kv.Value.Select(t => t.Millis).ToList()));
+        table.AddRow(new[] { "exponent" }.Concat(selected.Select(a => double.IsNaN(exponent[a.Name]) ? "-" : $"n^{exponent[a.Name]:0.00}")).ToArray());
         Output.Out.Write(table);
-        if (json) Output.JsonLine(new { rows });
+        Output.Out.WriteLine("exponent: the slope of log(median time) against log(n), a least-squares fit over the sizes (MathNet Fit.Line)");
+        if (json) Output.JsonLine(new { rows, exponent = exponent.ToDictionary(kv => kv.Key, kv => double.IsNaN(kv.Value) ? (double?)null : kv.Value) });
         return ExitCodes.Success;
     }
 }

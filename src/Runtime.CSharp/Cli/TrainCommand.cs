@@ -192,7 +192,7 @@ public static class TrainCommand
                 reductionPercent = plan?.ReductionPercent, torchReductionPercent = plan?.TorchReductionPercent,
                 planner = plan?.Algorithm, arenaBytes = report.ArenaBytes, replayedIterations = report.ReplayedIterations,
                 peakInUseBytes = result.PeakInUseBytes,
-                allocators = runs?.Select(r => new { allocator = r.Allocator.Name(), batch = r.Batch, peakBytes = r.PeakBytes, stepMillis = r.StepMillis, samplesPerSecond = r.SamplesPerSecond }),
+                allocators = runs?.Select(r => new { allocator = r.Allocator.Name(), batch = r.Batch, peakBytes = r.PeakBytes, stepMillis = r.StepMillis, stepSpreadMillis = r.Step?.SpreadMillis, samplesPerSecond = r.SamplesPerSecond }),
                 poolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Pool).StepMillis,
                 torchPoolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchPool).StepMillis,
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
@@ -201,9 +201,12 @@ public static class TrainCommand
     }
 
     /// <summary>One allocator in a side-by-side run: its batch (0: not even batch 1 fits the limit), peak reserved
-    /// bytes, median steady-state step time (null when it trained nothing) and throughput.</summary>
-    public sealed record AllocatorRun(AllocatorKind Allocator, int Batch, long PeakBytes, double? StepMillis)
+    /// bytes, steady-state step times (median and spread; null when it trained nothing) and throughput.</summary>
+    public sealed record AllocatorRun(AllocatorKind Allocator, int Batch, long PeakBytes, TimingSummary? Step)
     {
+        /// <summary>Median step time in milliseconds (null when it trained nothing).</summary>
+        public double? StepMillis => Step?.MedianMillis;
+
         /// <summary>Samples trained per second at the median step time (0 when it trained nothing).</summary>
         public double SamplesPerSecond => StepMillis is double ms && Batch > 0 ? Batch * 1000.0 / ms : 0;
     }
@@ -245,18 +248,12 @@ public static class TrainCommand
                     times[k].Add(clock.Elapsed.TotalMilliseconds);
                 }
             return Compared.Select(k => kinds.IndexOf(k) is int i and >= 0
-                ? new AllocatorRun(k, batches[k], trainers[i].Allocator.PeakReservedBytes, Median(times[i]))
+                ? new AllocatorRun(k, batches[k], trainers[i].Allocator.PeakReservedBytes, Timing.Summarize(times[i]))
                 : new AllocatorRun(k, 0, 0, null)).ToList();
         }
         finally
         {
             foreach (var t in trainers) t.Dispose();
-        }
-
-        static double Median(List<double> v)
-        {
-            v.Sort();
-            return v.Count % 2 == 1 ? v[v.Count / 2] : (v[v.Count / 2 - 1] + v[v.Count / 2]) / 2;
         }
     }
 
@@ -265,12 +262,11 @@ public static class TrainCommand
     {
         var pool = runs.First(r => r.Allocator == AllocatorKind.Pool);
         var torch = runs.First(r => r.Allocator == AllocatorKind.TorchPool);
-        var table = Output.Table(["allocator", "batch", "peak (reserved)", "step (median)", "samples/s", "vs pool", "vs torch-pool"],
-            new HashSet<string> { "batch", "peak (reserved)", "step (median)", "samples/s", "vs pool", "vs torch-pool" });
+        var table = Output.Table(["allocator", "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool"],
+            new HashSet<string> { "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool" });
         table.Title = new TableTitle("allocators side by side" + (limit is long l ? $" within {Output.Bytes(l)}" : ""));
         foreach (var r in runs)
-            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes),
-                r.StepMillis is double ms ? Output.Millis(ms) : "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
+            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
         return table;
 
         static string Ratio(double x, double baseline) => baseline > 0 ? $"x{x / baseline:0.00}" : "-";

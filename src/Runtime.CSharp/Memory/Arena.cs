@@ -1,5 +1,6 @@
 using ILGPU;
 using ILGPU.Runtime;
+using Pgmo.Planner;
 
 namespace Pgmo.Memory;
 
@@ -63,16 +64,12 @@ public sealed class Arena : IDisposable
         return new DeviceBlock(id, requested, offset, length, tag, buffer, Segment);
     }
 
-    /// <summary>The lowest offset (a multiple of 256) where <paramref name="length"/> bytes fit between the live blocks,
-    /// or -1 when none does.</summary>
+    /// <summary>The lowest offset (a multiple of 256) where <paramref name="length"/> bytes fit between the live blocks
+    /// (the planner's placement primitive, first fit), or -1 when none does inside the buffer.</summary>
     public long Fit(long length)
     {
-        long at = 0;
-        foreach (var (start, end) in live.Values.OrderBy(r => r.Start))
-        {
-            if (start - at >= length) break;
-            at = Math.Max(at, end);
-        }
+        var placed = live.Values.OrderBy(r => r.Start).ToArray();
+        long at = PlannerApi.LowestFit(length, DeviceAllocator.Alignment, placed.Select(r => r.Start).ToArray(), placed.Select(r => r.End).ToArray(), placed.Length);
         return at + length <= Bytes ? at : -1;
     }
 
