@@ -57,18 +57,8 @@ public sealed class MemoryLimitTests
         a.Free(y);
     }
 
-    //  step   0     1     2     3
-    //  a      [-----------)
-    //  b            [-----------)
-    static void Iteration(PlannedAllocator p, long a, long b)
-    {
-        p.BeginIteration();
-        var x = p.Allocate(a, "a");
-        var y = p.Allocate(b, "b");
-        p.Free(x);
-        p.Free(y);
-        p.EndIteration();
-    }
+    // one iteration: a and b allocated, then freed in order (see PlannedAllocatorUnitTests)
+    static void Iteration(PlannedAllocator p, long a, long b) => PlannedAllocatorUnitTests.Iteration(p, a, b);
 
     [Fact]
     public void PlannedMismatchFallbackAndCacheStayWithinTheLimit()

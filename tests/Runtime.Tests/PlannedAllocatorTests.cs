@@ -10,7 +10,7 @@ public sealed class PlannedAllocatorUnitTests
     //  step   0     1     2     3
     //  a      [-----------)            a: 1000 B (1024 rounded), freed at step 2
     //  b            [-----------)      b: 1000 B, freed at step 3
-    static void Iteration(PlannedAllocator p, long a = 1000, long b = 1000)
+    internal static void Iteration(PlannedAllocator p, long a = 1000, long b = 1000)
     {
         p.BeginIteration();
         var x = p.Allocate(a, "a");
