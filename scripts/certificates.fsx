@@ -1,8 +1,9 @@
 // Generates proofs/certificates/<instance>.csv (the plan, minimalloc CSV with offsets) and <instance>.json (what was
-// proven, by which solver, with which settings) for every instance in datasets/minimalloc.
+// proven, by which solver, with which settings) for every instance in datasets/minimalloc; with --set=traces, the same
+// in proofs/certificates/traces/ for every network trace in datasets/traces.
 //
 //   dotnet build -c Release src/Planner.Optimal
-//   dotnet fsi scripts/certificates.fsx [--kind=auto|exact|cp-sat] [--fresh] [time-limit-seconds (default 60)] [instance names...]
+//   dotnet fsi scripts/certificates.fsx [--set=minimalloc|traces] [--kind=auto|exact|cp-sat] [--fresh] [time-limit-seconds (default 60)] [instance names...]
 //
 // A committed certificate that is still valid is the hint (starting plan) of the next run, so rerunning never makes
 // a certificate worse; a worse answer than the committed plan cannot happen because the hint is always a candidate.
@@ -47,7 +48,11 @@ let fresh = allArgs |> Array.contains "--fresh"
 let args = allArgs |> Array.filter (fun a -> not (a.StartsWith "--"))
 let seconds = if args.Length > 0 then float args.[0] else 60.0
 let wanted = if args.Length > 1 then Set.ofArray args.[1..] else Set.empty
-let outDir = Path.Combine(root, "proofs", "certificates")
+// --set=traces certifies the network traces instead of the MiniMalloc instances
+let inDir, outDir =
+    match allArgs |> Array.tryFind (fun a -> a.StartsWith "--set=") |> Option.map (fun a -> a.Substring 6) with
+    | Some "traces" -> Path.Combine(root, "datasets", "traces"), Path.Combine(root, "proofs", "certificates", "traces")
+    | _ -> Path.Combine(root, "datasets", "minimalloc"), Path.Combine(root, "proofs", "certificates")
 Directory.CreateDirectory outDir |> ignore
 
 let statusName = function
@@ -62,7 +67,7 @@ let writeAtomically (path: string) (text: string) =
     File.WriteAllText(tmp, text)
     File.Move(tmp, path, true)
 
-for file in Directory.GetFiles(Path.Combine(root, "datasets", "minimalloc"), "*.csv") |> Array.sort do
+for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
     let name = Path.GetFileNameWithoutExtension file
     if wanted.IsEmpty || wanted.Contains name || wanted.Contains(name.Split('.').[0]) then
         let problem =

@@ -146,12 +146,18 @@ module Csv =
     let private quote (s: string) =
         if s.IndexOfAny [| ','; '"'; '\n'; '\r' |] >= 0 then "\"" + s.Replace("\"", "\"\"") + "\"" else s
 
-    let private write (problem: Problem) (offsets: int64[] option) =
+    /// The one CSV writer: the problem's columns (alignment only when some buffer needs one), `offset` when given,
+    /// then extra text columns (name, one value per buffer), quoted where needed.
+    let private write (problem: Problem) (offsets: int64[] option) (extra: (string * string[]) list) =
         let hasAlignment = problem.Buffers |> Array.exists (fun b -> b.Alignment <> 1L)
+        for name, values in extra do
+            if values.Length <> problem.Buffers.Length then
+                invalidArg (nameof extra) (sprintf "column %s has %d values for %d buffers" name values.Length problem.Buffers.Length)
         let sb = StringBuilder(problem.Buffers.Length * 32 + 64)
         sb.Append("id,lower,upper,size") |> ignore
         if hasAlignment then sb.Append(",alignment") |> ignore
         if offsets.IsSome then sb.Append(",offset") |> ignore
+        for name, _ in extra do sb.Append(',').Append(quote name) |> ignore
         sb.Append('\n') |> ignore
         problem.Buffers |> Array.iteri (fun i b ->
             sb.Append(quote b.Id).Append(',').Append(b.Lifetime.Start).Append(',').Append(b.Lifetime.End)
@@ -160,11 +166,15 @@ module Csv =
             match offsets with
             | Some o -> sb.Append(',').Append(o.[i]) |> ignore
             | None -> ()
+            for _, values in extra do sb.Append(',').Append(quote values.[i]) |> ignore
             sb.Append('\n') |> ignore)
         sb.ToString()
 
     /// The CSV text of a problem (alignment column only when some buffer needs one).
-    let writeProblem (problem: Problem) : string = write problem None
+    let writeProblem (problem: Problem) : string = write problem None []
 
     /// The CSV text of a plan: the problem's columns plus `offset`.
-    let writePlan (problem: Problem) (plan: Plan) : string = write problem (Some plan.Offsets)
+    let writePlan (problem: Problem) (plan: Plan) : string = write problem (Some plan.Offsets) []
+
+    /// The CSV text of a trace: the problem's columns plus a `tag` column naming each buffer's tensor.
+    let writeTrace (problem: Problem) (tags: string[]) : string = write problem None [ "tag", tags ]

@@ -171,11 +171,7 @@ module Placement =
         let bs = problem.Buffers
         let n = bs.Length
         if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
-        let coords = Array.zeroCreate (2 * n)
-        for i in 0 .. n - 1 do
-            coords.[2 * i] <- bs.[i].Lifetime.Start
-            coords.[2 * i + 1] <- bs.[i].Lifetime.End
-        let coords = Array.distinct (Array.sort coords)
+        let coords = Sweep.steps problem
         let rankOf (t: int64) = System.Array.BinarySearch(coords, t)
         let m = max 1 coords.Length
         let mutable size = 1

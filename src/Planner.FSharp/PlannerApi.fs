@@ -50,6 +50,9 @@ type PlannerApi =
     static member Violations(problem: Problem, plan: Plan, capacity: Nullable<int64>) : Violation[] =
         Validate.plan problem (Option.ofNullable capacity) plan |> Array.ofList
 
+    /// The CSV text of a trace: the problem's columns plus a `tag` column (one tag per buffer).
+    static member TraceCsv(problem: Problem, tags: seq<string>) : string = Csv.writeTrace problem (Array.ofSeq tags)
+
     /// A one-line description of a violation.
     static member Describe(violation: Violation) : string = Violation.describe violation
 

@@ -83,13 +83,10 @@ type PoolBlock =
 /// allocators map its blocks to device memory.
 [<Sealed>]
 type CachingPool(policy: PoolPolicy) =
-    // chunks by index: segment, offset inside it, length, free?, live?, neighbours inside the segment (-1 = none)
-    let seg = ResizeArray<int>()
-    let off = ResizeArray<int64>()
-    let len = ResizeArray<int64>()
+    // chunks by index: segment (-1 once merged away), offset inside it, length, free?, neighbours in the segment (-1 = none)
+    let seg, off, len = ResizeArray<int>(), ResizeArray<int64>(), ResizeArray<int64>()
     let isFree = ResizeArray<bool>()
-    let prev = ResizeArray<int>()
-    let next = ResizeArray<int>()
+    let prev, next = ResizeArray<int>(), ResizeArray<int>()
     let dead = System.Collections.Generic.Stack<int>()   // chunk indices merged away, for reuse
     // free chunks of each pool ordered by (length, segment, offset): the minimum at or above a size is the best fit
     let freeSets = Array.init 2 (fun _ -> System.Collections.Generic.SortedSet<struct (int64 * int * int64 * int)>())
@@ -117,6 +114,12 @@ type CachingPool(policy: PoolPolicy) =
     let bury c =
         seg.[c] <- -1
         dead.Push c
+    /// Merges chunk `gone` into its previous neighbour `keep` (both out of the free sets).
+    let absorb keep gone =
+        len.[keep] <- len.[keep] + len.[gone]
+        next.[keep] <- next.[gone]
+        if next.[gone] >= 0 then prev.[next.[gone]] <- keep
+        bury gone
     /// The best-fit free chunk of a pool for a rounded size, or -1.
     let bestFit (pool: int) (need: int64) =
         let set = freeSets.[pool]
@@ -187,18 +190,12 @@ type CachingPool(policy: PoolPolicy) =
         let n = next.[c]
         if n >= 0 && isFree.[n] then
             unmarkFree n
-            len.[c] <- len.[c] + len.[n]
-            next.[c] <- next.[n]
-            if next.[n] >= 0 then prev.[next.[n]] <- c
-            bury n
+            absorb c n
         let p = prev.[c]
         if p >= 0 && isFree.[p] then
             unmarkFree p
-            len.[p] <- len.[p] + len.[c]
-            next.[p] <- next.[c]
-            if next.[c] >= 0 then prev.[next.[c]] <- p
+            absorb p c
             markFree p
-            bury c
         else markFree c
 
     /// Gives back every segment that is wholly free (what both allocators do under memory pressure); returns their

@@ -29,8 +29,8 @@ type SearchOptions =
 [<RequireQualifiedAccess>]
 module Search =
 
-    /// 5 s, seed 0, no cancellation, no iteration cap.
-    let defaults = { TimeLimit = System.TimeSpan.FromSeconds 5.0; Seed = 0; Cancellation = CancellationToken.None; MaxIterations = None }
+    /// 5 s, seed 1, no cancellation, no iteration cap (the planner's defaults, as Algorithms.defaults).
+    let defaults = { TimeLimit = System.TimeSpan.FromSeconds 5.0; Seed = 1; Cancellation = CancellationToken.None; MaxIterations = None }
 
     /// When to stop: time, cancellation and the iteration cap, shared by the stages of one search.
     type private Budget(options: SearchOptions) =

@@ -33,6 +33,15 @@ module Sweep =
         Array.sortInPlace keys
         keys
 
+    /// Every distinct lifetime endpoint, ascending: the compressed time coordinates (a step's rank is its index).
+    let steps (problem: Problem) : int64[] =
+        let bs = problem.Buffers
+        let all = Array.zeroCreate (2 * bs.Length)
+        for i in 0 .. bs.Length - 1 do
+            all.[2 * i] <- bs.[i].Lifetime.Start
+            all.[2 * i + 1] <- bs.[i].Lifetime.End
+        Array.distinct (Array.sort all)
+
     /// The time axis cut at every lifetime endpoint. Section k is the step interval [Steps.[k], Steps.[k + 1]);
     /// buffer i is live exactly in sections Lo.[i] .. Hi.[i] - 1, and Members.[k] lists the buffers live in section k.
     type Sections =
@@ -48,11 +57,7 @@ module Sweep =
     /// The sections of a problem (see Sections). O(n log n + total section memberships).
     let sections (problem: Problem) : Sections =
         let bs = problem.Buffers
-        let steps = Array.zeroCreate (2 * bs.Length)
-        for i in 0 .. bs.Length - 1 do
-            steps.[2 * i] <- bs.[i].Lifetime.Start
-            steps.[2 * i + 1] <- bs.[i].Lifetime.End
-        let steps = Array.distinct (Array.sort steps)
+        let steps = steps problem
         let lo = bs |> Array.map (fun b -> System.Array.BinarySearch(steps, b.Lifetime.Start))
         let hi = bs |> Array.map (fun b -> System.Array.BinarySearch(steps, b.Lifetime.End))
         let members =

@@ -6,6 +6,7 @@ open Expecto
 let all =
     testList "planner" [
         CsvTests.tests
+        SweepTests.tests
         BoundsTests.tests
         ValidateTests.tests
         PlacementTests.tests

@@ -37,10 +37,48 @@ let problem : Gen<Problem> =
             return Problem.ofBuffers buffers
         })
 
+/// A random problem at DNN scale: sizes from 256 B up to 4 GiB in multiples of 256 B, alignment 256 (what the runtime
+/// records), lifetimes over a training iteration's worth of steps; a handful of buffers, growing with FsCheck's size.
+type DnnProblem = DnnProblem of Problem
+
+/// DNN-scale problems: mostly KiB-to-MiB activations and gradients, some GiB-sized tensors.
+let dnnProblem : Gen<Problem> =
+    Gen.sized (fun size ->
+        gen {
+            let! n = Gen.choose (1, max 1 (min 40 (size + 1)))
+            let! horizon = Gen.choose (2, max 2 (min 400 (10 * size + 2)))
+            let! buffers =
+                [ for i in 0 .. n - 1 ->
+                    gen {
+                        let! start = Gen.choose (0, horizon - 1)
+                        let! length = Gen.choose (1, horizon - start)
+                        // 256 B units: up to 4 KiB, 4 MiB or 4 GiB
+                        let! units = Gen.frequency [ 3, Gen.choose (1, 16); 4, Gen.choose (1, 16384); 1, Gen.choose (1, 16777216) ]
+                        return { Buffer.create (string i) (int64 start) (int64 (start + length)) (256L * int64 units) with Alignment = 256L }
+                    } ] |> Gen.sequenceToList
+            return Problem.ofBuffers buffers
+        })
+
+/// A problem and offsets for it that may be wrong: random multiples of small steps near the stacked plan, so that
+/// overlaps, misalignments and valid plans all occur.
+type RandomPlan = RandomPlan of Problem * Plan
+
+let randomPlan : Gen<Problem * Plan> =
+    gen {
+        let! p = problem
+        let total = p.Buffers |> Array.sumBy (fun b -> b.Size)
+        let! offsets = [ for _ in p.Buffers -> Gen.choose (0, int (max 1L (total / 2L))) ] |> Gen.sequenceToList
+        return p, { Offsets = offsets |> List.map int64 |> Array.ofList }
+    }
+
 /// The FsCheck arbitraries of this test suite.
 type Arbitraries =
     static member SmallProblem() : Arbitrary<SmallProblem> =
         problem |> Gen.map SmallProblem |> Arb.fromGen
+    static member DnnProblem() : Arbitrary<DnnProblem> =
+        dnnProblem |> Gen.map DnnProblem |> Arb.fromGen
+    static member RandomPlan() : Arbitrary<RandomPlan> =
+        randomPlan |> Gen.map RandomPlan |> Arb.fromGen
 
 /// Expecto's FsCheck configuration with these arbitraries; fixed replay-friendly settings.
 let config = { Expecto.FsCheckConfig.defaultConfig with arbitrary = [ typeof<Arbitraries> ]; maxTest = 200 }

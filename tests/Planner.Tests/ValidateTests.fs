@@ -64,4 +64,26 @@ let tests =
             let p = Problem.ofBuffers [ for i in 0 .. n - 1 -> Buffer.create (string i) (int64 i) (int64 i + 2L) 16L ]
             let plan = { Offsets = Array.init n (fun i -> if i % 2 = 0 then 0L else 16L) }
             Expect.isEmpty (Validate.plan p None plan) "alternating offsets never collide"
-    ]
+    
+        testPropertyWithConfig config "finds exactly the pairs a brute-force pairwise check finds (random plans, many overlapping)" <| fun (RandomPlan (p, plan)) ->
+            let bs = p.Buffers
+            let expected =
+                set [ for i in 0 .. bs.Length - 1 do
+                        for j in i + 1 .. bs.Length - 1 do
+                            let oi, oj = plan.Offsets.[i], plan.Offsets.[j]
+                            if Buffer.overlapsInTime bs.[i] bs.[j] && oi < oj + bs.[j].Size && oj < oi + bs.[i].Size then
+                                yield bs.[i].Id, bs.[j].Id ]
+            let violations = Validate.plan p None plan
+            let found = set [ for v in violations do match v with Overlap (a, b) -> yield a, b | _ -> () ]
+            Expect.equal found expected "the same overlapping pairs, each once, the earlier buffer first"
+            let misaligned = bs |> Array.mapi (fun i b -> b.Alignment > 1L && plan.Offsets.[i] % b.Alignment <> 0L) |> Array.filter id |> Array.length
+            Expect.equal (violations |> List.filter (function Misaligned _ -> true | _ -> false) |> List.length) misaligned "every misaligned offset"
+            Expect.equal (Validate.isValid p plan) (expected.IsEmpty && misaligned = 0) "valid exactly when nothing collides and all are aligned"
+
+        testPropertyWithConfig config "at DNN scale (up to GiB, 256-byte alignment) every algorithm plans validly" <| fun (DnnProblem p) ->
+            for a in Algorithms.all |> List.filter (fun a -> a.Name <> Algorithms.search.Name) do
+                let planned = a.Plan(p, Algorithms.defaults)
+                let peak = expectValid a.Name p planned.Plan
+                Expect.isGreaterThanOrEqual planned.Peak peak (sprintf "%s: charged peak >= plan peak" a.Name)
+                Expect.isTrue (planned.Plan.Offsets |> Array.forall (fun o -> o % 256L = 0L)) (sprintf "%s: 256-byte aligned" a.Name)
+]

@@ -61,7 +61,7 @@ public sealed class PoolAllocatorTests(CpuFixture fx)
     }
 }
 
-/// <summary>The device allocators: alignment, peaks, the request log, and no leak across a training step.</summary>
+/// <summary>The device allocators: alignment, peaks, the recorded trace, and no leak across a training step.</summary>
 [Collection("cpu")]
 public sealed class DeviceAllocatorTests(CpuFixture fx)
 {
@@ -88,7 +88,7 @@ public sealed class DeviceAllocatorTests(CpuFixture fx)
         Assert.Equal(0, a.InUseBytes);
         Assert.True(a.PeakReservedBytes >= a.PeakInUseBytes);
         var trace = a.LastTrace!;
-        Assert.Equal(new long[] { 256, 1024, -2, -3 }, trace.Events);
+        Assert.Equal(new[] { MemoryEvent.Alloc(1, 256), MemoryEvent.Alloc(2, 1024), MemoryEvent.Free(1), MemoryEvent.Free(2) }, trace.Events);
         Assert.Equal(new long[] { 256 }, trace.PersistentSizes);
         Assert.Equal(new[] { "w", "x", "y" }, trace.Tags);
         Assert.Equal(new[] { new Lifetime(0, 4), new Lifetime(0, 2), new Lifetime(1, 3) }, trace.Problem.Buffers.Select(b => b.Lifetime));

@@ -1,6 +1,9 @@
+using Pgmo.Tests.Cli;
+
 namespace Pgmo.Tests;
 
-/// <summary>`pgmo train` and `pgmo models` argument handling.</summary>
+/// <summary>`pgmo train` and `pgmo models` argument handling, through the CLI runner (which holds the console lock).</summary>
+[Collection("Console")]
 public sealed class TrainCommandTests
 {
     [Theory]
@@ -8,26 +11,29 @@ public sealed class TrainCommandTests
     [InlineData("--batch", "0")]
     [InlineData("--accelerator", "tpu")]
     [InlineData("--allocator", "magic")]
+    [InlineData("--algorithm", "magic")]
     [InlineData("--model", "vgg16")]
     public void BadArgumentsExit2(string option, string value)
     {
-        var err = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(err);
-        try { Assert.Equal(2, Pgmo.Cli.Commands.Run(new[] { "train", option, value })); }
-        finally { Console.SetError(old); }
-        Assert.Contains(option, err.ToString());
+        var r = CliRunner.Run("train", option, value);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(option, r.Err);
+    }
+
+    [Fact]
+    public void PlannerIsAnAliasOfAlgorithm()
+    {
+        var r = CliRunner.Run("train", "--planner", "magic");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("unknown algorithm 'magic'", r.Err);
     }
 
     [Fact]
     public void ModelsListsEveryNetwork()
     {
-        var output = new StringWriter();
-        var old = Console.Out;
-        Console.SetOut(output);
-        try { Assert.Equal(0, Pgmo.Cli.Commands.Run(new[] { "models", "--json" })); }
-        finally { Console.SetOut(old); }
-        var last = output.ToString().TrimEnd().Split('\n')[^1];
+        var r = CliRunner.Run("models", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var last = r.Out.TrimEnd().Split('\n')[^1];
         foreach (var m in new[] { "cnn", "alexnet", "vgg16", "googlenet", "resnet50", "inception3" }) Assert.Contains($"\"{m}\"", last);
     }
 }

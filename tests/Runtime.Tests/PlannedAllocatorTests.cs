@@ -30,7 +30,7 @@ public sealed class PlannedAllocatorUnitTests
         Assert.Equal(2048, r.PlanPeakBytes);
         Assert.Equal(2048, r.LowerBoundBytes);
         Assert.Equal(2048, r.PoolPeakBytes);
-        Assert.Equal(new long[] { 1024, 1024, -1, -2 }, r.Trace.Events);
+        Assert.Equal(new[] { MemoryEvent.Alloc(0, 1024), MemoryEvent.Alloc(1, 1024), MemoryEvent.Free(0), MemoryEvent.Free(1) }, r.Trace.Events);
         Assert.Empty(Validate.plan(r.Trace.Problem, null, new Plan(r.Offsets)));
         p.BeginIteration();
         Assert.True(p.Replaying);
@@ -151,7 +151,7 @@ public sealed class PlannedAllocatorUnitTests
     {
         using var p = new PlannedAllocator(null);
         Iteration(p);
-        var csv = p.Plans[0].Trace.ToCsv();
+        var csv = PlannerApi.TraceCsv(p.Plans[0].Trace.Problem, p.Plans[0].Trace.Tags);
         Assert.StartsWith("id,lower,upper,size,alignment,tag\n", csv);
         var parsed = Csv.parseProblem("trace.csv", csv);
         Assert.True(parsed.IsOk);

@@ -53,7 +53,7 @@ public static class ProfileCommand
         }
         var trace = profiled.Trace;
         var millis = watch.Elapsed.TotalMilliseconds;
-        Output.WriteAtomically(outFile, trace.ToCsv());
+        Output.WriteAtomically(outFile, PlannerApi.TraceCsv(trace.Problem, trace.Tags));
         var problem = trace.Problem;
         var lowerBound = Bounds.lowerBound(problem);
         var steps = trace.Events.Count;

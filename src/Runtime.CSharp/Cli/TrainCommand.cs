@@ -148,7 +148,7 @@ public static class TrainCommand
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was planned");
-            Output.WriteAtomically(tracePath, plan.Trace.ToCsv());
+            Output.WriteAtomically(tracePath, PlannerApi.TraceCsv(plan.Trace.Problem, plan.Trace.Tags));
         }
         double samplesPerSecond = batch * 1000.0 / result.StepMillis;
         var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo train {result.Model}") };

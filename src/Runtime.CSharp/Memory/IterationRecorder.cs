@@ -10,7 +10,7 @@ namespace Pgmo.Memory;
 /// </summary>
 public sealed class IterationRecorder
 {
-    private readonly List<long> events = new();
+    private readonly List<MemoryEvent> events = new();
     private readonly List<DeviceBlock> persistent = new();
     private readonly Dictionary<long, int> bufferOf = new();
     private readonly List<(int Start, int End, long Size, string Tag)> transient = new();
@@ -20,11 +20,11 @@ public sealed class IterationRecorder
     /// <summary>True between <see cref="Begin"/> and <see cref="End"/>.</summary>
     public bool InIteration { get; private set; }
     /// <summary>The events of the iteration so far (see <see cref="IterationTrace.Events"/>).</summary>
-    public IReadOnlyList<long> Events => events;
+    public IReadOnlyList<MemoryEvent> Events => events;
     /// <summary>The blocks live when the iteration began, by block id: buffers 0 .. Count-1.</summary>
     public IReadOnlyList<DeviceBlock> Persistent => persistent;
     /// <summary>The events so far as a span (valid until the next request).</summary>
-    public ReadOnlySpan<long> EventSpan => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(events);
+    public ReadOnlySpan<MemoryEvent> EventSpan => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(events);
 
     /// <summary>Starts an iteration; the blocks in <paramref name="live"/> become its persistent buffers (in id order).</summary>
     public void Begin(IEnumerable<DeviceBlock> live)
@@ -52,7 +52,7 @@ public sealed class IterationRecorder
         long size = DeviceAllocator.Aligned(bytes);
         int buffer = persistent.Count + transient.Count;
         transient.Add((events.Count, -1, size, tag));
-        events.Add(size);
+        events.Add(MemoryEvent.Alloc(buffer, size));
         bufferOf[id] = buffer;
         return buffer;
     }
@@ -60,16 +60,15 @@ public sealed class IterationRecorder
     /// <summary>The buffer index of live block <paramref name="id"/> in the iteration in progress, or -1 when it has none.</summary>
     public int BufferOf(long id) => InIteration && bufferOf.TryGetValue(id, out int b) ? b : -1;
 
-    /// <summary>Records the free of block <paramref name="id"/>; returns the event's code -(buffer + 1), or 0 when
-    /// not recorded (outside an iteration, or a block allocated outside it that was not live when it began).</summary>
-    public long Free(long id)
+    /// <summary>Records the free of block <paramref name="id"/>; false when not recorded (outside an iteration, or a
+    /// block allocated outside it that was not live when it began).</summary>
+    public bool Free(long id)
     {
-        if (!InIteration || !bufferOf.TryGetValue(id, out int buffer)) return 0;
+        if (!InIteration || !bufferOf.TryGetValue(id, out int buffer)) return false;
         int step = events.Count;
-        long code = -(buffer + 1);
-        events.Add(code);
+        events.Add(MemoryEvent.Free(buffer));
         if (buffer >= persistent.Count) transient[buffer - persistent.Count] = transient[buffer - persistent.Count] with { End = step };
-        return code;
+        return true;
     }
 
     /// <summary>The trace of the last iteration that ended (built once, on first use); throws during an iteration or before the first.</summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using Pgmo.Planner;
 
 namespace Pgmo.Memory;
@@ -26,7 +24,7 @@ public interface IIterationAllocator
 /// </summary>
 public sealed class IterationTrace
 {
-    internal IterationTrace(Problem problem, string[] tags, int persistent, long[] persistentSizes, long[] events)
+    internal IterationTrace(Problem problem, string[] tags, int persistent, long[] persistentSizes, MemoryEvent[] events)
     {
         Problem = problem; Tags = tags; Persistent = persistent; PersistentSizes = persistentSizes; Events = events;
         Signature = ComputeSignature(persistentSizes, events);
@@ -40,13 +38,14 @@ public sealed class IterationTrace
     public int Persistent { get; }
     /// <summary>Rounded sizes of the persistent buffers, in block order.</summary>
     public IReadOnlyList<long> PersistentSizes { get; }
-    /// <summary>The iteration's events in order: an allocation as its rounded size (&gt; 0), a free of buffer b as -(b + 1).</summary>
-    public IReadOnlyList<long> Events { get; }
+    /// <summary>The iteration's events in order: the allocation of a buffer (its index in <see cref="Problem"/>) with its
+    /// rounded size, or its free: the event type the planner's pools replay.</summary>
+    public IReadOnlyList<MemoryEvent> Events { get; }
     /// <summary>A 64-bit hash of <see cref="PersistentSizes"/> and <see cref="Events"/>: equal request sequences have equal signatures.</summary>
     public ulong Signature { get; }
 
     /// <summary>FNV-1a over the persistent sizes and the events.</summary>
-    public static ulong ComputeSignature(IReadOnlyList<long> persistentSizes, IReadOnlyList<long> events)
+    public static ulong ComputeSignature(IReadOnlyList<long> persistentSizes, IReadOnlyList<MemoryEvent> events)
     {
         ulong h = 14695981039346656037UL;
         void Mix(long v)
@@ -56,22 +55,7 @@ public sealed class IterationTrace
         Mix(persistentSizes.Count);
         foreach (var s in persistentSizes) Mix(s);
         Mix(events.Count);
-        foreach (var e in events) Mix(e);
+        foreach (var e in events) { Mix(e.Buffer); Mix(e.Size); }
         return h;
-    }
-
-    /// <summary>The trace as CSV: the problem columns (id,lower,upper,size,alignment) plus a `tag` column.</summary>
-    public string ToCsv()
-    {
-        var sb = new StringBuilder(Problem.Buffers.Length * 40 + 64);
-        sb.Append("id,lower,upper,size,alignment,tag\n");
-        for (int i = 0; i < Problem.Buffers.Length; i++)
-        {
-            var b = Problem.Buffers[i];
-            string tag = Tags[i];
-            if (tag.IndexOfAny([',', '"', '\n', '\r']) >= 0) tag = "\"" + tag.Replace("\"", "\"\"") + "\"";
-            sb.Append(CultureInfo.InvariantCulture, $"{b.Id},{b.Lifetime.Start},{b.Lifetime.End},{b.Size},{b.Alignment},{tag}\n");
-        }
-        return sb.ToString();
     }
 }

@@ -1,3 +1,5 @@
+using Pgmo.Planner;
+
 namespace Pgmo.Memory;
 
 /// <summary>A plan in a <see cref="PlanCache"/>: its record and when it was last used.</summary>
@@ -10,7 +12,7 @@ public sealed class CachedPlan
     /// <summary>The cache's clock when the plan was last used (larger: more recent).</summary>
     public long LastUsed { get; internal set; }
     /// <summary>The trace's events (see <see cref="IterationTrace.Events"/>).</summary>
-    public long[] Events => (long[])Record.Trace.Events;
+    public MemoryEvent[] Events => (MemoryEvent[])Record.Trace.Events;
     /// <summary>The trace's persistent sizes, in block order.</summary>
     public long[] PersistentSizes => (long[])Record.Trace.PersistentSizes;
 
@@ -57,12 +59,12 @@ public sealed class PlanCache
     /// <summary>The plan of exactly this request sequence, if one was made.</summary>
     public CachedPlan? Find(IterationTrace trace) =>
         bySignature.TryGetValue(trace.Signature, out var bucket)
-            ? bucket.FirstOrDefault(c => c.PersistentSizes.AsSpan().SequenceEqual((long[])trace.PersistentSizes) && c.Events.AsSpan().SequenceEqual((long[])trace.Events))
+            ? bucket.FirstOrDefault(c => c.PersistentSizes.AsSpan().SequenceEqual((long[])trace.PersistentSizes) && c.Events.AsSpan().SequenceEqual((MemoryEvent[])trace.Events))
             : null;
 
     /// <summary>The most recently used plan whose persistent sizes match <paramref name="persistent"/> and whose events
     /// start with <paramref name="prefix"/>, if any.</summary>
-    public CachedPlan? FindPrefix(ReadOnlySpan<long> prefix, IReadOnlyList<DeviceBlock> persistent)
+    public CachedPlan? FindPrefix(ReadOnlySpan<MemoryEvent> prefix, IReadOnlyList<DeviceBlock> persistent)
     {
         CachedPlan? best = null;
         foreach (var bucket in bySignature.Values)

@@ -10,10 +10,8 @@ public sealed record PlannedAllocatorOptions
 {
     /// <summary>The planner algorithm (see `pgmo plan --algorithm list`).</summary>
     public Algorithm Algorithm { get; init; } = Algorithms.bestFit;
-    /// <summary>Budget of time-bounded algorithms (search) per plan.</summary>
-    public TimeSpan TimeLimit { get; init; } = TimeSpan.FromSeconds(2);
-    /// <summary>Seed of randomized algorithms.</summary>
-    public int Seed { get; init; } = 1;
+    /// <summary>Time limit, seed and cancellation of each planning run (the planner's defaults: 5 s, seed 1).</summary>
+    public PlanSettings Settings { get; init; } = Algorithms.defaults;
     /// <summary>Debug mode: every arena placement is checked against the live arena blocks; an overlap throws.</summary>
     public bool Debug { get; init; }
     /// <summary>Validate every plan with the planner's validator before using it (an invalid plan throws).</summary>
@@ -199,7 +197,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         // the recorder has recorded this allocation as the last event
         long size = Aligned(bytes);
         int step = Recording.Events.Count - 1;
-        if (replaying && !(step < current!.Events.Length && current.Events[step] == size)) Diverge(step);
+        if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
         if (!replaying) return PoolPlace(id, bytes, tag);
         int buffer = Recording.BufferOf(id);
         if (current!.Record.Trace.Problem.Buffers[buffer].Size != size)
@@ -216,8 +214,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         if (Recording.BufferOf(block.Id) < 0) return;
         // the recorder has recorded this free as the last event
         int step = Recording.Events.Count - 1;
-        long code = Recording.Events[step];
-        if (replaying && !(step < current!.Events.Length && current.Events[step] == code)) Diverge(step);
+        if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
     }
 
     /// <summary>Under memory pressure: gives back the fallback pool's wholly free segments (the arena stays).</summary>
@@ -252,7 +249,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         var clock = Stopwatch.StartNew();
         var problem = trace.Problem;
         var plan = options.Planner is { } f ? f(problem)
-            : options.Algorithm.Plan(problem, PlannerApi.Settings(options.TimeLimit, options.Seed, CancellationToken.None)).Plan;
+            : options.Algorithm.Plan(problem, options.Settings).Plan;
         double ms = clock.Elapsed.TotalMilliseconds;
         if (plan.Offsets.Length != problem.Buffers.Length)
             throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");

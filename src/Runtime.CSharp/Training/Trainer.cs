@@ -20,7 +20,7 @@ public sealed record TrainOptions
     public float WeightDecay { get; init; } = 1e-4f;
     /// <summary>Settings of the planned allocator (algorithm, debug checks); used when <see cref="Allocator"/> is planned.</summary>
     public PlannedAllocatorOptions Planned { get; init; } = PlannedAllocatorOptions.Defaults;
-    /// <summary>Keep the allocator's request log.</summary>
+    /// <summary>Record the trace of every iteration (<see cref="IDeviceAllocator.LastTrace"/>).</summary>
     public bool Record { get; init; }
     /// <summary>The most device memory the allocator may hold, in bytes (null: no limit); past it a request throws
     /// <see cref="OutOfDeviceMemoryException"/>.</summary>

@@ -6,16 +6,6 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class TrainPlannedCommandTests
 {
-    [Theory]
-    [InlineData("--allocator", "bogus")]
-    [InlineData("--planner", "bogus")]
-    public void BadAllocatorOrPlannerExits2(string option, string value)
-    {
-        var r = CliRunner.Run("train", option, value);
-        Assert.Equal(2, r.ExitCode);
-        Assert.Contains(option == "--planner" ? "--algorithm" : option, r.Err);   // --planner is --algorithm's alias
-    }
-
     [Fact]
     public void TraceWithoutPlannedExits2() =>
         Assert.Equal(2, CliRunner.Run("train", "--allocator", "pool", "--trace", "x.csv").ExitCode);
