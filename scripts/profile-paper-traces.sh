@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates datasets/traces/: dry-run traces of one training iteration of the paper's five networks at batch
-# 32, 64 and 128, and the largest batch within 16 GiB and 80 GiB under the pool and under the best-fit plan.
+# 32, 64 and 128, and the largest batch within 16 GiB and 80 GiB under each pool (pool, torch-pool) and under the
+# best-fit plan.
 # Run from the repository root:   bash scripts/profile-paper-traces.sh
 # (a few seconds after the build; everything is deterministic, so the committed files come out byte for byte).
 set -euo pipefail

@@ -20,4 +20,5 @@ let all =
         SvgTests.tests
         OptimalTests.tests
         CertificateTests.tests
+        NetworkTracePoolTests.tests
     ]

@@ -21,6 +21,7 @@ internal sealed class RequestLog(IDeviceAllocator inner) : IDeviceAllocator
     public List<(long Bytes, string Tag)> Requests { get; } = new();
     public string Name => inner.Name;
     public AllocatorKind Kind => inner.Kind;
+    public long? MemoryLimit => inner.MemoryLimit;
     public AllocatorReport Report() => inner.Report();
     public bool IsVirtual => inner.IsVirtual;
     public DeviceBlock Allocate(long bytes, string tag) { Requests.Add((bytes, tag)); return inner.Allocate(bytes, tag); }

@@ -10,7 +10,7 @@ public sealed class PlannedAllocatorUnitTests
     //  step   0     1     2     3
     //  a      [-----------)            a: 1000 B (1024 rounded), freed at step 2
     //  b            [-----------)      b: 1000 B, freed at step 3
-    static void Iteration(PlannedAllocator p, long a = 1000, long b = 1000)
+    internal static void Iteration(PlannedAllocator p, long a = 1000, long b = 1000)
     {
         p.BeginIteration();
         var x = p.Allocate(a, "a");
@@ -182,8 +182,28 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
         return (losses, t.Model.Parameters.Select(p => t.Tape.Download(p.Value)).ToArray());
     }
 
+    // these tests step at batch sizes of their own: the first plan comes from the profile of the first iteration
     Trainer New(string model, AllocatorKind allocator, bool debug = true) =>
-        new(new TrainOptions { Model = model, Allocator = allocator, Seed = 3, Planned = new PlannedAllocatorOptions { Debug = debug } }, fx.Device);
+        new(new TrainOptions { Model = model, Allocator = allocator, Seed = 3, Planned = new PlannedAllocatorOptions { Debug = debug, PlanFrom = PlanSource.Profile } }, fx.Device);
+
+    [Fact]
+    public void ADryRunPlanServesTheFirstIterationAndTheRunPeakIsThePlans()
+    {
+        var batches = Enumerable.Repeat(8, 3).ToArray();
+        using var pool = New("resnet", AllocatorKind.Pool);
+        using var planned = new Trainer(new TrainOptions { Model = "resnet", Allocator = AllocatorKind.Planned, Seed = 3, Batch = 8, Planned = new PlannedAllocatorOptions { Debug = true } }, fx.Device);
+        var alloc = (PlannedAllocator)planned.Allocator;
+        Assert.Single(alloc.Plans);                                  // planned from the dry run, before any step
+        Assert.Equal(alloc.Plans[0].PlanPeakBytes, alloc.ArenaBytes);
+        var a = Run(pool, batches);
+        var b = Run(planned, batches);
+        Assert.Equal(a.Losses, b.Losses);
+        for (int i = 0; i < a.Weights.Length; i++) Assert.Equal(a.Weights[i], b.Weights[i]);
+        Assert.Equal(3, alloc.ReplayedIterations);                   // the first iteration too
+        Assert.Single(alloc.Plans);
+        Assert.Equal(alloc.Plans[0].PlanPeakBytes, alloc.PeakReservedBytes);
+        Assert.Equal(0, alloc.FallbackReservedBytes);
+    }
 
     [Theory]
     [InlineData("cnn")]
@@ -239,7 +259,7 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
         var options = new TrainOptions
         {
             Model = "cnn", Allocator = AllocatorKind.Planned, Seed = 3,
-            Planned = new PlannedAllocatorOptions { Debug = true, ValidatePlans = false, Planner = problem => new Plan(new long[problem.Buffers.Length]) },
+            Planned = new PlannedAllocatorOptions { Debug = true, ValidatePlans = false, PlanFrom = PlanSource.Profile, Planner = problem => new Plan(new long[problem.Buffers.Length]) },
         };
         using var t = new Trainer(options, fx.Device);
         var (x, y) = Batch(0, 4);

@@ -122,8 +122,11 @@ public sealed class MaxBatchTests
         const long budget = 1L << 20;
         var search = MaxBatch.ForModel("cnn", Algorithms.tryFind("best-fit").Value, Algorithms.defaults);
         int pool = search.ForPool(budget);
+        int torch = search.ForTorchPool(budget);
         int plan = search.ForPlan(budget);
         Assert.InRange(pool, 2, 10_000);
+        Assert.Equal(0, torch);   // PyTorch's smallest segment is 2 MiB
+        Assert.True(search.ForTorchPool(8L << 20) is > 0 and var t8 && search.At(t8).TorchPoolReservedBytes <= 8L << 20);
         Assert.True(Profiler.DryRun("cnn", pool).PoolReservedBytes <= budget);
         Assert.True(Profiler.DryRun("cnn", pool + 1).PoolReservedBytes > budget);
         Assert.True(search.At(plan).PlanPeakBytes <= budget);

@@ -6,7 +6,7 @@ using Pgmo.Profiling;
 
 namespace Pgmo.Cli;
 
-/// <summary>`pgmo max-batch --model NAME --budget SIZE`: the largest batch whose iteration fits a budget, pool vs plan.</summary>
+/// <summary>`pgmo max-batch --model NAME --budget SIZE`: the largest batch whose iteration fits a budget under each pool and under a plan.</summary>
 public static class MaxBatchCommand
 {
     public static Command Create()
@@ -17,7 +17,7 @@ public static class MaxBatchCommand
         var cap = new Option<int>("--cap") { Description = "largest batch tried", DefaultValueFactory = _ => MaxBatch.DefaultCap };
         var timeLimit = Commands.TimeLimitOption(1, "time-bounded algorithms (search), per batch size");
         var json = Commands.JsonOption();
-        var command = new Command("max-batch", "Find the largest batch whose training iteration fits a memory budget, under the pool allocator (CuPy policy) and under a plan, by searching over dry-run traces.")
+        var command = new Command("max-batch", "Find the largest batch whose training iteration fits a memory budget, under CuPy's pool (pool), PyTorch's caching allocator (torch-pool) and a plan, by searching over dry-run traces.")
         {
             model, budget, algorithm, cap, timeLimit, json,
         };
@@ -36,19 +36,23 @@ public static class MaxBatchCommand
         var search = MaxBatch.ForModel(info.Name, algorithm, settings);
         int pool = search.ForPool(budget, cap);
         Output.Err.WriteLine($"pool: largest batch {pool} ({search.Measured.Count()} batch sizes profiled so far)");
+        int torch = search.ForTorchPool(budget, cap);
+        Output.Err.WriteLine($"torch-pool: largest batch {torch} ({search.Measured.Count()} batch sizes profiled so far)");
         int plan = search.ForPlan(budget, cap);
         var millis = watch.Elapsed.TotalMilliseconds;
 
-        var table = Output.Table(["batch", "buffers", "pool reserved", "plan peak", "lower bound"], new HashSet<string> { "batch", "buffers", "pool reserved", "plan peak", "lower bound" });
+        string[] columns = ["batch", "buffers", "pool reserved", "torch-pool reserved", "plan peak", "lower bound", "vs pool", "vs torch-pool"];
+        var table = Output.Table(columns, new HashSet<string>(columns));
         foreach (var m in search.Measured)
-            table.AddRow(m.Batch.ToString(), m.Buffers.ToString(), Output.Bytes(m.PoolReservedBytes), Output.Bytes(m.PlanPeakBytes), Output.Bytes(m.LowerBoundBytes));
+            table.AddRow(m.Batch.ToString(), m.Buffers.ToString(), Output.Bytes(m.PoolReservedBytes), Output.Bytes(m.TorchPoolReservedBytes), Output.Bytes(m.PlanPeakBytes),
+                Output.Bytes(m.LowerBoundBytes), $"{Memory.PlanRecord.Reduction(m.PoolReservedBytes, m.PlanPeakBytes):0.0} % less", $"{Memory.PlanRecord.Reduction(m.TorchPoolReservedBytes, m.PlanPeakBytes):0.0} % less");
         Output.Out.Write(table);
-        Console.WriteLine($"{info.Name} within {Output.Bytes(budget)}: pool allows batch {pool}, {algorithm.Name} plan allows batch {plan} " +
+        Console.WriteLine($"{info.Name} within {Output.Bytes(budget)}: pool allows batch {pool}, torch-pool batch {torch}, {algorithm.Name} plan batch {plan} " +
                           $"({search.Measured.Count()} batch sizes profiled, {Output.Millis(millis)})");
         if (json)
             Output.JsonLine(new
             {
-                model = info.Name, budget, poolMaxBatch = pool, planMaxBatch = plan, algorithm = algorithm.Name,
+                model = info.Name, budget, poolMaxBatch = pool, torchPoolMaxBatch = torch, planMaxBatch = plan, algorithm = algorithm.Name,
                 profiled = search.Measured.Count(), millis,
             });
         return ExitCodes.Success;

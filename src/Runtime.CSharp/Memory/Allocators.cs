@@ -50,7 +50,7 @@ public static class Allocators
     {
         AllocatorKind.Pool => "CuPy's caching pool",
         AllocatorKind.TorchPool => "PyTorch's caching allocator",
-        AllocatorKind.Planned => "profile the first iteration, plan it, replay the plan from one arena",
+        AllocatorKind.Planned => "plan the first iteration from a dry run (or a profile), replay the plan from one arena",
         AllocatorKind.Naive => "one device allocation per tensor",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
@@ -74,12 +74,13 @@ public static class Allocators
 
     /// <summary>A new allocator of <paramref name="kind"/> on <paramref name="accelerator"/> (null: virtual, for dry
     /// runs). <paramref name="record"/> records iteration traces (the planned allocator always records);
-    /// <paramref name="planned"/> configures the planned allocator.</summary>
-    public static IDeviceAllocator Create(AllocatorKind kind, Accelerator? accelerator, bool record = false, PlannedAllocatorOptions? planned = null) => kind switch
+    /// <paramref name="planned"/> configures the planned allocator; <paramref name="limit"/> caps the device memory the
+    /// allocator may hold (null: no limit).</summary>
+    public static IDeviceAllocator Create(AllocatorKind kind, Accelerator? accelerator, bool record = false, PlannedAllocatorOptions? planned = null, long? limit = null) => kind switch
     {
-        AllocatorKind.Pool or AllocatorKind.TorchPool => new PoolAllocator(kind.Policy()!, accelerator, record),
-        AllocatorKind.Planned => new PlannedAllocator(accelerator, planned),
-        AllocatorKind.Naive => new NaiveAllocator(accelerator, record),
+        AllocatorKind.Pool or AllocatorKind.TorchPool => new PoolAllocator(kind.Policy()!, accelerator, record, limit),
+        AllocatorKind.Planned => new PlannedAllocator(accelerator, planned, limit),
+        AllocatorKind.Naive => new NaiveAllocator(accelerator, record, limit),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

@@ -6,7 +6,8 @@ namespace Pgmo.Memory;
 /// <summary>
 /// Shared bookkeeping of all allocators: request ids, the live blocks, in-use and reserved counters with their peaks,
 /// and, when recording, the <see cref="IterationRecorder"/> that turns each marked iteration into an
-/// <see cref="IterationTrace"/>. Subclasses decide where a block lives.
+/// <see cref="IterationTrace"/>. Subclasses decide where a block lives. Under a <see cref="MemoryLimit"/>, every
+/// subclass asks <see cref="EnsureRoom"/> before it takes new device memory.
 /// </summary>
 public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
 {
@@ -18,12 +19,18 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     private readonly Dictionary<long, DeviceBlock> live = new();
 
     /// <summary>An allocator on <paramref name="accelerator"/>, or a virtual one when it is null; <paramref name="record"/>
-    /// records the trace of every iteration marked with <see cref="BeginIteration"/>/<see cref="EndIteration"/>.</summary>
-    protected DeviceAllocator(Accelerator? accelerator, bool record)
+    /// records the trace of every iteration marked with <see cref="BeginIteration"/>/<see cref="EndIteration"/>;
+    /// <paramref name="limit"/> caps the reserved bytes (null: no limit).</summary>
+    protected DeviceAllocator(Accelerator? accelerator, bool record, long? limit = null)
     {
+        if (limit is < 0) throw new ArgumentOutOfRangeException(nameof(limit), limit, "a memory limit cannot be negative");
         Accelerator = accelerator;
         Recorder = record ? new IterationRecorder() : null;
+        MemoryLimit = limit;
     }
+
+    /// <summary>The most device memory the allocator may hold, in bytes (null: no limit).</summary>
+    public long? MemoryLimit { get; }
 
     /// <summary>Records marked iterations (null when recording is off).</summary>
     protected IterationRecorder? Recorder { get; }
@@ -88,6 +95,24 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
         PeakInUseBytes = Math.Max(PeakInUseBytes, InUseBytes);
     }
 
+    /// <summary>
+    /// Called before taking <paramref name="needed"/> bytes of new device memory for request <paramref name="tag"/> of
+    /// <paramref name="request"/> bytes. Under a <see cref="MemoryLimit"/> that the reserved bytes would pass, the
+    /// allocator first gives back what it caches (<see cref="ReleaseCached"/>) and checks once more; if the bytes still
+    /// do not fit, throws <see cref="OutOfDeviceMemoryException"/>.
+    /// </summary>
+    protected void EnsureRoom(string tag, long request, long needed)
+    {
+        if (needed <= 0 || MemoryLimit is not long limit || ReservedBytes + needed <= limit) return;
+        ReleaseCached();
+        if (ReservedBytes + needed <= limit) return;
+        throw new OutOfDeviceMemoryException(Name, tag, request, needed, ReservedBytes, InUseBytes, limit);
+    }
+
+    /// <summary>Gives back the device memory the allocator caches without live blocks in it (the pools' wholly free
+    /// segments) and updates <see cref="ReservedBytes"/>; allocators that cache nothing do nothing.</summary>
+    protected virtual void ReleaseCached() { }
+
     /// <summary>Finds room for a new block; updates <see cref="ReservedBytes"/> when it takes device memory.</summary>
     protected abstract DeviceBlock Place(long id, long bytes, string tag);
 
@@ -109,14 +134,15 @@ public sealed class NaiveAllocator : DeviceAllocator
 {
     private int segments;
 
-    /// <summary>A naive allocator on <paramref name="accelerator"/> (null: virtual).</summary>
-    public NaiveAllocator(Accelerator? accelerator, bool record = false) : base(accelerator, record) { }
+    /// <summary>A naive allocator on <paramref name="accelerator"/> (null: virtual) under <paramref name="limit"/> (null: none).</summary>
+    public NaiveAllocator(Accelerator? accelerator, bool record = false, long? limit = null) : base(accelerator, record, limit) { }
 
     public override AllocatorKind Kind => AllocatorKind.Naive;
 
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
         long length = Aligned(bytes);
+        EnsureRoom(tag, bytes, length);
         ReservedBytes += length;
         return MakeBlock(id, bytes, 0, length, tag, NewSegment(length), segments++);
     }

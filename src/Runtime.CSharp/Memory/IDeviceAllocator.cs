@@ -27,6 +27,9 @@ public interface IDeviceAllocator : IDisposable
     long ReservedBytes { get; }
     /// <summary>Maximum of <see cref="ReservedBytes"/> so far: the allocator's peak.</summary>
     long PeakReservedBytes { get; }
+    /// <summary>The most device memory the allocator may hold (null: no limit); a request past it throws
+    /// <see cref="OutOfDeviceMemoryException"/> once the allocator has given back what it caches.</summary>
+    long? MemoryLimit { get; }
     /// <summary>Number of live blocks.</summary>
     int LiveBlocks { get; }
     /// <summary>The trace of the last iteration marked through <see cref="IIterationAllocator"/>, when recording was

@@ -18,13 +18,30 @@ public sealed record PlannedAllocatorOptions
     public bool ValidatePlans { get; init; } = true;
     /// <summary>Replaces the algorithm (tests feed deliberately wrong plans through it).</summary>
     public Func<Problem, Plan>? Planner { get; init; }
-    /// <summary>The pool policy of the fallback that serves iterations without a matching plan.</summary>
+    /// <summary>The pool policy of the fallback that serves requests without a plan (and requests outside iterations
+    /// that the idle arena cannot take).</summary>
     public PoolPolicy Fallback { get; init; } = PoolPolicy.CuPy;
+    /// <summary>Where the first plan comes from (see <see cref="PlanSource"/>); the trainer acts on it.</summary>
+    public PlanSource PlanFrom { get; init; } = PlanSource.DryRun;
+    /// <summary>A trace to plan before the first request (the trainer's dry run of the first iteration): the arena is
+    /// committed at the plan's peak at once and the first iteration already replays it. Null: the first iteration is
+    /// served by the fallback pool and profiled.</summary>
+    public IterationTrace? FirstTrace { get; init; }
     /// <summary>Called for every entry added to <see cref="PlannedAllocator.Log"/> (e.g. to print progress).</summary>
     public Action<PlannedAllocatorEvent>? OnLog { get; init; }
 
     /// <summary>The default settings.</summary>
     public static PlannedAllocatorOptions Defaults { get; } = new();
+}
+
+/// <summary>Where a planned allocator's first plan comes from (<c>--plan-from</c>).</summary>
+public enum PlanSource
+{
+    /// <summary><c>dry-run</c>: a shapes-only run of the first iteration is planned before the first real step, so the
+    /// run's peak is the plan's from its first step.</summary>
+    DryRun,
+    /// <summary><c>profile</c>: the first real iteration is served by the fallback pool and profiled, then planned.</summary>
+    Profile,
 }
 
 /// <summary>What a planned allocator did at an iteration boundary or when requests stopped matching its plan.</summary>
@@ -46,82 +63,85 @@ public enum PlannedEventKind
 public sealed record PlannedAllocatorEvent(int Iteration, PlannedEventKind Kind, string Message);
 
 /// <summary>A plan made from a profiled iteration, with the figures the paper reports.</summary>
-public sealed record PlanRecord(IterationTrace Trace, long[] Offsets, string Algorithm, long PlanPeakBytes, long LowerBoundBytes, long PoolPeakBytes, double Millis)
+public sealed record PlanRecord(IterationTrace Trace, long[] Offsets, string Algorithm, long PlanPeakBytes, long LowerBoundBytes, long PoolPeakBytes, long TorchPoolPeakBytes, double Millis)
 {
-    /// <summary>Memory saved by the plan against the pool baseline on the same trace, in percent.</summary>
-    public double ReductionPercent => PoolPeakBytes == 0 ? 0 : 100.0 * (PoolPeakBytes - PlanPeakBytes) / PoolPeakBytes;
+    /// <summary>Memory saved by the plan against CuPy's pool (<c>pool</c>) on the same trace, in percent.</summary>
+    public double ReductionPercent => Reduction(PoolPeakBytes, PlanPeakBytes);
+    /// <summary>Memory saved by the plan against PyTorch's caching allocator (<c>torch-pool</c>) on the same trace, in percent.</summary>
+    public double TorchReductionPercent => Reduction(TorchPoolPeakBytes, PlanPeakBytes);
+
+    /// <summary>100 (baseline - peak) / baseline, or 0 for an empty baseline.</summary>
+    public static double Reduction(long baseline, long peak) => baseline == 0 ? 0 : 100.0 * (baseline - peak) / baseline;
 }
 
 /// <summary>
-/// The paper's profile-guided allocator. Iterations are marked with <see cref="IIterationAllocator"/>. An iteration
-/// without a matching plan is served by a fallback CuPy pool and recorded as an <see cref="IterationTrace"/>; at its end
-/// the planner places the trace in one arena of the planned peak and the persistent blocks move to their planned
-/// offsets. Later iterations are served from the arena: the k-th event must be the plan's k-th event (same rounded
-/// size, same buffer freed), so every placement is one the validated plan allows. At the first event that differs the
-/// allocator switches to a cached plan with the same prefix when no transient arena block is live, or else serves the
-/// rest of the iteration from the fallback pool (never from the arena), records it and plans it at its end. Plans
-/// are cached by <see cref="IterationTrace.Signature"/>. Requests outside iterations take free space in the idle arena
-/// (first fit), else the fallback pool.
+/// The paper's profile-guided allocator, composed of three parts that each do one thing: an <see cref="Arena"/> (one
+/// device buffer; commit, resolve, first fit), a <see cref="PlanCache"/> (plans by request sequence) and a fallback pool
+/// (<see cref="PoolMemory"/>, any pool policy). Iterations are marked with <see cref="IIterationAllocator"/>. The first
+/// plan comes from <see cref="PlannedAllocatorOptions.FirstTrace"/> (the trainer's dry run) when given, so the first
+/// iteration already replays it; otherwise an iteration without a matching plan is served by the fallback pool,
+/// recorded and planned at its end, and the persistent blocks move to their planned offsets. A replayed iteration's
+/// k-th event must be the plan's k-th event (same rounded size, same buffer freed), so every placement is one the
+/// validated plan allows. At the first event that differs the allocator switches to a cached plan with the same
+/// prefix when no transient arena block is live, or else serves the rest of the iteration from the fallback pool
+/// (never from the arena), records it and plans it at its end. Requests outside iterations take the lowest free gap
+/// of the idle arena, else the fallback pool. Under a memory limit the arena and the pool's segments count together.
 /// </summary>
 public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 {
     /// <summary><see cref="DeviceBlock.SegmentIndex"/> of blocks in the arena.</summary>
-    public const int ArenaSegment = -1;
-
-    private sealed class CachedPlan
-    {
-        public required PlanRecord Record;
-        public long LastUsed;
-        public MemoryEvent[] Events => (MemoryEvent[])Record.Trace.Events;
-        public long[] PersistentSizes => (long[])Record.Trace.PersistentSizes;
-    }
+    public const int ArenaSegment = Arena.Segment;
 
     private readonly PlannedAllocatorOptions options;
-    private readonly Dictionary<ulong, List<CachedPlan>> cache = new();
-    private readonly List<PlanRecord> plans = new();
+    private readonly PlanCache cache = new();
     private readonly List<PlannedAllocatorEvent> log = new();
-
     private readonly PoolMemory pool;
-    private MemoryBuffer1D<byte, Stride1D.Dense>? arena;
-    private long arenaBytes;
-    private readonly Dictionary<long, (long Start, long End)> arenaLive = new(); // debug mode only
+    private readonly Arena arena;
     private CachedPlan? current;
-    private long clock;
 
     // The iteration in progress: its events, persistent blocks and buffers are the recorder's.
     private bool replaying;
     private int iteration;
     private readonly HashSet<long> iterationArenaBlocks = new();
 
-    /// <summary>A planned allocator on <paramref name="accelerator"/> (null: virtual, for dry runs). It always records
-    /// (<see cref="IDeviceAllocator.LastTrace"/> is the last iteration's trace).</summary>
-    public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null) : base(accelerator, record: true)
+    /// <summary>A planned allocator on <paramref name="accelerator"/> (null: virtual, for dry runs) under
+    /// <paramref name="limit"/> (null: none). It always records (<see cref="IDeviceAllocator.LastTrace"/> is the last
+    /// iteration's trace). With <see cref="PlannedAllocatorOptions.FirstTrace"/> it plans that trace and commits the
+    /// arena at its peak now.</summary>
+    public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null, long? limit = null) : base(accelerator, record: true, limit)
     {
         this.options = options ?? PlannedAllocatorOptions.Defaults;
         pool = new PoolMemory(this.options.Fallback, accelerator);
+        arena = new Arena(accelerator, this.options.Debug);
+        if (this.options.FirstTrace is { } first)
+        {
+            current = cache.Add(MakePlan(first));
+            NotePlanned(current.Record, "dry run");
+            CommitArena(current.Record.PlanPeakBytes);
+        }
     }
 
     public override AllocatorKind Kind => AllocatorKind.Planned;
 
     public override AllocatorReport Report() => base.Report() with
     {
-        FirstPlan = plans.Count > 0 ? plans[0] : null, ArenaBytes = arenaBytes, Iterations = iteration, ReplayedIterations = ReplayedIterations,
+        FirstPlan = Plans.Count > 0 ? Plans[0] : null, ArenaBytes = arena.Bytes, Iterations = iteration, ReplayedIterations = ReplayedIterations,
     };
 
     /// <summary>What happened so far: profiles, plans, cache hits, mismatches and switches.</summary>
     public IReadOnlyList<PlannedAllocatorEvent> Log => log;
-    /// <summary>Every plan made, in order (the first is the first profiled iteration's).</summary>
-    public IReadOnlyList<PlanRecord> Plans => plans;
+    /// <summary>Every plan made, in order (the first is the dry run's or the first profiled iteration's).</summary>
+    public IReadOnlyList<PlanRecord> Plans => cache.Plans;
     /// <summary>Iterations begun so far.</summary>
     public int Iterations => iteration;
     /// <summary>Iterations served entirely from the arena by one plan.</summary>
     public int ReplayedIterations { get; private set; }
     /// <summary>Bytes of the arena (the largest planned peak in use so far).</summary>
-    public long ArenaBytes => arenaBytes;
+    public long ArenaBytes => arena.Bytes;
     /// <summary>Bytes the fallback pool holds now.</summary>
     public long FallbackReservedBytes => pool.ReservedBytes;
     /// <summary>Arena placements checked for overlap (debug mode).</summary>
-    public long OverlapChecks { get; private set; }
+    public long OverlapChecks => arena.OverlapChecks;
     /// <summary>True while the current iteration is served from the arena.</summary>
     public bool Replaying => InIteration && replaying;
 
@@ -137,7 +157,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         replaying = false;
         if (current is not null)
         {
-            if (PersistentMatch(current, PersistentBlocks)) { Relocate(current, PersistentBlocks); replaying = true; current.LastUsed = ++clock; }
+            if (current.MatchesPersistent(PersistentBlocks)) { Relocate(current, PersistentBlocks); replaying = true; cache.Touch(current); }
             else Note(PlannedEventKind.Mismatch, $"the {PersistentBlocks.Count} persistent blocks differ from the plan's {current.PersistentSizes.Length}; iteration served by the fallback pool");
         }
     }
@@ -152,55 +172,43 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             return;
         }
         var trace = Recording.Trace;
-        var next = Lookup(trace.Signature, trace.PersistentSizes, trace.Events);
+        var next = cache.Find(trace);
         if (next is not null)
+        {
+            cache.Touch(next);
             Note(PlannedEventKind.CacheHit, $"iteration of {trace.Events.Count} events matches a cached plan (peak {next.Record.PlanPeakBytes} B): no replanning");
+        }
         else
         {
             if (!replaying) Note(PlannedEventKind.Profiled, $"recorded {trace.Problem.Buffers.Length} buffers ({trace.Persistent} persistent) over {trace.Events.Count} events");
-            next = new CachedPlan { Record = MakePlan(trace) };
-            if (!cache.TryGetValue(trace.Signature, out var bucket)) cache[trace.Signature] = bucket = new();
-            bucket.Add(next);
-            plans.Add(next.Record);
-            var r = next.Record;
-            Note(PlannedEventKind.Planned, $"{r.Algorithm}: plan peak {r.PlanPeakBytes} B, lower bound {r.LowerBoundBytes} B, pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), {r.Millis:0.0} ms");
+            next = cache.Add(MakePlan(trace));
+            NotePlanned(next.Record, "profile");
         }
         current = next;
-        current.LastUsed = ++clock;
         // The blocks live now are the next iteration's persistent blocks: move them to their planned offsets.
         var survivors = Live.OrderBy(b => b.Id).ToList();
-        if (PersistentMatch(current, survivors)) Relocate(current, survivors);
+        if (current.MatchesPersistent(survivors)) Relocate(current, survivors);
         TrimPool();
     }
 
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
-        DeviceBlock block;
-        if (!InIteration) block = IdlePlace(id, bytes, tag);
-        else
-        {
-            // the recorder has recorded this allocation as the last event
-            long size = Aligned(bytes);
-            int step = Recording.Events.Count - 1;
-            int buffer = Recording.BufferOf(id);
-            if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
-            if (replaying)
-            {
-                long offset = current!.Record.Offsets[buffer];
-                if (offset % Alignment != 0 || offset < 0 || offset + size > arenaBytes || current.Record.Trace.Problem.Buffers[buffer].Size != size)
-                    throw new InvalidOperationException($"planned arena: buffer {buffer} ({tag}) at offset {offset} with {size} B does not fit the arena of {arenaBytes} B with 256-B alignment");
-                Track(id, offset, size, tag);
-                iterationArenaBlocks.Add(id);
-                block = MakeBlock(id, bytes, offset, size, tag, arena, ArenaSegment);
-            }
-            else block = PoolPlace(id, bytes, tag);
-        }
-        return block;
+        if (!InIteration) return IdlePlace(id, bytes, tag);
+        // the recorder has recorded this allocation as the last event
+        long size = Aligned(bytes);
+        int step = Recording.Events.Count - 1;
+        if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
+        if (!replaying) return PoolPlace(id, bytes, tag);
+        int buffer = Recording.BufferOf(id);
+        if (current!.Record.Trace.Problem.Buffers[buffer].Size != size)
+            throw new InvalidOperationException($"planned arena: buffer {buffer} ({tag}) has {size} B, the plan {current.Record.Trace.Problem.Buffers[buffer].Size} B");
+        iterationArenaBlocks.Add(id);
+        return arena.Resolve(id, bytes, current.Record.Offsets[buffer], size, tag);
     }
 
     protected override void Release(DeviceBlock block)
     {
-        if (block.SegmentIndex == ArenaSegment) Untrack(block.Id);
+        if (block.SegmentIndex == ArenaSegment) arena.Remove(block.Id);
         else pool.Release(block);
         iterationArenaBlocks.Remove(block.Id);
         if (Recording.BufferOf(block.Id) < 0) return;
@@ -209,24 +217,25 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
     }
 
+    /// <summary>Under memory pressure: gives back the fallback pool's wholly free segments (the arena stays).</summary>
+    protected override void ReleaseCached()
+    {
+        pool.ReleaseCached();
+        ReservedBytes = arena.Bytes + pool.ReservedBytes;
+    }
+
     /// <summary>Event <paramref name="step"/> differs from the plan in use: switch to a cached plan or fall back.</summary>
     private void Diverge(int step)
     {
         replaying = false;
         if (iterationArenaBlocks.Count == 0 && PersistentBlocks.All(b => !b.Freed))
         {
-            CachedPlan? best = null;
-            foreach (var c in cache.Values.SelectMany(b => b))
-            {
-                if (c.Events.Length <= step || !PersistentMatch(c, PersistentBlocks)) continue;
-                if (!c.Events.AsSpan(0, step + 1).SequenceEqual(Recording.EventSpan)) continue;
-                if (best is null || c.LastUsed > best.LastUsed) best = c;
-            }
+            var best = cache.FindPrefix(Recording.EventSpan[..(step + 1)], PersistentBlocks);
             if (best is not null)
             {
                 Relocate(best, PersistentBlocks);
                 current = best;
-                current.LastUsed = ++clock;
+                cache.Touch(current);
                 replaying = true;
                 Note(PlannedEventKind.Switched, $"event {step} differs from the plan in use; switched to a cached plan (peak {best.Record.PlanPeakBytes} B)");
                 return;
@@ -234,21 +243,6 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         }
         Note(PlannedEventKind.Mismatch, $"event {step} differs from the plan; the rest of the iteration goes to the fallback pool and will be replanned");
     }
-
-    /// <summary>True when <paramref name="blocks"/> (in id order) have the plan's persistent sizes.</summary>
-    private static bool PersistentMatch(CachedPlan plan, IReadOnlyList<DeviceBlock> blocks)
-    {
-        var sizes = plan.PersistentSizes;
-        if (sizes.Length != blocks.Count) return false;
-        for (int i = 0; i < sizes.Length; i++)
-            if (Aligned(blocks[i].Requested) != sizes[i]) return false;
-        return true;
-    }
-
-    private CachedPlan? Lookup(ulong signature, IReadOnlyList<long> persistentSizes, IReadOnlyList<MemoryEvent> evs) =>
-        cache.TryGetValue(signature, out var bucket)
-            ? bucket.FirstOrDefault(c => c.PersistentSizes.SequenceEqual(persistentSizes) && c.Events.SequenceEqual(evs))
-            : null;
 
     private PlanRecord MakePlan(IterationTrace trace)
     {
@@ -266,89 +260,86 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
                 throw new InvalidOperationException($"the planner's plan is invalid: {PlannerApi.Describe(violations[0])} ({violations.Length} violations)");
         }
         long peak = Aligned(PlannerApi.Peak(problem, plan));
-        return new PlanRecord(trace, plan.Offsets, options.Planner is null ? options.Algorithm.Name : "custom", peak,
-            PlannerApi.LowerBound(problem), PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, ms);
+        return new PlanRecord(trace, plan.Offsets, options.Planner is null ? options.Algorithm.Name : "custom", peak, PlannerApi.LowerBound(problem),
+            PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, ms);
     }
 
     /// <summary>
     /// Moves the persistent blocks to their offsets in <paramref name="plan"/> (growing the arena to its peak first);
-    /// only called when no transient arena block is live. Bytes are staged so moves inside one arena cannot clobber.
+    /// only called when no transient arena block is live. Bytes are staged on the host, and the old places (pool
+    /// segments, a smaller arena) are given back before a new arena is committed: the switch never holds both.
     /// </summary>
     private void Relocate(CachedPlan plan, IReadOnlyList<DeviceBlock> persistent)
     {
         var offsets = plan.Record.Offsets;
-        bool grow = arena is null && !IsVirtual || arenaBytes < plan.Record.PlanPeakBytes;
-        var moves = new List<(DeviceBlock Block, long Offset, long Size, byte[]? Staged)>();
+        bool grow = arena.Bytes < plan.Record.PlanPeakBytes;
+        var moves = new List<(DeviceBlock Block, long Offset, long Size)>();
         for (int i = 0; i < persistent.Count; i++)
         {
             var b = persistent[i];
             long size = plan.PersistentSizes[i];
             if (!grow && b.SegmentIndex == ArenaSegment && b.Offset == offsets[i] && b.Length == size) continue;
-            moves.Add((b, offsets[i], size, null));
+            moves.Add((b, offsets[i], size));
         }
-        if (options.Debug) CheckMoves(moves.Select(m => (m.Block, m.Offset, m.Size)).ToList());
-        // Stage on the host, so the old places (pool segments, a smaller arena) are given back before the new arena
-        // is allocated: the switch never holds both.
+        arena.CheckMoves(moves);
+        var staged = new byte[]?[moves.Count];
         for (int i = 0; i < moves.Count; i++)
         {
             var b = moves[i].Block;
             if (b.Segment is null) continue;
-            var bytes = new byte[b.Requested];
-            b.View<byte>(b.Requested).CopyToCPU(bytes);
-            moves[i] = moves[i] with { Staged = bytes };
+            staged[i] = new byte[b.Requested];
+            b.View<byte>(b.Requested).CopyToCPU(staged[i]!);
         }
-        foreach (var (b, _, _, _) in moves)
+        foreach (var (b, _, _) in moves)
         {
-            if (b.SegmentIndex == ArenaSegment) Untrack(b.Id);
+            if (b.SegmentIndex == ArenaSegment) arena.Remove(b.Id);
             else pool.Release(b);
         }
         if (grow)
         {
-            long size = Math.Max(arenaBytes, plan.Record.PlanPeakBytes);
-            arena?.Dispose();
-            arena = null;
-            arenaBytes = 0;
+            long size = Math.Max(arena.Bytes, plan.Record.PlanPeakBytes);
+            arena.Release();
             TrimPool();
-            arenaBytes = size;
-            arena = NewSegment(size);
+            CommitArena(size);
         }
-        foreach (var (b, offset, size, staged) in moves)
+        for (int i = 0; i < moves.Count; i++)
         {
+            var (b, offset, size) = moves[i];
             AdjustInUse(size - b.Length);
-            b.MoveTo(arena, ArenaSegment, offset, size);
-            Track(b.Id, offset, size, b.Tag);
-            if (staged is not null) b.View<byte>(b.Requested).CopyFromCPU(staged);
+            arena.Move(b, offset, size);
+            if (staged[i] is { } bytes) b.View<byte>(b.Requested).CopyFromCPU(bytes);
         }
-        ReservedBytes = arenaBytes + pool.ReservedBytes;
+        ReservedBytes = arena.Bytes + pool.ReservedBytes;
+    }
+
+    /// <summary>Commits the (released) arena at <paramref name="bytes"/>, within the memory limit.</summary>
+    private void CommitArena(long bytes)
+    {
+        ReservedBytes = pool.ReservedBytes;
+        EnsureRoom("the arena", bytes, bytes);
+        arena.Commit(bytes);
+        ReservedBytes = arena.Bytes + pool.ReservedBytes;
     }
 
     /// <summary>
-    /// A request outside any iteration (e.g. the test-set evaluation). The arena is idle then: only the persistent
-    /// blocks (and earlier requests placed here) live in it, so the request takes the lowest gap of the arena that
-    /// fits (the planner's placement primitive, 256-B aligned), and the fallback pool only when none does. The next iteration starts from the
-    /// plan again once these blocks are freed (a block still live then is a persistent block the plan does not know,
-    /// so that iteration is profiled and replanned).
+    /// A request outside any iteration (e.g. the weights before the first step, the test-set evaluation). The arena is
+    /// idle then: only the persistent blocks (and earlier requests placed here) live in it, so the request takes the
+    /// lowest gap of the arena that fits (first fit, 256-B aligned), and the fallback pool only when none does. The next
+    /// iteration starts from the plan again once these blocks are freed (a block still live then is a persistent block
+    /// the plan does not know, so that iteration is profiled and replanned).
     /// </summary>
     private DeviceBlock IdlePlace(long id, long bytes, string tag)
     {
         long size = Aligned(bytes);
-        if (arenaBytes > 0)
-        {
-            var placed = Live.Where(b => b.SegmentIndex == ArenaSegment).OrderBy(b => b.Offset).ToArray();
-            long at = PlannerApi.LowestFit(size, Alignment, placed.Select(b => b.Offset).ToArray(), placed.Select(b => b.Offset + b.Length).ToArray(), placed.Length);
-            if (at + size <= arenaBytes)
-            {
-                Track(id, at, size, tag);
-                return MakeBlock(id, bytes, at, size, tag, arena, ArenaSegment);
-            }
-        }
-        return PoolPlace(id, bytes, tag);
+        long at = arena.Fit(size);
+        return at >= 0 ? arena.Resolve(id, bytes, at, size, tag) : PoolPlace(id, bytes, tag);
     }
 
     private DeviceBlock PoolPlace(long id, long bytes, string tag)
     {
+        EnsureRoom(tag, bytes, pool.NewSegmentBytes(bytes));
         var block = pool.Place(id, bytes, tag);
-        ReservedBytes = arenaBytes + pool.ReservedBytes;
+        ReservedBytes = arena.Bytes + pool.ReservedBytes;
         return block;
     }
 
@@ -357,39 +348,12 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     {
         if (pool.InUseBytes != 0 || pool.ReservedBytes == 0) return;
         pool.ReleaseCached();
-        ReservedBytes = arenaBytes + pool.ReservedBytes;
+        ReservedBytes = arena.Bytes + pool.ReservedBytes;
     }
 
-    /// <summary>Debug mode: throws, before anything moves, when the new places overlap each other or a live arena block that stays.</summary>
-    private void CheckMoves(List<(DeviceBlock Block, long Offset, long Size)> moves)
-    {
-        var moving = moves.Select(m => m.Block.Id).ToHashSet();
-        var placed = arenaLive.Where(kv => !moving.Contains(kv.Key)).Select(kv => (Id: kv.Key, kv.Value.Start, kv.Value.End)).ToList();
-        foreach (var (b, offset, size) in moves)
-        {
-            OverlapChecks++;
-            foreach (var (other, start, end) in placed)
-                if (offset < end && start < offset + size)
-                    throw new InvalidOperationException($"planned arena (debug): persistent block {b.Id} ({b.Tag}) at [{offset}, {offset + size}) overlaps live block {other} at [{start}, {end})");
-            placed.Add((b.Id, offset, offset + size));
-        }
-    }
-
-    private void Track(long id, long offset, long size, string tag)
-    {
-        if (!options.Debug) return;
-        OverlapChecks++;
-        long end = offset + size;
-        foreach (var (other, r) in arenaLive)
-            if (offset < r.End && r.Start < end)
-                throw new InvalidOperationException($"planned arena (debug): block {id} ({tag}) at [{offset}, {end}) overlaps live block {other} at [{r.Start}, {r.End})");
-        arenaLive[id] = (offset, end);
-    }
-
-    private void Untrack(long id)
-    {
-        if (options.Debug) arenaLive.Remove(id);
-    }
+    private void NotePlanned(PlanRecord r, string source) =>
+        Note(PlannedEventKind.Planned, $"{r.Algorithm} on the {source} trace: plan peak {r.PlanPeakBytes} B, lower bound {r.LowerBoundBytes} B, " +
+            $"pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), torch-pool {r.TorchPoolPeakBytes} B ({r.TorchReductionPercent:0.0} % less), {r.Millis:0.0} ms");
 
     private void Note(PlannedEventKind kind, string message)
     {
@@ -401,7 +365,6 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     public override void Dispose()
     {
         pool.Dispose();
-        arena?.Dispose();
-        arena = null;
+        arena.Dispose();
     }
 }

@@ -30,6 +30,10 @@ public sealed class PoolMemory : IDisposable
     /// <summary>Bytes of the blocks handed out and not freed.</summary>
     public long InUseBytes => pool.InUse;
 
+    /// <summary>Bytes of new device memory a request of <paramref name="bytes"/> would take now: a new segment's size, or 0
+    /// when a cached free block fits.</summary>
+    public long NewSegmentBytes(long bytes) => pool.NewSegmentBytes(bytes);
+
     /// <summary>A block for request <paramref name="id"/> of <paramref name="bytes"/> bytes; a new segment takes device memory.</summary>
     public DeviceBlock Place(long id, long bytes, string tag)
     {
@@ -72,8 +76,8 @@ public sealed class PoolAllocator : DeviceAllocator
     private readonly PoolMemory memory;
 
     /// <summary>A pool following <paramref name="policy"/> on <paramref name="accelerator"/> (null: virtual, for dry runs);
-    /// <paramref name="record"/> records iteration traces.</summary>
-    public PoolAllocator(PoolPolicy policy, ILGPU.Runtime.Accelerator? accelerator, bool record = false) : base(accelerator, record)
+    /// <paramref name="record"/> records iteration traces; <paramref name="limit"/> caps the reserved bytes (null: none).</summary>
+    public PoolAllocator(PoolPolicy policy, ILGPU.Runtime.Accelerator? accelerator, bool record = false, long? limit = null) : base(accelerator, record, limit)
     {
         memory = new PoolMemory(policy, accelerator);
         Kind = policy.IsTorch ? AllocatorKind.TorchPool : AllocatorKind.Pool;
@@ -86,12 +90,20 @@ public sealed class PoolAllocator : DeviceAllocator
 
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
+        EnsureRoom(tag, bytes, memory.NewSegmentBytes(bytes));
         var block = memory.Place(id, bytes, tag);
         ReservedBytes = memory.ReservedBytes;
         return block;
     }
 
     protected override void Release(DeviceBlock block) => memory.Release(block);
+
+    /// <summary>Under memory pressure, like CuPy and PyTorch: gives back every wholly free segment.</summary>
+    protected override void ReleaseCached()
+    {
+        memory.ReleaseCached();
+        ReservedBytes = memory.ReservedBytes;
+    }
 
     public override void Dispose() => memory.Dispose();
 }

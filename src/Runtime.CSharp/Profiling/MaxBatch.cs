@@ -1,14 +1,19 @@
+using Pgmo.Kernels;
+using Pgmo.Memory;
 using Pgmo.Planner;
+using Pgmo.Training;
 
 namespace Pgmo.Profiling;
 
-/// <summary>The memory an iteration needs at one batch size: the pool's reserved bytes and a plan's peak.</summary>
-public readonly record struct BatchMemory(int Batch, int Buffers, long PoolReservedBytes, long PlanPeakBytes, long LowerBoundBytes);
+/// <summary>The memory an iteration needs at one batch size: each pool's reserved bytes (CuPy's <c>pool</c>, PyTorch's
+/// <c>torch-pool</c>) and a plan's peak.</summary>
+public readonly record struct BatchMemory(int Batch, int Buffers, long PoolReservedBytes, long TorchPoolReservedBytes, long PlanPeakBytes, long LowerBoundBytes);
 
 /// <summary>
-/// The largest batch whose iteration fits a memory budget, under the pool allocator and under a plan, by exponential
-/// then binary search over dry-run traces. Each batch size is profiled and planned once (cached), so the two searches
-/// share their traces. Assumes the memory an iteration needs does not shrink when the batch grows.
+/// The largest batch whose iteration fits a memory budget, under each pool and under a plan, by exponential then binary
+/// search over dry-run traces. Each batch size is profiled and planned once (cached), so the searches share their
+/// traces. Assumes the memory an iteration needs does not shrink when the batch grows. <see cref="ForTraining"/> answers
+/// the same question for a whole training run under an allocator and a memory limit.
 /// </summary>
 public sealed class MaxBatch
 {
@@ -29,7 +34,7 @@ public sealed class MaxBatch
             var problem = profiled.Trace.Problem;
             var planned = algorithm.Plan(problem, settings);
             return new BatchMemory(batch, problem.Buffers.Length, profiled.PoolReservedBytes,
-                planned.Peak, PlannerApi.LowerBound(problem));
+                PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, planned.Peak, PlannerApi.LowerBound(problem));
         });
 
     /// <summary>Every batch size measured so far, ascending.</summary>
@@ -45,8 +50,68 @@ public sealed class MaxBatch
     /// <summary>Largest batch at most <paramref name="cap"/> whose pool reserved bytes fit the budget (0: not even batch 1).</summary>
     public int ForPool(long budget, int cap = DefaultCap) => Largest(b => At(b).PoolReservedBytes <= budget, cap);
 
+    /// <summary>Largest batch at most <paramref name="cap"/> whose torch-pool reserved bytes fit the budget (0: not even batch 1).</summary>
+    public int ForTorchPool(long budget, int cap = DefaultCap) => Largest(b => At(b).TorchPoolReservedBytes <= budget, cap);
+
     /// <summary>Largest batch at most <paramref name="cap"/> whose plan peak fits the budget (0: not even batch 1).</summary>
     public int ForPlan(long budget, int cap = DefaultCap) => Largest(b => At(b).PlanPeakBytes <= budget, cap);
+
+    /// <summary>
+    /// The largest batch at most <paramref name="cap"/> whose training run fits under <paramref name="options"/>'
+    /// allocator and <see cref="TrainOptions.MemoryLimit"/> (0: not even batch 1), by <see cref="FitsDryRun"/>: the dry
+    /// runs go through the allocator's own policy (its pool, or its dry-run plan and arena).
+    /// </summary>
+    public static int ForTraining(TrainOptions options, int cap = DefaultCap) => Largest(b => FitsDryRun(options with { Batch = b }), cap);
+
+    /// <summary>
+    /// True when a run with <paramref name="options"/> stays within its memory limit in shapes-only mode: building the
+    /// network, training iterations until one reserves nothing more (a pool's cache settles after a few; a plan replays
+    /// from the second; at most <see cref="SettleIterations"/>) and one evaluation batch, all through a virtual allocator
+    /// of the run's kind under the limit.
+    /// </summary>
+    public static bool FitsDryRun(TrainOptions options)
+    {
+        options = options with { Planned = options.Planned with { OnLog = null, FirstTrace = null } };
+        using var device = Device.ShapesOnly();
+        return Survives(options, device, trainer =>
+        {
+            trainer.DryStep(options.Batch);
+            for (int i = 1; i < SettleIterations; i++)
+            {
+                long before = trainer.Allocator.PeakReservedBytes;
+                trainer.DryStep(options.Batch);
+                if (trainer.Allocator.PeakReservedBytes == before) break;
+            }
+            trainer.DryEvaluate(options.Batch);
+        });
+    }
+
+    /// <summary>
+    /// True when one real training step with <paramref name="options"/> on <paramref name="device"/>, over the first
+    /// samples of <paramref name="data"/>, stays within the memory limit: the confirmation of a dry-run search.
+    /// </summary>
+    public static bool FitsRealStep(TrainOptions options, Device device, Dataset data)
+    {
+        int b = options.Batch;
+        var xs = Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray();
+        var ys = Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray();
+        return Survives(options with { Planned = options.Planned with { OnLog = null } }, device, trainer => trainer.Step(xs, ys));
+    }
+
+    /// <summary>The most dry-run training iterations <see cref="FitsDryRun"/> runs before it takes the allocator as settled.</summary>
+    public const int SettleIterations = 8;
+
+    /// <summary>True when building a trainer and running <paramref name="work"/> throws no <see cref="OutOfDeviceMemoryException"/>.</summary>
+    static bool Survives(TrainOptions options, Device device, Action<Trainer> work)
+    {
+        try
+        {
+            using var trainer = new Trainer(options, device);
+            work(trainer);
+            return true;
+        }
+        catch (OutOfDeviceMemoryException) { return false; }
+    }
 
     /// <summary>
     /// The largest b in [1, cap] with fits(b), assuming fits is monotone (true up to some batch, false after);

@@ -24,6 +24,9 @@ public sealed record TrainOptions
     public PlannedAllocatorOptions Planned { get; init; } = PlannedAllocatorOptions.Defaults;
     /// <summary>Record the trace of every iteration (<see cref="IDeviceAllocator.LastTrace"/>).</summary>
     public bool Record { get; init; }
+    /// <summary>The most device memory the allocator may hold, in bytes (null: no limit); past it a request throws
+    /// <see cref="OutOfDeviceMemoryException"/>.</summary>
+    public long? MemoryLimit { get; init; }
 }
 
 /// <summary>What a training run measured; <paramref name="TestAccuracy"/> is null when there is no test set (synthetic data).</summary>
@@ -41,17 +44,36 @@ public sealed record TrainResult(string Model, int Batch, int Steps, string Acce
 public sealed class Trainer : IDisposable
 {
     private readonly bool ownsDevice;
+    // True while an iteration or evaluation runs, and after one threw (out of device memory): the tape's tensors are
+    // then in no known state, so Dispose only gives the allocator's device memory back.
+    private bool interrupted;
 
     public Trainer(TrainOptions options, Device? device = null)
     {
         Options = options;
         ownsDevice = device is null;
         Device = device ?? Device.Create(options.Accelerator);
-        Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, options.Planned);
+        var planned = options.Allocator == AllocatorKind.Planned && options.Planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null }
+            ? options.Planned with { FirstTrace = DryRunTrace(options) }
+            : options.Planned;
+        Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
         Tape = new Tape(Device, Allocator);
         Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
         Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
         PersistentBlocks = Allocator.LiveBlocks;
+    }
+
+    /// <summary>
+    /// The trace of the first iteration of a run with <paramref name="options"/> (same network, batch and input shape),
+    /// from a dry run through a recording pool on a shapes-only device: no kernels, no device memory. The planned
+    /// allocator plans it before the first real step (<see cref="PlanSource.DryRun"/>).
+    /// </summary>
+    public static IterationTrace DryRunTrace(TrainOptions options)
+    {
+        using var device = Device.ShapesOnly();
+        using var dry = new Trainer(options with { Allocator = AllocatorKind.Pool, Record = true, MemoryLimit = null }, device);
+        dry.DryStep(options.Batch);
+        return dry.Allocator.LastTrace ?? throw new InvalidOperationException("the dry run recorded no iteration");
     }
 
     public TrainOptions Options { get; }
@@ -70,10 +92,14 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public float Step(float[][] samples, int[] labels)
     {
+        // An iteration that throws (out of device memory) is not ended: the allocator would plan half an iteration.
         var marks = Allocator as IIterationAllocator;
         marks?.BeginIteration();
-        try { return Iteration(samples, labels); }
-        finally { marks?.EndIteration(); }
+        interrupted = true;
+        float loss = Iteration(samples, labels);
+        interrupted = false;
+        marks?.EndIteration();
+        return loss;
     }
 
     private float Iteration(float[][] samples, int[] labels)
@@ -99,20 +125,38 @@ public sealed class Trainer : IDisposable
         Step(new float[batch][], new int[batch]);
     }
 
+    /// <summary>A dry-run evaluation batch of <paramref name="batch"/> samples (inference mode; shapes-only devices).</summary>
+    public void DryEvaluate(int batch)
+    {
+        if (Device.Computes) throw new InvalidOperationException("DryEvaluate needs a shapes-only device");
+        Model.SetTraining(false);
+        Tape.Recording = false;
+        Logits(Array.Empty<float>(), batch);
+        Tape.Recording = true;
+        Model.SetTraining(true);
+    }
+
+    /// <summary>The logits of <paramref name="n"/> flattened samples on the host (inference mode must be on).</summary>
+    private float[] Logits(float[] flat, int n)
+    {
+        var x = Tape.Upload(flat, new[] { n }.Concat(Model.InputShape).ToArray(), "input");
+        var logits = Model.Forward(Tape, x);
+        var host = Tape.Download(logits);
+        logits.Release();
+        return host;
+    }
+
     /// <summary>Predicted classes of the samples (inference mode, nothing recorded).</summary>
     public int[] Predict(float[][] samples, int batch)
     {
         Model.SetTraining(false);
         Tape.Recording = false;
         var result = new int[samples.Length];
+        interrupted = true;
         for (int start = 0; start < samples.Length; start += batch)
         {
             int n = Math.Min(batch, samples.Length - start);
-            var chunk = samples.AsSpan(start, n).ToArray();
-            var x = Tape.Upload(Flatten(chunk), new[] { n }.Concat(Model.InputShape).ToArray(), "input");
-            var logits = Model.Forward(Tape, x);
-            var host = Tape.Download(logits);
-            logits.Release();
+            var host = Logits(Flatten(samples.AsSpan(start, n).ToArray()), n);
             int c = Model.Classes;
             for (int i = 0; i < n; i++)
             {
@@ -121,6 +165,7 @@ public sealed class Trainer : IDisposable
                 result[start + i] = best;
             }
         }
+        interrupted = false;
         Tape.Recording = true;
         Model.SetTraining(true);
         return result;
@@ -180,7 +225,7 @@ public sealed class Trainer : IDisposable
         }
         double stepMs = clock.Elapsed.TotalMilliseconds / Math.Max(1, Options.Steps);
         long trainPeak = Allocator.PeakReservedBytes;
-        double? acc = test is null ? null : Accuracy(test, Math.Max(b, 128));
+        double? acc = test is null ? null : Accuracy(test, b); // in batches of the training batch, so evaluation fits where training fits
         return new TrainResult(Model.Name, b, Options.Steps, Device.Name, Allocator.Name,
             losses.Count > 0 ? losses[0] : float.NaN, losses.Count > 0 ? losses[^1] : float.NaN, acc, stepMs,
             Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses) { TrainPeakBytes = trainPeak };
@@ -197,9 +242,12 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
-        Tape.Clear();
-        Optimizer.Dispose();
-        Model.Dispose();
+        if (!interrupted)
+        {
+            Tape.Clear();
+            Optimizer.Dispose();
+            Model.Dispose();
+        }
         Allocator.Dispose();
         if (ownsDevice) Device.Dispose();
     }

@@ -87,6 +87,7 @@ public sealed class ProfilingCommandTests : IDisposable
         int pool = j.GetProperty("poolMaxBatch").GetInt32(), plan = j.GetProperty("planMaxBatch").GetInt32();
         Assert.InRange(pool, 1, 1000);
         Assert.True(plan > pool, $"plan {plan}, pool {pool}");
+        Assert.Equal(0, j.GetProperty("torchPoolMaxBatch").GetInt32());   // PyTorch's smallest segment is 2 MiB
     }
 
     [Theory]
@@ -104,6 +105,7 @@ public sealed class ProfilingCommandTests : IDisposable
         var r = CliRunner.Run("max-batch", "--model", "mlp", "--budget", "1KiB", "--json");
         Assert.Equal(0, r.ExitCode);
         Assert.Equal(0, r.Json.GetProperty("poolMaxBatch").GetInt32());
+        Assert.Equal(0, r.Json.GetProperty("torchPoolMaxBatch").GetInt32());
         Assert.Equal(0, r.Json.GetProperty("planMaxBatch").GetInt32());
     }
 }

@@ -1,0 +1,31 @@
+module Pgmo.Planner.Tests.NetworkTracePoolTests
+
+open System.IO
+open Expecto
+open Pgmo.Planner
+open Pgmo.Planner.Tests.Generators
+
+/// `plan --algorithm pool` and `plan --algorithm torch-pool` on the profiled network traces of datasets/traces
+/// (ResNet-50, GoogLeNet, Inception-v3, VGG-16, AlexNet at three batch sizes): the registry algorithm the command runs
+/// charges exactly the reserved bytes of the reference pools written from the policy text (PoolTests.referencePool,
+/// a plain list of chunks with no shared code), and puts every block where the reference does.
+let tests =
+    let folder = Path.Combine(OptimalTests.repositoryRoot (), "datasets", "traces")
+    testList "Pools on the network traces" [
+        for file in Directory.GetFiles(folder, "*.csv") |> Array.sort do
+            let name = Path.GetFileNameWithoutExtension file
+            for policy in [ PoolPolicy.CuPy; PoolPolicy.Torch ] do
+                testCase (sprintf "%s: %s matches the reference pool" name policy.Name) <| fun () ->
+                    let problem =
+                        match Csv.parseProblem file (File.ReadAllText file) with
+                        | Ok p -> p
+                        | Error e -> failwithf "%s:%d %s" e.File e.Line e.Message
+                    let algorithm = Algorithms.tryFind policy.Name |> Option.get
+                    let planned = algorithm.Run Algorithms.defaults problem
+                    let events = Pool.events problem
+                    let offsets, reserved = PoolTests.referencePool policy events
+                    Expect.equal planned.Peak reserved "the charged peak is the reference's reserved bytes"
+                    Expect.equal (Pool.simulateEvents policy events).Offsets offsets "every block where the reference puts it"
+                    let peak = expectValid policy.Name problem planned.Plan
+                    Expect.isLessThanOrEqual peak reserved "the plan fits the reserved bytes"
+    ]
