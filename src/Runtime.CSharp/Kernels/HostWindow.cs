@@ -13,7 +13,9 @@ internal static unsafe class HostWindow
     /// <summary>Below this many elements a call runs on the calling thread only.</summary>
     private const long ParallelThreshold = 1 << 15;
 
-    /// <summary>The im2col columns of one tile (see <see cref="KernelBodies.Im2Col"/>).</summary>
+    /// <summary>The im2col columns of one tile (see <see cref="KernelBodies.Im2Col"/>): per row of the column matrix,
+    /// each output row's run of positions is a zero fill where the window is in the padding and, in between, a copy
+    /// of the input row (contiguous at stride 1).</summary>
     public static void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {
         float* xs = HostGemm.Address(x), cs = HostGemm.Address(col);
@@ -24,12 +26,25 @@ internal static unsafe class HostWindow
             int kw = r % p.KW, kh = r / p.KW % p.KH, ch = r / (p.KW * p.KH);
             float* dst = cs + (long)row * tile.T;
             float* plane = xs + ((long)(tile.N0 + nl) * p.C + ch) * p.H * p.W;
+            // output columns whose input column ow*S - PadW + kw lies inside [0, W)
+            int owLo = p.PadW - kw > 0 ? (p.PadW - kw + p.Stride - 1) / p.Stride : 0;
+            int owHi = p.W - 1 + p.PadW - kw < 0 ? 0 : Math.Min(p.OW, (p.W - 1 + p.PadW - kw) / p.Stride + 1);
             int oh = tile.Q0 / p.OW, ow = tile.Q0 % p.OW;
-            for (int q = 0; q < tile.T; q++)
+            for (int q = 0; q < tile.T; oh++, ow = 0)
             {
-                int h = oh * p.Stride - p.PadH + kh, w = ow * p.Stride - p.PadW + kw;
-                dst[q] = h >= 0 && h < p.H && w >= 0 && w < p.W ? plane[h * p.W + w] : 0f;
-                if (++ow == p.OW) { ow = 0; oh++; }
+                int run = Math.Min(tile.T - q, p.OW - ow), end = ow + run;
+                float* seg = dst + q - ow;                       // seg[o] is output column o of this output row
+                int h = oh * p.Stride - p.PadH + kh;
+                int a = h < 0 || h >= p.H ? end : Math.Clamp(owLo, ow, end), b = Math.Clamp(owHi, a, end);
+                new Span<float>(seg + ow, a - ow).Clear();
+                if (b > a)
+                {
+                    float* src = plane + h * p.W - p.PadW + kw;  // src[o * S] is input column o*S - PadW + kw
+                    if (p.Stride == 1) new Span<float>(src + a, b - a).CopyTo(new Span<float>(seg + a, b - a));
+                    else for (int o = a; o < b; o++) seg[o] = src[o * p.Stride];
+                }
+                new Span<float>(seg + b, end - b).Clear();
+                q += run;
             }
         });
     }
