@@ -49,7 +49,7 @@ public static class BenchKernelsCommand
         {
             GemmKernel.HostBlocked => $"host-blocked GEMM ({(HostGemm.Vectorized ? "AVX2+FMA" : "scalar")}, {Environment.ProcessorCount} cores)",
             GemmKernel.CuBlas => "cuBLAS GEMM",
-            var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM",
+            var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM" + (kernels.CuBlasError is { } why ? $" (cuBLAS unavailable: {why})" : ""),
         };
         Output.Err.MarkupLineInterpolated($"benchmarking on {device.Description}, {gemmName}; the C# loop is one thread of plain loops");
 
