@@ -38,7 +38,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     }
 
     /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 144, N over 384) and its parallel threshold, and
-    /// skinny products (at most 8 rows, B along k or along j), batched, summed over batches and with beta, against the
+    /// skinny products (at most 8 rows, B along k or along j) and shallow ones (K at most 8), batched, summed over batches and with beta, against the
     /// one-thread-per-element kernel.</summary>
     [Theory]
     [InlineData(150, 400, 270, false, false, 1, false, 0f)]
@@ -48,6 +48,8 @@ public sealed class GemmKernelTests(CpuFixture fx)
     [InlineData(2, 700, 333, false, true, 1, false, 0f)]
     [InlineData(8, 600, 37, true, false, 2, true, 0.5f)]
     [InlineData(3, 41, 9, false, false, 3, false, 1f)]
+    [InlineData(300, 500, 2, true, false, 1, false, 0f)]
+    [InlineData(20, 33, 8, false, false, 2, true, 0.5f)]
     public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta)
     {
         var d = fx.Device;

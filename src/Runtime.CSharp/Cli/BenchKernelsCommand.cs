@@ -50,7 +50,7 @@ public static class BenchKernelsCommand
         {
             GemmKernel.HostBlocked => $"host-blocked GEMM ({(HostGemm.Vectorized ? "AVX2+FMA" : "scalar")}, {Environment.ProcessorCount} cores)",
             GemmKernel.CuBlas => "cuBLAS GEMM",
-            var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM",
+            var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM" + (kernels.CuBlasError is { } why ? $" (cuBLAS unavailable: {why})" : ""),
         };
         Output.Err.MarkupLineInterpolated($"benchmarking on {device.Description}, {gemmName}; the C# loop is one thread of plain loops");
 
@@ -114,18 +114,18 @@ public static class BenchKernelsCommand
         tape.Recording = false;
         double fwd = Time(device, () => tape.Conv2d(x.Share(), w.Share(), null, 1, 1).Release());
         tape.Recording = true;
-        double both = Time(device, () =>
+        Tensor? y = null;
+        double bwd = Time(device, () =>
         {
-            var y = tape.Conv2d(x.Share(), w.Share(), null, 1, 1);
-            tape.Backward(y, gy.Share());
-            y.Release();
+            tape.Backward(y!, gy.Share());
+            y!.Release();
             x.Grad!.Release(); x.Grad = null;
             w.Grad!.Release(); w.Grad = null;
-        });
+        }, before: () => y = tape.Conv2d(x.Share(), w.Share(), null, 1, 1));
         var (xh, wh, yh) = (Random(n * cin * hw * hw, 3), Random(cout * cin * 9, 4), new float[n * cout * hw * hw]);
         double loop = Time(null, () => LoopConv(xh, wh, yh, n, cin, cout, hw));
         x.Release(); w.Release(); gy.Release();
-        return (flop / (fwd * 1e6), 2 * flop / ((both - fwd) * 1e6), flop / (loop * 1e6));
+        return (flop / (fwd * 1e6), 2 * flop / (bwd * 1e6), flop / (loop * 1e6));
     }
 
     /// <summary>Step time of each digits model at batch 32 (its own rows: more networks can be added here).</summary>
@@ -147,14 +147,18 @@ public static class BenchKernelsCommand
     /// <summary>
     /// Milliseconds of one run of <paramref name="work"/>: the best of at least three timed runs after a warm-up (which
     /// also compiles kernels), repeated until about half a second has been spent, so a busy machine disturbs it less.
+    /// <paramref name="before"/>, when given, runs untimed before each run (e.g. the forward pass of a timed backward).
     /// </summary>
-    static double Time(Device? device, Action work)
+    static double Time(Device? device, Action work, Action? before = null)
     {
+        before?.Invoke();
         work();
         device?.Synchronize();
         double best = double.MaxValue, spent = 0;
         for (int r = 0; r < 3 || (spent < 500 && r < 50); r++)
         {
+            before?.Invoke();
+            device?.Synchronize();
             var sw = Stopwatch.StartNew();
             work();
             device?.Synchronize();

@@ -38,12 +38,15 @@ internal static unsafe class HostGemm
     public static void Run(float* a, float* b, float* c, GemmParams p)
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0) return;
-        if (IsSkinny(p))
+        if (IsSkinny(p) || IsShallow(p))
         {
             for (int bt = 0; bt < p.Batch; bt++)
             {
                 bool sum = p.ReduceBatch != 0;
-                Skinny(a + bt * p.ABatch, b + bt * p.BBatch, sum ? c : c + bt * p.CBatch, p, sum && bt > 0 ? 1f : p.Beta);
+                float* at = a + bt * p.ABatch, btp = b + bt * p.BBatch, ct = sum ? c : c + bt * p.CBatch;
+                float beta = sum && bt > 0 ? 1f : p.Beta;
+                if (IsSkinny(p)) Skinny(at, btp, ct, p, beta);
+                else Shallow(at, btp, ct, p, beta);
             }
             return;
         }
@@ -83,32 +86,76 @@ internal static unsafe class HostGemm
         var rows = GC.AllocateUninitializedArray<float>(m * k, pinned: true);
         for (int i = 0; i < m; i++)
             for (int q = 0; q < k; q++) rows[i * k + q] = a[i * p.ARow + q * p.ACol];
-        const int Width = 256;
-        int chunks = (n + Width - 1) / Width;
+        // Dot products: 256 columns a task. Rows of B: one wide run of columns a task, so each row of B is read in
+        // long contiguous pieces.
+        int width = p.BRow == 1 ? 256 : Math.Max(256, (n + 2 * Environment.ProcessorCount - 1) / (2 * Environment.ProcessorCount));
+        int chunks = (n + width - 1) / width;
         var (pa, pb, pc) = ((nint)Unsafe.AsPointer(ref rows[0]), (nint)b, (nint)c);
         void Chunk(int t)
         {
             float* ar = (float*)pa, bm = (float*)pb, cm = (float*)pc;
-            int j0 = t * Width, j1 = Math.Min(n, j0 + Width);
+            int j0 = t * width, j1 = Math.Min(n, j0 + width), w = j1 - j0;
             if (p.BRow == 1)
             {
                 for (int j = j0; j < j1; j++)
                     for (int i = 0; i < m; i++) Put(cm + i * p.CRow + j, Dot(ar + i * k, bm + j * p.BCol, k), p.Alpha, beta);
                 return;
             }
-            float* acc = stackalloc float[SkinnyRows * Width];
-            int w = j1 - j0;
-            new Span<float>(acc, m * Width).Clear();
-            for (int q = 0; q < k; q++)
+            var sums = GC.AllocateArray<float>(m * w, pinned: true);
+            fixed (float* acc = sums)
             {
-                float* brow = bm + q * p.BRow + j0;
-                for (int i = 0; i < m; i++) AddScaled(acc + i * Width, brow, ar[i * k + q], w);
+                for (int q = 0; q < k; q++)
+                {
+                    float* brow = bm + q * p.BRow + j0;
+                    for (int i = 0; i < m; i++) AddScaled(acc + i * w, brow, ar[i * k + q], w);
+                }
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < w; j++) Put(cm + i * p.CRow + j0 + j, acc[i * w + j], p.Alpha, beta);
             }
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < w; j++) Put(cm + i * p.CRow + j0 + j, acc[i * Width + j], p.Alpha, beta);
         }
         if ((long)m * n * k >= ParallelThreshold && chunks > 1) Parallel.For(0, chunks, Chunk);
         else for (int t = 0; t < chunks; t++) Chunk(t);
+    }
+
+    /// <summary>True for a short K (at most <see cref="SkinnyRows"/>) and B and C contiguous along j: the weight
+    /// gradient of a fully connected layer at a small batch, updated row by row by <see cref="Shallow"/>.</summary>
+    private static bool IsShallow(GemmParams p) => p.K <= SkinnyRows && p.K > 0 && p.BCol == 1 && p.CCol == 1 && p.M > SkinnyRows;
+
+    /// <summary>One product with a short K: each row of C is beta times itself plus K scaled rows of B (which stay in
+    /// cache), updated in place; rows spread over the cores.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Shallow(float* a, float* b, float* c, GemmParams p, float beta)
+    {
+        var (pa, pb, pc) = ((nint)a, (nint)b, (nint)c);
+        void Rows(int from, int to)
+        {
+            for (int i = from; i < to; i++)
+            {
+                float* crow = (float*)pc + i * p.CRow, arow = (float*)pa + i * p.ARow;
+                if (beta == 0f) SetScaled(crow, (float*)pb, p.Alpha * arow[0], p.N);
+                else
+                {
+                    if (beta != 1f) SetScaled(crow, crow, beta, p.N);
+                    AddScaled(crow, (float*)pb, p.Alpha * arow[0], p.N);
+                }
+                for (int q = 1; q < p.K; q++) AddScaled(crow, (float*)pb + q * p.BRow, p.Alpha * arow[q * p.ACol], p.N);
+            }
+        }
+        const int RowsPerTask = 16;
+        int tasks = (p.M + RowsPerTask - 1) / RowsPerTask;
+        if ((long)p.M * p.N * p.K >= ParallelThreshold && tasks > 1)
+            Parallel.For(0, tasks, t => Rows(t * RowsPerTask, Math.Min(p.M, (t + 1) * RowsPerTask)));
+        else Rows(0, p.M);
+    }
+
+    /// <summary>dst[0..n) = s * x[0..n) (dst may be x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SetScaled(float* dst, float* x, float s, int n)
+    {
+        int w = System.Numerics.Vector<float>.Count, i = 0;
+        var sv = new System.Numerics.Vector<float>(s);
+        for (; i + w <= n; i += w) Unsafe.Write(dst + i, sv * Unsafe.Read<System.Numerics.Vector<float>>(x + i));
+        for (; i < n; i++) dst[i] = s * x[i];
     }
 
     /// <summary>*c = alpha v + beta *c (beta 0: *c is not read).</summary>

@@ -39,9 +39,10 @@ public sealed partial class KernelCache : IDisposable
         if (accelerator is CudaAccelerator cuda)
         {
             try { blas = new CuBlas(cuda) { Stream = (CudaStream)cuda.DefaultStream }; }
-            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or CuBlasException or TypeInitializationException)
+            catch (Exception e)
             {
-                CuBlasError = e.Message;
+                // any failure to load or initialize cuBLAS leaves the tiled kernel in charge, with the reason kept
+                CuBlasError = $"{e.GetType().Name}: {e.Message}";
             }
         }
         GemmKernel = cpu ? GemmKernel.HostBlocked : blas is not null ? GemmKernel.CuBlas : GemmKernel.Tiled;
