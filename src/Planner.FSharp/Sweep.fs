@@ -22,6 +22,10 @@ module Sweep =
     [<Literal>]
     let Starts = 1
 
+    let private byStep =
+        System.Comparison(fun (struct (t1: int64, k1: int, i1: int)) (struct (t2: int64, k2: int, i2: int)) ->
+            if t1 <> t2 then compare t1 t2 elif k1 <> k2 then compare k1 k2 else compare i1 i2)
+
     /// Every lifetime's two endpoints as (step, kind, buffer index), sorted by step, then ends before starts, then
     /// buffer index: the order in which a sweep over time meets them. O(n log n).
     let endpoints (problem: Problem) : struct (int64 * int * int)[] =
@@ -30,7 +34,8 @@ module Sweep =
         for i in 0 .. bs.Length - 1 do
             keys.[2 * i] <- struct (bs.[i].Lifetime.Start, Starts, i)
             keys.[2 * i + 1] <- struct (bs.[i].Lifetime.End, Ends, i)
-        Array.sortInPlace keys
+        // a typed comparison: F#'s structural comparison of struct tuples is several times slower here
+        System.Array.Sort(keys, byStep)
         keys
 
     /// Every distinct lifetime endpoint, ascending: the compressed time coordinates (a step's rank is its index).

@@ -17,6 +17,15 @@ public sealed class TimingTests
     }
 
     [Fact]
+    public void MeasuresEveryRun()
+    {
+        int calls = 0;
+        var s = Timing.Measure(4, () => calls++);
+        Assert.Equal((4, 4), (calls, s.Runs));
+        Assert.True(s.MinMillis >= 0 && s.MinMillis <= s.MedianMillis);
+    }
+
+    [Fact]
     public void GrowthExponentIsTheLogLogSlope()
     {
         double[] n = [1000, 10000, 100000];
