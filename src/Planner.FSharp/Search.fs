@@ -45,8 +45,9 @@ module Search =
         member this.Exhausted =
             this.OutOfTime || (match options.MaxIterations with Some m -> iterations >= m | None -> false)
 
-    /// Pairs of buffers that overlap in time, as adjacency lists, or None when there are more than `cap` pairs.
-    let private conflicts (bs: Buffer[]) (cap: int64) : int[][] option =
+    /// Pairs of buffers that overlap in time, as adjacency lists, or None when there are more than `cap` pairs or
+    /// `stop` says the time is up (checked every 64 buffers).
+    let private conflicts (bs: Buffer[]) (cap: int64) (stop: unit -> bool) : int[][] option =
         let n = bs.Length
         let order = Array.init n id |> Array.sortBy (fun i -> bs.[i].Lifetime.Start)
         let lists = Array.init n (fun _ -> ResizeArray<int>())
@@ -62,7 +63,7 @@ module Search =
                 lists.[i].Add j
                 lists.[j].Add i
             pairs <- pairs + int64 live.Count
-            if pairs > cap then ok <- false
+            if pairs > cap || (k &&& 63 = 0 && stop ()) then ok <- false
             live.Add i
             k <- k + 1
         if ok then Some(lists |> Array.map (fun l -> l.ToArray())) else None
@@ -73,7 +74,7 @@ module Search =
         let n = bs.Length
         let sizes = bs |> Array.map (fun b -> b.Size)
         let aligns = bs |> Array.map (fun b -> b.Alignment)
-        let adjacency = conflicts bs 20_000_000L
+        let adjacency = conflicts bs 4_000_000L (fun () -> budget.OutOfTime)
         let keys = Array.zeroCreate<int64> (max n 1)
         let tops = Array.zeroCreate<int64> (max n 1)
         let pos = Array.create n System.Int32.MaxValue

@@ -18,5 +18,6 @@ let all =
         TracesTests.tests
         SvgTests.tests
         OptimalTests.tests
+        DescentTests.tests
         CertificateTests.tests
     ]
