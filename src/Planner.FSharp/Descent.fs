@@ -72,6 +72,14 @@ type DescentOptions =
       Preorders: string list
       /// Capacities probed strictly between the bound and the capacity just below the peak.
       Points: int
+      /// Before the descent, the bound's capacity is decided for this long with one long search per preorder (in
+      /// parallel with two workers or more, else Exact's round robin): the bound is the optimum of most instances and
+      /// a long search there beats short restarts (TimeSpan.Zero: no such phase; with a finite NodeLimit, a quarter of
+      /// it instead of a time).
+      BoundTime: TimeSpan
+      /// The share of the search nodes spent on the bound's capacity (the optimum of most instances); the rest goes
+      /// to the capacities above it.
+      BoundShare: float
       /// Node budget of the first probe of a (capacity, preorder) pair per buffer (a plan takes at least one node per
       /// buffer); it doubles after every probe of the pair that ran out.
       FirstNodes: int64
@@ -94,9 +102,9 @@ type DescentOptions =
 [<RequireQualifiedAccess>]
 module Descent =
 
-    /// One worker, Exact's preorders, no spread points (galloping only), a first budget of 4 nodes per buffer, no limit, no cancellation.
+    /// One worker, Exact's preorders, no spread points (galloping only), no first phase at the bound, a quarter of the nodes on the bound, a first budget of 4 nodes per buffer, no limit, no cancellation.
     let defaults =
-        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 0; FirstNodes = 4L; NodeLimit = Int64.MaxValue
+        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 0; BoundTime = TimeSpan.Zero; BoundShare = 0.25; FirstNodes = 4L; NodeLimit = Int64.MaxValue
           Seed = 1; Cancellation = CancellationToken.None }
 
     /// The largest problem the exact search handles: its setup is quadratic in the buffers and linear in the
@@ -162,55 +170,63 @@ module Descent =
         let first = options.FirstNodes * int64 (max 1 problem.Buffers.Length)
         let mutable probes = 0L
         let mutable randoms = 0L
-        // a deterministic pair (least budget first, the bound's pairs counted at half: it is the usual optimum) or,
-        // every second probe, a random one
+        let mutable boundNodes = 0L
+        // the least-spent free pair among caps, if any
+        let leastSpent (caps: int64 seq) =
+            let mutable least = Int64.MaxValue
+            let mutable chosen = None
+            for c in caps do
+                for p in preorders do
+                    let key = struct (c, p)
+                    if not (running.ContainsKey key) then
+                        let budget = match next.TryGetValue key with | true, b -> b | _ -> first
+                        if budget < least then
+                            least <- budget
+                            chosen <- Some(c, p, 0, budget)
+            chosen
+        // the bound's pairs while they have had less than their share of the nodes; otherwise alternately the
+        // least-spent pair above the bound and a random probe
         let pick () =
             lock gate (fun () ->
                 if stop () then None
                 else
                     let bound, peak = incumbent.Bound, incumbent.Peak
                     let caps = capacities options.Points g bound peak
-                    probes <- probes + 1L
                     let mutable chosen = None
-                    if probes % 2L = 0L && caps.Length > 0 then
-                        randoms <- randoms + 1L
-                        let bottom, top = caps.[0], caps.[caps.Length - 1]
-                        // closer to the top more often: a plan there is likelier, and the bound is probed anyway
-                        let u = rnd.NextDouble()
-                        let c = top - g * int64 (u * u * float ((top - bottom) / g + 1L))
-                        let p = preorders.[rnd.Next preorders.Length]
-                        let seed = 1 + rnd.Next(Int32.MaxValue - 1)
-                        chosen <- Some(c, p, seed, first * luby randoms)
-                    else
-                        let mutable least = Int64.MaxValue
-                        for c in caps do
-                            for p in preorders do
-                                let key = struct (c, p)
-                                if not (running.ContainsKey key) then
-                                    let budget = match next.TryGetValue key with | true, b -> b | _ -> first
-                                    let weight = if c = bound then budget / 2L else budget
-                                    if weight < least then
-                                        least <- weight
-                                        chosen <- Some(c, p, 0, budget)
+                    if caps.Length > 0 && float boundNodes <= options.BoundShare * float used then
+                        chosen <- leastSpent [ caps.[0] ]
+                    if chosen.IsNone && caps.Length > 1 then
+                        probes <- probes + 1L
+                        if probes % 2L = 0L then
+                            randoms <- randoms + 1L
+                            let bottom, top = caps.[1], caps.[caps.Length - 1]
+                            // closer to the top more often: a plan there is likelier
+                            let u = rnd.NextDouble()
+                            let c = top - g * int64 (u * u * float ((top - bottom) / g + 1L))
+                            let p = preorders.[rnd.Next preorders.Length]
+                            let seed = 1 + rnd.Next(Int32.MaxValue - 1)
+                            chosen <- Some(c, p, seed, first * luby randoms)
+                        else chosen <- leastSpent caps.[1..]
+                    if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [ caps.[0] ]
                     match chosen with
                     | Some(c, p, seed, budget) ->
                         let cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
                         if seed = 0 then running.[struct (c, p)] <- cts else randomRuns.Add((c, cts))
-                        Some(c, p, seed, min budget (max 1L (options.NodeLimit - used)), cts)
+                        let atBound = (c = caps.[0])
+                        Some(c, p, seed, min budget (max 1L (options.NodeLimit - used)), atBound, cts)
                     | None -> None)
         let worker () =
             let mutable go = true
             while go do
                 match pick () with
                 | None -> go <- false
-                | Some(c, p, seed, budget, cts) ->
+                | Some(c, p, seed, budget, atBound, cts) ->
                     let exact = { Exact.defaults with Preorders = [ p ]; NodeLimit = budget; Cancellation = cts.Token; Seed = seed }
                     let result, nodes = Exact.decideCounting exact c problem
                     let pruned = cts.IsCancellationRequested
-                    if Environment.GetEnvironmentVariable "PGMO_DEBUG" = "1" then
-                        eprintfn "probe %d %s seed %d budget %d: %A nodes %d%s" c p seed budget (match result with Fits _ -> "FITS" | DoesNotFit -> "NO" | Unknown -> "-") nodes (if pruned then " pruned" else "")
                     lock gate (fun () ->
                         used <- used + nodes
+                        if atBound then boundNodes <- boundNodes + nodes
                         if seed <> 0 then randomRuns.RemoveAll(fun (_, x) -> obj.ReferenceEquals(x, cts)) |> ignore
                         else
                             running.Remove(struct (c, p)) |> ignore
@@ -220,6 +236,23 @@ module Descent =
                     | Fits plan -> incumbent.Offer("exact", plan) |> ignore
                     | DoesNotFit -> incumbent.Raise("exact", c + g) |> ignore
                     | Unknown -> ()
+        // the first phase: a long decision at the bound
+        if not (stop ()) && (options.BoundTime > TimeSpan.Zero || options.NodeLimit < Int64.MaxValue) then
+            use phase = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+            if options.NodeLimit = Int64.MaxValue then phase.CancelAfter options.BoundTime
+            let bound = incumbent.Bound
+            let exact =
+                { Exact.defaults with
+                    Preorders = preorders; Cancellation = phase.Token
+                    NodeLimit = (if options.NodeLimit = Int64.MaxValue then Int64.MaxValue else options.NodeLimit / 4L) }
+            let result, nodes =
+                if options.Workers >= 2 && options.NodeLimit = Int64.MaxValue then Exact.decideParallel exact bound problem, 0L
+                else Exact.decideCounting exact bound problem
+            lock gate (fun () -> used <- used + nodes)
+            match result with
+            | Fits plan -> incumbent.Offer("exact", plan) |> ignore
+            | DoesNotFit -> incumbent.Raise("exact", bound + g) |> ignore
+            | Unknown -> ()
         let helpers =
             [| for _ in 2 .. max 1 options.Workers -> Task.Factory.StartNew(worker, TaskCreationOptions.LongRunning) |]
         worker ()

@@ -52,7 +52,7 @@ module Search =
         let n = bs.Length
         let sizes = bs |> Array.map (fun b -> b.Size)
         let aligns = bs |> Array.map (fun b -> b.Alignment)
-        let adjacency = Sweep.overlaps problem 20_000_000L
+        let adjacency = Sweep.overlaps problem 4_000_000L (fun () -> budget.OutOfTime)
         let keys = Array.zeroCreate<int64> (max n 1)
         let tops = Array.zeroCreate<int64> (max n 1)
         let pos = Array.create n System.Int32.MaxValue
@@ -237,7 +237,7 @@ module Search =
                     cost <- g.Cost current
 
     /// Stage 2: the descent by capacity decisions of the exact search (Descent.run) from the best plan so far, with
-    /// `share` of the remaining time, on up to two threads (under an iteration cap: one thread and a node limit, so
+    /// `share` of the remaining time (a third of it first on the lower bound), on up to two threads (under an iteration cap: one thread and a node limit, so
     /// that capped runs stay deterministic). Skipped where the exact search is not tractable (Descent.tractable).
     let private exact (problem: Problem) (state: State) (options: SearchOptions) (share: float) =
         if not state.Done && not state.Budget.Exhausted && Descent.tractable problem then
@@ -248,7 +248,8 @@ module Search =
                 | Some m -> { Descent.defaults with NodeLimit = int64 m * 1000L; Seed = options.Seed; Cancellation = cancel.Token }
                 | None ->
                     { Descent.defaults with
-                        Workers = min 2 System.Environment.ProcessorCount; Seed = options.Seed; Cancellation = cancel.Token }
+                        Workers = min 2 System.Environment.ProcessorCount; Seed = options.Seed; Cancellation = cancel.Token
+                        BoundTime = System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share / 3.0)) }
             let m = Descent.minimize descent state.Best (fun _ _ _ -> ()) problem
             state.Offer(m.Best.Offsets, state.Placer.Cost m.Best.Offsets, [||])
 
@@ -258,17 +259,10 @@ module Search =
     let plan (options: SearchOptions) (problem: Problem) : Plan =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
         else
-            let w = System.Diagnostics.Stopwatch.StartNew()
-            let dbg s = if System.Environment.GetEnvironmentVariable "PGMO_DEBUG" = "1" then eprintfn "%s %.2f s" s w.Elapsed.TotalSeconds
             let state = State(problem, options)
             state.Placer <- OrderPlacer(problem, state.Budget)
-            dbg "greedy"
             let shape = BestFit.Shape problem
-            dbg "shape"
             let seed = construct problem state shape
-            dbg "construct"
             exact problem state options 0.75
-            dbg "exact"
             improve problem state shape seed
-            dbg "improve"
             state.Best

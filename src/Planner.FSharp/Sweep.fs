@@ -73,19 +73,22 @@ module Sweep =
         { Steps = steps; Lo = lo; Hi = hi; Members = members }
 
     /// For every buffer, the buffers whose lifetimes overlap its own (adjacency lists of the interval graph), or None
-    /// when there are more than `cap` overlapping pairs. O(n log n + pairs).
-    let overlaps (problem: Problem) (cap: int64) : int[][] option =
+    /// when there are more than `cap` overlapping pairs or `stop` says the time is up (asked every 64 starts).
+    /// O(n log n + pairs).
+    let overlaps (problem: Problem) (cap: int64) (stop: unit -> bool) : int[][] option =
         let bs = problem.Buffers
         let lists = Array.init bs.Length (fun _ -> ResizeArray<int>())
         let live = System.Collections.Generic.HashSet<int>()
         let mutable pairs = 0L
+        let mutable starts = 0
         let mutable ok = true
         for struct (_, kind, i) in endpoints problem do
             if ok then
                 if kind = Ends then live.Remove i |> ignore
                 else
                     pairs <- pairs + int64 live.Count
-                    if pairs > cap then ok <- false
+                    starts <- starts + 1
+                    if pairs > cap || (starts &&& 63 = 0 && stop ()) then ok <- false
                     else
                         for j in live do
                             lists.[i].Add j

@@ -34,6 +34,9 @@ module Solver =
         |> List.filter (fun (_, p) -> Validate.isValid problem p)
         |> List.minBy (fun (_, p) -> Plan.peak problem p)
 
+    /// The first phase of a descent: a sixth of the time limit on the lower bound, the usual optimum.
+    let private boundTime (options: SolveOptions) = TimeSpan.FromSeconds(options.TimeLimitSeconds / 6.0)
+
     /// The progress callback of the options as the Incumbent's report.
     let private reporter (options: SolveOptions) : string -> int64 -> int64 -> unit =
         fun solver peak bound -> options.Progress |> Option.iter (fun f -> f { Solver = solver; Peak = peak; Bound = bound })
@@ -74,7 +77,7 @@ module Solver =
         | None ->
             // minimization by capacity decisions from the best heuristic plan (Descent)
             let incumbent = incumbentOf options problem
-            let m = Descent.run { Descent.defaults with Workers = options.Workers; Cancellation = cts.Token } incumbent problem
+            let m = Descent.run { Descent.defaults with Workers = options.Workers; Cancellation = cts.Token; BoundTime = boundTime options }  incumbent problem
             result (if m.Optimal then Optimal else Feasible) (Some m.Best) m.LowerBound
 
     /// The stronger of two answers to the same question (a proof beats no proof, a lower peak beats a higher one).
@@ -108,7 +111,7 @@ module Solver =
         incumbent.Subscribe(fun () -> if incumbent.Optimal then (try cts.Cancel() with :? ObjectDisposedException -> ()))
         let descent =
             Task.Run(fun () ->
-                Descent.run { Descent.defaults with Workers = max 1 options.Workers; Cancellation = cts.Token } incumbent problem)
+                Descent.run { Descent.defaults with Workers = max 1 options.Workers; Cancellation = cts.Token; BoundTime = boundTime options }  incumbent problem)
         let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
         // CP-SAT's model alone outlasts a short time limit where the exact search is not tractable (Descent.tractable)
         if not incumbent.Optimal && Descent.tractable problem then
