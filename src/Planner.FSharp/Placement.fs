@@ -248,6 +248,8 @@ module Placement =
                         if hi - lo < bestGap then
                             best <- candidate
                             bestGap <- hi - lo
+                            // no fitting gap is shorter than s, and a tie goes to the lowest: this one
+                            if bestGap = s then top <- lo
                 x <- hi
         if best >= 0L then best else Numbers.alignUp alignment top
 
