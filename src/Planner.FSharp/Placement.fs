@@ -38,6 +38,8 @@ module Placement =
                         if gap < bestGap then
                             best <- candidate
                             bestGap <- gap
+                            // no fitting gap is shorter than the buffer (or 1 byte), and a tie goes to the lowest
+                            if gap = max 1L size then stop <- true
             if his.[i] > cursor then cursor <- his.[i]
             i <- i + 1
         if best >= 0L then best else Numbers.alignUp alignment cursor
@@ -158,6 +160,13 @@ module Placement =
                                 more <- false
                     c.His.[j] <- top
                     c.Refresh()
+        /// Copies the runs' bottoms and tops, ascending, into los and his from index `at`.
+        member _.CopyTo(los: int64[], his: int64[], at: int) =
+            let mutable k = at
+            for c in chunks do
+                System.Array.Copy(c.Los, 0, los, k, c.Count)
+                System.Array.Copy(c.His, 0, his, k, c.Count)
+                k <- k + c.Count
         /// The first gap, in address order, that holds a window [x', x' + s) with x' >= x (s >= 1), as (start, end);
         /// the end of the unbounded top gap is Int64.MaxValue.
         member this.NextGap(x: int64, s: int64, start: byref<int64>, finish: byref<int64>) =
@@ -258,9 +267,10 @@ module Placement =
     /// buffers: a segment tree of lifetimes (stabbing at a buffer's start finds those live then) and a tree of starts
     /// (finds those starting strictly inside its lifetime; for a buffer live from the first step, all those starting
     /// before its end). Every buffer a query reaches through a node overlaps it in time, so a node keeps only the union
-    /// of its buffers' address ranges (Runs): stacked buffers collapse into one run. Both fits search the O(log n)
-    /// nodes reached together for the gaps at least as long as the buffer (chooseAmong), skipping chunks of shorter
-    /// gaps. In allocation order (starts never decrease) the tree of starts is not kept. Returns a plan in problem order.
+    /// of its buffers' address ranges (Runs): stacked buffers collapse into one run. First fit searches the O(log n)
+    /// nodes reached together for the lowest gap at least as long as the buffer (chooseAmong), skipping chunks of
+    /// shorter gaps; best fit sorts their runs and scans them (`choose`), costing O(log n + r log r) for r runs reached.
+    /// In allocation order (starts never decrease) the tree of starts is not kept. Returns a plan in problem order.
     let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
         let bs = problem.Buffers
         let n = bs.Length
@@ -284,6 +294,8 @@ module Placement =
             if not (isNull runs) && runs.Count > 0 then
                 nodes.[count] <- runs
                 count <- count + 1
+        let mutable los : int64[] = Array.zeroCreate 16
+        let mutable his : int64[] = Array.zeroCreate 16
         let gapStarts : int64[] = Array.zeroCreate nodes.Length
         let gapEnds : int64[] = Array.zeroCreate nodes.Length
         // in allocation order (starts never decrease) no placed buffer starts inside a later one's lifetime: the tree
@@ -314,7 +326,23 @@ module Placement =
                 if (r &&& 1) = 1 then (r <- r - 1; collect starts.[r])
                 l <- l / 2
                 r <- r / 2
-            let lo = chooseAmong fit b.Size (max 1L b.Alignment) nodes count gapStarts gapEnds
+            let lo =
+                match fit with
+                | Fit.First -> chooseAmong fit b.Size (max 1L b.Alignment) nodes count gapStarts gapEnds
+                | Fit.Best ->
+                    // best fit visits every gap at least as long as the buffer, and at scale most are: sorting the
+                    // reached runs and scanning them once (`choose`) beats searching the nodes together
+                    let mutable total = 0
+                    for k in 0 .. count - 1 do total <- total + nodes.[k].Count
+                    if total > los.Length then
+                        los <- Array.zeroCreate (max total (2 * los.Length))
+                        his <- Array.zeroCreate los.Length
+                    let mutable at = 0
+                    for k in 0 .. count - 1 do
+                        nodes.[k].CopyTo(los, his, at)
+                        at <- at + nodes.[k].Count
+                    System.Array.Sort(los, his, 0, total)
+                    choose fit b.Size (max 1L b.Alignment) los his total
             let hi = lo + b.Size
             offsets.[i] <- lo
             // record b
