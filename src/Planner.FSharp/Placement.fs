@@ -52,12 +52,21 @@ module Placement =
         member val Count = 0 with get, set
         /// The longest gap below runs 1 .. Count - 1 of this chunk (0 when it has fewer than two runs).
         member val MaxGap = 0L with get, set
+        /// Recomputes MaxGap.
         member this.Refresh() =
             let mutable mx = 0L
             for i in 1 .. this.Count - 1 do
                 let g = this.Los.[i] - this.His.[i - 1]
                 if g > mx then mx <- g
             this.MaxGap <- mx
+        /// Inserts the run [lo, hi) at position `at` (the chunk has room) and refreshes MaxGap.
+        member this.InsertAt(at: int, lo: int64, hi: int64) =
+            System.Array.Copy(this.Los, at, this.Los, at + 1, this.Count - at)
+            System.Array.Copy(this.His, at, this.His, at + 1, this.Count - at)
+            this.Los.[at] <- lo
+            this.His.[at] <- hi
+            this.Count <- this.Count + 1
+            this.Refresh()
 
     /// The union of some address ranges as sorted runs that neither overlap nor touch (a run may be empty: it still
     /// separates the gaps on either side). Only the union matters to `choose`, so a tree node keeps this instead of its
@@ -87,10 +96,7 @@ module Placement =
                 // above every run
                 if ci = 0 || chunks.[ci - 1].Count = capacity then chunks.Add(Chunk(capacity))
                 let c = chunks.[chunks.Count - 1]
-                c.Los.[c.Count] <- lo
-                c.His.[c.Count] <- hi
-                c.Count <- c.Count + 1
-                c.Refresh()
+                c.InsertAt(c.Count, lo, hi)
                 count <- count + 1
             else
                 let c = chunks.[ci]
@@ -110,21 +116,13 @@ module Placement =
                         right.Count <- capacity - half
                         c.Count <- half
                         chunks.Insert(ci + 1, right)
-                        let target, at = if j <= half then c, j else right, j - half
-                        System.Array.Copy(target.Los, at, target.Los, at + 1, target.Count - at)
-                        System.Array.Copy(target.His, at, target.His, at + 1, target.Count - at)
-                        target.Los.[at] <- lo
-                        target.His.[at] <- hi
-                        target.Count <- target.Count + 1
-                        c.Refresh()
-                        right.Refresh()
-                    else
-                        System.Array.Copy(c.Los, j, c.Los, j + 1, c.Count - j)
-                        System.Array.Copy(c.His, j, c.His, j + 1, c.Count - j)
-                        c.Los.[j] <- lo
-                        c.His.[j] <- hi
-                        c.Count <- c.Count + 1
-                        c.Refresh()
+                        if j <= half then
+                            c.InsertAt(j, lo, hi)
+                            right.Refresh()
+                        else
+                            right.InsertAt(j - half, lo, hi)
+                            c.Refresh()
+                    else c.InsertAt(j, lo, hi)
                     count <- count + 1
                 else
                     // merge run j with every later run starting at or below hi, possibly across chunks
