@@ -38,96 +38,191 @@ module Placement =
                         if gap < bestGap then
                             best <- candidate
                             bestGap <- gap
+                            // no fitting gap is shorter than the buffer (or 1 byte), and a tie goes to the lowest
+                            if gap = max 1L size then stop <- true
             if his.[i] > cursor then cursor <- his.[i]
             i <- i + 1
         if best >= 0L then best else Numbers.alignUp alignment cursor
 
-    /// The union of some address ranges as sorted runs [Los.[j], His.[j]) that neither overlap nor touch (a run may be
-    /// empty: it still separates the gaps on either side). Only the union matters to `choose`, so a tree node keeps
-    /// this instead of its buffers. Gap j (j < Count) is the free space [His.[j - 1] (0 for j = 0), Los.[j]) below
-    /// run j; gap Count is the unbounded space above the last run. The longest bounded gap of every block of
-    /// `blockSize` gaps is cached (recomputed lazily from the first gap an Add moved) so that a search for a gap of
-    /// some length skips blocks of shorter ones.
+    /// A piece of a Runs: up to `capacity` consecutive runs, with the longest gap between two of its own runs.
+    [<Sealed>]
+    type private Chunk(capacity: int) =
+        member val Los : int64[] = Array.zeroCreate capacity with get, set
+        member val His : int64[] = Array.zeroCreate capacity with get, set
+        member val Count = 0 with get, set
+        /// The longest gap below runs 1 .. Count - 1 of this chunk (0 when it has fewer than two runs).
+        member val MaxGap = 0L with get, set
+        /// Recomputes MaxGap.
+        member this.Refresh() =
+            let mutable mx = 0L
+            for i in 1 .. this.Count - 1 do
+                let g = this.Los.[i] - this.His.[i - 1]
+                if g > mx then mx <- g
+            this.MaxGap <- mx
+        /// Inserts the run [lo, hi) at position `at` (the chunk has room) and refreshes MaxGap.
+        member this.InsertAt(at: int, lo: int64, hi: int64) =
+            System.Array.Copy(this.Los, at, this.Los, at + 1, this.Count - at)
+            System.Array.Copy(this.His, at, this.His, at + 1, this.Count - at)
+            this.Los.[at] <- lo
+            this.His.[at] <- hi
+            this.Count <- this.Count + 1
+            this.Refresh()
+
+    /// The union of some address ranges as sorted runs that neither overlap nor touch (a run may be empty: it still
+    /// separates the gaps on either side). Only the union matters to `choose`, so a tree node keeps this instead of its
+    /// buffers. Gap j is the free space below run j, from the top of run j - 1 (0 for the first run); above the last
+    /// run lies the unbounded top gap. The runs are kept in chunks of at most `capacity`, each knowing its longest
+    /// inner gap, so that an Add touches one or two chunks and a search for a gap of some length skips chunks of
+    /// shorter ones.
     [<Sealed; AllowNullLiteral>]
     type private Runs() =
-        static let blockSize = 32
-        let los = ResizeArray<int64>()
-        let his = ResizeArray<int64>()
-        let blockMax = ResizeArray<int64>()
-        let mutable dirtyFrom = 0
-        member _.Count = los.Count
-        /// The runs' bottoms, ascending.
-        member _.Los = los
-        /// The runs' tops, ascending.
-        member _.His = his
-        /// Adds [lo, hi), merging every run it overlaps or touches.
-        member _.Add(lo: int64, hi: int64) =
-            // first run whose top reaches lo
-            let mutable a, b = 0, his.Count
+        static let capacity = 64
+        let chunks = ResizeArray<Chunk>()
+        let mutable count = 0
+        /// The number of runs.
+        member _.Count = count
+        /// The first chunk whose last run's top reaches y (chunks.Count when none).
+        member private _.ChunkReaching(y: int64) =
+            let mutable a, b = 0, chunks.Count
             while a < b do
                 let m = (a + b) / 2
-                if his.[m] < lo then a <- m + 1 else b <- m
-            let j = a
-            let mutable k = j
-            while k < los.Count && los.[k] <= hi do k <- k + 1
-            if k = j then
-                los.Insert(j, lo)
-                his.Insert(j, hi)
+                let c = chunks.[m]
+                if c.His.[c.Count - 1] < y then a <- m + 1 else b <- m
+            a
+        /// Adds [lo, hi), merging every run it overlaps or touches.
+        member this.Add(lo: int64, hi: int64) =
+            let ci = this.ChunkReaching lo
+            if ci = chunks.Count then
+                // above every run
+                if ci = 0 || chunks.[ci - 1].Count = capacity then chunks.Add(Chunk(capacity))
+                let c = chunks.[chunks.Count - 1]
+                c.InsertAt(c.Count, lo, hi)
+                count <- count + 1
             else
-                los.[j] <- min lo los.[j]
-                his.[j] <- max hi his.[k - 1]
-                if k - j > 1 then
-                    los.RemoveRange(j + 1, k - j - 1)
-                    his.RemoveRange(j + 1, k - j - 1)
-            if j < dirtyFrom then dirtyFrom <- j
-        member private _.GapLength(j: int) : int64 =
-            if j = 0 then los.[0] else los.[j] - his.[j - 1]
+                let c = chunks.[ci]
+                // first run of c whose top reaches lo
+                let mutable a, b = 0, c.Count
+                while a < b do
+                    let m = (a + b) / 2
+                    if c.His.[m] < lo then a <- m + 1 else b <- m
+                let j = a
+                if c.Los.[j] > hi then
+                    // no run met: insert at j, splitting a full chunk
+                    if c.Count = capacity then
+                        let half = capacity / 2
+                        let right = Chunk(capacity)
+                        System.Array.Copy(c.Los, half, right.Los, 0, capacity - half)
+                        System.Array.Copy(c.His, half, right.His, 0, capacity - half)
+                        right.Count <- capacity - half
+                        c.Count <- half
+                        chunks.Insert(ci + 1, right)
+                        if j <= half then
+                            c.InsertAt(j, lo, hi)
+                            right.Refresh()
+                        else
+                            right.InsertAt(j - half, lo, hi)
+                            c.Refresh()
+                    else c.InsertAt(j, lo, hi)
+                    count <- count + 1
+                else
+                    // merge run j with every later run starting at or below hi, possibly across chunks
+                    let mutable top = max hi c.His.[j]
+                    c.Los.[j] <- min lo c.Los.[j]
+                    let mutable k = j + 1
+                    while k < c.Count && c.Los.[k] <= hi do
+                        top <- max top c.His.[k]
+                        k <- k + 1
+                    let removed = k - j - 1
+                    System.Array.Copy(c.Los, k, c.Los, j + 1, c.Count - k)
+                    System.Array.Copy(c.His, k, c.His, j + 1, c.Count - k)
+                    c.Count <- c.Count - removed
+                    count <- count - removed
+                    if k = c.Count + removed then
+                        // the merge may go on into the next chunks
+                        let mutable more = true
+                        while more && ci + 1 < chunks.Count do
+                            let d = chunks.[ci + 1]
+                            let mutable q = 0
+                            while q < d.Count && d.Los.[q] <= hi do
+                                top <- max top d.His.[q]
+                                q <- q + 1
+                            if q = d.Count then
+                                chunks.RemoveAt(ci + 1)
+                                count <- count - q
+                            else
+                                System.Array.Copy(d.Los, q, d.Los, 0, d.Count - q)
+                                System.Array.Copy(d.His, q, d.His, 0, d.Count - q)
+                                d.Count <- d.Count - q
+                                count <- count - q
+                                d.Refresh()
+                                more <- false
+                    c.His.[j] <- top
+                    c.Refresh()
+        /// Copies the runs' bottoms and tops, ascending, into los and his from index `at`.
+        member _.CopyTo(los: int64[], his: int64[], at: int) =
+            let mutable k = at
+            for c in chunks do
+                System.Array.Copy(c.Los, 0, los, k, c.Count)
+                System.Array.Copy(c.His, 0, his, k, c.Count)
+                k <- k + c.Count
         /// The first gap, in address order, that holds a window [x', x' + s) with x' >= x (s >= 1), as (start, end);
         /// the end of the unbounded top gap is Int64.MaxValue.
         member this.NextGap(x: int64, s: int64, start: byref<int64>, finish: byref<int64>) =
-            let count = los.Count
-            // refresh the cached block maxima
-            let blocks = (count + blockSize - 1) / blockSize
-            if dirtyFrom < count || blockMax.Count <> blocks then
-                let first = min (dirtyFrom / blockSize) blockMax.Count
-                if blockMax.Count > blocks then blockMax.RemoveRange(blocks, blockMax.Count - blocks)
-                for blk in first .. blocks - 1 do
-                    let mutable mx = 0L
-                    for g in blk * blockSize .. min count ((blk + 1) * blockSize) - 1 do
-                        let len = this.GapLength g
-                        if len > mx then mx <- len
-                    if blk < blockMax.Count then blockMax.[blk] <- mx else blockMax.Add mx
-            dirtyFrom <- count
-            // first gap whose end reaches x + s: the first run with lo >= x + s
+            // the first gap whose end reaches x + s lies below the first run with lo >= x + s
             let need = x + s
-            let mutable a, b = 0, count
+            let mutable a, b = 0, chunks.Count
             while a < b do
                 let m = (a + b) / 2
-                if los.[m] < need then a <- m + 1 else b <- m
-            let mutable j = a
+                let c = chunks.[m]
+                if c.Los.[c.Count - 1] < need then a <- m + 1 else b <- m
+            let mutable ci = a
             let mutable found = false
-            while not found && j < count do
-                if j % blockSize = 0 && blockMax.[j / blockSize] < s then j <- j + blockSize
-                elif this.GapLength j >= s then found <- true
-                else j <- j + 1
-            if found then
-                start <- (if j = 0 then 0L else his.[j - 1])
-                finish <- los.[j]
-            else
-                start <- (if count = 0 then 0L else his.[count - 1])
+            if ci < chunks.Count then
+                let c = chunks.[ci]
+                let mutable a, b = 0, c.Count
+                while a < b do
+                    let m = (a + b) / 2
+                    if c.Los.[m] < need then a <- m + 1 else b <- m
+                let mutable i = a
+                while not found && ci < chunks.Count do
+                    let c = chunks.[ci]
+                    if i = 0 then
+                        let below = if ci = 0 then 0L else (let p = chunks.[ci - 1] in p.His.[p.Count - 1])
+                        if c.Los.[0] - below >= s then
+                            found <- true
+                            start <- below
+                            finish <- c.Los.[0]
+                        else i <- 1
+                    if not found then
+                        if c.MaxGap >= s then
+                            while not found && i < c.Count do
+                                if c.Los.[i] - c.His.[i - 1] >= s then
+                                    found <- true
+                                    start <- c.His.[i - 1]
+                                    finish <- c.Los.[i]
+                                else i <- i + 1
+                        if not found then
+                            ci <- ci + 1
+                            i <- 0
+            if not found then
+                start <- (if chunks.Count = 0 then 0L else (let p = chunks.[chunks.Count - 1] in p.His.[p.Count - 1]))
                 finish <- System.Int64.MaxValue
 
     /// The offset `choose fit size alignment` gives for the union of the runs of nodes.[0 .. count - 1], found without
     /// visiting gaps shorter than the buffer: a gap of the union is the intersection of one gap of every node, so the
     /// search leapfrogs from node to node to the next window of `size` bytes free in all of them.
-    let private chooseAmong (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (count: int) : int64 =
+    /// `starts` and `ends` are scratch arrays of at least `count` entries: each node's gap found last, reused while it
+    /// still holds the next window (the runs do not change during one call).
+    let private chooseAmong (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (count: int)
+                            (starts: int64[]) (ends: int64[]) : int64 =
         let s = max 1L size
         let mutable x = 0L
         let mutable best = -1L
         let mutable bestGap = System.Int64.MaxValue
         let mutable top = -1L
-        let mutable c = 0L
-        let mutable l = 0L
+        for k in 0 .. count - 1 do
+            starts.[k] <- System.Int64.MaxValue
+            ends.[k] <- 0L
         while top < 0L do
             // the union gap holding a window of s bytes at or above x
             let mutable agreed = false
@@ -138,11 +233,15 @@ module Placement =
                 lo <- 0L
                 hi <- System.Int64.MaxValue
                 for k in 0 .. count - 1 do
-                    nodes.[k].NextGap(x, s, &c, &l)
+                    // a node's cached gap, when it holds [x, x + s), is the first gap at or above x that holds a window
+                    if starts.[k] > x || ends.[k] - s < x then
+                        nodes.[k].NextGap(x, s, &starts.[k], &ends.[k])
+                    let c = starts.[k]
                     if c > x then
                         x <- c
                         agreed <- false
                     if c > lo then lo <- c
+                    let l = ends.[k]
                     if l < hi then hi <- l
             if hi = System.Int64.MaxValue then top <- lo
             else
@@ -156,17 +255,20 @@ module Placement =
                         if hi - lo < bestGap then
                             best <- candidate
                             bestGap <- hi - lo
+                            // no fitting gap is shorter than s, and a tie goes to the lowest: this one
+                            if bestGap = s then top <- lo
                 x <- hi
         if best >= 0L then best else Numbers.alignUp alignment top
 
     /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
     /// gives among the placed buffers overlapping it in time. Two trees over the compressed steps hold the placed
     /// buffers: a segment tree of lifetimes (stabbing at a buffer's start finds those live then) and a tree of starts
-    /// (finds those starting strictly inside its lifetime). Every buffer a query reaches through a node overlaps it in
-    /// time, so a node keeps only the union of its buffers' address ranges (Runs): stacked buffers collapse into one
-    /// run. First fit searches the O(log n) nodes reached together for the lowest gap at least as long as the buffer
-    /// (chooseAmong), skipping blocks of shorter gaps; best fit sorts their runs and scans them (`choose`), costing
-    /// O(log n + r log r) for r runs reached. Returns a plan in problem order.
+    /// (finds those starting strictly inside its lifetime; for a buffer live from the first step, all those starting
+    /// before its end). Every buffer a query reaches through a node overlaps it in time, so a node keeps only the union
+    /// of its buffers' address ranges (Runs): stacked buffers collapse into one run. First fit searches the O(log n)
+    /// nodes reached together for the lowest gap at least as long as the buffer (chooseAmong), skipping chunks of
+    /// shorter gaps; best fit sorts their runs and scans them (`choose`), costing O(log n + r log r) for r runs reached.
+    /// In allocation order (starts never decrease) the tree of starts is not kept. Returns a plan in problem order.
     let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
         let bs = problem.Buffers
         let n = bs.Length
@@ -190,22 +292,33 @@ module Placement =
             if not (isNull runs) && runs.Count > 0 then
                 nodes.[count] <- runs
                 count <- count + 1
-        let mutable los = Array.zeroCreate 16
-        let mutable his = Array.zeroCreate 16
+        let mutable los : int64[] = Array.zeroCreate 16
+        let mutable his : int64[] = Array.zeroCreate 16
+        let gapStarts : int64[] = Array.zeroCreate nodes.Length
+        let gapEnds : int64[] = Array.zeroCreate nodes.Length
+        // in allocation order (starts never decrease) no placed buffer starts inside a later one's lifetime: the tree
+        // of starts would stay unread
+        let byStart =
+            let mutable sorted = true
+            for k in 1 .. n - 1 do
+                if bs.[order.[k]].Lifetime.Start < bs.[order.[k - 1]].Lifetime.Start then sorted <- false
+            sorted
         for i in order do
             let b = bs.[i]
             if offsets.[i] >= 0L then invalidArg (nameof order) "order must not repeat an index"
             let a = rankOf b.Lifetime.Start
             let e = rankOf b.Lifetime.End
             count <- 0
-            // placed buffers live at b's start: stab leaf a
-            let mutable node = a + size
+            // placed buffers live at b's start: stab leaf a. At the first step, those are the ones starting there:
+            // the tree of starts over leaves [0, e) holds them all, in fewer and denser nodes
+            let fromFirst = a = 0 && not byStart
+            let mutable node = if fromFirst then 0 else a + size
             while node >= 1 do
                 collect cover.[node]
                 node <- node / 2
             // placed buffers starting strictly inside b's lifetime: starts at leaves [a + 1, e)
-            let mutable l = a + 1 + size
-            let mutable r = e + size
+            let mutable l = if byStart then size elif fromFirst then size else a + 1 + size
+            let mutable r = if byStart then size else e + size
             while l < r do
                 if (l &&& 1) = 1 then (collect starts.[l]; l <- l + 1)
                 if (r &&& 1) = 1 then (r <- r - 1; collect starts.[r])
@@ -213,9 +326,10 @@ module Placement =
                 r <- r / 2
             let lo =
                 match fit with
-                | Fit.First -> chooseAmong fit b.Size (max 1L b.Alignment) nodes count
+                | Fit.First -> chooseAmong fit b.Size (max 1L b.Alignment) nodes count gapStarts gapEnds
                 | Fit.Best ->
-                    // best fit visits every gap anyway: sort the reached runs and scan them once
+                    // best fit visits every gap at least as long as the buffer, and at scale most are: sorting the
+                    // reached runs and scanning them once (`choose`) beats searching the nodes together
                     let mutable total = 0
                     for k in 0 .. count - 1 do total <- total + nodes.[k].Count
                     if total > los.Length then
@@ -223,8 +337,7 @@ module Placement =
                         his <- Array.zeroCreate los.Length
                     let mutable at = 0
                     for k in 0 .. count - 1 do
-                        nodes.[k].Los.CopyTo(los, at)
-                        nodes.[k].His.CopyTo(his, at)
+                        nodes.[k].CopyTo(los, his, at)
                         at <- at + nodes.[k].Count
                     System.Array.Sort(los, his, 0, total)
                     choose fit b.Size (max 1L b.Alignment) los his total
@@ -238,7 +351,7 @@ module Placement =
                 if (r &&& 1) = 1 then (r <- r - 1; add cover r lo hi)
                 l <- l / 2
                 r <- r / 2
-            let mutable node = a + size
+            let mutable node = if byStart then 0 else a + size
             while node >= 1 do
                 add starts node lo hi
                 node <- node / 2

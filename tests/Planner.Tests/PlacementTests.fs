@@ -89,6 +89,39 @@ let tests =
             for fit, order in [ Fit.Best, Xla.order XlaStrategy.Spatial p; Fit.Best, Xla.order XlaStrategy.Temporal p; Fit.First, FirstFit.order p ] do
                 Expect.equal (Placement.placeInOrder fit order p) (referencePlace fit order p) (sprintf "%A: same offsets" fit)
 
+        testPropertyWithConfig config "every baseline's order matches the reference on small problems" <| fun (SmallProblem p) (DnnProblem q) ->
+            // allocation order takes the path without the tree of starts; buffers live from the first step read it
+            for problem in [ p; q ] do
+                for fit, order in [ Fit.Best, Greedy.order problem; Fit.Best, Xla.order XlaStrategy.Spatial problem
+                                    Fit.Best, Xla.order XlaStrategy.Temporal problem; Fit.First, FirstFit.order problem
+                                    Fit.Best, FirstFit.order problem; Fit.First, Greedy.order problem ] do
+                    let plan = Placement.placeInOrder fit order problem
+                    Expect.equal plan (referencePlace fit order problem) (sprintf "%A: same offsets as the reference" fit)
+                    expectValid (sprintf "%A" fit) problem plan |> ignore
+
+        testCase "a node with hundreds of gapped runs: chunks split, and one range merges runs across chunks" <| fun () ->
+            //  step:    0 1 2 3
+            //  P_i      [-----)        size 1, even addresses 0, 2, .., 398 (placed alternately with F_i)
+            //  F_i        [-)          size 1, odd addresses 1, 3, .., 399
+            //  S_i          [-)        size 1: the odd addresses again (F_i has ended), all starting at step 2
+            //  B              [-)      size 400 at 0: covers every run of the starts at steps 2..3 in one range
+            //  Q          [-----)      overlaps them all: on top, at 400
+            let pillars = [ for i in 0 .. 199 -> Buffer.create (sprintf "P%d" i) 0L 3L 1L ]
+            let fillers = [ for i in 0 .. 199 -> Buffer.create (sprintf "F%d" i) 1L 2L 1L ]
+            let singles = [ for i in 0 .. 199 -> Buffer.create (sprintf "S%d" i) 2L 3L 1L ]
+            let p = Problem.ofBuffers (pillars @ fillers @ singles @ [ Buffer.create "B" 3L 4L 400L; Buffer.create "Q" 1L 4L 1L ])
+            let order = [| for i in 0 .. 199 do yield i; yield 200 + i
+                           for i in 0 .. 199 do yield 400 + i
+                           yield 600; yield 601 |]
+            for fit in [ Fit.First; Fit.Best ] do
+                let plan = Placement.placeInOrder fit order p
+                Expect.equal plan (referencePlace fit order p) (sprintf "%A: same offsets as the reference" fit)
+                Expect.equal plan.Offsets.[0 .. 199] [| for i in 0L .. 199L -> 2L * i |] (sprintf "%A: pillars at even addresses" fit)
+                Expect.equal plan.Offsets.[400 .. 599] [| for i in 0L .. 199L -> 2L * i + 1L |] (sprintf "%A: singles in the fillers' addresses" fit)
+                Expect.equal plan.Offsets.[600 .. 601] [| 0L; 400L |] (sprintf "%A: B at 0, Q on top" fit)
+                let peak = expectValid (sprintf "%A" fit) p plan
+                Expect.equal peak (Bounds.lowerBound p) (sprintf "%A: the peak is the lower bound, 401" fit)
+
         testPropertyWithConfig config "placement in any order is valid for both fits" <| fun (SmallProblem p) (seed: int) ->
             let rng = System.Random(seed)
             let order = Array.init p.Buffers.Length id |> Array.sortBy (fun _ -> rng.Next())
