@@ -14,6 +14,18 @@ public static class ModelOptions
                       "adaptively before their classifiers and take any size from their smallest up, see `pgmo models`; the digits networks take 8 only)",
     };
 
+    /// <summary>The `--conv-workspace` option (no value: <see cref="Kernels.ConvTiling.DefaultWorkspaceBytes"/>).</summary>
+    public static Option<string?> ConvWorkspaceOption() => new("--conv-workspace")
+    {
+        Description = "the most bytes one convolution's im2col workspace may take, e.g. 8MiB (the default, as Chainer's cuDNN workspace); " +
+                      "a convolution runs in tiles of output positions within it (at least one position's column), and the workspace is a traced buffer",
+        HelpName = "SIZE",
+    };
+
+    /// <summary>The workspace bound in bytes: the default when null, else the size given (a usage error when not a positive size).</summary>
+    public static long ConvWorkspace(string? text) =>
+        text is null ? Kernels.ConvTiling.DefaultWorkspaceBytes : Inputs.ParseBytes(text, "--conv-workspace");
+
     /// <summary>The network called <paramref name="name"/>, or a usage error listing the known ones.</summary>
     public static ModelInfo Find(string name) =>
         ModelZoo.Find(name) ?? throw new UsageException($"--model: unknown model '{name}' (known: {string.Join(", ", ModelZoo.All.Select(m => m.Name))})");

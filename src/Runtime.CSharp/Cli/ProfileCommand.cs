@@ -20,20 +20,21 @@ public static class ProfileCommand
         var dryRun = new Option<bool>("--dry-run") { Description = "shapes only: no kernels, no device memory, no data (any network, any batch, in seconds); " +
                                                                    "without it one real iteration runs, on the digits for the digits networks and on seeded synthetic data for the others" };
         var outFile = new Option<string>("--out", "-o") { Description = "trace CSV to write (id,lower,upper,size,alignment,tag)", Required = true };
+        var convWorkspace = ModelOptions.ConvWorkspaceOption();
         var accelerator = new Option<string>("--accelerator") { Description = "for real runs: auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var json = Commands.JsonOption();
         var command = new Command("profile", "Record the memory trace of one training iteration (forward, backward, optimizer step) as a problem CSV with a tag column.")
         {
-            model, batch, imageSize, dryRun, outFile, accelerator, json,
+            model, batch, imageSize, convWorkspace, dryRun, outFile, accelerator, json,
         };
-        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(imageSize), r.GetValue(dryRun), r.GetValue(outFile)!, r.GetValue(accelerator)!, r.GetValue(json)));
+        command.SetAction(r => Run(r.GetValue(model)!, r.GetValue(batch), r.GetValue(imageSize), ModelOptions.ConvWorkspace(r.GetValue(convWorkspace)), r.GetValue(dryRun), r.GetValue(outFile)!, r.GetValue(accelerator)!, r.GetValue(json)));
         return command;
     }
 
     /// <summary>The network called <paramref name="name"/>, or a usage error listing the known ones.</summary>
     public static ModelInfo FindModel(string name) => ModelOptions.Find(name);
 
-    static int Run(string modelName, int batch, int? imageSizeArg, bool dryRun, string outFile, string acceleratorName, bool json)
+    static int Run(string modelName, int batch, int? imageSizeArg, long convWorkspace, bool dryRun, string outFile, string acceleratorName, bool json)
     {
         var info = FindModel(modelName);
         if (batch < 1) throw new UsageException($"--batch must be at least 1, got {batch}");
@@ -41,14 +42,14 @@ public static class ProfileCommand
         var choice = Device.Parse(acceleratorName) ?? throw new UsageException($"--accelerator: unknown accelerator '{acceleratorName}' (expected auto, cpu or cuda)");
         var watch = Stopwatch.StartNew();
         ProfiledIteration profiled;
-        if (dryRun) profiled = Profiler.DryRun(info.Name, batch, imageSize);
+        if (dryRun) profiled = Profiler.DryRun(info.Name, batch, imageSize, convWorkspace);
         else
         {
             Device device;
             try { device = Device.Create(choice); }
             catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
             using var _ = device;
-            profiled = Profiler.Real(info.Name, batch, device, info.Digits ? Digits.Load() : null, imageSize);
+            profiled = Profiler.Real(info.Name, batch, device, info.Digits ? Digits.Load() : null, imageSize, convWorkspace);
         }
         var trace = profiled.Trace;
         var millis = watch.Elapsed.TotalMilliseconds;

@@ -22,6 +22,7 @@ public static class TrainCommand
         var allocator = Choices.AllocatorOption(AllocatorKind.Pool);
         var memoryLimit = new Option<string?>("--memory-limit") { Description = "device memory the allocator may hold, e.g. 8MiB (CPU: a simulated device of that size; CUDA: defaults to the free device memory). A request past it, after the pools gave back their cached segments, ends the run with one 'out of memory' line and exit code 1", HelpName = "SIZE" };
         var planFrom = new Option<string>("--plan-from") { Description = "with --allocator planned: dry-run (plan a shapes-only run of the first iteration before the first step, so the whole run's peak is the plan's) or profile (serve the first iteration from the fallback pool, then plan its profile)", HelpName = "dry-run|profile", DefaultValueFactory = _ => "dry-run" };
+        var convWorkspace = ModelOptions.ConvWorkspaceOption();
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
@@ -32,7 +33,7 @@ public static class TrainCommand
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
         };
         command.SetAction(r =>
         {
@@ -42,6 +43,7 @@ public static class TrainCommand
             {
                 MemoryLimit = r.GetValue(memoryLimit) is { } limit ? Inputs.ParseBytes(limit, "--memory-limit") : null,
                 ImageSize = ModelOptions.ImageSize(info, r.GetValue(imageSize)),
+                ConvWorkspaceBytes = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace)),
             };
             options = options with { Planned = options.Planned with { PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!) } };
             var source = ModelOptions.Data(info, r.GetValue(data));

@@ -28,11 +28,11 @@ public static class Profiler
     /// side of the input images (null: the network's default). Throws <see cref="ArgumentException"/> for an unknown
     /// model, a batch below 1 or an image size at which the network is not defined.
     /// </summary>
-    public static ProfiledIteration DryRun(string model, int batch, int? imageSize = null)
+    public static ProfiledIteration DryRun(string model, int batch, int? imageSize = null, long convWorkspaceBytes = ConvTiling.DefaultWorkspaceBytes)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1");
         using var device = Device.ShapesOnly();
-        using var trainer = NewTrainer(model, batch, imageSize, device);
+        using var trainer = NewTrainer(model, batch, imageSize, convWorkspaceBytes, device);
         trainer.DryStep(batch);
         return Finish(trainer, batch);
     }
@@ -43,11 +43,11 @@ public static class Profiler
     /// <paramref name="data"/> is null, over one batch of <see cref="SyntheticData"/> (seed 1) at
     /// <paramref name="imageSize"/> (null: the network's default).
     /// </summary>
-    public static ProfiledIteration Real(string model, int batch, Device device, Dataset? data = null, int? imageSize = null)
+    public static ProfiledIteration Real(string model, int batch, Device device, Dataset? data = null, int? imageSize = null, long convWorkspaceBytes = ConvTiling.DefaultWorkspaceBytes)
     {
         if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be at least 1");
         if (!device.Computes) throw new ArgumentException("a real run needs a computing device (use DryRun for shapes only)", nameof(device));
-        using var trainer = NewTrainer(model, batch, imageSize, device);
+        using var trainer = NewTrainer(model, batch, imageSize, convWorkspaceBytes, device);
         var xs = new float[batch][];
         var ys = new int[batch];
         if (data is null) new SyntheticData(trainer.Model.InputShape, trainer.Model.Classes, trainer.Options.Seed).Fill(xs, ys);
@@ -61,8 +61,8 @@ public static class Profiler
         return Finish(trainer, batch);
     }
 
-    static Trainer NewTrainer(string model, int batch, int? imageSize, Device device) =>
-        new(new TrainOptions { Model = model, Batch = batch, ImageSize = imageSize, Allocator = AllocatorKind.Pool, Record = true }, device);
+    static Trainer NewTrainer(string model, int batch, int? imageSize, long convWorkspaceBytes, Device device) =>
+        new(new TrainOptions { Model = model, Batch = batch, ImageSize = imageSize, ConvWorkspaceBytes = convWorkspaceBytes, Allocator = AllocatorKind.Pool, Record = true }, device);
 
     static ProfiledIteration Finish(Trainer trainer, int batch)
     {

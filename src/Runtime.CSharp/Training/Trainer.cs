@@ -27,6 +27,8 @@ public sealed record TrainOptions
     /// <summary>The most device memory the allocator may hold, in bytes (null: no limit); past it a request throws
     /// <see cref="OutOfDeviceMemoryException"/>.</summary>
     public long? MemoryLimit { get; init; }
+    /// <summary>The most bytes one convolution's im2col workspace may take (<see cref="Tape.ConvWorkspaceBytes"/>).</summary>
+    public long ConvWorkspaceBytes { get; init; } = ConvTiling.DefaultWorkspaceBytes;
 }
 
 /// <summary>What a training run measured; <paramref name="TestAccuracy"/> is null when there is no test set (synthetic data).</summary>
@@ -57,7 +59,7 @@ public sealed class Trainer : IDisposable
             ? options.Planned with { FirstTrace = DryRunTrace(options) }
             : options.Planned;
         Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
-        Tape = new Tape(Device, Allocator);
+        Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes };
         Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
         Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
         PersistentBlocks = Allocator.LiveBlocks;
