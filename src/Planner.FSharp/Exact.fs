@@ -401,8 +401,9 @@ module Exact =
         let roundUp v = ((v + g - 1L) / g) * g
         // every canonical peak, hence the optimum, is a multiple of g: below a peak p the next candidate is the largest
         // multiple of g under p (not p - g, which misses it when p is off the grid), and a proof that c does not fit
-        // moves the bound to the next multiple of g above c (proofs/exact-search.md, Lemma 1)
+        // moves the bound to the next multiple of g above c, `above c` (proofs/exact-search.md, Lemma 1)
         let below p = ((p - 1L) / g) * g
+        let above c = (c / g) * g + g
         let mutable best = start
         let mutable peak = Plan.peak problem start
         let mutable lower = roundUp (Bounds.lowerBound problem)
@@ -427,9 +428,9 @@ module Exact =
                     best <- plan
                     peak <- Plan.peak problem plan
                 | DoesNotFit ->
-                    lower <- max lower (below cap + g)
-                    lo <- below cap + g
-                | Unknown -> lo <- below cap + g
+                    lower <- max lower (above cap)
+                    lo <- above cap
+                | Unknown -> lo <- above cap
                 progress peak (min lower peak)
             if finite then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
