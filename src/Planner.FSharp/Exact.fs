@@ -380,7 +380,7 @@ module Exact =
         // multiple of g under p (not p - g, which misses it when p is off the grid), and a proof that c does not fit
         // moves the bound to the next multiple of g above c, `above c` (proofs/exact-search.md, Lemma 1)
         let below p = ((p - 1L) / g) * g
-        let above c = (c / g + 1L) * g
+        let above c = (c / g) * g + g
         let mutable best = start
         let mutable peak = Plan.peak problem start
         let mutable lower = roundUp (Bounds.lowerBound problem)
