@@ -19,6 +19,11 @@ internal static partial class KernelBodies
     /// that each handle many elements, while GPUs launch one thread per element.</summary>
     private static int GridStride() => Grid.DimX * Group.DimX;
 
+    /// <summary>The output position whose window puts tap k on input position t (t = in + pad - k), or -1 when the
+    /// window there is off the stride grid or past the output: the backward passes gather over the windows this way.</summary>
+    private static int WindowTap(int t, int stride, int outSize) =>
+        t < 0 || t % stride != 0 || t / stride >= outSize ? -1 : t / stride;
+
     /// <summary>One thread per output element; the reference GEMM (and the CPU accelerator's in tests).</summary>
     internal static void GemmSimple(Index1D first, ElementRange range, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
     {
@@ -111,13 +116,13 @@ internal static partial class KernelBodies
             float sum = 0f;
             for (int kh = 0; kh < p.KH; kh++)
             {
-                int th = h + p.PadH - kh;
-                if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
+                int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
+                if (oh < 0) continue;
                 for (int kw = 0; kw < p.KW; kw++)
                 {
-                    int tw = w + p.PadW - kw;
-                    if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
-                    int q = (th / p.Stride) * p.OW + tw / p.Stride - tile.Q0;
+                    int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
+                    if (ow < 0) continue;
+                    int q = oh * p.OW + ow - tile.Q0;
                     if (q < 0 || q >= tile.T) continue;
                     int r = (ch * p.KH + kh) * p.KW + kw;
                     sum += col[(nt * ckk + r) * tile.T + q];
@@ -266,13 +271,13 @@ internal static partial class KernelBodies
             float sum = 0f;
             for (int kh = 0; kh < p.KH; kh++)
             {
-                int th = h + p.PadH - kh;
-                if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
+                int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
+                if (oh < 0) continue;
                 for (int kw = 0; kw < p.KW; kw++)
                 {
-                    int tw = w + p.PadW - kw;
-                    if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
-                    long o = (plane * p.OH + th / p.Stride) * p.OW + tw / p.Stride;
+                    int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
+                    if (ow < 0) continue;
+                    long o = (plane * p.OH + oh) * p.OW + ow;
                     if (arg[o] == me) sum += dy[o];
                 }
             }
@@ -312,13 +317,13 @@ internal static partial class KernelBodies
             float sum = 0f;
             for (int kh = 0; kh < p.KH; kh++)
             {
-                int th = h + p.PadH - kh;
-                if (th < 0 || th % p.Stride != 0 || th / p.Stride >= p.OH) continue;
+                int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
+                if (oh < 0) continue;
                 for (int kw = 0; kw < p.KW; kw++)
                 {
-                    int tw = w + p.PadW - kw;
-                    if (tw < 0 || tw % p.Stride != 0 || tw / p.Stride >= p.OW) continue;
-                    sum += dy[(plane * p.OH + th / p.Stride) * p.OW + tw / p.Stride];
+                    int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
+                    if (ow < 0) continue;
+                    sum += dy[(plane * p.OH + oh) * p.OW + ow];
                 }
             }
             dx[idx] = sum / (p.KH * p.KW);
