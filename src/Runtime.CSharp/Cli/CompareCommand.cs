@@ -136,6 +136,28 @@ public static class CompareCommand
             }
             Output.Out.Write(gaps);
         }
+        if (algorithms.Contains(Pool) && algorithms.Contains(TorchPool)) Output.Out.Write(SavingsTable(rows, algorithms));
         Output.Out.Write(times);
+    }
+
+    const string Pool = "pool", TorchPool = "torch-pool";
+
+    /// <summary>Memory saved by every other algorithm (and the optimum) against both pools on each problem:
+    /// 1 - peak / pool peak, against CuPy's `pool` and PyTorch's `torch-pool` (their reserved bytes on the same problem).</summary>
+    static Spectre.Console.Table SavingsTable(List<Row> rows, List<string> algorithms)
+    {
+        var others = algorithms.Where(a => a is not (Pool or TorchPool)).ToList();
+        var table = Output.Table(new[] { "problem", "pool peak", "torch-pool peak" }.Concat(others), new HashSet<string>(others.Append("pool peak").Append("torch-pool peak")))
+            .Title("memory saved against the pools: 1 - peak / pool peak, vs pool / vs torch-pool");
+        foreach (var group in rows.GroupBy(r => r.Problem))
+        {
+            var byAlgorithm = group.ToDictionary(r => r.Algorithm);
+            long pool = byAlgorithm[Pool].Peak, torch = byAlgorithm[TorchPool].Peak;
+            table.AddRow(new[] { group.Key, pool.ToString(), torch.ToString() }.Concat(others.Select(a =>
+                byAlgorithm[a] is { Valid: true } r ? $"{Saved(r.Peak, pool)} / {Saved(r.Peak, torch)}" : "✗")).ToArray());
+        }
+        return table;
+
+        static string Saved(long peak, long pool) => pool > 0 ? $"{100.0 * (pool - peak) / pool:0.0} %" : "-";
     }
 }
