@@ -6,7 +6,7 @@ open Pgmo.Planner.Tests.Generators
 open Pgmo.Planner.Tests.PlacementTests
 
 let tests =
-    testList "FirstFit" [
+    testList "FirstFit" ([
         testCase "takes the lowest gap free at allocation time" <| fun () ->
             //  step:    0 1 2 3 4
             //  a(4)     aa                [0,1)  at 0
@@ -29,13 +29,4 @@ let tests =
             let plan = FirstFit.plan p
             Expect.equal plan.Offsets [| 0L; 4L; 8L |] "c goes on top"
             Expect.equal (expectValid "frag" p plan) 16L "peak 16 > lower bound 12"
-
-        testPropertyWithConfig config "valid and above the lower bound" <| fun (SmallProblem p) ->
-            expectValid "first-fit" p (FirstFit.plan p) |> ignore
-
-        testPropertyWithConfig config "hits the lower bound on identical or disjoint lifetimes" <| fun (SmallProblem p) ->
-            let same = identicalLifetimes 0L 1L p
-            Expect.equal (expectValid "same" same (FirstFit.plan same)) (Bounds.lowerBound same) "a stack"
-            let apart = disjointLifetimes p
-            Expect.equal (expectValid "apart" apart (FirstFit.plan apart)) (Bounds.lowerBound apart) "all at 0"
-    ]
+    ] @ baselineProperties "first-fit" FirstFit.plan)

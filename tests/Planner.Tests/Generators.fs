@@ -115,3 +115,14 @@ let identicalLifetimes (start: int64) (finish: int64) (p: Problem) =
 /// The same buffers, each alone in time: the optimum is the largest size, every buffer at offset 0.
 let disjointLifetimes (p: Problem) =
     Problem.ofBuffers (p.Buffers |> Array.mapi (fun i b -> { b with Lifetime = { Start = int64 i; End = int64 i + 1L } }))
+
+/// The properties every offline baseline shares, as Expecto tests: a valid plan at or above the lower bound on small
+/// random problems, and exactly the lower bound on identical lifetimes (a stack) and on disjoint ones (all at 0).
+let baselineProperties (name: string) (plan: Problem -> Plan) : Expecto.Test list =
+    [ Expecto.ExpectoFsCheck.testPropertyWithConfig config "valid and above the lower bound" <| fun (SmallProblem p) ->
+        expectValid name p (plan p) |> ignore
+      Expecto.ExpectoFsCheck.testPropertyWithConfig config "hits the lower bound on identical or disjoint lifetimes" <| fun (SmallProblem p) ->
+        let same = identicalLifetimes 0L 1L p
+        Expecto.Expect.equal (expectValid "same" same (plan same)) (Bounds.lowerBound same) (sprintf "%s: identical lifetimes make a stack" name)
+        let apart = disjointLifetimes p
+        Expecto.Expect.equal (expectValid "apart" apart (plan apart)) (Bounds.lowerBound apart) (sprintf "%s: disjoint lifetimes all at 0" name) ]

@@ -10,7 +10,7 @@ let private identical = Problem.ofBuffers [ for i in 0 .. 5 -> Buffer.create (st
 let private disjoint = Problem.ofBuffers [ for i in 0 .. 5 -> Buffer.create (string i) (int64 i) (int64 i + 1L) (int64 (100 - i)) ]
 
 let tests =
-    testList "Greedy" [
+    testList "Greedy" ([
         testCase "exact offsets on a small case" <| fun () ->
             //  step:   0 1 2 3 4 5
             //  a(8)    aaaa              [0,2)
@@ -49,13 +49,4 @@ let tests =
 
         testCase "disjoint lifetimes reach the lower bound" <| fun () ->
             Expect.equal (expectValid "disjoint" disjoint (Greedy.plan disjoint)) (Bounds.lowerBound disjoint) "all at 0"
-
-        testPropertyWithConfig config "valid and above the lower bound" <| fun (SmallProblem p) ->
-            expectValid "greedy" p (Greedy.plan p) |> ignore
-
-        testPropertyWithConfig config "hits the lower bound when every lifetime is the same or none overlap" <| fun (SmallProblem p) ->
-            let same = identicalLifetimes 0L 1L p
-            Expect.equal (expectValid "same" same (Greedy.plan same)) (Bounds.lowerBound same) "same lifetimes: a stack"
-            let apart = disjointLifetimes p
-            Expect.equal (expectValid "apart" apart (Greedy.plan apart)) (Bounds.lowerBound apart) "disjoint: all at 0"
-    ]
+    ] @ baselineProperties "greedy" Greedy.plan)

@@ -277,6 +277,7 @@ public sealed class PoolSimulationTests
     [InlineData("lenet", 7)]
     [InlineData("resnet", 16)]
     [InlineData("alexnet", 4)]
+    [InlineData("googlenet", 4)]
     [InlineData("resnet50", 2)]
     public void RuntimePoolReservedPeakEqualsPoolSimulate(string model, int batch)
     {

@@ -37,20 +37,9 @@ public sealed class ProfilerTests(CpuFixture fx)
     }
 }
 
-/// <summary>The shape of a trace and its agreement with the planner's pool simulation.</summary>
+/// <summary>The shape of a trace (its agreement with the planner's pool simulation: <see cref="PoolSimulationTests"/>).</summary>
 public sealed class TraceShapeTests
 {
-    [Theory]
-    [InlineData("cnn", 1)]
-    [InlineData("resnet", 32)]
-    [InlineData("googlenet", 4)]
-    [InlineData("resnet50", 2)]
-    public void PoolSimulationOfTheTraceGivesTheRuntimePoolsPeak(string model, int batch)
-    {
-        var profiled = Profiler.DryRun(model, batch);
-        Assert.Equal(profiled.PoolReservedBytes, PlannerApi.SimulatePool(PoolPolicy.CuPy, profiled.Trace.Problem).Reserved);
-    }
-
     [Fact]
     public void PersistentBuffersLiveOverTheWholeIterationAndEverySizeIsRoundedTo256()
     {
