@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 die() { echo "gpu-check: $*" >&2; exit 1; }
 command -v nvidia-smi >/dev/null || die "nvidia-smi not found: this needs a machine with an NVIDIA GPU and its driver"
-command -v dotnet >/dev/null || die "dotnet not found: install the .NET SDK (global.json names the version)"
+command -v dotnet >/dev/null || die "dotnet not found: install the .NET SDK 10"
 card=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -n 1)
 [ -n "$card" ] || die "nvidia-smi lists no GPU"
 steps=${STEPS:-5}

@@ -56,7 +56,7 @@ public static class BenchKernelsCommand
 
         var rows = new List<object>();
         var table = new Table { Border = TableBorder.Simple };
-        foreach (var c in new[] { "kernel", "shape", $"{device.Name} GFLOP/s", "C# loop GFLOP/s", "speed-up", $"{device.Name} ms" })
+        foreach (var c in new[] { "kernel", "shape", $"{device.Name} GFLOP/s", "C# loop GFLOP/s", "speed-up", $"{device.Name} ms (median ±half IQR)" })
             table.AddColumn(c is "kernel" or "shape" ? new TableColumn(c) : new TableColumn(c).RightAligned());
         double? gemmGflops = null, loopGflops = null;
         using (var alloc = Allocators.Create(AllocatorKind.Pool, device.Accelerator))
@@ -64,16 +64,17 @@ public static class BenchKernelsCommand
             var tape = new Tape(device, alloc);
             foreach (var n in sizes)
             {
-                var (gflops, loop) = BenchGemm(device, tape, n);
-                AddRow("gemm", $"{n}x{n}x{n}", gflops, loop, 2.0 * n * n * n / (gflops * 1e6));
-                if (n == JsonSize) (gemmGflops, loopGflops) = (gflops, loop);
+                var (time, loopTime) = BenchGemm(device, tape, n);
+                double flop = 2.0 * n * n * n;
+                AddRow("gemm", $"{n}x{n}x{n}", flop, time, loopTime);
+                if (n == JsonSize) (gemmGflops, loopGflops) = (Gflops(flop, time), Gflops(flop, loopTime));
             }
             foreach (var (n, cin, cout, hw) in new[] { (32, 16, 32, 16), (8, 64, 64, 28) })
             {
                 var (fwd, bwd, loop) = BenchConv(device, tape, n, cin, cout, hw);
                 double flop = 2.0 * n * cout * hw * hw * cin * 9;
-                AddRow("conv2d 3x3 forward", $"{n}x{cin}x{hw}x{hw} -> {cout}", fwd, loop, flop / (fwd * 1e6));
-                AddRow("conv2d 3x3 backward (dx, dw)", $"{n}x{cin}x{hw}x{hw} -> {cout}", bwd, null, 2 * flop / (bwd * 1e6));
+                AddRow("conv2d 3x3 forward", $"{n}x{cin}x{hw}x{hw} -> {cout}", flop, fwd, loop);
+                AddRow("conv2d 3x3 backward (dx, dw)", $"{n}x{cin}x{hw}x{hw} -> {cout}", 2 * flop, bwd, null);
             }
         }
         AddStepRows(device, table, rows);
@@ -82,40 +83,44 @@ public static class BenchKernelsCommand
         if (json) Output.JsonLine(new { accelerator = device.Name, acceleratorName = device.Accelerator!.Name, gemm = kernels.GemmKernel.ToString(), gemmGflops, loopGflops, rows });
         return 0;
 
-        void AddRow(string kernel, string shape, double gflops, double? hostGflops, double ms)
+        // GFLOP/s from the median time; the last column is the median ±half the interquartile range
+        void AddRow(string kernel, string shape, double flop, TimingSummary time, TimingSummary? loopTime)
         {
-            table.AddRow(kernel, shape, $"{gflops:0.00}", hostGflops is { } h ? $"{h:0.00}" : "", hostGflops is { } l ? $"{gflops / l:0.0}x" : "", $"{ms:0.000}");
-            rows.Add(new { kernel, shape, gflops, hostGflops, millis = ms });
+            double gflops = Gflops(flop, time);
+            double? hostGflops = loopTime is { } l ? Gflops(flop, l) : null;
+            table.AddRow(kernel, shape, $"{gflops:0.00}", hostGflops is { } h ? $"{h:0.00}" : "", hostGflops is { } hg ? $"{gflops / hg:0.0}x" : "", time.ToString());
+            rows.Add(new { kernel, shape, gflops, hostGflops, millis = time.MedianMillis, spreadMillis = time.SpreadMillis });
         }
     }
 
-    /// <summary>GFLOP/s of an n^3 GEMM on the device and of the plain loop.</summary>
-    static (double Device, double Loop) BenchGemm(Device device, Tape tape, int n)
+    /// <summary>GFLOP/s of <paramref name="flop"/> floating-point operations in the median time.</summary>
+    static double Gflops(double flop, TimingSummary time) => flop / (time.MedianMillis * 1e6);
+
+    /// <summary>Times of an n^3 GEMM on the device and of the plain loop.</summary>
+    static (TimingSummary Device, TimingSummary Loop) BenchGemm(Device device, Tape tape, int n)
     {
         var a = tape.Upload(Random(n * n, 1), new[] { n, n }, "a");
         var b = tape.Upload(Random(n * n, 2), new[] { n, n }, "b");
         var c = tape.Empty(new[] { n, n }, "c");
-        double flop = 2.0 * n * n * n;
-        double ms = Time(device, () => device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(n, n, n, false, false)));
+        var time = Time(device, () => device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(n, n, n, false, false)));
         var (ah, bh, ch) = (Random(n * n, 1), Random(n * n, 2), new float[n * n]);
-        double loopMs = Time(null, () => LoopGemm(ah, bh, ch, n));
+        var loopTime = Time(null, () => LoopGemm(ah, bh, ch, n));
         a.Release(); b.Release(); c.Release();
-        return (flop / (ms * 1e6), flop / (loopMs * 1e6));
+        return (time, loopTime);
     }
 
-    /// <summary>GFLOP/s of a 3x3 pad-1 convolution forward, its backward (input and weight gradients), and the plain loop's forward.</summary>
-    static (double Forward, double Backward, double Loop) BenchConv(Device device, Tape tape, int n, int cin, int cout, int hw)
+    /// <summary>Times of a 3x3 pad-1 convolution forward, its backward (input and weight gradients), and the plain loop's forward.</summary>
+    static (TimingSummary Forward, TimingSummary Backward, TimingSummary Loop) BenchConv(Device device, Tape tape, int n, int cin, int cout, int hw)
     {
         var x = tape.Upload(Random(n * cin * hw * hw, 3), new[] { n, cin, hw, hw }, "x");
         var w = tape.Upload(Random(cout * cin * 9, 4), new[] { cout, cin, 3, 3 }, "w");
         var gy = tape.Upload(Random(n * cout * hw * hw, 5), new[] { n, cout, hw, hw }, "gy");
         x.RequiresGrad = w.RequiresGrad = true;
-        double flop = 2.0 * n * cout * hw * hw * cin * 9;
         tape.Recording = false;
-        double fwd = Time(device, () => tape.Conv2d(x.Share(), w.Share(), null, 1, 1).Release());
+        var fwd = Time(device, () => tape.Conv2d(x.Share(), w.Share(), null, 1, 1).Release());
         tape.Recording = true;
         Tensor? y = null;
-        double bwd = Time(device, () =>
+        var bwd = Time(device, () =>
         {
             tape.Backward(y!, gy.Share());
             y!.Release();
@@ -123,9 +128,9 @@ public static class BenchKernelsCommand
             w.Grad!.Release(); w.Grad = null;
         }, before: () => y = tape.Conv2d(x.Share(), w.Share(), null, 1, 1));
         var (xh, wh, yh) = (Random(n * cin * hw * hw, 3), Random(cout * cin * 9, 4), new float[n * cout * hw * hw]);
-        double loop = Time(null, () => LoopConv(xh, wh, yh, n, cin, cout, hw));
+        var loop = Time(null, () => LoopConv(xh, wh, yh, n, cin, cout, hw));
         x.Release(); w.Release(); gy.Release();
-        return (flop / (fwd * 1e6), 2 * flop / (bwd * 1e6), flop / (loop * 1e6));
+        return (fwd, bwd, loop);
     }
 
     /// <summary>Step time of each digits model at batch 32 (its own rows: more networks can be added here).</summary>
@@ -138,35 +143,33 @@ public static class BenchKernelsCommand
             using var trainer = new Trainer(new TrainOptions { Model = m.Name, Batch = 32, Steps = 1 }, device);
             var xs = data.Samples.Take(32).ToArray();
             var ys = data.Labels.Take(32).ToArray();
-            double stepMs = Time(null, () => trainer.Step(xs, ys));
-            table.AddRow($"train step {m.Name}", "batch 32", "", "", "", $"{stepMs:0.00}");
-            rows.Add(new { kernel = "step:" + m.Name, shape = "batch 32", millis = stepMs });
+            var step = Time(null, () => trainer.Step(xs, ys));
+            table.AddRow($"train step {m.Name}", "batch 32", "", "", "", step.ToString());
+            rows.Add(new { kernel = "step:" + m.Name, shape = "batch 32", millis = step.MedianMillis, spreadMillis = step.SpreadMillis });
         }
     }
 
     /// <summary>
-    /// Milliseconds of one run of <paramref name="work"/>: the best of at least three timed runs after a warm-up (which
-    /// also compiles kernels), repeated until about half a second has been spent, so a busy machine disturbs it less.
+    /// The times of <paramref name="work"/> after a warm-up (which also compiles kernels): at least three timed runs,
+    /// repeated until about half a second has been spent, summarized by MathNet (median and interquartile range).
     /// <paramref name="before"/>, when given, runs untimed before each run (e.g. the forward pass of a timed backward).
     /// </summary>
-    static double Time(Device? device, Action work, Action? before = null)
+    static TimingSummary Time(Device? device, Action work, Action? before = null)
     {
         before?.Invoke();
         work();
         device?.Synchronize();
-        double best = double.MaxValue, spent = 0;
-        for (int r = 0; r < 3 || (spent < 500 && r < 50); r++)
+        var times = new List<double>();
+        for (double spent = 0; times.Count < 3 || (spent < 500 && times.Count < 50); spent += times[^1])
         {
             before?.Invoke();
             device?.Synchronize();
             var sw = Stopwatch.StartNew();
             work();
             device?.Synchronize();
-            double ms = sw.Elapsed.TotalMilliseconds;
-            best = Math.Min(best, ms);
-            spent += ms;
+            times.Add(sw.Elapsed.TotalMilliseconds);
         }
-        return best;
+        return Timing.Summarize(times);
     }
 
     static float[] Random(int n, int seed)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Spectre.Console;
 using Pgmo.Kernels;
 using Pgmo.Models;
@@ -27,7 +26,7 @@ public static class PaperStepTimes
             double ms = Measure(device, info, Batch, ImageSize);
             var shape = $"batch {Batch}, {ImageSize}x{ImageSize} synthetic";
             var cells = Enumerable.Repeat("", table.Columns.Count).ToArray();
-            (cells[0], cells[1], cells[^1]) = ($"train step {info.Name}", shape, $"{ms:0.00}");
+            (cells[0], cells[1], cells[^1]) = ($"train step {info.Name}", shape, Output.Millis(ms));
             table.AddRow(cells);
             rows.Add(new { kernel = "step:" + info.Name, shape, millis = ms });
         }
@@ -45,15 +44,6 @@ public static class PaperStepTimes
         var (xs, ys) = (new float[batch][], new int[batch]);
         new SyntheticData(trainer.Model.InputShape, trainer.Model.Classes, options.Seed).Fill(xs, ys);
         trainer.Step(xs, ys);
-        var times = new List<double>();
-        for (int i = 0; i < steps; i++)
-        {
-            var clock = Stopwatch.StartNew();
-            trainer.Step(xs, ys);
-            device.Synchronize();
-            times.Add(clock.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        return steps % 2 == 1 ? times[steps / 2] : (times[steps / 2 - 1] + times[steps / 2]) / 2;
+        return Timing.Measure(steps, () => { trainer.Step(xs, ys); device.Synchronize(); }).MedianMillis;
     }
 }
