@@ -20,12 +20,9 @@ module Solver =
     /// best-fit misses the lower bound and the exact search is tractable (Descent.tractable), as they are slower at scale.
     let startPlan (hint: Plan option) (problem: Problem) : string * Plan =
         let lb = Bounds.lowerBound problem
-        let bestFit = "best-fit", BestFit.plan problem
-        let others () =
-            [ "greedy-size", Greedy.plan problem
-              "xla-spatial", Xla.plan XlaStrategy.Spatial problem
-              "xla-temporal", Xla.plan XlaStrategy.Temporal problem
-              "first-fit", FirstFit.plan problem ]
+        let run (a: Algorithm) = a.Name, (a.Plan(problem, Algorithms.defaults)).Plan
+        let bestFit = run Algorithms.bestFit
+        let others () = [ Algorithms.greedySize; Algorithms.xlaSpatial; Algorithms.xlaTemporal; Algorithms.firstFit ] |> List.map run
         [ match hint with
           | Some h -> "hint", h
           | None -> ()
