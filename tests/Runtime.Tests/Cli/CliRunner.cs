@@ -26,12 +26,17 @@ public static class CliRunner
         }
     }
 
-    /// <summary>The repository root: the folder above the test assembly that holds Hybrid.sln.</summary>
-    public static string RepositoryRoot()
+    /// <summary>The repository root: the folder above the test assembly that holds Hybrid.sln, else the one above the
+    /// working directory (the test assembly runs from an unpacked bundle on a GPU machine, see scripts/gpu-check.sh).</summary>
+    public static string RepositoryRoot() =>
+        FolderAboveWithSolution(AppContext.BaseDirectory) ?? FolderAboveWithSolution(Environment.CurrentDirectory)
+        ?? throw new InvalidOperationException($"Hybrid.sln not found above {AppContext.BaseDirectory} or {Environment.CurrentDirectory}");
+
+    private static string? FolderAboveWithSolution(string start)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        var dir = new DirectoryInfo(start);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Hybrid.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("Hybrid.sln not found above " + AppContext.BaseDirectory);
+        return dir?.FullName;
     }
 
     /// <summary>A path under the repository's datasets folder.</summary>
