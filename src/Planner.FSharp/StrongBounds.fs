@@ -66,6 +66,13 @@ module StrongBounds =
           Levels = [ 0.99; 0.98; 0.97; 0.96; 0.95; 0.94; 0.93; 0.92; 0.9; 0.85; 0.8; 0.0 ]
           Exact = Exact.defaults }
 
+    /// A short description of how a relaxation's decisions ended ("fits at 1031168", "unknown at 987136", "skipped").
+    let describe (outcome: RelaxationOutcome) : string =
+        match outcome with
+        | FitsAt c -> sprintf "fits at %d" c
+        | UnknownAt c -> sprintf "unknown at %d" c
+        | Skipped -> "skipped"
+
     /// The first index of the ascending array whose value is >= v (the length when none is).
     let private firstAtLeast (sorted: int64[]) (v: int64) =
         let mutable lo = 0
