@@ -56,7 +56,7 @@ public static class BoundCommand
         Console.WriteLine($"bound {result.Bound} ({Output.Bytes(result.Bound)}), max load {result.MaxLoad}, +{gain:0.00} %, granularity {result.Granularity}, {Output.Millis(millis)}");
         if (proof is not null)
         {
-            var level = proof.Level <= 0 ? "every step" : $"the {proof.Steps.Length} steps with load >= {proof.Level:P0} of the max load";
+            var level = proof.Level <= 0 ? "every step" : $"the {proof.Steps.Length} step(s) with load >= {proof.Level:P0} of the max load";
             Console.WriteLine($"proof: the problem seen at {level} ({proof.Buffers.Length} buffers) does not fit under {proof.Refuted.Value} bytes");
             if (witnessPath is not null)
             {
