@@ -13,6 +13,18 @@ open Pgmo.Planner.Tests.OptimalTests
 let private aligned =
     Problem.ofBuffers [ { Buffer.create "a" 0L 2L 7L with Alignment = 2L }; { Buffer.create "b" 1L 2L 5L with Alignment = 2L } ]
 
+/// A seeded problem of 2–6 buffers whose offsets all need an alignment of 1, 2, 4 or 8: alignment often puts the
+/// optimum above the max load, so the bound has something to prove.
+let private alignedProblem (seed: int) : Problem =
+    let rnd = System.Random(seed)
+    let n = 2 + seed % 5
+    let horizon = rnd.Next(2, 6)
+    Problem.ofBuffers [
+        for i in 0 .. n - 1 do
+            let s = rnd.Next(0, horizon)
+            let e = s + rnd.Next(1, horizon - s + 1)
+            { Buffer.create (string i) (int64 s) (int64 e) (int64 (rnd.Next(1, 13))) with Alignment = int64 (pown 2 (rnd.Next(0, 4))) } ]
+
 /// The brute-force check of one problem: max load (rounded up to the granularity) <= bound <= optimum, and with the
 /// whole problem among the relaxations and enough nodes, bound = optimum.
 let private checkAgainstBruteForce (label: string) (p: Problem) =
@@ -68,6 +80,15 @@ let tests =
         testCase "on 60 seeded small problems: max load <= bound = brute-force optimum" <| fun () ->
             for seed in 1 .. 60 do
                 checkAgainstBruteForce (sprintf "seed %d" seed) (smallProblem seed (1 + seed % 8))
+
+        testCase "on 40 seeded aligned problems: the bound rises above the max load to the brute-force optimum" <| fun () ->
+            let mutable raised = 0
+            for seed in 1 .. 40 do
+                let p = alignedProblem seed
+                checkAgainstBruteForce (sprintf "aligned seed %d" seed) p
+                let s = StrongBounds.compute StrongBounds.defaults p
+                if s.Bound > ((s.MaxLoad + s.Granularity - 1L) / s.Granularity) * s.Granularity then raised <- raised + 1
+            Expect.isGreaterThanOrEqual raised 10 "many of them need more than the rounded max load (14 of 40)"
 
         testCase "the same answer on every run (node limits, no clock)" <| fun () ->
             let p = smallProblem 17 8
