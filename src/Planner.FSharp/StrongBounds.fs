@@ -49,7 +49,10 @@ type StrongBound =
       /// next multiple of the granularity above the largest capacity at which some relaxation was proven not to fit.
       Bound: int64
       /// Every relaxation tried, in order.
-      Attempts: RelaxationAttempt list }
+      Attempts: RelaxationAttempt list
+      /// True when the relaxation at every step, which is the whole problem renumbered, fits under Bound: then Bound
+      /// is the optimum.
+      Optimal: bool }
 
 /// Lower bounds above the max load, each proven by the exact search on a relaxation: the problem seen only at some of
 /// its steps (those whose load reaches a level). Every valid plan of the problem is a valid plan of the relaxation
@@ -147,4 +150,5 @@ module StrongBounds =
                             outcome <- UnknownAt capacity
                             go <- false
                     attempts.Add { Level = level; Steps = steps; Buffers = kept; Refuted = refuted; Outcome = outcome; Nodes = nodes }
-        { MaxLoad = maxLoad; Granularity = g; Bound = bound; Attempts = List.ofSeq attempts }
+        let optimal = attempts |> Seq.exists (fun a -> a.Level <= 0.0 && a.Outcome = FitsAt bound)
+        { MaxLoad = maxLoad; Granularity = g; Bound = bound; Attempts = List.ofSeq attempts; Optimal = optimal }

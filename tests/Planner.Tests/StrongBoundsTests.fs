@@ -35,6 +35,7 @@ let private checkAgainstBruteForce (label: string) (p: Problem) =
     Expect.isGreaterThanOrEqual s.Bound (((s.MaxLoad + g - 1L) / g) * g) (sprintf "%s: at least the rounded max load" label)
     Expect.isLessThanOrEqual s.Bound opt (sprintf "%s: never above the brute-force optimum" label)
     Expect.equal s.Bound opt (sprintf "%s: every step kept and enough nodes: the optimum" label)
+    Expect.isTrue s.Optimal (sprintf "%s: the whole problem fits at the bound" label)
     // the plan that reaches the bound is valid: the bound is attained
     let m = Exact.minimize Exact.defaults None p
     Expect.isEmpty (Validate.plan p None m.Best) (sprintf "%s: a valid plan" label)
@@ -113,6 +114,7 @@ let tests =
             let s = StrongBounds.compute { StrongBounds.defaults with Cancellation = cts.Token } aligned
             Expect.equal s.Bound 12L "no proof without search"
             Expect.all s.Attempts (fun a -> a.Outcome = Skipped) "every relaxation skipped"
+            Expect.isFalse s.Optimal "no proof of optimality either"
 
         testCase "no buffers: bound 0" <| fun () ->
             let s = StrongBounds.compute StrongBounds.defaults (Problem.ofBuffers [])

@@ -54,6 +54,8 @@ public static class BoundCommand
         Output.Out.Write(table);
         var gain = result.MaxLoad == 0 ? 0.0 : 100.0 * (result.Bound - result.MaxLoad) / result.MaxLoad;
         Console.WriteLine($"bound {result.Bound} ({Output.Bytes(result.Bound)}), max load {result.MaxLoad}, +{gain:0.00} %, granularity {result.Granularity}, {Output.Millis(millis)}");
+        if (result.Optimal)
+            Console.WriteLine($"optimal: the whole problem fits under {result.Bound} bytes (`pgmo solve {problemPath} --capacity {result.Bound}` gives the plan)");
         if (proof is not null)
         {
             var level = proof.Level <= 0 ? "every step" : $"the {proof.Steps.Length} step(s) with load >= {proof.Level:P0} of the max load";
@@ -66,9 +68,10 @@ public static class BoundCommand
         }
         else
         {
-            Console.WriteLine(result.Bound > result.MaxLoad
-                ? $"no relaxation refuted; the bound is the max load rounded up to the granularity ({roundedMaxLoad})"
-                : "no relaxation refuted under the max load within the limits: the bound stays the max load");
+            if (!result.Optimal)
+                Console.WriteLine(result.Bound > result.MaxLoad
+                    ? $"no relaxation refuted; the bound is the max load rounded up to the granularity ({roundedMaxLoad})"
+                    : "no relaxation refuted under the max load within the limits: the bound stays the max load");
             if (witnessPath is not null) Console.WriteLine($"--witness: nothing written, no relaxation was refuted");
         }
         if (json)
@@ -78,6 +81,7 @@ public static class BoundCommand
                 lowerBound = result.MaxLoad,
                 granularity = result.Granularity,
                 raised = result.Bound > roundedMaxLoad,
+                optimal = result.Optimal,
                 millis,
                 nodes = attempts.Sum(a => a.Nodes),
                 attempts = attempts.Select(a => new

@@ -25,6 +25,7 @@ public sealed class BoundCommandTests : IDisposable
         Assert.Equal(13, r.Json.GetProperty("bound").GetInt64());
         Assert.Equal(12, r.Json.GetProperty("lowerBound").GetInt64());
         Assert.True(r.Json.GetProperty("raised").GetBoolean());
+        Assert.True(r.Json.GetProperty("optimal").GetBoolean());
         var recheck = CliRunner.Run("solve", witness, "--capacity", "12", "--solver", "exact", "--json");
         Assert.Equal("infeasible", recheck.Json.GetProperty("status").GetString());
         var optimum = CliRunner.Run("solve", Aligned(), "--solver", "exact", "--json");
