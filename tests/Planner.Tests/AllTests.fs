@@ -19,6 +19,7 @@ let all =
         TracesTests.tests
         SvgTests.tests
         OptimalTests.tests
+        StrongBoundsTests.tests
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests

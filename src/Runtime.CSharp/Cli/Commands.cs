@@ -13,6 +13,7 @@ public static class Commands
             CheckCommand.Create(),
             CompareCommand.Create(),
             SolveCommand.Create(),
+            BoundCommand.Create(),
             BenchCommand.Create(),
             TrainCommand.Create(),
             ModelsCommand.Create(),

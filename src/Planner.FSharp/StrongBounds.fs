@@ -1,0 +1,154 @@
+namespace Pgmo.Planner
+
+open System
+open System.Threading
+
+/// Settings of the strong lower bound. A `defaults` value is in StrongBounds; copy it with `{ StrongBounds.defaults with … }`.
+type StrongBoundOptions =
+    { /// Most search nodes of each exact decision on one relaxation (Int64.MaxValue: no limit).
+      NodeLimit: int64
+      /// Stops the search; the bound proven so far is returned.
+      Cancellation: CancellationToken
+      /// The load levels, as fractions of the max load, whose steps make the relaxations tried, in this order;
+      /// 0.0 keeps every step (the whole problem). Levels that keep the same steps as an earlier one are skipped.
+      Levels: float list
+      /// The exact search's rules and preorders for the decisions (its NodeLimit and Cancellation are replaced).
+      Exact: ExactOptions }
+
+/// How the decisions on one relaxation ended.
+type RelaxationOutcome =
+    /// A plan fits under the capacity: this relaxation cannot raise the bound further.
+    | FitsAt of capacity: int64
+    /// The node limit or the cancellation stopped the decision at this capacity.
+    | UnknownAt of capacity: int64
+    /// Not tried: the cancellation came first.
+    | Skipped
+
+/// One relaxation tried by the strong lower bound: the problem seen only at the steps whose load reaches a level.
+type RelaxationAttempt =
+    { /// The load level (fraction of the max load) of its steps; 0.0 is every step.
+      Level: float
+      /// The steps it keeps, ascending.
+      Steps: int64[]
+      /// The problem's buffers it keeps (indices into the problem), ascending.
+      Buffers: int[]
+      /// The largest capacity (bytes) at which the exact search proved that it does not fit (None: no proof).
+      Refuted: int64 option
+      /// How its last decision ended.
+      Outcome: RelaxationOutcome
+      /// Search nodes its decisions used.
+      Nodes: int64 }
+
+/// The strong lower bound of a problem and the evidence for it.
+type StrongBound =
+    { /// The max-load lower bound (Bounds.lowerBound).
+      MaxLoad: int64
+      /// The granularity: every optimal peak is a multiple of it (Exact.granularity).
+      Granularity: int64
+      /// A proven lower bound on every valid plan's peak in bytes: the max load rounded up to the granularity, or the
+      /// next multiple of the granularity above the largest capacity at which some relaxation was proven not to fit.
+      Bound: int64
+      /// Every relaxation tried, in order.
+      Attempts: RelaxationAttempt list
+      /// True when the relaxation at every step, which is the whole problem renumbered, fits under Bound: then Bound
+      /// is the optimum.
+      Optimal: bool }
+
+/// Lower bounds above the max load, each proven by the exact search on a relaxation: the problem seen only at some of
+/// its steps (those whose load reaches a level). Every valid plan of the problem is a valid plan of the relaxation
+/// with the same peak, so a capacity under which the relaxation does not fit is below the optimum. Pure from outside:
+/// the only effect is reading the cancellation token. Soundness: proofs/stronger-bounds.md.
+[<RequireQualifiedAccess>]
+module StrongBounds =
+
+    /// A million nodes per decision, no cancellation, levels from 99 % of the max load down to every step, the exact
+    /// search's default rules.
+    let defaults =
+        { NodeLimit = 1_000_000L
+          Cancellation = CancellationToken.None
+          Levels = [ 0.99; 0.98; 0.97; 0.96; 0.95; 0.94; 0.93; 0.92; 0.9; 0.85; 0.8; 0.0 ]
+          Exact = Exact.defaults }
+
+    /// A short description of how a relaxation's decisions ended ("fits at 1031168", "unknown at 987136", "skipped").
+    let describe (outcome: RelaxationOutcome) : string =
+        match outcome with
+        | FitsAt c -> sprintf "fits at %d" c
+        | UnknownAt c -> sprintf "unknown at %d" c
+        | Skipped -> "skipped"
+
+    /// The first index of the ascending array whose value is >= v (the length when none is).
+    let private firstAtLeast (sorted: int64[]) (v: int64) =
+        let mutable lo = 0
+        let mutable hi = sorted.Length
+        while lo < hi do
+            let mid = lo + (hi - lo) / 2
+            if sorted.[mid] < v then lo <- mid + 1 else hi <- mid
+        lo
+
+    /// The problem seen only at `steps` (ascending, distinct): a buffer live at k of them, consecutive in `steps`
+    /// from index i on, gets the lifetime [i, i + k); a buffer live at none is dropped. Sizes, alignments and the
+    /// rest of each buffer are kept. Returns the relaxation and the indices (ascending) of the buffers it keeps.
+    let atSteps (steps: int64[]) (problem: Problem) : Problem * int[] =
+        let kept =
+            problem.Buffers
+            |> Array.mapi (fun i b ->
+                let first = firstAtLeast steps b.Lifetime.Start
+                let past = firstAtLeast steps b.Lifetime.End
+                if first < past then Some (i, { b with Lifetime = { Start = int64 first; End = int64 past } }) else None)
+            |> Array.choose id
+        { problem with Buffers = kept |> Array.map snd }, kept |> Array.map fst
+
+    /// The steps at which the load is at least `level` times the max load, ascending (every step of the load
+    /// profile for level <= 0; none for an empty problem).
+    let stepsAtLevel (level: float) (problem: Problem) : int64[] =
+        let profile = Bounds.loadProfile problem
+        let top = profile |> Array.fold (fun m (_, load) -> max m load) 0L
+        if top = 0L then [||]
+        elif level <= 0.0 then profile |> Array.map fst
+        else profile |> Array.filter (fun (_, load) -> float load >= level * float top) |> Array.map fst
+
+    /// The strong lower bound: for each level in turn, the relaxation at that level's steps is decided with the exact
+    /// search at the bound so far; each proof that it does not fit raises the bound by the granularity and the same
+    /// relaxation is decided again there, until it fits, the node limit stops a decision, or the cancellation comes.
+    /// Deterministic for a given node limit when the cancellation never comes.
+    let compute (options: StrongBoundOptions) (problem: Problem) : StrongBound =
+        let maxLoad = Bounds.lowerBound problem
+        let g = Exact.granularity problem
+        let mutable bound = ((maxLoad + g - 1L) / g) * g
+        let cancelled () = options.Cancellation.IsCancellationRequested
+        let exact = { options.Exact with NodeLimit = options.NodeLimit; Cancellation = options.Cancellation }
+        let attempts = Collections.Generic.List<RelaxationAttempt>()
+        let seen = Collections.Generic.HashSet<string>()
+        for level in options.Levels do
+            let steps = stepsAtLevel level problem
+            let key = String.Join(",", steps)
+            if steps.Length > 0 && seen.Add key then
+                let relaxation, kept = atSteps steps problem
+                if cancelled () then
+                    attempts.Add { Level = level; Steps = steps; Buffers = kept; Refuted = None; Outcome = Skipped; Nodes = 0L }
+                else
+                    let mutable refuted = None
+                    let mutable outcome = Skipped
+                    let mutable nodes = 0L
+                    let mutable go = true
+                    while go do
+                        let capacity = bound
+                        let result, used = Exact.decideCounting exact capacity relaxation
+                        nodes <- nodes + used
+                        match result with
+                        | DoesNotFit ->
+                            // no plan of the relaxation, hence none of the problem, has a peak <= capacity; the
+                            // optimum is a multiple of g, so it is at least the next multiple of g
+                            refuted <- Some capacity
+                            bound <- capacity + g
+                            go <- not (cancelled ())
+                            if not go then outcome <- UnknownAt bound
+                        | Fits _ ->
+                            outcome <- FitsAt capacity
+                            go <- false
+                        | Unknown ->
+                            outcome <- UnknownAt capacity
+                            go <- false
+                    attempts.Add { Level = level; Steps = steps; Buffers = kept; Refuted = refuted; Outcome = outcome; Nodes = nodes }
+        let optimal = attempts |> Seq.exists (fun a -> a.Level <= 0.0 && a.Outcome = FitsAt bound)
+        { MaxLoad = maxLoad; Granularity = g; Bound = bound; Attempts = List.ofSeq attempts; Optimal = optimal }
