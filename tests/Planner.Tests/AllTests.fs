@@ -22,4 +22,5 @@ let all =
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests
+        NetworkTracePlacementTests.tests
     ]
