@@ -13,6 +13,27 @@ type Fit =
 [<RequireQualifiedAccess>]
 module Placement =
 
+    /// The rule of `choose` for one gap: the free space [cursor, lo) met in address order against the best gap so far
+    /// (`best` = -1 when none yet, `bestGap` its length). A fitting gap becomes the best when the Fit prefers it.
+    /// Returns true when the scan may stop: first fit at its first fitting gap, best fit at one exactly as long as
+    /// the buffer (no fitting gap is shorter, and a tie goes to the lowest).
+    let private consider (fit: Fit) (size: int64) (alignment: int64) (cursor: int64) (lo: int64)
+                         (best: byref<int64>) (bestGap: byref<int64>) : bool =
+        let candidate = Numbers.alignUp alignment cursor
+        if candidate + size > lo then false
+        else
+            match fit with
+            | Fit.First ->
+                best <- candidate
+                true
+            | Fit.Best ->
+                let gap = lo - cursor
+                if gap < bestGap then
+                    best <- candidate
+                    bestGap <- gap
+                    gap = max 1L size
+                else false
+
     /// The offset chosen for a buffer of `size` bytes and `alignment` among occupied address ranges [los.[i], his.[i])
     /// for i < count, sorted by lo ascending (ranges may overlap or nest). A gap is the free space between the top of
     /// everything below it and the next range; it fits when its aligned start plus size stays within it. Best picks
@@ -26,20 +47,7 @@ module Placement =
         let mutable stop = false
         while i < count && not stop do
             let lo = los.[i]
-            if lo > cursor then
-                let candidate = Numbers.alignUp alignment cursor
-                if candidate + size <= lo then
-                    let gap = lo - cursor
-                    match fit with
-                    | Fit.First ->
-                        best <- candidate
-                        stop <- true
-                    | Fit.Best ->
-                        if gap < bestGap then
-                            best <- candidate
-                            bestGap <- gap
-                            // no fitting gap is shorter than the buffer (or 1 byte), and a tie goes to the lowest
-                            if gap = max 1L size then stop <- true
+            if lo > cursor then stop <- consider fit size alignment cursor lo &best &bestGap
             if his.[i] > cursor then cursor <- his.[i]
             i <- i + 1
         if best >= 0L then best else Numbers.alignUp alignment cursor
@@ -240,18 +248,7 @@ module Placement =
                     if l < hi then hi <- l
             if hi = System.Int64.MaxValue then top <- lo
             else
-                let candidate = Numbers.alignUp alignment lo
-                if candidate + size <= hi then
-                    match fit with
-                    | Fit.First ->
-                        best <- candidate
-                        top <- lo
-                    | Fit.Best ->
-                        if hi - lo < bestGap then
-                            best <- candidate
-                            bestGap <- hi - lo
-                            // no fitting gap is shorter than s, and a tie goes to the lowest: this one
-                            if bestGap = s then top <- lo
+                if consider fit size alignment lo hi &best &bestGap then top <- lo
                 x <- hi
         if best >= 0L then best else Numbers.alignUp alignment top
 
@@ -292,7 +289,6 @@ module Placement =
         let mutable cursor = 0L          // top of everything below the next run
         let mutable best = -1L
         let mutable bestGap = System.Int64.MaxValue
-        let exact = max 1L size
         while heapCount > 0 do
             let k = heap.[0]
             let chunks = nodes.[k].Chunks
@@ -300,20 +296,7 @@ module Placement =
             let mutable c = chunks.[ci]
             let mutable i = runOf.[k]
             let lo = c.Los.[i]
-            if lo > cursor then
-                let candidate = Numbers.alignUp alignment cursor
-                if candidate + size <= lo then
-                    let gap = lo - cursor
-                    match fit with
-                    | Fit.First ->
-                        best <- candidate
-                        heapCount <- 0
-                    | Fit.Best ->
-                        if gap < bestGap then
-                            best <- candidate
-                            bestGap <- gap
-                            // no fitting gap is shorter than the buffer (or 1 byte), and a tie goes to the lowest
-                            if gap = exact then heapCount <- 0
+            if lo > cursor && consider fit size alignment cursor lo &best &bestGap then heapCount <- 0
             if heapCount > 0 then
                 if c.His.[i] > cursor then cursor <- c.His.[i]
                 // the node's next run above the cursor
