@@ -13,6 +13,27 @@ type Fit =
 [<RequireQualifiedAccess>]
 module Placement =
 
+    /// The rule of `choose` for one gap: the free space [cursor, lo) met in address order against the best gap so far
+    /// (`best` = -1 when none yet, `bestGap` its length). A fitting gap becomes the best when the Fit prefers it.
+    /// Returns true when the scan may stop: first fit at its first fitting gap, best fit at one exactly as long as
+    /// the buffer (no fitting gap is shorter, and a tie goes to the lowest).
+    let private consider (fit: Fit) (size: int64) (alignment: int64) (cursor: int64) (lo: int64)
+                         (best: byref<int64>) (bestGap: byref<int64>) : bool =
+        let candidate = Numbers.alignUp alignment cursor
+        if candidate + size > lo then false
+        else
+            match fit with
+            | Fit.First ->
+                best <- candidate
+                true
+            | Fit.Best ->
+                let gap = lo - cursor
+                if gap < bestGap then
+                    best <- candidate
+                    bestGap <- gap
+                    gap = max 1L size
+                else false
+
     /// The offset chosen for a buffer of `size` bytes and `alignment` among occupied address ranges [los.[i], his.[i])
     /// for i < count, sorted by lo ascending (ranges may overlap or nest). A gap is the free space between the top of
     /// everything below it and the next range; it fits when its aligned start plus size stays within it. Best picks
@@ -26,20 +47,7 @@ module Placement =
         let mutable stop = false
         while i < count && not stop do
             let lo = los.[i]
-            if lo > cursor then
-                let candidate = Numbers.alignUp alignment cursor
-                if candidate + size <= lo then
-                    let gap = lo - cursor
-                    match fit with
-                    | Fit.First ->
-                        best <- candidate
-                        stop <- true
-                    | Fit.Best ->
-                        if gap < bestGap then
-                            best <- candidate
-                            bestGap <- gap
-                            // no fitting gap is shorter than the buffer (or 1 byte), and a tie goes to the lowest
-                            if gap = max 1L size then stop <- true
+            if lo > cursor then stop <- consider fit size alignment cursor lo &best &bestGap
             if his.[i] > cursor then cursor <- his.[i]
             i <- i + 1
         if best >= 0L then best else Numbers.alignUp alignment cursor
@@ -158,13 +166,8 @@ module Placement =
                                 more <- false
                     c.His.[j] <- top
                     c.Refresh()
-        /// Copies the runs' bottoms and tops, ascending, into los and his from index `at`.
-        member _.CopyTo(los: int64[], his: int64[], at: int) =
-            let mutable k = at
-            for c in chunks do
-                System.Array.Copy(c.Los, 0, los, k, c.Count)
-                System.Array.Copy(c.His, 0, his, k, c.Count)
-                k <- k + c.Count
+        /// The chunks, in address order (read by the merged scan of `chooseMerged`; never empty ones).
+        member _.Chunks : ResizeArray<Chunk> = chunks
         /// The first gap, in address order, that holds a window [x', x' + s) with x' >= x (s >= 1), as (start, end);
         /// the end of the unbounded top gap is Int64.MaxValue.
         member this.NextGap(x: int64, s: int64, start: byref<int64>, finish: byref<int64>) =
@@ -245,20 +248,96 @@ module Placement =
                     if l < hi then hi <- l
             if hi = System.Int64.MaxValue then top <- lo
             else
-                let candidate = Numbers.alignUp alignment lo
-                if candidate + size <= hi then
-                    match fit with
-                    | Fit.First ->
-                        best <- candidate
-                        top <- lo
-                    | Fit.Best ->
-                        if hi - lo < bestGap then
-                            best <- candidate
-                            bestGap <- hi - lo
-                            // no fitting gap is shorter than s, and a tie goes to the lowest: this one
-                            if bestGap = s then top <- lo
+                if consider fit size alignment lo hi &best &bestGap then top <- lo
                 x <- hi
         if best >= 0L then best else Numbers.alignUp alignment top
+
+    /// Scratch space of `chooseMerged` for up to `nodes` nodes: per node, its cursor (chunk and run) and the bottom of
+    /// the run under it, and a binary min-heap of the nodes by that bottom.
+    [<Sealed>]
+    type private MergeScratch(nodes: int) =
+        member val Chunk : int[] = Array.zeroCreate nodes
+        member val Run : int[] = Array.zeroCreate nodes
+        member val Bottom : int64[] = Array.zeroCreate nodes
+        member val Heap : int[] = Array.zeroCreate nodes
+
+    /// The offset `choose fit size alignment` gives for the union of the runs of nodes.[0 .. count - 1] (each node
+    /// non-empty): the same scan in address order, over a k-way merge of the nodes' sorted runs instead of a sort of
+    /// all of them. A node's runs that lie under the top reached so far are skipped without entering the heap (a
+    /// whole chunk at once when its last run does), so stacked runs cost one comparison each. O(r log k) for r runs
+    /// reached in k nodes, less where the scan stops at a gap exactly as long as the buffer (best fit) or at the
+    /// first that fits (first fit).
+    let private chooseMerged (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (count: int)
+                             (scratch: MergeScratch) : int64 =
+        let chunkOf = scratch.Chunk
+        let runOf = scratch.Run
+        let bottom = scratch.Bottom
+        let heap = scratch.Heap
+        let mutable heapCount = 0
+        for k in 0 .. count - 1 do
+            chunkOf.[k] <- 0
+            runOf.[k] <- 0
+            let key = nodes.[k].Chunks.[0].Los.[0]
+            bottom.[k] <- key
+            // sift up
+            let mutable j = heapCount
+            heapCount <- heapCount + 1
+            while j > 0 && bottom.[heap.[(j - 1) / 2]] > key do
+                heap.[j] <- heap.[(j - 1) / 2]
+                j <- (j - 1) / 2
+            heap.[j] <- k
+        let mutable cursor = 0L          // top of everything below the next run
+        let mutable best = -1L
+        let mutable bestGap = System.Int64.MaxValue
+        while heapCount > 0 do
+            let k = heap.[0]
+            let chunks = nodes.[k].Chunks
+            let mutable ci = chunkOf.[k]
+            let mutable c = chunks.[ci]
+            let mutable i = runOf.[k]
+            let lo = c.Los.[i]
+            if lo > cursor && consider fit size alignment cursor lo &best &bestGap then heapCount <- 0
+            if heapCount > 0 then
+                if c.His.[i] > cursor then cursor <- c.His.[i]
+                // the node's next run above the cursor
+                i <- i + 1
+                let mutable more = true
+                let mutable go = true
+                while go do
+                    if i = c.Count || c.His.[c.Count - 1] <= cursor then
+                        ci <- ci + 1
+                        if ci = chunks.Count then
+                            more <- false
+                            go <- false
+                        else
+                            c <- chunks.[ci]
+                            i <- 0
+                    elif c.His.[i] <= cursor then i <- i + 1
+                    else go <- false
+                if more then
+                    chunkOf.[k] <- ci
+                    runOf.[k] <- i
+                    bottom.[k] <- c.Los.[i]
+                else
+                    heapCount <- heapCount - 1
+                    heap.[0] <- heap.[heapCount]
+                if heapCount > 0 then
+                    // restore the heap order from the root down: the root's node has a larger bottom now
+                    let k = heap.[0]
+                    let key = bottom.[k]
+                    let mutable j = 0
+                    let mutable go = true
+                    while go do
+                        let l = 2 * j + 1
+                        if l >= heapCount then go <- false
+                        else
+                            let c = if l + 1 < heapCount && bottom.[heap.[l + 1]] < bottom.[heap.[l]] then l + 1 else l
+                            if bottom.[heap.[c]] < key then
+                                heap.[j] <- heap.[c]
+                                j <- c
+                            else go <- false
+                    heap.[j] <- k
+        if best >= 0L then best else Numbers.alignUp alignment cursor
 
     /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
     /// gives among the placed buffers overlapping it in time. Two trees over the compressed steps hold the placed
@@ -267,7 +346,8 @@ module Placement =
     /// before its end). Every buffer a query reaches through a node overlaps it in time, so a node keeps only the union
     /// of its buffers' address ranges (Runs): stacked buffers collapse into one run. First fit searches the O(log n)
     /// nodes reached together for the lowest gap at least as long as the buffer (chooseAmong), skipping chunks of
-    /// shorter gaps; best fit sorts their runs and scans them (`choose`), costing O(log n + r log r) for r runs reached.
+    /// shorter gaps; best fit scans their runs in address order through a k-way merge (`chooseMerged`), costing
+    /// O(log n + r log k) for r runs reached in k nodes.
     /// In allocation order (starts never decrease) the tree of starts is not kept. Returns a plan in problem order.
     let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
         let bs = problem.Buffers
@@ -292,8 +372,7 @@ module Placement =
             if not (isNull runs) && runs.Count > 0 then
                 nodes.[count] <- runs
                 count <- count + 1
-        let mutable los : int64[] = Array.zeroCreate 16
-        let mutable his : int64[] = Array.zeroCreate 16
+        let merge = MergeScratch(nodes.Length)
         let gapStarts : int64[] = Array.zeroCreate nodes.Length
         let gapEnds : int64[] = Array.zeroCreate nodes.Length
         // in allocation order (starts never decrease) no placed buffer starts inside a later one's lifetime: the tree
@@ -328,19 +407,9 @@ module Placement =
                 match fit with
                 | Fit.First -> chooseAmong fit b.Size (max 1L b.Alignment) nodes count gapStarts gapEnds
                 | Fit.Best ->
-                    // best fit visits every gap at least as long as the buffer, and at scale most are: sorting the
-                    // reached runs and scanning them once (`choose`) beats searching the nodes together
-                    let mutable total = 0
-                    for k in 0 .. count - 1 do total <- total + nodes.[k].Count
-                    if total > los.Length then
-                        los <- Array.zeroCreate (max total (2 * los.Length))
-                        his <- Array.zeroCreate los.Length
-                    let mutable at = 0
-                    for k in 0 .. count - 1 do
-                        nodes.[k].CopyTo(los, his, at)
-                        at <- at + nodes.[k].Count
-                    System.Array.Sort(los, his, 0, total)
-                    choose fit b.Size (max 1L b.Alignment) los his total
+                    // best fit visits every gap at least as long as the buffer, and at scale most are: one scan of
+                    // the reached runs in address order beats searching the nodes together
+                    chooseMerged fit b.Size (max 1L b.Alignment) nodes count merge
             let hi = lo + b.Size
             offsets.[i] <- lo
             // record b

@@ -45,6 +45,18 @@ module Search =
         /// True when no further evaluation may start.
         member this.Exhausted =
             this.OutOfTime || (match options.MaxIterations with Some m -> iterations >= m | None -> false)
+        /// The longest one full best-fit placement took so far (measured by `Timed`).
+        member val Placement = System.TimeSpan.Zero with get, set
+        /// True when another evaluation may start and the time left holds one more full best-fit placement, so that
+        /// at scale (a placement of 100k buffers takes a good part of a second) the last one does not overrun the limit.
+        member this.Affords = not this.Exhausted && this.Remaining >= this.Placement
+        /// Runs a full best-fit placement, keeping its duration in Placement.
+        member this.Timed(place: unit -> 'a) : 'a =
+            let start = clock.Elapsed
+            let result = place ()
+            let took = clock.Elapsed - start
+            if took > this.Placement then this.Placement <- took
+            result
 
     /// The greedy "lowest feasible offset in a given order" placement, with reusable scratch space.
     type private OrderPlacer(problem: Problem, budget: Budget) =
@@ -52,7 +64,8 @@ module Search =
         let n = bs.Length
         let sizes = bs |> Array.map (fun b -> b.Size)
         let aligns = bs |> Array.map (fun b -> b.Alignment)
-        let adjacency = Sweep.overlaps problem 4_000_000L (fun () -> budget.OutOfTime)
+        // built on the first placement, inside the time budget: a search that stops before the greedy orders skips it
+        let adjacency = lazy (Sweep.overlaps problem 4_000_000L (fun () -> budget.OutOfTime))
         let keys = Array.zeroCreate<int64> (max n 1)
         let tops = Array.zeroCreate<int64> (max n 1)
         let pos = Array.create n System.Int32.MaxValue
@@ -67,7 +80,7 @@ module Search =
             while ok && p < n do
                 let i = order.[p]
                 let mutable count = 0
-                match adjacency with
+                match adjacency.Force() with
                 | Some adj ->
                     for j in adj.[i] do
                         if pos.[j] < p then
@@ -147,19 +160,22 @@ module Search =
         let g = state.Placer
         let n = problem.Buffers.Length
         let offsets = Array.zeroCreate n
-        let orders = (BestFit.paperRule :: orderKeys) |> List.map (fun key -> orderOfRanks (BestFit.ranksBy key problem))
-        let mutable first = true
-        for order in orders do
-            if first || (not state.Done && not state.Budget.Exhausted) then
-                first <- false
+        // each order is sorted only when its turn comes within the budget (a sort of 100k buffers takes tens of ms)
+        let keys = BestFit.paperRule :: orderKeys
+        let orders = Array.zeroCreate<int[]> keys.Length
+        let order k = (if isNull orders.[k] then orders.[k] <- orderOfRanks (BestFit.ranksBy keys.[k] problem)); orders.[k]
+        for k in 0 .. keys.Length - 1 do
+            if k = 0 || (not state.Done && state.Budget.Affords) then
                 state.Budget.Tick()
+                let order = order k
                 let rank = Array.zeroCreate n
                 ranksOfOrder order rank
-                BestFit.place shape rank System.Int64.MaxValue offsets |> ignore
+                state.Budget.Timed(fun () -> BestFit.place shape rank System.Int64.MaxValue offsets) |> ignore
                 state.Offer(offsets, g.Cost offsets, order)
         let seed = state.BestOrder
-        for order in orders do
-            if not state.Done && not state.Budget.Exhausted then
+        for k in 0 .. keys.Length - 1 do
+            if not state.Done && state.Budget.Affords then
+                let order = order k
                 state.Budget.Tick()
                 let struct (limit, _) = state.BestCost
                 if g.Place(order, 0, offsets, limit) then state.Offer(offsets, g.Cost offsets, [||])
@@ -174,7 +190,7 @@ module Search =
         let g = state.Placer
         let rnd = state.Random
         let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
-        if n >= 2 && seed.Length = n && not state.Done && not state.Budget.Exhausted then
+        if n >= 2 && seed.Length = n && not state.Done && state.Budget.Affords then
             let order = Array.copy seed
             let bestOrder = Array.copy seed
             let rank = Array.zeroCreate n
@@ -188,7 +204,7 @@ module Search =
             let mutable stagnation = 0
             let patience = max 5000 (50 * n)
             let high = ResizeArray<int>()
-            while not state.Done && not state.Budget.Exhausted do
+            while not state.Done && state.Budget.Affords do
                 state.Budget.Tick()
                 Array.blit order 0 trial 0 n
                 let struct (peak, _) = cost
@@ -223,7 +239,7 @@ module Search =
                             bestCost <- cost
                             Array.blit order 0 bestOrder 0 n
                 stagnation <- if improved then 0 else stagnation + 1
-                if stagnation > patience then
+                if stagnation > patience && state.Budget.Affords then
                     // restart from the best ranking, perturbed by a few random swaps
                     stagnation <- 0
                     Array.blit bestOrder 0 order 0 n

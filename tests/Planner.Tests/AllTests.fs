@@ -23,4 +23,5 @@ let all =
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests
+        NetworkTracePlacementTests.tests
     ]

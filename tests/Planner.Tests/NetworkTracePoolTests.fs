@@ -9,17 +9,23 @@ open Pgmo.Planner.Tests.Generators
 /// (ResNet-50, GoogLeNet, Inception-v3, VGG-16, AlexNet at three batch sizes): the registry algorithm the command runs
 /// charges exactly the reserved bytes of the reference pools written from the policy text (PoolTests.referencePool,
 /// a plain list of chunks with no shared code), and puts every block where the reference does.
+/// The network traces of datasets/traces whose file names match `pattern` (e.g. "*.csv"), sorted.
+let traceFiles (pattern: string) : string[] =
+    Directory.GetFiles(Path.Combine(OptimalTests.repositoryRoot (), "datasets", "traces"), pattern) |> Array.sort
+
+/// The problem of a trace file (the test fails on a read error).
+let traceProblem (file: string) : Problem =
+    match Csv.parseProblem file (File.ReadAllText file) with
+    | Ok p -> p
+    | Error e -> failwithf "%s:%d %s" e.File e.Line e.Message
+
 let tests =
-    let folder = Path.Combine(OptimalTests.repositoryRoot (), "datasets", "traces")
     testList "Pools on the network traces" [
-        for file in Directory.GetFiles(folder, "*.csv") |> Array.sort do
+        for file in traceFiles "*.csv" do
             let name = Path.GetFileNameWithoutExtension file
             for policy in [ PoolPolicy.CuPy; PoolPolicy.Torch ] do
                 testCase (sprintf "%s: %s matches the reference pool" name policy.Name) <| fun () ->
-                    let problem =
-                        match Csv.parseProblem file (File.ReadAllText file) with
-                        | Ok p -> p
-                        | Error e -> failwithf "%s:%d %s" e.File e.Line e.Message
+                    let problem = traceProblem file
                     let algorithm = Algorithms.tryFind policy.Name |> Option.get
                     let planned = algorithm.Run Algorithms.defaults problem
                     let events = Pool.events problem

@@ -9,16 +9,28 @@ let private choose fit size alignment (ranges: (int64 * int64) list) =
     let his = ranges |> List.map snd |> Array.ofList
     Placement.choose fit size alignment los his los.Length
 
-/// The reference placement: for each buffer in order, every placed buffer is checked for a time overlap (O(n^2)).
+/// The placement rule written plainly, apart from Placement's code: the gaps below each range of the union of the
+/// address ranges, then the lowest that fits (first fit) or the shortest that fits, the lowest among equals (best
+/// fit); on top of every range, aligned, when none fits.
+let referenceChoose (fit: Fit) (size: int64) (alignment: int64) (ranges: (int64 * int64) list) : int64 =
+    let align x = if alignment <= 1L then x else (x + alignment - 1L) / alignment * alignment
+    let gaps, top =
+        ranges |> List.sort |> List.fold (fun (gaps, top) (lo, hi) -> (if lo > top then (top, lo) :: gaps else gaps), max top hi) ([], 0L)
+    match gaps |> List.rev |> List.filter (fun (g0, g1) -> align g0 + size <= g1) with
+    | [] -> align top
+    | (g0, _) :: _ when fit = Fit.First -> align g0
+    | fitting -> fitting |> List.minBy (fun (g0, g1) -> g1 - g0, g0) |> fst |> align
+
+/// The reference placement: for each buffer in order, every placed buffer is checked for a time overlap (O(n^2)),
+/// and referenceChoose picks the offset.
 let referencePlace (fit: Fit) (order: int[]) (p: Problem) : Plan =
     let offsets = Array.create p.Buffers.Length -1L
     for i in order do
         let b = p.Buffers.[i]
         let ranges =
-            [| for j in 0 .. p.Buffers.Length - 1 do
-                if offsets.[j] >= 0L && Buffer.overlapsInTime b p.Buffers.[j] then offsets.[j], offsets.[j] + p.Buffers.[j].Size |]
-            |> Array.sort
-        offsets.[i] <- Placement.choose fit b.Size (max 1L b.Alignment) (Array.map fst ranges) (Array.map snd ranges) ranges.Length
+            [ for j in 0 .. p.Buffers.Length - 1 do
+                if offsets.[j] >= 0L && Buffer.overlapsInTime b p.Buffers.[j] then offsets.[j], offsets.[j] + p.Buffers.[j].Size ]
+        offsets.[i] <- referenceChoose fit b.Size (max 1L b.Alignment) ranges
     { Offsets = offsets }
 
 let tests =
@@ -29,6 +41,15 @@ let tests =
             Expect.equal (choose Fit.Best 8L 1L ranges) 40L "the 8-byte gap is the tightest"
             Expect.equal (choose Fit.First 8L 1L ranges) 10L "the 20-byte gap is the lowest"
             Expect.equal (choose Fit.Best 21L 1L ranges) 50L "nothing fits 21: on top"
+
+        testCase "choose: best fit breaks a tie of gap lengths by the lowest gap" <| fun () ->
+            //  address: 0..10 used, 10..18 free (8), 18..30 used, 30..38 free (8), 38..40 used, 40..45 free (5)
+            let ranges = [ 0L, 10L; 18L, 30L; 38L, 40L; 45L, 46L ]
+            Expect.equal (choose Fit.Best 6L 1L ranges) 10L "two 8-byte gaps fit 6: the lower one"
+            Expect.equal (choose Fit.Best 8L 1L ranges) 10L "two exact fits: the lower one"
+            for fit in [ Fit.Best; Fit.First ] do
+                for size in 0L .. 12L do
+                    Expect.equal (choose fit size 1L ranges) (referenceChoose fit size 1L ranges) (sprintf "%A %d: as the reference" fit size)
 
         testCase "choose: nested and overlapping ranges leave no false gap" <| fun () ->
             //  [0,100) contains [10,20); [90,120) overlaps its end; gap 120..130
