@@ -82,8 +82,16 @@ module Exact =
         | Cancelled
 
     /// The mutable search state of one decision; used by one thread inside one call.
-    type private Decision(problem: Problem, capacity: int64, opts: ExactOptions) =
+    type private Decision(problem: Problem, capacity: int64, options: ExactOptions) =
         let bs = problem.Buffers
+        // gaps (Gaps): a placed buffer pushes a neighbour up by their distance, not its size; the section rules count
+        // whole sizes, so they are off. A distance <= 0 lets a buffer sit below one of lower offset, which canonical
+        // placements miss: then NotFound proves nothing (proofs/gaps.md)
+        let gapped = Gaps.hasGaps problem
+        let pieces = if gapped then Some (Gaps.neighbours problem) else None
+        let incomplete = pieces |> Option.exists (fun g -> g.Above |> Array.exists (Array.exists (fun d -> d <= 0L)))
+        let opts = if gapped then { options with SectionInference = false; StaircaseInference = false } else options
+        let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
         let n = bs.Length
         let sections = Sweep.sections problem
         let nSec = max 0 (sections.Steps.Length - 1)
@@ -92,10 +100,14 @@ module Exact =
         let size = bs |> Array.map (fun b -> b.Size)
         let align = bs |> Array.map (fun b -> max 1L b.Alignment)
         let secBuffers = sections.Members
-        let overlaps = (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+        let overlaps =
+            match pieces with
+            | Some g -> g.Of
+            | None -> (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
         let offset = Array.create n -1L
         let solution = Array.create n -1L
-        let minOff = Array.zeroCreate<int64> n
+        // a pinned buffer's only offset is its pin: a branch that pushes it above is dead
+        let minOff = bs |> Array.map (fun b -> defaultArg b.Pinned 0L)
         let floor = Array.zeroCreate<int64> nSec
         let total = secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
         // cuts.[k]: unplaced buffers live in both section k and section k + 1
@@ -139,7 +151,7 @@ module Exact =
         let key (c: char) (i: int) : float = factor.[i] * keyOf c i
 
         /// True when some section's total is above the capacity (no plan at all).
-        member _.Overloaded = total |> Array.exists (fun t -> t > capacity)
+        member _.Overloaded = not gapped && total |> Array.exists (fun t -> t > capacity)
 
         /// The zero-cut parts of sections [lo, hi): (lo, hi, unplaced buffers in it).
         member _.Parts(lo: int, hi: int, candidates: int[]) : (int * int * int[]) list =
@@ -172,6 +184,7 @@ module Exact =
             else
             let cand = order |> Array.filter (fun i -> offset.[i] < 0L)
             if cand.Length = 0 then Found
+            elif pinned && cand |> Array.exists (fun i -> match bs.[i].Pinned with Some p -> minOff.[i] > p | None -> false) then NotFound
             else
             Array.sortInPlaceWith (fun a b -> let c = compare minOff.[a] minOff.[b] in if c <> 0 then c else compare pre.[a] pre.[b]) cand
             let mutable minHeight = Int64.MaxValue
@@ -204,7 +217,10 @@ module Exact =
             let top = off + size.[b]
             stampNow <- stampNow + 1
             affected.Clear()
-            for j in overlaps.[b] do
+            let js = overlaps.[b]
+            for q in 0 .. js.Length - 1 do
+                let j = js.[q]
+                let top = match pieces with Some g -> off + g.Above.[b].[q] | None -> top
                 if offset.[j] < 0L && minOff.[j] < top then
                     offTrail.Add(struct (j, minOff.[j]))
                     minOff.[j] <- Numbers.alignUp align.[j] top
@@ -309,7 +325,7 @@ module Exact =
                             used <- used + min nodes budget
                             match st with
                             | Found -> result <- Some(Fits { Offsets = Array.copy solution })
-                            | NotFound -> result <- Some DoesNotFit
+                            | NotFound -> result <- Some(if incomplete then Unknown else DoesNotFit)
                             | Cancelled -> result <- Some Unknown
                             | Aborted -> ()
                             ps <- ps.Tail
@@ -359,9 +375,15 @@ module Exact =
             |> Array.tryFind (function Unknown -> false | _ -> true)
             |> Option.defaultValue Unknown
 
-    /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and alignments.
+    /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and
+    /// alignments, and with gaps and pins (Gaps) of the windows' bounds and the pinned offsets.
     let granularity (problem: Problem) : int64 =
-        problem.Buffers |> Array.fold (fun g b -> Numbers.gcd (Numbers.gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)) 0L |> max 1L
+        problem.Buffers
+        |> Array.fold (fun g b ->
+            let g = Numbers.gcd (Numbers.gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)
+            let g = match b.Pinned with Some p -> Numbers.gcd g p | None -> g
+            b.Gaps |> Array.fold (fun g gap -> match gap.Window with Some w -> Numbers.gcd (Numbers.gcd g w.Lo) w.Hi | None -> g) g) 0L
+        |> max 1L
 
     /// Minimizes the peak, reporting (best peak, proven bound) after every decision: the lower bound first, then bisection
     /// on the capacity between the proven lower bound and the best peak (from the hint or first fit). Rounds with a doubling

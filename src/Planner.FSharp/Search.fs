@@ -257,8 +257,11 @@ module Search =
     /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
     /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), the exact search with most
     /// of the remaining time, then local search over best-fit rankings with what is left.
-    let plan (options: SearchOptions) (problem: Problem) : Plan =
+    let rec plan (options: SearchOptions) (problem: Problem) : Plan =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
+        // gaps, pins, hints: the search of Gaps.plain problem repaired, or best-fit's gap-aware plan when lower
+        elif Gaps.special problem then
+            Placement.lowest problem [ Placement.honour (plan options) problem; BestFit.plan problem ]
         else
             let state = State(problem, options)
             state.Placer <- OrderPlacer(problem, state.Budget)
