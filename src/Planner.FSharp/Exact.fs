@@ -415,6 +415,9 @@ module Exact =
             // bisection on [lo, peak): lo only moves up; a proof of DoesNotFit also moves the proven lower bound
             let mutable lo = lower
             let mutable first = true
+            // a round where no decision ran out of nodes cannot gain from a larger budget (an exhausted search that
+            // proves nothing, as with gaps whose distances are <= 0, answers Unknown every time)
+            let mutable cut = false
             while lo < peak && not options.Cancellation.IsCancellationRequested do
                 let cap = if first then lo else min (below peak) (roundUp (lo + (below peak - lo) / 2L))
                 first <- false
@@ -429,9 +432,11 @@ module Exact =
                 | DoesNotFit ->
                     lower <- max lower (above cap)
                     lo <- above cap
-                | Unknown -> lo <- above cap
+                | Unknown ->
+                    if used >= budget then cut <- true
+                    lo <- above cap
                 progress peak (min lower peak)
-            if finite then rounds <- false else limit <- limit * 4L
+            if finite || not cut then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
 
     /// Minimizes the peak with the sequential decision procedure (see minimizeWith).

@@ -19,6 +19,7 @@ let all =
         TracesTests.tests
         SvgTests.tests
         OptimalTests.tests
+        GapsTests.tests
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests
