@@ -218,9 +218,10 @@ module Exact =
             stampNow <- stampNow + 1
             affected.Clear()
             let js = overlaps.[b]
+            let above = match pieces with Some g -> g.Above.[b] | None -> null
             for q in 0 .. js.Length - 1 do
                 let j = js.[q]
-                let top = match pieces with Some g -> off + g.Above.[b].[q] | None -> top
+                let top = if isNull above then top else off + above.[q]
                 if offset.[j] < 0L && minOff.[j] < top then
                     offTrail.Add(struct (j, minOff.[j]))
                     minOff.[j] <- Numbers.alignUp align.[j] top
