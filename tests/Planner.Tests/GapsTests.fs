@@ -253,6 +253,21 @@ let tests =
                         proved <- proved + 1
                 Expect.isGreaterThan proved 20 "most cases have positive distances"
 
+            testCase "a window above a buffer of higher offset: the exact search claims no false optimum" <| fun () ->
+                // i keeps bytes [2, 4) on step 1, where j (2 B) lives: the optimum puts j at i's offset, below i's
+                // window (distance j i = 0); canonical placements by offset and rank miss it (proofs/gaps.md, G3)
+                let i = { Buffer.create "i" 0L 2L 4L with Gaps = [| { Steps = { Start = 1L; End = 2L }; Window = Some { Lo = 2L; Hi = 4L } } |] }
+                let j = Buffer.create "j" 1L 2L 2L
+                let p = Problem.ofBuffers [ i; j ]
+                Expect.equal (bruteOptimum p) 4L "the optimum"
+                let m = Exact.minimize Exact.defaults None p
+                Expect.isLessThanOrEqual m.LowerBound 4L "no bound above the optimum"
+                Expect.isTrue (m.Peak = 4L || not m.Optimal) "optimal only at the optimum"
+                Expect.notEqual (Exact.decide Exact.defaults 4L p) DoesNotFit "no proof that 4 does not fit"
+                let r = Solver.solve solveOptions p
+                Expect.equal (r.Status, r.Peak) (Optimal, Some 4L) "solve finds it (CP-SAT)"
+                pinsKept "solve" p r.Plan.Value
+
             testCase "on the example the gap gives the optimum, and pins stay under best-fit, search and solve" <| fun () ->
                 let p = datasetProblem "gaps.csv"
                 Expect.equal (Bounds.lowerBound p) 12L "the gap-aware lower bound"
