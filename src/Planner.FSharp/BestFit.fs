@@ -265,11 +265,12 @@ module BestFit =
         else compare x.Lifetime.Start y.Lifetime.Start
 
     /// The paper's best-fit plan (paperRule): valid, O(n log² n) time, O(n log n) memory. With gaps, pins or hints
-    /// (Gaps.special), the lower of the skyline's plan repaired (Placement.honour) and a gap-aware best fit in the
-    /// paper's order that tries hints first (Placement.placeInOrder): both use the bytes gaps free.
+    /// (Gaps.special), the lower of the skyline's plan repaired (Placement.repairWith) and a gap-aware best fit in the
+    /// paper's order that tries hints first (Placement.placeAround): both use the bytes gaps free.
     let plan (problem: Problem) : Plan =
         if Gaps.special problem then
+            let nb = Gaps.neighbours problem
             Placement.lowest problem
-                [ Placement.honour (planWith paperRule) problem
-                  Placement.placeInOrder Fit.Best (Placement.orderBy paperRule problem) problem ]
+                [ Placement.repairWith nb problem (planWith paperRule (Gaps.plain problem))
+                  Placement.placeAround nb Fit.Best true (Placement.orderBy paperRule problem) problem ]
         else planWith paperRule problem

@@ -93,16 +93,22 @@ module Gaps =
         let above = Array.zeroCreate<int64[]> n
         let below = Array.zeroCreate<int64[]> n
         for i in 0 .. n - 1 do
-            let js = ResizeArray<int>()
-            let up = ResizeArray<int64>()
-            let down = ResizeArray<int64>()
+            let js = ResizeArray<int>(adjacent.[i].Length)
+            let up = ResizeArray<int64>(adjacent.[i].Length)
+            let down = ResizeArray<int64>(adjacent.[i].Length)
             for j in adjacent.[i] do
-                match distanceOf ps.[i] ps.[j] with
-                | ValueSome d ->
+                // two buffers without gaps whose lifetimes meet: the usual sizes
+                if bs.[i].Gaps.Length = 0 && bs.[j].Gaps.Length = 0 then
                     js.Add j
-                    up.Add d
-                    down.Add((distanceOf ps.[j] ps.[i]).Value)
-                | ValueNone -> ()
+                    up.Add bs.[i].Size
+                    down.Add bs.[j].Size
+                else
+                    match distanceOf ps.[i] ps.[j] with
+                    | ValueSome d ->
+                        js.Add j
+                        up.Add d
+                        down.Add((distanceOf ps.[j] ps.[i]).Value)
+                    | ValueNone -> ()
             ofs.[i] <- js.ToArray()
             above.[i] <- up.ToArray()
             below.[i] <- down.ToArray()

@@ -361,12 +361,12 @@ module Placement =
     /// the others in `order`, each at its hint when `useHints` and the hint is aligned and free, else at the offset
     /// `choose fit` gives among the ranges its placed neighbours forbid: a neighbour j at o_j forbids the offsets
     /// strictly between o_j - (distance i j) and o_j + (distance j i) (Gaps), i.e. the range [o_j - distance i j + size,
-    /// o_j + distance j i) of `choose`. O(n log n + pairs × pieces + Σ degree log degree).
-    let private placeAround (fit: Fit) (useHints: bool) (order: int[]) (problem: Problem) : Plan =
+    /// o_j + distance j i) of `choose`. `nb` is Gaps.neighbours problem (computed once by callers that place twice).
+    /// O(n + Σ degree log degree).
+    let placeAround (nb: Neighbours) (fit: Fit) (useHints: bool) (order: int[]) (problem: Problem) : Plan =
         let bs = problem.Buffers
         let n = bs.Length
         if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
-        let nb = Gaps.neighbours problem
         let offsets = Array.create n -1L
         for i in 0 .. n - 1 do
             match bs.[i].Pinned with
@@ -406,17 +406,21 @@ module Placement =
     /// gives among the placed buffers overlapping it in time (see placePlain). With gaps, pins or hints (Gaps.special)
     /// the gap-aware placeAround: pinned buffers stay at their pins and the others go around them. A plan in problem order.
     let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
-        if Gaps.special problem then placeAround fit true order problem else placePlain fit order problem
+        if Gaps.special problem then placeAround (Gaps.neighbours problem) fit true order problem else placePlain fit order problem
 
     /// A valid plan for a problem with gaps or pins from a plan that honours neither (one of Gaps.plain problem): the
     /// pinned buffers at their pins, then the others by ascending offset, each at the lowest offset free among its
     /// placed neighbours. Without pins no buffer moves up (proofs/gaps.md), so the peak never grows.
-    let repair (problem: Problem) (plan: Plan) : Plan =
+    /// `nb` is Gaps.neighbours problem.
+    let repairWith (nb: Neighbours) (problem: Problem) (plan: Plan) : Plan =
         let order = Array.init problem.Buffers.Length id
         System.Array.Sort(order, System.Comparison(fun x y ->
             let c = compare plan.Offsets.[x] plan.Offsets.[y]
             if c <> 0 then c else compare x y))
-        placeAround Fit.First false order problem
+        placeAround nb Fit.First false order problem
+
+    /// repairWith, computing the neighbours.
+    let repair (problem: Problem) (plan: Plan) : Plan = repairWith (Gaps.neighbours problem) problem plan
 
     /// Runs a gap-oblivious planner: on the problem itself when it has no gaps, pins or hints, else on Gaps.plain and
     /// then repaired (repair), so that every algorithm honours MiniMalloc's full format.
