@@ -259,9 +259,14 @@ module Search =
     /// of the remaining time, then local search over best-fit rankings with what is left.
     let rec plan (options: SearchOptions) (problem: Problem) : Plan =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
-        // gaps, pins, hints: the search of Gaps.plain problem repaired, or best-fit's gap-aware plan when lower
+        // gaps, pins, hints: best-fit's gap-aware plan, or the search of Gaps.plain problem repaired when lower; the
+        // search gets the time left less best-fit's time again (its repair costs about as much)
         elif Gaps.special problem then
-            Placement.lowest problem [ Placement.honour (plan options) problem; BestFit.plan problem ]
+            let watch = System.Diagnostics.Stopwatch.StartNew()
+            let bestFit = BestFit.plan problem
+            let left = options.TimeLimit - watch.Elapsed - watch.Elapsed
+            if left <= System.TimeSpan.Zero then bestFit
+            else Placement.lowest problem [ bestFit; Placement.honour (plan { options with TimeLimit = left }) problem ]
         else
             let state = State(problem, options)
             state.Placer <- OrderPlacer(problem, state.Budget)
