@@ -286,5 +286,8 @@ let tests =
                 Expect.equal (Plan.peak p (BestFit.plan p)) 12L "best-fit uses the gap"
                 pinsKept "search" p (Search.plan { Search.defaults with TimeLimit = TimeSpan.FromSeconds 1.0 } p)
                 Expect.equal (Placement.placeInOrder Fit.Best [| 0; 1; 2; 3 |] p).Offsets.[1] 0L "b takes its hint"
+                let svg = Svg.render "gaps" p r.Plan.Value
+                Expect.stringContains svg "<title>c [2, 8) bytes [0, 2) @ 8</title>" "the picture draws c's window alone during its gap"
+                Expect.isFalse (svg.Contains "<title>a [3, 7)") "and nothing of a during its gap"
         ]
     ]
