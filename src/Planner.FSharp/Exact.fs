@@ -84,16 +84,18 @@ module Exact =
     /// The mutable search state of one decision; used by one thread inside one call.
     type private Decision(problem: Problem, capacity: int64, options: ExactOptions) =
         let bs = problem.Buffers
-        // gaps (Gaps): a placed buffer pushes a neighbour up by their distance, not its size; the section rules count
-        // whole sizes, so they are off. A distance <= 0 lets a buffer sit below one of lower offset, which canonical
-        // placements miss: then NotFound proves nothing (proofs/gaps.md)
+        // gaps (Gaps): a placed buffer pushes a neighbour up by their distance, not its size, and the sections (cut
+        // also at gap endpoints) count windows, not sizes; the staircase rule counts sizes, so it is off. A distance
+        // <= 0 lets a buffer sit below one of lower offset, which canonical placements miss: then NotFound proves
+        // nothing (proofs/gaps.md, G3)
         let gapped = Gaps.hasGaps problem
         let pieces = if gapped then Some (Gaps.neighbours problem) else None
         let incomplete = pieces |> Option.exists (fun g -> g.Above |> Array.exists (Array.exists (fun d -> d <= 0L)))
-        let opts = if gapped then { options with SectionInference = false; StaircaseInference = false } else options
+        let opts = if gapped then { options with StaircaseInference = false } else options
         let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
         let n = bs.Length
-        let sections = Sweep.sections problem
+        let windows = if gapped then Some (Gaps.windows problem) else None
+        let sections = match windows with Some w -> w.Sections | None -> Sweep.sections problem
         let nSec = max 0 (sections.Steps.Length - 1)
         let sLo = sections.Lo
         let sHi = sections.Hi
@@ -109,7 +111,13 @@ module Exact =
         // a pinned buffer's only offset is its pin: a branch that pushes it above is dead
         let minOff = bs |> Array.map (fun b -> defaultArg b.Pinned 0L)
         let floor = Array.zeroCreate<int64> nSec
-        let total = secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
+        // bytes of a buffer in the k-th section of its span, and their top relative to its offset
+        let width = match windows with Some w -> w.Width | None -> null
+        let wtop = match windows with Some w -> w.Top | None -> null
+        let total =
+            match windows with
+            | Some w -> secBuffers |> Array.mapi (fun s members -> members |> Array.sumBy (fun i -> w.Width.[i].[s - sLo.[i]]))
+            | None -> secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
         // cuts.[k]: unplaced buffers live in both section k and section k + 1
         let cuts =
             let c = Array.zeroCreate<int> (max 0 (nSec - 1))
@@ -151,7 +159,7 @@ module Exact =
         let key (c: char) (i: int) : float = factor.[i] * keyOf c i
 
         /// True when some section's total is above the capacity (no plan at all).
-        member _.Overloaded = not gapped && total |> Array.exists (fun t -> t > capacity)
+        member _.Overloaded = total |> Array.exists (fun t -> t > capacity)
 
         /// The zero-cut parts of sections [lo, hi): (lo, hi, unplaced buffers in it).
         member _.Parts(lo: int, hi: int, candidates: int[]) : (int * int * int[]) list =
@@ -230,10 +238,19 @@ module Exact =
                             if stamp.[sct] <> stampNow then
                                 stamp.[sct] <- stampNow
                                 affected.Add sct
-            for sct in sLo.[b] .. sHi.[b] - 1 do
-                secTrail.Add(struct (sct, floor.[sct]))
-                floor.[sct] <- top
-                total.[sct] <- total.[sct] - size.[b]
+            if isNull width then
+                for sct in sLo.[b] .. sHi.[b] - 1 do
+                    secTrail.Add(struct (sct, floor.[sct]))
+                    floor.[sct] <- top
+                    total.[sct] <- total.[sct] - size.[b]
+            else
+                // gaps: later buffers' windows in a section lie above b's window there (proofs/gaps.md, G3)
+                for sct in sLo.[b] .. sHi.[b] - 1 do
+                    let k = sct - sLo.[b]
+                    if width.[b].[k] > 0L then
+                        secTrail.Add(struct (sct, floor.[sct]))
+                        floor.[sct] <- off + wtop.[b].[k]
+                        total.[sct] <- total.[sct] - width.[b].[k]
             // a section's floor is at least the lowest offset any of its unplaced buffers can take
             for sct in affected do
                 let mutable m = Int64.MaxValue
@@ -269,7 +286,8 @@ module Exact =
                 let struct (j, v) = offTrail.[t]
                 minOff.[j] <- v
             offTrail.RemoveRange(offMark, offTrail.Count - offMark)
-            for sct in sLo.[b] .. sHi.[b] - 1 do total.[sct] <- total.[sct] + size.[b]
+            for sct in sLo.[b] .. sHi.[b] - 1 do
+                total.[sct] <- total.[sct] + (if isNull width then size.[b] else width.[b].[sct - sLo.[b]])
             offset.[b] <- -1L
 
         member _.Check(lo: int, hi: int, off: int64) : bool =

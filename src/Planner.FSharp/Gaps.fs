@@ -168,3 +168,33 @@ module Gaps =
                     let oi, oj = offsets.[i], offsets.[j]
                     if oj < oi + nb.Above.[i].[k] && oi < oj + nb.Below.[i].[k] then found.Add(Overlap(bs.[i].Id, bs.[j].Id))
         List.ofSeq found
+
+    /// The time axis cut at every lifetime and gap endpoint (Sweep.Sections: buffer i spans sections Lo.[i] ..
+    /// Hi.[i] - 1 and is a member of each), with each buffer's bytes in each section of its span: Width.[i].[k] and
+    /// Top.[i].[k] for section Lo.[i] + k are its window's length and top relative to its offset (0 and 0 where a gap
+    /// without window frees everything). Within a section every window is constant. O(n log n + memberships).
+    type Windows = { Sections: Sweep.Sections; Width: int64[][]; Top: int64[][] }
+
+    /// The sections and windows of a problem (see Windows), for the section rules of the exact search.
+    let windows (problem: Problem) : Windows =
+        let bs = problem.Buffers
+        let steps =
+            bs |> Array.collect (fun b ->
+                Array.append [| b.Lifetime.Start; b.Lifetime.End |] (b.Gaps |> Array.collect (fun g -> [| g.Steps.Start; g.Steps.End |])))
+            |> Array.distinct |> Array.sort
+        let rank (t: int64) = System.Array.BinarySearch(steps, t)
+        let lo = bs |> Array.map (fun b -> rank b.Lifetime.Start)
+        let hi = bs |> Array.map (fun b -> rank b.Lifetime.End)
+        let members =
+            let lists = Array.init (max 0 (steps.Length - 1)) (fun _ -> ResizeArray<int>())
+            for i in 0 .. bs.Length - 1 do
+                for s in lo.[i] .. hi.[i] - 1 do lists.[s].Add i
+            lists |> Array.map (fun l -> l.ToArray())
+        let width = Array.init bs.Length (fun i -> Array.zeroCreate<int64> (hi.[i] - lo.[i]))
+        let top = Array.init bs.Length (fun i -> Array.zeroCreate<int64> (hi.[i] - lo.[i]))
+        for i in 0 .. bs.Length - 1 do
+            for p in pieces bs.[i] do
+                for s in rank p.Start .. rank p.End - 1 do
+                    width.[i].[s - lo.[i]] <- p.Hi - p.Lo
+                    top.[i].[s - lo.[i]] <- p.Hi
+        { Sections = { Steps = steps; Lo = lo; Hi = hi; Members = members }; Width = width; Top = top }

@@ -227,8 +227,8 @@ let tests =
                     Expect.isLessThanOrEqual (Plan.peak p repaired) (Plan.peak p plain) (sprintf "seed %d: gravity only lowers" seed)
 
             testCase "exact search and CP-SAT find the brute-force optimum" <| fun () ->
-                for seed in 1 .. 40 do
-                    let p = gapProblem seed (1 + seed % 4) true
+                for seed in 1 .. 100 do
+                    let p = gapProblem seed (1 + seed % 5) true
                     let best = bruteOptimum p
                     Expect.isLessThanOrEqual (Bounds.lowerBound p) best (sprintf "seed %d: the lower bound is sound" seed)
                     let m = Exact.minimize Exact.defaults None p
