@@ -11,12 +11,7 @@ open Pgmo.Planner.Optimal
 let private parse (text: string) =
     Csv.parseProblem "g.csv" text |> Result.defaultWith (fun e -> failwithf "%s:%d %s" e.File e.Line e.Message)
 
-let private expectError (text: string) (line: int) (fragment: string) =
-    match Csv.parseProblem "g.csv" text with
-    | Ok _ -> failtestf "expected an error containing '%s' for:\n%s" fragment text
-    | Error e ->
-        Expect.equal (e.File, e.Line) ("g.csv", line) (sprintf "the error names the file and line: %s" e.Message)
-        Expect.stringContains e.Message fragment "the error says what is wrong"
+let private expectError = CsvTests.expectError
 
 /// The bytes a buffer holds at step t relative to its offset, by the definition of a gap (not by Gaps.pieces).
 let private windowAt (b: Buffer) (t: int64) : (int64 * int64) option =
