@@ -48,7 +48,13 @@ module Algorithms =
 
     let private pool summary (policy: PoolPolicy) =
         { Name = PoolPolicy.name policy; Summary = summary
-          Run = fun _ p -> let r = Pool.simulate policy p in { Plan = r.Plan; Peak = r.Reserved } }
+          Run = fun _ p ->
+            let r = Pool.simulate policy p
+            // an online pool knows no pins or gaps: its plan repaired to honour them, charged at least the pool's bytes
+            if Gaps.special p then
+                let plan = Placement.repair p r.Plan
+                { Plan = plan; Peak = max r.Reserved (Plan.peak p plan) }
+            else { Plan = r.Plan; Peak = r.Reserved } }
 
     /// The paper's skyline best-fit.
     let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.plan

@@ -264,5 +264,13 @@ module BestFit =
         elif x.Size <> y.Size then compare y.Size x.Size
         else compare x.Lifetime.Start y.Lifetime.Start
 
-    /// The paper's best-fit plan (paperRule): valid, O(n log² n) time, O(n log n) memory.
-    let plan (problem: Problem) : Plan = planWith paperRule problem
+    /// The paper's best-fit plan (paperRule): valid, O(n log² n) time, O(n log n) memory. With gaps, pins or hints
+    /// (Gaps.special), the lower of the skyline's plan repaired (Placement.repairWith) and a gap-aware best fit in the
+    /// paper's order that tries hints first (Placement.placeAround): both use the bytes gaps free.
+    let plan (problem: Problem) : Plan =
+        if Gaps.special problem then
+            let nb = Gaps.neighbours problem
+            Placement.lowest problem
+                [ Placement.repairWith nb problem (planWith paperRule (Gaps.plain problem))
+                  Placement.placeAround nb Fit.Best true (Placement.orderBy paperRule problem) problem ]
+        else planWith paperRule problem

@@ -82,22 +82,42 @@ module Exact =
         | Cancelled
 
     /// The mutable search state of one decision; used by one thread inside one call.
-    type private Decision(problem: Problem, capacity: int64, opts: ExactOptions) =
+    type private Decision(problem: Problem, capacity: int64, options: ExactOptions) =
         let bs = problem.Buffers
+        // gaps (Gaps): a placed buffer pushes a neighbour up by their distance, not its size, and the sections (cut
+        // also at gap endpoints) count windows, not sizes; the staircase rule counts sizes, so it is off. A distance
+        // <= 0 lets a buffer sit below one of lower offset, which canonical placements miss: then NotFound proves
+        // nothing (proofs/gaps.md, G3)
+        let gapped = Gaps.hasGaps problem
+        let pieces = if gapped then Some (Gaps.neighbours problem) else None
+        let incomplete = pieces |> Option.exists (fun g -> g.Above |> Array.exists (Array.exists (fun d -> d <= 0L)))
+        let opts = if gapped then { options with StaircaseInference = false } else options
+        let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
         let n = bs.Length
-        let sections = Sweep.sections problem
+        let windows = if gapped then Some (Gaps.windows problem) else None
+        let sections = match windows with Some w -> w.Sections | None -> Sweep.sections problem
         let nSec = max 0 (sections.Steps.Length - 1)
         let sLo = sections.Lo
         let sHi = sections.Hi
         let size = bs |> Array.map (fun b -> b.Size)
         let align = bs |> Array.map (fun b -> max 1L b.Alignment)
         let secBuffers = sections.Members
-        let overlaps = (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+        let overlaps =
+            match pieces with
+            | Some g -> g.Of
+            | None -> (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
         let offset = Array.create n -1L
         let solution = Array.create n -1L
-        let minOff = Array.zeroCreate<int64> n
+        // a pinned buffer's only offset is its pin: a branch that pushes it above is dead
+        let minOff = bs |> Array.map (fun b -> defaultArg b.Pinned 0L)
         let floor = Array.zeroCreate<int64> nSec
-        let total = secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
+        // bytes of a buffer in the k-th section of its span, and their top relative to its offset
+        let width = match windows with Some w -> w.Width | None -> null
+        let wtop = match windows with Some w -> w.Top | None -> null
+        let total =
+            match windows with
+            | Some w -> secBuffers |> Array.mapi (fun s members -> members |> Array.sumBy (fun i -> w.Width.[i].[s - sLo.[i]]))
+            | None -> secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
         // cuts.[k]: unplaced buffers live in both section k and section k + 1
         let cuts =
             let c = Array.zeroCreate<int> (max 0 (nSec - 1))
@@ -172,6 +192,7 @@ module Exact =
             else
             let cand = order |> Array.filter (fun i -> offset.[i] < 0L)
             if cand.Length = 0 then Found
+            elif pinned && cand |> Array.exists (fun i -> match bs.[i].Pinned with Some p -> minOff.[i] > p | None -> false) then NotFound
             else
             Array.sortInPlaceWith (fun a b -> let c = compare minOff.[a] minOff.[b] in if c <> 0 then c else compare pre.[a] pre.[b]) cand
             let mutable minHeight = Int64.MaxValue
@@ -204,7 +225,11 @@ module Exact =
             let top = off + size.[b]
             stampNow <- stampNow + 1
             affected.Clear()
-            for j in overlaps.[b] do
+            let js = overlaps.[b]
+            let above = match pieces with Some g -> g.Above.[b] | None -> null
+            for q in 0 .. js.Length - 1 do
+                let j = js.[q]
+                let top = if isNull above then top else off + above.[q]
                 if offset.[j] < 0L && minOff.[j] < top then
                     offTrail.Add(struct (j, minOff.[j]))
                     minOff.[j] <- Numbers.alignUp align.[j] top
@@ -213,10 +238,19 @@ module Exact =
                             if stamp.[sct] <> stampNow then
                                 stamp.[sct] <- stampNow
                                 affected.Add sct
-            for sct in sLo.[b] .. sHi.[b] - 1 do
-                secTrail.Add(struct (sct, floor.[sct]))
-                floor.[sct] <- top
-                total.[sct] <- total.[sct] - size.[b]
+            if isNull width then
+                for sct in sLo.[b] .. sHi.[b] - 1 do
+                    secTrail.Add(struct (sct, floor.[sct]))
+                    floor.[sct] <- top
+                    total.[sct] <- total.[sct] - size.[b]
+            else
+                // gaps: later buffers' windows in a section lie above b's window there (proofs/gaps.md, G3)
+                for sct in sLo.[b] .. sHi.[b] - 1 do
+                    let k = sct - sLo.[b]
+                    if width.[b].[k] > 0L then
+                        secTrail.Add(struct (sct, floor.[sct]))
+                        floor.[sct] <- off + wtop.[b].[k]
+                        total.[sct] <- total.[sct] - width.[b].[k]
             // a section's floor is at least the lowest offset any of its unplaced buffers can take
             for sct in affected do
                 let mutable m = Int64.MaxValue
@@ -252,7 +286,8 @@ module Exact =
                 let struct (j, v) = offTrail.[t]
                 minOff.[j] <- v
             offTrail.RemoveRange(offMark, offTrail.Count - offMark)
-            for sct in sLo.[b] .. sHi.[b] - 1 do total.[sct] <- total.[sct] + size.[b]
+            for sct in sLo.[b] .. sHi.[b] - 1 do
+                total.[sct] <- total.[sct] + (if isNull width then size.[b] else width.[b].[sct - sLo.[b]])
             offset.[b] <- -1L
 
         member _.Check(lo: int, hi: int, off: int64) : bool =
@@ -309,7 +344,7 @@ module Exact =
                             used <- used + min nodes budget
                             match st with
                             | Found -> result <- Some(Fits { Offsets = Array.copy solution })
-                            | NotFound -> result <- Some DoesNotFit
+                            | NotFound -> result <- Some(if incomplete then Unknown else DoesNotFit)
                             | Cancelled -> result <- Some Unknown
                             | Aborted -> ()
                             ps <- ps.Tail
@@ -359,9 +394,15 @@ module Exact =
             |> Array.tryFind (function Unknown -> false | _ -> true)
             |> Option.defaultValue Unknown
 
-    /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and alignments.
+    /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and
+    /// alignments, and with gaps and pins (Gaps) of the windows' bounds and the pinned offsets.
     let granularity (problem: Problem) : int64 =
-        problem.Buffers |> Array.fold (fun g b -> Numbers.gcd (Numbers.gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)) 0L |> max 1L
+        problem.Buffers
+        |> Array.fold (fun g b ->
+            let g = Numbers.gcd (Numbers.gcd g b.Size) (if b.Alignment > 1L then b.Alignment else 0L)
+            let g = match b.Pinned with Some p -> Numbers.gcd g p | None -> g
+            b.Gaps |> Array.fold (fun g gap -> match gap.Window with Some w -> Numbers.gcd (Numbers.gcd g w.Lo) w.Hi | None -> g) g) 0L
+        |> max 1L
 
     /// Minimizes the peak, reporting (best peak, proven bound) after every decision: the lower bound first, then bisection
     /// on the capacity between the proven lower bound and the best peak (from the hint or first fit). Rounds with a doubling
@@ -393,6 +434,9 @@ module Exact =
             // bisection on [lo, peak): lo only moves up; a proof of DoesNotFit also moves the proven lower bound
             let mutable lo = lower
             let mutable first = true
+            // a round where no decision ran out of nodes cannot gain from a larger budget (an exhausted search that
+            // proves nothing, as with gaps whose distances are <= 0, answers Unknown every time)
+            let mutable cut = false
             while lo < peak && not options.Cancellation.IsCancellationRequested do
                 let cap = if first then lo else min (below peak) (roundUp (lo + (below peak - lo) / 2L))
                 first <- false
@@ -407,9 +451,11 @@ module Exact =
                 | DoesNotFit ->
                     lower <- max lower (above cap)
                     lo <- above cap
-                | Unknown -> lo <- above cap
+                | Unknown ->
+                    if used >= budget then cut <- true
+                    lo <- above cap
                 progress peak (min lower peak)
-            if finite then rounds <- false else limit <- limit * 4L
+            if finite || not cut then rounds <- false else limit <- limit * 4L
         { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
 
     /// Minimizes the peak with the sequential decision procedure (see minimizeWith).

@@ -349,7 +349,7 @@ module Placement =
     /// shorter gaps; best fit scans their runs in address order through a k-way merge (`chooseMerged`), costing
     /// O(log n + r log k) for r runs reached in k nodes.
     /// In allocation order (starts never decrease) the tree of starts is not kept. Returns a plan in problem order.
-    let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
+    let private placePlain (fit: Fit) (order: int[]) (problem: Problem) : Plan =
         let bs = problem.Buffers
         let n = bs.Length
         if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
@@ -425,6 +425,79 @@ module Placement =
                 add starts node lo hi
                 node <- node / 2
         { Offsets = offsets }
+
+    /// Placement for problems with gaps, pinned offsets or hints (Gaps.special): the pinned buffers at their pins, then
+    /// the others in `order`, each at its hint when `useHints` and the hint is aligned and free, else at the offset
+    /// `choose fit` gives among the ranges its placed neighbours forbid: a neighbour j at o_j forbids the offsets
+    /// strictly between o_j - (distance i j) and o_j + (distance j i) (Gaps), i.e. the range [o_j - distance i j + size,
+    /// o_j + distance j i) of `choose`. `nb` is Gaps.neighbours problem (computed once by callers that place twice).
+    /// O(n + Σ degree log degree).
+    let placeAround (nb: Neighbours) (fit: Fit) (useHints: bool) (order: int[]) (problem: Problem) : Plan =
+        let bs = problem.Buffers
+        let n = bs.Length
+        if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
+        let offsets = Array.create n -1L
+        for i in 0 .. n - 1 do
+            match bs.[i].Pinned with
+            | Some p -> offsets.[i] <- p
+            | None -> ()
+        let mutable los : int64[] = Array.zeroCreate 16
+        let mutable his : int64[] = Array.zeroCreate 16
+        for i in order do
+            let b = bs.[i]
+            if b.Pinned.IsNone then
+                if offsets.[i] >= 0L then invalidArg (nameof order) "order must not repeat an index"
+                let js = nb.Of.[i]
+                if js.Length > los.Length then
+                    los <- Array.zeroCreate (max js.Length (2 * los.Length))
+                    his <- Array.zeroCreate los.Length
+                let mutable count = 0
+                for k in 0 .. js.Length - 1 do
+                    let o = offsets.[js.[k]]
+                    if o >= 0L then
+                        los.[count] <- o - nb.Above.[i].[k] + b.Size
+                        his.[count] <- o + nb.Below.[i].[k]
+                        count <- count + 1
+                System.Array.Sort(los, his, 0, count)
+                let a = max 1L b.Alignment
+                let free (x: int64) =
+                    let mutable ok = true
+                    for r in 0 .. count - 1 do
+                        if x < his.[r] && x + b.Size > los.[r] then ok <- false
+                    ok
+                offsets.[i] <-
+                    match b.Hint with
+                    | Some h when useHints && h >= 0L && h % a = 0L && free h -> h
+                    | _ -> choose fit b.Size a los his count
+        { Offsets = offsets }
+
+    /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
+    /// gives among the placed buffers overlapping it in time (see placePlain). With gaps, pins or hints (Gaps.special)
+    /// the gap-aware placeAround: pinned buffers stay at their pins and the others go around them. A plan in problem order.
+    let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
+        if Gaps.special problem then placeAround (Gaps.neighbours problem) fit true order problem else placePlain fit order problem
+
+    /// A valid plan for a problem with gaps or pins from a plan that honours neither (one of Gaps.plain problem): the
+    /// pinned buffers at their pins, then the others by ascending offset, each at the lowest offset free among its
+    /// placed neighbours. Without pins no buffer moves up (proofs/gaps.md), so the peak never grows.
+    /// `nb` is Gaps.neighbours problem.
+    let repairWith (nb: Neighbours) (problem: Problem) (plan: Plan) : Plan =
+        let order = Array.init problem.Buffers.Length id
+        System.Array.Sort(order, System.Comparison(fun x y ->
+            let c = compare plan.Offsets.[x] plan.Offsets.[y]
+            if c <> 0 then c else compare x y))
+        placeAround nb Fit.First false order problem
+
+    /// repairWith, computing the neighbours.
+    let repair (problem: Problem) (plan: Plan) : Plan = repairWith (Gaps.neighbours problem) problem plan
+
+    /// Runs a gap-oblivious planner: on the problem itself when it has no gaps, pins or hints, else on Gaps.plain and
+    /// then repaired (repair), so that every algorithm honours MiniMalloc's full format.
+    let honour (planner: Problem -> Plan) (problem: Problem) : Plan =
+        if Gaps.special problem then repair problem (planner (Gaps.plain problem)) else planner problem
+
+    /// The plan of lowest peak among some (the first on ties).
+    let lowest (problem: Problem) (plans: Plan list) : Plan = plans |> List.minBy (Plan.peak problem)
 
     /// The indices of a problem sorted by a comparison of buffers, ties broken by index: a deterministic order for placeInOrder.
     let orderBy (comparison: Buffer -> Buffer -> int) (problem: Problem) : int[] =

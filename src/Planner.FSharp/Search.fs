@@ -273,8 +273,16 @@ module Search =
     /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
     /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), the exact search with most
     /// of the remaining time, then local search over best-fit rankings with what is left.
-    let plan (options: SearchOptions) (problem: Problem) : Plan =
+    let rec plan (options: SearchOptions) (problem: Problem) : Plan =
         if problem.Buffers.Length = 0 then { Offsets = [||] }
+        // gaps, pins, hints: best-fit's gap-aware plan, or the search of Gaps.plain problem repaired when lower; the
+        // search gets the time left less best-fit's time again (its repair costs about as much)
+        elif Gaps.special problem then
+            let watch = System.Diagnostics.Stopwatch.StartNew()
+            let bestFit = BestFit.plan problem
+            let left = options.TimeLimit - watch.Elapsed - watch.Elapsed
+            if left <= System.TimeSpan.Zero then bestFit
+            else Placement.lowest problem [ bestFit; Placement.honour (plan { options with TimeLimit = left }) problem ]
         else
             let state = State(problem, options)
             state.Placer <- OrderPlacer(problem, state.Budget)

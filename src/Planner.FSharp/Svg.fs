@@ -97,6 +97,14 @@ module Svg =
                 let c = min (cols - 1) (max 0 (int (x - left)))
                 let r = min (rows - 1) (max 0 (int (y - top)))
                 pixels.[r, c] <- true
+            elif b.Gaps.Length > 0 then
+                // a buffer with gaps (Gaps): one rectangle per piece, so what sits in its gaps shows
+                for piece in Gaps.pieces b do
+                    let px = xOf piece.Start
+                    let py = yOf (float (plan.Offsets.[i] + piece.Hi))
+                    out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"%s\"%s><title>%s [%d, %d) bytes [%d, %d) @ %d</title></rect>\n"
+                             (num px) (num py) (num (max (xOf piece.End - px) 0.1)) (num (max (yOf (float (plan.Offsets.[i] + piece.Lo)) - py) 0.1))
+                             (colour b.Id) stroke (esc b.Id) piece.Start piece.End piece.Lo piece.Hi plan.Offsets.[i])
             else
                 out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"%s\"%s>" (num x) (num y) (num (max w 0.1)) (num (max h 0.1)) (colour b.Id) stroke)
                 if n <= Outlined then out (sprintf "<title>%s [%d, %d) %s @ %d</title>" (esc b.Id) b.Lifetime.Start b.Lifetime.End (esc (formatBytes b.Size)) plan.Offsets.[i])

@@ -4,8 +4,29 @@ namespace Pgmo.Planner
 [<Struct>]
 type Lifetime = { Start: int64; End: int64 }
 
-/// One buffer of a problem: an id, its half-open lifetime, its size in bytes and the alignment its offset must have (1 = none).
-type Buffer = { Id: string; Lifetime: Lifetime; Size: int64; Alignment: int64 }
+/// A byte window [Lo, Hi) relative to a buffer's offset (0 <= Lo <= Hi <= size).
+[<Struct>]
+type Window = { Lo: int64; Hi: int64 }
+
+/// A gap of a buffer (MiniMalloc's `gaps` column): on the half-open steps `Steps`, inside the buffer's lifetime, the
+/// buffer keeps only the bytes of `Window` (relative to its offset), or none when Window is None (an empty window is
+/// none). Other buffers may use the rest.
+type Gap = { Steps: Lifetime; Window: Window option }
+
+/// One buffer of a problem: an id, its half-open lifetime, its size in bytes, the alignment its offset must have
+/// (1 = none), its gaps (sorted, disjoint, inside the lifetime; empty for most buffers), a pinned offset (Some: every
+/// plan must put it there) and a hint (Some: an offset the heuristics try first).
+type Buffer =
+    { Id: string
+      Lifetime: Lifetime
+      Size: int64
+      Alignment: int64
+      /// Sub-intervals of the lifetime where the buffer keeps only a window of its bytes (see Gap); [||] for none.
+      Gaps: Gap[]
+      /// The offset every plan must give this buffer (MiniMalloc's `offset` column in a problem), if any.
+      Pinned: int64 option
+      /// A preferred offset (MiniMalloc's `hint` column), tried first by the placement heuristics, if any.
+      Hint: int64 option }
 
 /// A set of buffers to place. Plans are indexed like Buffers.
 type Problem = { Buffers: Buffer[] }
@@ -43,6 +64,7 @@ type Violation =
     | ExtraBuffer of id: string
     | CapacityExceeded of id: string * top: int64 * capacity: int64
     | OffsetCountMismatch of buffers: int * offsets: int
+    | PinMoved of id: string * pinned: int64 * offset: int64
 
 /// Byte arithmetic shared by the planners, the pools and the runtime.
 [<RequireQualifiedAccess>]
@@ -58,7 +80,8 @@ module Numbers =
 [<RequireQualifiedAccess>]
 module Buffer =
     /// A buffer with no alignment requirement.
-    let create id start finish size = { Id = id; Lifetime = { Start = start; End = finish }; Size = size; Alignment = 1L }
+    let create id start finish size =
+        { Id = id; Lifetime = { Start = start; End = finish }; Size = size; Alignment = 1L; Gaps = [||]; Pinned = None; Hint = None }
 
     /// True when the two half-open lifetimes share a step.
     let inline overlapsInTime (a: Buffer) (b: Buffer) =
@@ -97,3 +120,4 @@ module Violation =
         | ExtraBuffer id -> sprintf "plan names buffer %s, which the problem does not have" id
         | CapacityExceeded (id, top, cap) -> sprintf "buffer %s ends at %d, above the capacity %d" id top cap
         | OffsetCountMismatch (n, m) -> sprintf "problem has %d buffers but the plan has %d offsets" n m
+        | PinMoved (id, pin, off) -> sprintf "buffer %s is pinned at offset %d but the plan puts it at %d" id pin off

@@ -75,10 +75,14 @@ module Validate =
                     | _ -> () ]
             // offsets past System.Int64.MaxValue - size cannot be summed safely; they are reported above as exceeding any capacity
             let safe = plan.Offsets |> Array.mapi (fun i o -> o <= System.Int64.MaxValue - bs.[i].Size) |> Array.forall id
-            if safe then local @ overlaps problem plan.Offsets
-            else local @ [ for i in 0 .. bs.Length - 1 do
-                             if plan.Offsets.[i] > System.Int64.MaxValue - bs.[i].Size then
-                                 CapacityExceeded(bs.[i].Id, System.Int64.MaxValue, System.Int64.MaxValue) ]
+            // gaps and pins (MiniMalloc's format) follow the rule of Gaps; without gaps the sweep below is the same rule
+            let pins = Gaps.pinViolations problem plan.Offsets
+            if safe then
+                if Gaps.hasGaps problem then local @ pins @ Gaps.overlaps MaxOverlapsListed problem plan.Offsets
+                else local @ pins @ overlaps problem plan.Offsets
+            else local @ pins @ [ for i in 0 .. bs.Length - 1 do
+                                    if plan.Offsets.[i] > System.Int64.MaxValue - bs.[i].Size then
+                                        CapacityExceeded(bs.[i].Id, System.Int64.MaxValue, System.Int64.MaxValue) ]
 
     /// True when the plan has no violation.
     let isValid (problem: Problem) (p: Plan) = List.isEmpty (plan problem None p)

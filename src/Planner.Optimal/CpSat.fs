@@ -117,14 +117,18 @@ module CpSat =
         let lowS =
             if options.Capacity.IsSome then (lb + g - 1L) / g
             else min upS ((max lb floorPeak + g - 1L) / g)
-        if lowS > upS then { Status = CpSolverStatus.Infeasible; Offsets = [||]; Bound = upper + 1L }
+        // a pinned buffer (Gaps) above the capacity: no plan
+        let pinnedAbove = bs |> Array.exists (fun b -> match b.Pinned with Some p -> p + b.Size > upS * g | None -> false)
+        if lowS > upS || pinnedAbove then { Status = CpSolverStatus.Infeasible; Offsets = [||]; Bound = upper + 1L }
         else
         let model = CpModel()
         let peak = model.NewIntVar(lowS, upS, "peak")
         let k =
             bs |> Array.mapi (fun i b ->
                 let a = max 1L b.Alignment / g |> max 1L // alignment in units of g (g divides it)
-                model.NewIntVar(0L, (upS - b.Size / g) / a, sprintf "k%d" i), a)
+                match b.Pinned with
+                | Some p -> model.NewIntVar(p / g / a, p / g / a, sprintf "k%d" i), a // g and a divide a valid pin
+                | None -> model.NewIntVar(0L, (upS - b.Size / g) / a, sprintf "k%d" i), a)
         let x = k |> Array.map (fun (v, a) -> if a = 1L then (v :> LinearExpr) else LinearExpr.Term(v, a))
         let yIntervals = bs |> Array.mapi (fun i b -> model.NewFixedSizeIntervalVar(x.[i], b.Size / g, sprintf "y%d" i))
         let tIntervals =
@@ -132,13 +136,24 @@ module CpSat =
                 model.NewFixedSizeIntervalVar(b.Lifetime.Start, b.Lifetime.End - b.Lifetime.Start, sprintf "t%d" i))
         for i in 0 .. bs.Length - 1 do
             model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), (peak :> LinearExpr))) |> ignore
-        let no2d = model.AddNoOverlap2D()
-        for i in 0 .. bs.Length - 1 do no2d.AddRectangle(tIntervals.[i], yIntervals.[i]) |> ignore
-        // redundant: the buffers live together at one step are disjoint in address
-        for clique in Sweep.cliques problem do
-            if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun i -> yIntervals.[i])) |> ignore
+        if Gaps.hasGaps problem then
+            // gaps: each pair whose pieces meet in time is ordered, one above the other by its distance (Gaps)
+            let nb = Gaps.neighbours problem
+            for i in 0 .. bs.Length - 1 do
+                nb.Of.[i] |> Array.iteri (fun q j ->
+                    if i < j then
+                        let above = model.NewBoolVar(sprintf "o%d_%d" i j)
+                        model.Add(LinearExpr.op_GreaterThanOrEqual(x.[j], LinearExpr.Affine(x.[i], 1L, nb.Above.[i].[q] / g))).OnlyEnforceIf(above) |> ignore
+                        model.Add(LinearExpr.op_GreaterThanOrEqual(x.[i], LinearExpr.Affine(x.[j], 1L, nb.Below.[i].[q] / g))).OnlyEnforceIf(above.Not()) |> ignore)
+        else
+            let no2d = model.AddNoOverlap2D()
+            for i in 0 .. bs.Length - 1 do no2d.AddRectangle(tIntervals.[i], yIntervals.[i]) |> ignore
+            // redundant: the buffers live together at one step are disjoint in address
+            for clique in Sweep.cliques problem do
+                if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun i -> yIntervals.[i])) |> ignore
         // symmetry: identical buffers (same lifetime, size, alignment) are interchangeable, so order them by index
         bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
+        |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone) // gaps and pins break the symmetry
         |> Array.groupBy fst
         |> Array.iter (fun (_, members) ->
             let idx = members |> Array.map snd |> Array.sort
@@ -150,6 +165,7 @@ module CpSat =
         | Some h ->
             let offsets = Array.copy h.Offsets
             bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
+            |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone)
             |> Array.groupBy fst
             |> Array.iter (fun (_, members) ->
                 let idx = members |> Array.map snd |> Array.sort

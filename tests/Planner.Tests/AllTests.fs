@@ -20,6 +20,7 @@ let all =
         SvgTests.tests
         OptimalTests.tests
         StrongBoundsTests.tests
+        GapsTests.tests
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests

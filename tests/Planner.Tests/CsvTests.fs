@@ -4,7 +4,8 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-let private expectError (text: string) (line: int) (fragment: string) =
+/// Parses a problem file p.csv that must fail at `line` with a message containing `fragment`.
+let expectError (text: string) (line: int) (fragment: string) =
     match Csv.parseProblem "p.csv" text with
     | Ok _ -> failtestf "expected an error containing '%s' for:\n%s" fragment text
     | Error e ->

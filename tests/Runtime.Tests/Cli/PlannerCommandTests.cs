@@ -70,6 +70,12 @@ public sealed class PlannerCommandTests : IDisposable
         { "id,lower,upper,size\n1,4,4,1\n", ":2: upper 4 must be greater than lower 4" },
         { "id,lower,upper,size\n1,0,4,1\n1,0,4,1\n", ":3: duplicate id '1'" },
         { "id,lower,upper,size\n1,0,4,9000000000000000000\n2,0,4,9000000000000000000\n", ":3: sizes add up past the 64-bit limit" },
+        { "id,lower,upper,size,gaps\n1,2,6,4,1-3\n", ":2: column 'gaps': '1-3' covers steps [1, 3), outside the lifetime [2, 6)" },
+        { "id,lower,upper,size,gaps\n1,0,6,4,1-3@0\n", ":2: column 'gaps': '1-3@0' is malformed" },
+        { "id,lower,upper,size,gaps\n1,0,6,4,1-3@0:5\n", ":2: column 'gaps': '1-3@0:5' has window [0, 5), outside [0, 4]" },
+        { "id,lower,upper,size,alignment,offset\n1,0,6,4,8,4\n", ":2: pinned offset 4 is not a multiple of the alignment 8" },
+        { "id,lower,upper,size,offset\n1,0,6,4,0\n2,5,9,4,2\n", ":3: buffers '1' (line 2) and '2' are both pinned and overlap" },
+        { "id,lower,upper,size,hint\n1,0,6,4,x\n", ":2: column 'hint': 'x' is not a 64-bit integer" },
     };
 
     [Theory]
@@ -83,6 +89,30 @@ public sealed class PlannerCommandTests : IDisposable
         Assert.Contains("bad.csv", r.Err);
         Assert.Contains(message, r.Err);
         Assert.False(File.Exists(outFile));
+    }
+
+    [Fact]
+    public void GapsAndPinsOfMiniMallocsFormatAreHonouredEndToEnd()
+    {
+        var problem = CliRunner.Dataset("minimalloc-format/gaps.csv");
+        var plan = Path.Combine(dir, "plan.csv");
+        var r = CliRunner.Run("plan", problem, "--out", plan, "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(12, r.Json.GetProperty("peak").GetInt64());       // only the gaps allow 12 (22 with the gaps live)
+        Assert.Equal(12, r.Json.GetProperty("lowerBound").GetInt64());
+        var rows = File.ReadAllLines(plan);
+        Assert.Equal("id,lower,upper,size,hint,gaps,offset", rows[0]);
+        Assert.Equal("c,0,10,4,-1,2-8@0:2,8", rows[3]);                // pinned c stays at 8, its gap kept
+        Assert.Equal(0, CliRunner.Run("check", problem, plan, "--capacity", "12").ExitCode);
+        var moved = Write("moved.csv", "id,lower,upper,size,offset\na,0,10,8,0\nb,3,7,8,0\nc,0,10,4,12\nd,2,8,2,10\n");
+        var check = CliRunner.Run("check", problem, moved, "--json");
+        Assert.Equal(1, check.ExitCode);
+        Assert.Contains("buffer c is pinned at offset 8 but the plan puts it at 12", check.Out);
+        var solve = CliRunner.Run("solve", problem, "--time-limit", "10", "--json");
+        Assert.Equal("optimal", solve.Json.GetProperty("status").GetString());
+        Assert.Equal(12, solve.Json.GetProperty("peak").GetInt64());
+        var inclusive = CliRunner.Run("plan", CliRunner.Dataset("minimalloc-format/gaps-inclusive.csv"), "--json");
+        Assert.Equal(12, inclusive.Json.GetProperty("peak").GetInt64());
     }
 
     [Fact]
