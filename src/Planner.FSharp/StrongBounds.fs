@@ -86,15 +86,23 @@ module StrongBounds =
         lo
 
     /// The problem seen only at `steps` (ascending, distinct): a buffer live at k of them, consecutive in `steps`
-    /// from index i on, gets the lifetime [i, i + k); a buffer live at none is dropped. Sizes, alignments and the
-    /// rest of each buffer are kept. Returns the relaxation and the indices (ascending) of the buffers it keeps.
+    /// from index i on, gets the lifetime [i, i + k); a buffer live at none is dropped. Its gaps are renumbered the
+    /// same way (a gap that holds none of the steps is dropped), so at each kept step a buffer holds exactly the bytes
+    /// it holds in the problem. Sizes, alignments, pins and hints are kept. Returns the relaxation and the indices
+    /// (ascending) of the buffers it keeps.
     let atSteps (steps: int64[]) (problem: Problem) : Problem * int[] =
+        let renumber (l: Lifetime) = { Start = int64 (firstAtLeast steps l.Start); End = int64 (firstAtLeast steps l.End) }
         let kept =
             problem.Buffers
             |> Array.mapi (fun i b ->
-                let first = firstAtLeast steps b.Lifetime.Start
-                let past = firstAtLeast steps b.Lifetime.End
-                if first < past then Some (i, { b with Lifetime = { Start = int64 first; End = int64 past } }) else None)
+                let lifetime = renumber b.Lifetime
+                if lifetime.Start < lifetime.End then
+                    let gaps =
+                        b.Gaps
+                        |> Array.map (fun g -> { g with Steps = renumber g.Steps })
+                        |> Array.filter (fun g -> g.Steps.Start < g.Steps.End)
+                    Some (i, { b with Lifetime = lifetime; Gaps = gaps })
+                else None)
             |> Array.choose id
         { problem with Buffers = kept |> Array.map snd }, kept |> Array.map fst
 

@@ -236,6 +236,20 @@ let tests =
                     Expect.equal r.Peak (Some best) (sprintf "seed %d: CP-SAT's optimum" seed)
                     pinsKept (sprintf "seed %d, cp-sat" seed) p r.Plan.Value
 
+            testCase "the strong lower bound with gaps and pins: max load <= bound <= brute-force optimum" <| fun () ->
+                for seed in 1 .. 60 do
+                    let p = gapProblem seed (1 + seed % 5) true
+                    let best = bruteOptimum p
+                    let s = StrongBounds.compute StrongBounds.defaults p
+                    Expect.isLessThanOrEqual s.Bound best (sprintf "seed %d: the strong bound is sound" seed)
+                    Expect.isGreaterThanOrEqual s.Bound (Bounds.lowerBound p) (sprintf "seed %d: at least the max load" seed)
+                    // each relaxation keeps every plan of the problem valid: the renumbered gaps free the same bytes
+                    let plan = (Exact.minimize Exact.defaults None p).Best
+                    for level in [ 1.0; 0.9; 0.5; 0.0 ] do
+                        let r, kept = StrongBounds.atSteps (StrongBounds.stepsAtLevel level p) p
+                        let sub = { Offsets = kept |> Array.map (fun i -> plan.Offsets.[i]) }
+                        Expect.isTrue (Validate.isValid r sub) (sprintf "seed %d, level %g: the plan is valid on the relaxation" seed level)
+
             testCase "the exact search proves the optimum when every distance is positive" <| fun () ->
                 let mutable proved = 0
                 for seed in 1 .. 40 do
