@@ -23,8 +23,11 @@ type ExactOptions =
       /// Also prunes when, in a section whose buffers' lowest offsets changed, the unplaced buffers whose lowest offset
       /// is at least h do not fit between h and the capacity, for some h (stronger than SectionInference, costlier).
       StaircaseInference: bool
-      /// The first round-robin budget is 2 n times this (placements tried); it doubles after every round.
-      InitialBudgetFactor: int64
+      /// Prunes the later siblings of a buffer whose placement left no unplaced time-neighbour (hatless) when its
+      /// subtree fails: in every completion it sits at the same offset, so it was the canonical next one.
+      Hatless: bool
+      /// Nodes each preorder's search runs per turn before the next one's (interleaved, each resumed where it stopped).
+      Slice: int64
       /// 0: the preorders' keys as they are. Otherwise the seed of a random factor in [1 - Jitter, 1 + Jitter] per
       /// buffer on every key, so that restarts with different seeds explore different orders (any order is sound).
       Seed: int
@@ -70,29 +73,85 @@ module Exact =
           Dominance = true
           Decomposition = true
           StaircaseInference = false
-          InitialBudgetFactor = 1L
+          Hatless = true
+          Slice = 1000L
           Seed = 0
           Jitter = 0.1 }
 
-    [<Struct>]
-    type private Status =
-        | Found
-        | NotFound
-        | Aborted
-        | Cancelled
+    /// The data of one problem that every decision on it shares: its time sections and the overlap lists of its
+    /// buffers. Built once per problem (O(n log n + overlapping pairs + section memberships)) and read only after.
+    [<Sealed>]
+    type Prepared(problem: Problem) =
+        let sections = Sweep.sections problem
+        let overlaps = (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+        let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
+        let aligns = problem.Buffers |> Array.map (fun b -> max 1L b.Alignment)
+        /// The problem.
+        member _.Problem = problem
+        member internal _.Sections = sections
+        member internal _.Overlaps = overlaps
+        member internal _.Sizes = sizes
+        member internal _.Aligns = aligns
 
-    /// The mutable search state of one decision; used by one thread inside one call.
-    type private Decision(problem: Problem, capacity: int64, opts: ExactOptions) =
+    /// Orders buffer indices by lowest offset, then by rank (the dynamic order of the search).
+    [<Sealed>]
+    type private ByLowest(minOff: int64[], rank: int[]) =
+        interface System.Collections.Generic.IComparer<int> with
+            member _.Compare(a, b) =
+                let c = compare minOff.[a] minOff.[b]
+                if c <> 0 then c else compare rank.[a] rank.[b]
+
+    /// One level of the explicit search stack: a search node (its sorted candidates and the child it is trying) or
+    /// the independent parts of a decomposition, solved one after the other.
+    [<AllowNullLiteral>]
+    type private Frame() =
+        [<DefaultValue>] val mutable IsParts: bool
+        // the node's context: sections [Lo, Hi), its buffers by preorder (Order) and their ranks (Rank)
+        [<DefaultValue>] val mutable Lo: int
+        [<DefaultValue>] val mutable Hi: int
+        [<DefaultValue>] val mutable Order: int[]
+        [<DefaultValue>] val mutable Rank: int[]
+        // the node's unplaced buffers of the context, sorted by (lowest offset, rank): cand.[CandStart ..][.. CandCount)
+        [<DefaultValue>] val mutable CandStart: int
+        [<DefaultValue>] val mutable CandCount: int
+        [<DefaultValue>] val mutable Next: int
+        [<DefaultValue>] val mutable MinHeight: int64
+        [<DefaultValue>] val mutable LastOff: int64
+        [<DefaultValue>] val mutable LastRank: int
+        // the buffer placed for the child being searched (-1: none) and what undoes it
+        [<DefaultValue>] val mutable Child: int
+        [<DefaultValue>] val mutable OffMark: int
+        [<DefaultValue>] val mutable SecMark: int
+        [<DefaultValue>] val mutable Hatless: bool
+        // a decomposition's parts (sections lo, hi, unplaced buffers) and the one being solved
+        [<DefaultValue>] val mutable Parts: (int * int * int[])[]
+        [<DefaultValue>] val mutable Part: int
+
+    [<Literal>]
+    let private NoAnswer = 0
+
+    [<Literal>]
+    let private Found = 1
+
+    [<Literal>]
+    let private NotFound = 2
+
+    /// One decision in progress, under one preorder: a depth-first search over canonical placements kept on an
+    /// explicit stack, so that it stops after a number of search nodes and later resumes exactly where it stopped
+    /// (a restart would repeat the same deterministic search). Used by one thread at a time.
+    [<Sealed>]
+    type Probe(prepared: Prepared, capacity: int64, opts: ExactOptions, preorder: string) =
+        let problem = prepared.Problem
         let bs = problem.Buffers
         let n = bs.Length
-        let sections = Sweep.sections problem
+        let sections = prepared.Sections
         let nSec = max 0 (sections.Steps.Length - 1)
         let sLo = sections.Lo
         let sHi = sections.Hi
-        let size = bs |> Array.map (fun b -> b.Size)
-        let align = bs |> Array.map (fun b -> max 1L b.Alignment)
+        let size = prepared.Sizes
+        let align = prepared.Aligns
         let secBuffers = sections.Members
-        let overlaps = (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+        let overlaps = prepared.Overlaps
         let offset = Array.create n -1L
         let solution = Array.create n -1L
         let minOff = Array.zeroCreate<int64> n
@@ -112,8 +171,13 @@ module Exact =
         let lows = Array.zeroCreate<int64> (max 1 n)
         let sizes = Array.zeroCreate<int64> (max 1 n)
         let mutable staircaseFail = false
+        let mutable hat = false
         let mutable nodes = 0L
-        let mutable budget = 0L
+        let frames = ResizeArray<Frame>()
+        let mutable depth = 0
+        let mutable cand = Array.zeroCreate<int> (max 16 (2 * n))
+        let mutable candTop = 0
+        let mutable answer = ValueNone
 
         /// The sort keys of one preorder letter for buffer i (larger first).
         let keyOf (c: char) (i: int) : float =
@@ -138,22 +202,92 @@ module Exact =
         /// keyOf times the buffer's random factor (1 without a seed).
         let key (c: char) (i: int) : float = factor.[i] * keyOf c i
 
-        /// True when some section's total is above the capacity (no plan at all).
-        member _.Overloaded = total |> Array.exists (fun t -> t > capacity)
-
         /// The zero-cut parts of sections [lo, hi): (lo, hi, unplaced buffers in it).
-        member _.Parts(lo: int, hi: int, candidates: int[]) : (int * int * int[]) list =
+        let parts (lo: int) (hi: int) (candidates: int[]) : (int * int * int[])[] =
             let bounds = ResizeArray<int>([ lo ])
             for k in lo .. hi - 2 do
                 if cuts.[k] = 0 then bounds.Add(k + 1)
             bounds.Add hi
-            [ for p in 0 .. bounds.Count - 2 do
+            [| for p in 0 .. bounds.Count - 2 do
                 let a, b = bounds.[p], bounds.[p + 1]
                 let inside = candidates |> Array.filter (fun i -> offset.[i] < 0L && sLo.[i] < b && a < sHi.[i])
-                if inside.Length > 0 then a, b, inside ]
+                if inside.Length > 0 then a, b, inside |]
 
-        /// Solves one part from scratch (fresh canonical order) under a preorder.
-        member s.SubSolve(preorder: string, lo: int, hi: int, buffers: int[]) : Status =
+        let ensureRoom (count: int) =
+            if candTop + count > cand.Length then
+                let bigger = Array.zeroCreate<int> (max (2 * cand.Length) (candTop + count))
+                Array.blit cand 0 bigger 0 candTop
+                cand <- bigger
+
+        let frameAt (d: int) =
+            if d = frames.Count then frames.Add(Frame())
+            frames.[d]
+
+        /// Pushes a search node of the context (lo, hi, order, rank). Its candidates are the parent's minus the buffer
+        /// just placed, re-sorted by insertion (only the placed buffer's neighbours moved up), or for a fresh context
+        /// (parent null) the context's buffers sorted by (lowest offset, rank).
+        let pushNode (lo: int) (hi: int) (order: int[]) (rank: int[]) (lastOff: int64) (lastRank: int) (parent: Frame) (placed: int) =
+            let f = frameAt depth
+            depth <- depth + 1
+            f.IsParts <- false
+            f.Lo <- lo
+            f.Hi <- hi
+            f.Order <- order
+            f.Rank <- rank
+            f.Next <- 0
+            f.LastOff <- lastOff
+            f.LastRank <- lastRank
+            f.Child <- -1
+            f.Parts <- null
+            let start = candTop
+            let mutable count = 0
+            if isNull parent then
+                ensureRoom order.Length
+                for i in order do
+                    if offset.[i] < 0L then
+                        cand.[start + count] <- i
+                        count <- count + 1
+                Array.Sort(cand, start, count, ByLowest(minOff, rank))
+            else
+                ensureRoom parent.CandCount
+                for x in parent.CandStart .. parent.CandStart + parent.CandCount - 1 do
+                    let i = cand.[x]
+                    if i <> placed then
+                        // insertion into the sorted prefix
+                        let ki = minOff.[i]
+                        let ri = rank.[i]
+                        let mutable y = start + count - 1
+                        while y >= start && (let w = cand.[y] in minOff.[w] > ki || (minOff.[w] = ki && rank.[w] > ri)) do
+                            cand.[y + 1] <- cand.[y]
+                            y <- y - 1
+                        cand.[y + 1] <- i
+                        count <- count + 1
+            f.CandStart <- start
+            f.CandCount <- count
+            candTop <- start + count
+            let mutable minHeight = Int64.MaxValue
+            for x in start .. start + count - 1 do
+                let i = cand.[x]
+                minHeight <- min minHeight (minOff.[i] + size.[i])
+            f.MinHeight <- minHeight
+
+        /// Pushes the parts of a decomposition (solved in turn by the main loop).
+        let pushParts (list: (int * int * int[])[]) =
+            let f = frameAt depth
+            depth <- depth + 1
+            f.IsParts <- true
+            f.Parts <- list
+            f.Part <- 0
+            f.Child <- -1
+            f.CandStart <- candTop
+            f.CandCount <- 0
+
+        let pop () =
+            depth <- depth - 1
+            candTop <- frames.[depth].CandStart
+
+        /// A fresh context for a part: its buffers sorted by the preorder's keys (larger first, then index), and ranks.
+        let context (buffers: int[]) : int[] * int[] =
             let keys = buffers |> Array.map (fun i -> struct (i, preorder |> Seq.map (fun ch -> key ch i) |> Array.ofSeq))
             let order =
                 keys |> Array.sortWith (fun (struct (a, ka)) (struct (b, kb)) ->
@@ -162,57 +296,29 @@ module Exact =
                         if c = 0 then c <- compare kb.[q] ka.[q]
                     if c <> 0 then c else compare a b)
                 |> Array.map (fun (struct (i, _)) -> i)
-            let pre = Array.zeroCreate<int> n
-            order |> Array.iteri (fun r i -> pre.[i] <- r)
-            s.Dfs(preorder, lo, hi, order, pre, 0L, -1)
+            let rank = Array.zeroCreate<int> n
+            order |> Array.iteri (fun r i -> rank.[i] <- r)
+            order, rank
 
-        member s.Dfs(preorder, lo, hi, order: int[], pre: int[], lastOff: int64, lastPre: int) : Status =
-            if nodes > budget then Aborted
-            elif opts.Cancellation.IsCancellationRequested then Cancelled
-            else
-            let cand = order |> Array.filter (fun i -> offset.[i] < 0L)
-            if cand.Length = 0 then Found
-            else
-            Array.sortInPlaceWith (fun a b -> let c = compare minOff.[a] minOff.[b] in if c <> 0 then c else compare pre.[a] pre.[b]) cand
-            let mutable minHeight = Int64.MaxValue
-            for i in cand do minHeight <- min minHeight (minOff.[i] + size.[i])
-            let mutable status = NotFound
-            let mutable k = 0
-            while status = NotFound && k < cand.Length do
-                let b = cand.[k]
-                let off = minOff.[b]
-                k <- k + 1
-                if opts.Dominance && off >= minHeight then k <- cand.Length // sorted by offset: all the rest are dominated too
-                elif opts.CanonicalOnly && (off < lastOff || (off = lastOff && pre.[b] < lastPre)) then ()
-                elif off + size.[b] > capacity then ()
-                elif (nodes <- nodes + 1L; (nodes &&& 255L) = 0L && opts.Cancellation.IsCancellationRequested) then
-                    status <- Cancelled
-                else
-                    let offMark, secMark = offTrail.Count, secTrail.Count
-                    s.Place(b, off)
-                    if s.Check(lo, hi, off) then
-                        status <-
-                            if opts.Decomposition then s.Decompose(preorder, lo, hi, order, pre, b, off)
-                            else s.Dfs(preorder, lo, hi, order, pre, off, pre.[b])
-                    s.Unplace(b, offMark, secMark)
-            status
-
-        member _.Place(b: int, off: int64) =
+        let place (b: int) (off: int64) =
             staircaseFail <- false
+            hat <- false
             offset.[b] <- off
             solution.[b] <- off
             let top = off + size.[b]
             stampNow <- stampNow + 1
             affected.Clear()
             for j in overlaps.[b] do
-                if offset.[j] < 0L && minOff.[j] < top then
-                    offTrail.Add(struct (j, minOff.[j]))
-                    minOff.[j] <- Numbers.alignUp align.[j] top
-                    if opts.SectionInference || opts.StaircaseInference then
-                        for sct in sLo.[j] .. sHi.[j] - 1 do
-                            if stamp.[sct] <> stampNow then
-                                stamp.[sct] <- stampNow
-                                affected.Add sct
+                if offset.[j] < 0L then
+                    hat <- true
+                    if minOff.[j] < top then
+                        offTrail.Add(struct (j, minOff.[j]))
+                        minOff.[j] <- Numbers.alignUp align.[j] top
+                        if opts.SectionInference || opts.StaircaseInference then
+                            for sct in sLo.[j] .. sHi.[j] - 1 do
+                                if stamp.[sct] <> stampNow then
+                                    stamp.[sct] <- stampNow
+                                    affected.Add sct
             for sct in sLo.[b] .. sHi.[b] - 1 do
                 secTrail.Add(struct (sct, floor.[sct]))
                 floor.[sct] <- top
@@ -243,7 +349,7 @@ module Exact =
                             if lows.[q] + sum > capacity then staircaseFail <- true
                             q <- q - 1
 
-        member _.Unplace(b: int, offMark: int, secMark: int) =
+        let unplace (b: int) (offMark: int) (secMark: int) =
             for t in secTrail.Count - 1 .. -1 .. secMark do
                 let struct (sct, v) = secTrail.[t]
                 floor.[sct] <- v
@@ -255,7 +361,7 @@ module Exact =
             for sct in sLo.[b] .. sHi.[b] - 1 do total.[sct] <- total.[sct] + size.[b]
             offset.[b] <- -1L
 
-        member _.Check(lo: int, hi: int, off: int64) : bool =
+        let check (lo: int) (hi: int) (off: int64) : bool =
             let mutable ok = not staircaseFail
             let mutable sct = lo
             while ok && sct < hi do
@@ -265,55 +371,118 @@ module Exact =
                 sct <- sct + 1
             ok
 
-        member s.Decompose(preorder, lo, hi, order, pre, b, off) : Status =
+        /// Removes b's crossings from the cuts; true when some boundary in b's span has no unplaced crossing left.
+        let cut (b: int) : bool =
             let mutable split = false
             for k in sLo.[b] .. sHi.[b] - 2 do
                 cuts.[k] <- cuts.[k] - 1
                 if cuts.[k] = 0 then split <- true
-            let status =
-                if not split then s.Dfs(preorder, lo, hi, order, pre, off, pre.[b])
-                else
-                    let mutable st = Found
-                    for (a, z, inside) in s.Parts(lo, hi, order) do
-                        if st = Found then st <- s.SubSolve(preorder, a, z, inside)
-                    st
-            for k in sLo.[b] .. sHi.[b] - 2 do cuts.[k] <- cuts.[k] + 1
-            status
+            split
 
-        /// Round robin over the preorders with a doubling node budget, as MiniMalloc does.
-        member s.Run() : ExactResult * int64 =
-            if n = 0 then Fits { Offsets = [||] }, 0L
-            elif s.Overloaded then DoesNotFit, 0L
+        let uncut (b: int) =
+            for k in sLo.[b] .. sHi.[b] - 2 do cuts.[k] <- cuts.[k] + 1
+
+        do
+            if n = 0 then answer <- ValueSome(Fits { Offsets = [||] })
+            elif total |> Array.exists (fun t -> t > capacity) then answer <- ValueSome DoesNotFit
             else
                 let all = Array.init n id
-                let parts =
-                    if opts.Decomposition then s.Parts(0, nSec, all) else [ 0, nSec, all ]
-                let preorders = if opts.Preorders.IsEmpty then [ "WAT" ] else opts.Preorders
-                let mutable used = 0L
-                // one preorder: one pass with the whole budget (a restart would repeat the same deterministic search)
-                let single = preorders.Length = 1
-                let mutable limit = if single then opts.NodeLimit / 2L + 1L else int64 (max 2 n) * opts.InitialBudgetFactor
-                let mutable result = None
-                while result.IsNone do
-                    limit <- if limit > Int64.MaxValue / 2L then Int64.MaxValue else limit * 2L
-                    let mutable ps = preorders
-                    while result.IsNone && not ps.IsEmpty do
-                        let room = opts.NodeLimit - used
-                        if room <= 0L then result <- Some Unknown
+                pushParts (if opts.Decomposition then parts 0 nSec all else [| 0, nSec, all |])
+
+        /// Search nodes used so far (placements tried).
+        member _.Nodes = nodes
+
+        /// The answer once the search has one: Fits (a plan under the capacity, not yet validated) or DoesNotFit
+        /// (every branch explored); None while it is unfinished.
+        member _.Answer = match answer with ValueSome r -> Some r | ValueNone -> None
+
+        /// Searches on until a decisive answer, until Nodes reaches `limit`, or until the token is cancelled
+        /// (checked every 256 nodes); Unknown in the last two cases, after which Advance may be called again.
+        member _.Advance(limit: int64, cancellation: CancellationToken) : ExactResult =
+            let mutable ret = NoAnswer
+            let mutable paused = false
+            while answer.IsNone && not paused do
+                if depth = 0 then
+                    answer <- ValueSome(if ret = Found then Fits { Offsets = Array.copy solution } else DoesNotFit)
+                else
+                let f = frames.[depth - 1]
+                if f.IsParts then
+                    if ret = NotFound then pop ()
+                    else
+                        if ret = Found then f.Part <- f.Part + 1
+                        if f.Part >= f.Parts.Length then
+                            ret <- Found
+                            pop ()
                         else
-                            nodes <- 0L
-                            budget <- min limit room
-                            let mutable st = Found
-                            for (a, z, inside) in parts do
-                                if st = Found then st <- s.SubSolve(ps.Head, a, z, inside)
-                            used <- used + min nodes budget
-                            match st with
-                            | Found -> result <- Some(Fits { Offsets = Array.copy solution })
-                            | NotFound -> result <- Some DoesNotFit
-                            | Cancelled -> result <- Some Unknown
-                            | Aborted -> ()
-                            ps <- ps.Tail
-                result.Value, used
+                            ret <- NoAnswer
+                            let a, z, inside = f.Parts.[f.Part]
+                            let order, rank = context inside
+                            pushNode a z order rank 0L -1 null -1
+                else
+                    let mutable searching = true
+                    if f.Child >= 0 then
+                        // back from the child placed last
+                        let b = f.Child
+                        f.Child <- -1
+                        if opts.Decomposition then uncut b
+                        unplace b f.OffMark f.SecMark
+                        if ret = Found || (opts.Hatless && f.Hatless) then searching <- false
+                        else ret <- NoAnswer
+                    if searching then
+                        let mutable pushed = false
+                        while not pushed && not paused && f.Next < f.CandCount do
+                            let b = cand.[f.CandStart + f.Next]
+                            let off = minOff.[b]
+                            if opts.Dominance && off >= f.MinHeight then f.Next <- f.CandCount // sorted by offset: the rest are dominated too
+                            elif opts.CanonicalOnly && (off < f.LastOff || (off = f.LastOff && f.Rank.[b] < f.LastRank)) then f.Next <- f.Next + 1
+                            elif off + size.[b] > capacity then f.Next <- f.Next + 1
+                            elif nodes >= limit || ((nodes &&& 255L) = 0L && cancellation.IsCancellationRequested) then paused <- true
+                            else
+                                nodes <- nodes + 1L
+                                f.Next <- f.Next + 1
+                                let offMark, secMark = offTrail.Count, secTrail.Count
+                                place b off
+                                if check f.Lo f.Hi off then
+                                    f.Child <- b
+                                    f.OffMark <- offMark
+                                    f.SecMark <- secMark
+                                    f.Hatless <- not hat
+                                    if opts.Decomposition && cut b then pushParts (parts f.Lo f.Hi f.Order)
+                                    else pushNode f.Lo f.Hi f.Order f.Rank off f.Rank.[b] f b
+                                    pushed <- true
+                                else unplace b offMark secMark
+                        if not pushed && not paused then
+                            // a node without candidates is a leaf: every buffer of its context is placed
+                            ret <- (if f.CandCount = 0 then Found else NotFound)
+                            pop ()
+                    else pop ()
+            match answer with
+            | ValueSome r -> r
+            | ValueNone -> Unknown
+
+    /// Interleaves one probe per preorder, `options.Slice` nodes per turn, each resumed where it stopped, until one
+    /// answers decisively, options.NodeLimit nodes are spent in all or the search is cancelled.
+    let private run (options: ExactOptions) (capacity: int64) (prepared: Prepared) : ExactResult * int64 =
+        let preorders = if options.Preorders.IsEmpty then [ "WAT" ] else options.Preorders
+        let probes = preorders |> List.map (fun p -> Probe(prepared, capacity, options, p)) |> Array.ofList
+        let slice = max 1L options.Slice
+        let mutable used = 0L
+        let mutable result = None
+        while result.IsNone do
+            let mutable k = 0
+            while result.IsNone && k < probes.Length do
+                let probe = probes.[k]
+                let room = options.NodeLimit - used
+                if room <= 0L || options.Cancellation.IsCancellationRequested then result <- Some Unknown
+                else
+                    let before = probe.Nodes
+                    let r = probe.Advance(before + min slice room, options.Cancellation)
+                    used <- used + (probe.Nodes - before)
+                    match r with
+                    | Unknown -> ()
+                    | r -> result <- Some r
+                k <- k + 1
+        result.Value, used
 
     /// The plan the minimization starts from when given no hint: each buffer, largest first, at the lowest aligned
     /// offset free among its placed time neighbours (Placement.placeInOrder with Fit.First). Valid, O(n log n).
@@ -328,13 +497,13 @@ module Exact =
 
     /// Decides whether the buffers fit under the capacity (bytes): Fits with a validated plan, DoesNotFit (proven), or Unknown.
     let decide (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
-        match fst (Decision(problem, capacity, options).Run()) with
+        match fst (run options capacity (Prepared problem)) with
         | Fits plan -> Fits (checkPlan problem capacity plan)
         | r -> r
 
     /// Like decide, also returning the search nodes used.
     let decideCounting (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult * int64 =
-        let r, nodes = Decision(problem, capacity, options).Run()
+        let r, nodes = run options capacity (Prepared problem)
         (match r with Fits plan -> Fits (checkPlan problem capacity plan) | r -> r), nodes
 
     /// Decides a capacity with one search per preorder in parallel threads (a portfolio: the first decisive answer
