@@ -111,6 +111,10 @@ module Descent =
     /// (buffer, time section) pairs, repeated for every probe.
     let maxBuffers = 5000
 
+    /// The largest problem whose probes are kept between turns and resumed (a kept search holds its stack: up to
+    /// about n^2 / 2 candidate entries).
+    let keepBuffers = 1000
+
     /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
     /// pairs. Larger problems keep their start plan (the descent returns at once).
     let tractable (problem: Problem) : bool =
@@ -215,14 +219,43 @@ module Descent =
                         let atBound = (c = caps.[0])
                         Some(c, p, seed, min budget (max 1L (options.NodeLimit - used)), atBound, cts)
                     | None -> None)
+        // the searches of the (capacity, preorder) pairs, kept between their turns and resumed where they stopped
+        // (only on problems small enough that the kept stacks stay small: at most keepBuffers buffers)
+        let prepared = if fits then Some(Exact.Prepared problem) else None
+        let kept = Dictionary<struct (int64 * string), Exact.Probe>()
+        let keep = problem.Buffers.Length <= keepBuffers
+        let probeOf (c: int64) (p: string) (seed: int) =
+            let fresh () = Exact.Probe(prepared.Value, c, { Exact.defaults with Seed = seed }, p)
+            if seed <> 0 || not keep then fresh ()
+            else
+                lock gate (fun () ->
+                    match kept.TryGetValue(struct (c, p)) with
+                    | true, probe -> probe
+                    | _ ->
+                        let probe = fresh ()
+                        kept.[struct (c, p)] <- probe
+                        probe)
+        let forget (c: int64) (p: string) = lock gate (fun () -> kept.Remove(struct (c, p)) |> ignore)
+        // drops the kept searches that a new peak or bound made pointless
+        incumbent.Subscribe(fun () ->
+            let peak, bound = incumbent.Peak, incumbent.Bound
+            lock gate (fun () ->
+                for key in Seq.toArray kept.Keys do
+                    let struct (c, _) = key
+                    if c >= peak || c < bound then kept.Remove key |> ignore))
+        let conclude (c: int64) (result: ExactResult) =
+            match result with
+            | Fits plan -> incumbent.Offer("exact", plan) |> ignore
+            | DoesNotFit -> incumbent.Raise("exact", c + g) |> ignore
+            | Unknown -> ()
         let worker () =
             let mutable go = true
             while go do
                 match pick () with
                 | None -> go <- false
                 | Some(c, p, seed, budget, atBound, cts) ->
-                    let exact = { Exact.defaults with Preorders = [ p ]; NodeLimit = budget; Cancellation = cts.Token; Seed = seed }
-                    let result, nodes = Exact.decideCounting exact c problem
+                    let probe = probeOf c p seed
+                    let result, nodes = Exact.resume probe c budget cts.Token
                     let pruned = cts.IsCancellationRequested
                     lock gate (fun () ->
                         used <- used + nodes
@@ -232,27 +265,48 @@ module Descent =
                             running.Remove(struct (c, p)) |> ignore
                             if not pruned then next.[struct (c, p)] <- (if budget > Int64.MaxValue / 2L then budget else 2L * budget))
                     cts.Dispose()
-                    match result with
-                    | Fits plan -> incumbent.Offer("exact", plan) |> ignore
-                    | DoesNotFit -> incumbent.Raise("exact", c + g) |> ignore
-                    | Unknown -> ()
-        // the first phase: a long decision at the bound
+                    (match result with Unknown -> () | _ -> forget c p)
+                    conclude c result
+        // the first phase: a long decision at the bound, its probes kept for the descent
         if not (stop ()) && (options.BoundTime > TimeSpan.Zero || options.NodeLimit < Int64.MaxValue) then
             use phase = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
             if options.NodeLimit = Int64.MaxValue then phase.CancelAfter options.BoundTime
             let bound = incumbent.Bound
-            let exact =
-                { Exact.defaults with
-                    Preorders = preorders; Cancellation = phase.Token
-                    NodeLimit = (if options.NodeLimit = Int64.MaxValue then Int64.MaxValue else options.NodeLimit / 4L) }
-            let result, nodes =
-                if options.Workers >= 2 && options.NodeLimit = Int64.MaxValue then Exact.decideParallel exact bound problem, 0L
-                else Exact.decideCounting exact bound problem
-            lock gate (fun () -> used <- used + nodes)
-            match result with
-            | Fits plan -> incumbent.Offer("exact", plan) |> ignore
-            | DoesNotFit -> incumbent.Raise("exact", bound + g) |> ignore
+            let probes = preorders |> List.map (fun p -> p, probeOf bound p 0) |> Array.ofList
+            let cap = if options.NodeLimit = Int64.MaxValue then Int64.MaxValue else options.NodeLimit / 4L
+            let answer = ref Unknown
+            if options.Workers >= 2 && options.NodeLimit = Int64.MaxValue then
+                // one thread per preorder; the first decisive answer stops the others
+                let tasks =
+                    probes |> Array.map (fun (_, probe) ->
+                        Task.Run(fun () ->
+                            let r, nodes = Exact.resume probe bound Int64.MaxValue phase.Token
+                            lock gate (fun () ->
+                                used <- used + nodes
+                                match r with
+                                | Unknown -> ()
+                                | r -> answer.Value <- r)
+                            match r with
+                            | Unknown -> ()
+                            | _ -> phase.Cancel()))
+                Task.WaitAll(tasks)
+            else
+                // one thread: the preorders' searches interleaved, Exact.defaults.Slice nodes per turn
+                let mutable k = 0
+                while (match answer.Value with Unknown -> true | _ -> false) && not phase.IsCancellationRequested && used < cap do
+                    let _, probe = probes.[k % probes.Length]
+                    let r, nodes = Exact.resume probe bound (min Exact.defaults.Slice (cap - used)) phase.Token
+                    lock gate (fun () -> used <- used + nodes)
+                    answer.Value <- r
+                    k <- k + 1
+            lock gate (fun () ->
+                boundNodes <- used
+                for p, probe in probes do next.[struct (bound, p)] <- max first probe.Nodes)
+            match answer.Value with
             | Unknown -> ()
+            | r ->
+                for p, _ in probes do forget bound p
+                conclude bound r
         let helpers =
             [| for _ in 2 .. max 1 options.Workers -> Task.Factory.StartNew(worker, TaskCreationOptions.LongRunning) |]
         worker ()

@@ -118,6 +118,8 @@ module Exact =
         [<DefaultValue>] val mutable MinHeight: int64
         [<DefaultValue>] val mutable LastOff: int64
         [<DefaultValue>] val mutable LastRank: int
+        // at least the largest unplaced total of a section in [Lo, Hi) (totals only fall along a branch)
+        [<DefaultValue>] val mutable TotalBound: int64
         // the buffer placed for the child being searched (-1: none) and what undoes it
         [<DefaultValue>] val mutable Child: int
         [<DefaultValue>] val mutable OffMark: int
@@ -178,6 +180,7 @@ module Exact =
         let mutable cand = Array.zeroCreate<int> (max 16 (2 * n))
         let mutable candTop = 0
         let mutable answer = ValueNone
+        let mutable childBound = 0L
 
         /// The sort keys of one preorder letter for buffer i (larger first).
         let keyOf (c: char) (i: int) : float =
@@ -226,8 +229,9 @@ module Exact =
         /// Pushes a search node of the context (lo, hi, order, rank). Its candidates are the parent's minus the buffer
         /// just placed, re-sorted by insertion (only the placed buffer's neighbours moved up), or for a fresh context
         /// (parent null) the context's buffers sorted by (lowest offset, rank).
-        let pushNode (lo: int) (hi: int) (order: int[]) (rank: int[]) (lastOff: int64) (lastRank: int) (parent: Frame) (placed: int) =
+        let pushNode (lo: int) (hi: int) (order: int[]) (rank: int[]) (lastOff: int64) (lastRank: int) (parent: Frame) (placed: int) (totalBound: int64) =
             let f = frameAt depth
+            f.TotalBound <- totalBound
             depth <- depth + 1
             f.IsParts <- false
             f.Lo <- lo
@@ -325,10 +329,18 @@ module Exact =
                 total.[sct] <- total.[sct] - size.[b]
             // a section's floor is at least the lowest offset any of its unplaced buffers can take
             for sct in affected do
+                // the least lowest offset of the section's unplaced buffers; the scan stops at one not above the floor
+                let fl = floor.[sct]
+                let ms = secBuffers.[sct]
                 let mutable m = Int64.MaxValue
-                for j in secBuffers.[sct] do
-                    if offset.[j] < 0L && minOff.[j] < m then m <- minOff.[j]
-                if m <> Int64.MaxValue && floor.[sct] < m then
+                let mutable x = 0
+                while x < ms.Length do
+                    let j = ms.[x]
+                    if offset.[j] < 0L && minOff.[j] < m then
+                        m <- minOff.[j]
+                        if m <= fl then x <- ms.Length
+                    x <- x + 1
+                if m <> Int64.MaxValue && fl < m then
                     secTrail.Add(struct (sct, floor.[sct]))
                     floor.[sct] <- m
                 // staircase: the unplaced buffers whose lowest offset is >= h lie disjointly in [h, capacity)
@@ -361,14 +373,37 @@ module Exact =
             for sct in sLo.[b] .. sHi.[b] - 1 do total.[sct] <- total.[sct] + size.[b]
             offset.[b] <- -1L
 
-        let check (lo: int) (hi: int) (off: int64) : bool =
+        /// Section inference after placing b at off under the node f (proofs/exact-search.md, Lemma 3). Only the
+        /// sections whose floor or total changed (b's and the affected ones) can newly fail floor + total <= capacity;
+        /// off + total <= capacity is checked on the whole context only when off + f.TotalBound exceeds the capacity,
+        /// and that scan leaves the exact largest total in childBound.
+        let check (f: Frame) (b: int) (off: int64) : bool =
             let mutable ok = not staircaseFail
-            let mutable sct = lo
-            while ok && sct < hi do
-                let f = max off floor.[sct]
-                let need = if opts.SectionInference then f + total.[sct] else f
-                if total.[sct] > 0L && need > capacity then ok <- false
-                sct <- sct + 1
+            childBound <- f.TotalBound
+            if not opts.SectionInference then
+                let mutable sct = f.Lo
+                while ok && sct < f.Hi do
+                    if total.[sct] > 0L && max off floor.[sct] > capacity then ok <- false
+                    sct <- sct + 1
+            else
+                let inline fails sct = total.[sct] > 0L && max off floor.[sct] + total.[sct] > capacity
+                let mutable sct = sLo.[b]
+                while ok && sct < sHi.[b] do
+                    if fails sct then ok <- false
+                    sct <- sct + 1
+                let mutable x = 0
+                while ok && x < affected.Count do
+                    if fails affected.[x] then ok <- false
+                    x <- x + 1
+                if ok && off + f.TotalBound > capacity then
+                    let mutable most = 0L
+                    sct <- f.Lo
+                    while ok && sct < f.Hi do
+                        let t = total.[sct]
+                        if t > 0L && max off floor.[sct] + t > capacity then ok <- false
+                        if t > most then most <- t
+                        sct <- sct + 1
+                    childBound <- most
             ok
 
         /// Removes b's crossings from the cuts; true when some boundary in b's span has no unplaced crossing left.
@@ -391,6 +426,9 @@ module Exact =
 
         /// Search nodes used so far (placements tried).
         member _.Nodes = nodes
+
+        /// The problem searched.
+        member _.Problem = problem
 
         /// The answer once the search has one: Fits (a plan under the capacity, not yet validated) or DoesNotFit
         /// (every branch explored); None while it is unfinished.
@@ -417,7 +455,9 @@ module Exact =
                             ret <- NoAnswer
                             let a, z, inside = f.Parts.[f.Part]
                             let order, rank = context inside
-                            pushNode a z order rank 0L -1 null -1
+                            let mutable most = 0L
+                            for sct in a .. z - 1 do most <- max most total.[sct]
+                            pushNode a z order rank 0L -1 null -1 most
                 else
                     let mutable searching = true
                     if f.Child >= 0 then
@@ -442,13 +482,13 @@ module Exact =
                                 f.Next <- f.Next + 1
                                 let offMark, secMark = offTrail.Count, secTrail.Count
                                 place b off
-                                if check f.Lo f.Hi off then
+                                if check f b off then
                                     f.Child <- b
                                     f.OffMark <- offMark
                                     f.SecMark <- secMark
                                     f.Hatless <- not hat
                                     if opts.Decomposition && cut b then pushParts (parts f.Lo f.Hi f.Order)
-                                    else pushNode f.Lo f.Hi f.Order f.Rank off f.Rank.[b] f b
+                                    else pushNode f.Lo f.Hi f.Order f.Rank off f.Rank.[b] f b childBound
                                     pushed <- true
                                 else unplace b offMark secMark
                         if not pushed && not paused then
@@ -505,6 +545,14 @@ module Exact =
     let decideCounting (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult * int64 =
         let r, nodes = run options capacity (Prepared problem)
         (match r with Fits plan -> Fits (checkPlan problem capacity plan) | r -> r), nodes
+
+    /// Advances a probe by at most `nodes` more search nodes (see Probe.Advance); a Fits plan is validated under the
+    /// probe's capacity (an invalid one throws). Returns the answer and the nodes this call used.
+    let resume (probe: Probe) (capacity: int64) (nodes: int64) (cancellation: CancellationToken) : ExactResult * int64 =
+        let before = probe.Nodes
+        let limit = if nodes > Int64.MaxValue - before then Int64.MaxValue else before + nodes
+        let r = probe.Advance(limit, cancellation)
+        (match r with Fits plan -> Fits (checkPlan probe.Problem capacity plan) | r -> r), probe.Nodes - before
 
     /// Decides a capacity with one search per preorder in parallel threads (a portfolio: the first decisive answer
     /// cancels the others); with one preorder, the sequential search. Sound like decide; which plan wins a race between
