@@ -167,9 +167,8 @@ module Exact =
             c
         let offTrail = ResizeArray<struct (int * int64)>()
         let secTrail = ResizeArray<struct (int * int64)>()
-        let stamp = Array.zeroCreate<int> nSec
-        let mutable stampNow = 0
-        let affected = ResizeArray<int>()
+        let mutable affLo = 0
+        let mutable affHi = 0
         let lows = Array.zeroCreate<int64> (max 1 n)
         let sizes = Array.zeroCreate<int64> (max 1 n)
         let mutable staircaseFail = false
@@ -310,25 +309,26 @@ module Exact =
             offset.[b] <- off
             solution.[b] <- off
             let top = off + size.[b]
-            stampNow <- stampNow + 1
-            affected.Clear()
+            // the sections of the buffers whose lowest offset rose: every such buffer is live with b, so their
+            // spans and b's form one run of sections [affLo, affHi)
+            affLo <- sLo.[b]
+            affHi <- sLo.[b]
             for j in overlaps.[b] do
                 if offset.[j] < 0L then
                     hat <- true
                     if minOff.[j] < top then
                         offTrail.Add(struct (j, minOff.[j]))
                         minOff.[j] <- Numbers.alignUp align.[j] top
-                        if opts.SectionInference || opts.StaircaseInference then
-                            for sct in sLo.[j] .. sHi.[j] - 1 do
-                                if stamp.[sct] <> stampNow then
-                                    stamp.[sct] <- stampNow
-                                    affected.Add sct
+                        if sLo.[j] < affLo then affLo <- sLo.[j]
+                        if sHi.[j] > affHi then affHi <- sHi.[j]
+            if affHi > affLo && affHi < sHi.[b] then affHi <- sHi.[b]
+            if not (opts.SectionInference || opts.StaircaseInference) then affHi <- affLo
             for sct in sLo.[b] .. sHi.[b] - 1 do
                 secTrail.Add(struct (sct, floor.[sct]))
                 floor.[sct] <- top
                 total.[sct] <- total.[sct] - size.[b]
             // a section's floor is at least the lowest offset any of its unplaced buffers can take
-            for sct in affected do
+            for sct in affLo .. affHi - 1 do
                 // the least lowest offset of the section's unplaced buffers; the scan stops at one not above the floor
                 let fl = floor.[sct]
                 let ms = secBuffers.[sct]
@@ -391,10 +391,10 @@ module Exact =
                 while ok && sct < sHi.[b] do
                     if fails sct then ok <- false
                     sct <- sct + 1
-                let mutable x = 0
-                while ok && x < affected.Count do
-                    if fails affected.[x] then ok <- false
-                    x <- x + 1
+                sct <- affLo
+                while ok && sct < affHi do
+                    if fails sct then ok <- false
+                    sct <- sct + 1
                 if ok && off + f.TotalBound > capacity then
                     let mutable most = 0L
                     sct <- f.Lo
