@@ -73,7 +73,7 @@ type DescentOptions =
       /// Capacities probed strictly between the bound and the capacity just below the peak.
       Points: int
       /// Before the descent, the bound's capacity is decided for this long with one long search per preorder (in
-      /// parallel with two workers or more, else Exact's round robin): the bound is the optimum of most instances and
+      /// parallel with two workers or more, else interleaved): the bound is the optimum of most instances and
       /// a long search there beats short restarts (TimeSpan.Zero: no such phase; with a finite NodeLimit, a quarter of
       /// it instead of a time).
       BoundTime: TimeSpan
@@ -85,15 +85,15 @@ type DescentOptions =
       FirstNodes: int64
       /// Search nodes over all probes (Int64.MaxValue: no limit; a finite limit with one worker is deterministic).
       NodeLimit: int64
-      /// Seed of the random probes (every second probe: a random capacity, preorder and key jitter, Exact's Seed,
+      /// Seed of the random probes (randomShare of the nodes above the bound: a random capacity, preorder and key jitter, Exact's Seed,
       /// with a Luby budget); equal seeds with one worker and a node limit give equal answers.
       Seed: int
       /// Stops the descent; the best plan so far is returned.
       Cancellation: CancellationToken }
 
-/// Minimization by capacity decisions: from a valid start plan, the exact search (Exact.decide) probes capacities
+/// Minimization by capacity decisions: from a valid start plan, the exact search (Exact.Probe) probes capacities
 /// below the best peak, each probe a single preorder with a short node budget that doubles when the pair is probed
-/// again (a restart). The capacities probed are the bound, the largest multiple of the granularity below the peak and
+/// again (its search kept and resumed where it stopped, on problems of at most keepBuffers buffers). The capacities probed are the bound, the largest multiple of the granularity below the peak and
 /// `Points` capacities spread between them: a lower capacity can be easier to fit than a higher one, so the descent
 /// does not bisect. The pair with the least budget spent goes next (ties: lowest capacity first, the most valuable), so every pair
 /// advances and a hard capacity never blocks an easy one. A fitting plan lowers the peak (probes at or above it are
@@ -102,9 +102,9 @@ type DescentOptions =
 [<RequireQualifiedAccess>]
 module Descent =
 
-    /// One worker, Exact's preorders, no spread points (galloping only), no first phase at the bound, a quarter of the nodes on the bound, a first budget of 4 nodes per buffer, no limit, no cancellation.
+    /// One worker, Exact's preorders, 64 spread points (every multiple of the granularity in a band of up to 65 of them), no first phase at the bound, a quarter of the nodes on the bound, a first budget of 4 nodes per buffer, no limit, no cancellation.
     let defaults =
-        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 0; BoundTime = TimeSpan.Zero; BoundShare = 0.25; FirstNodes = 4L; NodeLimit = Int64.MaxValue
+        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 64; BoundTime = TimeSpan.Zero; BoundShare = 0.25; FirstNodes = 4L; NodeLimit = Int64.MaxValue
           Seed = 1; Cancellation = CancellationToken.None }
 
     /// The largest problem the exact search handles: its setup is quadratic in the buffers and linear in the
@@ -114,6 +114,10 @@ module Descent =
     /// The largest problem whose probes are kept between turns and resumed (a kept search holds its stack: up to
     /// about n^2 / 2 candidate entries).
     let keepBuffers = 1000
+
+    /// The share of the nodes above the bound that goes to random probes (short restarts with jittered keys): on D and
+    /// J they sometimes fit a capacity whose fixed-order searches all stall (docs/planner-results.md).
+    let randomShare = 1.0 / 3.0
 
     /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
     /// pairs. Larger problems keep their start plan (the descent returns at once).
@@ -172,24 +176,27 @@ module Descent =
         incumbent.Subscribe prune
         let rnd = Random(options.Seed)
         let first = options.FirstNodes * int64 (max 1 problem.Buffers.Length)
-        let mutable probes = 0L
         let mutable randoms = 0L
+        let mutable randomNodes = 0L
         let mutable boundNodes = 0L
-        // the least-spent free pair among caps, if any
-        let leastSpent (caps: int64 seq) =
-            let mutable least = Int64.MaxValue
+        // the least-spent free pair among caps, if any; a pair d multiples of g below the highest of caps counts its
+        // budget (1 + d / 4) times: every capacity advances, the ones just below the peak (likelier to fit) faster
+        let leastSpent (caps: int64[]) =
+            let mutable least = Double.MaxValue
             let mutable chosen = None
+            let highest = if caps.Length = 0 then 0L else Array.max caps
             for c in caps do
                 for p in preorders do
                     let key = struct (c, p)
                     if not (running.ContainsKey key) then
                         let budget = match next.TryGetValue key with | true, b -> b | _ -> first
-                        if budget < least then
-                            least <- budget
+                        let weighted = float budget * (1.0 + float ((highest - c) / g) / 4.0)
+                        if weighted < least then
+                            least <- weighted
                             chosen <- Some(c, p, 0, budget)
             chosen
-        // the bound's pairs while they have had less than their share of the nodes; otherwise alternately the
-        // least-spent pair above the bound and a random probe
+        // the bound's pairs while they have had less than their share of the nodes; otherwise the
+        // least-spent pair above the bound or a random probe, whichever has had fewer nodes
         let pick () =
             lock gate (fun () ->
                 if stop () then None
@@ -198,20 +205,20 @@ module Descent =
                     let caps = capacities options.Points g bound peak
                     let mutable chosen = None
                     if caps.Length > 0 && float boundNodes <= options.BoundShare * float used then
-                        chosen <- leastSpent [ caps.[0] ]
+                        chosen <- leastSpent [| caps.[0] |]
                     if chosen.IsNone && caps.Length > 1 then
-                        probes <- probes + 1L
-                        if probes % 2L = 0L then
+                        // randomShare of the nodes above the bound on random probes (the pairs' budgets double, the
+                        // random ones stay short: alternating by count would starve the random ones)
+                        if float randomNodes <= randomShare * float (used - boundNodes) then
                             randoms <- randoms + 1L
                             let bottom, top = caps.[1], caps.[caps.Length - 1]
-                            // closer to the top more often: a plan there is likelier
-                            let u = rnd.NextDouble()
-                            let c = top - g * int64 (u * u * float ((top - bottom) / g + 1L))
+                            // uniform over the band: which capacities fit quickly is erratic (proofs/exact-search.md)
+                            let c = top - g * int64 (rnd.NextDouble() * float ((top - bottom) / g + 1L))
                             let p = preorders.[rnd.Next preorders.Length]
                             let seed = 1 + rnd.Next(Int32.MaxValue - 1)
                             chosen <- Some(c, p, seed, first * luby randoms)
-                        else chosen <- leastSpent caps.[1..]
-                    if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [ caps.[0] ]
+                        else chosen <- leastSpent (Array.rev caps.[1..])
+                    if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [| caps.[0] |]
                     match chosen with
                     | Some(c, p, seed, budget) ->
                         let cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
@@ -260,7 +267,9 @@ module Descent =
                     lock gate (fun () ->
                         used <- used + nodes
                         if atBound then boundNodes <- boundNodes + nodes
-                        if seed <> 0 then randomRuns.RemoveAll(fun (_, x) -> obj.ReferenceEquals(x, cts)) |> ignore
+                        if seed <> 0 then
+                            randomNodes <- randomNodes + nodes
+                            randomRuns.RemoveAll(fun (_, x) -> obj.ReferenceEquals(x, cts)) |> ignore
                         else
                             running.Remove(struct (c, p)) |> ignore
                             if not pruned then next.[struct (c, p)] <- (if budget > Int64.MaxValue / 2L then budget else 2L * budget))

@@ -9,7 +9,7 @@ type ExactOptions =
       NodeLimit: int64
       /// Cancels the search; it then returns Unknown (or the best plan found by minimize).
       Cancellation: CancellationToken
-      /// Static preorders tried round robin with a doubling node budget; letters of descending keys:
+      /// Static preorders, one search each, interleaved (Slice nodes per turn, each resumed where it stopped); letters of descending keys:
       /// W width (lifetime length), A area, T largest section total, Z size, S start, E end, O overlaps, C sections.
       Preorders: string list
       /// Only canonical placements: offsets never decrease along a branch (ties by preorder).
@@ -58,12 +58,12 @@ type ExactMinimum =
 
 /// An exact search over canonical placements in the spirit of MiniMalloc (Moffitt, ASPLOS 2023): depth-first,
 /// each buffer at the lowest offset its placed time-neighbours allow, offsets non-decreasing along a branch,
-/// with section inference, a gap dominance rule and decomposition at steps no unplaced buffer crosses.
+/// with section inference, a gap dominance rule, hatless pruning and decomposition at steps no unplaced buffer crosses.
 /// Pure from outside: the only effect is reading the cancellation token. Soundness: proofs/exact-search.md.
 [<RequireQualifiedAccess>]
 module Exact =
 
-    /// All rules on, three preorders, no node limit, no cancellation.
+    /// All rules on, three preorders, 1000-node slices, no node limit, no cancellation.
     let defaults =
         { NodeLimit = Int64.MaxValue
           Cancellation = CancellationToken.None
