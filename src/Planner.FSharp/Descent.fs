@@ -117,7 +117,7 @@ module Descent =
 
     /// The share of the nodes above the bound that goes to random probes (short restarts with jittered keys): on D and
     /// J they sometimes fit a capacity whose fixed-order searches all stall (docs/planner-results.md).
-    let randomShare = 1.0 / 3.0
+    let randomShare = 1.0 / 2.0
 
     /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
     /// pairs. Larger problems keep their start plan (the descent returns at once).
@@ -211,12 +211,15 @@ module Descent =
                         // random ones stay short: alternating by count would starve the random ones)
                         if float randomNodes <= randomShare * float (used - boundNodes) then
                             randoms <- randoms + 1L
-                            let bottom, top = caps.[1], caps.[caps.Length - 1]
-                            // uniform over the band: which capacities fit quickly is erratic (proofs/exact-search.md)
+                            // uniform over the upper half of the band: which capacities fit quickly is erratic, but
+                            // far below the peak most are infeasible (the improvements on D and J were within 2 %)
+                            let top = caps.[caps.Length - 1]
+                            let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
                             let c = top - g * int64 (rnd.NextDouble() * float ((top - bottom) / g + 1L))
                             let p = preorders.[rnd.Next preorders.Length]
                             let seed = 1 + rnd.Next(Int32.MaxValue - 1)
-                            chosen <- Some(c, p, seed, first * luby randoms)
+                            // short: when a jittered order fits, it mostly does within a node or two per buffer
+                            chosen <- Some(c, p, seed, int64 (max 1 problem.Buffers.Length) * luby randoms)
                         else chosen <- leastSpent (Array.rev caps.[1..])
                     if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [| caps.[0] |]
                     match chosen with
@@ -250,10 +253,11 @@ module Descent =
                 for key in Seq.toArray kept.Keys do
                     let struct (c, _) = key
                     if c >= peak || c < bound then kept.Remove key |> ignore))
-        let conclude (c: int64) (result: ExactResult) =
+        // "exact" for the kept probes, "exact-jitter" for the random ones (the progress lines name them)
+        let conclude (name: string) (c: int64) (result: ExactResult) =
             match result with
-            | Fits plan -> incumbent.Offer("exact", plan) |> ignore
-            | DoesNotFit -> incumbent.Raise("exact", c + g) |> ignore
+            | Fits plan -> incumbent.Offer(name, plan) |> ignore
+            | DoesNotFit -> incumbent.Raise(name, c + g) |> ignore
             | Unknown -> ()
         let worker () =
             let mutable go = true
@@ -275,7 +279,7 @@ module Descent =
                             if not pruned then next.[struct (c, p)] <- (if budget > Int64.MaxValue / 2L then budget else 2L * budget))
                     cts.Dispose()
                     (match result with Unknown -> () | _ -> forget c p)
-                    conclude c result
+                    conclude (if seed = 0 then "exact" else "exact-jitter") c result
         // the first phase: a long decision at the bound, its probes kept for the descent
         if not (stop ()) && (options.BoundTime > TimeSpan.Zero || options.NodeLimit < Int64.MaxValue) then
             use phase = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
@@ -315,7 +319,7 @@ module Descent =
             | Unknown -> ()
             | r ->
                 for p, _ in probes do forget bound p
-                conclude bound r
+                conclude "exact" bound r
         let helpers =
             [| for _ in 2 .. max 1 options.Workers -> Task.Factory.StartNew(worker, TaskCreationOptions.LongRunning) |]
         worker ()
