@@ -124,6 +124,17 @@ let tests =
                     | DoesNotFit -> ()
                     | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x, st, h) (opt - 1L) r
 
+        testCase "Exact.decide interleaving its preorders one node per turn decides the optimum and one byte less" <| fun () ->
+            for seed, p in cases do
+                let opt = bruteOptimum p
+                let o = { Exact.defaults with Slice = 1L }
+                match Exact.decide o opt p with
+                | Fits plan -> Expect.isEmpty (Validate.plan p (Some opt) plan) (sprintf "seed %d: valid at the optimum" seed)
+                | r -> failtestf "seed %d: the optimum %d gave %A" seed opt r
+                match Exact.decide o (opt - 1L) p with
+                | DoesNotFit -> ()
+                | r -> failtestf "seed %d: %d, below the optimum, gave %A" seed (opt - 1L) r
+
         testCase "a probe resumed in slices of 7 nodes answers like one run, with the same nodes" <| fun () ->
             let problems = [ for seed, p in cases -> sprintf "seed %d" seed, p, bruteOptimum p ] @ [ "K", dataset "K.1048576", Bounds.lowerBound (dataset "K.1048576") ]
             for name, p, opt in problems do
