@@ -73,7 +73,7 @@ type DescentOptions =
       /// Capacities probed strictly between the bound and the capacity just below the peak.
       Points: int
       /// Before the descent, the bound's capacity is decided for this long with one long search per preorder (in
-      /// parallel with two workers or more, else Exact's round robin): the bound is the optimum of most instances and
+      /// parallel with two workers or more, else interleaved): the bound is the optimum of most instances and
       /// a long search there beats short restarts (TimeSpan.Zero: no such phase; with a finite NodeLimit, a quarter of
       /// it instead of a time).
       BoundTime: TimeSpan
@@ -85,15 +85,15 @@ type DescentOptions =
       FirstNodes: int64
       /// Search nodes over all probes (Int64.MaxValue: no limit; a finite limit with one worker is deterministic).
       NodeLimit: int64
-      /// Seed of the random probes (every second probe: a random capacity, preorder and key jitter, Exact's Seed,
+      /// Seed of the random probes (randomShare of the nodes above the bound: a random capacity, preorder and key jitter, Exact's Seed,
       /// with a Luby budget); equal seeds with one worker and a node limit give equal answers.
       Seed: int
       /// Stops the descent; the best plan so far is returned.
       Cancellation: CancellationToken }
 
-/// Minimization by capacity decisions: from a valid start plan, the exact search (Exact.decide) probes capacities
+/// Minimization by capacity decisions: from a valid start plan, the exact search (Exact.Probe) probes capacities
 /// below the best peak, each probe a single preorder with a short node budget that doubles when the pair is probed
-/// again (a restart). The capacities probed are the bound, the largest multiple of the granularity below the peak and
+/// again (its search kept and resumed where it stopped, on problems of at most keepBuffers buffers). The capacities probed are the bound, the largest multiple of the granularity below the peak and
 /// `Points` capacities spread between them: a lower capacity can be easier to fit than a higher one, so the descent
 /// does not bisect. The pair with the least budget spent goes next (ties: lowest capacity first, the most valuable), so every pair
 /// advances and a hard capacity never blocks an easy one. A fitting plan lowers the peak (probes at or above it are
@@ -102,14 +102,22 @@ type DescentOptions =
 [<RequireQualifiedAccess>]
 module Descent =
 
-    /// One worker, Exact's preorders, no spread points (galloping only), no first phase at the bound, a quarter of the nodes on the bound, a first budget of 4 nodes per buffer, no limit, no cancellation.
+    /// One worker, Exact's preorders, 64 spread points (every multiple of the granularity in a band of up to 65 of them), no first phase at the bound, a quarter of the nodes on the bound, a first budget of 4 nodes per buffer, no limit, no cancellation.
     let defaults =
-        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 0; BoundTime = TimeSpan.Zero; BoundShare = 0.25; FirstNodes = 4L; NodeLimit = Int64.MaxValue
+        { Workers = 1; Preorders = Exact.defaults.Preorders; Points = 64; BoundTime = TimeSpan.Zero; BoundShare = 0.25; FirstNodes = 4L; NodeLimit = Int64.MaxValue
           Seed = 1; Cancellation = CancellationToken.None }
 
     /// The largest problem the exact search handles: its setup is quadratic in the buffers and linear in the
     /// (buffer, time section) pairs, repeated for every probe.
     let maxBuffers = 5000
+
+    /// The largest problem whose probes are kept between turns and resumed (a kept search holds its stack: up to
+    /// about n^2 / 2 candidate entries).
+    let keepBuffers = 1000
+
+    /// The share of the nodes above the bound that goes to random probes (short restarts with jittered keys): on D and
+    /// J they sometimes fit a capacity whose fixed-order searches all stall (docs/planner-results.md).
+    let randomShare = 1.0 / 2.0
 
     /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
     /// pairs. Larger problems keep their start plan (the descent returns at once).
@@ -168,24 +176,27 @@ module Descent =
         incumbent.Subscribe prune
         let rnd = Random(options.Seed)
         let first = options.FirstNodes * int64 (max 1 problem.Buffers.Length)
-        let mutable probes = 0L
         let mutable randoms = 0L
+        let mutable randomNodes = 0L
         let mutable boundNodes = 0L
-        // the least-spent free pair among caps, if any
-        let leastSpent (caps: int64 seq) =
-            let mutable least = Int64.MaxValue
+        // the least-spent free pair among caps, if any; a pair d multiples of g below the highest of caps counts its
+        // budget (1 + d / 4) times: every capacity advances, the ones just below the peak (likelier to fit) faster
+        let leastSpent (caps: int64[]) =
+            let mutable least = Double.MaxValue
             let mutable chosen = None
+            let highest = if caps.Length = 0 then 0L else Array.max caps
             for c in caps do
                 for p in preorders do
                     let key = struct (c, p)
                     if not (running.ContainsKey key) then
                         let budget = match next.TryGetValue key with | true, b -> b | _ -> first
-                        if budget < least then
-                            least <- budget
+                        let weighted = float budget * (1.0 + float ((highest - c) / g) / 4.0)
+                        if weighted < least then
+                            least <- weighted
                             chosen <- Some(c, p, 0, budget)
             chosen
-        // the bound's pairs while they have had less than their share of the nodes; otherwise alternately the
-        // least-spent pair above the bound and a random probe
+        // the bound's pairs while they have had less than their share of the nodes; otherwise the
+        // least-spent pair above the bound or a random probe, whichever has had fewer nodes
         let pick () =
             lock gate (fun () ->
                 if stop () then None
@@ -194,20 +205,23 @@ module Descent =
                     let caps = capacities options.Points g bound peak
                     let mutable chosen = None
                     if caps.Length > 0 && float boundNodes <= options.BoundShare * float used then
-                        chosen <- leastSpent [ caps.[0] ]
+                        chosen <- leastSpent [| caps.[0] |]
                     if chosen.IsNone && caps.Length > 1 then
-                        probes <- probes + 1L
-                        if probes % 2L = 0L then
+                        // randomShare of the nodes above the bound on random probes (the pairs' budgets double, the
+                        // random ones stay short: alternating by count would starve the random ones)
+                        if float randomNodes <= randomShare * float (used - boundNodes) then
                             randoms <- randoms + 1L
-                            let bottom, top = caps.[1], caps.[caps.Length - 1]
-                            // closer to the top more often: a plan there is likelier
-                            let u = rnd.NextDouble()
-                            let c = top - g * int64 (u * u * float ((top - bottom) / g + 1L))
+                            // uniform over the upper half of the band: which capacities fit quickly is erratic, but
+                            // far below the peak most are infeasible (the improvements on D and J were within 2 %)
+                            let top = caps.[caps.Length - 1]
+                            let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
+                            let c = top - g * int64 (rnd.NextDouble() * float ((top - bottom) / g + 1L))
                             let p = preorders.[rnd.Next preorders.Length]
                             let seed = 1 + rnd.Next(Int32.MaxValue - 1)
-                            chosen <- Some(c, p, seed, first * luby randoms)
-                        else chosen <- leastSpent caps.[1..]
-                    if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [ caps.[0] ]
+                            // short: when a jittered order fits, it mostly does within a node or two per buffer
+                            chosen <- Some(c, p, seed, int64 (max 1 problem.Buffers.Length) * luby randoms)
+                        else chosen <- leastSpent (Array.rev caps.[1..])
+                    if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [| caps.[0] |]
                     match chosen with
                     | Some(c, p, seed, budget) ->
                         let cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
@@ -215,44 +229,97 @@ module Descent =
                         let atBound = (c = caps.[0])
                         Some(c, p, seed, min budget (max 1L (options.NodeLimit - used)), atBound, cts)
                     | None -> None)
+        // the searches of the (capacity, preorder) pairs, kept between their turns and resumed where they stopped
+        // (only on problems small enough that the kept stacks stay small: at most keepBuffers buffers)
+        let prepared = if fits then Some(Exact.Prepared problem) else None
+        let kept = Dictionary<struct (int64 * string), Exact.Probe>()
+        let keep = problem.Buffers.Length <= keepBuffers
+        let probeOf (c: int64) (p: string) (seed: int) =
+            let fresh () = Exact.Probe(prepared.Value, c, { Exact.defaults with Seed = seed }, p)
+            if seed <> 0 || not keep then fresh ()
+            else
+                lock gate (fun () ->
+                    match kept.TryGetValue(struct (c, p)) with
+                    | true, probe -> probe
+                    | _ ->
+                        let probe = fresh ()
+                        kept.[struct (c, p)] <- probe
+                        probe)
+        let forget (c: int64) (p: string) = lock gate (fun () -> kept.Remove(struct (c, p)) |> ignore)
+        // drops the kept searches that a new peak or bound made pointless
+        incumbent.Subscribe(fun () ->
+            let peak, bound = incumbent.Peak, incumbent.Bound
+            lock gate (fun () ->
+                for key in Seq.toArray kept.Keys do
+                    let struct (c, _) = key
+                    if c >= peak || c < bound then kept.Remove key |> ignore))
+        // "exact" for the kept probes, "exact-jitter" for the random ones (the progress lines name them)
+        let conclude (name: string) (c: int64) (result: ExactResult) =
+            match result with
+            | Fits plan -> incumbent.Offer(name, plan) |> ignore
+            | DoesNotFit -> incumbent.Raise(name, c + g) |> ignore
+            | Unknown -> ()
         let worker () =
             let mutable go = true
             while go do
                 match pick () with
                 | None -> go <- false
                 | Some(c, p, seed, budget, atBound, cts) ->
-                    let exact = { Exact.defaults with Preorders = [ p ]; NodeLimit = budget; Cancellation = cts.Token; Seed = seed }
-                    let result, nodes = Exact.decideCounting exact c problem
+                    let probe = probeOf c p seed
+                    let result, nodes = Exact.resume probe c budget cts.Token
                     let pruned = cts.IsCancellationRequested
                     lock gate (fun () ->
                         used <- used + nodes
                         if atBound then boundNodes <- boundNodes + nodes
-                        if seed <> 0 then randomRuns.RemoveAll(fun (_, x) -> obj.ReferenceEquals(x, cts)) |> ignore
+                        if seed <> 0 then
+                            randomNodes <- randomNodes + nodes
+                            randomRuns.RemoveAll(fun (_, x) -> obj.ReferenceEquals(x, cts)) |> ignore
                         else
                             running.Remove(struct (c, p)) |> ignore
                             if not pruned then next.[struct (c, p)] <- (if budget > Int64.MaxValue / 2L then budget else 2L * budget))
                     cts.Dispose()
-                    match result with
-                    | Fits plan -> incumbent.Offer("exact", plan) |> ignore
-                    | DoesNotFit -> incumbent.Raise("exact", c + g) |> ignore
-                    | Unknown -> ()
-        // the first phase: a long decision at the bound
+                    (match result with Unknown -> () | _ -> forget c p)
+                    conclude (if seed = 0 then "exact" else "exact-jitter") c result
+        // the first phase: a long decision at the bound, its probes kept for the descent
         if not (stop ()) && (options.BoundTime > TimeSpan.Zero || options.NodeLimit < Int64.MaxValue) then
             use phase = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
             if options.NodeLimit = Int64.MaxValue then phase.CancelAfter options.BoundTime
             let bound = incumbent.Bound
-            let exact =
-                { Exact.defaults with
-                    Preorders = preorders; Cancellation = phase.Token
-                    NodeLimit = (if options.NodeLimit = Int64.MaxValue then Int64.MaxValue else options.NodeLimit / 4L) }
-            let result, nodes =
-                if options.Workers >= 2 && options.NodeLimit = Int64.MaxValue then Exact.decideParallel exact bound problem, 0L
-                else Exact.decideCounting exact bound problem
-            lock gate (fun () -> used <- used + nodes)
-            match result with
-            | Fits plan -> incumbent.Offer("exact", plan) |> ignore
-            | DoesNotFit -> incumbent.Raise("exact", bound + g) |> ignore
+            let probes = preorders |> List.map (fun p -> p, probeOf bound p 0) |> Array.ofList
+            let cap = if options.NodeLimit = Int64.MaxValue then Int64.MaxValue else options.NodeLimit / 4L
+            let answer = ref Unknown
+            if options.Workers >= 2 && options.NodeLimit = Int64.MaxValue then
+                // one thread per preorder; the first decisive answer stops the others
+                let tasks =
+                    probes |> Array.map (fun (_, probe) ->
+                        Task.Run(fun () ->
+                            let r, nodes = Exact.resume probe bound Int64.MaxValue phase.Token
+                            lock gate (fun () ->
+                                used <- used + nodes
+                                match r with
+                                | Unknown -> ()
+                                | r -> answer.Value <- r)
+                            match r with
+                            | Unknown -> ()
+                            | _ -> phase.Cancel()))
+                Task.WaitAll(tasks)
+            else
+                // one thread: the preorders' searches interleaved, Exact.defaults.Slice nodes per turn
+                let mutable k = 0
+                while (match answer.Value with Unknown -> true | _ -> false) && not phase.IsCancellationRequested && used < cap do
+                    let _, probe = probes.[k % probes.Length]
+                    let r, nodes = Exact.resume probe bound (min Exact.defaults.Slice (cap - used)) phase.Token
+                    lock gate (fun () -> used <- used + nodes)
+                    answer.Value <- r
+                    k <- k + 1
+            lock gate (fun () ->
+                boundNodes <- used
+                for p, probe in probes do next.[struct (bound, p)] <- max first probe.Nodes)
+            match answer.Value with
             | Unknown -> ()
+            | r ->
+                for p, _ in probes do forget bound p
+                conclude "exact" bound r
         let helpers =
             [| for _ in 2 .. max 1 options.Workers -> Task.Factory.StartNew(worker, TaskCreationOptions.LongRunning) |]
         worker ()

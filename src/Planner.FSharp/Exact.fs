@@ -9,7 +9,7 @@ type ExactOptions =
       NodeLimit: int64
       /// Cancels the search; it then returns Unknown (or the best plan found by minimize).
       Cancellation: CancellationToken
-      /// Static preorders tried round robin with a doubling node budget; letters of descending keys:
+      /// Static preorders, one search each, interleaved (Slice nodes per turn, each resumed where it stopped); letters of descending keys:
       /// W width (lifetime length), A area, T largest section total, Z size, S start, E end, O overlaps, C sections.
       Preorders: string list
       /// Only canonical placements: offsets never decrease along a branch (ties by preorder).
@@ -23,8 +23,11 @@ type ExactOptions =
       /// Also prunes when, in a section whose buffers' lowest offsets changed, the unplaced buffers whose lowest offset
       /// is at least h do not fit between h and the capacity, for some h (stronger than SectionInference, costlier).
       StaircaseInference: bool
-      /// The first round-robin budget is 2 n times this (placements tried); it doubles after every round.
-      InitialBudgetFactor: int64
+      /// Prunes the later siblings of a buffer whose placement left no unplaced time-neighbour (hatless) when its
+      /// subtree fails: in every completion it sits at the same offset, so it was the canonical next one.
+      Hatless: bool
+      /// Nodes each preorder's search runs per turn before the next one's (interleaved, each resumed where it stopped).
+      Slice: int64
       /// 0: the preorders' keys as they are. Otherwise the seed of a random factor in [1 - Jitter, 1 + Jitter] per
       /// buffer on every key, so that restarts with different seeds explore different orders (any order is sound).
       Seed: int
@@ -55,12 +58,12 @@ type ExactMinimum =
 
 /// An exact search over canonical placements in the spirit of MiniMalloc (Moffitt, ASPLOS 2023): depth-first,
 /// each buffer at the lowest offset its placed time-neighbours allow, offsets non-decreasing along a branch,
-/// with section inference, a gap dominance rule and decomposition at steps no unplaced buffer crosses.
+/// with section inference, a gap dominance rule, hatless pruning and decomposition at steps no unplaced buffer crosses.
 /// Pure from outside: the only effect is reading the cancellation token. Soundness: proofs/exact-search.md.
 [<RequireQualifiedAccess>]
 module Exact =
 
-    /// All rules on, three preorders, no node limit, no cancellation.
+    /// All rules on, three preorders, 1000-node slices, no node limit, no cancellation.
     let defaults =
         { NodeLimit = Int64.MaxValue
           Cancellation = CancellationToken.None
@@ -70,54 +73,118 @@ module Exact =
           Dominance = true
           Decomposition = true
           StaircaseInference = false
-          InitialBudgetFactor = 1L
+          Hatless = true
+          Slice = 1000L
           Seed = 0
           Jitter = 0.1 }
 
-    [<Struct>]
-    type private Status =
-        | Found
-        | NotFound
-        | Aborted
-        | Cancelled
-
-    /// The mutable search state of one decision; used by one thread inside one call.
-    type private Decision(problem: Problem, capacity: int64, options: ExactOptions) =
-        let bs = problem.Buffers
-        // gaps (Gaps): a placed buffer pushes a neighbour up by their distance, not its size, and the sections (cut
-        // also at gap endpoints) count windows, not sizes; the staircase rule counts sizes, so it is off. A distance
-        // <= 0 lets a buffer sit below one of lower offset, which canonical placements miss: then NotFound proves
-        // nothing (proofs/gaps.md, G3)
+    /// The data of one problem that every decision on it shares: its time sections and the overlap lists of its
+    /// buffers. Built once per problem (O(n log n + overlapping pairs + section memberships)) and read only after.
+    [<Sealed>]
+    type Prepared(problem: Problem) =
+        // gaps (Gaps): a placed buffer raises a neighbour by their distance, not its size, and the sections (cut also
+        // at gap endpoints) count windows, not sizes (proofs/gaps.md, G3)
         let gapped = Gaps.hasGaps problem
-        let pieces = if gapped then Some (Gaps.neighbours problem) else None
-        let incomplete = pieces |> Option.exists (fun g -> g.Above |> Array.exists (Array.exists (fun d -> d <= 0L)))
-        let opts = if gapped then { options with StaircaseInference = false } else options
-        let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
+        let windows = if gapped then Gaps.windows problem else Unchecked.defaultof<Gaps.Windows>
+        let sections = if gapped then windows.Sections else Sweep.sections problem
+        let pieces = if gapped then Gaps.neighbours problem else Unchecked.defaultof<Neighbours>
+        let overlaps = if gapped then pieces.Of else (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+        let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
+        let aligns = problem.Buffers |> Array.map (fun b -> max 1L b.Alignment)
+        /// The problem.
+        member _.Problem = problem
+        member internal _.Sections = sections
+        member internal _.Overlaps = overlaps
+        /// With gaps, Above.[b].[q]: how far above b its neighbour Overlaps.[b].[q] must start; null without gaps.
+        member internal _.Above = if gapped then pieces.Above else null
+        /// True when some buffer has gaps: the staircase rule (which counts whole sizes) and hatless pruning are off.
+        member internal _.Gapped = gapped
+        /// With gaps, Width.[i].[k] and Top.[i].[k]: buffer i's window length and top in section Lo.[i] + k; null without.
+        member internal _.Width = if gapped then windows.Width else null
+        member internal _.Top = if gapped then windows.Top else null
+        /// True when some distance is <= 0: a buffer may sit below one of lower offset, which canonical placements
+        /// miss, so an exhausted search proves nothing (proofs/gaps.md, G3).
+        member internal _.Incomplete = gapped && pieces.Above |> Array.exists (Array.exists (fun d -> d <= 0L))
+        /// True when some buffer is pinned.
+        member internal _.Pinned = problem.Buffers |> Array.exists (fun b -> b.Pinned.IsSome)
+        member internal _.Sizes = sizes
+        member internal _.Aligns = aligns
+
+    /// Orders buffer indices by lowest offset, then by rank (the dynamic order of the search).
+    [<Sealed>]
+    type private ByLowest(minOff: int64[], rank: int[]) =
+        interface System.Collections.Generic.IComparer<int> with
+            member _.Compare(a, b) =
+                let c = compare minOff.[a] minOff.[b]
+                if c <> 0 then c else compare rank.[a] rank.[b]
+
+    /// One level of the explicit search stack: a search node (its sorted candidates and the child it is trying) or
+    /// the independent parts of a decomposition, solved one after the other.
+    [<AllowNullLiteral>]
+    type private Frame() =
+        [<DefaultValue>] val mutable IsParts: bool
+        // the node's context: sections [Lo, Hi), its buffers by preorder (Order) and their ranks (Rank)
+        [<DefaultValue>] val mutable Lo: int
+        [<DefaultValue>] val mutable Hi: int
+        [<DefaultValue>] val mutable Order: int[]
+        [<DefaultValue>] val mutable Rank: int[]
+        // the node's unplaced buffers of the context, sorted by (lowest offset, rank): cand.[CandStart ..][.. CandCount)
+        [<DefaultValue>] val mutable CandStart: int
+        [<DefaultValue>] val mutable CandCount: int
+        [<DefaultValue>] val mutable Next: int
+        [<DefaultValue>] val mutable MinHeight: int64
+        [<DefaultValue>] val mutable LastOff: int64
+        [<DefaultValue>] val mutable LastRank: int
+        // at least the largest unplaced total of a section in [Lo, Hi) (totals only fall along a branch)
+        [<DefaultValue>] val mutable TotalBound: int64
+        // the buffer placed for the child being searched (-1: none) and what undoes it
+        [<DefaultValue>] val mutable Child: int
+        [<DefaultValue>] val mutable OffMark: int
+        [<DefaultValue>] val mutable SecMark: int
+        [<DefaultValue>] val mutable Hatless: bool
+        // a decomposition's parts (sections lo, hi, unplaced buffers) and the one being solved
+        [<DefaultValue>] val mutable Parts: (int * int * int[])[]
+        [<DefaultValue>] val mutable Part: int
+
+    [<Literal>]
+    let private NoAnswer = 0
+
+    [<Literal>]
+    let private Found = 1
+
+    [<Literal>]
+    let private NotFound = 2
+
+    /// One decision in progress, under one preorder: a depth-first search over canonical placements kept on an
+    /// explicit stack, so that it stops after a number of search nodes and later resumes exactly where it stopped
+    /// (a restart would repeat the same deterministic search). Used by one thread at a time.
+    [<Sealed>]
+    type Probe(prepared: Prepared, capacity: int64, options: ExactOptions, preorder: string) =
+        let opts = if prepared.Gapped then { options with StaircaseInference = false; Hatless = false } else options
+        let pinned = prepared.Pinned
+        let above = prepared.Above
+        let problem = prepared.Problem
+        let bs = problem.Buffers
         let n = bs.Length
-        let windows = if gapped then Some (Gaps.windows problem) else None
-        let sections = match windows with Some w -> w.Sections | None -> Sweep.sections problem
+        let sections = prepared.Sections
         let nSec = max 0 (sections.Steps.Length - 1)
         let sLo = sections.Lo
         let sHi = sections.Hi
-        let size = bs |> Array.map (fun b -> b.Size)
-        let align = bs |> Array.map (fun b -> max 1L b.Alignment)
+        let size = prepared.Sizes
+        let align = prepared.Aligns
         let secBuffers = sections.Members
-        let overlaps =
-            match pieces with
-            | Some g -> g.Of
-            | None -> (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+        let overlaps = prepared.Overlaps
         let offset = Array.create n -1L
         let solution = Array.create n -1L
-        // a pinned buffer's only offset is its pin: a branch that pushes it above is dead
+        // a pinned buffer's only offset is its pin: a node where it was raised above is dead
         let minOff = bs |> Array.map (fun b -> defaultArg b.Pinned 0L)
         let floor = Array.zeroCreate<int64> nSec
-        // bytes of a buffer in the k-th section of its span, and their top relative to its offset
-        let width = match windows with Some w -> w.Width | None -> null
-        let wtop = match windows with Some w -> w.Top | None -> null
+        // gaps: bytes of a buffer in the k-th section of its span, and their top relative to its offset
+        let width = prepared.Width
+        let wtop = prepared.Top
         let total =
-            match windows with
-            | Some w -> secBuffers |> Array.mapi (fun s members -> members |> Array.sumBy (fun i -> w.Width.[i].[s - sLo.[i]]))
-            | None -> secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
+            if isNull width then secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
+            else secBuffers |> Array.mapi (fun s members -> members |> Array.sumBy (fun i -> width.[i].[s - sLo.[i]]))
         // cuts.[k]: unplaced buffers live in both section k and section k + 1
         let cuts =
             let c = Array.zeroCreate<int> (max 0 (nSec - 1))
@@ -126,14 +193,19 @@ module Exact =
             c
         let offTrail = ResizeArray<struct (int * int64)>()
         let secTrail = ResizeArray<struct (int * int64)>()
-        let stamp = Array.zeroCreate<int> nSec
-        let mutable stampNow = 0
-        let affected = ResizeArray<int>()
+        let mutable affLo = 0
+        let mutable affHi = 0
         let lows = Array.zeroCreate<int64> (max 1 n)
         let sizes = Array.zeroCreate<int64> (max 1 n)
         let mutable staircaseFail = false
+        let mutable hat = false
         let mutable nodes = 0L
-        let mutable budget = 0L
+        let frames = ResizeArray<Frame>()
+        let mutable depth = 0
+        let mutable cand = Array.zeroCreate<int> (max 16 (2 * n))
+        let mutable candTop = 0
+        let mutable answer = ValueNone
+        let mutable childBound = 0L
 
         /// The sort keys of one preorder letter for buffer i (larger first).
         let keyOf (c: char) (i: int) : float =
@@ -158,22 +230,100 @@ module Exact =
         /// keyOf times the buffer's random factor (1 without a seed).
         let key (c: char) (i: int) : float = factor.[i] * keyOf c i
 
-        /// True when some section's total is above the capacity (no plan at all).
-        member _.Overloaded = total |> Array.exists (fun t -> t > capacity)
-
         /// The zero-cut parts of sections [lo, hi): (lo, hi, unplaced buffers in it).
-        member _.Parts(lo: int, hi: int, candidates: int[]) : (int * int * int[]) list =
+        let parts (lo: int) (hi: int) (candidates: int[]) : (int * int * int[])[] =
             let bounds = ResizeArray<int>([ lo ])
             for k in lo .. hi - 2 do
                 if cuts.[k] = 0 then bounds.Add(k + 1)
             bounds.Add hi
-            [ for p in 0 .. bounds.Count - 2 do
+            [| for p in 0 .. bounds.Count - 2 do
                 let a, b = bounds.[p], bounds.[p + 1]
                 let inside = candidates |> Array.filter (fun i -> offset.[i] < 0L && sLo.[i] < b && a < sHi.[i])
-                if inside.Length > 0 then a, b, inside ]
+                if inside.Length > 0 then a, b, inside |]
 
-        /// Solves one part from scratch (fresh canonical order) under a preorder.
-        member s.SubSolve(preorder: string, lo: int, hi: int, buffers: int[]) : Status =
+        let ensureRoom (count: int) =
+            if candTop + count > cand.Length then
+                let bigger = Array.zeroCreate<int> (max (2 * cand.Length) (candTop + count))
+                Array.blit cand 0 bigger 0 candTop
+                cand <- bigger
+
+        let frameAt (d: int) =
+            if d = frames.Count then frames.Add(Frame())
+            frames.[d]
+
+        /// Pushes a search node of the context (lo, hi, order, rank). Its candidates are the parent's minus the buffer
+        /// just placed, re-sorted by insertion (only the placed buffer's neighbours moved up), or for a fresh context
+        /// (parent null) the context's buffers sorted by (lowest offset, rank).
+        let pushNode (lo: int) (hi: int) (order: int[]) (rank: int[]) (lastOff: int64) (lastRank: int) (parent: Frame) (placed: int) (totalBound: int64) =
+            let f = frameAt depth
+            f.TotalBound <- totalBound
+            depth <- depth + 1
+            f.IsParts <- false
+            f.Lo <- lo
+            f.Hi <- hi
+            f.Order <- order
+            f.Rank <- rank
+            f.Next <- 0
+            f.LastOff <- lastOff
+            f.LastRank <- lastRank
+            f.Child <- -1
+            f.Parts <- null
+            let start = candTop
+            let mutable count = 0
+            if isNull parent then
+                ensureRoom order.Length
+                for i in order do
+                    if offset.[i] < 0L then
+                        cand.[start + count] <- i
+                        count <- count + 1
+                Array.Sort(cand, start, count, ByLowest(minOff, rank))
+            else
+                ensureRoom parent.CandCount
+                for x in parent.CandStart .. parent.CandStart + parent.CandCount - 1 do
+                    let i = cand.[x]
+                    if i <> placed then
+                        // insertion into the sorted prefix
+                        let ki = minOff.[i]
+                        let ri = rank.[i]
+                        let mutable y = start + count - 1
+                        while y >= start && (let w = cand.[y] in minOff.[w] > ki || (minOff.[w] = ki && rank.[w] > ri)) do
+                            cand.[y + 1] <- cand.[y]
+                            y <- y - 1
+                        cand.[y + 1] <- i
+                        count <- count + 1
+            f.CandStart <- start
+            f.CandCount <- count
+            candTop <- start + count
+            let mutable minHeight = Int64.MaxValue
+            for x in start .. start + count - 1 do
+                let i = cand.[x]
+                minHeight <- min minHeight (minOff.[i] + size.[i])
+            f.MinHeight <- minHeight
+            // a pinned buffer raised above its pin: no completion (its only offset is the pin)
+            if pinned then
+                for x in start .. start + count - 1 do
+                    let i = cand.[x]
+                    match bs.[i].Pinned with
+                    | Some p when minOff.[i] > p -> f.Next <- count
+                    | _ -> ()
+
+        /// Pushes the parts of a decomposition (solved in turn by the main loop).
+        let pushParts (list: (int * int * int[])[]) =
+            let f = frameAt depth
+            depth <- depth + 1
+            f.IsParts <- true
+            f.Parts <- list
+            f.Part <- 0
+            f.Child <- -1
+            f.CandStart <- candTop
+            f.CandCount <- 0
+
+        let pop () =
+            depth <- depth - 1
+            candTop <- frames.[depth].CandStart
+
+        /// A fresh context for a part: its buffers sorted by the preorder's keys (larger first, then index), and ranks.
+        let context (buffers: int[]) : int[] * int[] =
             let keys = buffers |> Array.map (fun i -> struct (i, preorder |> Seq.map (fun ch -> key ch i) |> Array.ofSeq))
             let order =
                 keys |> Array.sortWith (fun (struct (a, ka)) (struct (b, kb)) ->
@@ -182,62 +332,34 @@ module Exact =
                         if c = 0 then c <- compare kb.[q] ka.[q]
                     if c <> 0 then c else compare a b)
                 |> Array.map (fun (struct (i, _)) -> i)
-            let pre = Array.zeroCreate<int> n
-            order |> Array.iteri (fun r i -> pre.[i] <- r)
-            s.Dfs(preorder, lo, hi, order, pre, 0L, -1)
+            let rank = Array.zeroCreate<int> n
+            order |> Array.iteri (fun r i -> rank.[i] <- r)
+            order, rank
 
-        member s.Dfs(preorder, lo, hi, order: int[], pre: int[], lastOff: int64, lastPre: int) : Status =
-            if nodes > budget then Aborted
-            elif opts.Cancellation.IsCancellationRequested then Cancelled
-            else
-            let cand = order |> Array.filter (fun i -> offset.[i] < 0L)
-            if cand.Length = 0 then Found
-            elif pinned && cand |> Array.exists (fun i -> match bs.[i].Pinned with Some p -> minOff.[i] > p | None -> false) then NotFound
-            else
-            Array.sortInPlaceWith (fun a b -> let c = compare minOff.[a] minOff.[b] in if c <> 0 then c else compare pre.[a] pre.[b]) cand
-            let mutable minHeight = Int64.MaxValue
-            for i in cand do minHeight <- min minHeight (minOff.[i] + size.[i])
-            let mutable status = NotFound
-            let mutable k = 0
-            while status = NotFound && k < cand.Length do
-                let b = cand.[k]
-                let off = minOff.[b]
-                k <- k + 1
-                if opts.Dominance && off >= minHeight then k <- cand.Length // sorted by offset: all the rest are dominated too
-                elif opts.CanonicalOnly && (off < lastOff || (off = lastOff && pre.[b] < lastPre)) then ()
-                elif off + size.[b] > capacity then ()
-                elif (nodes <- nodes + 1L; (nodes &&& 255L) = 0L && opts.Cancellation.IsCancellationRequested) then
-                    status <- Cancelled
-                else
-                    let offMark, secMark = offTrail.Count, secTrail.Count
-                    s.Place(b, off)
-                    if s.Check(lo, hi, off) then
-                        status <-
-                            if opts.Decomposition then s.Decompose(preorder, lo, hi, order, pre, b, off)
-                            else s.Dfs(preorder, lo, hi, order, pre, off, pre.[b])
-                    s.Unplace(b, offMark, secMark)
-            status
-
-        member _.Place(b: int, off: int64) =
+        let place (b: int) (off: int64) =
             staircaseFail <- false
+            hat <- false
             offset.[b] <- off
             solution.[b] <- off
             let top = off + size.[b]
-            stampNow <- stampNow + 1
-            affected.Clear()
+            // the sections of the buffers whose lowest offset rose: every such buffer is live with b, so their
+            // spans and b's form one run of sections [affLo, affHi)
+            affLo <- sLo.[b]
+            affHi <- sLo.[b]
             let js = overlaps.[b]
-            let above = match pieces with Some g -> g.Above.[b] | None -> null
+            let ab = if isNull above then null else above.[b]
             for q in 0 .. js.Length - 1 do
                 let j = js.[q]
-                let top = if isNull above then top else off + above.[q]
-                if offset.[j] < 0L && minOff.[j] < top then
-                    offTrail.Add(struct (j, minOff.[j]))
-                    minOff.[j] <- Numbers.alignUp align.[j] top
-                    if opts.SectionInference || opts.StaircaseInference then
-                        for sct in sLo.[j] .. sHi.[j] - 1 do
-                            if stamp.[sct] <> stampNow then
-                                stamp.[sct] <- stampNow
-                                affected.Add sct
+                let top = if isNull ab then top else off + ab.[q]
+                if offset.[j] < 0L then
+                    hat <- true
+                    if minOff.[j] < top then
+                        offTrail.Add(struct (j, minOff.[j]))
+                        minOff.[j] <- Numbers.alignUp align.[j] top
+                        if sLo.[j] < affLo then affLo <- sLo.[j]
+                        if sHi.[j] > affHi then affHi <- sHi.[j]
+            if affHi > affLo && affHi < sHi.[b] then affHi <- sHi.[b]
+            if not (opts.SectionInference || opts.StaircaseInference) then affHi <- affLo
             if isNull width then
                 for sct in sLo.[b] .. sHi.[b] - 1 do
                     secTrail.Add(struct (sct, floor.[sct]))
@@ -252,11 +374,19 @@ module Exact =
                         floor.[sct] <- off + wtop.[b].[k]
                         total.[sct] <- total.[sct] - width.[b].[k]
             // a section's floor is at least the lowest offset any of its unplaced buffers can take
-            for sct in affected do
+            for sct in affLo .. affHi - 1 do
+                // the least lowest offset of the section's unplaced buffers; the scan stops at one not above the floor
+                let fl = floor.[sct]
+                let ms = secBuffers.[sct]
                 let mutable m = Int64.MaxValue
-                for j in secBuffers.[sct] do
-                    if offset.[j] < 0L && minOff.[j] < m then m <- minOff.[j]
-                if m <> Int64.MaxValue && floor.[sct] < m then
+                let mutable x = 0
+                while x < ms.Length do
+                    let j = ms.[x]
+                    if offset.[j] < 0L && minOff.[j] < m then
+                        m <- minOff.[j]
+                        if m <= fl then x <- ms.Length
+                    x <- x + 1
+                if m <> Int64.MaxValue && fl < m then
                     secTrail.Add(struct (sct, floor.[sct]))
                     floor.[sct] <- m
                 // staircase: the unplaced buffers whose lowest offset is >= h lie disjointly in [h, capacity)
@@ -277,7 +407,7 @@ module Exact =
                             if lows.[q] + sum > capacity then staircaseFail <- true
                             q <- q - 1
 
-        member _.Unplace(b: int, offMark: int, secMark: int) =
+        let unplace (b: int) (offMark: int) (secMark: int) =
             for t in secTrail.Count - 1 .. -1 .. secMark do
                 let struct (sct, v) = secTrail.[t]
                 floor.[sct] <- v
@@ -290,65 +420,158 @@ module Exact =
                 total.[sct] <- total.[sct] + (if isNull width then size.[b] else width.[b].[sct - sLo.[b]])
             offset.[b] <- -1L
 
-        member _.Check(lo: int, hi: int, off: int64) : bool =
+        /// Section inference after placing b at off under the node f (proofs/exact-search.md, Lemma 3). Only the
+        /// sections whose floor or total changed (b's and the affected ones) can newly fail floor + total <= capacity;
+        /// off + total <= capacity is checked on the whole context only when off + f.TotalBound exceeds the capacity,
+        /// and that scan leaves the exact largest total in childBound.
+        let check (f: Frame) (b: int) (off: int64) : bool =
             let mutable ok = not staircaseFail
-            let mutable sct = lo
-            while ok && sct < hi do
-                let f = max off floor.[sct]
-                let need = if opts.SectionInference then f + total.[sct] else f
-                if total.[sct] > 0L && need > capacity then ok <- false
-                sct <- sct + 1
+            childBound <- f.TotalBound
+            if not opts.SectionInference then
+                let mutable sct = f.Lo
+                while ok && sct < f.Hi do
+                    if total.[sct] > 0L && max off floor.[sct] > capacity then ok <- false
+                    sct <- sct + 1
+            else
+                let inline fails sct = total.[sct] > 0L && max off floor.[sct] + total.[sct] > capacity
+                let mutable sct = sLo.[b]
+                while ok && sct < sHi.[b] do
+                    if fails sct then ok <- false
+                    sct <- sct + 1
+                sct <- affLo
+                while ok && sct < affHi do
+                    if fails sct then ok <- false
+                    sct <- sct + 1
+                if ok && off + f.TotalBound > capacity then
+                    let mutable most = 0L
+                    sct <- f.Lo
+                    while ok && sct < f.Hi do
+                        let t = total.[sct]
+                        if t > 0L && max off floor.[sct] + t > capacity then ok <- false
+                        if t > most then most <- t
+                        sct <- sct + 1
+                    childBound <- most
             ok
 
-        member s.Decompose(preorder, lo, hi, order, pre, b, off) : Status =
+        /// Removes b's crossings from the cuts; true when some boundary in b's span has no unplaced crossing left.
+        let cut (b: int) : bool =
             let mutable split = false
             for k in sLo.[b] .. sHi.[b] - 2 do
                 cuts.[k] <- cuts.[k] - 1
                 if cuts.[k] = 0 then split <- true
-            let status =
-                if not split then s.Dfs(preorder, lo, hi, order, pre, off, pre.[b])
-                else
-                    let mutable st = Found
-                    for (a, z, inside) in s.Parts(lo, hi, order) do
-                        if st = Found then st <- s.SubSolve(preorder, a, z, inside)
-                    st
-            for k in sLo.[b] .. sHi.[b] - 2 do cuts.[k] <- cuts.[k] + 1
-            status
+            split
 
-        /// Round robin over the preorders with a doubling node budget, as MiniMalloc does.
-        member s.Run() : ExactResult * int64 =
-            if n = 0 then Fits { Offsets = [||] }, 0L
-            elif s.Overloaded then DoesNotFit, 0L
+        let uncut (b: int) =
+            for k in sLo.[b] .. sHi.[b] - 2 do cuts.[k] <- cuts.[k] + 1
+
+        do
+            if n = 0 then answer <- ValueSome(Fits { Offsets = [||] })
+            elif total |> Array.exists (fun t -> t > capacity) then answer <- ValueSome DoesNotFit
             else
                 let all = Array.init n id
-                let parts =
-                    if opts.Decomposition then s.Parts(0, nSec, all) else [ 0, nSec, all ]
-                let preorders = if opts.Preorders.IsEmpty then [ "WAT" ] else opts.Preorders
-                let mutable used = 0L
-                // one preorder: one pass with the whole budget (a restart would repeat the same deterministic search)
-                let single = preorders.Length = 1
-                let mutable limit = if single then opts.NodeLimit / 2L + 1L else int64 (max 2 n) * opts.InitialBudgetFactor
-                let mutable result = None
-                while result.IsNone do
-                    limit <- if limit > Int64.MaxValue / 2L then Int64.MaxValue else limit * 2L
-                    let mutable ps = preorders
-                    while result.IsNone && not ps.IsEmpty do
-                        let room = opts.NodeLimit - used
-                        if room <= 0L then result <- Some Unknown
+                pushParts (if opts.Decomposition then parts 0 nSec all else [| 0, nSec, all |])
+
+        /// Search nodes used so far (placements tried).
+        member _.Nodes = nodes
+
+        /// The problem searched.
+        member _.Problem = problem
+
+        /// The answer once the search has one: Fits (a plan under the capacity, not yet validated) or DoesNotFit
+        /// (every branch explored); None while it is unfinished.
+        member _.Answer = match answer with ValueSome r -> Some r | ValueNone -> None
+
+        /// Searches on until a decisive answer, until Nodes reaches `limit`, or until the token is cancelled
+        /// (checked every 256 nodes); Unknown in the last two cases, after which Advance may be called again.
+        member _.Advance(limit: int64, cancellation: CancellationToken) : ExactResult =
+            let mutable ret = NoAnswer
+            let mutable paused = false
+            while answer.IsNone && not paused do
+                if depth = 0 then
+                    answer <- ValueSome(if ret = Found then Fits { Offsets = Array.copy solution }
+                                        elif prepared.Incomplete then Unknown else DoesNotFit)
+                else
+                let f = frames.[depth - 1]
+                if f.IsParts then
+                    if ret = NotFound then pop ()
+                    else
+                        if ret = Found then f.Part <- f.Part + 1
+                        if f.Part >= f.Parts.Length then
+                            ret <- Found
+                            pop ()
                         else
-                            nodes <- 0L
-                            budget <- min limit room
-                            let mutable st = Found
-                            for (a, z, inside) in parts do
-                                if st = Found then st <- s.SubSolve(ps.Head, a, z, inside)
-                            used <- used + min nodes budget
-                            match st with
-                            | Found -> result <- Some(Fits { Offsets = Array.copy solution })
-                            | NotFound -> result <- Some(if incomplete then Unknown else DoesNotFit)
-                            | Cancelled -> result <- Some Unknown
-                            | Aborted -> ()
-                            ps <- ps.Tail
-                result.Value, used
+                            ret <- NoAnswer
+                            let a, z, inside = f.Parts.[f.Part]
+                            let order, rank = context inside
+                            let mutable most = 0L
+                            for sct in a .. z - 1 do most <- max most total.[sct]
+                            pushNode a z order rank 0L -1 null -1 most
+                else
+                    let mutable searching = true
+                    if f.Child >= 0 then
+                        // back from the child placed last
+                        let b = f.Child
+                        f.Child <- -1
+                        if opts.Decomposition then uncut b
+                        unplace b f.OffMark f.SecMark
+                        if ret = Found || (opts.Hatless && f.Hatless) then searching <- false
+                        else ret <- NoAnswer
+                    if searching then
+                        let mutable pushed = false
+                        while not pushed && not paused && f.Next < f.CandCount do
+                            let b = cand.[f.CandStart + f.Next]
+                            let off = minOff.[b]
+                            if opts.Dominance && off >= f.MinHeight then f.Next <- f.CandCount // sorted by offset: the rest are dominated too
+                            elif opts.CanonicalOnly && (off < f.LastOff || (off = f.LastOff && f.Rank.[b] < f.LastRank)) then f.Next <- f.Next + 1
+                            elif off + size.[b] > capacity then f.Next <- f.Next + 1
+                            elif nodes >= limit || ((nodes &&& 255L) = 0L && cancellation.IsCancellationRequested) then paused <- true
+                            else
+                                nodes <- nodes + 1L
+                                f.Next <- f.Next + 1
+                                let offMark, secMark = offTrail.Count, secTrail.Count
+                                place b off
+                                if check f b off then
+                                    f.Child <- b
+                                    f.OffMark <- offMark
+                                    f.SecMark <- secMark
+                                    f.Hatless <- not hat
+                                    if opts.Decomposition && cut b then pushParts (parts f.Lo f.Hi f.Order)
+                                    else pushNode f.Lo f.Hi f.Order f.Rank off f.Rank.[b] f b childBound
+                                    pushed <- true
+                                else unplace b offMark secMark
+                        if not pushed && not paused then
+                            // a node without candidates is a leaf: every buffer of its context is placed
+                            ret <- (if f.CandCount = 0 then Found else NotFound)
+                            pop ()
+                    else pop ()
+            match answer with
+            | ValueSome r -> r
+            | ValueNone -> Unknown
+
+    /// Interleaves one probe per preorder, `options.Slice` nodes per turn, each resumed where it stopped, until one
+    /// answers decisively, options.NodeLimit nodes are spent in all or the search is cancelled.
+    let private run (options: ExactOptions) (capacity: int64) (prepared: Prepared) : ExactResult * int64 =
+        let preorders = if options.Preorders.IsEmpty then [ "WAT" ] else options.Preorders
+        let probes = preorders |> List.map (fun p -> Probe(prepared, capacity, options, p)) |> Array.ofList
+        let slice = max 1L options.Slice
+        let mutable used = 0L
+        let mutable result = None
+        while result.IsNone do
+            let mutable k = 0
+            while result.IsNone && k < probes.Length do
+                let probe = probes.[k]
+                let room = options.NodeLimit - used
+                if room <= 0L || options.Cancellation.IsCancellationRequested then result <- Some Unknown
+                else
+                    let before = probe.Nodes
+                    let r = probe.Advance(before + min slice room, options.Cancellation)
+                    used <- used + (probe.Nodes - before)
+                    match r with
+                    | Unknown when probe.Answer.IsSome -> result <- Some Unknown // exhausted without a proof (gaps)
+                    | Unknown -> ()
+                    | r -> result <- Some r
+                k <- k + 1
+        result.Value, used
 
     /// The plan the minimization starts from when given no hint: each buffer, largest first, at the lowest aligned
     /// offset free among its placed time neighbours (Placement.placeInOrder with Fit.First). Valid, O(n log n).
@@ -363,14 +586,22 @@ module Exact =
 
     /// Decides whether the buffers fit under the capacity (bytes): Fits with a validated plan, DoesNotFit (proven), or Unknown.
     let decide (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
-        match fst (Decision(problem, capacity, options).Run()) with
+        match fst (run options capacity (Prepared problem)) with
         | Fits plan -> Fits (checkPlan problem capacity plan)
         | r -> r
 
     /// Like decide, also returning the search nodes used.
     let decideCounting (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult * int64 =
-        let r, nodes = Decision(problem, capacity, options).Run()
+        let r, nodes = run options capacity (Prepared problem)
         (match r with Fits plan -> Fits (checkPlan problem capacity plan) | r -> r), nodes
+
+    /// Advances a probe by at most `nodes` more search nodes (see Probe.Advance); a Fits plan is validated under the
+    /// probe's capacity (an invalid one throws). Returns the answer and the nodes this call used.
+    let resume (probe: Probe) (capacity: int64) (nodes: int64) (cancellation: CancellationToken) : ExactResult * int64 =
+        let before = probe.Nodes
+        let limit = if nodes > Int64.MaxValue - before then Int64.MaxValue else before + nodes
+        let r = probe.Advance(limit, cancellation)
+        (match r with Fits plan -> Fits (checkPlan probe.Problem capacity plan) | r -> r), probe.Nodes - before
 
     /// Decides a capacity with one search per preorder in parallel threads (a portfolio: the first decisive answer
     /// cancels the others); with one preorder, the sequential search. Sound like decide; which plan wins a race between

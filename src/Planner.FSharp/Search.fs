@@ -253,7 +253,7 @@ module Search =
                     cost <- g.Cost current
 
     /// Stage 2: the descent by capacity decisions of the exact search (Descent.run) from the best plan so far, with
-    /// `share` of the remaining time (half of it first on the lower bound), on up to two threads (under an iteration
+    /// `share` of the remaining time (a quarter of it first on the lower bound), on up to two threads (under an iteration
     /// cap: one thread and a node limit, so
     /// that capped runs stay deterministic). Skipped where the exact search is not tractable (Descent.tractable).
     let private exact (problem: Problem) (state: State) (options: SearchOptions) (share: float) =
@@ -266,7 +266,7 @@ module Search =
                 | None ->
                     { Descent.defaults with
                         Workers = min 2 System.Environment.ProcessorCount; Seed = options.Seed; Cancellation = cancel.Token
-                        BoundTime = System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share / 2.0)) }
+                        BoundTime = System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share / 4.0)) }
             let m = Descent.minimize descent state.Best (fun _ _ _ -> ()) problem
             state.Offer(m.Best.Offsets, state.Placer.Cost m.Best.Offsets, [||])
 

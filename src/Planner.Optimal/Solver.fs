@@ -31,8 +31,9 @@ module Solver =
         |> List.filter (fun (_, p) -> Validate.isValid problem p)
         |> List.minBy (fun (_, p) -> Plan.peak problem p)
 
-    /// The first phase of a descent: a sixth of the time limit on the lower bound, the usual optimum.
-    let private boundTime (options: SolveOptions) = TimeSpan.FromSeconds(options.TimeLimitSeconds / 6.0)
+    /// The first phase of a descent: a twelfth of the time limit on the lower bound, the usual optimum (the descent
+    /// keeps these searches and resumes them, a quarter of its nodes on the bound).
+    let private boundTime (options: SolveOptions) = TimeSpan.FromSeconds(options.TimeLimitSeconds / 12.0)
 
     /// The progress callback of the options as the Incumbent's report.
     let private reporter (options: SolveOptions) : string -> int64 -> int64 -> unit =
@@ -126,13 +127,17 @@ module Solver =
           LowerBound = lb; Millis = watch.ElapsedMilliseconds; Solver = "auto:" + incumbent.BestBy }
 
     /// Solves with the method options.Kind names: CpSat, ExactSearch, or Auto (both in parallel on a shared deadline;
-    /// the first proof stops the other; when minimizing, both share one Incumbent: see minimizeAuto).
+    /// the first proof stops the other; when minimizing, both share one Incumbent: see minimizeAuto; a decision with
+    /// one worker runs the exact search alone).
     let solve (options: SolveOptions) (problem: Problem) : SolveResult =
         match options.Kind with
         | CpSat -> CpSat.solve options problem
         | ExactSearch -> exact options problem
         | Auto when options.Capacity.IsNone -> minimizeAuto options problem
         | Auto when not (Descent.tractable problem) -> exact options problem
+        // one worker: one thread, the exact search alone (a race on one core halves both and CP-SAT is the slower
+        // decider on every MiniMalloc instance: proofs/benchmarks.md)
+        | Auto when options.Workers <= 1 -> exact options problem
         | Auto ->
             let watch = Stopwatch.StartNew()
             // a proof settles the question; with a capacity, so does any plan that fits under it

@@ -111,17 +111,53 @@ let tests =
                     for s in [ true; false ] do
                         for d in [ true; false ] do
                             for x in [ true; false ] do
-                                for st in [ true; false ] -> c, s, d, x, st ]
+                                for st in [ true; false ] do
+                                    for h in [ true; false ] -> c, s, d, x, st, h ]
             for seed, p in cases |> List.take 25 do
                 let opt = bruteOptimum p
-                for c, s, d, x, st in flags do
+                for c, s, d, x, st, h in flags do
                     let o = { Exact.defaults with CanonicalOnly = c; SectionInference = s; Dominance = d; Decomposition = x
-                                                  StaircaseInference = st; Preorders = [ "TWA" ] }
+                                                  StaircaseInference = st; Hatless = h; Preorders = [ "TWA" ] }
                     let m = Exact.minimize o None p
-                    Expect.equal m.Peak opt (sprintf "seed %d flags %A" seed (c, s, d, x, st))
+                    Expect.equal m.Peak opt (sprintf "seed %d flags %A" seed (c, s, d, x, st, h))
                     match Exact.decide o (opt - 1L) p with
                     | DoesNotFit -> ()
-                    | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x, st) (opt - 1L) r
+                    | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x, st, h) (opt - 1L) r
+
+        testCase "Exact.decide interleaving its preorders one node per turn decides the optimum and one byte less" <| fun () ->
+            for seed, p in cases do
+                let opt = bruteOptimum p
+                let o = { Exact.defaults with Slice = 1L }
+                match Exact.decide o opt p with
+                | Fits plan -> Expect.isEmpty (Validate.plan p (Some opt) plan) (sprintf "seed %d: valid at the optimum" seed)
+                | r -> failtestf "seed %d: the optimum %d gave %A" seed opt r
+                match Exact.decide o (opt - 1L) p with
+                | DoesNotFit -> ()
+                | r -> failtestf "seed %d: %d, below the optimum, gave %A" seed (opt - 1L) r
+
+        testCase "a probe resumed in slices of 7 nodes answers like one run, with the same nodes" <| fun () ->
+            let problems = [ for seed, p in cases -> sprintf "seed %d" seed, p, bruteOptimum p ] @ [ "K", dataset "K.1048576", Bounds.lowerBound (dataset "K.1048576") ]
+            for name, p, opt in problems do
+                let prepared = Exact.Prepared p
+                for capacity in [ opt - 1L; opt ] do
+                    for preorder in [ "WAT"; "TWA" ] do
+                        let whole = Exact.Probe(prepared, capacity, Exact.defaults, preorder)
+                        let once = whole.Advance(Int64.MaxValue, CancellationToken.None)
+                        let sliced = Exact.Probe(prepared, capacity, Exact.defaults, preorder)
+                        let mutable r = ExactResult.Unknown
+                        let mutable turns = 0
+                        while (match r with ExactResult.Unknown -> true | _ -> false) do
+                            r <- sliced.Advance(sliced.Nodes + 7L, CancellationToken.None)
+                            turns <- turns + 1
+                        let label = sprintf "%s capacity %d %s" name capacity preorder
+                        Expect.equal sliced.Nodes whole.Nodes (label + ": the same nodes")
+                        match once, r with
+                        | Fits a, Fits b ->
+                            Expect.equal b.Offsets a.Offsets (label + ": the same plan")
+                            Expect.isEmpty (Validate.plan p (Some capacity) b) (label + ": valid under the capacity")
+                            Expect.isGreaterThanOrEqual capacity opt (label + ": fits only from the optimum on")
+                        | DoesNotFit, DoesNotFit -> Expect.isLessThan capacity opt (label + ": does not fit only below the optimum")
+                        | a, b -> failtestf "%s: one run gave %A, slices gave %A" label a b
 
         testCase "CP-SAT minimize equals the brute-force optimum on 60 seeded instances (n <= 8)" <| fun () ->
             for seed, p in cases do

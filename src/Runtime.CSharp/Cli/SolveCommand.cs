@@ -14,7 +14,7 @@ public static class SolveCommand
         var problemArg = new Argument<string>("problem") { Description = "problem CSV (id,lower,upper,size[,alignment])" };
         var capacity = new Option<string?>("--capacity") { Description = "decide whether the buffers fit in this many bytes (e.g. 1048576 or 1MiB) instead of minimizing the peak" };
         var timeLimit = Commands.TimeLimitOption(60, "the solver");
-        var workers = new Option<int>("--workers") { Description = "solver threads", DefaultValueFactory = _ => 2 };
+        var workers = new Option<int>("--workers") { Description = "solver threads (auto with --capacity and 1 worker: the exact search alone, on one thread)", DefaultValueFactory = _ => 2 };
         var solver = new Option<string>("--solver")
         {
             Description = "auto (our exact search and CP-SAT in parallel, the better answer wins), exact (our canonical-placement search) or cp-sat (OR-Tools CP-SAT alone, the reference)",
