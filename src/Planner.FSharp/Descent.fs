@@ -174,7 +174,10 @@ module Descent =
                 for (c, cts) in randomRuns do
                     if c >= peak || c < bound then cts.Cancel())
         incumbent.Subscribe prune
-        let rnd = Random(options.Seed)
+        // the jittered sweeps: every (capacity, preorder) of the upper half of the band, one seed per sweep
+        let sweep = ResizeArray<int64 * string>()
+        let mutable sweepAt = 0
+        let mutable sweepSeed = 0
         let first = options.FirstNodes * int64 (max 1 problem.Buffers.Length)
         let mutable randoms = 0L
         let mutable randomNodes = 0L
@@ -210,16 +213,26 @@ module Descent =
                         // randomShare of the nodes above the bound on random probes (the pairs' budgets double, the
                         // random ones stay short: alternating by count would starve the random ones)
                         if float randomNodes <= randomShare * float (used - boundNodes) then
-                            randoms <- randoms + 1L
-                            // uniform over the upper half of the band: which capacities fit quickly is erratic, but
-                            // far below the peak most are infeasible (the improvements on D and J were within 2 %)
-                            let top = caps.[caps.Length - 1]
-                            let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
-                            let c = top - g * int64 (rnd.NextDouble() * float ((top - bottom) / g + 1L))
-                            let p = preorders.[rnd.Next preorders.Length]
-                            let seed = 1 + rnd.Next(Int32.MaxValue - 1)
-                            // short: when a jittered order fits, it mostly does within a node or two per buffer
-                            chosen <- Some(c, p, seed, int64 (max 1 problem.Buffers.Length) * luby randoms)
+                            // the next (capacity, preorder) of the sweep; a finished sweep starts the next seed over
+                            // the upper half of the band, lowest capacity first (which capacities fit quickly is
+                            // erratic, but far below the peak most are infeasible: the improvements on D and J were
+                            // within 2 % of the peak)
+                            let mutable next = None
+                            while next.IsNone do
+                                if sweepAt >= sweep.Count then
+                                    randoms <- randoms + 1L
+                                    sweepSeed <- if randoms = 1L then max 1 options.Seed else sweepSeed + 1
+                                    let top = caps.[caps.Length - 1]
+                                    let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
+                                    sweep.Clear()
+                                    for c in bottom .. g .. top do
+                                        for p in preorders do sweep.Add((c, p))
+                                    sweepAt <- 0
+                                let c, p = sweep.[sweepAt]
+                                sweepAt <- sweepAt + 1
+                                if c < peak && c >= bound then next <- Some(c, p)
+                            let c, p = next.Value
+                            chosen <- Some(c, p, sweepSeed, 2L * first * luby randoms)
                         else chosen <- leastSpent (Array.rev caps.[1..])
                     if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [| caps.[0] |]
                     match chosen with
