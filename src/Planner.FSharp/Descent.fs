@@ -182,6 +182,7 @@ module Descent =
         let mutable randoms = 0L
         let mutable randomNodes = 0L
         let mutable boundNodes = 0L
+        let mutable phaseNodes = 0L
         // the least-spent free pair among caps, if any; a pair d multiples of g below the highest of caps counts its
         // budget (1 + d / 4) times: every capacity advances, the ones just below the peak (likelier to fit) faster
         let leastSpent (caps: int64[]) =
@@ -207,7 +208,8 @@ module Descent =
                     let bound, peak = incumbent.Bound, incumbent.Peak
                     let caps = capacities options.Points g bound peak
                     let mutable chosen = None
-                    if caps.Length > 0 && float boundNodes <= options.BoundShare * float used then
+                    // the bound's share counts from the end of the first phase (which spent its nodes on the bound)
+                    if caps.Length > 0 && float (boundNodes - phaseNodes) <= options.BoundShare * float (used - phaseNodes) then
                         chosen <- leastSpent [| caps.[0] |]
                     if chosen.IsNone && caps.Length > 1 then
                         // randomShare of the nodes above the bound on random probes (the pairs' budgets double, the
@@ -327,6 +329,7 @@ module Descent =
                     k <- k + 1
             lock gate (fun () ->
                 boundNodes <- used
+                phaseNodes <- used
                 for p, probe in probes do next.[struct (bound, p)] <- max first probe.Nodes)
             match answer.Value with
             | Unknown -> ()
