@@ -85,8 +85,9 @@ type DescentOptions =
       FirstNodes: int64
       /// Search nodes over all probes (Int64.MaxValue: no limit; a finite limit with one worker is deterministic).
       NodeLimit: int64
-      /// Seed of the random probes (randomShare of the nodes above the bound: a random capacity, preorder and key jitter, Exact's Seed,
-      /// with a Luby budget); equal seeds with one worker and a node limit give equal answers.
+      /// The first key-jitter seed of the jittered sweeps (randomShare of the nodes above the bound: every capacity and
+      /// preorder of the upper half of the band with Exact's Seed, one seed per sweep, a Luby budget); equal seeds with
+      /// one worker and a node limit give equal answers.
       Seed: int
       /// Stops the descent; the best plan so far is returned.
       Cancellation: CancellationToken }
@@ -95,8 +96,9 @@ type DescentOptions =
 /// below the best peak, each probe a single preorder with a short node budget that doubles when the pair is probed
 /// again (its search kept and resumed where it stopped, on problems of at most keepBuffers buffers). The capacities probed are the bound, the largest multiple of the granularity below the peak and
 /// `Points` capacities spread between them: a lower capacity can be easier to fit than a higher one, so the descent
-/// does not bisect. The pair with the least budget spent goes next (ties: lowest capacity first, the most valuable), so every pair
-/// advances and a hard capacity never blocks an easy one. A fitting plan lowers the peak (probes at or above it are
+/// does not bisect. The pair with the least budget spent, weighted towards the peak, goes next, so every pair
+/// advances and a hard capacity never blocks an easy one; the jittered sweeps (randomShare of the nodes) restart short
+/// searches in randomized orders over the upper half of the band. A fitting plan lowers the peak (probes at or above it are
 /// cancelled), a proof of infeasibility at c raises the bound to c + granularity (probes below it are cancelled).
 /// Other solvers may share the Incumbent (a CP-SAT bound, a plan) while it runs. Soundness: proofs/exact-search.md.
 [<RequireQualifiedAccess>]
@@ -115,8 +117,8 @@ module Descent =
     /// about n^2 / 2 candidate entries).
     let keepBuffers = 1000
 
-    /// The share of the nodes above the bound that goes to random probes (short restarts with jittered keys): on D and
-    /// J they sometimes fit a capacity whose fixed-order searches all stall (docs/planner-results.md).
+    /// The share of the nodes above the bound that goes to the jittered sweeps (short restarts with jittered keys): on
+    /// D and J they fit capacities whose fixed-order searches all stall (docs/planner-results.md).
     let randomShare = 1.0 / 2.0
 
     /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
@@ -200,7 +202,7 @@ module Descent =
                             chosen <- Some(c, p, 0, budget)
             chosen
         // the bound's pairs while they have had less than their share of the nodes; otherwise the
-        // least-spent pair above the bound or a random probe, whichever has had fewer nodes
+        // least-spent pair above the bound or the next probe of the jittered sweep, by their shares of the nodes
         let pick () =
             lock gate (fun () ->
                 if stop () then None
@@ -212,8 +214,8 @@ module Descent =
                     if caps.Length > 0 && float (boundNodes - phaseNodes) <= options.BoundShare * float (used - phaseNodes) then
                         chosen <- leastSpent [| caps.[0] |]
                     if chosen.IsNone && caps.Length > 1 then
-                        // randomShare of the nodes above the bound on random probes (the pairs' budgets double, the
-                        // random ones stay short: alternating by count would starve the random ones)
+                        // randomShare of the nodes above the bound on the sweeps (the pairs' budgets double, the
+                        // sweeps' stay short: alternating by count would starve the sweeps)
                         if float randomNodes <= randomShare * float (used - boundNodes) then
                             // the next (capacity, preorder) of the sweep; a finished sweep starts the next seed over
                             // the upper half of the band, lowest capacity first (which capacities fit quickly is
@@ -268,7 +270,7 @@ module Descent =
                 for key in Seq.toArray kept.Keys do
                     let struct (c, _) = key
                     if c >= peak || c < bound then kept.Remove key |> ignore))
-        // "exact" for the kept probes, "exact-jitter" for the random ones (the progress lines name them)
+        // "exact" for the kept probes, "exact-jitter" for the sweeps' (the progress lines name them)
         let conclude (name: string) (c: int64) (result: ExactResult) =
             match result with
             | Fits plan -> incumbent.Offer(name, plan) |> ignore
