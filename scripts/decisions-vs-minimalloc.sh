@@ -5,8 +5,8 @@
 # REPEATS runs, the two commands alternating so that both see the same machine load.
 #
 # usage: scripts/decisions-vs-minimalloc.sh MINIMALLOC [REPEATS (default 3)] [INSTANCES (default ABCDEFGHIJK)] [CAPACITY (default 1048576)]
-#   MINIMALLOC: the MiniMalloc binary (built by ../shared/tools/build-minimalloc.sh OUTDIR GITDIR as
-#               OUTDIR/minimalloc/build/minimalloc); when it is missing the table says so and shows pgmo alone.
+#   MINIMALLOC: the MiniMalloc binary (built from a clone of github.com/google/minimalloc, its `minimalloc` command
+#               line tool); when it is missing the table says so and shows pgmo alone.
 # Prints one row per instance: both times, both answers (the peak of the plan found, or "no plan"), the ratio
 # MiniMalloc / pgmo (> 1: pgmo faster), and the totals. Both plans are checked with `pgmo check`.
 set -euo pipefail
@@ -23,7 +23,7 @@ HAVE_MM=1
 if [[ ! -x "$MINIMALLOC" ]]; then
   HAVE_MM=0
   echo "MiniMalloc NOT AVAILABLE: '$MINIMALLOC' is not an executable file; only pgmo's times are shown." >&2
-  echo "Build it with: ../shared/tools/build-minimalloc.sh OUTDIR GITDIR  (a clone of github.com/google/minimalloc)" >&2
+  echo "Build it from a clone of github.com/google/minimalloc (its minimalloc command line tool) and pass its path." >&2
 fi
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

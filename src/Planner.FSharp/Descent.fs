@@ -85,8 +85,9 @@ type DescentOptions =
       FirstNodes: int64
       /// Search nodes over all probes (Int64.MaxValue: no limit; a finite limit with one worker is deterministic).
       NodeLimit: int64
-      /// Seed of the random probes (randomShare of the nodes above the bound: a random capacity, preorder and key jitter, Exact's Seed,
-      /// with a Luby budget); equal seeds with one worker and a node limit give equal answers.
+      /// The first key-jitter seed of the jittered sweeps (randomShare of the nodes above the bound: every capacity and
+      /// preorder of the upper half of the band with Exact's Seed, one seed per sweep, a Luby budget); equal seeds with
+      /// one worker and a node limit give equal answers.
       Seed: int
       /// Stops the descent; the best plan so far is returned.
       Cancellation: CancellationToken }
@@ -95,8 +96,9 @@ type DescentOptions =
 /// below the best peak, each probe a single preorder with a short node budget that doubles when the pair is probed
 /// again (its search kept and resumed where it stopped, on problems of at most keepBuffers buffers). The capacities probed are the bound, the largest multiple of the granularity below the peak and
 /// `Points` capacities spread between them: a lower capacity can be easier to fit than a higher one, so the descent
-/// does not bisect. The pair with the least budget spent goes next (ties: lowest capacity first, the most valuable), so every pair
-/// advances and a hard capacity never blocks an easy one. A fitting plan lowers the peak (probes at or above it are
+/// does not bisect. The pair with the least budget spent, weighted towards the peak, goes next, so every pair
+/// advances and a hard capacity never blocks an easy one; the jittered sweeps (randomShare of the nodes) restart short
+/// searches in randomized orders over the upper half of the band. A fitting plan lowers the peak (probes at or above it are
 /// cancelled), a proof of infeasibility at c raises the bound to c + granularity (probes below it are cancelled).
 /// Other solvers may share the Incumbent (a CP-SAT bound, a plan) while it runs. Soundness: proofs/exact-search.md.
 [<RequireQualifiedAccess>]
@@ -115,8 +117,8 @@ module Descent =
     /// about n^2 / 2 candidate entries).
     let keepBuffers = 1000
 
-    /// The share of the nodes above the bound that goes to random probes (short restarts with jittered keys): on D and
-    /// J they sometimes fit a capacity whose fixed-order searches all stall (docs/planner-results.md).
+    /// The share of the nodes above the bound that goes to the jittered sweeps (short restarts with jittered keys): on
+    /// D and J they fit capacities whose fixed-order searches all stall (docs/planner-results.md).
     let randomShare = 1.0 / 2.0
 
     /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
@@ -174,11 +176,15 @@ module Descent =
                 for (c, cts) in randomRuns do
                     if c >= peak || c < bound then cts.Cancel())
         incumbent.Subscribe prune
-        let rnd = Random(options.Seed)
+        // the jittered sweeps: every (capacity, preorder) of the upper half of the band, one seed per sweep
+        let sweep = ResizeArray<int64 * string>()
+        let mutable sweepAt = 0
+        let mutable sweepSeed = 0
         let first = options.FirstNodes * int64 (max 1 problem.Buffers.Length)
         let mutable randoms = 0L
         let mutable randomNodes = 0L
         let mutable boundNodes = 0L
+        let mutable phaseNodes = 0L
         // the least-spent free pair among caps, if any; a pair d multiples of g below the highest of caps counts its
         // budget (1 + d / 4) times: every capacity advances, the ones just below the peak (likelier to fit) faster
         let leastSpent (caps: int64[]) =
@@ -196,7 +202,7 @@ module Descent =
                             chosen <- Some(c, p, 0, budget)
             chosen
         // the bound's pairs while they have had less than their share of the nodes; otherwise the
-        // least-spent pair above the bound or a random probe, whichever has had fewer nodes
+        // least-spent pair above the bound or the next probe of the jittered sweep, by their shares of the nodes
         let pick () =
             lock gate (fun () ->
                 if stop () then None
@@ -204,22 +210,33 @@ module Descent =
                     let bound, peak = incumbent.Bound, incumbent.Peak
                     let caps = capacities options.Points g bound peak
                     let mutable chosen = None
-                    if caps.Length > 0 && float boundNodes <= options.BoundShare * float used then
+                    // the bound's share counts from the end of the first phase (which spent its nodes on the bound)
+                    if caps.Length > 0 && float (boundNodes - phaseNodes) <= options.BoundShare * float (used - phaseNodes) then
                         chosen <- leastSpent [| caps.[0] |]
                     if chosen.IsNone && caps.Length > 1 then
-                        // randomShare of the nodes above the bound on random probes (the pairs' budgets double, the
-                        // random ones stay short: alternating by count would starve the random ones)
+                        // randomShare of the nodes above the bound on the sweeps (the pairs' budgets double, the
+                        // sweeps' stay short: alternating by count would starve the sweeps)
                         if float randomNodes <= randomShare * float (used - boundNodes) then
-                            randoms <- randoms + 1L
-                            // uniform over the upper half of the band: which capacities fit quickly is erratic, but
-                            // far below the peak most are infeasible (the improvements on D and J were within 2 %)
-                            let top = caps.[caps.Length - 1]
-                            let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
-                            let c = top - g * int64 (rnd.NextDouble() * float ((top - bottom) / g + 1L))
-                            let p = preorders.[rnd.Next preorders.Length]
-                            let seed = 1 + rnd.Next(Int32.MaxValue - 1)
-                            // short: when a jittered order fits, it mostly does within a node or two per buffer
-                            chosen <- Some(c, p, seed, int64 (max 1 problem.Buffers.Length) * luby randoms)
+                            // the next (capacity, preorder) of the sweep; a finished sweep starts the next seed over
+                            // the upper half of the band, lowest capacity first (which capacities fit quickly is
+                            // erratic, but far below the peak most are infeasible: the improvements on D and J were
+                            // within 2 % of the peak)
+                            let mutable next = None
+                            while next.IsNone do
+                                if sweepAt >= sweep.Count then
+                                    randoms <- randoms + 1L
+                                    sweepSeed <- if randoms = 1L then max 1 options.Seed else sweepSeed + 1
+                                    let top = caps.[caps.Length - 1]
+                                    let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
+                                    sweep.Clear()
+                                    for c in bottom .. g .. top do
+                                        for p in preorders do sweep.Add((c, p))
+                                    sweepAt <- 0
+                                let c, p = sweep.[sweepAt]
+                                sweepAt <- sweepAt + 1
+                                if c < peak && c >= bound then next <- Some(c, p)
+                            let c, p = next.Value
+                            chosen <- Some(c, p, sweepSeed, 2L * first * luby randoms)
                         else chosen <- leastSpent (Array.rev caps.[1..])
                     if chosen.IsNone && caps.Length > 0 then chosen <- leastSpent [| caps.[0] |]
                     match chosen with
@@ -253,7 +270,7 @@ module Descent =
                 for key in Seq.toArray kept.Keys do
                     let struct (c, _) = key
                     if c >= peak || c < bound then kept.Remove key |> ignore))
-        // "exact" for the kept probes, "exact-jitter" for the random ones (the progress lines name them)
+        // "exact" for the kept probes, "exact-jitter" for the sweeps' (the progress lines name them)
         let conclude (name: string) (c: int64) (result: ExactResult) =
             match result with
             | Fits plan -> incumbent.Offer(name, plan) |> ignore
@@ -314,6 +331,7 @@ module Descent =
                     k <- k + 1
             lock gate (fun () ->
                 boundNodes <- used
+                phaseNodes <- used
                 for p, probe in probes do next.[struct (bound, p)] <- max first probe.Nodes)
             match answer.Value with
             | Unknown -> ()

@@ -97,6 +97,21 @@ let tests =
                 let m = Descent.minimize { Descent.defaults with Workers = 2; NodeLimit = 20_000L } (BestFit.plan p) (fun _ _ _ -> ()) p
                 expectSound (sprintf "seed %d" seed) p m
 
+        testCase "one worker and a node limit: equal seeds give equal plans on D, the jittered sweeps included" <| fun () ->
+            let file = System.IO.Path.Combine(repositoryRoot (), "datasets", "minimalloc", "D.1048576.csv")
+            let p = match Csv.parseProblem file (System.IO.File.ReadAllText file) with Ok p -> p | Error e -> failwith e.Message
+            let start = BestFit.plan p
+            let run () =
+                let solvers = ResizeArray<string>()
+                let m = Descent.minimize { Descent.defaults with NodeLimit = 300_000L } start (fun s _ _ -> solvers.Add s) p
+                m, List.ofSeq solvers
+            let (a, sa), (b, sb) = run (), run ()
+            Expect.equal b.Best.Offsets a.Best.Offsets "the same plan"
+            Expect.equal sb sa "the same improvements by the same solvers"
+            Expect.isEmpty (Validate.plan p None a.Best) "valid"
+            Expect.isLessThan a.Peak (Plan.peak p start) "below best-fit's peak"
+            Expect.isGreaterThanOrEqual a.Peak (Bounds.lowerBound p) "not below the lower bound"
+
         testCase "reports: the peak never rises, the bound never falls, bound <= peak" <| fun () ->
             let reports = System.Collections.Generic.List<string * int64 * int64>()
             for seed in 1 .. 20 do
