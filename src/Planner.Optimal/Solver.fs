@@ -111,7 +111,11 @@ module Solver =
             Task.Run(fun () ->
                 Descent.run { Descent.defaults with Workers = max 1 options.Workers; Cancellation = cts.Token; BoundTime = boundTime options }  incumbent problem)
         let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
-        // CP-SAT's model alone outlasts a short time limit where the exact search is not tractable (Descent.tractable)
+        // CP-SAT's model alone outlasts a short time limit where the exact search is not tractable (Descent.tractable):
+        // there the descent ends at once, and the search heuristic (which scales) gets the time left instead
+        if not incumbent.Optimal && not (Descent.tractable problem) && left > 0.0 then
+            let planned = Algorithms.search.Plan(problem, Algorithms.settings (TimeSpan.FromSeconds left) options.Seed cts.Token)
+            if Validate.isValid problem planned.Plan then incumbent.Offer("search", planned.Plan) |> ignore
         if not incumbent.Optimal && Descent.tractable problem then
             let cp =
                 CpSat.solve
@@ -120,11 +124,12 @@ module Solver =
                         Progress = Some(fun r -> incumbent.Raise("cp-sat", r.Bound) |> ignore) } problem
             cp.Plan |> Option.iter (fun p -> incumbent.Offer("cp-sat", p) |> ignore)
             incumbent.Raise("cp-sat", cp.Bound) |> ignore
-        let m = descent.Result
+        descent.Wait()
+        // the incumbent holds the best of every solver (the descent's result may predate the search's or CP-SAT's offer)
         let lb = Bounds.lowerBound problem
-        let plan = Checked.plan problem None m.Best
-        { Status = (if m.Optimal then Optimal else Feasible); Plan = Some plan; Peak = Some m.Peak; Bound = m.LowerBound
-          LowerBound = lb; Millis = watch.ElapsedMilliseconds; Solver = "auto:" + incumbent.BestBy }
+        let plan = Checked.plan problem None incumbent.Best
+        { Status = (if incumbent.Optimal then Optimal else Feasible); Plan = Some plan; Peak = Some incumbent.Peak
+          Bound = min incumbent.Bound incumbent.Peak; LowerBound = lb; Millis = watch.ElapsedMilliseconds; Solver = "auto:" + incumbent.BestBy }
 
     /// Solves with the method options.Kind names: CpSat, ExactSearch, or Auto (both in parallel on a shared deadline;
     /// the first proof stops the other; when minimizing, both share one Incumbent: see minimizeAuto; a decision with
