@@ -101,7 +101,6 @@ fi
 
 # field NAME JSON: the value of a top-level number or string field of a flat JSON object.
 field() { sed -nE "s/.*\"$1\":\"?([^,\"}]*)\"?[,}].*/\1/p" <<<"$2" | head -n 1; }
-mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 
 # --- 3. the paper networks: each in one process, the three allocators interleaved (median steady-state steps) --------
 rows=""
@@ -172,7 +171,8 @@ suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" 
     echo "$bench_table"
     echo '```'
     echo
-    [ -n "$bench_json" ] && echo "GEMM 512³: $(field gemmGflops "$bench_json") GFLOP/s with $(field gemm "$bench_json") (plain C# loop on the host: $(field loopGflops "$bench_json") GFLOP/s)."
+    [ -n "$bench_json" ] && printf 'GEMM 512³: %.0f GFLOP/s with %s (plain C# loop on the host: %.2f GFLOP/s).\n' \
+        "$(field gemmGflops "$bench_json")" "$(field gemm "$bench_json")" "$(field loopGflops "$bench_json")"
     echo
     echo "## Training (\`pgmo train --model M --data synthetic --batch 32 --image-size 224 --steps $steps --accelerator cuda --compare-allocators --json\`)"
     echo

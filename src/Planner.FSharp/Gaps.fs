@@ -182,14 +182,9 @@ module Gaps =
             bs |> Array.collect (fun b ->
                 Array.append [| b.Lifetime.Start; b.Lifetime.End |] (b.Gaps |> Array.collect (fun g -> [| g.Steps.Start; g.Steps.End |])))
             |> Array.distinct |> Array.sort
+        let sections = Sweep.sectionsAt steps problem
         let rank (t: int64) = System.Array.BinarySearch(steps, t)
-        let lo = bs |> Array.map (fun b -> rank b.Lifetime.Start)
-        let hi = bs |> Array.map (fun b -> rank b.Lifetime.End)
-        let members =
-            let lists = Array.init (max 0 (steps.Length - 1)) (fun _ -> ResizeArray<int>())
-            for i in 0 .. bs.Length - 1 do
-                for s in lo.[i] .. hi.[i] - 1 do lists.[s].Add i
-            lists |> Array.map (fun l -> l.ToArray())
+        let lo, hi = sections.Lo, sections.Hi
         let width = Array.init bs.Length (fun i -> Array.zeroCreate<int64> (hi.[i] - lo.[i]))
         let top = Array.init bs.Length (fun i -> Array.zeroCreate<int64> (hi.[i] - lo.[i]))
         for i in 0 .. bs.Length - 1 do
@@ -197,4 +192,4 @@ module Gaps =
                 for s in rank p.Start .. rank p.End - 1 do
                     width.[i].[s - lo.[i]] <- p.Hi - p.Lo
                     top.[i].[s - lo.[i]] <- p.Hi
-        { Sections = { Steps = steps; Lo = lo; Hi = hi; Members = members }; Width = width; Top = top }
+        { Sections = sections; Width = width; Top = top }

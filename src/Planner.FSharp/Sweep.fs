@@ -59,10 +59,10 @@ module Sweep =
           /// The buffers live in each section, ascending.
           Members: int[][] }
 
-    /// The sections of a problem (see Sections). O(n log n + total section memberships).
-    let sections (problem: Problem) : Sections =
+    /// The sections of a problem with the time axis cut at `steps` (ascending, distinct, holding at least every
+    /// lifetime endpoint; Gaps.windows adds the gap endpoints). O(n log n + total section memberships).
+    let sectionsAt (steps: int64[]) (problem: Problem) : Sections =
         let bs = problem.Buffers
-        let steps = steps problem
         let lo = bs |> Array.map (fun b -> System.Array.BinarySearch(steps, b.Lifetime.Start))
         let hi = bs |> Array.map (fun b -> System.Array.BinarySearch(steps, b.Lifetime.End))
         let members =
@@ -71,6 +71,9 @@ module Sweep =
                 for s in lo.[i] .. hi.[i] - 1 do lists.[s].Add i
             lists |> Array.map (fun l -> l.ToArray())
         { Steps = steps; Lo = lo; Hi = hi; Members = members }
+
+    /// The sections of a problem (see Sections), cut at every lifetime endpoint. O(n log n + total section memberships).
+    let sections (problem: Problem) : Sections = sectionsAt (steps problem) problem
 
     /// For every buffer, the buffers whose lifetimes overlap its own (adjacency lists of the interval graph), or None
     /// when there are more than `cap` overlapping pairs or `stop` says the time is up (asked every 64 starts).
