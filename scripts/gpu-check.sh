@@ -145,8 +145,10 @@ done
 
 # --- 5. the whole runtime suite ------------------------------------------------------------------------------------
 say "the runtime test suite"
-timeout "$(limit 400)" "${test_cmd[@]}" > "$logs/tests.log" 2>&1 \
-    || fail "the runtime test suite (see tests.log)"
+timeout "$(limit 400)" "${test_cmd[@]}" > "$logs/tests.log" 2>&1
+rc=$?
+if [ "$rc" -eq 124 ]; then fail "the runtime test suite: stopped at its time limit, the time left of BUDGET (see tests.log)"
+elif [ "$rc" -ne 0 ]; then fail "the runtime test suite exited with $rc (see tests.log)"; fi
 suite_note=""
 [ -n "$bundle" ] && suite_note=' (From the bundle: without the SDK, ScriptTests, which run `dotnet fsi`, are left out.)'
 suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" | tail -n 1 | sed 's/^ *//')

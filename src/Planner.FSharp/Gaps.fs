@@ -9,6 +9,11 @@ type Piece = { Start: int64; End: int64; Lo: int64; Hi: int64 }
 /// o_i - o_j with j below i.
 type Neighbours = { Of: int[][]; Above: int64[][]; Below: int64[][] }
 
+/// Raised when a problem with gaps, pins or hints has more pairs of buffers live together than the gap-aware paths
+/// hold in memory (Gaps.maxPairs): those paths keep every such pair with its distances.
+type PairLimitException(message: string) =
+    inherit System.Exception(message)
+
 /// MiniMalloc's gaps and pinned offsets in one place (proofs/gaps.md). A buffer is a set of pieces: outside its gaps it
 /// holds all its bytes, inside a gap only the gap's window (or nothing). Two buffers a, b conflict exactly as in
 /// MiniMalloc: b may sit above a when o_b >= o_a + distance a b, where distance a b is the largest a.Hi - b.Lo over
@@ -83,12 +88,22 @@ module Gaps =
             | ValueSome down -> ob < oa + up && oa < ob + down
             | ValueNone -> false
 
-    /// Every pair of buffers whose pieces meet in time, with both distances. O(n log n + pairs × pieces).
-    let neighbours (problem: Problem) : Neighbours =
+    /// The most pairs of buffers live together that the gap-aware paths take on (about 1 GB of pairs and distances);
+    /// the exact search's tractable problems (Descent.tractable) stay below it.
+    let maxPairs = 20_000_000L
+
+    /// Every pair of buffers whose pieces meet in time, with both distances, or PairLimitException when more than
+    /// `cap` pairs of buffers are live together. O(n log n + pairs × pieces).
+    let neighboursWithin (cap: int64) (problem: Problem) : Neighbours =
         let bs = problem.Buffers
         let n = bs.Length
         let ps = bs |> Array.map pieces
-        let adjacent = (Sweep.overlaps problem System.Int64.MaxValue (fun () -> false)).Value
+        let adjacent =
+            match Sweep.overlaps problem cap (fun () -> false) with
+            | Some adjacent -> adjacent
+            | None ->
+                raise (PairLimitException(
+                        sprintf "the problem has gaps, pinned offsets or hints and more than %d pairs of buffers live together: the gap-aware planners and the validator hold every such pair in memory, so they plan at most that many (without those columns the problem plans at any size)" cap))
         let ofs = Array.zeroCreate<int[]> n
         let above = Array.zeroCreate<int64[]> n
         let below = Array.zeroCreate<int64[]> n
@@ -113,6 +128,9 @@ module Gaps =
             above.[i] <- up.ToArray()
             below.[i] <- down.ToArray()
         { Of = ofs; Above = above; Below = below }
+
+    /// Every pair of buffers whose pieces meet in time, with both distances (neighboursWithin maxPairs).
+    let neighbours (problem: Problem) : Neighbours = neighboursWithin maxPairs problem
 
     /// The live load as a step function over the pieces: (step, bytes held from that step until the next entry),
     /// ascending, one entry per distinct piece endpoint. A gap without a window holds nothing, one with a window its

@@ -236,6 +236,12 @@ let tests =
                     Expect.equal r.Peak (Some best) (sprintf "seed %d: CP-SAT's optimum" seed)
                     pinsKept (sprintf "seed %d, cp-sat" seed) p r.Plan.Value
 
+            testCase "more pairs live together than the cap: PairLimitException, not a plan" <| fun () ->
+                let gapped = { Buffer.create "g" 0L 6L 4L with Gaps = [| { Steps = { Start = 2L; End = 3L }; Window = None } |] }
+                let p = Problem.ofBuffers (gapped :: [ for i in 1 .. 5 -> Buffer.create (string i) 0L 6L 2L ])
+                Expect.equal (Gaps.neighboursWithin 15L p).Of.Length 6 "15 pairs: within the cap"
+                Expect.throwsT<PairLimitException> (fun () -> Gaps.neighboursWithin 14L p |> ignore) "15 pairs: above a cap of 14"
+
             testCase "the strong lower bound with gaps and pins: max load <= bound <= brute-force optimum" <| fun () ->
                 for seed in 1 .. 60 do
                     let p = gapProblem seed (1 + seed % 5) true
