@@ -3,7 +3,9 @@ module Pgmo.Planner.Tests.CsvTests
 open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
-open Pgmo.Planner.Tests.Reference
+
+/// Parses a problem file p.csv that must fail at `line` with a message containing `fragment`.
+let private expectError = Reference.expectError
 
 let tests =
     testList "Csv" [
