@@ -12,7 +12,7 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-let private pytorchFolder () = Path.Combine(OptimalTests.repositoryRoot (), "datasets", "pytorch")
+let private pytorchFolder () = Path.Combine(Reference.repositoryRoot (), "datasets", "pytorch")
 
 /// The text of a file, gunzipped when its name ends in .gz.
 let readText (path: string) : string =
