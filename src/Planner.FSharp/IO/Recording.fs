@@ -212,18 +212,19 @@ module Recording =
                 total <- total + padded
                 pending.Add p
                 true
+        // the blocks live when the window begins are buffers from step 0
+        let openWindow () =
+            for a in order do
+                let struct (size, stream, at, _) = live.[a]
+                if error.IsNone then
+                    if addBuffer { Lower = 0L; Upper = -1L; Size = size; Address = a; Stream = stream; Origin = r.Place at }
+                    then live.[a] <- struct (size, stream, at, pending.Count - 1)
+                    else error <- Some (fail r (Some at) "sizes add up past the 64-bit limit")
         let mutable i = 0
         while error.IsNone && i < events.Length do
             let e = events.[i]
             let inWindow = i >= first && i < last
-            if i = first then
-                // the blocks live when the window begins are buffers from step 0
-                for a in order do
-                    let struct (size, stream, at, _) = live.[a]
-                    if error.IsNone then
-                        if addBuffer { Lower = 0L; Upper = -1L; Size = size; Address = a; Stream = stream; Origin = r.Place at }
-                        then live.[a] <- struct (size, stream, at, pending.Count - 1)
-                        else error <- Some (fail r (Some at) "sizes add up past the 64-bit limit")
+            if i = first then openWindow ()
             stepOf.[i] <- (if i < first then -1L elif i >= last then System.Int64.MaxValue else int64 count + 1L)
             if error.IsNone then
                 match e.Action with
@@ -282,14 +283,8 @@ module Recording =
                                 if firstSkipped.IsNone then firstSkipped <- Some (r.Place e.At)
                 | RecordedAction.Reserve | RecordedAction.Release | RecordedAction.Iteration -> ()
             i <- i + 1
-        // an empty window still turns the blocks live at its start into buffers
-        if error.IsNone && first = events.Length then
-            for a in order do
-                let struct (size, stream, at, _) = live.[a]
-                if error.IsNone then
-                    if addBuffer { Lower = 0L; Upper = -1L; Size = size; Address = a; Stream = stream; Origin = r.Place at }
-                    then live.[a] <- struct (size, stream, at, pending.Count - 1)
-                    else error <- Some (fail r (Some at) "sizes add up past the 64-bit limit")
+        // an empty window (after the last marker) still turns the blocks live at its start into buffers
+        if error.IsNone && first = events.Length then openWindow ()
         match error with
         | Some e -> e
         | None ->
