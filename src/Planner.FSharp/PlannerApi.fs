@@ -59,6 +59,9 @@ type PlannerApi =
     /// A pool policy run on a problem: reserved bytes (its charged peak), segments, peak in use and its plan.
     static member SimulatePool(policy: PoolPolicy, problem: Problem) : PoolResult = Pool.simulate policy problem
 
+    /// Every pool policy: `pool`, `torch-pool`, `torch-expandable`.
+    static member PoolPolicies : PoolPolicy[] = Array.ofList PoolPolicy.all
+
     /// The pool policy named (`pool`, `torch-pool`, `torch-expandable`); false when there is none.
     static member TryParsePool(name: string, [<Out>] policy: byref<PoolPolicy>) : bool =
         match PoolPolicy.tryParse name with

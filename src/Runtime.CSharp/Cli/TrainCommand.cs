@@ -26,7 +26,7 @@ public static class TrainCommand
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
-        var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
+        var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool, torch-expandable and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
         var lr = new Option<float?>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter); default 0.05 for the digits networks, 0.01 for the paper networks" };
@@ -202,10 +202,12 @@ public static class TrainCommand
             table.AddRow("iterations replayed from the plan", $"{report.ReplayedIterations} of {report.Iterations}");
             table.AddRow("planned iteration: pool peak (CuPy)", Output.Bytes(plan.PoolPeakBytes));
             table.AddRow("planned iteration: torch-pool peak (PyTorch)", Output.Bytes(plan.TorchPoolPeakBytes));
+            table.AddRow("planned iteration: torch-expandable peak (PyTorch, expandable segments)", Output.Bytes(plan.TorchExpandablePeakBytes));
             table.AddRow($"planned iteration: plan peak ({plan.Algorithm})", Output.Bytes(plan.PlanPeakBytes));
             table.AddRow("planned iteration: lower bound", Output.Bytes(plan.LowerBoundBytes));
             table.AddRow("reduction against the pool", $"{plan.ReductionPercent:0.0} %");
             table.AddRow("reduction against torch-pool", $"{plan.TorchReductionPercent:0.0} %");
+            table.AddRow("reduction against torch-expandable", $"{plan.TorchExpandableReductionPercent:0.0} %");
         }
         Console.Out.Flush();
         Output.Out.Write(table);
@@ -220,13 +222,15 @@ public static class TrainCommand
                 peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
                 poolPeakBytes = plan?.PoolPeakBytes ?? (allocator == AllocatorKind.Pool ? result.PeakBytes : (long?)null),
                 torchPoolPeakBytes = plan?.TorchPoolPeakBytes ?? (allocator == AllocatorKind.TorchPool ? result.PeakBytes : (long?)null),
+                torchExpandablePeakBytes = plan?.TorchExpandablePeakBytes ?? (allocator == AllocatorKind.TorchExpandable ? result.PeakBytes : (long?)null),
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes,
-                reductionPercent = plan?.ReductionPercent, torchReductionPercent = plan?.TorchReductionPercent,
+                reductionPercent = plan?.ReductionPercent, torchReductionPercent = plan?.TorchReductionPercent, torchExpandableReductionPercent = plan?.TorchExpandableReductionPercent,
                 planner = plan?.Algorithm, arenaBytes = report.ArenaBytes, replayedIterations = report.ReplayedIterations,
                 peakInUseBytes = result.PeakInUseBytes,
                 allocators = runs?.Select(r => new { allocator = r.Allocator.Name(), batch = r.Batch, peakBytes = r.PeakBytes, stepMillis = r.StepMillis, stepSpreadMillis = r.Step?.SpreadMillis, samplesPerSecond = r.SamplesPerSecond }),
                 poolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Pool).StepMillis,
                 torchPoolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchPool).StepMillis,
+                torchExpandableStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchExpandable).StepMillis,
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
                 tf32 = device.Kernels!.Tf32Active,
                 opTimes = times is null ? null : OpTimesReport.Json(times),
@@ -245,8 +249,8 @@ public static class TrainCommand
         public double SamplesPerSecond => StepMillis is double ms && Batch > 0 ? Batch * 1000.0 / ms : 0;
     }
 
-    /// <summary>The allocators <c>--compare-allocators</c> runs: both pools and the plan.</summary>
-    public static IReadOnlyList<AllocatorKind> Compared { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Planned];
+    /// <summary>The allocators <c>--compare-allocators</c> runs: the pools and the plan.</summary>
+    public static IReadOnlyList<AllocatorKind> Compared { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.TorchExpandable, AllocatorKind.Planned];
 
     /// <summary>
     /// Pool, torch-pool and planned side by side in one process on one device, each under the same memory limit and at
@@ -296,11 +300,12 @@ public static class TrainCommand
     {
         var pool = runs.First(r => r.Allocator == AllocatorKind.Pool);
         var torch = runs.First(r => r.Allocator == AllocatorKind.TorchPool);
-        var table = Output.Table(["allocator", "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool"],
-            new HashSet<string> { "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool" });
+        var expandable = runs.First(r => r.Allocator == AllocatorKind.TorchExpandable);
+        var table = Output.Table(["allocator", "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool", "vs torch-expandable"],
+            new HashSet<string> { "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool", "vs torch-expandable" });
         table.Title = new TableTitle("allocators side by side" + (limit is long l ? $" within {Output.Bytes(l)}" : ""));
         foreach (var r in runs)
-            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
+            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond), Ratio(r.SamplesPerSecond, expandable.SamplesPerSecond));
         return table;
 
         static string Ratio(double x, double baseline) => baseline > 0 ? $"x{x / baseline:0.00}" : "-";
