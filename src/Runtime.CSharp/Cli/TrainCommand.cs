@@ -19,7 +19,7 @@ public static class TrainCommand
         var imageSize = ModelOptions.ImageSizeOption();
         var batch = new Option<string>("--batch") { Description = "samples per step, or max: the largest batch whose run fits --memory-limit under the allocator (dry runs through its own policy, then one confirming real step)", HelpName = "N|max", DefaultValueFactory = _ => "32" };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
-        var allocator = Choices.AllocatorOption(AllocatorKind.Pool);
+        var allocator = Choices.AllocatorOption(AllocatorKind.Planned);
         var memoryLimit = new Option<string?>("--memory-limit") { Description = "device memory the allocator may hold, e.g. 8MiB (CPU: a simulated device of that size; CUDA: defaults to the free device memory). A request past it, after the pools gave back their cached segments, ends the run with one 'out of memory' line and exit code 1", HelpName = "SIZE" };
         var planFrom = new Option<string>("--plan-from") { Description = "with --allocator planned: dry-run (plan a shapes-only run of the first iteration before the first step, so the whole run's peak is the plan's) or profile (serve the first iteration from the fallback pool, then plan its profile)", HelpName = "dry-run|profile", DefaultValueFactory = _ => "dry-run" };
         var convWorkspace = ModelOptions.ConvWorkspaceOption();
@@ -38,7 +38,7 @@ public static class TrainCommand
         command.SetAction(r =>
         {
             var info = ModelOptions.Find(r.GetValue(model)!);
-            var options = Validate(info.Name, ParseBatch(r.GetValue(batch)!), r.GetValue(steps), r.GetValue(allocator) ?? AllocatorKind.Pool, r.GetValue(planner)!,
+            var options = Validate(info.Name, ParseBatch(r.GetValue(batch)!), r.GetValue(steps), r.GetValue(allocator) ?? AllocatorKind.Planned, r.GetValue(planner)!,
                 r.GetValue(plannerDebug), r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr) ?? info.LearningRate) with
             {
                 MemoryLimit = r.GetValue(memoryLimit) is { } limit ? Inputs.ParseBytes(limit, "--memory-limit") : null,

@@ -14,7 +14,8 @@ public sealed record TrainOptions
     public int? ImageSize { get; init; }
     public int Batch { get; init; } = 32;
     public int Steps { get; init; } = 150;
-    public AllocatorKind Allocator { get; init; } = AllocatorKind.Pool;
+    /// <summary>The allocator (default: the paper's planned allocator; pool, torch-pool and naive are baselines).</summary>
+    public AllocatorKind Allocator { get; init; } = AllocatorKind.Planned;
     public AcceleratorChoice Accelerator { get; init; } = AcceleratorChoice.Auto;
     public int Seed { get; init; } = 1;
     public float LearningRate { get; init; } = 0.05f;
