@@ -95,27 +95,6 @@ public static class TrainCommand
         };
     }
 
-    /// <summary>
-    /// The largest batch whose run fits the memory limit under <paramref name="options"/>' allocator: a search over dry
-    /// runs through the allocator's own policy (<see cref="MaxBatch.ForTraining"/>), then one real step on
-    /// <paramref name="device"/> to confirm it; a batch the real step refuses lowers the cap and the search runs again.
-    /// </summary>
-    public static int LargestBatch(TrainOptions options, Device device, Dataset data, int cap = MaxBatch.DefaultCap)
-    {
-        while (true)
-        {
-            int b = MaxBatch.ForTraining(options, cap);
-            if (b == 0 || MaxBatch.FitsRealStep(options with { Batch = b }, device, data)) return b;
-            Console.Error.WriteLine($"  batch {b}: the real step ran out of memory; searching below it");
-            cap = b - 1;
-        }
-    }
-
-    /// <summary>The limit a run on <paramref name="device"/> works under: the one given, else on CUDA the device's
-    /// free memory, else none.</summary>
-    static long? Limit(long? given, Device device) =>
-        given ?? (device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda ? cuda.GetFreeMemory() : null);
-
     static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare)
     {
         var data = source == TrainingData.Digits ? Digits.Load() : null;
@@ -126,13 +105,13 @@ public static class TrainCommand
         try { device = Device.Create(options.Accelerator); }
         catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
-        options = options with { MemoryLimit = Limit(options.MemoryLimit, device) };
+        options = options with { MemoryLimit = SideBySide.Limit(options.MemoryLimit, device) };
         bool max = options.Batch == MaxBatchRequest;
         if (max)
         {
             if (options.MemoryLimit is not long limit) throw new UsageException("--batch max needs --memory-limit (on a CUDA device the free memory is the default)");
             Console.Error.WriteLine($"searching the largest {options.Allocator.Name()} batch of {options.Model} within {Output.Bytes(limit)} (dry runs, then one real step)");
-            int found = LargestBatch(options, device, samples);
+            int found = SideBySide.LargestBatch(options, device, samples);
             if (found == 0)
             {
                 Console.Error.WriteLine($"pgmo train: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator");
@@ -155,7 +134,7 @@ public static class TrainCommand
         var result = data is null ? trainer.FitSynthetic(progress) : trainer.Fit(data, progress);
         var report = trainer.Allocator.Report();
         var plan = report.FirstPlan;
-        IReadOnlyList<AllocatorRun>? runs = compare ? CompareAllocators(options, max, device, samples) : null;
+        IReadOnlyList<AllocatorRun>? runs = compare ? SideBySide.CompareAllocators(options, max ? SideBySide.LargestBatches(options, device, samples) : null, options.Steps, device, samples) : null;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was planned");
@@ -189,7 +168,7 @@ public static class TrainCommand
         }
         Console.Out.Flush();
         Output.Out.Write(table);
-        if (runs is not null) Output.Out.Write(ComparisonTable(runs, options.MemoryLimit));
+        if (runs is not null) Output.Out.Write(SideBySide.ComparisonTable(runs, options.MemoryLimit));
         if (json)
             Output.JsonLine(new
             {
@@ -209,77 +188,5 @@ public static class TrainCommand
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
             });
         return 0;
-    }
-
-    /// <summary>One allocator in a side-by-side run: its batch (0: not even batch 1 fits the limit), peak reserved
-    /// bytes, steady-state step times (median and spread; null when it trained nothing) and throughput.</summary>
-    public sealed record AllocatorRun(AllocatorKind Allocator, int Batch, long PeakBytes, TimingSummary? Step)
-    {
-        /// <summary>Median step time in milliseconds (null when it trained nothing).</summary>
-        public double? StepMillis => Step?.MedianMillis;
-
-        /// <summary>Samples trained per second at the median step time (0 when it trained nothing).</summary>
-        public double SamplesPerSecond => StepMillis is double ms && Batch > 0 ? Batch * 1000.0 / ms : 0;
-    }
-
-    /// <summary>The allocators <c>--compare-allocators</c> runs: both pools and the plan.</summary>
-    public static IReadOnlyList<AllocatorKind> Compared { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Planned];
-
-    /// <summary>
-    /// Pool, torch-pool and planned side by side in one process on one device, each under the same memory limit and at
-    /// its largest batch under it (<paramref name="max"/>) or at the run's batch: one trainer each with the same seed,
-    /// warmed up (the planned one plans and replays), then <c>min(steps, 20)</c> steps each, interleaved in rotating order
-    /// so that all see the same machine load. Reports median step times, samples per second and each trainer's peak;
-    /// an allocator that fits no batch is reported with batch 0.
-    /// </summary>
-    public static IReadOnlyList<AllocatorRun> CompareAllocators(TrainOptions options, bool max, Device device, Dataset data, int warmup = 2)
-    {
-        var batches = Compared.ToDictionary(k => k, k => max ? LargestBatch(options with { Allocator = k }, device, data) : options.Batch);
-        var kinds = Compared.Where(k => batches[k] > 0).ToList();
-        var trainers = kinds.Select(k => new Trainer(options with { Allocator = k, Batch = batches[k], Planned = options.Planned with { OnLog = null } }, device)).ToList();
-        try
-        {
-            var inputs = trainers.Select(t =>
-            {
-                int b = t.Options.Batch;
-                return (Xs: Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray(), Ys: Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray());
-            }).ToList();
-            for (int w = 0; w < warmup; w++)
-                for (int k = 0; k < trainers.Count; k++) trainers[k].Step(inputs[k].Xs, inputs[k].Ys);
-            int steps = Math.Min(options.Steps, 20);
-            var times = trainers.Select(_ => new List<double>()).ToList();
-            Console.Error.WriteLine($"comparing allocators: {steps} steps each, {string.Join(", ", Compared.Select(k => $"{k.Name()} at batch {batches[k]}"))}, interleaved");
-            for (int i = 0; i < steps; i++)
-                for (int j = 0; j < trainers.Count; j++)
-                {
-                    int k = (i + j) % trainers.Count;
-                    var clock = System.Diagnostics.Stopwatch.StartNew();
-                    trainers[k].Step(inputs[k].Xs, inputs[k].Ys);
-                    device.Synchronize();
-                    times[k].Add(clock.Elapsed.TotalMilliseconds);
-                }
-            return Compared.Select(k => kinds.IndexOf(k) is int i and >= 0
-                ? new AllocatorRun(k, batches[k], trainers[i].Allocator.PeakReservedBytes, Timing.Summarize(times[i]))
-                : new AllocatorRun(k, 0, 0, null)).ToList();
-        }
-        finally
-        {
-            foreach (var t in trainers) t.Dispose();
-        }
-    }
-
-    /// <summary>The side-by-side table: batch, peak, step time, samples/s, and each against both pools.</summary>
-    static Table ComparisonTable(IReadOnlyList<AllocatorRun> runs, long? limit)
-    {
-        var pool = runs.First(r => r.Allocator == AllocatorKind.Pool);
-        var torch = runs.First(r => r.Allocator == AllocatorKind.TorchPool);
-        var table = Output.Table(["allocator", "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool"],
-            new HashSet<string> { "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool" });
-        table.Title = new TableTitle("allocators side by side" + (limit is long l ? $" within {Output.Bytes(l)}" : ""));
-        foreach (var r in runs)
-            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
-        return table;
-
-        static string Ratio(double x, double baseline) => baseline > 0 ? $"x{x / baseline:0.00}" : "-";
     }
 }
