@@ -20,16 +20,7 @@ public sealed class InferenceTests(CpuFixture fx)
     static float[][] Inputs(Inferencer inferencer, int batch) =>
         new SyntheticData(inferencer.Model.InputShape, inferencer.Model.Classes, 5).Take(batch).Samples;
 
-    [Theory]
-    [InlineData("mlp", 8, null)]
-    [InlineData("cnn", 17, null)]
-    [InlineData("lenet", 2, null)]
-    [InlineData("resnet", 8, null)]
-    [InlineData("alexnet", 1, 63)]
-    [InlineData("vgg16", 1, 32)]
-    [InlineData("googlenet", 2, 32)]
-    [InlineData("resnet50", 2, 32)]
-    [InlineData("inception3", 1, 75)]
+    [Theory, MemberData(nameof(SmallNetworks.All), MemberType = typeof(SmallNetworks))]
     public void DryRunTraceEqualsRealTrace(string model, int batch, int? imageSize)
     {
         var options = Options(model, batch, imageSize, AllocatorKind.Pool) with { Record = true };

@@ -22,16 +22,17 @@ public static class InferCommand
         var steps = new Option<int>("--steps") { Description = "timed batches, after one warm-up batch", DefaultValueFactory = _ => 10 };
         var allocator = Choices.AllocatorOption(AllocatorKind.Planned);
         var memoryLimit = new Option<string?>("--memory-limit") { Description = "device memory the allocator may hold, e.g. 1GiB (CPU: a simulated device of that size; CUDA: defaults to the free device memory). A request past it, after the pools gave back their cached segments, ends the run with one 'out of memory' line and exit code 1", HelpName = "SIZE" };
-        var convWorkspace = ModelOptions.ConvWorkspaceOption();
+        var convWorkspace = ModelOptions.ConvWorkspaceOption(auto: true);
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned batch's trace (problem CSV with a tag column) to this file" };
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median batch latency, samples/s and peak" };
+        var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median batch latency and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the weights and of the synthetic inputs", DefaultValueFactory = _ => 1 };
         var json = Commands.JsonOption();
         var command = new Command("infer", "Run a network forward (inference: running batch-norm statistics, no dropout, no tape; every activation freed after its last use) on seeded synthetic inputs and report batch latency, samples per second and each allocator's peak.")
         {
-            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, trace, compare, accelerator, seed, json,
+            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, trace, compare, compareWorkspaces, accelerator, seed, json,
         };
         command.SetAction(r =>
         {
@@ -41,20 +42,21 @@ public static class InferCommand
             if (k < 1) throw new UsageException($"--steps must be at least 1, got {k}");
             var kind = r.GetValue(allocator) ?? AllocatorKind.Planned;
             if (r.GetValue(trace) is not null && kind != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
+            var (workspace, grow) = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace), kind, PlanSource.DryRun);
             var options = new InferOptions
             {
                 Model = info.Name, Batch = n, Steps = k, Allocator = kind, Seed = r.GetValue(seed),
                 Accelerator = Device.Parse(r.GetValue(accelerator)!) ?? throw new UsageException($"--accelerator: unknown accelerator '{r.GetValue(accelerator)}' (expected auto, cpu or cuda)"),
                 MemoryLimit = r.GetValue(memoryLimit) is { } limit ? Inputs.ParseBytes(limit, "--memory-limit") : null,
                 ImageSize = ModelOptions.ImageSize(info, r.GetValue(imageSize)),
-                ConvWorkspaceBytes = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace)),
+                ConvWorkspaceBytes = workspace, GrowConvWorkspaces = grow,
                 Planned = new PlannedAllocatorOptions
                 {
                     Algorithm = r.GetValue(planner)!,
                     OnLog = e => Console.Error.WriteLine($"  planned allocator, batch {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}"),
                 },
             };
-            try { return Infer(options, r.GetValue(json), r.GetValue(trace), r.GetValue(compare)); }
+            try { return Infer(options, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(compareWorkspaces)); }
             catch (OutOfDeviceMemoryException e)
             {
                 Console.Error.WriteLine($"pgmo infer: {e.Message}");
@@ -77,7 +79,7 @@ public static class InferCommand
             DeviceAllocator.Aligned(planned.Peak), PlannerApi.LowerBound(problem), options.Planned.Algorithm.Name);
     }
 
-    static int Infer(InferOptions options, bool json, string? tracePath, bool compare)
+    static int Infer(InferOptions options, bool json, string? tracePath, bool compare, bool compareWorkspaces)
     {
         var info = ModelZoo.Find(options.Model)!;
         // the samples of the side-by-side runs and of the confirming batches of --batch max
@@ -129,14 +131,9 @@ public static class InferCommand
         var latency = Timing.Summarize(result.BatchMillis);
         double samplesPerSecond = options.Batch * 1000.0 / latency.MedianMillis;
         IReadOnlyList<AllocatorRun>? runs = compare ? SideBySide.CompareAllocators(options, largest, options.Steps, device, samples) : null;
+        IReadOnlyList<WorkspaceRun>? workspaces = compareWorkspaces ? SideBySide.CompareWorkspaces(options, options.Steps, device, samples) : null;
 
-        var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo infer {result.Model}") };
-        table.AddColumn("figure");
-        table.AddColumn(new TableColumn("value").RightAligned());
-        table.AddRow("accelerator", result.Accelerator);
-        table.AddRow("allocator", result.Allocator);
-        table.AddRow("memory limit", options.MemoryLimit is long m ? Output.Bytes(m) : "none");
-        table.AddRow(max ? "batch (largest that fits)" : "batch", options.Batch.ToString(CultureInfo.InvariantCulture));
+        var table = SideBySide.RunTable($"pgmo infer {result.Model}", result.Accelerator, result.Allocator, options.MemoryLimit, options.Batch, max);
         table.AddRow("batch latency (median ±half IQR)", latency.ToString());
         table.AddRow("samples per second", $"{samplesPerSecond:0.0}");
         table.AddRow("allocator peak (reserved)", Output.Bytes(result.PeakBytes));
@@ -151,6 +148,7 @@ public static class InferCommand
         Console.Out.Flush();
         Output.Out.Write(table);
         if (runs is not null) Output.Out.Write(SideBySide.ComparisonTable(runs, options.MemoryLimit, "batch"));
+        if (workspaces is not null) Output.Out.Write(SideBySide.WorkspaceTable(workspaces, "batch"));
         if (json)
             Output.JsonLine(new
             {
@@ -161,6 +159,8 @@ public static class InferCommand
                 poolPeakBytes = peaks.Pool, torchPoolPeakBytes = peaks.TorchPool, planPeakBytes = peaks.Plan, lowerBoundBytes = peaks.LowerBound, planner = peaks.Algorithm,
                 replayedIterations = report.ReplayedIterations, iterations = report.Iterations,
                 maxBatch = largest?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
+                convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,
+                workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, latencyMillis = w.Step.MedianMillis, latencySpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),
                 allocators = runs?.Select(r => new { allocator = r.Allocator.Name(), batch = r.Batch, peakBytes = r.PeakBytes, latencyMillis = r.StepMillis, latencySpreadMillis = r.Step?.SpreadMillis, samplesPerSecond = r.SamplesPerSecond }),
             });
         return ExitCodes.Success;

@@ -22,18 +22,19 @@ public static class TrainCommand
         var allocator = Choices.AllocatorOption(AllocatorKind.Planned);
         var memoryLimit = new Option<string?>("--memory-limit") { Description = "device memory the allocator may hold, e.g. 8MiB (CPU: a simulated device of that size; CUDA: defaults to the free device memory). A request past it, after the pools gave back their cached segments, ends the run with one 'out of memory' line and exit code 1", HelpName = "SIZE" };
         var planFrom = new Option<string>("--plan-from") { Description = "with --allocator planned: dry-run (plan a shapes-only run of the first iteration before the first step, so the whole run's peak is the plan's) or profile (serve the first iteration from the fallback pool, then plan its profile)", HelpName = "dry-run|profile", DefaultValueFactory = _ => "dry-run" };
-        var convWorkspace = ModelOptions.ConvWorkspaceOption();
+        var convWorkspace = ModelOptions.ConvWorkspaceOption(auto: true);
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
+        var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median step time and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
         var lr = new Option<float?>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter); default 0.05 for the digits networks, 0.01 for the paper networks" };
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, compareWorkspaces, accelerator, seed, lr, json,
         };
         command.SetAction(r =>
         {
@@ -43,12 +44,14 @@ public static class TrainCommand
             {
                 MemoryLimit = r.GetValue(memoryLimit) is { } limit ? Inputs.ParseBytes(limit, "--memory-limit") : null,
                 ImageSize = ModelOptions.ImageSize(info, r.GetValue(imageSize)),
-                ConvWorkspaceBytes = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace)),
             };
             options = options with { Planned = options.Planned with { PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!) } };
+            var (workspace, grow) = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace), options.Allocator, options.Planned.PlanFrom);
+            options = options with { ConvWorkspaceBytes = workspace, GrowConvWorkspaces = grow };
             var source = ModelOptions.Data(info, r.GetValue(data));
             if (r.GetValue(trace) is not null && options.Allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
-            try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare)); }
+            if (r.GetValue(compareWorkspaces) && options.Planned.PlanFrom != PlanSource.DryRun) throw new UsageException("--compare-workspaces runs the planned allocator from a dry-run plan: it needs --plan-from dry-run");
+            try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(compareWorkspaces)); }
             catch (OutOfDeviceMemoryException e)
             {
                 Console.Error.WriteLine($"pgmo train: {e.Message}");
@@ -95,7 +98,7 @@ public static class TrainCommand
         };
     }
 
-    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare)
+    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare, bool compareWorkspaces)
     {
         var data = source == TrainingData.Digits ? Digits.Load() : null;
         // the samples of the side-by-side runs and of the confirming step of --batch max
@@ -135,19 +138,14 @@ public static class TrainCommand
         var report = trainer.Allocator.Report();
         var plan = report.FirstPlan;
         IReadOnlyList<AllocatorRun>? runs = compare ? SideBySide.CompareAllocators(options, max ? SideBySide.LargestBatches(options, device, samples) : null, options.Steps, device, samples) : null;
+        IReadOnlyList<WorkspaceRun>? workspaces = compareWorkspaces ? SideBySide.CompareWorkspaces(options, options.Steps, device, samples) : null;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was planned");
             Output.WriteAtomically(tracePath, PlannerApi.TraceCsv(plan.Trace.Problem, plan.Trace.Tags));
         }
         double samplesPerSecond = batch * 1000.0 / result.StepMillis;
-        var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo train {result.Model}") };
-        table.AddColumn("figure");
-        table.AddColumn(new TableColumn("value").RightAligned());
-        table.AddRow("accelerator", result.Accelerator);
-        table.AddRow("allocator", result.Allocator);
-        table.AddRow("memory limit", options.MemoryLimit is long m ? Output.Bytes(m) : "none");
-        table.AddRow(max ? "batch (largest that fits)" : "batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var table = SideBySide.RunTable($"pgmo train {result.Model}", result.Accelerator, result.Allocator, options.MemoryLimit, batch, max);
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
         table.AddRow("test accuracy", result.TestAccuracy is { } accuracy ? $"{accuracy:P2}" : "none (synthetic data)");
         table.AddRow("mean step time", $"{result.StepMillis:0.00} ms");
@@ -169,6 +167,7 @@ public static class TrainCommand
         Console.Out.Flush();
         Output.Out.Write(table);
         if (runs is not null) Output.Out.Write(SideBySide.ComparisonTable(runs, options.MemoryLimit));
+        if (workspaces is not null) Output.Out.Write(SideBySide.WorkspaceTable(workspaces));
         if (json)
             Output.JsonLine(new
             {
@@ -186,6 +185,8 @@ public static class TrainCommand
                 poolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Pool).StepMillis,
                 torchPoolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchPool).StepMillis,
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
+                convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,
+                workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, stepMillis = w.Step.MedianMillis, stepSpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),
             });
         return 0;
     }

@@ -30,6 +30,13 @@ public abstract record RunOptions
     public long? MemoryLimit { get; init; }
     /// <summary>The most bytes one convolution's im2col workspace may take (<see cref="Tape.ConvWorkspaceBytes"/>).</summary>
     public long ConvWorkspaceBytes { get; init; } = ConvTiling.DefaultWorkspaceBytes;
+    /// <summary><c>--conv-workspace auto</c>: with the planned allocator planning a dry run, each convolution's
+    /// workspace grows from <see cref="ConvWorkspaceBytes"/> into the bytes the plan leaves free at its step, at the
+    /// same peak (<see cref="WorkspaceGrowth"/>). Without a dry-run plan it changes nothing.</summary>
+    public bool GrowConvWorkspaces { get; init; }
+    /// <summary>The bound of each workspace request of an iteration, in order (<see cref="Tape.WorkspaceBounds"/>);
+    /// null: <see cref="ConvWorkspaceBytes"/> for all. A session that grows its workspaces sets its own.</summary>
+    public IReadOnlyList<long>? ConvWorkspaceBounds { get; init; }
 
     /// <summary>A session of this run's kind on <paramref name="device"/> (null: its own device of
     /// <see cref="Accelerator"/>): a <see cref="Trainer"/> or an <see cref="Inference.Inferencer"/>.</summary>
@@ -61,11 +68,18 @@ public abstract class Session : IDisposable
         Device = device ?? Device.Create(options.Accelerator);
         try
         {
-            var planned = options.Allocator == AllocatorKind.Planned && options.Planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null }
-                ? options.Planned with { FirstTrace = DryRunTrace(options) }
-                : options.Planned;
+            var (planned, bounds) = (options.Planned, options.ConvWorkspaceBounds);
+            if (options.Allocator == AllocatorKind.Planned && planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null })
+            {
+                if (options.GrowConvWorkspaces)
+                {
+                    var grown = WorkspaceGrowth.Plan(options);
+                    (planned, bounds) = (planned with { FirstTrace = grown.Trace, FirstPlan = grown.Plan }, grown.Bounds);
+                }
+                else planned = planned with { FirstTrace = DryRunTrace(options), FirstPlan = null };
+            }
             Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
-            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes };
+            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes, WorkspaceBounds = bounds };
             Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
             setup?.Invoke(this);
             PersistentBlocks = Allocator.LiveBlocks;
@@ -122,9 +136,11 @@ public abstract class Session : IDisposable
     {
         var marks = Allocator as IIterationAllocator;
         marks?.BeginIteration();
+        Tape.BeginIteration();
         interrupted = true;
         var result = body();
         interrupted = false;
+        Tape.EndIteration();
         marks?.EndIteration();
         return result;
     }

@@ -84,11 +84,31 @@ public sealed class InferCommandTests
     [InlineData("--trace", "--model", "cnn", "--allocator", "pool", "--trace", "x.csv")]
     [InlineData("--image-size", "--model", "alexnet", "--image-size", "62")]
     [InlineData("--memory-limit", "--model", "cnn", "--memory-limit", "lots")]
+    [InlineData("--conv-workspace", "--model", "cnn", "--allocator", "pool", "--conv-workspace", "auto")]   // auto needs a plan
+    [InlineData("--conv-workspace", "--model", "cnn", "--conv-workspace", "0")]
     public void BadArgumentsExit2(string option, params string[] args)
     {
         var r = CliRunner.Run(["infer", .. args]);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains(option, r.Err);
+    }
+
+    /// <summary>The fixed workspace bound and auto side by side: the same plan peak, and the grown run replays its plan.</summary>
+    [Fact]
+    public void CompareWorkspacesRunsTheFixedBoundAndAutoAtTheSamePeak()
+    {
+        var r = CliRunner.Run("infer", "--model", "cnn", "--batch", "16", "--steps", "2", "--accelerator", "cpu", "--conv-workspace", "auto",
+            "--compare-workspaces", "--json");
+        Assert.True(r.ExitCode == 0, r.Err);
+        var j = r.Json;
+        Assert.True(j.GetProperty("convWorkspaceAuto").GetBoolean());
+        Assert.Equal("best-fit, workspaces grown", j.GetProperty("planner").GetString());
+        Assert.Equal(3, j.GetProperty("replayedIterations").GetInt32());
+        var runs = j.GetProperty("workspaces").EnumerateArray().ToList();
+        Assert.Equal(["8 MiB", "auto"], runs.Select(w => w.GetProperty("workspace").GetString()));
+        Assert.Equal(runs[0].GetProperty("planPeakBytes").GetInt64(), runs[1].GetProperty("planPeakBytes").GetInt64());
+        Assert.Equal(runs[0].GetProperty("peakBytes").GetInt64(), runs[1].GetProperty("peakBytes").GetInt64());
+        Assert.All(runs, w => Assert.True(w.GetProperty("samplesPerSecond").GetDouble() > 0));
     }
 
     [Fact]
