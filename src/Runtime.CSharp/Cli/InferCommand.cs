@@ -28,11 +28,13 @@ public static class InferCommand
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median batch latency, samples/s and peak" };
         var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median batch latency and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
+        var opTimes = new Option<bool>("--op-times") { Description = OpTimesReport.Description.Replace("a step's", "a batch's").Replace("per step", "per batch").Replace("share of the step), over the steps after the first", "share of the batch), over the timed batches") };
+        var tf32 = new Option<bool>("--tf32") { Description = TrainCommand.Tf32Description };
         var seed = new Option<int>("--seed") { Description = "seed of the weights and of the synthetic inputs", DefaultValueFactory = _ => 1 };
         var json = Commands.JsonOption();
         var command = new Command("infer", "Run a network forward (inference: running batch-norm statistics, no dropout, no tape; every activation freed after its last use) on seeded synthetic inputs and report batch latency, samples per second and each allocator's peak.")
         {
-            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, trace, compare, compareWorkspaces, accelerator, seed, json,
+            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, trace, compare, compareWorkspaces, accelerator, seed, opTimes, tf32, json,
         };
         command.SetAction(r =>
         {
@@ -56,7 +58,7 @@ public static class InferCommand
                     OnLog = e => Console.Error.WriteLine($"  planned allocator, batch {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}"),
                 },
             };
-            try { return Infer(options, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(compareWorkspaces)); }
+            try { return Infer(options, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(compareWorkspaces), r.GetValue(opTimes), r.GetValue(tf32)); }
             catch (OutOfDeviceMemoryException e)
             {
                 Console.Error.WriteLine($"pgmo infer: {e.Message}");
@@ -79,7 +81,7 @@ public static class InferCommand
             DeviceAllocator.Aligned(planned.Peak), PlannerApi.LowerBound(problem), options.Planned.Algorithm.Name);
     }
 
-    static int Infer(InferOptions options, bool json, string? tracePath, bool compare, bool compareWorkspaces)
+    static int Infer(InferOptions options, bool json, string? tracePath, bool compare, bool compareWorkspaces, bool opTimes, bool tf32)
     {
         var info = ModelZoo.Find(options.Model)!;
         // the samples of the side-by-side runs and of the confirming batches of --batch max
@@ -88,6 +90,7 @@ public static class InferCommand
         try { device = Device.Create(options.Accelerator); }
         catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
+        TrainCommand.UseTf32(device, tf32);
         options = options with { MemoryLimit = SideBySide.Limit(options.MemoryLimit, device) };
         bool max = options.Batch == TrainCommand.MaxBatchRequest;
         Dictionary<AllocatorKind, int>? largest = null;
@@ -106,6 +109,8 @@ public static class InferCommand
             options = options with { Batch = largest[options.Allocator] };
         }
         InferResult result;
+        // the warm-up batch is not timed
+        var times = opTimes ? new Nn.OpTimes(device.Synchronize) { WarmupSteps = 1 } : null;
         AllocatorReport report;
         int parameters;
         using (var inferencer = new Inferencer(options, device))
@@ -114,11 +119,13 @@ public static class InferCommand
             parameters = (int)Math.Min(int.MaxValue, inferencer.Model.ParameterCount);
             Console.Error.WriteLine($"inference of {options.Model} ({inferencer.Model.ParameterCount:N0} parameters, {string.Join("x", inferencer.Model.InputShape)} inputs) on synthetic data, " +
                                     $"{device.Description}, batch {options.Batch}, 1 warm-up + {options.Steps} timed batches, {options.Allocator.Name()} allocator{limitText}");
+            inferencer.Tape.OpTimes = times;
             int every = Math.Max(1, options.Steps / 10);
             result = inferencer.Run((i, ms) =>
             {
                 if (i % every == 0 || i == options.Steps) Console.Error.WriteLine($"  batch {i,5}/{options.Steps}  {Output.Millis(ms),10}  {options.Batch * 1000.0 / ms,8:0.0} samples/s");
             });
+            inferencer.Tape.OpTimes = null;
             report = inferencer.Allocator.Report();
         }
         var plan = report.FirstPlan;
@@ -134,6 +141,7 @@ public static class InferCommand
         IReadOnlyList<WorkspaceRun>? workspaces = compareWorkspaces ? SideBySide.CompareWorkspaces(options, options.Steps, device, samples) : null;
 
         var table = SideBySide.RunTable($"pgmo infer {result.Model}", result.Accelerator, result.Allocator, options.MemoryLimit, options.Batch, max);
+        table.AddRow("GEMM math", device.Kernels!.Tf32Active ? "TF32 tensor cores (--tf32)" : "FP32");
         table.AddRow("batch latency (median ±half IQR)", latency.ToString());
         table.AddRow("samples per second", $"{samplesPerSecond:0.0}");
         table.AddRow("allocator peak (reserved)", Output.Bytes(result.PeakBytes));
@@ -147,6 +155,7 @@ public static class InferCommand
             foreach (var (k, b) in largest) table.AddRow($"largest batch within the limit: {k.Name()}", b.ToString(CultureInfo.InvariantCulture));
         Console.Out.Flush();
         Output.Out.Write(table);
+        if (times is not null) Output.Out.Write(OpTimesReport.Table(times, $"op times of {result.Model} inference, batch {options.Batch}"));
         if (runs is not null) Output.Out.Write(SideBySide.ComparisonTable(runs, options.MemoryLimit, "batch"));
         if (workspaces is not null) Output.Out.Write(SideBySide.WorkspaceTable(workspaces, "batch"));
         if (json)
@@ -160,6 +169,8 @@ public static class InferCommand
                 replayedIterations = report.ReplayedIterations, iterations = report.Iterations,
                 maxBatch = largest?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
                 convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,
+                tf32 = device.Kernels!.Tf32Active,
+                opTimes = times is null ? null : OpTimesReport.Json(times),
                 workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, latencyMillis = w.Step.MedianMillis, latencySpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),
                 allocators = runs?.Select(r => new { allocator = r.Allocator.Name(), batch = r.Batch, peakBytes = r.PeakBytes, latencyMillis = r.StepMillis, latencySpreadMillis = r.Step?.SpreadMillis, samplesPerSecond = r.SamplesPerSecond }),
             });

@@ -129,7 +129,8 @@ public abstract class Session : IDisposable
     /// training run classifies its test set); nothing for an inference run.</summary>
     public virtual void DryEvaluate(int batch) { }
 
-    /// <summary>Runs <paramref name="body"/> as one iteration: marked for the allocator, and, when it throws, leaving the
+    /// <summary>Runs <paramref name="body"/> as one iteration: marked for the allocator, the tape (its workspace bounds)
+    /// and its op times (one step), and, when it throws, leaving the
     /// session interrupted (its tensors in no known state; an iteration that throws is not ended, so the allocator does
     /// not plan half an iteration).</summary>
     protected T Iteration<T>(Func<T> body)
@@ -138,7 +139,9 @@ public abstract class Session : IDisposable
         marks?.BeginIteration();
         Tape.BeginIteration();
         interrupted = true;
+        Tape.OpTimes?.BeginStep();
         var result = body();
+        Tape.OpTimes?.EndStep();
         interrupted = false;
         Tape.EndIteration();
         marks?.EndIteration();

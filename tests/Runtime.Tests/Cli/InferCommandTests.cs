@@ -111,6 +111,25 @@ public sealed class InferCommandTests
         Assert.All(runs, w => Assert.True(w.GetProperty("samplesPerSecond").GetDouble() > 0));
     }
 
+    /// <summary>--op-times times the timed batches (not the warm-up): forward ops only, and every row's share adds up
+    /// to at most the batch.</summary>
+    [Fact]
+    public void OpTimesCoverTheTimedBatchesForwardOnly()
+    {
+        var r = CliRunner.Run("infer", "--model", "resnet", "--batch", "8", "--steps", "3", "--accelerator", "cpu", "--op-times", "--tf32", "--json");
+        Assert.True(r.ExitCode == 0, r.Err);
+        var j = r.Json;
+        Assert.False(j.GetProperty("tf32").GetBoolean());                           // no effect on the CPU
+        var times = j.GetProperty("opTimes");
+        Assert.Equal(3, times.GetProperty("steps").GetInt32());
+        var rows = times.GetProperty("rows").EnumerateArray().ToDictionary(e => e.GetProperty("op").GetString()!);
+        Assert.Contains("conv2d", rows.Keys);
+        Assert.Contains("batch-norm", rows.Keys);
+        Assert.All(rows.Values, e => Assert.Equal(0, e.GetProperty("backwardMillis").GetDouble()));
+        Assert.True(rows.Values.Sum(e => e.GetProperty("share").GetDouble()) <= 1.0 + 1e-9);
+        Assert.Contains("op times of resnet inference", r.Out);
+    }
+
     [Fact]
     public void OutOfMemoryIsOneLineAndExit1()
     {
