@@ -258,6 +258,21 @@ let tests =
                 let ranges = r.Reserved.Value |> Array.map (fun x -> x.Hi - x.Lo, x.Steps.Start, x.Steps.End)
                 Expect.equal ranges [| 2L * mib, 1L, 5L; 20L * mib, 2L, 4L |] "each segment over the steps it was held"
 
+            testCase "expandable segments: mapped and unmapped ranges, one segment per contiguous mapped range" <| fun () ->
+                // pages [0, 20 MiB) and [20, 40 MiB) mapped for A (30 MiB); after A's free the second page is unmapped;
+                // at the end the snapshot reports the one mapped range [0, 20 MiB) as a segment, with B in it
+                let mib = 1048576L
+                let trace = [ entry "segment_map" 0L (20L * mib); entry "segment_map" (20L * mib) (20L * mib); entry "alloc" 0L (30L * mib)
+                              entry "free_completed" 0L (30L * mib); entry "segment_unmap" (20L * mib) (20L * mib); entry "alloc" 0L mib ]
+                let b = dict [ "address", box 0L; "size", box mib; "requested_size", box mib; "state", box "active_allocated" ]
+                let seg = dict [ "device", box 0; "address", box 0L; "total_size", box (20L * mib); "stream", box 7L; "blocks", list [ b ] ]
+                let r = ok (importSnapshot None (snapshotOf [ seg ] [ trace ]))
+                Expect.equal (shape r.Problem) [ 1L, 2L, 30L * mib; 3L, 4L, mib ] "A, then B live to the end"
+                Expect.equal r.PeakReserved (Some (40L * mib)) "two pages while A is live"
+                let ranges = r.Reserved.Value |> Array.map (fun x -> x.Lo / mib, x.Hi / mib, x.Steps.Start, x.Steps.End)
+                Expect.equal ranges [| 0L, 20L, 1L, 4L; 20L, 40L, 1L, 3L |] "the first page to the end, the second until its unmap"
+                expectUsable r
+
             testCase "the device is chosen, or the one with events" <| fun () ->
                 let two = snapshotOf [] [ [ entry "alloc" 16L 8L ]; [ entry "alloc" 32L 4L; entry "alloc" 64L 4L ] ]
                 expectSnapshotError None two "devices 0, 1 have traces: choose one with --device"
