@@ -301,16 +301,18 @@ let tests =
         testList "snapshot fixtures (datasets/pytorch/snapshots)" [
             for file in Directory.GetFiles(Path.Combine(pytorchFolder (), "snapshots"), "*.pickle*") |> Array.sort do
                 testCase (Path.GetFileName file + " gives the problem of its log") <| fun () ->
-                    // NAME.iterationK.pickle[.gz] was written from iteration K of datasets/pytorch/NAME.log.gz
-                    let m = Regex.Match(Path.GetFileName file, @"^(.+)\.iteration(\d+)\.pickle")
+                    // NAME.iterationK[.expandable].pickle[.gz] was written from iteration K of datasets/pytorch/NAME.log.gz
+                    let m = Regex.Match(Path.GetFileName file, @"^(.+)\.iteration(\d+)(\.expandable)?\.pickle")
                     let log = Path.Combine(pytorchFolder (), m.Groups.[1].Value + ".log.gz")
                     let k = int m.Groups.[2].Value
                     let fromSnapshot = Snapshot.parse file None (readBytes file) |> Result.bind (Recording.toProblem None 512L) |> ok
                     let fromLog = AllocationLog.parse log (readText log) |> Result.bind (Recording.toProblem (Some k) 512L) |> ok
                     Expect.equal fromSnapshot.Problem fromLog.Problem "the same problem"
-                    // the fixture's allocator is PyTorch's default policy, simulated in the script that wrote it
-                    let torch = Pool.simulate PoolPolicy.Torch fromSnapshot.Problem
-                    Expect.equal fromSnapshot.PeakReserved (Some torch.Reserved) "its reserved bytes are torch-pool's on the same requests"
+                    // the fixture's allocator is PyTorch's, default or with expandable segments, simulated in the script
+                    // that wrote it
+                    let policy = if m.Groups.[3].Success then PoolPolicy.TorchExpandable else PoolPolicy.Torch
+                    let pool = Pool.simulate policy fromSnapshot.Problem
+                    Expect.equal fromSnapshot.PeakReserved (Some pool.Reserved) (sprintf "its reserved bytes are %s's on the same requests" policy.Name)
                     expectUsable fromSnapshot
         ]
 
