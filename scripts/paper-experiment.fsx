@@ -128,6 +128,11 @@ line "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:
 for r in rows do
     line (sprintf "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %.4f | %.1f %% | %.1f %% | %.1f %% | %.1f %% | %.1f | %.1f |"
               r.Network r.Batch r.Buffers (gib r.Pool) (gib r.TorchPool) (gib r.TorchExpandable) (gib r.BestFit) (gib r.Search) (gib r.LowerBound) r.Ratio r.Reduction r.TorchReduction r.ExpandableReduction r.SearchReduction r.BestFitMs r.SearchMs)
+let span (f: Row -> float) = rows |> List.map f |> List.min, rows |> List.map f |> List.max
+let (eLo, eHi), (tLo, tHi) = span (fun r -> r.ExpandableReduction), span (fun r -> r.TorchReduction)
+line ""
+line (sprintf "Against `torch-expandable` the plan saves %.1f–%.1f %%, against `torch-pool` %.1f–%.1f %%: expandable segments," eLo eHi tLo tHi)
+line "PyTorch's own answer to fragmentation, leave the plan much less to save on these traces."
 line ""
 line "## Largest batch within a memory budget"
 line ""
