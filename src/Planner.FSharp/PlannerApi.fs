@@ -48,18 +48,14 @@ type PlannerApi =
     /// Parses the text of a problem CSV (MiniMalloc's format: `id,lower,upper,size[,alignment]` and its other
     /// columns, docs/cli.md); `file` names it in errors. False, with the error (file, line, message), on bad input.
     static member TryParseProblem(file: string, text: string, [<Out>] problem: byref<Problem>, [<Out>] error: byref<InputError>) : bool =
-        match Csv.parseProblem file text with
-        | Ok p -> problem <- p; error <- Unchecked.defaultof<InputError>; true
-        | Error e -> problem <- Unchecked.defaultof<Problem>; error <- e; false
+        PlannerApi.Unpack(Csv.parseProblem file text, &problem, &error)
 
     /// Reads a problem CSV file; false, with the error (file, line, message), on bad input or an unreadable file.
     static member TryReadProblem(path: string, [<Out>] problem: byref<Problem>, [<Out>] error: byref<InputError>) : bool =
         let text =
             try Ok (System.IO.File.ReadAllText path)
             with :? System.IO.IOException | :? System.UnauthorizedAccessException as e -> Error { File = path; Line = 0; Message = "cannot read: " + e.Message }
-        match text with
-        | Ok text -> PlannerApi.TryParseProblem(path, text, &problem, &error)
-        | Error e -> problem <- Unchecked.defaultof<Problem>; error <- e; false
+        PlannerApi.Unpack(text |> Result.bind (Csv.parseProblem path), &problem, &error)
 
     /// "file:line: message", or "file: message" when the error concerns the whole file.
     static member Describe(error: InputError) : string =
@@ -140,3 +136,24 @@ type PlannerApi =
         match PoolPolicy.tryParse name with
         | Some p -> policy <- p; true
         | None -> policy <- Unchecked.defaultof<PoolPolicy>; false
+
+    /// Imports an allocation log's text (AllocationLog, Recording.toProblem): the whole log, or its `iteration`-th
+    /// marked iteration; every buffer gets `alignment`. False (and the error) when the text or its events are bad.
+    static member TryImportLog(file: string, text: string, iteration: System.Nullable<int>, alignment: int64,
+                               [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(AllocationLog.parse file text |> Result.bind (Recording.toProblem (Option.ofNullable iteration) alignment), &imported, &error)
+
+    /// Imports a PyTorch memory snapshot's bytes (Snapshot, Recording.toProblem) from the trace of `device` (null:
+    /// the one device with events); every buffer gets `alignment`. False (and the error) when the pickle is bad.
+    static member TryImportSnapshot(file: string, bytes: byte[], device: System.Nullable<int>, alignment: int64,
+                                    [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(Snapshot.parse file (Option.ofNullable device) bytes |> Result.bind (Recording.toProblem None alignment), &imported, &error)
+
+    /// A result as `bool TryX(out value, out error)`.
+    static member private Unpack<'T>(result: Result<'T, InputError>, value: byref<'T>, error: byref<InputError>) : bool =
+        match result with
+        | Ok x -> value <- x; error <- Unchecked.defaultof<InputError>; true
+        | Error e -> value <- Unchecked.defaultof<'T>; error <- e; false
+
+    /// The recorded layout of an imported problem (Recording.layout).
+    static member RecordedLayout(imported: Imported) : RecordedLayout = Recording.layout imported

@@ -98,7 +98,9 @@ public sealed class Trainer : IDisposable
         var marks = Allocator as IIterationAllocator;
         marks?.BeginIteration();
         interrupted = true;
+        Tape.OpTimes?.BeginStep();
         float loss = Iteration(samples, labels);
+        Tape.OpTimes?.EndStep();
         interrupted = false;
         marks?.EndIteration();
         return loss;
