@@ -48,9 +48,12 @@ public sealed class PoolAllocatorTests(CpuFixture fx)
     [Fact]
     public void ReleasingCachedSegmentsFreesTheirDeviceMemory()
     {
-        using var memory = new PoolMemory(PoolPolicy.Torch, fx.Device.Accelerator);
-        var small = memory.Place(0, 100, "s");
-        var large = memory.Place(1, 3 * MiB, "l");
+        using var memory = new PoolMemory(PoolPolicy.Torch);
+        var acc = fx.Device.Accelerator!;
+        var small = memory.Place(0, 100, "s", acc.Allocate1D<byte>(memory.NewSegmentBytes(100)));
+        var large = memory.Place(1, 3 * MiB, "l", acc.Allocate1D<byte>(memory.NewSegmentBytes(3 * MiB)));
+        using (var unneeded = acc.Allocate1D<byte>(2 * MiB))
+            Assert.Throws<InvalidOperationException>(() => memory.Place(2, 100, "s2", unneeded));   // a segment it does not need
         memory.Release(large);
         Assert.Equal(20 * MiB, memory.ReleaseCached());
         Assert.Equal(2 * MiB, memory.ReservedBytes);

@@ -20,7 +20,7 @@ public sealed class MemoryLimitTests
         var held = a.Allocate(1000, "held");
         var e = Assert.Throws<OutOfDeviceMemoryException>(() => a.Allocate(limit, "big"));
         Assert.StartsWith("out of memory", e.Message);
-        Assert.Equal((kind.Name(), "big", limit, limit), (e.Allocator, e.Tag, e.Request, e.Limit));
+        Assert.Equal((kind.Name(), "big", limit, (long?)limit), (e.Allocator, e.Tag, e.Request, e.Limit));
         Assert.Equal((a.ReservedBytes, a.InUseBytes), (e.Reserved, e.InUse));
         Assert.Contains(kind.Name(), e.Message);
         Assert.Contains($"{limit:N0} B", e.Message);

@@ -41,6 +41,11 @@ public static class Commands
             Console.Error.WriteLine($"pgmo: {e.Message}");
             return ExitCodes.BadInput;
         }
+        catch (Pgmo.Memory.OutOfDeviceMemoryException e)
+        {
+            Console.Error.WriteLine($"pgmo: {e.Message}");
+            return ExitCodes.Failure;
+        }
         catch (Pgmo.Planner.PairLimitException e)
         {
             Console.Error.WriteLine($"pgmo: {e.Message}");

@@ -236,9 +236,10 @@ public static class TrainCommand
     {
         var batches = Compared.ToDictionary(k => k, k => max ? LargestBatch(options with { Allocator = k }, device, data) : options.Batch);
         var kinds = Compared.Where(k => batches[k] > 0).ToList();
-        var trainers = kinds.Select(k => new Trainer(options with { Allocator = k, Batch = batches[k], Planned = options.Planned with { OnLog = null } }, device)).ToList();
+        var trainers = new List<Trainer>();
         try
         {
+            foreach (var k in kinds) trainers.Add(new Trainer(options with { Allocator = k, Batch = batches[k], Planned = options.Planned with { OnLog = null } }, device));
             var inputs = trainers.Select(t =>
             {
                 int b = t.Options.Batch;

@@ -6,22 +6,19 @@ namespace Pgmo.Memory;
 /// <summary>
 /// The blocks of a pool policy in device memory: the policy's state is the planner's <see cref="CachingPool"/> (the one
 /// implementation of CuPy's and PyTorch's pools, which the planner's <c>pool</c> and <c>torch-pool</c> simulate); this
-/// class only gives each of its segments a device buffer and each block a <see cref="DeviceBlock"/> in it. Used by
-/// <see cref="PoolAllocator"/> and as the planned allocator's fallback.
+/// class only gives each of its segments a device buffer and each block a <see cref="DeviceBlock"/> in it. It takes no
+/// device memory itself: a request that needs a new segment (<see cref="NewSegmentBytes"/>) comes with the segment's
+/// buffer, which the owner took from the device first. Used by <see cref="PoolAllocator"/> and as the planned
+/// allocator's fallback.
 /// </summary>
 public sealed class PoolMemory : IDisposable
 {
-    private readonly Accelerator? accelerator;
     private readonly CachingPool pool;
     private readonly List<MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>?> segments = new();
     private readonly Dictionary<long, PoolBlock> blocks = new();
 
-    /// <summary>A pool following <paramref name="policy"/> on <paramref name="accelerator"/> (null: virtual).</summary>
-    public PoolMemory(PoolPolicy policy, Accelerator? accelerator)
-    {
-        this.accelerator = accelerator;
-        pool = new CachingPool(policy);
-    }
+    /// <summary>An empty pool following <paramref name="policy"/>.</summary>
+    public PoolMemory(PoolPolicy policy) => pool = new CachingPool(policy);
 
     /// <summary>The policy's state: segments, free blocks, reserved and in-use bytes.</summary>
     public CachingPool State => pool;
@@ -34,13 +31,27 @@ public sealed class PoolMemory : IDisposable
     /// when a cached free block fits.</summary>
     public long NewSegmentBytes(long bytes) => pool.NewSegmentBytes(bytes);
 
-    /// <summary>A block for request <paramref name="id"/> of <paramref name="bytes"/> bytes; a new segment takes device memory.</summary>
-    public DeviceBlock Place(long id, long bytes, string tag)
+    /// <summary>A block for request <paramref name="id"/> of <paramref name="bytes"/> bytes. When the request needs a new
+    /// segment, <paramref name="fresh"/> is its device buffer of <see cref="NewSegmentBytes"/> bytes (null when virtual);
+    /// the pool accounts for it, then keeps it.</summary>
+    public DeviceBlock Place(long id, long bytes, string tag, MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? fresh)
     {
+        if (fresh is not null && fresh.LengthInBytes != pool.NewSegmentBytes(bytes))
+            throw new InvalidOperationException($"pool: request {id} ({tag}) needs a new segment of {pool.NewSegmentBytes(bytes)} B, was given {fresh.LengthInBytes} B");
+        int before = pool.SegmentCount;
         var b = pool.Allocate(bytes);
-        while (segments.Count < pool.SegmentCount) segments.Add(accelerator?.Allocate1D<byte>(pool.SegmentSize(segments.Count)));
+        if (pool.SegmentCount != before) segments.Add(fresh);
         blocks.Add(id, b);
         return new DeviceBlock(id, bytes, b.Offset, b.Length, tag, segments[b.Segment], b.Segment);
+    }
+
+    /// <summary>Places live block <paramref name="block"/> (given back by its old place; its owner copies its bytes) in
+    /// the pool, like a request of its <see cref="DeviceBlock.Requested"/> bytes; <paramref name="fresh"/> as in
+    /// <see cref="Place"/>.</summary>
+    public void Adopt(DeviceBlock block, MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>? fresh)
+    {
+        var placed = Place(block.Id, block.Requested, block.Tag, fresh);
+        block.MoveTo(placed.Segment, placed.SegmentIndex, placed.Offset, placed.Length);
     }
 
     /// <summary>Takes back a block this pool placed.</summary>
@@ -56,16 +67,16 @@ public sealed class PoolMemory : IDisposable
         long before = pool.Reserved;
         foreach (var s in pool.ReleaseCached())
         {
-            segments[s]?.Dispose();
+            DeviceMemory.Free(segments[s]);
             segments[s] = null;
         }
         return before - pool.Reserved;
     }
 
-    /// <summary>Frees every segment's device memory.</summary>
+    /// <summary>Gives every segment's device memory back.</summary>
     public void Dispose()
     {
-        foreach (var s in segments) s?.Dispose();
+        foreach (var s in segments) DeviceMemory.Free(s);
         segments.Clear();
     }
 }
@@ -79,7 +90,7 @@ public sealed class PoolAllocator : DeviceAllocator
     /// <paramref name="record"/> records iteration traces; <paramref name="limit"/> caps the reserved bytes (null: none).</summary>
     public PoolAllocator(PoolPolicy policy, ILGPU.Runtime.Accelerator? accelerator, bool record = false, long? limit = null) : base(accelerator, record, limit)
     {
-        memory = new PoolMemory(policy, accelerator);
+        memory = new PoolMemory(policy);
         Kind = policy.IsTorch ? AllocatorKind.TorchPool : AllocatorKind.Pool;
     }
 
@@ -90,8 +101,10 @@ public sealed class PoolAllocator : DeviceAllocator
 
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
-        EnsureRoom(tag, bytes, memory.NewSegmentBytes(bytes));
-        var block = memory.Place(id, bytes, tag);
+        // allocate (the new segment, if any: releasing the cache does not change which one, as no wholly free segment
+        // fits the request), then account and commit
+        var fresh = TakeDeviceMemory(tag, bytes, memory.NewSegmentBytes(bytes));
+        var block = memory.Place(id, bytes, tag, fresh);
         ReservedBytes = memory.ReservedBytes;
         return block;
     }
@@ -105,5 +118,5 @@ public sealed class PoolAllocator : DeviceAllocator
         ReservedBytes = memory.ReservedBytes;
     }
 
-    public override void Dispose() => memory.Dispose();
+    protected override void GiveBackAll() => memory.Dispose();
 }

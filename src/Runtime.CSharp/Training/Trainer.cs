@@ -58,11 +58,23 @@ public sealed class Trainer : IDisposable
         var planned = options.Allocator == AllocatorKind.Planned && options.Planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null }
             ? options.Planned with { FirstTrace = DryRunTrace(options) }
             : options.Planned;
-        Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
-        Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes };
-        Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
-        Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
-        PersistentBlocks = Allocator.LiveBlocks;
+        IDeviceAllocator? allocator = null;
+        try
+        {
+            // The allocator gives all of its device memory back when anything below throws (an arena or a weight
+            // that does not fit): a half-built trainer is never returned, so nothing else could.
+            Allocator = allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
+            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes };
+            Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
+            Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
+            PersistentBlocks = Allocator.LiveBlocks;
+        }
+        catch
+        {
+            allocator?.Dispose();
+            if (ownsDevice) Device.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -96,11 +108,11 @@ public sealed class Trainer : IDisposable
     {
         // An iteration that throws (out of device memory) is not ended: the allocator would plan half an iteration.
         var marks = Allocator as IIterationAllocator;
-        marks?.BeginIteration();
         interrupted = true;
+        marks?.BeginIteration();
         float loss = Iteration(samples, labels);
-        interrupted = false;
         marks?.EndIteration();
+        interrupted = false;
         return loss;
     }
 
