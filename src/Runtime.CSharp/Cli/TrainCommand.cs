@@ -97,19 +97,23 @@ public static class TrainCommand
 
     /// <summary>
     /// The largest batch whose run fits the memory limit under <paramref name="options"/>' allocator: a search over dry
-    /// runs through the allocator's own policy (<see cref="MaxBatch.ForTraining"/>), then one real step on
-    /// <paramref name="device"/> to confirm it; a batch the real step refuses lowers the cap and the search runs again.
+    /// runs through the allocator's own policy (<see cref="MaxBatch.Search"/>, the same as <c>pgmo max-batch</c>), then
+    /// one real step on <paramref name="device"/> to confirm it; a batch the real step refuses is searched below by real
+    /// steps. 0 when not even batch 1 fits; <paramref name="failure"/> is then the real step's error, if it had one.
     /// </summary>
-    public static int LargestBatch(TrainOptions options, Device device, Dataset data, int cap = MaxBatch.DefaultCap)
+    public static int LargestBatch(TrainOptions options, RunKind kind, Device device, Dataset data, out OutOfDeviceMemoryException? failure, int cap = MaxBatch.DefaultCap)
     {
-        while (true)
-        {
-            int b = MaxBatch.ForTraining(options, cap);
-            if (b == 0 || MaxBatch.FitsRealStep(options with { Batch = b }, device, data)) return b;
-            Console.Error.WriteLine($"  batch {b}: the real step ran out of memory; searching below it");
-            cap = b - 1;
-        }
+        OutOfDeviceMemoryException? last = null;
+        int found = MaxBatch.Search(b => MaxBatch.FitsDryRun(options with { Batch = b }, kind),
+            b => MaxBatch.FitsRealStep(options with { Batch = b }, device, data, e => last = e), cap,
+            b => Console.Error.WriteLine($"  batch {b}: the real step did not fit on the device; searching below it by real steps"));
+        failure = found == 0 ? last : null;
+        return found;
     }
+
+    /// <summary>What a run with <paramref name="source"/> does at each batch size: a run on the digits also classifies
+    /// their test set at the end, in batches of the training batch.</summary>
+    public static RunKind RunOf(TrainingData source) => source == TrainingData.Digits ? RunKind.TrainingWithEvaluation : RunKind.Training;
 
     /// <summary>The limit a run on <paramref name="device"/> works under: the one given, else on CUDA the device's
     /// free memory, else none.</summary>
@@ -132,10 +136,11 @@ public static class TrainCommand
         {
             if (options.MemoryLimit is not long limit) throw new UsageException("--batch max needs --memory-limit (on a CUDA device the free memory is the default)");
             Console.Error.WriteLine($"searching the largest {options.Allocator.Name()} batch of {options.Model} within {Output.Bytes(limit)} (dry runs, then one real step)");
-            int found = LargestBatch(options, device, samples);
+            int found = LargestBatch(options, RunOf(source), device, samples, out var failure);
             if (found == 0)
             {
-                Console.Error.WriteLine($"pgmo train: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator");
+                Console.Error.WriteLine($"pgmo train: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator" +
+                                        (failure is null ? "" : $" (its real step: {failure.Message})"));
                 return ExitCodes.Failure;
             }
             options = options with { Batch = found };
@@ -155,7 +160,7 @@ public static class TrainCommand
         var result = data is null ? trainer.FitSynthetic(progress) : trainer.Fit(data, progress);
         var report = trainer.Allocator.Report();
         var plan = report.FirstPlan;
-        IReadOnlyList<AllocatorRun>? runs = compare ? CompareAllocators(options, max, device, samples) : null;
+        IReadOnlyList<AllocatorRun>? runs = compare ? CompareAllocators(options, max, RunOf(source), device, samples) : null;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was planned");
@@ -232,9 +237,9 @@ public static class TrainCommand
     /// so that all see the same machine load. Reports median step times, samples per second and each trainer's peak;
     /// an allocator that fits no batch is reported with batch 0.
     /// </summary>
-    public static IReadOnlyList<AllocatorRun> CompareAllocators(TrainOptions options, bool max, Device device, Dataset data, int warmup = 2)
+    public static IReadOnlyList<AllocatorRun> CompareAllocators(TrainOptions options, bool max, RunKind kind, Device device, Dataset data, int warmup = 2)
     {
-        var batches = Compared.ToDictionary(k => k, k => max ? LargestBatch(options with { Allocator = k }, device, data) : options.Batch);
+        var batches = Compared.ToDictionary(k => k, k => max ? LargestBatch(options with { Allocator = k }, kind, device, data, out _) : options.Batch);
         var kinds = Compared.Where(k => batches[k] > 0).ToList();
         var trainers = new List<Trainer>();
         try
