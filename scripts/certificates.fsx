@@ -8,7 +8,7 @@
 // A committed certificate that is still valid is the hint (starting plan) of the next run, so rerunning never makes
 // a certificate worse; a worse answer than the committed plan cannot happen because the hint is always a candidate.
 //
-// Every plan is validated before it is written; tests/Planner.Tests/OptimalTests.fs re-validates the files.
+// Every plan is validated before it is written; tests/Planner.Tests/Optimal/CertificateTests.fs re-validates the files.
 #r "../src/Planner.Optimal/bin/Release/net10.0/Google.Protobuf.dll"
 #r "../src/Planner.Optimal/bin/Release/net10.0/Google.OrTools.dll"
 #r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.dll"

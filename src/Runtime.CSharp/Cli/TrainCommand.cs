@@ -30,10 +30,12 @@ public static class TrainCommand
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
         var lr = new Option<float?>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter); default 0.05 for the digits networks, 0.01 for the paper networks" };
+        var opTimes = new Option<bool>("--op-times") { Description = OpTimesReport.Description };
+        var tf32 = new Option<bool>("--tf32") { Description = Tf32Description };
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, accelerator, seed, lr, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, accelerator, seed, lr, opTimes, tf32, json,
         };
         command.SetAction(r =>
         {
@@ -48,7 +50,7 @@ public static class TrainCommand
             options = options with { Planned = options.Planned with { PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!) } };
             var source = ModelOptions.Data(info, r.GetValue(data));
             if (r.GetValue(trace) is not null && options.Allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
-            try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare)); }
+            try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(opTimes), r.GetValue(tf32)); }
             catch (OutOfDeviceMemoryException e)
             {
                 Console.Error.WriteLine($"pgmo train: {e.Message}");
@@ -56,6 +58,19 @@ public static class TrainCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The help text of <c>--tf32</c> (train and infer).</summary>
+    public const string Tf32Description =
+        "TF32 tensor-core math for the GEMMs on CUDA (cuBLAS: inputs rounded to 10 mantissa bits, FP32 accumulation; as PyTorch's " +
+        "allow_tf32); off by default, and no effect on the CPU accelerator";
+
+    /// <summary>Turns <c>--tf32</c> on for <paramref name="device"/>'s GEMMs, saying on stderr when it has no effect there.</summary>
+    public static void UseTf32(Device device, bool tf32)
+    {
+        if (!tf32) return;
+        device.Kernels!.Tf32 = true;
+        if (!device.Kernels.Tf32Active) Console.Error.WriteLine($"  --tf32: no effect on {device.Name} (TF32 applies to cuBLAS GEMMs on CUDA)");
     }
 
     /// <summary>The value of <c>--batch</c>: a positive count, or <see cref="MaxBatchRequest"/> for <c>max</c>.</summary>
@@ -120,7 +135,7 @@ public static class TrainCommand
     static long? Limit(long? given, Device device) =>
         given ?? (device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda ? cuda.GetFreeMemory() : null);
 
-    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare)
+    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare, bool opTimes, bool tf32)
     {
         var data = source == TrainingData.Digits ? Digits.Load() : null;
         // the samples of the side-by-side runs and of the confirming step of --batch max
@@ -130,6 +145,7 @@ public static class TrainCommand
         try { device = Device.Create(options.Accelerator); }
         catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
+        UseTf32(device, tf32);
         options = options with { MemoryLimit = Limit(options.MemoryLimit, device) };
         bool max = options.Batch == MaxBatchRequest;
         if (max)
@@ -148,6 +164,8 @@ public static class TrainCommand
         }
         var (batch, steps, allocator) = (options.Batch, options.Steps, options.Allocator);
         using var trainer = new Trainer(options, device);
+        var times = opTimes ? new Nn.OpTimes(device.Synchronize) { WarmupSteps = steps > 1 ? 1 : 0 } : null;
+        trainer.Tape.OpTimes = times;
         string limitText = options.MemoryLimit is long l ? $", limit {Output.Bytes(l)}" : "";
         Console.Error.WriteLine($"training {options.Model} ({trainer.Model.ParameterCount:N0} parameters, {string.Join("x", trainer.Model.InputShape)} inputs) on " +
                                 $"{(data is null ? "synthetic data" : "the digits")}, {device.Description}, batch {batch}, {steps} steps, {allocator.Name()} allocator{limitText}");
@@ -158,6 +176,7 @@ public static class TrainCommand
                 Console.Error.WriteLine($"  step {step,5}/{steps}  loss {loss,8:0.0000}  {rate,8:0} samples/s");
         };
         var result = data is null ? trainer.FitSynthetic(progress) : trainer.Fit(data, progress);
+        trainer.Tape.OpTimes = null;
         var report = trainer.Allocator.Report();
         var plan = report.FirstPlan;
         IReadOnlyList<AllocatorRun>? runs = compare ? CompareAllocators(options, max, RunOf(source), device, samples) : null;
@@ -176,6 +195,7 @@ public static class TrainCommand
         table.AddRow(max ? "batch (largest that fits)" : "batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
         table.AddRow("test accuracy", result.TestAccuracy is { } accuracy ? $"{accuracy:P2}" : "none (synthetic data)");
+        table.AddRow("GEMM math", device.Kernels!.Tf32Active ? "TF32 tensor cores (--tf32)" : "FP32");
         table.AddRow("mean step time", $"{result.StepMillis:0.00} ms");
         table.AddRow("samples per second", $"{samplesPerSecond:0.0}");
         table.AddRow("allocator peak while training (reserved)", Output.Bytes(result.TrainPeakBytes));
@@ -194,6 +214,7 @@ public static class TrainCommand
         }
         Console.Out.Flush();
         Output.Out.Write(table);
+        if (times is not null) Output.Out.Write(OpTimesReport.Table(times, $"op times of {result.Model}, batch {batch}"));
         if (runs is not null) Output.Out.Write(ComparisonTable(runs, options.MemoryLimit));
         if (json)
             Output.JsonLine(new
@@ -212,6 +233,8 @@ public static class TrainCommand
                 poolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Pool).StepMillis,
                 torchPoolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchPool).StepMillis,
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
+                tf32 = device.Kernels!.Tf32Active,
+                opTimes = times is null ? null : OpTimesReport.Json(times),
             });
         return 0;
     }

@@ -29,6 +29,7 @@ public sealed partial class Tape
     {
         if (x.Shape.Length != 4 || w.Shape.Length != 4 || x[1] != w[1])
             throw new ArgumentException($"conv2d: x {Dims(x)} does not match w {Dims(w)}");
+        using var _ = Time(OpKind.Conv);
         var p = WindowParams.Create(x[0], x[1], x[2], x[3], w[2], w[3], stride, padH, padW);
         if (p.OH <= 0 || p.OW <= 0) throw new ArgumentException($"conv2d: input {Dims(x)} too small for kernel {Dims(w)}");
         int oc = w[0];
@@ -89,6 +90,7 @@ public sealed partial class Tape
     {
         public required WindowParams P;
         public required long WorkspaceBytes;
+        public override string Kind => OpKind.Conv;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
@@ -145,6 +147,7 @@ public sealed partial class Tape
     /// <summary>Max pooling with a square window; keeps the argmax (int) for the backward pass; consumes x.</summary>
     public Tensor MaxPool(Tensor x, int kernel, int stride, int pad = 0)
     {
+        using var _ = Time(OpKind.MaxPool);
         var p = Window(x, kernel, stride, pad, "maxpool");
         var y = Empty(new[] { p.N, p.C, p.OH, p.OW }, Tag("maxpool.out"));
         var arg = Empty(y.Shape, Tag("maxpool.argmax"), DType.I32);
@@ -157,6 +160,7 @@ public sealed partial class Tape
     {
         public required WindowParams P;
         public Tensor? Arg;
+        public override string Kind => OpKind.MaxPool;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var dx = t.Empty(new[] { P.N, P.C, P.H, P.W }, t.Tag("maxpool.dx"));
@@ -170,6 +174,7 @@ public sealed partial class Tape
     /// <summary>Average pooling with a square window (padding counts as zero); consumes x.</summary>
     public Tensor AvgPool(Tensor x, int kernel, int stride, int pad = 0)
     {
+        using var _ = Time(OpKind.AvgPool);
         var p = Window(x, kernel, stride, pad, "avgpool");
         var y = Empty(new[] { p.N, p.C, p.OH, p.OW }, Tag("avgpool.out"));
         K?.AvgPool(x.View, y.View, p);
@@ -187,6 +192,7 @@ public sealed partial class Tape
     private sealed class AvgPoolNode : Node
     {
         public required WindowParams P;
+        public override string Kind => OpKind.AvgPool;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var dx = t.Empty(new[] { P.N, P.C, P.H, P.W }, t.Tag("avgpool.dx"));
@@ -211,6 +217,7 @@ public sealed partial class Tape
     /// </summary>
     public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, float momentum = 0.1f, float eps = 1e-5f)
     {
+        using var _ = Time(OpKind.BatchNorm);
         int hw = x.Shape.Length == 4 ? x[2] * x[3] : 1;
         var p = new ChannelParams { N = x[0], C = x[1], HW = hw, Eps = eps, Momentum = momentum };
         var y = Empty(x.Shape, Tag("bn.out"));
@@ -233,6 +240,7 @@ public sealed partial class Tape
     {
         public required ChannelParams P;
         public required Tensor? Mean, InvStd;
+        public override string Kind => OpKind.BatchNorm;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {

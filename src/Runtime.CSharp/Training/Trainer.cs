@@ -110,7 +110,9 @@ public sealed class Trainer : IDisposable
         var marks = Allocator as IIterationAllocator;
         interrupted = true;
         marks?.BeginIteration();
+        Tape.OpTimes?.BeginStep();
         float loss = Iteration(samples, labels);
+        Tape.OpTimes?.EndStep();
         marks?.EndIteration();
         interrupted = false;
         return loss;

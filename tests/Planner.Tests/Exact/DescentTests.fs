@@ -5,7 +5,7 @@ open FsCheck
 open FsCheck.FSharp
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
-open Pgmo.Planner.Tests.OptimalTests
+open Pgmo.Planner.Tests.Reference
 
 /// A tiny unaligned problem whose sizes are multiples of a granularity g in {2, 4, 8}, with a valid plan lifted by
 /// d in [1, g - 1] bytes: a start whose peak is off the grid of canonical peaks.

@@ -4,7 +4,7 @@ open System.Threading
 open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
-open Pgmo.Planner.Tests.OptimalTests
+open Pgmo.Planner.Tests.Reference
 
 /// An optimum (13) above the max load (12), from alignment:
 //  step:  0 1

@@ -11,7 +11,7 @@ open Pgmo.Planner.Optimal
 let private parse (text: string) =
     Csv.parseProblem "g.csv" text |> Result.defaultWith (fun e -> failwithf "%s:%d %s" e.File e.Line e.Message)
 
-let private expectError = CsvTests.expectError
+let private expectError = Reference.expectError
 
 /// The bytes a buffer holds at step t relative to its offset, by the definition of a gap (not by Gaps.pieces).
 let private windowAt (b: Buffer) (t: int64) : (int64 * int64) option =
@@ -97,7 +97,7 @@ let gapProblem (seed: int) (n: int) (pins: bool) : Problem =
     Problem.ofBuffers buffers
 
 let private datasetProblem (name: string) =
-    let path = Path.Combine(OptimalTests.repositoryRoot (), "datasets", "minimalloc-format", name)
+    let path = Path.Combine(Reference.repositoryRoot (), "datasets", "minimalloc-format", name)
     match Csv.parseProblem path (File.ReadAllText path) with
     | Ok p -> p
     | Error e -> failwithf "%s:%d %s" e.File e.Line e.Message

@@ -7,53 +7,7 @@ open System.Threading
 open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Optimal
-
-/// The reference optimum by brute force: every order of the buffers, each placed at its lowest aligned offset that
-/// collides with nothing placed before; the best peak over all orders (exact for n <= 8, see proofs/exact-search.md).
-let bruteOptimum (problem: Problem) : int64 =
-    let bs = problem.Buffers
-    let n = bs.Length
-    let offsets = Array.zeroCreate<int64> n
-    let placed = Array.zeroCreate<bool> n
-    let mutable best = Int64.MaxValue
-    let lowest (i: int) =
-        let b = bs.[i]
-        let blockers =
-            [| for j in 0 .. n - 1 do
-                 if placed.[j] && Buffer.overlapsInTime b bs.[j] then offsets.[j], offsets.[j] + bs.[j].Size |] |> Array.sort
-        let mutable o = 0L
-        let mutable moved = true
-        while moved do
-            moved <- false
-            for (lo, hi) in blockers do
-                if o < hi && lo < o + b.Size then
-                    o <- Numbers.alignUp b.Alignment hi
-                    moved <- true
-        o
-    let rec go depth peak =
-        if peak < best then
-            if depth = n then best <- peak
-            else
-                for i in 0 .. n - 1 do
-                    if not placed.[i] then
-                        offsets.[i] <- lowest i
-                        placed.[i] <- true
-                        go (depth + 1) (max peak (offsets.[i] + bs.[i].Size))
-                        placed.[i] <- false
-    go 0 0L
-    if n = 0 then 0L else best
-
-/// A seeded small problem: n buffers on a horizon of a few steps, small sizes, sometimes aligned.
-let smallProblem (seed: int) (n: int) : Problem =
-    let rnd = Random(seed)
-    let horizon = rnd.Next(2, 9)
-    Problem.ofBuffers [
-        for i in 0 .. n - 1 do
-            let s = rnd.Next(0, horizon)
-            let e = s + rnd.Next(1, horizon - s + 1)
-            let size = if rnd.Next 3 = 0 then int64 (4 * rnd.Next(1, 4)) else int64 (rnd.Next(1, 13))
-            let align = if rnd.Next 5 = 0 then int64 (pown 2 (rnd.Next(1, 4))) else 1L
-            { Buffer.create (string i) (int64 s) (int64 e) size with Alignment = align } ]
+open Pgmo.Planner.Tests.Reference
 
 let private cases = [ for seed in 1 .. 60 -> seed, smallProblem seed (1 + seed % 8) ]
 
@@ -65,14 +19,6 @@ let private check (p: Problem) (r: SolveResult) =
         Expect.isEmpty (Validate.plan p None plan) "the plan is valid"
         Expect.isGreaterThanOrEqual (Plan.peak p plan) (Bounds.lowerBound p) "peak >= lower bound"
     | None -> ()
-
-/// The folder holding Hybrid.sln, found by walking up from the test assembly.
-let repositoryRoot () : string =
-    let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "no Hybrid.sln above the test assembly"
-        elif File.Exists(Path.Combine(dir.FullName, "Hybrid.sln")) then dir.FullName
-        else up dir.Parent
-    up (DirectoryInfo(AppContext.BaseDirectory))
 
 let private loadProblem (path: string) =
     match Csv.parseProblem path (File.ReadAllText path) with

@@ -5,13 +5,7 @@ open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
 /// Parses a problem file p.csv that must fail at `line` with a message containing `fragment`.
-let expectError (text: string) (line: int) (fragment: string) =
-    match Csv.parseProblem "p.csv" text with
-    | Ok _ -> failtestf "expected an error containing '%s' for:\n%s" fragment text
-    | Error e ->
-        Expect.equal e.File "p.csv" "the error names the file"
-        Expect.equal e.Line line "the error names the line"
-        Expect.stringContains e.Message fragment "the error says what is wrong"
+let private expectError = Reference.expectError
 
 let tests =
     testList "Csv" [

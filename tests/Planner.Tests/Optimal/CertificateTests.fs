@@ -17,7 +17,7 @@ let private sets (root: string) =
 let tests =
     testList "Certificates" [
         testCase "every dataset instance and network trace has a certificate" <| fun () ->
-            let root = OptimalTests.repositoryRoot ()
+            let root = Reference.repositoryRoot ()
             for data, certs in sets root do
                 for file in Directory.GetFiles(data, "*.csv") do
                     let name = Path.GetFileNameWithoutExtension file
@@ -25,7 +25,7 @@ let tests =
                     Expect.isTrue (File.Exists(Path.Combine(certs, name + ".json"))) (sprintf "%s.json exists" name)
 
         testCase "every certificate is a valid plan whose peak matches its json" <| fun () ->
-            let root = OptimalTests.repositoryRoot ()
+            let root = Reference.repositoryRoot ()
             for data, certDir in sets root do
                 let certs = Directory.GetFiles(certDir, "*.json")
                 Expect.isNonEmpty certs "certificates exist"

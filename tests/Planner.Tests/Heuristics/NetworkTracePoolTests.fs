@@ -11,7 +11,7 @@ open Pgmo.Planner.Tests.Generators
 /// a plain list of chunks with no shared code), and puts every block where the reference does.
 /// The network traces of datasets/traces whose file names match `pattern` (e.g. "*.csv"), sorted.
 let traceFiles (pattern: string) : string[] =
-    Directory.GetFiles(Path.Combine(OptimalTests.repositoryRoot (), "datasets", "traces"), pattern) |> Array.sort
+    Directory.GetFiles(Path.Combine(Reference.repositoryRoot (), "datasets", "traces"), pattern) |> Array.sort
 
 /// The problem of a trace file (the test fails on a read error).
 let traceProblem (file: string) : Problem =
