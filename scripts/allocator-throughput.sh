@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 dotnet build -c Release src/Runtime.CSharp -v q -nologo
 pgmo() { dotnet src/Runtime.CSharp/bin/Release/net10.0/pgmo.dll "$@"; }
 out=docs/throughput.jsonl
-tmp="$out.tmp"
-: > "$tmp"
+tmp=$(mktemp "docs/.throughput.jsonl.XXXXXXXX.tmp")   # a name no other run uses, removed on any failure
+trap 'rm -f "$tmp"' EXIT
 for run in "resnet 8MiB" "cnn 4MiB"; do
   set -- $run
   pgmo train --model "$1" --memory-limit "$2" --batch max --allocator planned --steps 6 --accelerator cpu --compare-allocators --json \
     | tail -n 1 | jq -c '{model, memoryLimit, accelerator, allocators}' >> "$tmp"
 done
+sync "$tmp"
 mv "$tmp" "$out"

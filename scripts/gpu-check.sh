@@ -192,7 +192,8 @@ suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" 
     echo '```'
 } > "$work/gpu-results.md"
 mkdir -p docs
-cp "$work/gpu-results.md" docs/gpu-results.md.tmp && mv docs/gpu-results.md.tmp docs/gpu-results.md
+results_tmp=$(mktemp docs/.gpu-results.md.XXXXXXXX.tmp)   # a name no other run uses
+cp "$work/gpu-results.md" "$results_tmp" && sync "$results_tmp" && mv "$results_tmp" docs/gpu-results.md || { rm -f "$results_tmp"; exit 1; }
 cp docs/gpu-results.md "$logs/" 2>/dev/null || true
 say "wrote docs/gpu-results.md"
 [ ${#failures[@]} -eq 0 ] || { say "${#failures[@]} step(s) failed"; exit 1; }
