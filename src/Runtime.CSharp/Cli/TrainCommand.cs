@@ -26,6 +26,7 @@ public static class TrainCommand
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
+        var timeLimit = Commands.TimeLimitOption(5, "each plan of a time-bounded planning algorithm (search) with --allocator planned");
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
@@ -35,7 +36,7 @@ public static class TrainCommand
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, accelerator, seed, lr, opTimes, tf32, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, timeLimit, plannerDebug, trace, compare, accelerator, seed, lr, opTimes, tf32, json,
         };
         command.SetAction(r =>
         {
@@ -47,9 +48,19 @@ public static class TrainCommand
                 ImageSize = ModelOptions.ImageSize(info, r.GetValue(imageSize)),
                 ConvWorkspaceBytes = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace)),
             };
-            options = options with { Planned = options.Planned with { PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!) } };
+            options = options with
+            {
+                Planned = options.Planned with
+                {
+                    PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!), Settings = PlannerApi.Settings(TimeSpan.FromSeconds(r.GetValue(timeLimit)), 1, CancellationToken.None),
+                },
+            };
             var source = ModelOptions.Data(info, r.GetValue(data));
-            if (r.GetValue(trace) is not null && options.Allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
+            // the planned allocator's options mean nothing to the others: said, not silently ignored
+            if (options.Allocator != AllocatorKind.Planned)
+                foreach (var o in new Option[] { planner, timeLimit, planFrom, plannerDebug, trace })
+                    if (r.GetResult(o) is { Implicit: false })
+                        throw new UsageException($"{o.Name} needs --allocator planned (the allocator is {options.Allocator.Name()})");
             try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(opTimes), r.GetValue(tf32)); }
             catch (OutOfDeviceMemoryException e)
             {

@@ -8,9 +8,33 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class TrainPlannedCommandTests
 {
+    [Theory]
+    [InlineData("--trace", "x.csv", "--trace")]
+    [InlineData("--algorithm", "search", "--algorithm")]
+    [InlineData("--planner", "greedy-size", "--algorithm")]
+    [InlineData("--time-limit", "2", "--time-limit")]
+    [InlineData("--plan-from", "profile", "--plan-from")]
+    [InlineData("--planner-debug", null, "--planner-debug")]
+    public void APlannedAllocatorOptionWithAnotherAllocatorExits2NamingIt(string option, string? value, string named)
+    {
+        foreach (var allocator in new[] { "pool", "torch-pool", "naive" })
+        {
+            string[] args = value is null ? ["train", "--allocator", allocator, option, "--steps", "1"] : ["train", "--allocator", allocator, option, value, "--steps", "1"];
+            var r = CliRunner.Run(args);
+            Assert.Equal(2, r.ExitCode);
+            Assert.Contains($"{named} needs --allocator planned (the allocator is {allocator})", r.Err);
+        }
+    }
+
     [Fact]
-    public void TraceWithoutPlannedExits2() =>
-        Assert.Equal(2, CliRunner.Run("train", "--allocator", "pool", "--trace", "x.csv").ExitCode);
+    public void SearchPlansWithinTheTimeLimitGiven()
+    {
+        var r = CliRunner.Run("train", "--model", "mlp", "--steps", "2", "--batch", "8", "--accelerator", "cpu", "--allocator", "planned",
+            "--algorithm", "search", "--time-limit", "0.5", "--json");
+        Assert.True(r.ExitCode == 0, r.Err);
+        Assert.Equal("search", r.Json.GetProperty("planner").GetString());
+        Assert.Equal(2, CliRunner.Run("train", "--allocator", "planned", "--time-limit", "-1").ExitCode);
+    }
 
     [Theory]
     [InlineData("best-fit", "dry-run", 3)]
