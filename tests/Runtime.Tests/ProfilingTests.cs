@@ -12,16 +12,7 @@ namespace Pgmo.Tests;
 [Collection("cpu")]
 public sealed class ProfilerTests(CpuFixture fx)
 {
-    [Theory]
-    [InlineData("mlp", 8, null)]
-    [InlineData("cnn", 17, null)]
-    [InlineData("lenet", 2, null)]
-    [InlineData("resnet", 8, null)]
-    [InlineData("alexnet", 1, 63)]
-    [InlineData("vgg16", 1, 32)]
-    [InlineData("googlenet", 2, 32)]
-    [InlineData("resnet50", 2, 32)]
-    [InlineData("inception3", 1, 75)]
+    [Theory, MemberData(nameof(SmallNetworks.All), MemberType = typeof(SmallNetworks))]
     public void DryRunTraceEqualsRealRunTrace(string model, int batch, int? imageSize)
     {
         var info = Pgmo.Models.ModelZoo.Find(model)!;
@@ -111,7 +102,7 @@ public sealed class MaxBatchTests
     {
         const long budget = 1L << 20;
         var options = new TrainOptions { Model = "cnn", MemoryLimit = budget };
-        var found = new[] { AllocatorKind.Pool, AllocatorKind.Planned }.ToDictionary(k => k, k => MaxBatch.ForTraining(options with { Allocator = k }, RunKind.Training));
+        var found = new[] { AllocatorKind.Pool, AllocatorKind.Planned }.ToDictionary(k => k, k => MaxBatch.ForRun(options with { Allocator = k }, evaluation: false));
         int pool = found[AllocatorKind.Pool].Batch, plan = found[AllocatorKind.Planned].Batch;
         Assert.InRange(pool, 2, 10_000);
         Assert.True(found[AllocatorKind.Pool].PeakReservedBytes <= budget);
@@ -119,12 +110,12 @@ public sealed class MaxBatchTests
         // the budget (its reserved bytes replay the trace, as the planner's pool simulation does) fits under the limit too
         int unlimited = MaxBatch.Largest(b => Profiler.DryRun("cnn", b).PoolReservedBytes <= budget);
         Assert.True(pool >= unlimited, $"pool under the limit {pool}, without {unlimited}");
-        Assert.False(MaxBatch.FitsDryRun(options with { Allocator = AllocatorKind.Pool, Batch = pool + 1 }, RunKind.Training));
+        Assert.False(MaxBatch.FitsDryRun(options with { Allocator = AllocatorKind.Pool, Batch = pool + 1 }, evaluation: false));
         Assert.True(plan >= pool, $"plan {plan} < pool {pool}");
         // the plan's arena is the dry-run plan's peak: a batch fits exactly when that peak is within the budget
         Assert.True(Profiler.DryRun("cnn", plan).Trace.Problem is var p && Aligned(PlannerApi.Peak(p, Algorithms.bestFit.Plan(p, Algorithms.defaults).Plan)) <= budget);
         Assert.True(Profiler.DryRun("cnn", plan + 1).Trace.Problem is var q && Aligned(PlannerApi.Peak(q, Algorithms.bestFit.Plan(q, Algorithms.defaults).Plan)) > budget);
-        Assert.Equal(0, MaxBatch.ForTraining(options with { Allocator = AllocatorKind.TorchPool }, RunKind.Training).Batch);   // PyTorch's smallest segment is 2 MiB
+        Assert.Equal(0, MaxBatch.ForRun(options with { Allocator = AllocatorKind.TorchPool }, evaluation: false).Batch);   // PyTorch's smallest segment is 2 MiB
 
         static long Aligned(long bytes) => DeviceAllocator.Aligned(bytes);
     }

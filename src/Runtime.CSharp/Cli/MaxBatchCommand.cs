@@ -40,7 +40,7 @@ public static class MaxBatchCommand
     {
         var info = ModelOptions.Find(modelName);
         var budget = Inputs.ParseBytes(budgetText, "--budget");
-        var kind = TrainCommand.RunOf(ModelOptions.Data(info, dataText));
+        bool evaluation = TrainCommand.Evaluates(ModelOptions.Data(info, dataText));
         if (cap < 1) throw new UsageException($"--cap must be at least 1, got {cap}");
         var options = new TrainOptions
         {
@@ -51,7 +51,7 @@ public static class MaxBatchCommand
         var found = new List<BatchSearch>();
         foreach (var k in Reported)
         {
-            var f = MaxBatch.ForTraining(options with { Allocator = k }, kind, cap);
+            var f = MaxBatch.ForRun(options with { Allocator = k }, evaluation, cap);
             found.Add(f);
             Output.Err.WriteLine($"{k.Name()}: largest batch {f.Batch} ({f.Probes} batch sizes tried, {Output.Millis(watch.Elapsed.TotalMilliseconds)} so far)");
         }
@@ -65,7 +65,7 @@ public static class MaxBatchCommand
         foreach (var f in found)
             table.AddRow(f.Allocator.Name() + (f.Allocator == AllocatorKind.Planned ? $" ({algorithm.Name})" : ""), f.Batch.ToString(), Output.Bytes(f.PeakReservedBytes),
                 Gain(f.Batch, pool.Batch), Gain(f.Batch, torch.Batch), f.Probes.ToString());
-        table.Title = new TableTitle($"{info.Name}, {options.ImageSize} px, within {Output.Bytes(budget)} ({(kind == RunKind.TrainingWithEvaluation ? "training and test-set evaluation" : "training")})");
+        table.Title = new TableTitle($"{info.Name}, {options.ImageSize} px, within {Output.Bytes(budget)} ({(evaluation ? "training and test-set evaluation" : "training")})");
         Output.Out.Write(table);
         Console.WriteLine($"{info.Name} within {Output.Bytes(budget)}: pool allows batch {pool.Batch}, torch-pool batch {torch.Batch}, {algorithm.Name} plan batch {plan.Batch} " +
                           $"({Output.Millis(millis)})");
@@ -73,7 +73,7 @@ public static class MaxBatchCommand
             Output.JsonLine(new
             {
                 model = info.Name, imageSize = options.ImageSize, budget, poolMaxBatch = pool.Batch, torchPoolMaxBatch = torch.Batch, planMaxBatch = plan.Batch,
-                naiveMaxBatch = found.Single(f => f.Allocator == AllocatorKind.Naive).Batch, algorithm = algorithm.Name, evaluation = kind == RunKind.TrainingWithEvaluation,
+                naiveMaxBatch = found.Single(f => f.Allocator == AllocatorKind.Naive).Batch, algorithm = algorithm.Name, evaluation,
                 allocators = found.Select(f => new { allocator = f.Allocator.Name(), batch = f.Batch, peakBytes = f.PeakReservedBytes, probes = f.Probes }),
                 millis,
             });

@@ -4,22 +4,14 @@ using Pgmo.Training;
 
 namespace Pgmo.Profiling;
 
-/// <summary>What a run does at each batch size, replayed in shapes-only mode to decide whether it fits.</summary>
-public enum RunKind
-{
-    /// <summary>Training iterations until the allocator settles (see <see cref="MaxBatch.SettleIterations"/>).</summary>
-    Training,
-    /// <summary>Training iterations, then one evaluation batch at the same batch size (a run with a test set).</summary>
-    TrainingWithEvaluation,
-}
-
-/// <summary>One allocator's largest batch under a memory limit, and what its dry run at that batch reserved.</summary>
+/// <summary>One allocator's largest batch under a memory limit, what its dry run at that batch reserved, and how many
+/// batch sizes the search tried.</summary>
 public sealed record BatchSearch(AllocatorKind Allocator, int Batch, long PeakReservedBytes, int Probes);
 
 /// <summary>
 /// The largest batch a run fits under its allocator and memory limit: the one meaning of "largest batch", shared by
-/// <c>pgmo max-batch</c> and <c>pgmo train --batch max</c> (and reusable by any other run: <see cref="Search"/>,
-/// <see cref="Survives{T}"/>, <see cref="Settle"/>). A batch fits when its run, replayed in shapes-only mode through a
+/// <c>pgmo max-batch</c>, <c>pgmo train --batch max</c> and <c>pgmo infer --batch max</c> (through
+/// <see cref="RunOptions"/>, a run of either kind). A batch fits when its run, replayed in shapes-only mode through a
 /// virtual allocator of the run's kind under the limit, never runs out of memory: the pools give back their cached
 /// segments and retry when a request would pass the limit, as CuPy and PyTorch do, and the planned allocator commits
 /// its dry-run plan's arena. A real run confirms the answer (<see cref="Search"/>). The search doubles then bisects,
@@ -31,7 +23,7 @@ public static class MaxBatch
     /// <summary>The largest batch tried (tensor shapes use 32-bit dimensions; far beyond any real device).</summary>
     public const int DefaultCap = 1 << 16;
 
-    /// <summary>The most dry-run training iterations <see cref="FitsDryRun"/> runs before it takes the allocator as settled.</summary>
+    /// <summary>The most dry-run iterations <see cref="FitsDryRun"/> runs before it takes the allocator as settled.</summary>
     public const int SettleIterations = 8;
 
     /// <summary>
@@ -49,36 +41,38 @@ public static class MaxBatch
     }
 
     /// <summary>
-    /// The largest batch at most <paramref name="cap"/> whose training run fits under <paramref name="options"/>'
-    /// allocator and <see cref="TrainOptions.MemoryLimit"/>, by dry runs alone (<see cref="FitsDryRun"/>), with the
-    /// peak its dry run reserved and the number of batch sizes tried.
+    /// The largest batch at most <paramref name="cap"/> whose run (training or inference: the kind of
+    /// <paramref name="options"/>) fits under its allocator and <see cref="RunOptions.MemoryLimit"/>, by dry runs alone
+    /// (<see cref="DryRunPeak"/>), with the peak its dry run reserved and the number of batch sizes tried.
+    /// <paramref name="evaluation"/>: the run ends with an evaluation (a training run on the digits classifies their
+    /// test set).
     /// </summary>
-    public static BatchSearch ForTraining(TrainOptions options, RunKind kind, int cap = DefaultCap)
+    public static BatchSearch ForRun(RunOptions options, bool evaluation, int cap = DefaultCap)
     {
         var peaks = new Dictionary<int, long?>();
-        int b = Search(batch => (peaks[batch] = DryRunPeak(options with { Batch = batch }, kind)) is not null, cap: cap);
+        int b = Search(batch => (peaks[batch] = DryRunPeak(options with { Batch = batch }, evaluation)) is not null, cap: cap);
         return new BatchSearch(options.Allocator, b, b > 0 ? peaks[b]!.Value : 0, peaks.Count);
     }
 
     /// <summary>True when a run with <paramref name="options"/> fits its memory limit in shapes-only mode (see <see cref="DryRunPeak"/>).</summary>
-    public static bool FitsDryRun(TrainOptions options, RunKind kind) => DryRunPeak(options, kind) is not null;
+    public static bool FitsDryRun(RunOptions options, bool evaluation) => DryRunPeak(options, evaluation) is not null;
 
     /// <summary>
     /// The peak reserved bytes of a run with <paramref name="options"/> in shapes-only mode, or null when it runs out of
-    /// memory: building the network, training iterations until one reserves nothing more (<see cref="Settle"/>) and,
-    /// for <see cref="RunKind.TrainingWithEvaluation"/>, one evaluation batch, all through a virtual allocator of the
-    /// run's kind under its limit.
+    /// memory: building the network, iterations of the run's kind until one reserves nothing more (<see cref="Settle"/>)
+    /// and, with <paramref name="evaluation"/>, one evaluation batch, all through a virtual allocator of the run's kind
+    /// under its limit.
     /// </summary>
-    public static long? DryRunPeak(TrainOptions options, RunKind kind)
+    public static long? DryRunPeak(RunOptions options, bool evaluation)
     {
         options = options with { Planned = options.Planned with { OnLog = null, FirstTrace = null } };
         using var device = Device.ShapesOnly();
         long peak = 0;
-        bool fits = Survives(() => new Trainer(options, device), trainer =>
+        bool fits = Survives(() => options.Open(device), session =>
         {
-            Settle(trainer.Allocator, () => trainer.DryStep(options.Batch));
-            if (kind == RunKind.TrainingWithEvaluation) trainer.DryEvaluate(options.Batch);
-            peak = trainer.Allocator.PeakReservedBytes;
+            Settle(session.Allocator, () => session.DryStep(options.Batch));
+            if (evaluation) session.DryEvaluate(options.Batch);
+            peak = session.Allocator.PeakReservedBytes;
         });
         return fits ? peak : null;
     }
@@ -97,16 +91,17 @@ public static class MaxBatch
     }
 
     /// <summary>
-    /// True when one real training step with <paramref name="options"/> on <paramref name="device"/>, over the first
-    /// samples of <paramref name="data"/>, stays within the memory limit and the device's memory: the confirmation of a
-    /// dry-run search. <paramref name="failure"/> receives the out-of-memory error when it does not.
+    /// True when one real iteration (training step or inference batch) with <paramref name="options"/> on
+    /// <paramref name="device"/>, over the first samples of <paramref name="data"/>, stays within the memory limit and
+    /// the device's memory: the confirmation of a dry-run search. <paramref name="failure"/> receives the out-of-memory
+    /// error when it does not.
     /// </summary>
-    public static bool FitsRealStep(TrainOptions options, Device device, Dataset data, Action<OutOfDeviceMemoryException>? failure = null)
+    public static bool FitsRealStep(RunOptions options, Device device, Dataset data, Action<OutOfDeviceMemoryException>? failure = null)
     {
         int b = options.Batch;
         var xs = Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray();
         var ys = Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray();
-        return Survives(() => new Trainer(options with { Planned = options.Planned with { OnLog = null } }, device), trainer => trainer.Step(xs, ys), failure);
+        return Survives(() => (options with { Planned = options.Planned with { OnLog = null } }).Open(device), session => session.Iterate(xs, ys), failure);
     }
 
     /// <summary>True when building a runner with <paramref name="build"/> and running <paramref name="work"/> on it
