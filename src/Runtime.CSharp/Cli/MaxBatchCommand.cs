@@ -13,7 +13,7 @@ namespace Pgmo.Cli;
 public static class MaxBatchCommand
 {
     /// <summary>The allocators max-batch reports, in its table's order.</summary>
-    public static IReadOnlyList<AllocatorKind> Reported { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Planned, AllocatorKind.Naive];
+    public static IReadOnlyList<AllocatorKind> Reported { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.TorchExpandable, AllocatorKind.Planned, AllocatorKind.Naive];
 
     public static Command Create()
     {
@@ -26,7 +26,7 @@ public static class MaxBatchCommand
         var cap = new Option<int>("--cap") { Description = "largest batch tried", DefaultValueFactory = _ => MaxBatch.DefaultCap };
         var timeLimit = Commands.TimeLimitOption(1, "each plan of a time-bounded algorithm (search)");
         var json = Commands.JsonOption();
-        var command = new Command("max-batch", "Find the largest batch whose training run fits a memory budget under each allocator: CuPy's pool (pool), PyTorch's caching allocator (torch-pool), the plan (planned) and naive. " +
+        var command = new Command("max-batch", "Find the largest batch whose training run fits a memory budget under each allocator: CuPy's pool (pool), PyTorch's caching allocator (torch-pool) and its expandable segments (torch-expandable), the plan (planned) and naive. " +
                                                "Dry runs through each allocator's own policy under the budget, where the pools give back their cached segments and retry before failing, as CuPy and PyTorch do: the answer of `pgmo train --batch max --memory-limit BUDGET` before its confirming real step.")
         {
             model, budget, data, imageSize, convWorkspace, algorithm, cap, timeLimit, json,
@@ -73,7 +73,7 @@ public static class MaxBatchCommand
             Output.JsonLine(new
             {
                 model = info.Name, imageSize = options.ImageSize, budget, poolMaxBatch = pool.Batch, torchPoolMaxBatch = torch.Batch, planMaxBatch = plan.Batch,
-                naiveMaxBatch = found.Single(f => f.Allocator == AllocatorKind.Naive).Batch, algorithm = algorithm.Name, evaluation,
+                torchExpandableMaxBatch = found.Single(f => f.Allocator == AllocatorKind.TorchExpandable).Batch, naiveMaxBatch = found.Single(f => f.Allocator == AllocatorKind.Naive).Batch, algorithm = algorithm.Name, evaluation,
                 allocators = found.Select(f => new { allocator = f.Allocator.Name(), batch = f.Batch, peakBytes = f.PeakReservedBytes, probes = f.Probes }),
                 millis,
             });

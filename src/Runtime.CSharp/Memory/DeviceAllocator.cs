@@ -122,6 +122,13 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     protected MemoryBuffer1D<byte, Stride1D.Dense>? TakeDeviceMemory(string tag, long request, long bytes)
     {
         EnsureRoom(tag, request, bytes);
+        return TakeDeviceBuffer(tag, request, bytes);
+    }
+
+    /// <summary>As <see cref="TakeDeviceMemory"/>, for bytes the caller has already checked against the limit (or
+    /// that the limit does not count: an expandable pool counts its pages, not its blocks' buffers).</summary>
+    protected MemoryBuffer1D<byte, Stride1D.Dense>? TakeDeviceBuffer(string tag, long request, long bytes)
+    {
         if (Accelerator is null || bytes <= 0) return null;
         if (DeviceMemory.TryAllocate(Accelerator, bytes, out var buffer, out _)) return buffer;
         ReleaseCached();

@@ -75,6 +75,10 @@ public sealed record PlanRecord(IterationTrace Trace, long[] Offsets, string Alg
     public double ReductionPercent => Reduction(PoolPeakBytes, PlanPeakBytes);
     /// <summary>Memory saved by the plan against PyTorch's caching allocator (<c>torch-pool</c>) on the same trace, in percent.</summary>
     public double TorchReductionPercent => Reduction(TorchPoolPeakBytes, PlanPeakBytes);
+    /// <summary>The pages PyTorch's caching allocator with expandable segments (<c>torch-expandable</c>) maps for the same trace.</summary>
+    public long TorchExpandablePeakBytes { get; init; }
+    /// <summary>Memory saved by the plan against <c>torch-expandable</c> on the same trace, in percent.</summary>
+    public double TorchExpandableReductionPercent => Reduction(TorchExpandablePeakBytes, PlanPeakBytes);
 
     /// <summary>100 (baseline - peak) / baseline, or 0 for an empty baseline.</summary>
     public static double Reduction(long baseline, long peak) => baseline == 0 ? 0 : 100.0 * (baseline - peak) / baseline;
@@ -269,7 +273,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         }
         long peak = Aligned(PlannerApi.Peak(problem, plan));
         return new PlanRecord(trace, plan.Offsets, given?.Algorithm ?? (options.Planner is null ? options.Algorithm.Name : "custom"), peak, PlannerApi.LowerBound(problem),
-            PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, ms);
+            PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, ms)
+        { TorchExpandablePeakBytes = PlannerApi.SimulatePool(PoolPolicy.TorchExpandable, problem).Reserved };
     }
 
     /// <summary>
@@ -337,9 +342,9 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             var b = blocks[i];
             try
             {
-                var fresh = TakeDeviceMemory(b.Tag, b.Requested, pool.NewSegmentBytes(b.Requested));
+                EnsureRoom(b.Tag, b.Requested, pool.NewSegmentBytes(b.Requested));
                 long before = b.Length;
-                pool.Adopt(b, fresh);
+                pool.Adopt(b, n => TakeDeviceBuffer(b.Tag, b.Requested, n));
                 AdjustInUse(b.Length - before);
                 ReservedBytes = arena.Bytes + pool.ReservedBytes;
                 if (staged[i] is { } bytes) b.View<byte>(b.Requested).CopyFromCPU(bytes);
@@ -378,8 +383,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     private DeviceBlock PoolPlace(long id, long bytes, string tag)
     {
-        var fresh = TakeDeviceMemory(tag, bytes, pool.NewSegmentBytes(bytes));
-        var block = pool.Place(id, bytes, tag, fresh);
+        EnsureRoom(tag, bytes, pool.NewSegmentBytes(bytes));
+        var block = pool.Place(id, bytes, tag, n => TakeDeviceBuffer(tag, bytes, n));
         ReservedBytes = arena.Bytes + pool.ReservedBytes;
         return block;
     }
@@ -394,7 +399,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     private void NotePlanned(PlanRecord r, string source) =>
         Note(PlannedEventKind.Planned, $"{r.Algorithm} on the {source} trace: plan peak {r.PlanPeakBytes} B, lower bound {r.LowerBoundBytes} B, " +
-            $"pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), torch-pool {r.TorchPoolPeakBytes} B ({r.TorchReductionPercent:0.0} % less), {r.Millis:0.0} ms");
+            $"pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), torch-pool {r.TorchPoolPeakBytes} B ({r.TorchReductionPercent:0.0} % less), " +
+            $"torch-expandable {r.TorchExpandablePeakBytes} B ({r.TorchExpandableReductionPercent:0.0} % less), {r.Millis:0.0} ms");
 
     private void Note(PlannedEventKind kind, string message)
     {

@@ -18,7 +18,7 @@ public sealed class MaxBatchCommandTests
         var m = CliRunner.Run("max-batch", "--model", model, "--budget", Budget, "--json");
         Assert.True(m.ExitCode == 0, m.Err);
         var found = m.Json.GetProperty("allocators").EnumerateArray().ToDictionary(a => a.GetProperty("allocator").GetString()!, a => a.GetProperty("batch").GetInt32());
-        Assert.Equal(["pool", "torch-pool", "planned", "naive"], found.Keys);
+        Assert.Equal(["pool", "torch-pool", "torch-expandable", "planned", "naive"], found.Keys);
         Assert.Equal(found["pool"], m.Json.GetProperty("poolMaxBatch").GetInt32());
         Assert.Equal(found["torch-pool"], m.Json.GetProperty("torchPoolMaxBatch").GetInt32());
         Assert.Equal(found["planned"], m.Json.GetProperty("planMaxBatch").GetInt32());

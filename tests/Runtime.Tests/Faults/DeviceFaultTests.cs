@@ -27,11 +27,12 @@ public sealed class DeviceFaultTests(ITestOutputHelper output)
     {
         { "pool", ["--allocator", "pool", "--batch", "120", "--steps", "2"] },
         { "torch-pool", ["--allocator", "torch-pool", "--batch", "120", "--steps", "2"] },
+        { "torch-expandable", ["--allocator", "torch-expandable", "--batch", "120", "--steps", "2", "--data", "synthetic"] },
         { "naive", ["--allocator", "naive", "--batch", "120", "--steps", "2", "--data", "synthetic"] },
         { "planned", ["--allocator", "planned", "--batch", "120", "--steps", "2"] },
         { "plan switch", ["--allocator", "planned", "--plan-from", "profile", "--batch", "120", "--steps", "2"] },
         { "batch max", ["--allocator", "pool", "--batch", "max", "--memory-limit", "512KiB", "--steps", "2"] },
-        { "compare allocators", ["--allocator", "planned", "--plan-from", "profile", "--batch", "120", "--compare-allocators", "--steps", "2"] },
+        { "compare allocators", ["--allocator", "planned", "--plan-from", "profile", "--batch", "120", "--compare-allocators", "--steps", "1", "--data", "synthetic"] },
     };
 
     [Theory]
