@@ -116,6 +116,8 @@ public sealed class MaxBatchTests
         Assert.True(Profiler.DryRun("cnn", plan).Trace.Problem is var p && Aligned(PlannerApi.Peak(p, Algorithms.bestFit.Plan(p, Algorithms.defaults).Plan)) <= budget);
         Assert.True(Profiler.DryRun("cnn", plan + 1).Trace.Problem is var q && Aligned(PlannerApi.Peak(q, Algorithms.bestFit.Plan(q, Algorithms.defaults).Plan)) > budget);
         Assert.Equal(0, MaxBatch.ForRun(options with { Allocator = AllocatorKind.TorchPool }, evaluation: false).Batch);   // PyTorch's smallest segment is 2 MiB
+        Assert.Equal(0, MaxBatch.ForRun(options with { Allocator = AllocatorKind.TorchExpandable }, evaluation: false).Batch);   // nor its smallest page
+        Assert.True(MaxBatch.ForRun(options with { Allocator = AllocatorKind.TorchExpandable, MemoryLimit = 8L << 20 }, evaluation: false) is { Batch: > 0 } e8 && e8.PeakReservedBytes <= 8L << 20);
 
         static long Aligned(long bytes) => DeviceAllocator.Aligned(bytes);
     }
