@@ -20,16 +20,18 @@ type Planned =
       /// The peak charged, in bytes.
       Peak: int64 }
 
-/// A named planning algorithm: a function from a problem to a plan and its charged peak.
+/// A named planning algorithm: a function from a problem (its time axis) to a plan and its charged peak.
 type Algorithm =
     { /// The name on the command line (`plan --algorithm`, `train --algorithm`).
       Name: string
       /// One line saying what it does.
       Summary: string
-      /// Plans a problem.
-      Run: PlanSettings -> Problem -> Planned }
+      /// Plans the problem of a time axis (built once per problem and shared by the algorithms run on it).
+      Run: PlanSettings -> TimeAxis -> Planned }
     /// Plans a problem under the settings.
-    member a.Plan(problem: Problem, settings: PlanSettings) : Planned = a.Run settings problem
+    member a.Plan(problem: Problem, settings: PlanSettings) : Planned = a.Run settings (TimeAxis problem)
+    /// Plans the problem of a time axis under the settings.
+    member a.PlanOn(axis: TimeAxis, settings: PlanSettings) : Planned = a.Run settings axis
     override a.ToString() = a.Name
 
 /// The registry of planning algorithms, by the names the command line uses.
@@ -43,29 +45,28 @@ module Algorithms =
     /// Default settings: 5 s time limit, seed 1, no cancellation.
     let defaults = settings (TimeSpan.FromSeconds 5.0) 1 CancellationToken.None
 
-    let private placement name summary (f: Problem -> Plan) =
-        { Name = name; Summary = summary; Run = fun _ p -> let plan = f p in { Plan = plan; Peak = Plan.peak p plan } }
+    let private placement name summary (f: TimeAxis -> Plan) =
+        { Name = name; Summary = summary; Run = fun _ axis -> let plan = f axis in { Plan = plan; Peak = Plan.peak axis.Problem plan } }
 
     let private pool summary (policy: PoolPolicy) =
         { Name = PoolPolicy.name policy; Summary = summary
-          Run = fun _ p ->
-            let r = Pool.simulate policy p
-            // an online pool knows no pins or gaps: its plan repaired to honour them, charged at least the pool's bytes
-            if Gaps.special p then
-                let plan = Placement.repair p r.Plan
-                { Plan = plan; Peak = max r.Reserved (Plan.peak p plan) }
-            else { Plan = r.Plan; Peak = r.Reserved } }
+          Run = fun _ axis ->
+            let r = Pool.simulate policy axis.Problem
+            // an online pool holds a buffer's bytes over its whole lifetime (its gaps live) and knows no pins: the
+            // pinned buffers go to their pins and the others around them, charged at least the pool's bytes
+            let plan = Placement.keepPins axis r.Plan
+            { Plan = plan; Peak = max r.Reserved (Plan.peak axis.Problem plan) } }
 
     /// The paper's skyline best-fit.
-    let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.plan
+    let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.planOn
     /// TFLite's greedy by size.
-    let greedySize = placement "greedy-size" "TFLite's greedy by size: largest first into the smallest fitting gap" Greedy.plan
+    let greedySize = placement "greedy-size" "TFLite's greedy by size: largest first into the smallest fitting gap" Greedy.planOn
     /// XLA's heap simulator, spatial order.
-    let xlaSpatial = placement (Xla.name XlaStrategy.Spatial) "XLA heap simulator best-fit, ordered by size then duration" (Xla.plan XlaStrategy.Spatial)
+    let xlaSpatial = placement (Xla.name XlaStrategy.Spatial) "XLA heap simulator best-fit, ordered by size then duration" (Xla.planOn XlaStrategy.Spatial)
     /// XLA's heap simulator, temporal order.
-    let xlaTemporal = placement (Xla.name XlaStrategy.Temporal) "XLA heap simulator best-fit, ordered by duration then size" (Xla.plan XlaStrategy.Temporal)
+    let xlaTemporal = placement (Xla.name XlaStrategy.Temporal) "XLA heap simulator best-fit, ordered by duration then size" (Xla.planOn XlaStrategy.Temporal)
     /// An online first-fit malloc.
-    let firstFit = placement "first-fit" "online in allocation order, lowest free address (malloc)" FirstFit.plan
+    let firstFit = placement "first-fit" "online in allocation order, lowest free address (malloc)" FirstFit.planOn
     /// CuPy's caching pool, the paper's baseline.
     let cupyPool = pool "CuPy's caching pool: 512 B rounding, best-fit blocks, new segments of the request's size, never released; peak = reserved bytes" PoolPolicy.CuPy
     /// PyTorch's CUDA caching allocator with its default settings.
@@ -73,9 +74,9 @@ module Algorithms =
     /// Heuristic search within the time limit.
     let search =
         { Name = "search"; Summary = "best of many orderings and local search within --time-limit, stops at the lower bound"
-          Run = fun s p ->
-            let plan = Search.plan { Search.defaults with TimeLimit = s.TimeLimit; Seed = s.Seed; Cancellation = s.Cancellation } p
-            { Plan = plan; Peak = Plan.peak p plan } }
+          Run = fun s axis ->
+            let plan = Search.planOn { Search.defaults with TimeLimit = s.TimeLimit; Seed = s.Seed; Cancellation = s.Cancellation } axis
+            { Plan = plan; Peak = Plan.peak axis.Problem plan } }
 
     /// Every algorithm, the paper's best-fit first.
     let all : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; search ]
@@ -90,4 +91,4 @@ module Algorithms =
     let ofPool (policy: PoolPolicy) = match policy with PoolPolicy.CuPy -> cupyPool | PoolPolicy.Torch -> torchPool
 
     /// Runs an algorithm on a problem.
-    let run (algorithm: Algorithm) (settings: PlanSettings) (problem: Problem) : Planned = algorithm.Run settings problem
+    let run (algorithm: Algorithm) (settings: PlanSettings) (problem: Problem) : Planned = algorithm.Run settings (TimeAxis problem)

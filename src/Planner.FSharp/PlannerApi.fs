@@ -22,7 +22,7 @@ type PlannerApi =
 
     /// A custom algorithm from a .NET delegate (problem, settings) -> planned.
     static member Algorithm(name: string, summary: string, plan: Func<Problem, PlanSettings, Planned>) : Algorithm =
-        { Name = name; Summary = summary; Run = fun settings problem -> plan.Invoke(problem, settings) }
+        { Name = name; Summary = summary; Run = fun settings axis -> plan.Invoke(axis.Problem, settings) }
 
     /// The algorithm that simulates a pool policy (`pool`, `torch-pool`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
@@ -32,7 +32,7 @@ type PlannerApi =
         Algorithms.settings timeLimit seed cancellation
 
     /// Plans a problem with an algorithm: offsets and the peak charged.
-    static member Plan(algorithm: Algorithm, problem: Problem, settings: PlanSettings) : Planned = algorithm.Run settings problem
+    static member Plan(algorithm: Algorithm, problem: Problem, settings: PlanSettings) : Planned = algorithm.Plan(problem, settings)
 
     /// The lowest offset, a multiple of `alignment`, where `size` bytes collide with none of the occupied ranges
     /// [los.[i], his.[i]) for i < count (sorted by lo): the placement primitive every algorithm uses (Placement.choose

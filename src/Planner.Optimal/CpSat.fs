@@ -84,10 +84,11 @@ module internal Checked =
         | [] -> plan
         | v :: _ -> failwithf "solver produced an invalid plan: %s" (Violation.describe v)
 
-/// The CP-SAT model: one offset variable per buffer on a fixed half-open time interval, a NoOverlap2D between
-/// (time, address) rectangles, a disjunctive NoOverlap per maximal clique of live buffers (redundant, strong),
-/// identical buffers ordered (symmetry breaking), all values divided by the gcd of sizes and alignments,
-/// and independent parts of the time axis (no buffer crossing) solved as separate models.
+/// The CP-SAT model: one offset variable per buffer, a NoOverlap2D between the (time, address) rectangles of the
+/// buffers' pieces (a buffer without gaps is one piece), a disjunctive NoOverlap per maximal clique of live pieces
+/// (redundant, strong), the pairs with a raised window ordered by MiniMalloc's rule, identical buffers ordered
+/// (symmetry breaking), all values divided by the gcd of sizes, alignments, windows and pins, and independent parts of
+/// the time axis (no buffer crossing) solved as separate models.
 [<RequireQualifiedAccess>]
 module CpSat =
 
@@ -130,27 +131,39 @@ module CpSat =
                 | Some p -> model.NewIntVar(p / g / a, p / g / a, sprintf "k%d" i), a // g and a divide a valid pin
                 | None -> model.NewIntVar(0L, (upS - b.Size / g) / a, sprintf "k%d" i), a)
         let x = k |> Array.map (fun (v, a) -> if a = 1L then (v :> LinearExpr) else LinearExpr.Term(v, a))
-        let yIntervals = bs |> Array.mapi (fun i b -> model.NewFixedSizeIntervalVar(x.[i], b.Size / g, sprintf "y%d" i))
+        // one rectangle per piece: its steps by the bytes it holds, [x + lo, x + hi) (proofs/gaps.md)
+        let axis = TimeAxis problem
+        let yIntervals =
+            Array.init axis.Pieces (fun k ->
+                let i = axis.Owner.[k]
+                let start = if axis.Lo.[k] = 0L then x.[i] else LinearExpr.Affine(x.[i], 1L, axis.Lo.[k] / g)
+                model.NewFixedSizeIntervalVar(start, (axis.Hi.[k] - axis.Lo.[k]) / g, sprintf "y%d" k))
         let tIntervals =
-            bs |> Array.mapi (fun i b ->
-                model.NewFixedSizeIntervalVar(b.Lifetime.Start, b.Lifetime.End - b.Lifetime.Start, sprintf "t%d" i))
+            Array.init axis.Pieces (fun k ->
+                model.NewFixedSizeIntervalVar(axis.Start.[k], axis.End.[k] - axis.Start.[k], sprintf "t%d" k))
         for i in 0 .. bs.Length - 1 do
             model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), (peak :> LinearExpr))) |> ignore
-        if Gaps.hasGaps problem then
-            // gaps: each pair whose pieces meet in time is ordered, one above the other by its distance (Gaps)
-            let nb = Gaps.neighbours problem
+        let no2d = model.AddNoOverlap2D()
+        for k in 0 .. axis.Pieces - 1 do no2d.AddRectangle(tIntervals.[k], yIntervals.[k]) |> ignore
+        // redundant: the pieces live together at one step are disjoint in address
+        for clique in axis.Cliques do
+            if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun k -> yIntervals.[k])) |> ignore
+        // pieces that never share a byte keep one buffer above the other, MiniMalloc's rule, unless a window does not
+        // start at its buffer's offset: each pair with such a buffer whose pieces meet is ordered by the rule itself,
+        // one above the other by its distance
+        if axis.HasRaisedWindows then
+            let raised = Array.init bs.Length axis.IsRaised
             for i in 0 .. bs.Length - 1 do
-                nb.Of.[i] |> Array.iteri (fun q j ->
-                    if i < j then
-                        let above = model.NewBoolVar(sprintf "o%d_%d" i j)
-                        model.Add(LinearExpr.op_GreaterThanOrEqual(x.[j], LinearExpr.Affine(x.[i], 1L, nb.Above.[i].[q] / g))).OnlyEnforceIf(above) |> ignore
-                        model.Add(LinearExpr.op_GreaterThanOrEqual(x.[i], LinearExpr.Affine(x.[j], 1L, nb.Below.[i].[q] / g))).OnlyEnforceIf(above.Not()) |> ignore)
-        else
-            let no2d = model.AddNoOverlap2D()
-            for i in 0 .. bs.Length - 1 do no2d.AddRectangle(tIntervals.[i], yIntervals.[i]) |> ignore
-            // redundant: the buffers live together at one step are disjoint in address
-            for clique in Sweep.cliques problem do
-                if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun i -> yIntervals.[i])) |> ignore
+                if raised.[i] then
+                    for j in 0 .. bs.Length - 1 do
+                        if j <> i && (not raised.[j] || i < j) then
+                            match axis.Distance(i, j) with
+                            | ValueSome up ->
+                                let down = axis.Distance(j, i).Value
+                                let above = model.NewBoolVar(sprintf "o%d_%d" i j)
+                                model.Add(LinearExpr.op_GreaterThanOrEqual(x.[j], LinearExpr.Affine(x.[i], 1L, up / g))).OnlyEnforceIf(above) |> ignore
+                                model.Add(LinearExpr.op_GreaterThanOrEqual(x.[i], LinearExpr.Affine(x.[j], 1L, down / g))).OnlyEnforceIf(above.Not()) |> ignore
+                            | ValueNone -> ()
         // symmetry: identical buffers (same lifetime, size, alignment) are interchangeable, so order them by index
         bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
         |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone) // gaps and pins break the symmetry
@@ -213,7 +226,7 @@ module CpSat =
         let bs = problem.Buffers
         let lb = Bounds.lowerBound problem
         let hint = options.Hint |> Option.filter (fun h -> Validate.isValid problem h)
-        let parts = Sweep.components problem
+        let parts = (TimeAxis problem).Components
         let globalFloor = lb
         let offsets = Array.zeroCreate<int64> bs.Length
         let mutable allFound = true

@@ -6,7 +6,7 @@ open Expecto
 let all =
     testList "planner" [
         CsvTests.tests
-        SweepTests.tests
+        TimeAxisTests.tests
         BoundsTests.tests
         ValidateTests.tests
         PlacementTests.tests

@@ -121,14 +121,12 @@ module Descent =
     /// D and J they fit capacities whose fixed-order searches all stall (docs/planner-results.md).
     let randomShare = 1.0 / 2.0
 
-    /// True when the exact search's setup stays cheap: at most maxBuffers buffers and 5 million (buffer, section)
-    /// pairs. Larger problems keep their start plan (the descent returns at once).
-    let tractable (problem: Problem) : bool =
-        let bs = problem.Buffers
-        bs.Length <= maxBuffers
-        && (let times = bs |> Array.collect (fun b -> [| b.Lifetime.Start; b.Lifetime.End |]) |> Array.distinct |> Array.sort
-            let span (b: Pgmo.Planner.Buffer) = int64 (Array.BinarySearch(times, b.Lifetime.End) - Array.BinarySearch(times, b.Lifetime.Start))
-            (bs |> Array.sumBy span) <= 5_000_000L)
+    /// True when the exact search's setup stays cheap on a time axis: at most maxBuffers buffers and 5 million
+    /// (buffer, section) pairs (TimeAxis.Memberships). Larger problems keep their start plan (the descent returns at once).
+    let tractableOn (axis: TimeAxis) : bool = axis.Buffers <= maxBuffers && axis.Memberships <= 5_000_000L
+
+    /// True when the exact search's setup stays cheap on a problem (tractableOn its time axis).
+    let tractable (problem: Problem) : bool = problem.Buffers.Length <= maxBuffers && tractableOn (TimeAxis problem)
 
     /// The Luby sequence 1 1 2 1 1 2 4 1 1 2 … (i >= 1): the restart budgets of Luby, Sinclair and Zuckerman (1993).
     let rec luby (i: int64) : int64 =
@@ -156,14 +154,15 @@ module Descent =
     /// Descends from the incumbent's plan with capacity decisions until the bound meets the peak, the node limit is
     /// spent or the descent is cancelled (at once when the problem is not tractable); returns the incumbent's best plan and bound (which other solvers may
     /// have improved meanwhile) and the nodes used.
-    let run (options: DescentOptions) (incumbent: Incumbent) (problem: Problem) : ExactMinimum =
+    let run (options: DescentOptions) (incumbent: Incumbent) (axis: TimeAxis) : ExactMinimum =
+        let problem = axis.Problem
         let g = incumbent.Granularity
         let preorders = if options.Preorders.IsEmpty then Exact.defaults.Preorders else options.Preorders
         let gate = obj ()
         let next = Dictionary<struct (int64 * string), int64>()
         let running = Dictionary<struct (int64 * string), CancellationTokenSource>()
         let mutable used = 0L
-        let fits = tractable problem
+        let fits = tractableOn axis
         let stop () =
             not fits || options.Cancellation.IsCancellationRequested || incumbent.Optimal || used >= options.NodeLimit
         // cancels the probes that a new peak or bound made pointless
@@ -248,7 +247,7 @@ module Descent =
                     | None -> None)
         // the searches of the (capacity, preorder) pairs, kept between their turns and resumed where they stopped
         // (only on problems small enough that the kept stacks stay small: at most keepBuffers buffers)
-        let prepared = if fits then Some(Exact.Prepared problem) else None
+        let prepared = if fits then Some(Exact.Prepared axis) else None
         let kept = Dictionary<struct (int64 * string), Exact.Probe>()
         let keep = problem.Buffers.Length <= keepBuffers
         let probeOf (c: int64) (p: string) (seed: int) =
@@ -345,6 +344,11 @@ module Descent =
         let best = incumbent.Best
         { Best = best; Peak = incumbent.Peak; LowerBound = incumbent.Bound; Optimal = incumbent.Optimal; Nodes = used }
 
-    /// Minimizes the peak from a valid start plan (see run), reporting (solver, best peak, bound) on every change.
+    /// Minimizes the peak of a time axis's problem from a valid start plan (see run), reporting (solver, best peak,
+    /// bound) on every change.
+    let minimizeOn (options: DescentOptions) (start: Plan) (report: string -> int64 -> int64 -> unit) (axis: TimeAxis) : ExactMinimum =
+        run options (Incumbent(axis.Problem, start, report)) axis
+
+    /// Minimizes the peak from a valid start plan (minimizeOn the problem's time axis).
     let minimize (options: DescentOptions) (start: Plan) (report: string -> int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
-        run options (Incumbent(problem, start, report)) problem
+        minimizeOn options start report (TimeAxis problem)

@@ -78,35 +78,35 @@ module Exact =
           Seed = 0
           Jitter = 0.1 }
 
-    /// The data of one problem that every decision on it shares: its time sections and the overlap lists of its
-    /// buffers. Built once per problem (O(n log n + overlapping pairs + section memberships)) and read only after.
+    /// The data of one problem that every decision on it shares: its time axis (sections, each buffer's pieces and
+    /// their sections) and the buffers whose pieces meet each buffer's, with their distances (TimeAxis.Neighbours).
+    /// Built once per problem (O(n log n + meeting pairs + section memberships)) and read only after.
     [<Sealed>]
-    type Prepared(problem: Problem) =
-        // gaps (Gaps): a placed buffer raises a neighbour by their distance, not its size, and the sections (cut also
-        // at gap endpoints) count windows, not sizes (proofs/gaps.md, G3)
-        let gapped = Gaps.hasGaps problem
-        let windows = if gapped then Gaps.windows problem else Unchecked.defaultof<Gaps.Windows>
-        let sections = if gapped then windows.Sections else Sweep.sections problem
-        let pieces = if gapped then Gaps.neighbours problem else Unchecked.defaultof<Neighbours>
-        let overlaps = if gapped then pieces.Of else (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
+    type Prepared(axis: TimeAxis) =
+        let problem = axis.Problem
+        // a placed buffer raises a neighbour by their distance (its size without gaps), and the sections, cut at every
+        // piece endpoint, count the bytes each piece holds (proofs/gaps.md, G3)
+        let neighbours = (axis.Neighbours(Int64.MaxValue, fun () -> false)).Value
         let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
         let aligns = problem.Buffers |> Array.map (fun b -> max 1L b.Alignment)
+        let members = axis.Members
+        /// The prepared data of a problem (of its time axis).
+        new(problem: Problem) = Prepared(TimeAxis problem)
         /// The problem.
         member _.Problem = problem
-        member internal _.Sections = sections
-        member internal _.Overlaps = overlaps
-        /// With gaps, Above.[b].[q]: how far above b its neighbour Overlaps.[b].[q] must start; null without gaps.
-        member internal _.Above = if gapped then pieces.Above else null
+        /// Its time axis.
+        member _.Axis = axis
+        member internal _.Members = members
+        member internal _.Overlaps = neighbours.Of
+        /// Above.[b].[q]: how far above b its neighbour Overlaps.[b].[q] must start (b's size without gaps).
+        member internal _.Above = neighbours.Above
         /// True when some buffer has gaps: the staircase rule (which counts whole sizes) and hatless pruning are off.
-        member internal _.Gapped = gapped
-        /// With gaps, Width.[i].[k] and Top.[i].[k]: buffer i's window length and top in section Lo.[i] + k; null without.
-        member internal _.Width = if gapped then windows.Width else null
-        member internal _.Top = if gapped then windows.Top else null
+        member internal _.Gapped = axis.HasGaps
         /// True when some distance is <= 0: a buffer may sit below one of lower offset, which canonical placements
         /// miss, so an exhausted search proves nothing (proofs/gaps.md, G3).
-        member internal _.Incomplete = gapped && pieces.Above |> Array.exists (Array.exists (fun d -> d <= 0L))
+        member internal _.Incomplete = neighbours.Above |> Array.exists (Array.exists (fun d -> d <= 0L))
         /// True when some buffer is pinned.
-        member internal _.Pinned = problem.Buffers |> Array.exists (fun b -> b.Pinned.IsSome)
+        member internal _.Pinned = axis.HasPins
         member internal _.Sizes = sizes
         member internal _.Aligns = aligns
 
@@ -166,25 +166,28 @@ module Exact =
         let problem = prepared.Problem
         let bs = problem.Buffers
         let n = bs.Length
-        let sections = prepared.Sections
-        let nSec = max 0 (sections.Steps.Length - 1)
-        let sLo = sections.Lo
-        let sHi = sections.Hi
+        let axis = prepared.Axis
+        let nSec = max 0 (axis.Steps.Length - 1)
+        let sLo = axis.SpanLo
+        let sHi = axis.SpanHi
+        // each buffer's pieces: their sections and the bytes they hold there
+        let first, pieceLo, pieceHi = axis.First, axis.Lo, axis.Hi
+        let pLo, pHi = axis.StartRank, axis.EndRank
         let size = prepared.Sizes
         let align = prepared.Aligns
-        let secBuffers = sections.Members
+        let secBuffers = prepared.Members
         let overlaps = prepared.Overlaps
         let offset = Array.create n -1L
         let solution = Array.create n -1L
         // a pinned buffer's only offset is its pin: a node where it was raised above is dead
         let minOff = bs |> Array.map (fun b -> defaultArg b.Pinned 0L)
         let floor = Array.zeroCreate<int64> nSec
-        // gaps: bytes of a buffer in the k-th section of its span, and their top relative to its offset
-        let width = prepared.Width
-        let wtop = prepared.Top
+        // the unplaced bytes of each section
         let total =
-            if isNull width then secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
-            else secBuffers |> Array.mapi (fun s members -> members |> Array.sumBy (fun i -> width.[i].[s - sLo.[i]]))
+            let t = Array.zeroCreate<int64> nSec
+            for k in 0 .. pieceLo.Length - 1 do
+                for sct in pLo.[k] .. pHi.[k] - 1 do t.[sct] <- t.[sct] + (pieceHi.[k] - pieceLo.[k])
+            t
         // cuts.[k]: unplaced buffers live in both section k and section k + 1
         let cuts =
             let c = Array.zeroCreate<int> (max 0 (nSec - 1))
@@ -341,16 +344,15 @@ module Exact =
             hat <- false
             offset.[b] <- off
             solution.[b] <- off
-            let top = off + size.[b]
             // the sections of the buffers whose lowest offset rose: every such buffer is live with b, so their
             // spans and b's form one run of sections [affLo, affHi)
             affLo <- sLo.[b]
             affHi <- sLo.[b]
             let js = overlaps.[b]
-            let ab = if isNull above then null else above.[b]
+            let ab = above.[b]
             for q in 0 .. js.Length - 1 do
                 let j = js.[q]
-                let top = if isNull ab then top else off + ab.[q]
+                let top = off + ab.[q]
                 if offset.[j] < 0L then
                     hat <- true
                     if minOff.[j] < top then
@@ -360,19 +362,14 @@ module Exact =
                         if sHi.[j] > affHi then affHi <- sHi.[j]
             if affHi > affLo && affHi < sHi.[b] then affHi <- sHi.[b]
             if not (opts.SectionInference || opts.StaircaseInference) then affHi <- affLo
-            if isNull width then
-                for sct in sLo.[b] .. sHi.[b] - 1 do
+            // later buffers' bytes in a section of b's pieces lie above b's bytes there (proofs/gaps.md, G3)
+            for k in first.[b] .. first.[b + 1] - 1 do
+                let pieceTop = off + pieceHi.[k]
+                let bytes = pieceHi.[k] - pieceLo.[k]
+                for sct in pLo.[k] .. pHi.[k] - 1 do
                     secTrail.Add(struct (sct, floor.[sct]))
-                    floor.[sct] <- top
-                    total.[sct] <- total.[sct] - size.[b]
-            else
-                // gaps: later buffers' windows in a section lie above b's window there (proofs/gaps.md, G3)
-                for sct in sLo.[b] .. sHi.[b] - 1 do
-                    let k = sct - sLo.[b]
-                    if width.[b].[k] > 0L then
-                        secTrail.Add(struct (sct, floor.[sct]))
-                        floor.[sct] <- off + wtop.[b].[k]
-                        total.[sct] <- total.[sct] - width.[b].[k]
+                    floor.[sct] <- pieceTop
+                    total.[sct] <- total.[sct] - bytes
             // a section's floor is at least the lowest offset any of its unplaced buffers can take
             for sct in affLo .. affHi - 1 do
                 // the least lowest offset of the section's unplaced buffers; the scan stops at one not above the floor
@@ -416,8 +413,9 @@ module Exact =
                 let struct (j, v) = offTrail.[t]
                 minOff.[j] <- v
             offTrail.RemoveRange(offMark, offTrail.Count - offMark)
-            for sct in sLo.[b] .. sHi.[b] - 1 do
-                total.[sct] <- total.[sct] + (if isNull width then size.[b] else width.[b].[sct - sLo.[b]])
+            for k in first.[b] .. first.[b + 1] - 1 do
+                let bytes = pieceHi.[k] - pieceLo.[k]
+                for sct in pLo.[k] .. pHi.[k] - 1 do total.[sct] <- total.[sct] + bytes
             offset.[b] <- -1L
 
         /// Section inference after placing b at off under the node f (proofs/exact-search.md, Lemma 3). Only the

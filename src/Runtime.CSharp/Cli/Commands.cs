@@ -41,11 +41,6 @@ public static class Commands
             Console.Error.WriteLine($"pgmo: {e.Message}");
             return ExitCodes.BadInput;
         }
-        catch (Pgmo.Planner.PairLimitException e)
-        {
-            Console.Error.WriteLine($"pgmo: {e.Message}");
-            return ExitCodes.Failure;
-        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("pgmo: cancelled");

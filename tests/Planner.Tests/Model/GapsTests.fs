@@ -217,7 +217,7 @@ let tests =
                 for seed in 1 .. 100 do
                     let p = gapProblem seed (2 + seed % 9) false
                     let plain = Placement.placeInOrder Fit.Best (Array.init p.Buffers.Length id) (Gaps.plain p)
-                    let repaired = Placement.repair p plain
+                    let repaired = Placement.lower (TimeAxis p) plain
                     pinsKept (sprintf "seed %d" seed) p repaired
                     Expect.isLessThanOrEqual (Plan.peak p repaired) (Plan.peak p plain) (sprintf "seed %d: gravity only lowers" seed)
 
@@ -236,11 +236,14 @@ let tests =
                     Expect.equal r.Peak (Some best) (sprintf "seed %d: CP-SAT's optimum" seed)
                     pinsKept (sprintf "seed %d, cp-sat" seed) p r.Plan.Value
 
-            testCase "more pairs live together than the cap: PairLimitException, not a plan" <| fun () ->
+            testCase "more pairs live together than the cap: no neighbour lists" <| fun () ->
                 let gapped = { Buffer.create "g" 0L 6L 4L with Gaps = [| { Steps = { Start = 2L; End = 3L }; Window = None } |] }
                 let p = Problem.ofBuffers (gapped :: [ for i in 1 .. 5 -> Buffer.create (string i) 0L 6L 2L ])
-                Expect.equal (Gaps.neighboursWithin 15L p).Of.Length 6 "15 pairs: within the cap"
-                Expect.throwsT<PairLimitException> (fun () -> Gaps.neighboursWithin 14L p |> ignore) "15 pairs: above a cap of 14"
+                let axis = TimeAxis p
+                Expect.equal (axis.Neighbours(15L, fun () -> false)).Value.Of.Length 6 "15 pairs: within the cap"
+                Expect.isNone (axis.Neighbours(14L, fun () -> false)) "15 pairs: above a cap of 14"
+                let chain = TimeAxis(Problem.ofBuffers [ for i in 1 .. 130 -> Buffer.create (string i) (int64 i) (int64 i + 2L) 1L ])
+                Expect.isNone (chain.Neighbours(System.Int64.MaxValue, fun () -> true)) "asked to stop (every 64 starts): none either"
 
             testCase "the strong lower bound with gaps and pins: max load <= bound <= brute-force optimum" <| fun () ->
                 for seed in 1 .. 60 do
@@ -260,7 +263,7 @@ let tests =
                 let mutable proved = 0
                 for seed in 1 .. 40 do
                     let p = gapProblem seed (1 + seed % 4) true
-                    let nb = Gaps.neighbours p
+                    let nb = ((TimeAxis p).Neighbours(System.Int64.MaxValue, fun () -> false)).Value
                     if nb.Above |> Array.forall (Array.forall (fun d -> d > 0L)) then
                         let m = Exact.minimize Exact.defaults None p
                         Expect.isTrue m.Optimal (sprintf "seed %d: proved" seed)
