@@ -134,17 +134,17 @@ module CpSat =
         // one rectangle per piece: its steps by the bytes it holds, [x + lo, x + hi) (proofs/gaps.md)
         let axis = TimeAxis problem
         let yIntervals =
-            Array.init axis.Pieces (fun k ->
+            axis.Pieces |> Array.mapi (fun k piece ->
                 let i = axis.Owner.[k]
-                let start = if axis.Lo.[k] = 0L then x.[i] else LinearExpr.Affine(x.[i], 1L, axis.Lo.[k] / g)
-                model.NewFixedSizeIntervalVar(start, (axis.Hi.[k] - axis.Lo.[k]) / g, sprintf "y%d" k))
+                let start = if piece.Lo = 0L then x.[i] else LinearExpr.Affine(x.[i], 1L, piece.Lo / g)
+                model.NewFixedSizeIntervalVar(start, (piece.Hi - piece.Lo) / g, sprintf "y%d" k))
         let tIntervals =
-            Array.init axis.Pieces (fun k ->
-                model.NewFixedSizeIntervalVar(axis.Start.[k], axis.End.[k] - axis.Start.[k], sprintf "t%d" k))
+            axis.Pieces |> Array.mapi (fun k piece ->
+                model.NewFixedSizeIntervalVar(piece.Start, piece.End - piece.Start, sprintf "t%d" k))
         for i in 0 .. bs.Length - 1 do
             model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), (peak :> LinearExpr))) |> ignore
         let no2d = model.AddNoOverlap2D()
-        for k in 0 .. axis.Pieces - 1 do no2d.AddRectangle(tIntervals.[k], yIntervals.[k]) |> ignore
+        for k in 0 .. axis.Pieces.Length - 1 do no2d.AddRectangle(tIntervals.[k], yIntervals.[k]) |> ignore
         // redundant: the pieces live together at one step are disjoint in address
         for clique in axis.Cliques do
             if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun k -> yIntervals.[k])) |> ignore

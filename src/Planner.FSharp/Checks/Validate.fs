@@ -18,9 +18,9 @@ module Validate =
     /// pairs, plus the raised buffers' meetings.
     let private overlaps (axis: TimeAxis) (offsets: int64[]) : Violation list =
         let bs = axis.Problem.Buffers
-        let owner, pieceLo, pieceHi = axis.Owner, axis.Lo, axis.Hi
-        let p = axis.Pieces
-        let bottom = Array.init p (fun k -> offsets.[owner.[k]] + pieceLo.[k])
+        let owner, pieces = axis.Owner, axis.Pieces
+        let p = pieces.Length
+        let bottom = Array.init p (fun k -> offsets.[owner.[k]] + pieces.[k].Lo)
         let order = Array.init p id
         System.Array.Sort(order, System.Comparison(fun a b -> let c = compare bottom.[a] bottom.[b] in if c <> 0 then c else compare a b))
         let rank = Array.zeroCreate p
@@ -81,7 +81,7 @@ module Validate =
                     liveRaised.Remove k |> ignore
             else
                 let lo = bottom.[k]
-                let hi = offsets.[i] + pieceHi.[k]
+                let hi = offsets.[i] + pieces.[k].Hi
                 report 1 0 size (firstAtOrAbove hi) lo i
                 set rank.[k] hi
                 if raised then

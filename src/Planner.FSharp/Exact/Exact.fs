@@ -171,7 +171,7 @@ module Exact =
         let sLo = axis.SpanLo
         let sHi = axis.SpanHi
         // each buffer's pieces: their sections and the bytes they hold there
-        let first, pieceLo, pieceHi = axis.First, axis.Lo, axis.Hi
+        let first, pieces = axis.First, axis.Pieces
         let pLo, pHi = axis.StartRank, axis.EndRank
         let size = prepared.Sizes
         let align = prepared.Aligns
@@ -185,8 +185,8 @@ module Exact =
         // the unplaced bytes of each section
         let total =
             let t = Array.zeroCreate<int64> nSec
-            for k in 0 .. pieceLo.Length - 1 do
-                for sct in pLo.[k] .. pHi.[k] - 1 do t.[sct] <- t.[sct] + (pieceHi.[k] - pieceLo.[k])
+            for k in 0 .. pieces.Length - 1 do
+                for sct in pLo.[k] .. pHi.[k] - 1 do t.[sct] <- t.[sct] + (pieces.[k].Hi - pieces.[k].Lo)
             t
         // cuts.[k]: unplaced buffers live in both section k and section k + 1
         let cuts =
@@ -364,8 +364,8 @@ module Exact =
             if not (opts.SectionInference || opts.StaircaseInference) then affHi <- affLo
             // later buffers' bytes in a section of b's pieces lie above b's bytes there (proofs/gaps.md, G3)
             for k in first.[b] .. first.[b + 1] - 1 do
-                let pieceTop = off + pieceHi.[k]
-                let bytes = pieceHi.[k] - pieceLo.[k]
+                let pieceTop = off + pieces.[k].Hi
+                let bytes = pieces.[k].Hi - pieces.[k].Lo
                 for sct in pLo.[k] .. pHi.[k] - 1 do
                     secTrail.Add(struct (sct, floor.[sct]))
                     floor.[sct] <- pieceTop
@@ -414,7 +414,7 @@ module Exact =
                 minOff.[j] <- v
             offTrail.RemoveRange(offMark, offTrail.Count - offMark)
             for k in first.[b] .. first.[b + 1] - 1 do
-                let bytes = pieceHi.[k] - pieceLo.[k]
+                let bytes = pieces.[k].Hi - pieces.[k].Lo
                 for sct in pLo.[k] .. pHi.[k] - 1 do total.[sct] <- total.[sct] + bytes
             offset.[b] <- -1L
 

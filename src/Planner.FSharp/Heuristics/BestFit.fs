@@ -191,7 +191,7 @@ module BestFit =
         let mutable ok = true
         let parts = ResizeArray<struct (int64 * int64 * int64)>()
         let axis = shape.Axis
-        let first, pieceStart, pieceEnd, pieceHi = axis.First, axis.Start, axis.End, axis.Hi
+        let first, pieces = axis.First, axis.Pieces
         while ok && placed < n do
             let seg = queue.Dequeue()
             if alive.[seg] then
@@ -218,9 +218,10 @@ module BestFit =
                             else parts.Add(struct (s, e, height))
                     let mutable t = a
                     for k in first.[x] .. first.[x + 1] - 1 do
-                        emit t pieceStart.[k] h
-                        emit pieceStart.[k] pieceEnd.[k] (off + pieceHi.[k])
-                        t <- pieceEnd.[k]
+                        let piece = pieces.[k]
+                        emit t piece.Start h
+                        emit piece.Start piece.End (off + piece.Hi)
+                        t <- piece.End
                     emit t b h
                     let struct (s0, _, h0) = parts.[0]
                     let mutable startAt, before = s0, p

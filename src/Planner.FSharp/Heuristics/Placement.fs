@@ -388,7 +388,7 @@ module Placement =
         let bs = axis.Problem.Buffers
         let n = bs.Length
         if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
-        let first, pieceHi = axis.First, axis.Hi
+        let first, pieces = axis.First, axis.Pieces
         let startRank, endRank = axis.StartRank, axis.EndRank
         let m = max 1 axis.Steps.Length
         let mutable size = 1
@@ -427,8 +427,8 @@ module Placement =
             let mutable last = System.Int64.MinValue
             for i in sequence do
                 for k in first.[i] .. first.[i + 1] - 1 do
-                    if axis.Start.[k] < last then sorted <- false
-                    last <- axis.Start.[k]
+                    if pieces.[k].Start < last then sorted <- false
+                    last <- pieces.[k].Start
             sorted
         let mutable ok = true
         let mutable done' = 0
@@ -446,7 +446,7 @@ module Placement =
                     for k in first.[i] .. first.[i + 1] - 1 do
                         let a = startRank.[k]
                         let e = endRank.[k]
-                        let w = pieceHi.[k]
+                        let w = pieces.[k].Hi
                         // placed pieces live at the piece's start: stab leaf a. At the first step, those are the ones
                         // starting there: the tree of starts over leaves [0, e) holds them all, in fewer and denser nodes
                         let fromFirst = a = 0 && not byStart
@@ -476,7 +476,7 @@ module Placement =
             if lo > limit - b.Size then ok <- false
             // record the buffer's pieces
             for k in first.[i] .. first.[i + 1] - 1 do
-                let hi = Checked.(+) lo pieceHi.[k]
+                let hi = Checked.(+) lo pieces.[k].Hi
                 let mutable l = startRank.[k] + size
                 let mutable r = endRank.[k] + size
                 while l < r do

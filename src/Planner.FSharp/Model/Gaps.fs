@@ -40,13 +40,14 @@ module Gaps =
             if t < b.Lifetime.End then out.Add { Start = t; End = b.Lifetime.End; Lo = 0L; Hi = b.Size }
             out.ToArray()
 
-    /// The least o_b - o_a with b above a, over pieces sorted by time: the largest pa.Hi - pb.Lo over the pairs of
-    /// pieces that overlap in time, or ValueNone when none do (a and b never conflict). O(|pa| + |pb|).
-    let distanceOf (pa: Piece[]) (pb: Piece[]) : int64 voption =
-        let mutable i, j = 0, 0
+    /// The least o_b - o_a with b above a, where a's pieces are pa.[ia .. ja - 1] and b's pb.[ib .. jb - 1], each in
+    /// time order: the largest p.Hi - q.Lo over the pairs of pieces that overlap in time, or ValueNone when none do
+    /// (a and b never conflict). O(pieces of a and b).
+    let distanceWithin (pa: Piece[]) (ia: int) (ja: int) (pb: Piece[]) (ib: int) (jb: int) : int64 voption =
+        let mutable i, j = ia, ib
         let mutable found = false
         let mutable d = System.Int64.MinValue
-        while i < pa.Length && j < pb.Length do
+        while i < ja && j < jb do
             let p, q = pa.[i], pb.[j]
             if p.End <= q.Start then i <- i + 1
             elif q.End <= p.Start then j <- j + 1
@@ -55,6 +56,9 @@ module Gaps =
                 if p.Hi - q.Lo > d then d <- p.Hi - q.Lo
                 if p.End < q.End then i <- i + 1 else j <- j + 1
         if found then ValueSome d else ValueNone
+
+    /// The least o_b - o_a with b above a, over all of a's and b's pieces (distanceWithin).
+    let distanceOf (pa: Piece[]) (pb: Piece[]) : int64 voption = distanceWithin pa 0 pa.Length pb 0 pb.Length
 
     /// The least o_b - o_a for b to sit above a (see distanceOf); for buffers without gaps a's size when the lifetimes overlap.
     let distance (a: Buffer) (b: Buffer) : int64 voption =

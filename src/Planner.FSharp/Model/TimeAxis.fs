@@ -37,30 +37,20 @@ type TimeAxis(problem: Problem) =
             first.[i + 1] <- first.[i] + (if isNull cut.[i] then 1 else cut.[i].Length)
     let count = first.[n]
     let owner = Array.zeroCreate<int> count
-    let starts = Array.zeroCreate<int64> count
-    let ends = Array.zeroCreate<int64> count
-    let los = Array.zeroCreate<int64> count
-    let his = Array.zeroCreate<int64> count
+    let pieces = Array.zeroCreate<Piece> count
     do
         for i in 0 .. n - 1 do
             let b = bs.[i]
             if isNull cut.[i] then
-                let k = first.[i]
-                owner.[k] <- i
-                starts.[k] <- b.Lifetime.Start
-                ends.[k] <- b.Lifetime.End
-                his.[k] <- b.Size
+                owner.[first.[i]] <- i
+                pieces.[first.[i]] <- { Start = b.Lifetime.Start; End = b.Lifetime.End; Lo = 0L; Hi = b.Size }
             else
                 cut.[i] |> Array.iteri (fun q p ->
-                    let k = first.[i] + q
-                    owner.[k] <- i
-                    starts.[k] <- p.Start
-                    ends.[k] <- p.End
-                    los.[k] <- p.Lo
-                    his.[k] <- p.Hi)
+                    owner.[first.[i] + q] <- i
+                    pieces.[first.[i] + q] <- p)
     let gapped = bs |> Array.exists (fun b -> b.Gaps.Length > 0)
     let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
-    let raised = los |> Array.exists (fun l -> l > 0L)
+    let raised = pieces |> Array.exists (fun p -> p.Lo > 0L)
 
     // every lifetime and piece endpoint, ascending: the compressed steps
     let steps =
@@ -70,13 +60,13 @@ type TimeAxis(problem: Problem) =
                 all.[2 * i] <- bs.[i].Lifetime.Start
                 all.[2 * i + 1] <- bs.[i].Lifetime.End
             for k in 0 .. count - 1 do
-                all.[2 * n + 2 * k] <- starts.[k]
-                all.[2 * n + 2 * k + 1] <- ends.[k]
+                all.[2 * n + 2 * k] <- pieces.[k].Start
+                all.[2 * n + 2 * k + 1] <- pieces.[k].End
             Array.distinct (Array.sort all))
     let rank (t: int64) = Array.BinarySearch(steps.Force(), t)
-    let pieceRanks = lazy (Array.map rank starts, Array.map rank ends)
+    let pieceRanks = lazy (pieces |> Array.map (fun p -> rank p.Start), pieces |> Array.map (fun p -> rank p.End))
     let spans = lazy (bs |> Array.map (fun b -> rank b.Lifetime.Start), bs |> Array.map (fun b -> rank b.Lifetime.End))
-    let events = lazy (Sweep.order starts ends)
+    let events = lazy (Sweep.order (pieces |> Array.map (fun p -> p.Start)) (pieces |> Array.map (fun p -> p.End)))
     let lifetimeEvents = lazy (Sweep.endpoints problem)
 
     let load =
@@ -89,58 +79,40 @@ type TimeAxis(problem: Problem) =
                 let struct (t, _, _) = evs.[k]
                 while k < evs.Length && (let struct (t2, _, _) = evs.[k] in t2 = t) do
                     let struct (_, kind, p) = evs.[k]
-                    let bytes = his.[p] - los.[p]
+                    let bytes = pieces.[p].Hi - pieces.[p].Lo
                     total <- if kind = Sweep.Ends then total - bytes else Checked.(+) total bytes
                     k <- k + 1
                 result.Add((t, total))
             result.ToArray())
 
-    /// The least o_b - o_a with b above a over the pieces of buffers a and b (Gaps.distanceOf on the flattened pieces).
-    let distance (a: int) (b: int) : int64 voption =
-        let mutable i, j = first.[a], first.[b]
-        let mutable found = false
-        let mutable d = Int64.MinValue
-        while i < first.[a + 1] && j < first.[b + 1] do
-            if ends.[i] <= starts.[j] then i <- i + 1
-            elif ends.[j] <= starts.[i] then j <- j + 1
-            else
-                found <- true
-                if his.[i] - los.[j] > d then d <- his.[i] - los.[j]
-                if ends.[i] < ends.[j] then i <- i + 1 else j <- j + 1
-        if found then ValueSome d else ValueNone
+    /// The least o_b - o_a with b above a over the pieces of buffers a and b (Gaps.distanceWithin).
+    let distance (a: int) (b: int) : int64 voption = Gaps.distanceWithin pieces first.[a] first.[a + 1] pieces first.[b] first.[b + 1]
 
     /// The problem.
     member _.Problem = problem
     /// The number of buffers.
     member _.Buffers = n
-    /// The number of pieces.
-    member _.Pieces = count
-    /// Buffer i owns pieces First.[i] .. First.[i + 1] - 1, in time order (none for a buffer whose whole lifetime is
-    /// a gap without window).
+    /// Every buffer's pieces in one array, in problem order and each buffer's in time order: buffer i owns pieces
+    /// First.[i] .. First.[i + 1] - 1 (none for a buffer whose whole lifetime is a gap without window). A piece holds
+    /// the bytes [Lo, Hi) relative to its buffer's offset on the steps [Start, End): [0, size) but in a gap's window.
+    member _.Pieces : Piece[] = pieces
+    /// Where each buffer's pieces start in Pieces (and, last, their number).
     member _.First = first
     /// The buffer of each piece.
     member _.Owner = owner
-    /// The first step of each piece.
-    member _.Start = starts
-    /// One past the last step of each piece.
-    member _.End = ends
-    /// The lowest byte of each piece, relative to its buffer's offset (0 but in a gap's window).
-    member _.Lo = los
-    /// One past the highest byte of each piece, relative to its buffer's offset (the size but in a gap's window).
-    member _.Hi = his
     /// True when some buffer has gaps (some buffer is more than one piece of all its bytes).
-    member _.HasGaps = gapped
+    member val HasGaps = gapped
     /// True when some buffer is pinned.
-    member _.HasPins = pinned
+    member val HasPins = pinned
     /// True when some piece keeps a window that does not start at the buffer's offset (Lo > 0): only then can two
     /// buffers whose pieces never share a byte still break MiniMalloc's rule (one above the other at one step and
     /// below it at another, proofs/gaps.md).
-    member _.HasRaisedWindows = raised
+    member val HasRaisedWindows = raised
     /// True when buffer i has a piece with Lo > 0.
     member _.IsRaised(i: int) =
         let mutable r = false
         for k in first.[i] .. first.[i + 1] - 1 do
-            if los.[k] > 0L then r <- true
+            if pieces.[k].Lo > 0L then r <- true
         r
 
     /// Every lifetime and piece endpoint, ascending: section k is the step interval [Steps.[k], Steps.[k + 1]).

@@ -41,8 +41,10 @@ let tests =
         testCase "the documented example: pieces, steps and load of a gapped buffer" <| fun () ->
             let axis = TimeAxis gapped
             Expect.equal axis.First [| 0; 2; 3; 4 |] "a is two pieces, b and c one each"
-            Expect.equal (axis.Start, axis.End) ([| 0L; 3L; 1L; 5L |], [| 2L; 5L; 4L; 6L |]) "a's pieces skip its gap"
-            Expect.equal (axis.Lo, axis.Hi) ([| 0L; 0L; 0L; 0L |], [| 8L; 8L; 4L; 2L |]) "whole bytes outside the gap"
+            Expect.equal axis.Pieces [| { Start = 0L; End = 2L; Lo = 0L; Hi = 8L }; { Start = 3L; End = 5L; Lo = 0L; Hi = 8L }
+                                        { Start = 1L; End = 4L; Lo = 0L; Hi = 4L }; { Start = 5L; End = 6L; Lo = 0L; Hi = 2L } |]
+                "a's pieces skip its gap; whole bytes outside it"
+            Expect.equal axis.Owner [| 0; 0; 1; 2 |] "the pieces' buffers"
             Expect.equal axis.Load [| 0L, 8L; 1L, 12L; 2L, 4L; 3L, 12L; 4L, 8L; 5L, 2L; 6L, 0L |] "the load at each step"
             Expect.equal (Bounds.lowerBound gapped) 12L "the lower bound"
             Expect.equal (axis.SpanLo.[0], axis.SpanHi.[0]) (0, 5) "a spans its lifetime, gap included"
