@@ -7,7 +7,7 @@ open Pgmo.Planner
 /// The baselines: every registered algorithm except the paper's best-fit and the time-bounded search. Each run
 /// returns the peak it is charged (a pool's reserved bytes, a plan's peak otherwise).
 let algorithms : Algorithm list =
-    Algorithms.all |> List.filter (fun a -> a.Name <> Algorithms.bestFit.Name && a.Name <> Algorithms.search.Name)
+    Algorithms.planners |> List.filter (fun a -> a.Name <> Algorithms.bestFit.Name && a.Name <> Algorithms.search.Name)
 
 let quick = fsi.CommandLineArgs |> Array.contains "quick"
 let dir = System.IO.Path.Combine(__SOURCE_DIRECTORY__, "../datasets/minimalloc")
@@ -28,7 +28,7 @@ for name, p in problems do
     let cells =
         algorithms |> List.map (fun a ->
             let planned = a.Plan(p, Algorithms.defaults)
-            if not (Validate.isValid p planned.Plan) then failwithf "%s on %s: invalid plan" a.Name name
+            if not (Validate.isValid p planned.Plan.Value) then failwithf "%s on %s: invalid plan" a.Name name
             sprintf "%13.4f" (float planned.Peak / float lb))
     printfn "%-14s %s" name (String.concat "" cells)
 

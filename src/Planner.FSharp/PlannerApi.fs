@@ -20,19 +20,35 @@ type PlannerApi =
         | Some a -> algorithm <- a; true
         | None -> algorithm <- Unchecked.defaultof<Algorithm>; false
 
-    /// A custom algorithm from a .NET delegate (problem, settings) -> planned.
-    static member Algorithm(name: string, summary: string, plan: Func<Problem, PlanSettings, Planned>) : Algorithm =
+    /// A custom algorithm from a .NET delegate (problem, options) -> planned.
+    static member Algorithm(name: string, summary: string, plan: Func<Problem, SolveOptions, Planned>) : Algorithm =
         { Name = name; Summary = summary; Run = fun settings axis -> plan.Invoke(axis.Problem, settings) }
 
     /// The algorithm that simulates a pool policy (`pool`, `torch-pool`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
 
-    /// Settings of a planning run.
-    static member Settings(timeLimit: TimeSpan, seed: int, cancellation: Threading.CancellationToken) : PlanSettings =
+    /// The options of a planning run: a time limit, a seed and a cancellation token.
+    static member Settings(timeLimit: TimeSpan, seed: int, cancellation: Threading.CancellationToken) : SolveOptions =
         Algorithms.settings timeLimit seed cancellation
 
+    /// The options of a solve (plain .NET types): a capacity to decide (null: minimize), a time limit, a node budget
+    /// (null: none), worker threads, a seed, a cancellation, a progress callback (null: none), a hint (null: none) and
+    /// the method; the exact search's default preorders and rules.
+    static member SolveOptions(capacity: Nullable<int64>, timeLimit: TimeSpan, nodes: Nullable<int64>, workers: int, seed: int,
+                               cancellation: Threading.CancellationToken, progress: Action<SolveProgress>, hint: Plan,
+                               kind: SolverKind) : SolveOptions =
+        { SolveOptions.defaults with
+            Capacity = Option.ofNullable capacity; TimeLimit = timeLimit; Nodes = Option.ofNullable nodes; Workers = workers
+            Seed = seed; Cancellation = cancellation
+            Progress = (if isNull progress then None else Some progress.Invoke)
+            Hint = (if obj.ReferenceEquals(hint, null) then None else Some hint); Kind = kind }
+
+    /// The options of the strong lower bound (`pgmo bound`): `nodes` per decision, cancelled by `cancellation`.
+    static member BoundOptions(nodes: int64, cancellation: Threading.CancellationToken) : SolveOptions =
+        { StrongBounds.defaults with Nodes = Some nodes; Cancellation = cancellation }
+
     /// Plans a problem with an algorithm: offsets and the peak charged.
-    static member Plan(algorithm: Algorithm, problem: Problem, settings: PlanSettings) : Planned = algorithm.Plan(problem, settings)
+    static member Plan(algorithm: Algorithm, problem: Problem, settings: SolveOptions) : Planned = algorithm.Plan(problem, settings)
 
     /// The lowest offset, a multiple of `alignment`, where `size` bytes collide with none of the occupied ranges
     /// [los.[i], his.[i]) for i < count (sorted by lo): the placement primitive every algorithm uses (Placement.choose

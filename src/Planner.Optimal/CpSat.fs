@@ -17,40 +17,6 @@ type SolveStatus =
     /// The time limit or the cancellation came first; no plan that answers the question.
     | Unknown
 
-/// Which exact method runs.
-type SolverKind =
-    | CpSat
-    | ExactSearch
-    | Auto
-
-/// One progress report of a solve: a solver improved the best peak or the proven bound.
-type SolveProgress =
-    { /// The solver that made the change ("exact", "cp-sat").
-      Solver: string
-      /// The best peak so far in bytes (of the part solved so far, for CP-SAT on a problem in parts).
-      Peak: int64
-      /// The best proven lower bound on the optimal peak so far in bytes.
-      Bound: int64 }
-
-/// Settings of a solve. A `defaults` value is in SolveOptions; copy it with `{ SolveOptions.defaults with … }`.
-type SolveOptions =
-    { /// With Some c: decide whether the buffers fit under c bytes. With None: minimize the peak.
-      Capacity: int64 option
-      /// Wall-clock limit in seconds.
-      TimeLimitSeconds: float
-      /// CP-SAT worker threads (1 = deterministic).
-      Workers: int
-      /// CP-SAT random seed.
-      Seed: int
-      /// Stops the search early; the result is then Feasible or Unknown.
-      Cancellation: CancellationToken
-      /// Called on every improvement of the best peak or the proven bound, from the solver's threads.
-      Progress: (SolveProgress -> unit) option
-      /// A valid plan to start from (a heuristic's): CP-SAT hint and upper bound.
-      Hint: Plan option
-      /// Which method(s) to run (Solver.solve only; CpSat.solve always runs CP-SAT).
-      Kind: SolverKind }
-
 /// The answer of a solve. Every Plan in it has passed Validate.plan (and the capacity when one was given).
 type SolveResult =
     { /// How the solve ended (optimal, feasible, infeasible or unknown).
@@ -69,15 +35,24 @@ type SolveResult =
       Solver: string }
 
 [<RequireQualifiedAccess>]
-module SolveOptions =
-    /// Minimize, 10 s, 2 workers, seed 0, no hint, automatic choice of method.
-    let defaults =
-        { Capacity = None; TimeLimitSeconds = 10.0; Workers = 2; Seed = 0; Cancellation = CancellationToken.None
-          Progress = None; Hint = None; Kind = Auto }
+module SolveStatus =
+    /// The status as the command line spells it: optimal, feasible, infeasible or unknown.
+    let name (status: SolveStatus) =
+        match status with
+        | Optimal -> "optimal"
+        | Feasible -> "feasible"
+        | Infeasible -> "infeasible"
+        | Unknown -> "unknown"
 
 /// Helpers shared by the solvers of this assembly.
 [<RequireQualifiedAccess>]
 module internal Checked =
+    /// The seconds of a time limit (a very long time for TimeSpan.MaxValue, none).
+    let seconds (limit: TimeSpan) : float = if limit = TimeSpan.MaxValue then 1e7 else limit.TotalSeconds
+
+    /// The options with a time limit of `s` seconds (at least 0).
+    let withSeconds (options: SolveOptions) (s: float) : SolveOptions = { options with TimeLimit = TimeSpan.FromSeconds(max 0.0 s) }
+
     /// Returns the plan when it is valid (and under the capacity when given); a violation here is a programmer error.
     let plan (problem: Problem) (capacity: int64 option) (plan: Plan) : Plan =
         match Validate.plan problem capacity plan with
@@ -240,7 +215,7 @@ module CpSat =
             elif not infeasible then
                 let sub = { Buffers = part |> Array.map (fun i -> bs.[i]) }
                 let subHint = hint |> Option.map (fun h -> { Offsets = part |> Array.map (fun i -> h.Offsets.[i]) })
-                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let left = Checked.seconds options.TimeLimit - watch.Elapsed.TotalSeconds
                 let report p b =
                     match options.Progress with
                     | Some f -> f { Solver = "cp-sat"; Peak = max solvedPeak p; Bound = max bound b }
@@ -294,26 +269,26 @@ module CpSat =
         | Some c when c <= atLower -> run options problem
         | Some c ->
             let watch = Stopwatch.StartNew()
-            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            let first = run (Checked.withSeconds { options with Capacity = Some atLower } (Checked.seconds options.TimeLimit / 3.0)) problem
             match first.Plan with
             | Some plan -> { first with Plan = Some (Checked.plan problem (Some c) plan); Millis = watch.ElapsedMilliseconds }
             | None ->
-                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
-                let r = run { options with TimeLimitSeconds = (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 left) } problem
+                let left = Checked.seconds options.TimeLimit - watch.Elapsed.TotalSeconds
+                let r = run (Checked.withSeconds options (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 left)) problem
                 { r with Millis = watch.ElapsedMilliseconds }
         | None ->
             let watch = Stopwatch.StartNew()
-            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            let first = run (Checked.withSeconds { options with Capacity = Some atLower } (Checked.seconds options.TimeLimit / 3.0)) problem
             match first.Status, first.Plan with
             | (Optimal | Feasible), Some plan ->
                 let peak = Plan.peak problem plan
                 options.Progress |> Option.iter (fun f -> f { Solver = "cp-sat"; Peak = peak; Bound = peak })
                 { first with Status = Optimal; Bound = peak; Peak = Some peak; Millis = watch.ElapsedMilliseconds }
             | _ when options.Cancellation.IsCancellationRequested ->
-                run { options with TimeLimitSeconds = 0.0 } problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }
+                run (Checked.withSeconds options 0.0) problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }
             | _ ->
-                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
-                let r = run { options with TimeLimitSeconds = max 0.01 left } problem
+                let left = Checked.seconds options.TimeLimit - watch.Elapsed.TotalSeconds
+                let r = run (Checked.withSeconds options (max 0.01 left)) problem
                 // a proof that the lower bound does not fit raises the bound by the granularity (proofs/exact-search.md, Lemma 1)
                 let bound = if first.Status = Infeasible then max r.Bound (atLower + g) else r.Bound
                 let r =

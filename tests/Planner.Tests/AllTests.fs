@@ -21,6 +21,7 @@ let all =
         OptimalTests.tests
         StrongBoundsTests.tests
         GapsTests.tests
+        PropagationTests.tests
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests

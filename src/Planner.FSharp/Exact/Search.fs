@@ -3,58 +3,50 @@ namespace Pgmo.Planner
 
 open System.Threading
 
-/// Settings of the heuristic search. Every field is documented; copy `Search.defaults` with `{ Search.defaults with … }`.
-type SearchOptions =
-    { /// Wall-clock budget of the whole search (System.TimeSpan.Zero = the cheap constructive plan only).
-      TimeLimit: System.TimeSpan
-      /// Seed of the random choices: equal seeds and an iteration cap give equal plans.
-      Seed: int
-      /// Stops the search early; the best plan so far is returned.
-      Cancellation: CancellationToken
-      /// Cap on the greedy placements evaluated after construction (None = only time and the lower bound stop it).
-      MaxIterations: int option }
-
-/// Heuristic search for a low peak, in three stages on one time budget. Always returns a valid plan, the best found.
+/// Heuristic search for a low peak, in three stages on one budget (SolveOptions: a time limit, a budget of work, a
+/// cancellation). Always returns a valid plan, the best found.
 ///
 /// 1. Construction: best-fit (the paper's rule, then fixed orders) and the lowest-fit placement of the same orders
-///    (each buffer, in order, at the lowest aligned offset free among its placed time neighbours: Placement.choose).
-/// 2. Exact: the canonical-placement exact search (Exact.minimize) from the best plan, with most of the remaining time.
+///    (each buffer, in order, at the lowest aligned offset free among the placed pieces it meets: Placement.place).
+/// 2. Exact: the descent by capacity decisions of the exact search (Descent.run) from the best plan, with most of the
+///    remaining budget.
 /// 3. Local search over best-fit rankings: buffers above the lower bound move forward ("squeaky wheel"), random swaps;
 ///    a move is kept when the cost (peak, then total height above the lower bound) is not worse; after a long
 ///    stagnation it restarts from a perturbed copy of the best ranking.
 /// Every stage stops at the lower bound.
 ///
-/// The search reads a Stopwatch for its time limit (the only impure thing it does); with `MaxIterations` set and a
-/// time limit that is not reached, it is deterministic given the seed.
+/// Work is counted in nodes: a placement of n buffers costs n, a search node of the exact search one. Under a node
+/// budget (options.Nodes) with a time limit that is not reached, the search is deterministic given the seed: the
+/// same plan on any machine. It reads a Stopwatch for its time limit (the only impure thing it does).
 [<RequireQualifiedAccess>]
 module Search =
 
-    /// 5 s, seed 1, no cancellation, no iteration cap (the planner's defaults, as Algorithms.defaults).
-    let defaults = { TimeLimit = System.TimeSpan.FromSeconds 5.0; Seed = 1; Cancellation = CancellationToken.None; MaxIterations = None }
+    /// 5 s, seed 1, no node budget, no cancellation (SolveOptions.defaults).
+    let defaults = SolveOptions.defaults
 
-    /// When to stop: time, cancellation and the iteration cap, shared by the stages of one search.
-    type private Budget(options: SearchOptions) =
-        let clock = System.Diagnostics.Stopwatch.StartNew()
-        let mutable iterations = 0
-        member _.Iterations = iterations
-        member _.Tick() = iterations <- iterations + 1
+    /// When to stop: the run's Deadline (time, nodes, cancellation), shared by the stages of one search.
+    type private Budget(options: SolveOptions, n: int) =
+        let deadline = Deadline(options)
+        member _.Deadline = deadline
+        /// Counts one placement of every buffer.
+        member _.Tick() = deadline.Spend(int64 (max 1 n))
         /// The time left of the budget (zero when spent).
-        member _.Remaining = max System.TimeSpan.Zero (options.TimeLimit - clock.Elapsed)
-        /// True when time is up or the search was cancelled.
-        member _.OutOfTime = options.Cancellation.IsCancellationRequested || clock.Elapsed >= options.TimeLimit
+        member _.Remaining = deadline.Remaining
+        /// True when time or nodes are up or the search was cancelled.
+        member _.OutOfTime = deadline.Expired
         /// True when no further evaluation may start.
-        member this.Exhausted =
-            this.OutOfTime || (match options.MaxIterations with Some m -> iterations >= m | None -> false)
+        member _.Exhausted = deadline.Expired
         /// The longest one full best-fit placement took so far (measured by `Timed`).
         member val Placement = System.TimeSpan.Zero with get, set
-        /// True when another evaluation may start and the time left holds one more full best-fit placement, so that
-        /// at scale (a placement of 100k buffers takes a good part of a second) the last one does not overrun the limit.
-        member this.Affords = not this.Exhausted && this.Remaining >= this.Placement
+        /// True when another evaluation may start: the nodes left hold one more placement and the time left one more
+        /// full best-fit placement, so that at scale (a placement of 100k buffers takes a good part of a second) the
+        /// last one does not overrun the limit.
+        member this.Affords = not this.Exhausted && deadline.NodesLeft >= int64 n && this.Remaining >= this.Placement
         /// Runs a full best-fit placement, keeping its duration in Placement.
         member this.Timed(place: unit -> 'a) : 'a =
-            let start = clock.Elapsed
+            let start = deadline.Elapsed
             let result = place ()
-            let took = clock.Elapsed - start
+            let took = deadline.Elapsed - start
             if took > this.Placement then this.Placement <- took
             result
 
@@ -98,9 +90,9 @@ module Search =
           thenBy (desc (fun b -> b.Lifetime.End)) (desc (fun b -> b.Size)) ]
 
     /// The search state shared by the stages: the best plan found (always valid) and its cost.
-    type private State(axis: TimeAxis, options: SearchOptions) =
+    type private State(axis: TimeAxis, options: SolveOptions) =
         let problem = axis.Problem
-        member val Budget = Budget(options)
+        member val Budget = Budget(options, axis.Buffers)
         member val Random = System.Random(options.Seed)
         member val Placer = Unchecked.defaultof<OrderPlacer> with get, set
         member val Best = { Offsets = Array.zeroCreate problem.Buffers.Length } with get, set
@@ -228,27 +220,23 @@ module Search =
                     cost <- g.Cost current
 
     /// Stage 2: the descent by capacity decisions of the exact search (Descent.run) from the best plan so far, with
-    /// `share` of the remaining time (a quarter of it first on the lower bound), on up to two threads (under an iteration
-    /// cap: one thread and a node limit, so that capped runs stay deterministic). Skipped where the exact search is not
-    /// tractable (Descent.tractable).
-    let private exact (axis: TimeAxis) (state: State) (options: SearchOptions) (share: float) =
+    /// `share` of the remaining time and nodes, on up to two threads (under a node budget: one thread, so that the
+    /// run stays deterministic). Skipped where the exact search is not tractable (Descent.tractable).
+    let private exact (axis: TimeAxis) (state: State) (options: SolveOptions) (share: float) =
         if not state.Done && not state.Budget.Exhausted && Descent.tractableOn axis then
-            use cancel = System.Threading.CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
-            cancel.CancelAfter(System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share)))
+            let deadline = state.Budget.Deadline
             let descent =
-                match options.MaxIterations with
-                | Some m -> { Descent.defaults with NodeLimit = int64 m * 1000L; Seed = options.Seed; Cancellation = cancel.Token }
-                | None ->
-                    { Descent.defaults with
-                        Workers = min 2 System.Environment.ProcessorCount; Seed = options.Seed; Cancellation = cancel.Token
-                        BoundTime = System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share / 4.0)) }
-            let m = Descent.minimizeOn descent state.Best (fun _ _ _ -> ()) axis
+                { deadline.Share(share, options.Cancellation) with
+                    Workers = (if options.Nodes.IsSome then 1 else min 2 System.Environment.ProcessorCount)
+                    Hint = None; Progress = None }
+            let m = Descent.run descent (Incumbent(axis.Problem, state.Best, fun _ _ _ -> ())) axis
+            deadline.Spend m.Nodes
             state.Offer(m.Best.Offsets, state.Placer.Cost m.Best.Offsets, [||])
 
     /// The best plan found within the options' budget for the problem of a time axis: always valid; its peak is never
     /// below Bounds.lowerBound. Stages run in turn on one shared budget: construction (best-fit, greedy orders), the
     /// exact search with most of the remaining time, then local search over best-fit rankings with what is left.
-    let planOn (options: SearchOptions) (axis: TimeAxis) : Plan =
+    let planOn (options: SolveOptions) (axis: TimeAxis) : Plan =
         let problem = axis.Problem
         if problem.Buffers.Length = 0 then { Offsets = [||] }
         else
@@ -261,4 +249,4 @@ module Search =
             state.Best
 
     /// The best plan found within the options' budget (planOn the problem's time axis).
-    let plan (options: SearchOptions) (problem: Problem) : Plan = planOn options (TimeAxis problem)
+    let plan (options: SolveOptions) (problem: Problem) : Plan = planOn options (TimeAxis problem)

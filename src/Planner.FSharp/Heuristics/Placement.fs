@@ -20,7 +20,7 @@ module Placement =
     let private consider (fit: Fit) (size: int64) (alignment: int64) (cursor: int64) (lo: int64)
                          (best: byref<int64>) (bestGap: byref<int64>) : bool =
         let candidate = Numbers.alignUp alignment cursor
-        if candidate + size > lo then false
+        if candidate > lo - size then false
         else
             match fit with
             | Fit.First ->

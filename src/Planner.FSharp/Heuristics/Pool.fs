@@ -168,7 +168,7 @@ type CachingPool(policy: PoolPolicy) =
                 segmentSizes.Add bytes
                 segmentPools.Add pool
                 released.Add false
-                reserved <- reserved + bytes
+                reserved <- Checked.(+) reserved bytes
                 newChunk s 0L bytes -1 -1
         let rest = len.[c] - need
         if rest > 0L && PoolPolicy.shouldSplit policy pool rest then
@@ -253,7 +253,7 @@ module Pool =
     /// alignment - 512 for a power of two above 512), before rounding.
     let requestSize (b: Buffer) : int64 =
         let a = max 1L b.Alignment
-        b.Size + (a - Numbers.gcd a PoolPolicy.BlockAlignment)
+        Checked.(+) b.Size (a - Numbers.gcd a PoolPolicy.BlockAlignment)
 
     /// Replays requests through a pool of the policy. Throws on an Alloc of a live id or a Free of an id that is not
     /// live (the trace is wrong, not the pool).
@@ -274,7 +274,7 @@ module Pool =
                 while bases.Count < pool.SegmentCount do
                     let s = bases.Count
                     bases.Add top
-                    top <- top + pool.SegmentSize s
+                    top <- Checked.(+) top (pool.SegmentSize s)
                 live.[id] <- block
                 offsets.[e] <- bases.[block.Segment] + block.Offset
                 lengths.[e] <- block.Length

@@ -27,7 +27,7 @@ public sealed class MaxBatch
     public MaxBatch(Func<int, BatchMemory> measure) => this.measure = measure;
 
     /// <summary>A search over dry-run traces of <paramref name="model"/>, planned with <paramref name="algorithm"/>.</summary>
-    public static MaxBatch ForModel(string model, Algorithm algorithm, PlanSettings settings) =>
+    public static MaxBatch ForModel(string model, Algorithm algorithm, SolveOptions settings) =>
         new(batch =>
         {
             var profiled = Profiler.DryRun(model, batch);

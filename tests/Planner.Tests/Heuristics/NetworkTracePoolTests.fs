@@ -32,6 +32,6 @@ let tests =
                     let offsets, reserved = PoolTests.referencePool policy events
                     Expect.equal planned.Peak reserved "the charged peak is the reference's reserved bytes"
                     Expect.equal (Pool.simulateEvents policy events).Offsets offsets "every block where the reference puts it"
-                    let peak = expectValid policy.Name problem planned.Plan
+                    let peak = expectValid policy.Name problem planned.Plan.Value
                     Expect.isLessThanOrEqual peak reserved "the plan fits the reserved bytes"
     ]

@@ -7,6 +7,7 @@ open System.IO
 open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Optimal
+open Pgmo.Planner.Tests.Reference
 
 let private parse (text: string) =
     Csv.parseProblem "g.csv" text |> Result.defaultWith (fun e -> failwithf "%s:%d %s" e.File e.Line e.Message)
@@ -110,7 +111,7 @@ let private pinsKept (name: string) (p: Problem) (plan: Plan) =
         | None -> ())
     Expect.isGreaterThanOrEqual (Plan.peak p plan) (Bounds.lowerBound p) (sprintf "%s: peak >= lower bound" name)
 
-let private solveOptions = { SolveOptions.defaults with Workers = 1; TimeLimitSeconds = 10.0 }
+let private solveOptions = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.FromSeconds 10.0 }
 
 let tests =
     testList "Gaps" [
@@ -168,6 +169,14 @@ let tests =
                 testCase "non-numeric pin" <| fun () -> expectError "id,lower,upper,size,offset\nx,0,6,4,here\n" 2 "'here' is not a 64-bit integer"
                 testCase "negative pin" <| fun () -> expectError "id,lower,upper,size,offset\nx,0,6,4,-2\n" 2 "neither -1"
                 testCase "non-numeric hint" <| fun () -> expectError "id,lower,upper,size,hint\nx,0,6,4,low\n" 2 "column 'hint'"
+                testCase "a hint whose top passes 64 bits" <| fun () ->
+                    expectError "id,lower,upper,size,hint\na,0,2,8,9223372036854775800\nb,1,3,8,-1\n" 2 "offset 9223372036854775800 plus size 8 overflows 64 bits"
+                testCase "a hint just below 64 bits: every planner plans validly, no peak wraps" <| fun () ->
+                    let p = parse "id,lower,upper,size,hint\na,0,2,8,9223372036854775799\nb,1,3,8,-1\n"
+                    for a in Algorithms.planners do
+                        let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 200.0 })
+                        Expect.isEmpty (Validate.plan p None r.Plan.Value |> List.map Violation.describe) (sprintf "%s: valid" a.Name)
+                        Expect.isGreaterThanOrEqual r.Peak (Bounds.lowerBound p) (sprintf "%s: the peak is not wrapped below the lower bound" a.Name)
                 testCase "end before begin" <| fun () -> expectError "id,begin,end,size\nx,4,3,1\n" 2 "end 3 must be at least begin 4"
                 testCase "two columns for one field" <| fun () -> expectError "id,lower,begin,upper,size\nx,0,0,3,1\n" 1 "'lower', 'begin'"
             ]
@@ -208,10 +217,10 @@ let tests =
             testCase "every algorithm keeps pins and returns a valid plan" <| fun () ->
                 for seed in 1 .. 25 do
                     let p = gapProblem seed (2 + seed % 7) true
-                    for a in Algorithms.all do
+                    for a in Algorithms.planners do
                         let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 100.0 })
-                        pinsKept (sprintf "seed %d, %s" seed a.Name) p r.Plan
-                        Expect.isGreaterThanOrEqual r.Peak (Plan.peak p r.Plan) (sprintf "seed %d, %s: charged at least its peak" seed a.Name)
+                        pinsKept (sprintf "seed %d, %s" seed a.Name) p r.Plan.Value
+                        Expect.isGreaterThanOrEqual r.Peak (Plan.peak p r.Plan.Value) (sprintf "seed %d, %s: charged at least its peak" seed a.Name)
 
             testCase "repairing a gap-oblivious plan never raises its peak" <| fun () ->
                 for seed in 1 .. 100 do
@@ -226,7 +235,7 @@ let tests =
                     let p = gapProblem seed (1 + seed % 5) true
                     let best = bruteOptimum p
                     Expect.isLessThanOrEqual (Bounds.lowerBound p) best (sprintf "seed %d: the lower bound is sound" seed)
-                    let m = Exact.minimize Exact.defaults None p
+                    let m = minimizeExactly p
                     pinsKept (sprintf "seed %d, exact" seed) p m.Best
                     Expect.isGreaterThanOrEqual m.Peak best (sprintf "seed %d: no plan below the optimum" seed)
                     Expect.isLessThanOrEqual m.LowerBound best (sprintf "seed %d: the exact bound is sound" seed)
@@ -253,7 +262,7 @@ let tests =
                     Expect.isLessThanOrEqual s.Bound best (sprintf "seed %d: the strong bound is sound" seed)
                     Expect.isGreaterThanOrEqual s.Bound (Bounds.lowerBound p) (sprintf "seed %d: at least the max load" seed)
                     // each relaxation keeps every plan of the problem valid: the renumbered gaps free the same bytes
-                    let plan = (Exact.minimize Exact.defaults None p).Best
+                    let plan = (minimizeExactly p).Best
                     for level in [ 1.0; 0.9; 0.5; 0.0 ] do
                         let r, kept = StrongBounds.atSteps (StrongBounds.stepsAtLevel level p) p
                         let sub = { Offsets = kept |> Array.map (fun i -> plan.Offsets.[i]) }
@@ -265,7 +274,7 @@ let tests =
                     let p = gapProblem seed (1 + seed % 4) true
                     let nb = ((TimeAxis p).Neighbours(System.Int64.MaxValue, fun () -> false)).Value
                     if nb.Above |> Array.forall (Array.forall (fun d -> d > 0L)) then
-                        let m = Exact.minimize Exact.defaults None p
+                        let m = minimizeExactly p
                         Expect.isTrue m.Optimal (sprintf "seed %d: proved" seed)
                         Expect.equal m.Peak (bruteOptimum p) (sprintf "seed %d: the optimum" seed)
                         proved <- proved + 1
@@ -278,10 +287,10 @@ let tests =
                 let j = Buffer.create "j" 1L 2L 2L
                 let p = Problem.ofBuffers [ i; j ]
                 Expect.equal (bruteOptimum p) 4L "the optimum"
-                let m = Exact.minimize Exact.defaults None p
+                let m = minimizeExactly p
                 Expect.isLessThanOrEqual m.LowerBound 4L "no bound above the optimum"
                 Expect.isTrue (m.Peak = 4L || not m.Optimal) "optimal only at the optimum"
-                Expect.notEqual (Exact.decide Exact.defaults 4L p) DoesNotFit "no proof that 4 does not fit"
+                Expect.notEqual (Exact.decide exactly 4L p) DoesNotFit "no proof that 4 does not fit"
                 let r = Solver.solve solveOptions p
                 Expect.equal (r.Status, r.Peak) (Optimal, Some 4L) "solve finds it (CP-SAT)"
                 pinsKept "solve" p r.Plan.Value
@@ -293,7 +302,7 @@ let tests =
                 let r = Solver.solve solveOptions p
                 Expect.equal (r.Status, r.Peak) (Optimal, Some 12L) "solve proves 12, which only the gaps allow"
                 pinsKept "solve" p r.Plan.Value
-                let e = Exact.minimize Exact.defaults None p
+                let e = minimizeExactly p
                 Expect.equal (e.Peak, e.Optimal) (12L, true) "the exact search alone"
                 let d = Solver.solve { solveOptions with Capacity = Some 12L } p
                 Expect.equal d.Status Optimal "fits 12"
