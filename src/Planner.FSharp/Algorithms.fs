@@ -103,13 +103,15 @@ module Algorithms =
     let cupyPool = pool "CuPy's caching pool: 512 B rounding, best-fit blocks, new segments of the request's size, never released; peak = reserved bytes" PoolPolicy.CuPy
     /// PyTorch's CUDA caching allocator with its default settings.
     let torchPool = pool "PyTorch's caching allocator: 512 B rounding, small (<= 1 MiB, 2 MiB segments) and large (20 MiB segments) pools, best fit; peak = reserved bytes" PoolPolicy.Torch
+    /// PyTorch's CUDA caching allocator with expandable segments.
+    let torchExpandable = pool "PyTorch's caching allocator with expandable_segments:True: per pool one segment growing by 2 MiB (small) or 20 MiB (large) pages, best fit, rests >= 512 B split; peak = pages mapped" PoolPolicy.TorchExpandable
     /// Heuristic search within the time limit or the node budget.
     let search =
         { Name = "search"; Summary = "best of many orderings, the exact descent and local search within --time-limit (or --nodes), stops at the lower bound"
           Run = fun options axis -> planned axis (Search.planOn options axis) }
 
     /// Every algorithm that gives a plan, the paper's best-fit first.
-    let planners : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; search ]
+    let planners : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; torchExpandable; search ]
 
     /// Every algorithm of this assembly: the planners, then the lower bound.
     let all : Algorithm list = planners @ [ lowerBound ]
@@ -121,7 +123,11 @@ module Algorithms =
     let tryFind (name: string) = all |> List.tryFind (fun a -> a.Name = name)
 
     /// The algorithm simulating a pool policy.
-    let ofPool (policy: PoolPolicy) = match policy with PoolPolicy.CuPy -> cupyPool | PoolPolicy.Torch -> torchPool
+    let ofPool (policy: PoolPolicy) =
+        match policy with
+        | PoolPolicy.CuPy -> cupyPool
+        | PoolPolicy.Torch -> torchPool
+        | PoolPolicy.TorchExpandable -> torchExpandable
 
     /// Runs an algorithm on a problem.
     let run (algorithm: Algorithm) (options: SolveOptions) (problem: Problem) : Planned = algorithm.Run options (TimeAxis problem)

@@ -24,7 +24,7 @@ type PlannerApi =
     static member Algorithm(name: string, summary: string, plan: Func<Problem, SolveOptions, Planned>) : Algorithm =
         { Name = name; Summary = summary; Run = fun settings axis -> plan.Invoke(axis.Problem, settings) }
 
-    /// The algorithm that simulates a pool policy (`pool`, `torch-pool`).
+    /// The algorithm that simulates a pool policy (`pool`, `torch-pool`, `torch-expandable`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
 
     /// The options of a planning run: a time limit, a seed and a cancellation token.
@@ -75,8 +75,31 @@ type PlannerApi =
     /// A pool policy run on a problem: reserved bytes (its charged peak), segments, peak in use and its plan.
     static member SimulatePool(policy: PoolPolicy, problem: Problem) : PoolResult = Pool.simulate policy problem
 
-    /// The pool policy named (`pool`, `torch-pool`); false when there is none.
+    /// Every pool policy: `pool`, `torch-pool`, `torch-expandable`.
+    static member PoolPolicies : PoolPolicy[] = Array.ofList PoolPolicy.all
+
+    /// The pool policy named (`pool`, `torch-pool`, `torch-expandable`); false when there is none.
     static member TryParsePool(name: string, [<Out>] policy: byref<PoolPolicy>) : bool =
         match PoolPolicy.tryParse name with
         | Some p -> policy <- p; true
         | None -> policy <- Unchecked.defaultof<PoolPolicy>; false
+
+    /// Imports an allocation log's text (AllocationLog, Recording.toProblem): the whole log, or its `iteration`-th
+    /// marked iteration; every buffer gets `alignment`. False (and the error) when the text or its events are bad.
+    static member TryImportLog(file: string, text: string, iteration: Nullable<int>, alignment: int64,
+                               [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(AllocationLog.parse file text |> Result.bind (Recording.toProblem (Option.ofNullable iteration) alignment), &imported, &error)
+
+    /// Imports a PyTorch memory snapshot's bytes (Snapshot, Recording.toProblem) from the trace of `device` (null:
+    /// the one device with events); every buffer gets `alignment`. False (and the error) when the pickle is bad.
+    static member TryImportSnapshot(file: string, bytes: byte[], device: Nullable<int>, alignment: int64,
+                                    [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(Snapshot.parse file (Option.ofNullable device) bytes |> Result.bind (Recording.toProblem None alignment), &imported, &error)
+
+    static member private Unpack(result: Result<Imported, InputError>, imported: byref<Imported>, error: byref<InputError>) : bool =
+        match result with
+        | Ok x -> imported <- x; error <- Unchecked.defaultof<InputError>; true
+        | Error e -> imported <- Unchecked.defaultof<Imported>; error <- e; false
+
+    /// The recorded layout of an imported problem (Recording.layout).
+    static member RecordedLayout(imported: Imported) : RecordedLayout = Recording.layout imported

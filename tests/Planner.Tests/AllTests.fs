@@ -26,4 +26,5 @@ let all =
         CertificateTests.tests
         NetworkTracePoolTests.tests
         NetworkTracePlacementTests.tests
+        ImportTests.tests
     ]

@@ -16,10 +16,12 @@ public static class Commands
             BoundCommand.Create(),
             BenchCommand.Create(),
             TrainCommand.Create(),
+            InferCommand.Create(),
             ModelsCommand.Create(),
             BenchKernelsCommand.Create(),
             ProfileCommand.Create(),
             MaxBatchCommand.Create(),
+            ImportCommand.Create(),
         };
 
     /// <summary>Runs the command line; returns 0 on success, 2 on bad input or arguments, 1 on any other failure.</summary>

@@ -68,6 +68,28 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>Why cuBLAS could not be loaded on a CUDA accelerator (null when it was, or on other accelerators).</summary>
     public string? CuBlasError { get; }
 
+    /// <summary>
+    /// TF32 tensor-core math for the cuBLAS GEMMs (cuBLAS's CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to 10 mantissa
+    /// bits, FP32 accumulation), off by default. It changes nothing where cuBLAS is not in use (the CPU accelerator,
+    /// the ILGPU GEMMs); <see cref="Tf32Active"/> says whether it applies.
+    /// </summary>
+    public bool Tf32
+    {
+        get => tf32;
+        set
+        {
+            tf32 = value;
+            if (blas is not null) blas.MathMode = value ? Tf32TensorOpMath : CuBlasMathMode.DefaultMath;
+        }
+    }
+    private bool tf32;
+
+    /// <summary>cuBLAS's CUBLAS_TF32_TENSOR_OP_MATH (3), which ILGPU's <see cref="CuBlasMathMode"/> does not name.</summary>
+    private const CuBlasMathMode Tf32TensorOpMath = (CuBlasMathMode)3;
+
+    /// <summary>True when <see cref="Tf32"/> is on and the GEMMs run through cuBLAS.</summary>
+    public bool Tf32Active => tf32 && blas is not null && GemmKernel == GemmKernel.CuBlas;
+
     /// <summary>True when im2col, col2im (<see cref="HostWindow"/>) and the per-element kernels of every step — SGD,
     /// fill, axpy, add, relu (<see cref="HostElementwise"/>) — run as host code on the CPU accelerator's memory; the
     /// default there. False: the ILGPU kernels (always on GPUs).</summary>

@@ -17,9 +17,39 @@ public sealed partial class Tape
     private long convWorkspaceBytes = ConvTiling.DefaultWorkspaceBytes;
 
     /// <summary>
+    /// The bound of each workspace request of an iteration, in request order (the i-th bounds the i-th
+    /// <c>conv.workspace</c> allocation after <see cref="BeginIteration"/>; requests past the list, and every request
+    /// outside an iteration, get <see cref="ConvWorkspaceBytes"/>). Null: every request gets
+    /// <see cref="ConvWorkspaceBytes"/>. <c>--conv-workspace auto</c> sets it to the bytes free in the plan at each
+    /// request (<see cref="Training.WorkspaceGrowth"/>); set it before the first iteration.
+    /// </summary>
+    public IReadOnlyList<long>? WorkspaceBounds
+    {
+        get => workspaceBounds;
+        set => workspaceBounds = value is null || value.All(b => b >= 1) ? value : throw new ArgumentOutOfRangeException(nameof(value), "every workspace bound must be positive");
+    }
+    private IReadOnlyList<long>? workspaceBounds;
+    private int workspaceRequests = -1;   // workspace requests of the iteration in progress; -1: outside an iteration
+
+    /// <summary>An iteration begins: its workspace requests take <see cref="WorkspaceBounds"/> in order.</summary>
+    public void BeginIteration() => workspaceRequests = 0;
+
+    /// <summary>The iteration has ended: later workspace requests take <see cref="ConvWorkspaceBytes"/>.</summary>
+    public void EndIteration() => workspaceRequests = -1;
+
+    /// <summary>The bound of the next workspace request (counted within an iteration).</summary>
+    private long NextWorkspaceBound()
+    {
+        if (workspaceRequests < 0) return ConvWorkspaceBytes;
+        int i = workspaceRequests++;
+        return workspaceBounds is { } b && i < b.Count ? b[i] : ConvWorkspaceBytes;
+    }
+
+    /// <summary>
     /// 2-D convolution of x [N, C, H, W] with w [OC, C, KH, KW] and optional bias [OC], by im2col + GEMM over tiles of
-    /// output positions whose columns fit in one workspace of at most <see cref="ConvWorkspaceBytes"/> (an allocator
-    /// buffer tagged conv.workspace, freed before returning; the backward pass recomputes the columns). 1x1 stride-1
+    /// output positions whose columns fit in one workspace of at most its bound (<see cref="ConvWorkspaceBytes"/>, or
+    /// its entry in <see cref="WorkspaceBounds"/>; an allocator buffer tagged conv.workspace, freed before returning;
+    /// the backward pass recomputes the columns in a workspace of its own bound). 1x1 stride-1
     /// unpadded convolutions use x directly, with no workspace. Consumes its arguments.
     /// </summary>
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? b, int stride = 1, int pad = 0) => Conv2d(x, w, b, stride, pad, pad);
@@ -29,6 +59,7 @@ public sealed partial class Tape
     {
         if (x.Shape.Length != 4 || w.Shape.Length != 4 || x[1] != w[1])
             throw new ArgumentException($"conv2d: x {Dims(x)} does not match w {Dims(w)}");
+        using var _ = Time(OpKind.Conv);
         var p = WindowParams.Create(x[0], x[1], x[2], x[3], w[2], w[3], stride, padH, padW);
         if (p.OH <= 0 || p.OW <= 0) throw new ArgumentException($"conv2d: input {Dims(x)} too small for kernel {Dims(w)}");
         int oc = w[0];
@@ -39,7 +70,7 @@ public sealed partial class Tape
         }
         else
         {
-            long limit = ConvWorkspaceBytes;
+            long limit = NextWorkspaceBound();
             var ws = Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, limit)) }, Tag("conv.workspace"));
             if (K is { } k)
                 foreach (var tile in ConvTiling.Tiles(p, limit))
@@ -50,7 +81,7 @@ public sealed partial class Tape
             ws.Release();
         }
         if (b is not null) K?.AddBias(y.View, b.View, oc, p.Ohw);
-        return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p, WorkspaceBytes = ConvWorkspaceBytes });
+        return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p });
     }
 
     private static bool IsPointwise(WindowParams p) => p.KH == 1 && p.KW == 1 && p.Stride == 1 && p.PadH == 0 && p.PadW == 0;
@@ -88,7 +119,7 @@ public sealed partial class Tape
     private sealed class ConvNode : Node
     {
         public required WindowParams P;
-        public required long WorkspaceBytes;
+        public override string Kind => OpKind.Conv;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
@@ -112,12 +143,13 @@ public sealed partial class Tape
             }
             else if (dw || dx)
             {
-                var ws = t.Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, WorkspaceBytes)) }, t.Tag("conv.workspace"));
+                long bound = t.NextWorkspaceBound();
+                var ws = t.Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, bound)) }, t.Tag("conv.workspace"));
                 if (k is not null)
                 {
-                    if (dx && ConvTiling.SplitsSamples(p, WorkspaceBytes)) k.Fill(g[0]!.View, 0f);
+                    if (dx && ConvTiling.SplitsSamples(p, bound)) k.Fill(g[0]!.View, 0f);
                     bool first = true;
-                    foreach (var tile in ConvTiling.Tiles(p, WorkspaceBytes))
+                    foreach (var tile in ConvTiling.Tiles(p, bound))
                     {
                         var gyTile = gy.View.SubView(OutputOffset(p, oc, tile));
                         if (dw)
@@ -145,6 +177,7 @@ public sealed partial class Tape
     /// <summary>Max pooling with a square window; keeps the argmax (int) for the backward pass; consumes x.</summary>
     public Tensor MaxPool(Tensor x, int kernel, int stride, int pad = 0)
     {
+        using var _ = Time(OpKind.MaxPool);
         var p = Window(x, kernel, stride, pad, "maxpool");
         var y = Empty(new[] { p.N, p.C, p.OH, p.OW }, Tag("maxpool.out"));
         var arg = Empty(y.Shape, Tag("maxpool.argmax"), DType.I32);
@@ -157,6 +190,7 @@ public sealed partial class Tape
     {
         public required WindowParams P;
         public Tensor? Arg;
+        public override string Kind => OpKind.MaxPool;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var dx = t.Empty(new[] { P.N, P.C, P.H, P.W }, t.Tag("maxpool.dx"));
@@ -170,6 +204,7 @@ public sealed partial class Tape
     /// <summary>Average pooling with a square window (padding counts as zero); consumes x.</summary>
     public Tensor AvgPool(Tensor x, int kernel, int stride, int pad = 0)
     {
+        using var _ = Time(OpKind.AvgPool);
         var p = Window(x, kernel, stride, pad, "avgpool");
         var y = Empty(new[] { p.N, p.C, p.OH, p.OW }, Tag("avgpool.out"));
         K?.AvgPool(x.View, y.View, p);
@@ -187,6 +222,7 @@ public sealed partial class Tape
     private sealed class AvgPoolNode : Node
     {
         public required WindowParams P;
+        public override string Kind => OpKind.AvgPool;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var dx = t.Empty(new[] { P.N, P.C, P.H, P.W }, t.Tag("avgpool.dx"));
@@ -211,6 +247,7 @@ public sealed partial class Tape
     /// </summary>
     public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, float momentum = 0.1f, float eps = 1e-5f)
     {
+        using var _ = Time(OpKind.BatchNorm);
         int hw = x.Shape.Length == 4 ? x[2] * x[3] : 1;
         var p = new ChannelParams { N = x[0], C = x[1], HW = hw, Eps = eps, Momentum = momentum };
         var y = Empty(x.Shape, Tag("bn.out"));
@@ -233,6 +270,7 @@ public sealed partial class Tape
     {
         public required ChannelParams P;
         public required Tensor? Mean, InvStd;
+        public override string Kind => OpKind.BatchNorm;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {

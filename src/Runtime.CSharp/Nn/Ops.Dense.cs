@@ -7,6 +7,7 @@ public sealed partial class Tape
     /// <summary>y = x W^T + b for x [N, In], W [Out, In], b [Out] (b may be null); consumes its arguments.</summary>
     public Tensor Linear(Tensor x, Tensor w, Tensor? b)
     {
+        using var _ = Time(OpKind.Linear);
         int n = x[0], inF = x[1], outF = w[0];
         if (x.Shape.Length != 2 || w[1] != inF) throw new ArgumentException($"linear: x {Dims(x)} does not match W {Dims(w)}");
         var y = Empty(new[] { n, outF }, Tag("linear.out"));
@@ -20,6 +21,7 @@ public sealed partial class Tape
 
     private sealed class LinearNode : Node
     {
+        public override string Kind => OpKind.Linear;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var (x, w) = (Inputs[0], Inputs[1]);
@@ -50,6 +52,7 @@ public sealed partial class Tape
     /// <summary>Flattens [N, ...] to [N, rest] over the same storage; consumes x.</summary>
     public Tensor Flatten(Tensor x)
     {
+        using var _ = Time(OpKind.Reshape);
         var shape = x.Shape;
         var y = x.Reshaped(new[] { shape[0], (int)(x.Length / shape[0]) });
         return Record(new ReshapeNode { Output = y, Inputs = new[] { x }, InputShape = shape });
@@ -58,6 +61,7 @@ public sealed partial class Tape
     private sealed class ReshapeNode : Node
     {
         public required int[] InputShape;
+        public override string Kind => OpKind.Reshape;
         public override Tensor?[] Backward(Tape t, Tensor gy) => new Tensor?[] { gy.Reshaped(InputShape) };
         public override void ReleaseSaved() { }
     }
@@ -65,6 +69,7 @@ public sealed partial class Tape
     /// <summary>max(x, 0); keeps the output (not the input) for the backward pass; consumes x.</summary>
     public Tensor Relu(Tensor x)
     {
+        using var _ = Time(OpKind.Relu);
         var y = Empty(x.Shape, Tag("relu.out"));
         K?.Relu(x.View, y.View);
         x.Release();
@@ -74,6 +79,7 @@ public sealed partial class Tape
     private sealed class ReluNode : Node
     {
         public Tensor? Saved;
+        public override string Kind => OpKind.Relu;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var dx = t.Empty(gy.Shape, t.Tag("relu.dx"));
@@ -88,6 +94,7 @@ public sealed partial class Tape
     public Tensor Add(Tensor a, Tensor b)
     {
         if (a.Length != b.Length) throw new ArgumentException($"add: {Dims(a)} vs {Dims(b)}");
+        using var _ = Time(OpKind.Add);
         var y = Empty(a.Shape, Tag("add.out"));
         K?.Add(a.View, b.View, y.View);
         a.Release();
@@ -97,6 +104,7 @@ public sealed partial class Tape
 
     private sealed class AddNode : Node
     {
+        public override string Kind => OpKind.Add;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             bool ga = Inputs[0].RequiresGrad, gb = Inputs[1].RequiresGrad;
@@ -112,6 +120,7 @@ public sealed partial class Tape
     /// <summary>Concatenates NCHW tensors along channels; consumes them.</summary>
     public Tensor Concat(IReadOnlyList<Tensor> xs)
     {
+        using var _ = Time(OpKind.Concat);
         int n = xs[0][0], h = xs[0][2], w = xs[0][3];
         int total = xs.Sum(x => x[1]);
         foreach (var x in xs)
@@ -129,6 +138,7 @@ public sealed partial class Tape
 
     private sealed class ConcatNode : Node
     {
+        public override string Kind => OpKind.Concat;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var g = new Tensor?[Inputs.Length];
@@ -152,6 +162,7 @@ public sealed partial class Tape
     /// <summary>Mean softmax cross-entropy of logits [N, C] against int labels [N]: a scalar; consumes both.</summary>
     public Tensor SoftmaxCrossEntropy(Tensor logits, Tensor labels)
     {
+        using var _ = Time(OpKind.Loss);
         int n = logits[0], c = logits[1];
         var rows = Empty(new[] { n }, Tag("loss.rows"));
         var loss = Empty(new[] { 1 }, Tag("loss"));
@@ -162,6 +173,7 @@ public sealed partial class Tape
 
     private sealed class SceNode : Node
     {
+        public override string Kind => OpKind.Loss;
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var z = Inputs[0];

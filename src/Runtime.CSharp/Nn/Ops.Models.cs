@@ -12,6 +12,7 @@ public sealed partial class Tape
     public Tensor Dropout(Tensor x, float p, ulong seed)
     {
         if (!(p >= 0f && p < 1f)) throw new ArgumentOutOfRangeException(nameof(p), p, "dropout probability must be in [0, 1)");
+        using var _ = Time(OpKind.Dropout);
         var y = Empty(x.Shape, Tag("dropout.out"));
         var mask = Empty(x.Shape, Tag("dropout.mask"));
         K?.Dropout(x.View, y.View, mask.View, p, seed);
@@ -22,6 +23,7 @@ public sealed partial class Tape
     private sealed class DropoutNode : Node
     {
         public Tensor? Mask;
+        public override string Kind => OpKind.Dropout;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
@@ -43,6 +45,7 @@ public sealed partial class Tape
     {
         if (x.Shape.Length != 4) throw new ArgumentException($"adaptive average pool: expected NCHW, got {Dims(x)}");
         if (outH < 1 || outW < 1) throw new ArgumentException($"adaptive average pool: output {outH}x{outW} is empty");
+        using var _ = Time(OpKind.AdaptivePool);
         var p = new AdaptivePoolParams { H = x[2], W = x[3], OH = outH, OW = outW };
         var y = Empty(new[] { x[0], x[1], outH, outW }, Tag("adaptivepool.out"));
         K?.AdaptiveAvgPool(x.View, y.View, p);
@@ -55,6 +58,7 @@ public sealed partial class Tape
     {
         public required AdaptivePoolParams P;
         public required int[] InputShape;
+        public override string Kind => OpKind.AdaptivePool;
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {

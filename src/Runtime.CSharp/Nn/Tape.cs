@@ -16,6 +16,9 @@ internal abstract class Node
 
     /// <summary>Releases the tensors kept for the backward pass.</summary>
     public abstract void ReleaseSaved();
+
+    /// <summary>The op kind this node's backward pass is timed as (<see cref="OpKind"/>).</summary>
+    public abstract string Kind { get; }
 }
 
 /// <summary>
@@ -48,6 +51,13 @@ public sealed partial class Tape
 
     internal KernelCache? K => Device.Kernels;
 
+    /// <summary>Where the time goes: when set, every op is timed into it (see <see cref="Nn.OpTimes"/>); null (the
+    /// default): nothing is timed.</summary>
+    public OpTimes? OpTimes { get; set; }
+
+    /// <summary>The timing scope of one op (a no-op without <see cref="OpTimes"/>).</summary>
+    internal OpTimes.Scope Time(string kind, OpPhase phase = OpPhase.Forward) => OpTimes?.Time(kind, phase) ?? default;
+
     /// <summary>A new uninitialized tensor from the allocator.</summary>
     public Tensor Empty(int[] shape, string tag, DType dtype = DType.F32)
     {
@@ -67,6 +77,7 @@ public sealed partial class Tape
     /// <summary>A tensor holding <paramref name="data"/> (not uploaded in shapes-only mode).</summary>
     public Tensor Upload(float[] data, int[] shape, string tag)
     {
+        using var _ = Time(OpKind.Transfer, OpPhase.Other);
         var t = Empty(shape, tag);
         if (Computes) t.View.CopyFromCPU(data);
         return t;
@@ -75,6 +86,7 @@ public sealed partial class Tape
     /// <summary>An int tensor holding <paramref name="data"/>.</summary>
     public Tensor UploadInt(int[] data, int[] shape, string tag)
     {
+        using var _ = Time(OpKind.Transfer, OpPhase.Other);
         var t = Empty(shape, tag, DType.I32);
         if (Computes) t.IntView.CopyFromCPU(data);
         return t;
@@ -84,6 +96,7 @@ public sealed partial class Tape
     public float[] Download(Tensor t)
     {
         if (!Computes) return Array.Empty<float>();
+        using var _ = Time(OpKind.Transfer, OpPhase.Other);
         var a = new float[t.Length];
         t.View.CopyToCPU(a);
         return a;
@@ -119,7 +132,8 @@ public sealed partial class Tape
         {
             var node = nodes[n];
             if (!grads.Remove(node.Output, out var gy)) { node.ReleaseSaved(); continue; }
-            var gx = node.Backward(this, gy);
+            Tensor?[] gx;
+            using (Time(node.Kind, OpPhase.Backward)) gx = node.Backward(this, gy);
             node.ReleaseSaved();
             for (int i = 0; i < gx.Length; i++)
             {
@@ -149,6 +163,7 @@ public sealed partial class Tape
     /// <summary>a + b, in place into a when a has a single handle; consumes both.</summary>
     private Tensor Accumulate(Tensor a, Tensor b)
     {
+        using var _ = Time(OpKind.GradAccumulate, OpPhase.Backward);
         if (a.References == 1 && a.Block != b.Block)
         {
             K?.Axpy(b.View, a.View, 1f);

@@ -26,6 +26,7 @@ public sealed class Sgd : IDisposable
     /// <summary>Updates every parameter that has a gradient and frees the gradient.</summary>
     public void Step()
     {
+        using var _ = tape.Time(OpKind.Optimizer, OpPhase.Other);
         for (int i = 0; i < parameters.Count; i++)
         {
             var w = parameters[i].Value;

@@ -42,6 +42,8 @@ public sealed class PlannerCommandTests : IDisposable
     [InlineData("xla-temporal")]
     [InlineData("first-fit")]
     [InlineData("pool")]
+    [InlineData("torch-pool")]
+    [InlineData("torch-expandable")]
     [InlineData("search")]
     public void EveryAlgorithmPlansAMiniMallocInstanceValidly(string algorithm)
     {
