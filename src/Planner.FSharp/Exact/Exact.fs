@@ -56,14 +56,15 @@ module Exact =
         [<DefaultValue>] val mutable Parts: (int * int * int[])[]
         [<DefaultValue>] val mutable Part: int
 
-    [<Literal>]
-    let private NoAnswer = 0
-
-    [<Literal>]
-    let private Found = 1
-
-    [<Literal>]
-    let private NotFound = 2
+    /// What the last finished subtree told its parent frame.
+    [<Struct>]
+    type private Outcome =
+        /// Nothing yet (a frame just entered).
+        | NoAnswer
+        /// Every buffer of the subtree's context placed.
+        | Found
+        /// No completion in the subtree.
+        | NotFound
 
     /// One decision in progress, under one preorder: a depth-first search over canonical placements kept on an
     /// explicit stack, so that it stops after a number of search nodes and later resumes exactly where it stopped

@@ -98,21 +98,21 @@ type Propagation(exact: ExactProblem, capacity: int64, rules: ExactRules) =
     let mutable childBound = 0L
 
     /// The problem's data.
-    member _.Exact = exact
+    member val Exact = exact
     /// The capacity decided.
-    member _.Capacity = capacity
+    member val Capacity = capacity
     /// The rules in force (the staircase and hatless rules are off with gaps).
-    member _.Rules = rules
+    member val Rules = rules
     /// The number of sections.
-    member _.Sections = nSec
+    member val Sections = nSec
     /// Each buffer's offset on this branch (-1: unplaced).
-    member _.Offset = offset
+    member val Offset = offset
     /// Each buffer's lowest offset on this branch (for a placed buffer, its value when it was placed).
-    member _.MinOff = minOff
+    member val MinOff = minOff
     /// Each section's floor.
-    member _.Floor = floor
+    member val Floor = floor
     /// Each section's unplaced bytes.
-    member _.Total = total
+    member val Total = total
     /// True when some section holds more bytes than the capacity: no plan fits.
     member _.Overfull = total |> Array.exists (fun t -> t > capacity)
     /// The lengths of the trails, to undo to with Unplace.

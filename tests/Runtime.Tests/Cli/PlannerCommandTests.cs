@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace Pgmo.Tests.Cli;
 
 /// <summary>`pgmo plan`, `check` and `compare` as a user runs them: figures, files, exit codes, bad input.</summary>
@@ -162,7 +160,7 @@ public sealed class PlannerCommandTests : IDisposable
         // every planning algorithm, the lower bound and the solver: the registry
         Assert.Equal(Pgmo.Planner.Optimal.Registry.all.Length, rows.Count);
         var bound = rows.Single(row => row.GetProperty("algorithm").GetString() == "lower-bound");
-        Assert.Equal(JsonValueKind.Null, bound.GetProperty("valid").ValueKind);   // a bound: no plan to validate
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, bound.GetProperty("valid").ValueKind);   // a bound: no plan to validate
         Assert.Equal(12, bound.GetProperty("peak").GetInt64());
         // every other row, the solver's included, went through the validator
         Assert.All(rows.Where(row => row.GetProperty("algorithm").GetString() != "lower-bound"), row => Assert.True(row.GetProperty("valid").GetBoolean()));
