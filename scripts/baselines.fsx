@@ -28,7 +28,7 @@ for name, p in problems do
     let cells =
         algorithms |> List.map (fun a ->
             let planned = a.Plan(p, Algorithms.defaults)
-            if not (Validate.isValid p planned.Plan.Value) then failwithf "%s on %s: invalid plan" a.Name name
+            if not (Validate.isValid p planned.Plan) then failwithf "%s on %s: invalid plan" a.Name name
             sprintf "%13.4f" (float planned.Peak / float lb))
     printfn "%-14s %s" name (String.concat "" cells)
 

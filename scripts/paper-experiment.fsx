@@ -53,7 +53,7 @@ let timed (a: Algorithm) (p: Problem) =
     let watch = Diagnostics.Stopwatch.StartNew()
     let planned = Algorithms.run a settings p
     let ms = watch.Elapsed.TotalMilliseconds
-    if not (Validate.isValid p planned.Plan.Value) then failwithf "%s produced an invalid plan" a.Name
+    if not (Validate.isValid p planned.Plan) then failwithf "%s produced an invalid plan" a.Name
     planned.Peak, ms
 
 type Row =

@@ -8,20 +8,27 @@ open System.Threading
 /// placement, the reserved bytes for a pool, whose segments may hold free space above the last block), or only a
 /// bound (the lower bound gives no plan: its peak is the bound, as XLA's no-fragmentation heap gives only a size),
 /// and what a solver proves.
-type Planned =
-    { /// Offsets in problem order; None for an algorithm that only bounds the peak.
-      Plan: Plan option
-      /// The peak charged, in bytes (for the lower bound: the bound).
-      Peak: int64
-      /// A proven lower bound on every valid plan's peak in bytes, when the algorithm proves one.
-      Bound: int64 option
-      /// How a solver's run ended ("optimal", "feasible", ...), None for the others.
-      Status: string option }
+[<Sealed>]
+type Planned(plan: Plan option, peak: int64, bound: int64 option, status: string option) =
+    /// A plan charged `peak` bytes.
+    new(plan: Plan, peak: int64) = Planned(Some plan, peak, None, None)
+    /// Offsets in problem order, or null for an algorithm that only bounds the peak (the lower bound).
+    member _.Plan : Plan = match plan with Some p -> p | None -> Unchecked.defaultof<Plan>
+    /// The plan, if the algorithm gives one (for F# callers).
+    member _.PlanIfAny : Plan option = plan
     /// True with the plan when the algorithm gives one (every algorithm but the lower bound).
-    member p.TryGetPlan([<Out>] plan: byref<Plan>) : bool =
-        match p.Plan with
-        | Some x -> plan <- x; true
-        | None -> plan <- Unchecked.defaultof<Plan>; false
+    member _.TryGetPlan([<Out>] result: byref<Plan>) : bool =
+        match plan with
+        | Some x -> result <- x; true
+        | None -> result <- Unchecked.defaultof<Plan>; false
+    /// The peak charged, in bytes (for the lower bound: the bound).
+    member _.Peak : int64 = peak
+    /// A proven lower bound on every valid plan's peak in bytes, when the algorithm proves one (else null).
+    member _.Bound : Nullable<int64> = Option.toNullable bound
+    /// The proven bound, if any (for F# callers).
+    member _.BoundIfAny : int64 option = bound
+    /// How a solver's run ended ("optimal", "feasible", ...), null for the others.
+    member _.Status : string = defaultArg status null
 
 /// A named algorithm of the registry: from a problem (its time axis) and the run's options (time limit, node budget,
 /// seed, cancellation, hint: only the algorithms that use them read them) to what it gives (Planned).
@@ -52,16 +59,16 @@ module Algorithms =
 
     /// What a placement algorithm gives: its plan, charged its peak.
     let planned (axis: TimeAxis) (plan: Plan) : Planned =
-        { Plan = Some plan; Peak = Plan.peak axis.Problem plan; Bound = None; Status = None }
+        Planned(plan, Plan.peak axis.Problem plan)
 
     /// The best of several named results: the valid plan of lowest charged peak (the first on ties), with its
     /// name. Results without a plan or with an invalid one are passed over; None when none is left.
     let lowest (axis: TimeAxis) (results: (string * Planned) seq) : (string * Planned) option =
         results
-        |> Seq.filter (fun (_, r) -> match r.Plan with Some plan -> Validate.isValidOn axis plan | None -> false)
+        |> Seq.filter (fun (_, r: Planned) -> match r.PlanIfAny with Some plan -> Validate.isValidOn axis plan | None -> false)
         |> Seq.fold (fun best (name, r) ->
             match best with
-            | Some (_, b) when b.Peak <= r.Peak -> best
+            | Some (_, b: Planned) when b.Peak <= r.Peak -> best
             | _ -> Some (name, r)) None
 
     /// The best of several algorithms as one: each runs on the problem, and the valid plan of lowest charged peak
@@ -83,12 +90,12 @@ module Algorithms =
             // an online pool holds a buffer's bytes over its whole lifetime (its gaps live) and knows no pins: the
             // pinned buffers go to their pins and the others around them, charged at least the pool's bytes
             let plan = Placement.keepPins axis r.Plan
-            { Plan = Some plan; Peak = max r.Reserved (Plan.peak axis.Problem plan); Bound = None; Status = None } }
+            Planned(plan, max r.Reserved (Plan.peak axis.Problem plan)) }
 
     /// The max-load lower bound: no plan, its peak is the bound (Bounds.lowerBound).
     let lowerBound =
         { Name = "lower-bound"; Summary = "the largest total of bytes live at one step, and pinned tops: no plan is lower (no plan of its own)"
-          Run = fun _ axis -> let lb = Bounds.lowerBoundOn axis in { Plan = None; Peak = lb; Bound = Some lb; Status = None } }
+          Run = fun _ axis -> let lb = Bounds.lowerBoundOn axis in Planned(None, lb, Some lb, None) }
     /// The paper's skyline best-fit.
     let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.planOn
     /// TFLite's greedy by size.

@@ -15,7 +15,7 @@ module Registry =
           Summary = "the exact solver (solve): our exact search and CP-SAT from the best of the hint and the heuristics; proves optimality or a lower bound"
           Run = fun options axis ->
             let r = Solver.solveOn { options with Capacity = None } axis
-            { Plan = r.Plan; Peak = defaultArg r.Peak r.Bound; Bound = Some r.Bound; Status = Some (SolveStatus.name r.Status) } }
+            Planned(r.Plan, defaultArg r.Peak r.Bound, Some r.Bound, Some (SolveStatus.name r.Status)) }
 
     /// Every algorithm: the planner's, then the solver.
     let all : Algorithm list = Algorithms.all @ [ solver ]

@@ -29,7 +29,7 @@ module Solver =
                 if bestFit.Peak > lb && Descent.tractableOn axis then
                     yield! [ Algorithms.greedySize; Algorithms.xlaSpatial; Algorithms.xlaTemporal; Algorithms.firstFit ] |> Seq.map run }
         match Algorithms.lowest axis candidates with
-        | Some (name, r) -> name, r.Plan.Value
+        | Some (name, r) -> name, r.Plan
         | None -> failwith "no heuristic gave a valid start plan"
 
     /// The progress callback of the options as the Incumbent's report.
@@ -131,7 +131,7 @@ module Solver =
             // descent ends at once, and the search heuristic (which scales) gets the time left instead
             if not incumbent.Optimal && not tractable && deadline.Remaining > TimeSpan.Zero then
                 let planned = Algorithms.search.PlanOn(axis, { inner with TimeLimit = deadline.Remaining })
-                match planned.Plan with
+                match planned.PlanIfAny with
                 | Some plan when Validate.isValidOn axis plan -> incumbent.Offer("search", plan) |> ignore
                 | _ -> ()
             if not incumbent.Optimal && tractable then

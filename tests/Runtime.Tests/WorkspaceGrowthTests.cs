@@ -60,7 +60,7 @@ public sealed class WorkspaceGrowthTests(CpuFixture fx)
     {
         var options = Options(model, batch, imageSize, inference);
         var fixedTrace = Session.DryRunTrace(options);
-        long fixedPeak = DeviceAllocator.Aligned(PlannerApi.Peak(fixedTrace.Problem, Algorithms.bestFit.Plan(fixedTrace.Problem, Algorithms.defaults).Plan.Value));
+        long fixedPeak = DeviceAllocator.Aligned(PlannerApi.Peak(fixedTrace.Problem, Algorithms.bestFit.Plan(fixedTrace.Problem, Algorithms.defaults).Plan));
         var grown = WorkspaceGrowth.Plan(options with { GrowConvWorkspaces = true });
         var problem = grown.Trace.Problem;
         var plan = new Plan(grown.Plan.Offsets);

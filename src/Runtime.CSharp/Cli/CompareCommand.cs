@@ -81,8 +81,8 @@ public static class CompareCommand
                     var millis = watch.Elapsed.TotalMilliseconds;
                     // every plan, the solver's too, goes through the validator
                     bool? valid = planned.TryGetPlan(out var plan) ? Validate.planOn(axis, null, plan).IsEmpty : null;
-                    string? status = planned.Status is null ? null : planned.Status.Value;
-                    long? bound = planned.Bound is null ? null : planned.Bound.Value;
+                    string? status = planned.Status;
+                    long? bound = planned.Bound;
                     rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, planned.Peak, lowerBound, CheckCommand.Ratio(planned.Peak, lowerBound),
                         millis, valid, status, bound));
                     if (valid == true && planned.Peak < bestPeak) (best, bestPeak) = (plan, planned.Peak);

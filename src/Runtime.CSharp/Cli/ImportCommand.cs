@@ -122,7 +122,7 @@ public static class ImportCommand
         var problem = imported.Problem;
         var lowerBound = PlannerApi.LowerBound(problem);
         var bestFit = PlannerApi.Plan(Algorithms.bestFit, problem, Algorithms.defaults);
-        var violations = PlannerApi.Violations(problem, bestFit.Plan.Value, null);
+        var violations = PlannerApi.Violations(problem, bestFit.Plan, null);
         if (violations.Length > 0)
             throw new InvalidOperationException($"best-fit produced an invalid plan of {path}: {PlannerApi.Describe(violations[0])}");
         long steps = problem.Buffers.Max(b => b.Lifetime.End);
@@ -133,7 +133,7 @@ public static class ImportCommand
         columns.Add(Tuple.Create("address", imported.Addresses.Select(a => $"0x{a:x}").ToArray()));
         columns.Add(Tuple.Create("origin", imported.Origins));
         var csv = Csv.writeProblemWith(problem, Microsoft.FSharp.Collections.ListModule.OfSeq(columns));
-        string? picture = svg is null ? null : ImportPicture.Render(Path.GetFileName(path), imported, bestFit.Plan.Value, lowerBound);
+        string? picture = svg is null ? null : ImportPicture.Render(Path.GetFileName(path), imported, bestFit.Plan, lowerBound);
         Output.WriteAtomically(outFile, csv);
         if (picture is not null) Output.WriteAtomically(svg!, picture);
 

@@ -30,7 +30,7 @@ public static class WorkspaceGrowth
         var first = Session.DryRunTrace(fixedBound);
         var problem = first.Problem;
         var algorithm = options.Planned.Algorithm;
-        long[] offsets = options.Planned.Planner is { } custom ? custom(problem).Offsets : algorithm.Plan(problem, options.Planned.Settings).Plan.Value.Offsets;
+        long[] offsets = options.Planned.Planner is { } custom ? custom(problem).Offsets : algorithm.Plan(problem, options.Planned.Settings).Plan.Offsets;
         long peak = DeviceAllocator.Aligned(PlannerApi.Peak(problem, new Plan(offsets)));
         var workspaces = Enumerable.Range(0, problem.Buffers.Length).Where(i => first.Tags[i].StartsWith("conv.workspace#", StringComparison.Ordinal)).ToArray();
         var ranges = workspaces.Select(i => PlanSlack.LargestFreeRange(problem, offsets, peak, i)).ToArray();

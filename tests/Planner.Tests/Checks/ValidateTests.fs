@@ -83,7 +83,7 @@ let tests =
         testPropertyWithConfig config "at DNN scale (up to GiB, 256-byte alignment) every algorithm plans validly" <| fun (DnnProblem p) ->
             for a in Algorithms.planners |> List.filter (fun a -> a.Name <> Algorithms.search.Name) do
                 let planned = a.Plan(p, Algorithms.defaults)
-                let peak = expectValid a.Name p planned.Plan.Value
+                let peak = expectValid a.Name p planned.Plan
                 Expect.isGreaterThanOrEqual planned.Peak peak (sprintf "%s: charged peak >= plan peak" a.Name)
-                Expect.isTrue (planned.Plan.Value.Offsets |> Array.forall (fun o -> o % 256L = 0L)) (sprintf "%s: 256-byte aligned" a.Name)
+                Expect.isTrue (planned.Plan.Offsets |> Array.forall (fun o -> o % 256L = 0L)) (sprintf "%s: 256-byte aligned" a.Name)
 ]

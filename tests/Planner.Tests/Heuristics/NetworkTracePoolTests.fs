@@ -33,6 +33,6 @@ let tests =
                     let offsets, reserved = PoolTests.reference policy events
                     Expect.equal planned.Peak reserved "the charged peak is the reference's reserved bytes"
                     Expect.equal (Pool.simulateEvents policy events).Offsets offsets "every block where the reference puts it"
-                    let peak = expectValid policy.Name problem planned.Plan.Value
+                    let peak = expectValid policy.Name problem planned.Plan
                     Expect.isLessThanOrEqual peak reserved "the plan fits the reserved bytes"
     ]

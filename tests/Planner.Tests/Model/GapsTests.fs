@@ -209,15 +209,15 @@ let tests =
                     let p = gapProblem seed (2 + seed % 7) true
                     for a in Algorithms.planners do
                         let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 100.0 })
-                        pinsKept (sprintf "seed %d, %s" seed a.Name) p r.Plan.Value
-                        Expect.isGreaterThanOrEqual r.Peak (Plan.peak p r.Plan.Value) (sprintf "seed %d, %s: charged at least its peak" seed a.Name)
+                        pinsKept (sprintf "seed %d, %s" seed a.Name) p r.Plan
+                        Expect.isGreaterThanOrEqual r.Peak (Plan.peak p r.Plan) (sprintf "seed %d, %s: charged at least its peak" seed a.Name)
 
             testCase "a hint is bounded like a pin: past 64 bits it is refused, just below it every planner plans validly" <| fun () ->
                 expectError "id,lower,upper,size,hint\na,0,2,8,9223372036854775800\nb,1,3,8,-1\n" 2 "offset 9223372036854775800 plus size 8 overflows 64 bits"
                 let p = parse "id,lower,upper,size,hint\na,0,2,8,9223372036854775799\nb,1,3,8,-1\n"
                 for a in Algorithms.planners do
                     let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 200.0 })
-                    Expect.isEmpty (Validate.plan p None r.Plan.Value |> List.map Violation.describe) (sprintf "%s: valid" a.Name)
+                    Expect.isEmpty (Validate.plan p None r.Plan |> List.map Violation.describe) (sprintf "%s: valid" a.Name)
                     Expect.isGreaterThanOrEqual r.Peak (Bounds.lowerBound p) (sprintf "%s: the peak is not wrapped below the lower bound" a.Name)
 
             testCase "repairing a gap-oblivious plan never raises its peak" <| fun () ->

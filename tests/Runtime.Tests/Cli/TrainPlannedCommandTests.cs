@@ -26,7 +26,7 @@ public sealed class TrainPlannedCommandTests
             Assert.True(parsed.IsOk);
             var problem = parsed.ResultValue;
             Assert.True(PlannerApi.TryFindAlgorithm(planner, out var algorithm));
-            var plan = algorithm.Plan(problem, Algorithms.defaults).Plan.Value;
+            var plan = algorithm.Plan(problem, Algorithms.defaults).Plan;
             Assert.Empty(PlannerApi.Violations(problem, plan, null));
             long planPeak = PlannerApi.Peak(problem, plan);
             long pool = PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved;
