@@ -97,7 +97,7 @@ for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
                 | Error _ -> None
         let options =
             { SolveOptions.defaults with
-                TimeLimitSeconds = seconds; Workers = 2; Seed = 0; Kind = kind; Hint = (if fresh then None else hint) }
+                TimeLimit = TimeSpan.FromSeconds seconds; Workers = 2; Seed = 0; Kind = kind; Hint = (if fresh then None else hint) }
         let r = Solver.solve options problem
         let plan = r.Plan |> Option.defaultWith (fun () -> failwithf "%s: no plan (%A)" name r.Status)
         match Validate.plan problem None plan with

@@ -11,7 +11,7 @@ public sealed record PlannedAllocatorOptions
     /// <summary>The planner algorithm (see `pgmo plan --algorithm list`).</summary>
     public Algorithm Algorithm { get; init; } = Algorithms.bestFit;
     /// <summary>Time limit, seed and cancellation of each planning run (the planner's defaults: 5 s, seed 1).</summary>
-    public PlanSettings Settings { get; init; } = Algorithms.defaults;
+    public SolveOptions Settings { get; init; } = Algorithms.defaults;
     /// <summary>Debug mode: every arena placement is checked against the live arena blocks; an overlap throws.</summary>
     public bool Debug { get; init; }
     /// <summary>Validate every plan with the planner's validator before using it (an invalid plan throws).</summary>
@@ -261,7 +261,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         var problem = trace.Problem;
         var plan = given is not null ? new Plan(given.Offsets)
             : options.Planner is { } f ? f(problem)
-            : options.Algorithm.Plan(problem, options.Settings).Plan;
+            : options.Algorithm.Plan(problem, options.Settings).TryGetPlan(out var planned) ? planned
+            : throw new InvalidOperationException($"{options.Algorithm.Name} gives no plan (only a bound)");
         double ms = given?.Millis ?? clock.Elapsed.TotalMilliseconds;
         if (plan.Offsets.Length != problem.Buffers.Length)
             throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");
