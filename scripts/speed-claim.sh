@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The paper's speed claim, measured: a larger batch in the same memory. For each run below, under a memory limit
+# tight enough that the pool's largest batch is small, `pgmo train|infer --batch max --memory-limit SIZE
+# --compare-allocators` finds each allocator's largest batch under the limit (dry runs through its own policy, then
+# one confirming real iteration) and times pool, torch-pool and planned at their own batches side by side in one
+# process, interleaved. Then, for each network of the runs, `pgmo train|infer --batch B` (planned) at batches 1, 2, 4,
+# ... up to past the largest that fits gives the samples/s-against-batch curve: where batch size pays.
+# Writes docs/speed-claim.jsonl (one line per run) and docs/speed-curves.jsonl (one line per network and batch), each
+# with the machine and its load, then runs scripts/paper-experiment.fsx, which turns them into the speed-claim table
+# and one SVG curve per network (docs/speed-curve-MODE-MODEL.svg) in docs/results.md.
+# Run from anywhere:   bash scripts/speed-claim.sh          (CPU: about an hour on 2 idle cores)
+#   ACCELERATOR=cuda   on a GPU machine (the default is cpu)      STEPS=K   timed iterations per run (default 3)
+#   QUICK=1            small images and batches, one timed iteration: checks that the script runs (minutes), and
+#                      writes to QUICK_OUT (default a temporary folder), never to docs/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+die() { echo "speed-claim: $*" >&2; exit 1; }
+command -v jq >/dev/null || die "jq not found (apt-get install jq)"
+acc=${ACCELERATOR:-cpu}
+steps=${STEPS:-3}
+[[ "$steps" =~ ^[1-9][0-9]*$ ]] || die "STEPS must be a positive integer, got '$steps'"
+quick=${QUICK:-}
+if [ -n "${PGMO_DLL:-}" ]; then pgmo_dll=$PGMO_DLL
+else
+    dotnet build -c Release src/Runtime.CSharp -v q -nologo >&2
+    pgmo_dll=src/Runtime.CSharp/bin/Release/net10.0/pgmo.dll
+fi
+pgmo() { dotnet "$pgmo_dll" "$@"; }
+
+# MODE MODEL IMAGE-SIZE LIMIT: limits where the pool's largest batch is at most 8 on the CPU at 224 px (the planned
+# allocator's dry runs, not the device, decide the batches, so they hold on any accelerator).
+runs=("train vgg16 224 2GiB" "train resnet50 224 800MiB" "infer resnet50 224 180MiB" "infer alexnet 224 250MiB" "train resnet 8 8MiB")
+curve_batches="1 2 4 8 16"
+if [ -n "$quick" ]; then
+    runs=("train resnet 8 4MiB" "infer resnet50 32 110MiB")
+    curve_batches="1 2 4"
+    steps=1
+    out_dir=${QUICK_OUT:-$(mktemp -d)}
+else
+    out_dir=docs
+fi
+mkdir -p "$out_dir"
+claim=$out_dir/speed-claim.jsonl curves=$out_dir/speed-curves.jsonl
+tmp_claim=$(mktemp "$claim.XXXXXX") tmp_curves=$(mktemp "$curves.XXXXXX")
+trap 'rm -f "$tmp_claim" "$tmp_curves"' EXIT
+machine="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
+[ "$acc" = cuda ] && command -v nvidia-smi >/dev/null && machine="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1); host $machine"
+load() { cut -d' ' -f1 /proc/loadavg; }
+failed=()
+
+for run in "${runs[@]}"; do
+    read -r mode model size limit <<<"$run"
+    echo "speed-claim: $mode $model at ${size} px within $limit: each allocator at its largest batch, side by side" >&2
+    before=$(load)
+    if ! result=$(pgmo "$mode" --model "$model" --image-size "$size" --memory-limit "$limit" --batch max --allocator planned \
+                      --compare-allocators --steps "$steps" --accelerator "$acc" --json | tail -n 1); then
+        failed+=("$run"); echo "speed-claim: FAILED: $run" >&2; continue
+    fi
+    jq -c --arg mode "$mode" --arg limit "$limit" --arg machine "$machine" --arg load "$before $(load)" \
+          '{mode: $mode, model, imageSize, memoryLimit, limit: $limit, accelerator, machine: $machine, load: $load,
+            allocators: [.allocators[] | {allocator, batch, peakBytes, millis: (.stepMillis // .latencyMillis), spreadMillis: (.stepSpreadMillis // .latencySpreadMillis), samplesPerSecond}]}' \
+        <<<"$result" >> "$tmp_claim"
+done
+
+# the curves: one per (mode, network) of the runs, up to twice the largest batch any allocator fit
+for run in "${runs[@]}"; do
+    read -r mode model size limit <<<"$run"
+    grep -q "\"mode\":\"$mode\",\"model\":\"$model\"" "$tmp_claim" || continue
+    largest=$(jq -r --arg mode "$mode" --arg model "$model" 'select(.mode == $mode and .model == $model) | [.allocators[].batch] | max' "$tmp_claim" | tail -n 1)
+    batches=$curve_batches
+    for b in $(jq -r --arg mode "$mode" --arg model "$model" 'select(.mode == $mode and .model == $model) | .allocators[].batch' "$tmp_claim"); do
+        [ "$b" -gt 0 ] && batches="$batches $b"
+    done
+    for b in $(tr ' ' '\n' <<<"$batches" | sort -n -u); do
+        [ "$b" -le $(( 2 * largest > 16 ? 2 * largest : 16 )) ] || continue
+        echo "speed-claim: $mode $model at ${size} px, batch $b" >&2
+        before=$(load)
+        # infer: the median timed batch after a warm-up; train: the mean step after the first (--op-times), K + 1 steps
+        if [ "$mode" = infer ]; then timing=(--steps "$steps"); else timing=(--steps $(( steps + 1 )) --op-times); fi
+        if ! result=$(pgmo "$mode" --model "$model" --image-size "$size" --batch "$b" --allocator planned "${timing[@]}" --accelerator "$acc" --json | tail -n 1); then
+            failed+=("$mode $model batch $b"); echo "speed-claim: FAILED: $mode $model batch $b" >&2; continue
+        fi
+        jq -c --arg mode "$mode" --arg machine "$machine" --arg load "$before $(load)" \
+              '(.latencyMillis // .opTimes.stepMillis) as $ms
+               | {mode: $mode, model, imageSize, batch, accelerator, machine: $machine, load: $load, millis: $ms, samplesPerSecond: (.batch * 1000 / $ms)}' \
+            <<<"$result" >> "$tmp_curves"
+    done
+done
+mv "$tmp_claim" "$claim"
+mv "$tmp_curves" "$curves"
+echo "speed-claim: wrote $claim and $curves" >&2
+if [ -z "$quick" ]; then
+    dotnet build -c Release src/Planner.FSharp -v q -nologo >&2
+    dotnet fsi scripts/paper-experiment.fsx
+fi
+[ ${#failed[@]} -eq 0 ] || die "${#failed[@]} run(s) failed: ${failed[*]}"
