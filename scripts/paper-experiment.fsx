@@ -11,7 +11,8 @@
 //   dotnet build -c Release src/Planner.FSharp && dotnet fsi scripts/paper-experiment.fsx
 //   options: --out FILE.md (default docs/results.md; the chart goes beside it as FILE.svg)
 //            --time-limit S (search's budget per trace, default 1)   --repeat K (best-fit timing runs, default 5)
-//            --speed-claim FILE.jsonl, --speed-curves FILE.jsonl (default docs/speed-claim.jsonl, docs/speed-curves.jsonl)
+//            --speed-claim FILE.jsonl,...  --speed-curves FILE.jsonl,...  (default docs/speed-claim-cpu.jsonl and -cuda.jsonl,
+//            docs/speed-curves-cpu.jsonl and -cuda.jsonl, those that exist)
 // Tests pass the planner themselves: dotnet fsi --define:PLANNER_GIVEN -r:PATH/Pgmo.Planner.dll scripts/paper-experiment.fsx
 #if !PLANNER_GIVEN
 #I "../src/Planner.FSharp/bin/Release/net10.0"
@@ -152,8 +153,10 @@ let jsonLines (path: string) =
     if File.Exists path then [ for text in File.ReadAllLines path do if text.Trim() <> "" then yield JsonDocument.Parse(text).RootElement ] else []
 let str (j: JsonElement) (name: string) = j.GetProperty(name).GetString()
 let num (j: JsonElement) (name: string) = match j.GetProperty(name).ValueKind with JsonValueKind.Number -> j.GetProperty(name).GetDouble() | _ -> nan
-let claims = jsonLines (Path.GetFullPath(option "--speed-claim" (Path.Combine(root, "docs", "speed-claim.jsonl"))))
-let curvePoints = jsonLines (Path.GetFullPath(option "--speed-curves" (Path.Combine(root, "docs", "speed-curves.jsonl"))))
+let speedFiles name fallback =
+    [ for f in (option name (String.Join(",", [ for acc in [ "cpu"; "cuda" ] -> Path.Combine(root, "docs", sprintf fallback acc) ]))).Split(',') -> Path.GetFullPath f ]
+let claims = speedFiles "--speed-claim" "speed-claim-%s.jsonl" |> List.collect jsonLines
+let curvePoints = speedFiles "--speed-curves" "speed-curves-%s.jsonl" |> List.collect jsonLines
 let runName (j: JsonElement) = sprintf "%s %s, %.0f px" (str j "model") (if str j "mode" = "infer" then "inference" else "training") (num j "imageSize")
 
 /// A line chart of samples/s against batch (log2 axis), with a dashed vertical line at each allocator's largest batch.
@@ -200,7 +203,8 @@ let curveFiles = ResizeArray<string * string>()
 if not claims.IsEmpty then
     line "## The paper's speed claim: a larger batch in the same memory"
     line ""
-    line "From `bash scripts/speed-claim.sh` (`docs/speed-claim.jsonl`, `docs/speed-curves.jsonl`). Each run is one command,"
+    line "From `bash scripts/speed-claim.sh` (`docs/speed-claim-ACC.jsonl`, `docs/speed-curves-ACC.jsonl`; on a GPU machine"
+    line "`ACCELERATOR=cuda`, which `scripts/gpu-check.sh` runs). Each run is one command,"
     line "`pgmo MODE --model M --image-size S --memory-limit SIZE --batch max --allocator planned --compare-allocators --steps 3`:"
     line "it finds each allocator's largest batch under the limit (dry runs through its own policy, the pools giving back"
     line "their cache and retrying under pressure, then one confirming real iteration) and times pool, torch-pool and planned"
@@ -237,12 +241,13 @@ if not claims.IsEmpty then
     line "largest batch under the run's limit: where the curve still rises at the plan's line, its larger batch pays."
     line ""
     for j in claims do
-        let mode, model = str j "mode", str j "model"
-        let points = [ for c in curvePoints do if str c "mode" = mode && str c "model" = model && num c "imageSize" = num j "imageSize" then yield int (num c "batch"), num c "samplesPerSecond" ]
+        let mode, model, acc = str j "mode", str j "model", str j "accelerator"
+        let same (c: JsonElement) = str c "mode" = mode && str c "model" = model && str c "accelerator" = acc && num c "imageSize" = num j "imageSize"
+        let points = [ for c in curvePoints do if same c then yield int (num c "batch"), num c "samplesPerSecond" ]
         if not points.IsEmpty then
             let marks = [ for a in j.GetProperty("allocators").EnumerateArray() -> str a "allocator", int (num a "batch") ]
-            let file = sprintf "speed-curve-%s-%s.svg" mode model
-            let machine = curvePoints |> List.find (fun c -> str c "mode" = mode && str c "model" = model) |> fun c -> sprintf "%s, %s" (str c "machine") (str c "accelerator")
+            let file = sprintf "speed-curve-%s-%s-%s.svg" acc mode model
+            let machine = curvePoints |> List.find same |> fun c -> sprintf "%s, %s" (str c "machine") (str c "accelerator")
             curveFiles.Add((file, curveChart (sprintf "%s: samples/s against batch" (runName j)) (sprintf "%s; largest batch within %s per allocator" machine (str j "limit")) points marks))
             line (sprintf "![%s: samples/s against batch](%s)" (runName j) file)
             line ""

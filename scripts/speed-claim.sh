@@ -5,13 +5,17 @@
 # one confirming real iteration) and times pool, torch-pool and planned at their own batches side by side in one
 # process, interleaved. Then, for each network of the runs, `pgmo train|infer --batch B` (planned) at batches 1, 2, 4,
 # ... up to past the largest that fits gives the samples/s-against-batch curve: where batch size pays.
-# Writes docs/speed-claim.jsonl (one line per run) and docs/speed-curves.jsonl (one line per network and batch), each
-# with the machine and its load, then runs scripts/paper-experiment.fsx, which turns them into the speed-claim table
-# and one SVG curve per network (docs/speed-curve-MODE-MODEL.svg) in docs/results.md.
+# Writes docs/speed-claim-ACC.jsonl (one line per run) and docs/speed-curves-ACC.jsonl (one line per network and batch),
+# ACC the accelerator, each line with the machine and its load, then runs scripts/paper-experiment.fsx, which turns
+# them into the speed-claim table and one SVG curve per network (docs/speed-curve-ACC-MODE-MODEL.svg) in
+# docs/results.md.
 # Run from anywhere:   bash scripts/speed-claim.sh          (CPU: about an hour on 2 idle cores)
 #   ACCELERATOR=cuda   on a GPU machine (the default is cpu)      STEPS=K   timed iterations per run (default 3)
-#   QUICK=1            small images and batches, one timed iteration: checks that the script runs (minutes), and
-#                      writes to QUICK_OUT (default a temporary folder), never to docs/
+#   RUNS="MODE MODEL SIZE LIMIT;..."   other runs     CURVE_BATCHES="1 2 4 ..."   other batches for the curves
+#   OUT_DIR=DIR        write the two files there, and do not render (scripts/gpu-check.sh, where no SDK runs fsi)
+#   PGMO_DLL=FILE      run this build of pgmo instead of building one
+#   QUICK=1            small images and batches, one timed iteration: checks that the script runs (minutes); with no
+#                      OUT_DIR it writes to a temporary folder, never to docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "speed-claim: $*" >&2; exit 1; }
@@ -27,20 +31,23 @@ else
 fi
 pgmo() { dotnet "$pgmo_dll" "$@"; }
 
-# MODE MODEL IMAGE-SIZE LIMIT: limits where the pool's largest batch is at most 8 on the CPU at 224 px (the planned
-# allocator's dry runs, not the device, decide the batches, so they hold on any accelerator).
+# MODE MODEL IMAGE-SIZE LIMIT: limits where the pool's largest batch is at most 8 at 224 px (the dry runs through each
+# allocator's own policy decide the batches, so they are the same on any accelerator).
 runs=("train vgg16 224 2GiB" "train resnet50 224 800MiB" "infer resnet50 224 180MiB" "infer alexnet 224 250MiB" "train resnet 8 8MiB")
 curve_batches="1 2 4 8 16"
+out_dir=${OUT_DIR:-}
 if [ -n "$quick" ]; then
     runs=("train resnet 8 4MiB" "infer resnet50 32 110MiB")
     curve_batches="1 2 4"
     steps=1
-    out_dir=${QUICK_OUT:-$(mktemp -d)}
-else
-    out_dir=docs
+    [ -n "$out_dir" ] || out_dir=$(mktemp -d)
 fi
+if [ -n "${RUNS:-}" ]; then IFS=';' read -r -a runs <<<"$RUNS"; fi
+curve_batches=${CURVE_BATCHES:-$curve_batches}
+render=
+[ -n "$out_dir" ] || { out_dir=docs; render=1; }
 mkdir -p "$out_dir"
-claim=$out_dir/speed-claim.jsonl curves=$out_dir/speed-curves.jsonl
+claim=$out_dir/speed-claim-$acc.jsonl curves=$out_dir/speed-curves-$acc.jsonl
 tmp_claim=$(mktemp "$claim.XXXXXX") tmp_curves=$(mktemp "$curves.XXXXXX")
 trap 'rm -f "$tmp_claim" "$tmp_curves"' EXIT
 machine="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(nproc) cores"
@@ -89,7 +96,7 @@ done
 mv "$tmp_claim" "$claim"
 mv "$tmp_curves" "$curves"
 echo "speed-claim: wrote $claim and $curves" >&2
-if [ -z "$quick" ]; then
+if [ -n "$render" ]; then
     dotnet build -c Release src/Planner.FSharp -v q -nologo >&2
     dotnet fsi scripts/paper-experiment.fsx
 fi

@@ -147,8 +147,8 @@ public sealed class ScriptTests
             Assert.Contains("## Targets", text);
             Assert.Contains("| vgg16 training, 224 px | 2GiB | test, cpu (load 0.1 0.2) | planned | 7 |", text);
             Assert.Contains("the plan fits batch 7; +40 % in batch and x1.17 in samples/s against pool (batch 5); torch-pool fits no batch.", text);
-            Assert.Contains("![vgg16 training, 224 px: samples/s against batch](speed-curve-train-vgg16.svg)", text);
-            var curve = File.ReadAllText(Path.Combine(outDir, "speed-curve-train-vgg16.svg"));
+            Assert.Contains("![vgg16 training, 224 px: samples/s against batch](speed-curve-cpu-train-vgg16.svg)", text);
+            var curve = File.ReadAllText(Path.Combine(outDir, "speed-curve-cpu-train-vgg16.svg"));
             Assert.StartsWith("<svg", curve);
             Assert.Contains("planned: 7", curve);
             Assert.DoesNotContain("torch-pool: 0", curve);
