@@ -13,13 +13,13 @@
 #   ACCELERATOR=cuda   on a GPU machine (the default is cpu)      STEPS=K   timed iterations per run (default 3)
 #   RUNS="MODE MODEL SIZE LIMIT;..."   other runs     CURVE_BATCHES="1 2 4 ..."   other batches for the curves
 #   OUT_DIR=DIR        write the two files there, and do not render (scripts/gpu-check.sh, where no SDK runs fsi)
-#   PGMO_DLL=FILE      run this build of pgmo instead of building one
+#   PGMO_DLL=FILE      run this build of pgmo instead of building one (DOTNET=PATH: the dotnet host that runs it)
 #   QUICK=1            small images and batches, one timed iteration: checks that the script runs (minutes); with no
 #                      OUT_DIR it writes to a temporary folder, never to docs/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 die() { echo "speed-claim: $*" >&2; exit 1; }
-command -v jq >/dev/null || die "jq not found (apt-get install jq)"
+command -v python3 >/dev/null || die "python3 not found (it reads pgmo's JSON lines)"
 acc=${ACCELERATOR:-cpu}
 steps=${STEPS:-3}
 [[ "$steps" =~ ^[1-9][0-9]*$ ]] || die "STEPS must be a positive integer, got '$steps'"
@@ -29,7 +29,7 @@ else
     dotnet build -c Release src/Runtime.CSharp -v q -nologo >&2
     pgmo_dll=src/Runtime.CSharp/bin/Release/net10.0/pgmo.dll
 fi
-pgmo() { dotnet "$pgmo_dll" "$@"; }
+pgmo() { "${DOTNET:-dotnet}" "$pgmo_dll" "$@"; }
 
 # MODE MODEL IMAGE-SIZE LIMIT: limits where the pool's largest batch is at most 8 at 224 px (the dry runs through each
 # allocator's own policy decide the batches, so they are the same on any accelerator).
@@ -54,6 +54,29 @@ machine="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1), $(npro
 [ "$acc" = cuda ] && command -v nvidia-smi >/dev/null && machine="$(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1); host $machine"
 load() { cut -d' ' -f1 /proc/loadavg; }
 failed=()
+# claim_line MODE LIMIT MACHINE LOAD < JSON: the run's line of speed-claim-ACC.jsonl, from pgmo's --json line
+claim_line() { python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read()); mode, limit, machine, load = sys.argv[1:5]
+runs = [{"allocator": a["allocator"], "batch": a["batch"], "peakBytes": a["peakBytes"],
+         "millis": a.get("stepMillis", a.get("latencyMillis")), "spreadMillis": a.get("stepSpreadMillis", a.get("latencySpreadMillis")),
+         "samplesPerSecond": a["samplesPerSecond"]} for a in j["allocators"]]
+print(json.dumps({"mode": mode, "model": j["model"], "imageSize": j["imageSize"], "memoryLimit": j["memoryLimit"], "limit": limit,
+                  "accelerator": j["accelerator"], "machine": machine, "load": load, "allocators": runs}, separators=(",", ":")))' "$@"; }
+# curve_line MODE MACHINE LOAD < JSON: one point of speed-curves-ACC.jsonl (infer: the median batch; train: the mean
+# step after the first, from --op-times)
+curve_line() { python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read()); mode, machine, load = sys.argv[1:4]
+ms = j["latencyMillis"] if mode == "infer" else j["opTimes"]["stepMillis"]
+print(json.dumps({"mode": mode, "model": j["model"], "imageSize": j["imageSize"], "batch": j["batch"], "accelerator": j["accelerator"],
+                  "machine": machine, "load": load, "millis": ms, "samplesPerSecond": j["batch"] * 1000.0 / ms}, separators=(",", ":")))' "$@"; }
+# batches_of MODE MODEL < CLAIM.jsonl: the batches the allocators of that run fit
+batches_of() { python3 -c '
+import json, sys
+for text in sys.stdin:
+    j = json.loads(text)
+    if j["mode"] == sys.argv[1] and j["model"] == sys.argv[2]: print(" ".join(str(a["batch"]) for a in j["allocators"]))' "$@" | tail -n 1; }
 
 for run in "${runs[@]}"; do
     read -r mode model size limit <<<"$run"
@@ -63,23 +86,17 @@ for run in "${runs[@]}"; do
                       --compare-allocators --steps "$steps" --accelerator "$acc" --json | tail -n 1); then
         failed+=("$run"); echo "speed-claim: FAILED: $run" >&2; continue
     fi
-    jq -c --arg mode "$mode" --arg limit "$limit" --arg machine "$machine" --arg load "$before $(load)" \
-          '{mode: $mode, model, imageSize, memoryLimit, limit: $limit, accelerator, machine: $machine, load: $load,
-            allocators: [.allocators[] | {allocator, batch, peakBytes, millis: (.stepMillis // .latencyMillis), spreadMillis: (.stepSpreadMillis // .latencySpreadMillis), samplesPerSecond}]}' \
-        <<<"$result" >> "$tmp_claim"
+    claim_line "$mode" "$limit" "$machine" "$before $(load)" <<<"$result" >> "$tmp_claim"
 done
 
 # the curves: one per (mode, network) of the runs, up to twice the largest batch any allocator fit
 for run in "${runs[@]}"; do
     read -r mode model size limit <<<"$run"
-    grep -q "\"mode\":\"$mode\",\"model\":\"$model\"" "$tmp_claim" || continue
-    largest=$(jq -r --arg mode "$mode" --arg model "$model" 'select(.mode == $mode and .model == $model) | [.allocators[].batch] | max' "$tmp_claim" | tail -n 1)
-    batches=$curve_batches
-    for b in $(jq -r --arg mode "$mode" --arg model "$model" 'select(.mode == $mode and .model == $model) | .allocators[].batch' "$tmp_claim"); do
-        [ "$b" -gt 0 ] && batches="$batches $b"
-    done
-    for b in $(tr ' ' '\n' <<<"$batches" | sort -n -u); do
-        [ "$b" -le $(( 2 * largest > 16 ? 2 * largest : 16 )) ] || continue
+    fitted=$(batches_of "$mode" "$model" < "$tmp_claim")
+    [ -n "$fitted" ] || continue
+    largest=$(tr ' ' '\n' <<<"$fitted" | sort -n | tail -n 1)
+    for b in $(tr ' ' '\n' <<<"$curve_batches $fitted" | sort -n -u); do
+        [ "$b" -ge 1 ] && [ "$b" -le $(( 2 * largest > 16 ? 2 * largest : 16 )) ] || continue
         echo "speed-claim: $mode $model at ${size} px, batch $b" >&2
         before=$(load)
         # infer: the median timed batch after a warm-up; train: the mean step after the first (--op-times), K + 1 steps
@@ -87,10 +104,7 @@ for run in "${runs[@]}"; do
         if ! result=$(pgmo "$mode" --model "$model" --image-size "$size" --batch "$b" --allocator planned "${timing[@]}" --accelerator "$acc" --json | tail -n 1); then
             failed+=("$mode $model batch $b"); echo "speed-claim: FAILED: $mode $model batch $b" >&2; continue
         fi
-        jq -c --arg mode "$mode" --arg machine "$machine" --arg load "$before $(load)" \
-              '(.latencyMillis // .opTimes.stepMillis) as $ms
-               | {mode: $mode, model, imageSize, batch, accelerator, machine: $machine, load: $load, millis: $ms, samplesPerSecond: (.batch * 1000 / $ms)}' \
-            <<<"$result" >> "$tmp_curves"
+        curve_line "$mode" "$machine" "$before $(load)" <<<"$result" >> "$tmp_curves"
     done
 done
 mv "$tmp_claim" "$claim"
