@@ -107,6 +107,9 @@ public sealed class MaxBatchTests
         Assert.InRange(pool, 2, 10_000);
         Assert.Equal(0, torch);   // PyTorch's smallest segment is 2 MiB
         Assert.True(search.ForTorchPool(8L << 20) is > 0 and var t8 && search.At(t8).TorchPoolReservedBytes <= 8L << 20);
+        Assert.Equal(0, search.ForTorchExpandable(budget));   // nor its smallest page
+        Assert.True(search.ForTorchExpandable(8L << 20) is > 0 and var e8 && search.At(e8).TorchExpandableReservedBytes <= 8L << 20
+                    && search.At(e8 + 1).TorchExpandableReservedBytes > 8L << 20);
         Assert.True(Profiler.DryRun("cnn", pool).PoolReservedBytes <= budget);
         Assert.True(Profiler.DryRun("cnn", pool + 1).PoolReservedBytes > budget);
         Assert.True(search.At(plan).PlanPeakBytes <= budget);

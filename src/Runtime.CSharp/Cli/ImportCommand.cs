@@ -18,11 +18,11 @@ public static class ImportCommand
     public static Command Create()
     {
         var file = new Argument<string>("file") { Description = "a PyTorch memory snapshot (torch.cuda.memory._dump_snapshot) or an allocation log; gzipped or not" };
-        var format = new Option<Format>("--format")
+        // nullable, so that --help shows the default as the word users type, not the enum's name
+        var format = new Option<Format?>("--format")
         {
             Description = "snapshot (a pickle), log (alloc/free/iteration lines) or auto (a pickle by its first byte or a .pickle/.pkl name, else a log) [default: auto]",
             HelpName = "snapshot|log|auto",
-            DefaultValueFactory = _ => Format.Auto,
             CustomParser = r =>
             {
                 var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
@@ -37,22 +37,23 @@ public static class ImportCommand
                 }
             },
         };
-        var device = new Option<int?>("--device") { Description = "the device whose trace a snapshot gives (default: the one with events)" };
-        var iteration = new Option<int?>("--iteration") { Description = "keep the K-th iteration an allocation log marks (1-based), plus the buffers live across it (default: the whole log)" };
+        var device = new Option<int?>("--device") { Description = "the device whose trace a snapshot gives (default: the one with events)", HelpName = "N" };
+        var iteration = new Option<int?>("--iteration") { Description = "keep the K-th iteration an allocation log marks (1-based), plus the buffers live across it (default: the whole log)", HelpName = "K" };
         var alignment = new Option<long>("--alignment")
         {
-            Description = "the alignment every buffer's offset needs, in bytes (default 512: the block alignment of PyTorch's CUDA caching allocator)",
+            Description = "the alignment every buffer's offset needs, in bytes (512: the block alignment of PyTorch's CUDA caching allocator)",
+            HelpName = "BYTES",
             DefaultValueFactory = _ => 512,
             Validators = { r => { if (r.GetValueOrDefault<long>() < 1) r.AddError("--alignment must be at least 1"); } },
         };
-        var outFile = new Option<string>("--out", "-o") { Description = "write the problem CSV here (with stream, address and origin columns)", Required = true };
-        var svg = new Option<string?>("--svg") { Description = "draw PyTorch's layout over time (its recorded addresses) beside the best-fit plan" };
+        var outFile = new Option<string>("--out", "-o") { Description = "write the problem CSV here (with stream, address and origin columns)", Required = true, HelpName = "PROBLEM.csv" };
+        var svg = new Option<string?>("--svg") { Description = "draw PyTorch's layout over time (its recorded addresses) beside the best-fit plan", HelpName = "FILE.svg" };
         var json = Commands.JsonOption();
         var command = new Command("import", "Turn a PyTorch memory snapshot or an allocation log into a problem, and show what PyTorch reserved beside what a plan needs.")
         {
             file, format, device, iteration, alignment, outFile, svg, json,
         };
-        command.SetAction(r => Run(r.GetValue(file)!, r.GetValue(format), r.GetValue(device), r.GetValue(iteration), r.GetValue(alignment),
+        command.SetAction(r => Run(r.GetValue(file)!, r.GetValue(format) ?? Format.Auto, r.GetValue(device), r.GetValue(iteration), r.GetValue(alignment),
             r.GetValue(outFile)!, r.GetValue(svg), r.GetValue(json)));
         return command;
     }

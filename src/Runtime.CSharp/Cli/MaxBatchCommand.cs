@@ -38,21 +38,24 @@ public static class MaxBatchCommand
         Output.Err.WriteLine($"pool: largest batch {pool} ({search.Measured.Count()} batch sizes profiled so far)");
         int torch = search.ForTorchPool(budget, cap);
         Output.Err.WriteLine($"torch-pool: largest batch {torch} ({search.Measured.Count()} batch sizes profiled so far)");
+        int expandable = search.ForTorchExpandable(budget, cap);
+        Output.Err.WriteLine($"torch-expandable: largest batch {expandable} ({search.Measured.Count()} batch sizes profiled so far)");
         int plan = search.ForPlan(budget, cap);
         var millis = watch.Elapsed.TotalMilliseconds;
 
-        string[] columns = ["batch", "buffers", "pool reserved", "torch-pool reserved", "plan peak", "lower bound", "vs pool", "vs torch-pool"];
+        string[] columns = ["batch", "buffers", "pool reserved", "torch-pool reserved", "torch-expandable reserved", "plan peak", "lower bound", "vs pool", "vs torch-pool", "vs torch-expandable"];
         var table = Output.Table(columns, new HashSet<string>(columns));
         foreach (var m in search.Measured)
-            table.AddRow(m.Batch.ToString(), m.Buffers.ToString(), Output.Bytes(m.PoolReservedBytes), Output.Bytes(m.TorchPoolReservedBytes), Output.Bytes(m.PlanPeakBytes),
-                Output.Bytes(m.LowerBoundBytes), $"{Memory.PlanRecord.Reduction(m.PoolReservedBytes, m.PlanPeakBytes):0.0} % less", $"{Memory.PlanRecord.Reduction(m.TorchPoolReservedBytes, m.PlanPeakBytes):0.0} % less");
+            table.AddRow(m.Batch.ToString(), m.Buffers.ToString(), Output.Bytes(m.PoolReservedBytes), Output.Bytes(m.TorchPoolReservedBytes), Output.Bytes(m.TorchExpandableReservedBytes),
+                Output.Bytes(m.PlanPeakBytes), Output.Bytes(m.LowerBoundBytes), $"{Memory.PlanRecord.Reduction(m.PoolReservedBytes, m.PlanPeakBytes):0.0} % less",
+                $"{Memory.PlanRecord.Reduction(m.TorchPoolReservedBytes, m.PlanPeakBytes):0.0} % less", $"{Memory.PlanRecord.Reduction(m.TorchExpandableReservedBytes, m.PlanPeakBytes):0.0} % less");
         Output.Out.Write(table);
-        Console.WriteLine($"{info.Name} within {Output.Bytes(budget)}: pool allows batch {pool}, torch-pool batch {torch}, {algorithm.Name} plan batch {plan} " +
+        Console.WriteLine($"{info.Name} within {Output.Bytes(budget)}: pool allows batch {pool}, torch-pool batch {torch}, torch-expandable batch {expandable}, {algorithm.Name} plan batch {plan} " +
                           $"({search.Measured.Count()} batch sizes profiled, {Output.Millis(millis)})");
         if (json)
             Output.JsonLine(new
             {
-                model = info.Name, budget, poolMaxBatch = pool, torchPoolMaxBatch = torch, planMaxBatch = plan, algorithm = algorithm.Name,
+                model = info.Name, budget, poolMaxBatch = pool, torchPoolMaxBatch = torch, torchExpandableMaxBatch = expandable, planMaxBatch = plan, algorithm = algorithm.Name,
                 profiled = search.Measured.Count(), millis,
             });
         return ExitCodes.Success;

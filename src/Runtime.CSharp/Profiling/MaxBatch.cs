@@ -7,7 +7,11 @@ namespace Pgmo.Profiling;
 
 /// <summary>The memory an iteration needs at one batch size: each pool's reserved bytes (CuPy's <c>pool</c>, PyTorch's
 /// <c>torch-pool</c>) and a plan's peak.</summary>
-public readonly record struct BatchMemory(int Batch, int Buffers, long PoolReservedBytes, long TorchPoolReservedBytes, long PlanPeakBytes, long LowerBoundBytes);
+public readonly record struct BatchMemory(int Batch, int Buffers, long PoolReservedBytes, long TorchPoolReservedBytes, long PlanPeakBytes, long LowerBoundBytes)
+{
+    /// <summary>The pages PyTorch's caching allocator with expandable segments (<c>torch-expandable</c>) maps.</summary>
+    public long TorchExpandableReservedBytes { get; init; }
+}
 
 /// <summary>
 /// The largest batch whose iteration fits a memory budget, under each pool and under a plan, by exponential then binary
@@ -34,7 +38,8 @@ public sealed class MaxBatch
             var problem = profiled.Trace.Problem;
             var planned = algorithm.Plan(problem, settings);
             return new BatchMemory(batch, problem.Buffers.Length, profiled.PoolReservedBytes,
-                PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, planned.Peak, PlannerApi.LowerBound(problem));
+                PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, planned.Peak, PlannerApi.LowerBound(problem))
+            { TorchExpandableReservedBytes = PlannerApi.SimulatePool(PoolPolicy.TorchExpandable, problem).Reserved };
         });
 
     /// <summary>Every batch size measured so far, ascending.</summary>
@@ -52,6 +57,9 @@ public sealed class MaxBatch
 
     /// <summary>Largest batch at most <paramref name="cap"/> whose torch-pool reserved bytes fit the budget (0: not even batch 1).</summary>
     public int ForTorchPool(long budget, int cap = DefaultCap) => Largest(b => At(b).TorchPoolReservedBytes <= budget, cap);
+
+    /// <summary>Largest batch at most <paramref name="cap"/> whose torch-expandable pages fit the budget (0: not even batch 1).</summary>
+    public int ForTorchExpandable(long budget, int cap = DefaultCap) => Largest(b => At(b).TorchExpandableReservedBytes <= budget, cap);
 
     /// <summary>Largest batch at most <paramref name="cap"/> whose plan peak fits the budget (0: not even batch 1).</summary>
     public int ForPlan(long budget, int cap = DefaultCap) => Largest(b => At(b).PlanPeakBytes <= budget, cap);
