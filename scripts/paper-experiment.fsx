@@ -199,7 +199,7 @@ let curveChart (title: string) (subtitle: string) (points: (int * float) list) (
         b <- b * 2
     add (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">batch (samples per iteration)</text>" (f (left + w / 2.0)) (f (top + h + 36.0)))
     add (sprintf "<text x=\"16\" y=\"%s\" transform=\"rotate(-90 16 %s)\" text-anchor=\"middle\">samples/s</text>" (f (top + h / 2.0)) (f (top + h / 2.0)))
-    let colours = dict [ "pool", "#e15759"; "torch-pool", "#f28e2b"; "planned", "#4e79a7" ]
+    let colours = dict [ "pool", "#e15759"; "torch-pool", "#f28e2b"; "torch-expandable", "#b07aa1"; "planned", "#4e79a7" ]
     marks |> List.iteri (fun i (name, batch) ->
         if batch > 0 then
             let c = if colours.ContainsKey name then colours.[name] else "#888"
@@ -244,7 +244,8 @@ if not claims.IsEmpty then
         let versus baseline =
             if batchOf baseline = 0 then sprintf "%s fits no batch" baseline
             else sprintf "%+.0f %% in batch and x%.2f in samples/s against %s (batch %d)" (gain (batchOf "planned") (batchOf baseline)) (rateOf "planned" / rateOf baseline) baseline (batchOf baseline)
-        line (sprintf "- %s within %s on %s: the plan fits batch %d; %s; %s." (runName j) (str j "limit") (str j "accelerator") (batchOf "planned") (versus "pool") (versus "torch-pool"))
+        let others = byName |> Map.toList |> List.map fst |> List.filter ((<>) "planned") |> List.sortBy (fun n -> if n = "pool" then "" else n)
+        line (sprintf "- %s within %s on %s: the plan fits batch %d; %s." (runName j) (str j "limit") (str j "accelerator") (batchOf "planned") (others |> List.map versus |> String.concat "; "))
     line ""
     line "### Samples per second against batch"
     line ""
