@@ -115,6 +115,8 @@ internal static unsafe class HostGemm
         }
         if ((long)m * n * k >= ParallelThreshold && chunks > 1) Parallel.For(0, chunks, Chunk);
         else for (int t = 0; t < chunks; t++) Chunk(t);
+        // the tasks read rows through a raw pointer only: without this the collector may free the array under them
+        GC.KeepAlive(rows);
     }
 
     /// <summary>True for a short K (at most <see cref="SkinnyRows"/>) and B and C contiguous along j: the weight
