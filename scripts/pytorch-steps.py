@@ -11,6 +11,7 @@ and which BLAS and convolution backend this torch uses.
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -32,7 +33,7 @@ def blas_name():
     """The BLAS library torch's linear layers call: the one the dynamic linker resolved for libblas.so.3."""
     try:
         with open("/proc/self/maps") as maps:
-            libs = {line.split()[-1] for line in maps if "blas" in line.lower() and line.split()[-1].startswith("/")}
+            libs = {line.split()[-1] for line in maps if line.split()[-1].startswith("/") and "blas" in os.path.basename(line.split()[-1])}
         return ", ".join(sorted(libs)) or "unknown"
     except OSError:
         return "unknown"
