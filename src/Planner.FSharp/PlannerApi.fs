@@ -64,3 +64,23 @@ type PlannerApi =
         match PoolPolicy.tryParse name with
         | Some p -> policy <- p; true
         | None -> policy <- Unchecked.defaultof<PoolPolicy>; false
+
+    /// Imports an allocation log's text (AllocationLog, Recording.toProblem): the whole log, or its `iteration`-th
+    /// marked iteration; every buffer gets `alignment`. False (and the error) when the text or its events are bad.
+    static member TryImportLog(file: string, text: string, iteration: Nullable<int>, alignment: int64,
+                               [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(AllocationLog.parse file text |> Result.bind (Recording.toProblem (Option.ofNullable iteration) alignment), &imported, &error)
+
+    /// Imports a PyTorch memory snapshot's bytes (Snapshot, Recording.toProblem) from the trace of `device` (null:
+    /// the one device with events); every buffer gets `alignment`. False (and the error) when the pickle is bad.
+    static member TryImportSnapshot(file: string, bytes: byte[], device: Nullable<int>, alignment: int64,
+                                    [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(Snapshot.parse file (Option.ofNullable device) bytes |> Result.bind (Recording.toProblem None alignment), &imported, &error)
+
+    static member private Unpack(result: Result<Imported, InputError>, imported: byref<Imported>, error: byref<InputError>) : bool =
+        match result with
+        | Ok x -> imported <- x; error <- Unchecked.defaultof<InputError>; true
+        | Error e -> imported <- Unchecked.defaultof<Imported>; error <- e; false
+
+    /// The recorded layout of an imported problem (Recording.layout).
+    static member RecordedLayout(imported: Imported) : RecordedLayout = Recording.layout imported

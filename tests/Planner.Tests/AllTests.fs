@@ -25,4 +25,5 @@ let all =
         CertificateTests.tests
         NetworkTracePoolTests.tests
         NetworkTracePlacementTests.tests
+        ImportTests.tests
     ]

@@ -314,3 +314,6 @@ module Csv =
 
     /// The CSV text of a trace: the problem's columns plus a `tag` column naming each buffer's tensor.
     let writeTrace (problem: Problem) (tags: string[]) : string = write problem None [ "tag", tags ]
+
+    /// The CSV text of a problem with extra text columns (name, one value per buffer), which readers ignore.
+    let writeProblemWith (problem: Problem) (columns: (string * string[]) list) : string = write problem None columns

@@ -56,32 +56,35 @@ module Svg =
     [<Literal>]
     let private Merged = 2000
 
-    /// An SVG picture of a plan: time (steps) across, address (bytes) up, one rectangle per buffer coloured by a hash
-    /// of its id, dashed lines at the peak and at the lower bound, and the ratio in the title. Readable from 10 to
-    /// 10k buffers: outlines and labels only for small problems; for large ones rectangles under a pixel are merged
-    /// into pixel runs so the file stays small (about 1 MB for 10k buffers).
-    let render (title: string) (problem: Problem) (plan: Plan) : string =
+    /// A horizontal dashed line across a panel at an address: its bytes, colour and label.
+    type Line = { Value: int64; Colour: string; Label: string }
+
+    /// One panel of a picture: a layout of a problem (offsets per buffer), light grey ranges behind it (memory held:
+    /// steps [Start, End) by bytes [Lo, Hi) in the panel's addresses) and dashed lines.
+    type Panel = { Title: string; Plan: Plan; Held: (Lifetime * Window)[]; Lines: Line list }
+
+    /// Draws one panel into sb at (left, top), plotW by plotH pixels, address axis up to yMax bytes.
+    let private drawPanel (sb: StringBuilder) (left: float) (top: float) (plotW: float) (plotH: float) (yMax: float)
+                          (problem: Problem) (panel: Panel) =
+        let out (s: string) = sb.Append(s) |> ignore
         let bs = problem.Buffers
         let n = bs.Length
-        let width, height = 1200.0, 640.0
-        let left, right, top, bottom = 90.0, 30.0, 56.0, 56.0
-        let plotW, plotH = width - left - right, height - top - bottom
-        let peak = Plan.peak problem plan
-        let lb = Bounds.lowerBound problem
+        let plan = panel.Plan
         let t0 = if n = 0 then 0L else bs |> Array.minBy (fun b -> b.Lifetime.Start) |> fun b -> b.Lifetime.Start
         let t1 = if n = 0 then 1L else bs |> Array.maxBy (fun b -> b.Lifetime.End) |> fun b -> b.Lifetime.End
         let span = float (max 1L (t1 - t0))
-        let yMax = float (max 1L (max peak lb)) * 1.08
         let xOf (t: int64) = left + float (t - t0) / span * plotW
         let yOf (a: float) = top + plotH - a / yMax * plotH
-        let sb = StringBuilder()
-        let out (s: string) = sb.Append(s) |> ignore
-        out (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" viewBox=\"0 0 %s %s\" font-family=\"sans-serif\" font-size=\"12\">\n" (num width) (num height) (num width) (num height))
-        out (sprintf "<rect x=\"0\" y=\"0\" width=\"%s\" height=\"%s\" fill=\"white\"/>\n" (num width) (num height))
-        let ratio = if lb > 0L then sprintf "%.4f" (float peak / float lb) else "n/a"
-        out (sprintf "<text x=\"%s\" y=\"24\" font-size=\"16\" font-weight=\"bold\">%s</text>\n" (num left) (esc title))
-        out (sprintf "<text x=\"%s\" y=\"42\">%d buffers, peak %s, lower bound %s, peak / lower bound = %s</text>\n"
-                 (num left) n (esc (formatBytes peak)) (esc (formatBytes lb)) ratio)
+        if panel.Title <> "" then
+            out (sprintf "<text x=\"%s\" y=\"%s\" font-weight=\"bold\">%s</text>\n" (num left) (num (top - 8.0)) (esc panel.Title))
+        if panel.Held.Length > 0 then
+            out "<g fill=\"#e4e4e4\" stroke=\"#b0b0b0\" stroke-width=\"0.5\">\n"
+            for (steps, bytes) in panel.Held do
+                let x = xOf (max t0 steps.Start)
+                let y = yOf (float bytes.Hi)
+                out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\"/>\n"
+                         (num x) (num y) (num (max 0.5 (xOf (min t1 steps.End) - x))) (num (max 0.5 (yOf (float bytes.Lo) - y))))
+            out "</g>\n"
         // buffers
         let stroke = if n <= Outlined then " stroke=\"black\" stroke-width=\"0.5\"" else ""
         let cols, rows = int plotW, int plotH
@@ -130,22 +133,69 @@ module Svg =
             let x = left + t / span * plotW
             out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>" (num x) (num (top + plotH)) (num x) (num (top + plotH + 5.0)))
             out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%s</text>\n" (num x) (num (top + plotH + 18.0)) (string (int64 t + t0)))
-        out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">time (steps)</text>\n" (num (left + plotW / 2.0)) (num (height - 12.0)))
+        out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">time (steps)</text>\n" (num (left + plotW / 2.0)) (num (top + plotH + 44.0)))
         let unit, unitName = byteUnit yMax
         for a in ticks yMax unit 8 do
             let y = yOf a
             out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>" (num (left - 5.0)) (num y) (num left) (num y))
             out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\">%s</text>\n" (num (left - 8.0)) (num (y + 4.0)) ((a / unit).ToString("0.##", inv)))
-        out (sprintf "<text transform=\"translate(18 %s) rotate(-90)\" text-anchor=\"middle\">address (%s)</text>\n" (num (top + plotH / 2.0)) unitName)
-        // peak and lower bound
-        let hline (value: int64) (colourName: string) (label: string) (dy: float) =
-            let y = yOf (float value)
-            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>" (num left) (num y) (num (left + plotW)) (num y) colourName)
-            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\" fill=\"%s\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">%s</text>\n" (num (left + plotW)) (num (y + dy)) colourName (esc label))
-        hline peak "#c00000" ("peak " + formatBytes peak) -4.0
-        hline lb "#0040c0" ("lower bound " + formatBytes lb) (if peak - lb < int64 (yMax / 40.0) then 14.0 else -4.0)
-        out "</svg>\n"
-        sb.ToString()
+        out (sprintf "<text transform=\"translate(%s %s) rotate(-90)\" text-anchor=\"middle\">address (%s)</text>\n" (num (left - 72.0)) (num (top + plotH / 2.0)) unitName)
+        // dashed lines, from the top; a label goes above its line, or below it when the label above is too close
+        let mutable lastY = -infinity
+        for line in panel.Lines |> List.sortBy (fun l -> -l.Value) do
+            let y = yOf (float line.Value)
+            let at = if y - 4.0 - lastY < 13.0 then max (y + 14.0) (lastY + 13.0) else y - 4.0
+            let dy = at - y
+            lastY <- at
+            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"6 4\"/>" (num left) (num y) (num (left + plotW)) (num y) line.Colour)
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\" fill=\"%s\" stroke=\"white\" stroke-width=\"3\" paint-order=\"stroke\">%s</text>\n" (num (left + plotW)) (num (y + dy)) line.Colour (esc line.Label))
+
+    let private header (sb: StringBuilder) (width: float) (height: float) (title: string) (subtitle: string) =
+        let out (s: string) = sb.Append(s) |> ignore
+        out (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" viewBox=\"0 0 %s %s\" font-family=\"sans-serif\" font-size=\"12\">\n" (num width) (num height) (num width) (num height))
+        out (sprintf "<rect x=\"0\" y=\"0\" width=\"%s\" height=\"%s\" fill=\"white\"/>\n" (num width) (num height))
+        out (sprintf "<text x=\"90\" y=\"24\" font-size=\"16\" font-weight=\"bold\">%s</text>\n" (esc title))
+        out (sprintf "<text x=\"90\" y=\"42\">%s</text>\n" (esc subtitle))
+
+    /// The peak and lower-bound lines of a plan.
+    let private planLines (peak: int64) (lb: int64) =
+        [ { Value = peak; Colour = "#c00000"; Label = "peak " + formatBytes peak }
+          { Value = lb; Colour = "#0040c0"; Label = "lower bound " + formatBytes lb } ]
+
+    /// An SVG picture of a plan: time (steps) across, address (bytes) up, one rectangle per buffer coloured by a hash
+    /// of its id, dashed lines at the peak and at the lower bound, and the ratio in the title. Readable from 10 to
+    /// 10k buffers: outlines and labels only for small problems; for large ones rectangles under a pixel are merged
+    /// into pixel runs so the file stays small (about 1 MB for 10k buffers).
+    let render (title: string) (problem: Problem) (plan: Plan) : string =
+        let width, height = 1200.0, 640.0
+        let left, right, top, bottom = 90.0, 30.0, 56.0, 56.0
+        let peak = Plan.peak problem plan
+        let lb = Bounds.lowerBound problem
+        let ratio = if lb > 0L then sprintf "%.4f" (float peak / float lb) else "n/a"
+        let sb = StringBuilder()
+        header sb width height title (sprintf "%d buffers, peak %s, lower bound %s, peak / lower bound = %s"
+                                          problem.Buffers.Length (formatBytes peak) (formatBytes lb) ratio)
+        drawPanel sb left top (width - left - right) (height - top - bottom) (float (max 1L (max peak lb)) * 1.08) problem
+                  { Title = ""; Plan = plan; Held = [||]; Lines = planLines peak lb }
+        sb.Append("</svg>\n").ToString()
+
+    /// Several layouts of one problem side by side, on one address scale (so their heights compare): e.g. the
+    /// addresses an allocator gave the buffers, with the memory it held behind them, beside a plan.
+    let sideBySide (title: string) (subtitle: string) (problem: Problem) (panels: Panel list) : string =
+        let panelW, height = 640.0, 680.0
+        let left, gap, top, bottom = 90.0, 110.0, 80.0, 60.0
+        let width = left + float panels.Length * panelW + float (panels.Length - 1) * gap + 30.0
+        let yMax =
+            panels |> List.fold (fun m p ->
+                let tops = [ yield Plan.peak problem p.Plan
+                             for l in p.Lines -> l.Value
+                             for (_, w) in p.Held -> w.Hi ]
+                max m (List.max (1L :: tops))) 1L
+        let sb = StringBuilder()
+        header sb width height title subtitle
+        panels |> List.iteri (fun k p ->
+            drawPanel sb (left + float k * (panelW + gap)) top panelW (height - top - bottom) (float yMax * 1.08) problem p)
+        sb.Append("</svg>\n").ToString()
 
     /// Bars of the chart are cut at this ratio (and labelled with their value).
     [<Literal>]

@@ -20,6 +20,7 @@ public static class Commands
             BenchKernelsCommand.Create(),
             ProfileCommand.Create(),
             MaxBatchCommand.Create(),
+            ImportCommand.Create(),
         };
 
     /// <summary>Runs the command line; returns 0 on success, 2 on bad input or arguments, 1 on any other failure.</summary>
