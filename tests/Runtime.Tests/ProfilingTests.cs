@@ -11,16 +11,7 @@ namespace Pgmo.Tests;
 [Collection("cpu")]
 public sealed class ProfilerTests(CpuFixture fx)
 {
-    [Theory]
-    [InlineData("mlp", 8, null)]
-    [InlineData("cnn", 17, null)]
-    [InlineData("lenet", 2, null)]
-    [InlineData("resnet", 8, null)]
-    [InlineData("alexnet", 1, 63)]
-    [InlineData("vgg16", 1, 32)]
-    [InlineData("googlenet", 2, 32)]
-    [InlineData("resnet50", 2, 32)]
-    [InlineData("inception3", 1, 75)]
+    [Theory, MemberData(nameof(SmallNetworks.All), MemberType = typeof(SmallNetworks))]
     public void DryRunTraceEqualsRealRunTrace(string model, int batch, int? imageSize)
     {
         var info = Pgmo.Models.ModelZoo.Find(model)!;

@@ -81,7 +81,7 @@ public sealed class ShapeInferenceTests
     public void DryRunOfResNet50AtBatch64IsQuickAndLeaksNothing()
     {
         using var device = Device.ShapesOnly();
-        using var t = new Trainer(new TrainOptions { Model = "resnet50", Record = true }, device);
+        using var t = new Trainer(new TrainOptions { Model = "resnet50", Record = true, Allocator = AllocatorKind.Pool }, device);
         t.DryStep(64);
         Assert.Equal(t.PersistentBlocks, t.Allocator.LiveBlocks);
         Assert.True(t.Allocator.PeakReservedBytes > 4L << 30, $"peak {t.Allocator.PeakReservedBytes}");
@@ -99,10 +99,10 @@ public sealed class DryRunTraceTests(CpuFixture fx)
     public void DryRunTraceEqualsRealTrace(string model)
     {
         var data = Digits.Load();
-        using var real = new Trainer(new TrainOptions { Model = model, Record = true, Batch = 8 }, fx.Device);
+        using var real = new Trainer(new TrainOptions { Model = model, Record = true, Batch = 8, Allocator = AllocatorKind.Pool }, fx.Device);
         real.Step(data.Samples.Take(8).ToArray(), data.Labels.Take(8).ToArray());
         using var shapes = Device.ShapesOnly();
-        using var dry = new Trainer(new TrainOptions { Model = model, Record = true, Batch = 8 }, shapes);
+        using var dry = new Trainer(new TrainOptions { Model = model, Record = true, Batch = 8, Allocator = AllocatorKind.Pool }, shapes);
         dry.DryStep(8);
         Assert.Equal(real.Allocator.LastTrace!.PersistentSizes, dry.Allocator.LastTrace!.PersistentSizes);
         Assert.Equal(real.Allocator.LastTrace.Events, dry.Allocator.LastTrace.Events);

@@ -38,3 +38,14 @@ internal static class Host
             Assert.True(Math.Abs(expected[i] - actual[i]) <= tol * (1 + Math.Abs(expected[i])), $"element {i}: expected {expected[i]}, got {actual[i]}");
     }
 }
+
+/// <summary>Every network at a batch and image size small enough for real runs on the CPU accelerator in tests.</summary>
+public static class SmallNetworks
+{
+    /// <summary>(model, batch, image size; null: the network's own).</summary>
+    public static TheoryData<string, int, int?> All => new()
+    {
+        { "mlp", 8, null }, { "cnn", 17, null }, { "lenet", 2, null }, { "resnet", 8, null },
+        { "alexnet", 1, 63 }, { "vgg16", 1, 32 }, { "googlenet", 2, 32 }, { "resnet50", 2, 32 }, { "inception3", 1, 75 },
+    };
+}

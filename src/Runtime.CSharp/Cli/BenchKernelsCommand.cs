@@ -140,7 +140,7 @@ public static class BenchKernelsCommand
         var data = Digits.Load();
         foreach (var m in ModelZoo.All.Where(m => m.Digits))
         {
-            using var trainer = new Trainer(new TrainOptions { Model = m.Name, Batch = 32, Steps = 1 }, device);
+            using var trainer = new Trainer(new TrainOptions { Model = m.Name, Batch = 32, Steps = 1, Allocator = AllocatorKind.Pool }, device);
             var xs = data.Samples.Take(32).ToArray();
             var ys = data.Labels.Take(32).ToArray();
             var step = Time(null, () => trainer.Step(xs, ys));

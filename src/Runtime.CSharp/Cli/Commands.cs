@@ -16,6 +16,7 @@ public static class Commands
             BoundCommand.Create(),
             BenchCommand.Create(),
             TrainCommand.Create(),
+            InferCommand.Create(),
             ModelsCommand.Create(),
             BenchKernelsCommand.Create(),
             ProfileCommand.Create(),

@@ -14,17 +14,29 @@ public static class ModelOptions
                       "adaptively before their classifiers and take any size from their smallest up, see `pgmo models`; the digits networks take 8 only)",
     };
 
-    /// <summary>The `--conv-workspace` option (no value: <see cref="Kernels.ConvTiling.DefaultWorkspaceBytes"/>).</summary>
-    public static Option<string?> ConvWorkspaceOption() => new("--conv-workspace")
+    /// <summary>The `--conv-workspace` option (no value: <see cref="Kernels.ConvTiling.DefaultWorkspaceBytes"/>);
+    /// <paramref name="auto"/> also offers the word auto (train and infer, with a dry-run plan).</summary>
+    public static Option<string?> ConvWorkspaceOption(bool auto = false) => new("--conv-workspace")
     {
         Description = "the most bytes one convolution's im2col workspace may take, e.g. 8MiB (the default, as Chainer's cuDNN workspace); " +
-                      "a convolution runs in tiles of output positions within it (at least one position's column), and the workspace is a traced buffer",
-        HelpName = "SIZE",
+                      "a convolution runs in tiles of output positions within it (at least one position's column), and the workspace is a traced buffer" +
+                      (auto ? "; auto (with --allocator planned and a dry-run plan): each workspace grows from 8MiB into the bytes the plan leaves free at its step, at the same peak (the pools of --compare-allocators keep 8MiB)" : ""),
+        HelpName = auto ? "SIZE|auto" : "SIZE",
     };
 
     /// <summary>The workspace bound in bytes: the default when null, else the size given (a usage error when not a positive size).</summary>
     public static long ConvWorkspace(string? text) =>
         text is null ? Kernels.ConvTiling.DefaultWorkspaceBytes : Inputs.ParseBytes(text, "--conv-workspace");
+
+    /// <summary>The workspace setting of train and infer: the bound in bytes and whether it grows into the plan's
+    /// slack (auto, which needs the planned allocator planning a dry run: else a usage error).</summary>
+    public static (long Bytes, bool Grow) ConvWorkspace(string? text, Memory.AllocatorKind allocator, Memory.PlanSource planFrom)
+    {
+        if (text != "auto") return (ConvWorkspace(text), false);
+        if (allocator != Memory.AllocatorKind.Planned || planFrom != Memory.PlanSource.DryRun)
+            throw new UsageException("--conv-workspace auto grows each workspace into the bytes a dry-run plan leaves free: it needs --allocator planned and --plan-from dry-run");
+        return (Kernels.ConvTiling.DefaultWorkspaceBytes, true);
+    }
 
     /// <summary>The network called <paramref name="name"/>, or a usage error listing the known ones.</summary>
     public static ModelInfo Find(string name) =>

@@ -39,7 +39,7 @@ public static class PaperStepTimes
     /// </summary>
     public static double Measure(Device device, ModelInfo info, int batch, int imageSize, int steps = 1)
     {
-        var options = new TrainOptions { Model = info.Name, Batch = batch, ImageSize = imageSize, Steps = steps + 1, LearningRate = info.LearningRate };
+        var options = new TrainOptions { Model = info.Name, Batch = batch, ImageSize = imageSize, Steps = steps + 1, LearningRate = info.LearningRate, Allocator = Memory.AllocatorKind.Pool };
         using var trainer = new Trainer(options, device);
         var (xs, ys) = (new float[batch][], new int[batch]);
         new SyntheticData(trainer.Model.InputShape, trainer.Model.Classes, options.Seed).Fill(xs, ys);

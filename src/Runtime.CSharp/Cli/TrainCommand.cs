@@ -19,14 +19,15 @@ public static class TrainCommand
         var imageSize = ModelOptions.ImageSizeOption();
         var batch = new Option<string>("--batch") { Description = "samples per step, or max: the largest batch whose run fits --memory-limit under the allocator (dry runs through its own policy, then one confirming real step)", HelpName = "N|max", DefaultValueFactory = _ => "32" };
         var steps = new Option<int>("--steps") { Description = "optimizer steps", DefaultValueFactory = _ => 150 };
-        var allocator = Choices.AllocatorOption(AllocatorKind.Pool);
+        var allocator = Choices.AllocatorOption(AllocatorKind.Planned);
         var memoryLimit = new Option<string?>("--memory-limit") { Description = "device memory the allocator may hold, e.g. 8MiB (CPU: a simulated device of that size; CUDA: defaults to the free device memory). A request past it, after the pools gave back their cached segments, ends the run with one 'out of memory' line and exit code 1", HelpName = "SIZE" };
         var planFrom = new Option<string>("--plan-from") { Description = "with --allocator planned: dry-run (plan a shapes-only run of the first iteration before the first step, so the whole run's peak is the plan's) or profile (serve the first iteration from the fallback pool, then plan its profile)", HelpName = "dry-run|profile", DefaultValueFactory = _ => "dry-run" };
-        var convWorkspace = ModelOptions.ConvWorkspaceOption();
+        var convWorkspace = ModelOptions.ConvWorkspaceOption(auto: true);
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
+        var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median step time and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
         var lr = new Option<float?>("--lr") { Description = "learning rate (SGD, momentum 0.9, weight decay 1e-4; x0.1 for the last quarter); default 0.05 for the digits networks, 0.01 for the paper networks" };
@@ -35,22 +36,24 @@ public static class TrainCommand
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, accelerator, seed, lr, opTimes, tf32, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, compareWorkspaces, accelerator, seed, lr, opTimes, tf32, json,
         };
         command.SetAction(r =>
         {
             var info = ModelOptions.Find(r.GetValue(model)!);
-            var options = Validate(info.Name, ParseBatch(r.GetValue(batch)!), r.GetValue(steps), r.GetValue(allocator) ?? AllocatorKind.Pool, r.GetValue(planner)!,
+            var options = Validate(info.Name, ParseBatch(r.GetValue(batch)!), r.GetValue(steps), r.GetValue(allocator) ?? AllocatorKind.Planned, r.GetValue(planner)!,
                 r.GetValue(plannerDebug), r.GetValue(accelerator)!, r.GetValue(seed), r.GetValue(lr) ?? info.LearningRate) with
             {
                 MemoryLimit = r.GetValue(memoryLimit) is { } limit ? Inputs.ParseBytes(limit, "--memory-limit") : null,
                 ImageSize = ModelOptions.ImageSize(info, r.GetValue(imageSize)),
-                ConvWorkspaceBytes = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace)),
             };
             options = options with { Planned = options.Planned with { PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!) } };
+            var (workspace, grow) = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace), options.Allocator, options.Planned.PlanFrom);
+            options = options with { ConvWorkspaceBytes = workspace, GrowConvWorkspaces = grow };
             var source = ModelOptions.Data(info, r.GetValue(data));
             if (r.GetValue(trace) is not null && options.Allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
-            try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(opTimes), r.GetValue(tf32)); }
+            if (r.GetValue(compareWorkspaces) && options.Planned.PlanFrom != PlanSource.DryRun) throw new UsageException("--compare-workspaces runs the planned allocator from a dry-run plan: it needs --plan-from dry-run");
+            try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(compareWorkspaces), r.GetValue(opTimes), r.GetValue(tf32)); }
             catch (OutOfDeviceMemoryException e)
             {
                 Console.Error.WriteLine($"pgmo train: {e.Message}");
@@ -110,28 +113,7 @@ public static class TrainCommand
         };
     }
 
-    /// <summary>
-    /// The largest batch whose run fits the memory limit under <paramref name="options"/>' allocator: a search over dry
-    /// runs through the allocator's own policy (<see cref="MaxBatch.ForTraining"/>), then one real step on
-    /// <paramref name="device"/> to confirm it; a batch the real step refuses lowers the cap and the search runs again.
-    /// </summary>
-    public static int LargestBatch(TrainOptions options, Device device, Dataset data, int cap = MaxBatch.DefaultCap)
-    {
-        while (true)
-        {
-            int b = MaxBatch.ForTraining(options, cap);
-            if (b == 0 || MaxBatch.FitsRealStep(options with { Batch = b }, device, data)) return b;
-            Console.Error.WriteLine($"  batch {b}: the real step ran out of memory; searching below it");
-            cap = b - 1;
-        }
-    }
-
-    /// <summary>The limit a run on <paramref name="device"/> works under: the one given, else on CUDA the device's
-    /// free memory, else none.</summary>
-    static long? Limit(long? given, Device device) =>
-        given ?? (device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda ? cuda.GetFreeMemory() : null);
-
-    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare, bool opTimes, bool tf32)
+    static int Train(TrainOptions options, TrainingData source, bool json, string? tracePath, bool compare, bool compareWorkspaces, bool opTimes, bool tf32)
     {
         var data = source == TrainingData.Digits ? Digits.Load() : null;
         // the samples of the side-by-side runs and of the confirming step of --batch max
@@ -142,13 +124,13 @@ public static class TrainCommand
         catch (InvalidOperationException e) { throw new UsageException($"--accelerator: {e.Message}"); }
         using var _ = device;
         UseTf32(device, tf32);
-        options = options with { MemoryLimit = Limit(options.MemoryLimit, device) };
+        options = options with { MemoryLimit = SideBySide.Limit(options.MemoryLimit, device) };
         bool max = options.Batch == MaxBatchRequest;
         if (max)
         {
             if (options.MemoryLimit is not long limit) throw new UsageException("--batch max needs --memory-limit (on a CUDA device the free memory is the default)");
             Console.Error.WriteLine($"searching the largest {options.Allocator.Name()} batch of {options.Model} within {Output.Bytes(limit)} (dry runs, then one real step)");
-            int found = LargestBatch(options, device, samples);
+            int found = SideBySide.LargestBatch(options, device, samples);
             if (found == 0)
             {
                 Console.Error.WriteLine($"pgmo train: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator");
@@ -174,20 +156,15 @@ public static class TrainCommand
         trainer.Tape.OpTimes = null;
         var report = trainer.Allocator.Report();
         var plan = report.FirstPlan;
-        IReadOnlyList<AllocatorRun>? runs = compare ? CompareAllocators(options, max, device, samples) : null;
+        IReadOnlyList<AllocatorRun>? runs = compare ? SideBySide.CompareAllocators(options, max ? SideBySide.LargestBatches(options, device, samples) : null, options.Steps, device, samples) : null;
+        IReadOnlyList<WorkspaceRun>? workspaces = compareWorkspaces ? SideBySide.CompareWorkspaces(options, options.Steps, device, samples) : null;
         if (tracePath is not null)
         {
             if (plan is null) throw new InvalidOperationException("no iteration was planned");
             Output.WriteAtomically(tracePath, PlannerApi.TraceCsv(plan.Trace.Problem, plan.Trace.Tags));
         }
         double samplesPerSecond = batch * 1000.0 / result.StepMillis;
-        var table = new Table { Border = TableBorder.Simple, Title = new TableTitle($"pgmo train {result.Model}") };
-        table.AddColumn("figure");
-        table.AddColumn(new TableColumn("value").RightAligned());
-        table.AddRow("accelerator", result.Accelerator);
-        table.AddRow("allocator", result.Allocator);
-        table.AddRow("memory limit", options.MemoryLimit is long m ? Output.Bytes(m) : "none");
-        table.AddRow(max ? "batch (largest that fits)" : "batch", batch.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var table = SideBySide.RunTable($"pgmo train {result.Model}", result.Accelerator, result.Allocator, options.MemoryLimit, batch, max);
         table.AddRow("loss (first → final)", $"{result.InitialLoss:0.0000} → {result.FinalLoss:0.0000}");
         table.AddRow("test accuracy", result.TestAccuracy is { } accuracy ? $"{accuracy:P2}" : "none (synthetic data)");
         table.AddRow("GEMM math", device.Kernels!.Tf32Active ? "TF32 tensor cores (--tf32)" : "FP32");
@@ -210,7 +187,8 @@ public static class TrainCommand
         Console.Out.Flush();
         Output.Out.Write(table);
         if (times is not null) Output.Out.Write(OpTimesReport.Table(times, $"op times of {result.Model}, batch {batch}"));
-        if (runs is not null) Output.Out.Write(ComparisonTable(runs, options.MemoryLimit));
+        if (runs is not null) Output.Out.Write(SideBySide.ComparisonTable(runs, options.MemoryLimit));
+        if (workspaces is not null) Output.Out.Write(SideBySide.WorkspaceTable(workspaces));
         if (json)
             Output.JsonLine(new
             {
@@ -228,81 +206,11 @@ public static class TrainCommand
                 poolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Pool).StepMillis,
                 torchPoolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchPool).StepMillis,
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
+                convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,
+                workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, stepMillis = w.Step.MedianMillis, stepSpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),
                 tf32 = device.Kernels!.Tf32Active,
                 opTimes = times is null ? null : OpTimesReport.Json(times),
             });
         return 0;
-    }
-
-    /// <summary>One allocator in a side-by-side run: its batch (0: not even batch 1 fits the limit), peak reserved
-    /// bytes, steady-state step times (median and spread; null when it trained nothing) and throughput.</summary>
-    public sealed record AllocatorRun(AllocatorKind Allocator, int Batch, long PeakBytes, TimingSummary? Step)
-    {
-        /// <summary>Median step time in milliseconds (null when it trained nothing).</summary>
-        public double? StepMillis => Step?.MedianMillis;
-
-        /// <summary>Samples trained per second at the median step time (0 when it trained nothing).</summary>
-        public double SamplesPerSecond => StepMillis is double ms && Batch > 0 ? Batch * 1000.0 / ms : 0;
-    }
-
-    /// <summary>The allocators <c>--compare-allocators</c> runs: both pools and the plan.</summary>
-    public static IReadOnlyList<AllocatorKind> Compared { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Planned];
-
-    /// <summary>
-    /// Pool, torch-pool and planned side by side in one process on one device, each under the same memory limit and at
-    /// its largest batch under it (<paramref name="max"/>) or at the run's batch: one trainer each with the same seed,
-    /// warmed up (the planned one plans and replays), then <c>min(steps, 20)</c> steps each, interleaved in rotating order
-    /// so that all see the same machine load. Reports median step times, samples per second and each trainer's peak;
-    /// an allocator that fits no batch is reported with batch 0.
-    /// </summary>
-    public static IReadOnlyList<AllocatorRun> CompareAllocators(TrainOptions options, bool max, Device device, Dataset data, int warmup = 2)
-    {
-        var batches = Compared.ToDictionary(k => k, k => max ? LargestBatch(options with { Allocator = k }, device, data) : options.Batch);
-        var kinds = Compared.Where(k => batches[k] > 0).ToList();
-        var trainers = kinds.Select(k => new Trainer(options with { Allocator = k, Batch = batches[k], Planned = options.Planned with { OnLog = null } }, device)).ToList();
-        try
-        {
-            var inputs = trainers.Select(t =>
-            {
-                int b = t.Options.Batch;
-                return (Xs: Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray(), Ys: Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray());
-            }).ToList();
-            for (int w = 0; w < warmup; w++)
-                for (int k = 0; k < trainers.Count; k++) trainers[k].Step(inputs[k].Xs, inputs[k].Ys);
-            int steps = Math.Min(options.Steps, 20);
-            var times = trainers.Select(_ => new List<double>()).ToList();
-            Console.Error.WriteLine($"comparing allocators: {steps} steps each, {string.Join(", ", Compared.Select(k => $"{k.Name()} at batch {batches[k]}"))}, interleaved");
-            for (int i = 0; i < steps; i++)
-                for (int j = 0; j < trainers.Count; j++)
-                {
-                    int k = (i + j) % trainers.Count;
-                    var clock = System.Diagnostics.Stopwatch.StartNew();
-                    trainers[k].Step(inputs[k].Xs, inputs[k].Ys);
-                    device.Synchronize();
-                    times[k].Add(clock.Elapsed.TotalMilliseconds);
-                }
-            return Compared.Select(k => kinds.IndexOf(k) is int i and >= 0
-                ? new AllocatorRun(k, batches[k], trainers[i].Allocator.PeakReservedBytes, Timing.Summarize(times[i]))
-                : new AllocatorRun(k, 0, 0, null)).ToList();
-        }
-        finally
-        {
-            foreach (var t in trainers) t.Dispose();
-        }
-    }
-
-    /// <summary>The side-by-side table: batch, peak, step time, samples/s, and each against both pools.</summary>
-    static Table ComparisonTable(IReadOnlyList<AllocatorRun> runs, long? limit)
-    {
-        var pool = runs.First(r => r.Allocator == AllocatorKind.Pool);
-        var torch = runs.First(r => r.Allocator == AllocatorKind.TorchPool);
-        var table = Output.Table(["allocator", "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool"],
-            new HashSet<string> { "batch", "peak (reserved)", "step (median ±half IQR)", "samples/s", "vs pool", "vs torch-pool" });
-        table.Title = new TableTitle("allocators side by side" + (limit is long l ? $" within {Output.Bytes(l)}" : ""));
-        foreach (var r in runs)
-            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
-        return table;
-
-        static string Ratio(double x, double baseline) => baseline > 0 ? $"x{x / baseline:0.00}" : "-";
     }
 }

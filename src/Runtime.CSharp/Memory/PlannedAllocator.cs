@@ -27,12 +27,18 @@ public sealed record PlannedAllocatorOptions
     /// committed at the plan's peak at once and the first iteration already replays it. Null: the first iteration is
     /// served by the fallback pool and profiled.</summary>
     public IterationTrace? FirstTrace { get; init; }
+    /// <summary>Offsets for <see cref="FirstTrace"/> made elsewhere (validated like any plan) instead of planning it,
+    /// and the name they are reported under. Null: the algorithm plans the first trace.</summary>
+    public GivenPlan? FirstPlan { get; init; }
     /// <summary>Called for every entry added to <see cref="PlannedAllocator.Log"/> (e.g. to print progress).</summary>
     public Action<PlannedAllocatorEvent>? OnLog { get; init; }
 
     /// <summary>The default settings.</summary>
     public static PlannedAllocatorOptions Defaults { get; } = new();
 }
+
+/// <summary>Offsets for a trace made outside the planned allocator, with the name of what made them and how long it took.</summary>
+public sealed record GivenPlan(long[] Offsets, string Algorithm, double Millis);
 
 /// <summary>Where a planned allocator's first plan comes from (<c>--plan-from</c>).</summary>
 public enum PlanSource
@@ -115,7 +121,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         arena = new Arena(accelerator, this.options.Debug);
         if (this.options.FirstTrace is { } first)
         {
-            current = cache.Add(MakePlan(first));
+            current = cache.Add(MakePlan(first, this.options.FirstPlan));
             NotePlanned(current.Record, "dry run");
             CommitArena(current.Record.PlanPeakBytes);
         }
@@ -244,13 +250,14 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         Note(PlannedEventKind.Mismatch, $"event {step} differs from the plan; the rest of the iteration goes to the fallback pool and will be replanned");
     }
 
-    private PlanRecord MakePlan(IterationTrace trace)
+    private PlanRecord MakePlan(IterationTrace trace, GivenPlan? given = null)
     {
         var clock = Stopwatch.StartNew();
         var problem = trace.Problem;
-        var plan = options.Planner is { } f ? f(problem)
+        var plan = given is not null ? new Plan(given.Offsets)
+            : options.Planner is { } f ? f(problem)
             : options.Algorithm.Plan(problem, options.Settings).Plan;
-        double ms = clock.Elapsed.TotalMilliseconds;
+        double ms = given?.Millis ?? clock.Elapsed.TotalMilliseconds;
         if (plan.Offsets.Length != problem.Buffers.Length)
             throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");
         if (options.ValidatePlans)
@@ -260,7 +267,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
                 throw new InvalidOperationException($"the planner's plan is invalid: {PlannerApi.Describe(violations[0])} ({violations.Length} violations)");
         }
         long peak = Aligned(PlannerApi.Peak(problem, plan));
-        return new PlanRecord(trace, plan.Offsets, options.Planner is null ? options.Algorithm.Name : "custom", peak, PlannerApi.LowerBound(problem),
+        return new PlanRecord(trace, plan.Offsets, given?.Algorithm ?? (options.Planner is null ? options.Algorithm.Name : "custom"), peak, PlannerApi.LowerBound(problem),
             PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, ms);
     }
 

@@ -17,9 +17,39 @@ public sealed partial class Tape
     private long convWorkspaceBytes = ConvTiling.DefaultWorkspaceBytes;
 
     /// <summary>
+    /// The bound of each workspace request of an iteration, in request order (the i-th bounds the i-th
+    /// <c>conv.workspace</c> allocation after <see cref="BeginIteration"/>; requests past the list, and every request
+    /// outside an iteration, get <see cref="ConvWorkspaceBytes"/>). Null: every request gets
+    /// <see cref="ConvWorkspaceBytes"/>. <c>--conv-workspace auto</c> sets it to the bytes free in the plan at each
+    /// request (<see cref="Training.WorkspaceGrowth"/>); set it before the first iteration.
+    /// </summary>
+    public IReadOnlyList<long>? WorkspaceBounds
+    {
+        get => workspaceBounds;
+        set => workspaceBounds = value is null || value.All(b => b >= 1) ? value : throw new ArgumentOutOfRangeException(nameof(value), "every workspace bound must be positive");
+    }
+    private IReadOnlyList<long>? workspaceBounds;
+    private int workspaceRequests = -1;   // workspace requests of the iteration in progress; -1: outside an iteration
+
+    /// <summary>An iteration begins: its workspace requests take <see cref="WorkspaceBounds"/> in order.</summary>
+    public void BeginIteration() => workspaceRequests = 0;
+
+    /// <summary>The iteration has ended: later workspace requests take <see cref="ConvWorkspaceBytes"/>.</summary>
+    public void EndIteration() => workspaceRequests = -1;
+
+    /// <summary>The bound of the next workspace request (counted within an iteration).</summary>
+    private long NextWorkspaceBound()
+    {
+        if (workspaceRequests < 0) return ConvWorkspaceBytes;
+        int i = workspaceRequests++;
+        return workspaceBounds is { } b && i < b.Count ? b[i] : ConvWorkspaceBytes;
+    }
+
+    /// <summary>
     /// 2-D convolution of x [N, C, H, W] with w [OC, C, KH, KW] and optional bias [OC], by im2col + GEMM over tiles of
-    /// output positions whose columns fit in one workspace of at most <see cref="ConvWorkspaceBytes"/> (an allocator
-    /// buffer tagged conv.workspace, freed before returning; the backward pass recomputes the columns). 1x1 stride-1
+    /// output positions whose columns fit in one workspace of at most its bound (<see cref="ConvWorkspaceBytes"/>, or
+    /// its entry in <see cref="WorkspaceBounds"/>; an allocator buffer tagged conv.workspace, freed before returning;
+    /// the backward pass recomputes the columns in a workspace of its own bound). 1x1 stride-1
     /// unpadded convolutions use x directly, with no workspace. Consumes its arguments.
     /// </summary>
     public Tensor Conv2d(Tensor x, Tensor w, Tensor? b, int stride = 1, int pad = 0) => Conv2d(x, w, b, stride, pad, pad);
@@ -40,7 +70,7 @@ public sealed partial class Tape
         }
         else
         {
-            long limit = ConvWorkspaceBytes;
+            long limit = NextWorkspaceBound();
             var ws = Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, limit)) }, Tag("conv.workspace"));
             if (K is { } k)
                 foreach (var tile in ConvTiling.Tiles(p, limit))
@@ -51,7 +81,7 @@ public sealed partial class Tape
             ws.Release();
         }
         if (b is not null) using (Part("bias")) K?.AddBias(y.View, b.View, oc, p.Ohw);
-        return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p, WorkspaceBytes = ConvWorkspaceBytes });
+        return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p });
     }
 
     /// <summary>Multiply-adds times two of one convolution's GEMM (forward; each gradient costs the same).</summary>
@@ -92,7 +122,6 @@ public sealed partial class Tape
     private sealed class ConvNode : Node
     {
         public required WindowParams P;
-        public required long WorkspaceBytes;
         public override string Kind => OpKind.Conv;
         public override double BackwardFlop => Flop(P, Inputs[1][0]) * ((Inputs[0].RequiresGrad ? 1 : 0) + (Inputs[1].RequiresGrad ? 1 : 0));
 
@@ -118,12 +147,13 @@ public sealed partial class Tape
             }
             else if (dw || dx)
             {
-                var ws = t.Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, WorkspaceBytes)) }, t.Tag("conv.workspace"));
+                long bound = t.NextWorkspaceBound();
+                var ws = t.Empty(new[] { checked((int)ConvTiling.WorkspaceElements(p, bound)) }, t.Tag("conv.workspace"));
                 if (k is not null)
                 {
-                    if (dx && ConvTiling.SplitsSamples(p, WorkspaceBytes)) k.Fill(g[0]!.View, 0f);
+                    if (dx && ConvTiling.SplitsSamples(p, bound)) k.Fill(g[0]!.View, 0f);
                     bool first = true;
-                    foreach (var tile in ConvTiling.Tiles(p, WorkspaceBytes))
+                    foreach (var tile in ConvTiling.Tiles(p, bound))
                     {
                         var gyTile = gy.View.SubView(OutputOffset(p, oc, tile));
                         if (dw)

@@ -57,57 +57,58 @@ public sealed class MaxBatch
     public int ForPlan(long budget, int cap = DefaultCap) => Largest(b => At(b).PlanPeakBytes <= budget, cap);
 
     /// <summary>
-    /// The largest batch at most <paramref name="cap"/> whose training run fits under <paramref name="options"/>'
-    /// allocator and <see cref="TrainOptions.MemoryLimit"/> (0: not even batch 1), by <see cref="FitsDryRun"/>: the dry
-    /// runs go through the allocator's own policy (its pool, or its dry-run plan and arena).
+    /// The largest batch at most <paramref name="cap"/> whose run (training or inference: the kind of
+    /// <paramref name="options"/>) fits under its allocator and <see cref="RunOptions.MemoryLimit"/> (0: not even batch
+    /// 1), by <see cref="FitsDryRun"/>: the dry runs go through the allocator's own policy (its pool, or its dry-run plan
+    /// and arena).
     /// </summary>
-    public static int ForTraining(TrainOptions options, int cap = DefaultCap) => Largest(b => FitsDryRun(options with { Batch = b }), cap);
+    public static int ForTraining(RunOptions options, int cap = DefaultCap) => Largest(b => FitsDryRun(options with { Batch = b }), cap);
 
     /// <summary>
     /// True when a run with <paramref name="options"/> stays within its memory limit in shapes-only mode: building the
-    /// network, training iterations until one reserves nothing more (a pool's cache settles after a few; a plan replays
-    /// from the second; at most <see cref="SettleIterations"/>) and one evaluation batch, all through a virtual allocator
-    /// of the run's kind under the limit.
+    /// network, iterations of the run's kind until one reserves nothing more (a pool's cache settles after a few; a plan
+    /// replays from the second; at most <see cref="SettleIterations"/>) and, for training, one evaluation batch, all
+    /// through a virtual allocator of the run's kind under the limit.
     /// </summary>
-    public static bool FitsDryRun(TrainOptions options)
+    public static bool FitsDryRun(RunOptions options)
     {
         options = options with { Planned = options.Planned with { OnLog = null, FirstTrace = null } };
         using var device = Device.ShapesOnly();
-        return Survives(options, device, trainer =>
+        return Survives(options, device, session =>
         {
-            trainer.DryStep(options.Batch);
+            session.DryStep(options.Batch);
             for (int i = 1; i < SettleIterations; i++)
             {
-                long before = trainer.Allocator.PeakReservedBytes;
-                trainer.DryStep(options.Batch);
-                if (trainer.Allocator.PeakReservedBytes == before) break;
+                long before = session.Allocator.PeakReservedBytes;
+                session.DryStep(options.Batch);
+                if (session.Allocator.PeakReservedBytes == before) break;
             }
-            trainer.DryEvaluate(options.Batch);
+            session.DryEvaluate(options.Batch);
         });
     }
 
     /// <summary>
-    /// True when one real training step with <paramref name="options"/> on <paramref name="device"/>, over the first
+    /// True when one real iteration (training step or inference batch) with <paramref name="options"/> on <paramref name="device"/>, over the first
     /// samples of <paramref name="data"/>, stays within the memory limit: the confirmation of a dry-run search.
     /// </summary>
-    public static bool FitsRealStep(TrainOptions options, Device device, Dataset data)
+    public static bool FitsRealStep(RunOptions options, Device device, Dataset data)
     {
         int b = options.Batch;
         var xs = Enumerable.Range(0, b).Select(i => data.Samples[i % data.Count]).ToArray();
         var ys = Enumerable.Range(0, b).Select(i => data.Labels[i % data.Count]).ToArray();
-        return Survives(options with { Planned = options.Planned with { OnLog = null } }, device, trainer => trainer.Step(xs, ys));
+        return Survives(options with { Planned = options.Planned with { OnLog = null } }, device, session => session.Iterate(xs, ys));
     }
 
-    /// <summary>The most dry-run training iterations <see cref="FitsDryRun"/> runs before it takes the allocator as settled.</summary>
+    /// <summary>The most dry-run iterations <see cref="FitsDryRun"/> runs before it takes the allocator as settled.</summary>
     public const int SettleIterations = 8;
 
-    /// <summary>True when building a trainer and running <paramref name="work"/> throws no <see cref="OutOfDeviceMemoryException"/>.</summary>
-    static bool Survives(TrainOptions options, Device device, Action<Trainer> work)
+    /// <summary>True when opening a session and running <paramref name="work"/> throws no <see cref="OutOfDeviceMemoryException"/>.</summary>
+    static bool Survives(RunOptions options, Device device, Action<Session> work)
     {
         try
         {
-            using var trainer = new Trainer(options, device);
-            work(trainer);
+            using var session = options.Open(device);
+            work(session);
             return true;
         }
         catch (OutOfDeviceMemoryException) { return false; }

@@ -6,29 +6,16 @@ using Pgmo.Nn;
 
 namespace Pgmo.Training;
 
-/// <summary>Settings of a training run (the `pgmo train` options).</summary>
-public sealed record TrainOptions
+/// <summary>Settings of a training run (the `pgmo train` options); the shared ones are <see cref="RunOptions"/>'s.</summary>
+public sealed record TrainOptions : RunOptions
 {
-    public string Model { get; init; } = ModelZoo.Default;
-    /// <summary>Side of the square input images in pixels; null: the network's default (see <see cref="ModelZoo.Create"/>).</summary>
-    public int? ImageSize { get; init; }
-    public int Batch { get; init; } = 32;
     public int Steps { get; init; } = 150;
-    public AllocatorKind Allocator { get; init; } = AllocatorKind.Pool;
-    public AcceleratorChoice Accelerator { get; init; } = AcceleratorChoice.Auto;
-    public int Seed { get; init; } = 1;
     public float LearningRate { get; init; } = 0.05f;
     public float Momentum { get; init; } = 0.9f;
     public float WeightDecay { get; init; } = 1e-4f;
-    /// <summary>Settings of the planned allocator (algorithm, debug checks); used when <see cref="Allocator"/> is planned.</summary>
-    public PlannedAllocatorOptions Planned { get; init; } = PlannedAllocatorOptions.Defaults;
-    /// <summary>Record the trace of every iteration (<see cref="IDeviceAllocator.LastTrace"/>).</summary>
-    public bool Record { get; init; }
-    /// <summary>The most device memory the allocator may hold, in bytes (null: no limit); past it a request throws
-    /// <see cref="OutOfDeviceMemoryException"/>.</summary>
-    public long? MemoryLimit { get; init; }
-    /// <summary>The most bytes one convolution's im2col workspace may take (<see cref="Tape.ConvWorkspaceBytes"/>).</summary>
-    public long ConvWorkspaceBytes { get; init; } = ConvTiling.DefaultWorkspaceBytes;
+
+    /// <summary>A <see cref="Trainer"/> with these options.</summary>
+    public override Session Open(Device? device = null) => new Trainer(this, device);
 }
 
 /// <summary>What a training run measured; <paramref name="TestAccuracy"/> is null when there is no test set (synthetic data).</summary>
@@ -40,73 +27,31 @@ public sealed record TrainResult(string Model, int Batch, int Steps, string Acce
 }
 
 /// <summary>
-/// One model, its optimizer and allocator on one device. A step uploads a batch, runs forward, loss, backward and the
-/// optimizer through the tape; afterwards only persistent blocks (parameters, state, momentum) are live.
+/// One model, its optimizer and allocator on one device (a <see cref="Session"/> of training steps). A step uploads a
+/// batch, runs forward, loss, backward and the optimizer through the tape; afterwards only persistent blocks
+/// (parameters, state, momentum) are live.
 /// </summary>
-public sealed class Trainer : IDisposable
+public sealed class Trainer : Session
 {
-    private readonly bool ownsDevice;
-    // True while an iteration or evaluation runs, and after one threw (out of device memory): the tape's tensors are
-    // then in no known state, so Dispose only gives the allocator's device memory back.
-    private bool interrupted;
-
     public Trainer(TrainOptions options, Device? device = null)
+        : base(options, device, s => ((Trainer)s).Optimizer = new Sgd(s.Tape, s.Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay))
     {
         Options = options;
-        ownsDevice = device is null;
-        Device = device ?? Device.Create(options.Accelerator);
-        var planned = options.Allocator == AllocatorKind.Planned && options.Planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null }
-            ? options.Planned with { FirstTrace = DryRunTrace(options) }
-            : options.Planned;
-        Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
-        Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes };
-        Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
-        Optimizer = new Sgd(Tape, Model.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
-        PersistentBlocks = Allocator.LiveBlocks;
-    }
-
-    /// <summary>
-    /// The trace of the first iteration of a run with <paramref name="options"/> (same network, batch and input shape),
-    /// from a dry run through a recording pool on a shapes-only device: no kernels, no device memory. The planned
-    /// allocator plans it before the first real step (<see cref="PlanSource.DryRun"/>).
-    /// </summary>
-    public static IterationTrace DryRunTrace(TrainOptions options)
-    {
-        using var device = Device.ShapesOnly();
-        using var dry = new Trainer(options with { Allocator = AllocatorKind.Pool, Record = true, MemoryLimit = null }, device);
-        dry.DryStep(options.Batch);
-        return dry.Allocator.LastTrace ?? throw new InvalidOperationException("the dry run recorded no iteration");
     }
 
     public TrainOptions Options { get; }
-    public Device Device { get; }
-    public IDeviceAllocator Allocator { get; }
-    public Tape Tape { get; }
-    public Model Model { get; }
-    public Sgd Optimizer { get; }
-    /// <summary>Blocks alive between steps: parameters, running statistics, momentum.</summary>
-    public int PersistentBlocks { get; }
+    public Sgd Optimizer { get; private set; } = null!;
 
     /// <summary>
     /// One training iteration on the given samples; returns the loss (NaN in shapes-only mode). An
     /// <see cref="IIterationAllocator"/> is told where the iteration begins (before the input upload) and ends (after
     /// the optimizer step).
     /// </summary>
-    public float Step(float[][] samples, int[] labels)
-    {
-        // An iteration that throws (out of device memory) is not ended: the allocator would plan half an iteration.
-        var marks = Allocator as IIterationAllocator;
-        marks?.BeginIteration();
-        interrupted = true;
-        Tape.OpTimes?.BeginStep();
-        float loss = Iteration(samples, labels);
-        Tape.OpTimes?.EndStep();
-        interrupted = false;
-        marks?.EndIteration();
-        return loss;
-    }
+    public float Step(float[][] samples, int[] labels) => Iteration(() => TrainingIteration(samples, labels));
 
-    private float Iteration(float[][] samples, int[] labels)
+    public override void Iterate(float[][] samples, int[] labels) => Step(samples, labels);
+
+    private float TrainingIteration(float[][] samples, int[] labels)
     {
         int n = labels.Length;
         var shape = new[] { n }.Concat(Model.InputShape).ToArray();
@@ -122,15 +67,8 @@ public sealed class Trainer : IDisposable
         return value;
     }
 
-    /// <summary>A dry-run iteration at batch size <paramref name="batch"/> (no data needed; for shapes-only devices).</summary>
-    public void DryStep(int batch)
-    {
-        if (Device.Computes) throw new InvalidOperationException("DryStep needs a shapes-only device");
-        Step(new float[batch][], new int[batch]);
-    }
-
     /// <summary>A dry-run evaluation batch of <paramref name="batch"/> samples (inference mode; shapes-only devices).</summary>
-    public void DryEvaluate(int batch)
+    public override void DryEvaluate(int batch)
     {
         if (Device.Computes) throw new InvalidOperationException("DryEvaluate needs a shapes-only device");
         Model.SetTraining(false);
@@ -156,20 +94,21 @@ public sealed class Trainer : IDisposable
         Model.SetTraining(false);
         Tape.Recording = false;
         var result = new int[samples.Length];
-        interrupted = true;
-        for (int start = 0; start < samples.Length; start += batch)
+        Guarded(() =>
         {
-            int n = Math.Min(batch, samples.Length - start);
-            var host = Logits(Flatten(samples.AsSpan(start, n).ToArray()), n);
-            int c = Model.Classes;
-            for (int i = 0; i < n; i++)
+            for (int start = 0; start < samples.Length; start += batch)
             {
-                int best = 0;
-                for (int k = 1; k < c; k++) if (host[i * c + k] > host[i * c + best]) best = k;
-                result[start + i] = best;
+                int n = Math.Min(batch, samples.Length - start);
+                var host = Logits(Flatten(samples.AsSpan(start, n).ToArray()), n);
+                int c = Model.Classes;
+                for (int i = 0; i < n; i++)
+                {
+                    int best = 0;
+                    for (int k = 1; k < c; k++) if (host[i * c + k] > host[i * c + best]) best = k;
+                    result[start + i] = best;
+                }
             }
-        }
-        interrupted = false;
+        });
         Tape.Recording = true;
         Model.SetTraining(true);
         return result;
@@ -235,24 +174,5 @@ public sealed class Trainer : IDisposable
             Allocator.PeakReservedBytes, Allocator.PeakInUseBytes, losses) { TrainPeakBytes = trainPeak };
     }
 
-    private static float[] Flatten(float[][] samples)
-    {
-        if (samples.Length == 0) return Array.Empty<float>();
-        int d = samples[0].Length;
-        var a = new float[samples.Length * d];
-        for (int i = 0; i < samples.Length; i++) samples[i].CopyTo(a, i * d);
-        return a;
-    }
-
-    public void Dispose()
-    {
-        if (!interrupted)
-        {
-            Tape.Clear();
-            Optimizer.Dispose();
-            Model.Dispose();
-        }
-        Allocator.Dispose();
-        if (ownsDevice) Device.Dispose();
-    }
+    protected override void DisposeState() => Optimizer?.Dispose();
 }

@@ -20,9 +20,12 @@ public sealed class TrainMemoryLimitCommandTests
     [InlineData("--batch", "0")]
     [InlineData("--memory-limit", "lots")]
     [InlineData("--plan-from", "guess")]
-    public void BadLimitBatchOrPlanSourceExits2(string option, string value)
+    [InlineData("--conv-workspace", "auto", "--allocator", "torch-pool")]      // auto grows into a plan's slack
+    [InlineData("--conv-workspace", "auto", "--plan-from", "profile")]
+    [InlineData("--compare-workspaces", "--plan-from", "profile")]
+    public void BadLimitBatchOrPlanSourceExits2(string option, params string[] values)
     {
-        var r = CliRunner.Run("train", option, value, "--accelerator", "cpu");
+        var r = CliRunner.Run(["train", option, .. values, "--accelerator", "cpu"]);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains(option, r.Err);
     }
