@@ -69,6 +69,41 @@ public sealed class GemmKernelTests(CpuFixture fx)
     public void HostGemmMatchesSimpleWithSharedA(int m, int n, int k, bool ta, bool tb, int batch, float beta) =>
         CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce: false, beta, sharedA: true);
 
+    /// <summary>The row bias stored with the host GEMM's products (a convolution's bias) against the GEMM followed by
+    /// the bias kernel: one sample, samples side by side, a transposed product, rows strided as a tile of positions.</summary>
+    [Theory]
+    [InlineData(64, 100, 27, 1, 100, 0f)]
+    [InlineData(17, 9, 300, 3, 9, 0f)]
+    [InlineData(300, 7, 40, 1, 7, 0.5f)]
+    [InlineData(40, 33, 270, 2, 50, 0f)]
+    public void HostGemmRowBiasMatchesGemmThenBias(int m, int n, int k, int batch, int rowStride, float beta)
+    {
+        var d = fx.Device;
+        var p = GemmParams.Plain(m, n, k, false, false, beta);
+        p.Batch = batch; p.ABatch = 0; p.BBatch = (long)k * n; p.CRow = rowStride; p.CBatch = (long)m * rowStride;
+        var tape = Host.Tape(d, out var alloc);
+        var (ah, bh, ch, biasH) = (Host.Random(m * k, 1), Host.Random(batch * k * n, 2), Host.Random(batch * m * rowStride, 3), Host.Random(m, 4));
+        Assert.True(d.Kernels!.FusesRowBias(p));
+        float[] Run(bool fused)
+        {
+            var (a, b, c, bias) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Upload(ch, new[] { ch.Length }, "c"), tape.Upload(biasH, new[] { m }, "bias"));
+            if (fused) d.Kernels.GemmRowBias(a.View, b.View, c.View, p, bias.View);
+            else
+            {
+                d.Kernels.Gemm(a.View, b.View, c.View, p);
+            }
+            var r = tape.Download(c);
+            if (!fused)
+                for (int bt = 0; bt < batch; bt++)
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) r[bt * m * rowStride + i * rowStride + j] += biasH[i];
+            foreach (var t in new[] { a, b, c, bias }) t.Release();
+            return r;
+        }
+        Host.Close(Run(fused: false), Run(fused: true), 1e-5f);
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+
     void CheckHostAgainstSimple(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta, bool sharedA)
     {
         var d = fx.Device;

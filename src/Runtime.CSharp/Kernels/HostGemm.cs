@@ -34,8 +34,23 @@ internal static unsafe class HostGemm
     /// <summary>C = Alpha op(A) op(B) + Beta C for every batch (or summed over batches), as <see cref="GemmParams"/> says.</summary>
     public static void Run(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p) => Run(Address(a), Address(b), Address(c), p);
 
+    /// <summary>
+    /// C = Alpha op(A) op(B) + Beta C + bias[i] for every row i of every batch: the bias of a convolution's output
+    /// channels (the rows of its GEMM), added as the products are stored instead of in a pass of its own.
+    /// </summary>
+    public static void RunWithRowBias(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p, ArrayView<float> bias)
+    {
+        if (IsSkinny(p) || IsShallow(p) || p.ReduceBatch != 0 || p.K == 0) throw new ArgumentException("a row bias needs the blocked product", nameof(p));
+        Run(Address(a), Address(b), Address(c), p, Address(bias));
+    }
+
+    /// <summary>True when <see cref="RunWithRowBias"/> takes <paramref name="p"/>.</summary>
+    public static bool TakesRowBias(GemmParams p) => !IsSkinny(p) && !IsShallow(p) && p.ReduceBatch == 0 && p.K > 0 && p.M > 0 && p.N > 0;
+
     /// <summary>The same on raw host pointers.</summary>
-    public static void Run(float* a, float* b, float* c, GemmParams p)
+    public static void Run(float* a, float* b, float* c, GemmParams p) => Run(a, b, c, p, null);
+
+    private static void Run(float* a, float* b, float* c, GemmParams p, float* rowBias)
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0) return;
         if (IsSkinny(p) || IsShallow(p))
@@ -55,7 +70,8 @@ internal static unsafe class HostGemm
         // side by side, so a layer with few output positions per sample still fills the micro-kernel and packs its
         // weights once; batches summed into one C (a weight gradient) are one product with their K side by side.
         bool fuseColumns = !reduce && p.ABatch == 0 && p.Batch > 1 && p.N < NC;
-        if (!fuseColumns && p.N < NR && p.M >= 2 * NR)
+        bool transposed = !fuseColumns && p.N < NR && p.M >= 2 * NR;
+        if (transposed)
         {
             // few columns and many rows (one sample of a deep layer's few output positions): C^T = B^T A^T fills the
             // micro-kernel's 16 columns with rows of C instead of padding them
@@ -64,7 +80,7 @@ internal static unsafe class HostGemm
             b = t;
             p = Transposed(p);
         }
-        var f = new Fusion(fuseColumns ? p.N : 0, reduce && p.Batch > 1 ? p.K : 0, p);
+        var f = new Fusion(fuseColumns ? p.N : 0, reduce && p.Batch > 1 ? p.K : 0, p, rowBias, biasOnColumns: transposed);
         int batches = reduce || fuseColumns ? 1 : p.Batch;
         bool parallel = (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold;
         var (mc, nc) = BlockShape(p.M, f.N, batches, parallel ? HostParallel.Threads : 1);
@@ -86,11 +102,15 @@ internal static unsafe class HostGemm
     /// column j mod NPer of batch j / NPer (of B and C); with <see cref="KPer"/> &gt; 0, step q of K is step q mod KPer of
     /// batch q / KPer (of A and B). <see cref="N"/> and <see cref="K"/> are the product's sizes after fusion.
     /// </summary>
-    private readonly struct Fusion(int nPer, int kPer, GemmParams p)
+    private readonly struct Fusion(int nPer, int kPer, GemmParams p, float* bias, bool biasOnColumns)
     {
         public readonly int NPer = nPer, KPer = kPer;
         public readonly int N = nPer > 0 ? nPer * p.Batch : p.N;
         public readonly int K = kPer > 0 ? kPer * p.Batch : p.K;
+        /// <summary>A bias added as the last K slice is stored: per row of C, or per column when the product runs
+        /// transposed (null: none).</summary>
+        public readonly float* Bias = bias;
+        public readonly bool BiasOnColumns = biasOnColumns;
     }
 
     /// <summary>The product with A and B exchanged and transposed: C^T = B^T A^T (the same numbers, other strides).</summary>
@@ -259,7 +279,7 @@ internal static unsafe class HostGemm
                 int kc = Math.Min(KC, f.K - k0);
                 for (int i = 0; i < mc; i += MR) PackA(a, ap + i * kc, p, f, i0 + i, k0, kc);
                 for (int j = 0; j < nc; j += NR) PackB(b, bp + j * kc, p, f, j0 + j, k0, kc);
-                Compute(ap, bp, c, p, f, kc, i0, mc, j0, nc, k0 == 0 ? beta : 1f);
+                Compute(ap, bp, c, p, f, kc, i0, mc, j0, nc, k0 == 0 ? beta : 1f, k0 + kc == f.K ? f.Bias : null);
             }
         }
     }
@@ -362,7 +382,7 @@ internal static unsafe class HostGemm
 
     /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Compute(float* ap, float* bp, float* c, GemmParams p, Fusion f, int kc, int i0, int mc, int j0, int nc, float beta)
+    private static void Compute(float* ap, float* bp, float* c, GemmParams p, Fusion f, int kc, int i0, int mc, int j0, int nc, float beta, float* bias)
     {
         float* acc = stackalloc float[MR * NR];
         for (int j = 0; j < nc; j += NR)
@@ -373,18 +393,26 @@ internal static unsafe class HostGemm
                 float* aPanel = ap + i * kc;
                 if (Vectorized) MicroAvx(kc, aPanel, bPanel, acc);
                 else MicroScalar(kc, aPanel, bPanel, acc);
-                Store(acc, c, p, f, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta);
+                Store(acc, c, p, f, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta, bias);
             }
         }
     }
 
     /// <summary>C[i0.., j0..] = Alpha acc + beta C over the valid rows and columns of the micro-tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Store(float* acc, float* c, GemmParams p, Fusion f, int i0, int j0, int rows, int cols, float beta)
+    private static void Store(float* acc, float* c, GemmParams p, Fusion f, int i0, int j0, int rows, int cols, float beta, float* bias)
     {
         float alpha = p.Alpha;
         var (nb, jl) = NColumn(f, j0);
         bool oneBatch = f.NPer == 0 || jl + cols <= f.NPer;
+        if (bias is not null)
+        {
+            // acc = alpha acc + bias, then alpha 1: the bias is stored with the product
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < NR; j++)
+                    acc[r * NR + j] = alpha * acc[r * NR + j] + (f.BiasOnColumns ? (j < cols ? bias[j0 + j] : 0f) : bias[i0 + r]);
+            alpha = 1f;
+        }
         for (int r = 0; r < rows; r++)
         {
             float* src = acc + r * NR;

@@ -178,6 +178,21 @@ public sealed partial class KernelCache : IDisposable
         }
     }
 
+    /// <summary>True when <see cref="GemmRowBias"/> takes <paramref name="p"/>: the host GEMM's blocked products (not
+    /// the few-row or short-K ones, not sums over batches).</summary>
+    public bool FusesRowBias(GemmParams p) => GemmKernel == GemmKernel.HostBlocked && HostGemm.TakesRowBias(p);
+
+    /// <summary>
+    /// <see cref="Gemm"/> with c[b, i, j] += bias[i] for every row i (a convolution's output channels) added as the
+    /// product is stored, so the bias needs no pass of its own; only where <see cref="FusesRowBias"/> says so.
+    /// </summary>
+    public void GemmRowBias(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p, ArrayView<float> bias)
+    {
+        if (!FusesRowBias(p)) throw new InvalidOperationException("this GEMM does not take a row bias (see FusesRowBias)");
+        acc.Synchronize();
+        HostGemm.RunWithRowBias(a, b, c, p, bias);
+    }
+
     /// <summary>The im2col columns of one tile of a convolution into <paramref name="col"/> (laid out [Nb, C*KH*KW, T]).</summary>
     public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {

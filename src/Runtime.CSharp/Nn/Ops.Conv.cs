@@ -1,3 +1,4 @@
+using ILGPU;
 using Pgmo.Kernels;
 
 namespace Pgmo.Nn;
@@ -64,9 +65,16 @@ public sealed partial class Tape
         int oc = w[0];
         using var _ = Time(OpKind.Conv, OpPhase.Forward, Flop(p, oc));
         var y = Empty(new[] { p.N, oc, p.OH, p.OW }, Tag("conv.out"));
+        // the bias goes in with the GEMM's stores where the host GEMM takes it (M and K, the same for every tile, decide)
+        bool fuseBias = b is not null && K is { } kb && kb.FusesRowBias(ForwardGemm(p, oc, 1, 1));
+        void Gemm(KernelCache k, ArrayView<float> cols, ArrayView<float> output, GemmParams g)
+        {
+            if (fuseBias) k.GemmRowBias(w.View, cols, output, g, b!.View);
+            else k.Gemm(w.View, cols, output, g);
+        }
         if (IsPointwise(p))
         {
-            using (Part("gemm")) K?.Gemm(w.View, x.View, y.View, ForwardGemm(p, oc, p.N, p.Ohw));
+            if (K is { } k) using (Part("gemm")) Gemm(k, x.View, y.View, ForwardGemm(p, oc, p.N, p.Ohw));
         }
         else
         {
@@ -76,11 +84,11 @@ public sealed partial class Tape
                 foreach (var tile in ConvTiling.Tiles(p, limit))
                 {
                     using (Part("im2col")) k.Im2Col(x.View, ws.View, p, tile);
-                    using (Part("gemm")) k.Gemm(w.View, ws.View, y.View.SubView(OutputOffset(p, oc, tile)), ForwardGemm(p, oc, tile.Nb, tile.T));
+                    using (Part("gemm")) Gemm(k, ws.View, y.View.SubView(OutputOffset(p, oc, tile)), ForwardGemm(p, oc, tile.Nb, tile.T));
                 }
             ws.Release();
         }
-        if (b is not null) using (Part("bias")) K?.AddBias(y.View, b.View, oc, p.Ohw);
+        if (b is not null && !fuseBias) using (Part("bias")) K?.AddBias(y.View, b.View, oc, p.Ohw);
         return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p });
     }
 
