@@ -70,6 +70,8 @@ module Algorithms =
     let cupyPool = pool "CuPy's caching pool: 512 B rounding, best-fit blocks, new segments of the request's size, never released; peak = reserved bytes" PoolPolicy.CuPy
     /// PyTorch's CUDA caching allocator with its default settings.
     let torchPool = pool "PyTorch's caching allocator: 512 B rounding, small (<= 1 MiB, 2 MiB segments) and large (20 MiB segments) pools, best fit; peak = reserved bytes" PoolPolicy.Torch
+    /// PyTorch's CUDA caching allocator with expandable segments.
+    let torchExpandable = pool "PyTorch's caching allocator with expandable_segments:True: per pool one segment growing by 2 MiB (small) or 20 MiB (large) pages, best fit, rests >= 512 B split; peak = pages mapped" PoolPolicy.TorchExpandable
     /// Heuristic search within the time limit.
     let search =
         { Name = "search"; Summary = "best of many orderings and local search within --time-limit, stops at the lower bound"
@@ -78,7 +80,7 @@ module Algorithms =
             { Plan = plan; Peak = Plan.peak p plan } }
 
     /// Every algorithm, the paper's best-fit first.
-    let all : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; search ]
+    let all : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; torchExpandable; search ]
 
     /// The names of all algorithms.
     let names = all |> List.map (fun a -> a.Name)
@@ -87,7 +89,11 @@ module Algorithms =
     let tryFind (name: string) = all |> List.tryFind (fun a -> a.Name = name)
 
     /// The algorithm simulating a pool policy.
-    let ofPool (policy: PoolPolicy) = match policy with PoolPolicy.CuPy -> cupyPool | PoolPolicy.Torch -> torchPool
+    let ofPool (policy: PoolPolicy) =
+        match policy with
+        | PoolPolicy.CuPy -> cupyPool
+        | PoolPolicy.Torch -> torchPool
+        | PoolPolicy.TorchExpandable -> torchExpandable
 
     /// Runs an algorithm on a problem.
     let run (algorithm: Algorithm) (settings: PlanSettings) (problem: Problem) : Planned = algorithm.Run settings problem

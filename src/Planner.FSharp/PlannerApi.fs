@@ -24,7 +24,7 @@ type PlannerApi =
     static member Algorithm(name: string, summary: string, plan: Func<Problem, PlanSettings, Planned>) : Algorithm =
         { Name = name; Summary = summary; Run = fun settings problem -> plan.Invoke(problem, settings) }
 
-    /// The algorithm that simulates a pool policy (`pool`, `torch-pool`).
+    /// The algorithm that simulates a pool policy (`pool`, `torch-pool`, `torch-expandable`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
 
     /// Settings of a planning run.
@@ -59,7 +59,10 @@ type PlannerApi =
     /// A pool policy run on a problem: reserved bytes (its charged peak), segments, peak in use and its plan.
     static member SimulatePool(policy: PoolPolicy, problem: Problem) : PoolResult = Pool.simulate policy problem
 
-    /// The pool policy named (`pool`, `torch-pool`); false when there is none.
+    /// Every pool policy: `pool`, `torch-pool`, `torch-expandable`.
+    static member PoolPolicies : PoolPolicy[] = Array.ofList PoolPolicy.all
+
+    /// The pool policy named (`pool`, `torch-pool`, `torch-expandable`); false when there is none.
     static member TryParsePool(name: string, [<Out>] policy: byref<PoolPolicy>) : bool =
         match PoolPolicy.tryParse name with
         | Some p -> policy <- p; true

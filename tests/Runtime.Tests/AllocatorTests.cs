@@ -35,6 +35,29 @@ public sealed class PoolAllocatorTests(CpuFixture fx)
     }
 
     [Fact]
+    public void TorchExpandableCountsThePagesItMapsAndGivesEachBlockItsOwnBuffer()
+    {
+        using var a = (PoolAllocator)Allocators.Create(AllocatorKind.TorchExpandable, fx.Device.Accelerator);
+        var reference = new CachingPool(PoolPolicy.TorchExpandable);
+        long[] sizes = [1, 8 * MiB, 30 * MiB, 700];
+        var blocks = sizes.Select(s => a.Allocate(s, "x")).ToList();
+        var expected = sizes.Select(s => reference.Allocate(s)).ToList();
+        for (int i = 0; i < blocks.Count; i++)
+            Assert.Equal((expected[i].Segment, expected[i].Length, 0L), (blocks[i].SegmentIndex, blocks[i].Length, blocks[i].Offset));
+        Assert.Equal((2 * MiB + 40 * MiB, reference.Reserved), (a.ReservedBytes, a.ReservedBytes));
+        Assert.Equal(("torch-expandable", AllocatorKind.TorchExpandable), (a.Name, a.Kind));
+        var view = blocks[2].View<float>(30 * MiB / 4).SubView(30 * MiB / 4 - 1, 1);
+        ILGPU.Runtime.ArrayViewExtensions.CopyFromCPU(view, new[] { 7f });
+        var back = new float[1];
+        ILGPU.Runtime.ArrayViewExtensions.CopyToCPU(view, back);
+        Assert.Equal(7f, back[0]);
+        var segment = blocks[2].Segment!;
+        a.Free(blocks[2]);
+        Assert.True(segment.IsDisposed);
+        Assert.Equal(42 * MiB, a.ReservedBytes);
+    }
+
+    [Fact]
     public void TorchPoolReservesItsSegmentSizes()
     {
         using var a = Allocators.Create(AllocatorKind.TorchPool, null);
@@ -69,6 +92,7 @@ public sealed class DeviceAllocatorTests(CpuFixture fx)
     [InlineData(AllocatorKind.Naive)]
     [InlineData(AllocatorKind.Pool)]
     [InlineData(AllocatorKind.TorchPool)]
+    [InlineData(AllocatorKind.TorchExpandable)]
     public void BlocksAreAlignedAndCounted(AllocatorKind kind)
     {
         using var a = Allocators.Create(kind, fx.Device.Accelerator, record: true);
@@ -98,6 +122,7 @@ public sealed class DeviceAllocatorTests(CpuFixture fx)
     [InlineData("cnn", AllocatorKind.Pool)]
     [InlineData("lenet", AllocatorKind.TorchPool)]
     [InlineData("resnet", AllocatorKind.Naive)]
+    [InlineData("cnn", AllocatorKind.TorchExpandable)]
     public void OnlyPersistentBlocksOutliveAStep(string model, AllocatorKind allocator)
     {
         using var t = new Pgmo.Training.Trainer(new Pgmo.Training.TrainOptions { Model = model, Allocator = allocator, Batch = 4 }, fx.Device);

@@ -11,11 +11,12 @@ public sealed class MemoryLimitTests
     [Theory]
     [InlineData(AllocatorKind.Pool)]
     [InlineData(AllocatorKind.TorchPool)]
+    [InlineData(AllocatorKind.TorchExpandable)]
     [InlineData(AllocatorKind.Naive)]
     [InlineData(AllocatorKind.Planned)]
     public void ARequestPastTheLimitThrowsNamingRequestReservedLiveLimitAndAllocator(AllocatorKind kind)
     {
-        long limit = kind == AllocatorKind.TorchPool ? 2L << 20 : 4096;   // torch-pool's smallest segment is 2 MiB
+        long limit = kind is AllocatorKind.TorchPool or AllocatorKind.TorchExpandable ? 2L << 20 : 4096;   // PyTorch's smallest segment or page is 2 MiB
         using var a = Allocators.Create(kind, null, limit: limit);
         var held = a.Allocate(1000, "held");
         var e = Assert.Throws<OutOfDeviceMemoryException>(() => a.Allocate(limit, "big"));
@@ -26,6 +27,35 @@ public sealed class MemoryLimitTests
         Assert.Contains($"{limit:N0} B", e.Message);
         Assert.True(a.PeakReservedBytes <= limit, $"peak {a.PeakReservedBytes} passed the limit {limit}");
         a.Free(held);
+    }
+
+    [Fact]
+    public void TorchExpandableUnmapsTheWholeFreePagesBeforeFailing()
+    {
+        const long MiB = 1L << 20;
+        using (var a = Allocators.Create(AllocatorKind.TorchExpandable, null, limit: 40 * MiB))
+        {
+            var big = a.Allocate(3 * MiB, "a");        // a 20 MiB page of the large pool
+            a.Free(a.Allocate(512, "b"));              // a 2 MiB page of the small pool, cached
+            Assert.Equal(22 * MiB, a.ReservedBytes);
+            // 30 MiB after the 17 MiB free at the large segment's end needs one more page: 42 MiB would pass 40, so the
+            // small pool's wholly free page is unmapped first, and then it fits
+            var c = a.Allocate(30 * MiB, "c");
+            Assert.Equal((40 * MiB, 40 * MiB), (a.ReservedBytes, a.PeakReservedBytes));
+            a.Free(c);
+            a.Free(big);
+        }
+        using (var a = Allocators.Create(AllocatorKind.TorchExpandable, null, limit: 24 * MiB))
+        {
+            a.Free(a.Allocate(512, "x"));
+            a.Free(a.Allocate(3 * MiB, "y"));
+            // 23 MiB would map one page after the cached 20 MiB one (42 MiB); once the cache is emptied the large
+            // segment is gone and a new one needs two pages (40 MiB): out of memory either way, and never past the limit
+            var e = Assert.Throws<OutOfDeviceMemoryException>(() => a.Allocate(23 * MiB, "z"));
+            Assert.Equal(40 * MiB, e.Needed);
+            Assert.Equal(0, a.ReservedBytes);
+            Assert.True(a.PeakReservedBytes <= 24 * MiB);
+        }
     }
 
     [Theory]

@@ -1,10 +1,10 @@
 namespace Pgmo.Planner
 
-/// Which caching allocator a pool follows (docs/cli.md, "The pool baseline, exactly" and "The torch-pool baseline").
-/// Both hand out blocks of segments (device allocations) and share the mechanics of `CachingPool`: best fit by
-/// (size, segment, offset), split, coalescing with free neighbours of the same segment. They differ only in the
-/// four rules of the `PoolPolicy` module: rounding, which pool serves a size, the size of a new segment and when a
-/// block is split.
+/// Which caching allocator a pool follows (docs/cli.md, "The pool baseline, exactly", "The torch-pool baseline" and
+/// "The torch-expandable baseline"). All hand out blocks of segments and share the mechanics of `CachingPool`: best
+/// fit by (size, segment, offset), split, coalescing with free neighbours of the same segment. They differ in the
+/// rules of the `PoolPolicy` module: rounding, which pool serves a size, the size of a new segment, when a block is
+/// split, and whether a pool's segment grows by pages instead.
 [<RequireQualifiedAccess>]
 type PoolPolicy =
     /// CuPy's memory pool, the paper's baseline (`pool`): a new segment of exactly the rounded size when nothing fits,
@@ -13,11 +13,18 @@ type PoolPolicy =
     /// PyTorch's CUDA caching allocator with its default settings (`torch-pool`): a small pool (rounded sizes up to
     /// 1 MiB, 2 MiB segments) and a large pool (20 MiB segments below 10 MiB, else the size rounded up to 2 MiB).
     | Torch
-    /// The policy's name on the command line: `pool` or `torch-pool`.
+    /// PyTorch's CUDA caching allocator with `PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True` (`torch-expandable`):
+    /// Torch's rounding and two pools, but each pool has one virtual segment that grows by mapping pages at the lowest
+    /// addresses that make the request fit (2 MiB pages in the small pool, 20 MiB in the large); best fit inside it,
+    /// where the free block next to unmapped space counts as large as it could grow; every rest of 512 B or more
+    /// split off; pages unmapped only when the cache is emptied (`CachingPool.ReleaseCached`).
+    | TorchExpandable
+    /// The policy's name on the command line: `pool`, `torch-pool` or `torch-expandable`.
     member p.Name =
         match p with
         | CuPy -> "pool"
         | Torch -> "torch-pool"
+        | TorchExpandable -> "torch-expandable"
 
 /// The rules of each pool policy, in one place.
 [<RequireQualifiedAccess>]
@@ -29,15 +36,14 @@ module PoolPolicy =
 
     let private mib = 1024L * 1024L
 
-    /// The policy's name on the command line: `pool` or `torch-pool`.
+    /// Every policy, in the order the command line lists them.
+    let all : PoolPolicy list = [ PoolPolicy.CuPy; PoolPolicy.Torch; PoolPolicy.TorchExpandable ]
+
+    /// The policy's name on the command line: `pool`, `torch-pool` or `torch-expandable`.
     let name (policy: PoolPolicy) : string = policy.Name
 
-    /// The policy named (`pool`, `torch-pool`), if any.
-    let tryParse (name: string) : PoolPolicy option =
-        match name with
-        | "pool" -> Some PoolPolicy.CuPy
-        | "torch-pool" -> Some PoolPolicy.Torch
-        | _ -> None
+    /// The policy named (`pool`, `torch-pool`, `torch-expandable`), if any.
+    let tryParse (name: string) : PoolPolicy option = all |> List.tryFind (fun p -> p.Name = name)
 
     /// A request of `size` bytes (> 0) rounded up to a multiple of 512 bytes: the bytes the block needs.
     let round (size: int64) : int64 = max BlockAlignment (Numbers.alignUp BlockAlignment size)
@@ -46,9 +52,17 @@ module PoolPolicy =
     let poolOf (policy: PoolPolicy) (rounded: int64) : int =
         match policy with
         | PoolPolicy.CuPy -> 0
-        | PoolPolicy.Torch -> if rounded <= mib then 0 else 1
+        | PoolPolicy.Torch | PoolPolicy.TorchExpandable -> if rounded <= mib then 0 else 1
 
-    /// The size of the new segment made for a rounded size when no free block fits.
+    /// True when each pool grows one segment by mapping pages (torch-expandable) instead of making new segments.
+    let expandable (policy: PoolPolicy) : bool = policy = PoolPolicy.TorchExpandable
+
+    /// The bytes an expandable segment of `pool` maps at a time: 2 MiB in the small pool, 20 MiB in the large one
+    /// (PyTorch's kSmallBuffer and kLargeBuffer, c10/cuda/CUDACachingAllocator.cpp, Note [Expandable Segments]).
+    let pageSize (pool: int) : int64 = if pool = 0 then 2L * mib else 20L * mib
+
+    /// The size of the new segment made for a rounded size when no free block fits; for torch-expandable, the
+    /// virtual address space of a pool's segment (2^35 pages: more than any device maps).
     let segmentSize (policy: PoolPolicy) (rounded: int64) : int64 =
         match policy with
         | PoolPolicy.CuPy -> rounded
@@ -56,14 +70,16 @@ module PoolPolicy =
             if rounded <= mib then 2L * mib
             elif rounded < 10L * mib then 20L * mib
             else Numbers.alignUp (2L * mib) rounded
+        | PoolPolicy.TorchExpandable -> pageSize (poolOf policy rounded) <<< 35
 
     /// True when a free block of `pool` that is `rest` bytes larger than the rounded request is split (the rest stays
     /// free); false when the request takes the whole block. CuPy always splits; PyTorch when the rest is at least
-    /// 512 B (small pool) or more than 1 MiB (large pool).
+    /// 512 B (small pool) or more than 1 MiB (large pool); with expandable segments when it is at least 512 B.
     let shouldSplit (policy: PoolPolicy) (pool: int) (rest: int64) : bool =
         match policy with
         | PoolPolicy.CuPy -> rest > 0L
         | PoolPolicy.Torch -> if pool = 0 then rest >= BlockAlignment else rest > mib
+        | PoolPolicy.TorchExpandable -> rest >= BlockAlignment
 
 /// One block a `CachingPool` handed out.
 [<Struct>]
@@ -79,30 +95,43 @@ type PoolBlock =
 
 /// A caching allocator's state under a policy, incremental: every Allocate and Free is one event, O(log n) each.
 /// Segments are numbered in creation order and never renumbered; a segment given back by `ReleaseCached` keeps its
-/// number. The one implementation of both pools: the planner simulates traces with it and the runtime's pool
+/// number. The one implementation of every pool: the planner simulates traces with it and the runtime's pool
 /// allocators map its blocks to device memory.
+///
+/// Under torch-expandable a segment is a pool's virtual address range, a list of chunks that are handed out, free
+/// (mapped) or unmapped; it grows as PyTorch's `try_allocate_expandable_block` does:
+/// ```
+///  [ used | free F | used | free T | unmapped ...............................]   a request larger than T and F
+///  [ used | free F | used | T + new pages mapped | unmapped ..................]   maps the pages it lacks after T
+/// ```
+/// (the lowest unmapped range whose run with the free chunk before it is long enough, mapped in whole pages).
 [<Sealed>]
 type CachingPool(policy: PoolPolicy) =
-    // chunks by index: segment (-1 once merged away), offset inside it, length, free?, neighbours in the segment (-1 = none)
+    // chunks by index: segment (-1 once merged away), offset inside it, length, free?, mapped? (false: an expandable
+    // segment's range without pages, neither free nor handed out), neighbours in the segment (-1 = none)
     let seg, off, len = ResizeArray<int>(), ResizeArray<int64>(), ResizeArray<int64>()
-    let isFree = ResizeArray<bool>()
+    let isFree, mapped = ResizeArray<bool>(), ResizeArray<bool>()
     let prev, next = ResizeArray<int>(), ResizeArray<int>()
     let dead = System.Collections.Generic.Stack<int>()   // chunk indices merged away, for reuse
     // free chunks of each pool ordered by (length, segment, offset): the minimum at or above a size is the best fit
     let freeSets = Array.init 2 (fun _ -> System.Collections.Generic.SortedSet<struct (int64 * int * int64 * int)>())
+    // unmapped chunks of each pool in address order (torch-expandable)
+    let unmappedSets = Array.init 2 (fun _ -> System.Collections.Generic.SortedSet<struct (int * int64 * int)>())
     let segmentSizes = ResizeArray<int64>()
     let segmentPools = ResizeArray<int>()
     let released = ResizeArray<bool>()
+    let spans = ResizeArray<int64>()   // per segment: its size, or for an expandable one the end of its highest page ever mapped
+    let expandable = PoolPolicy.expandable policy
     let mutable reserved = 0L
     let mutable inUse = 0L
 
     let newChunk s o l p nx =
         if dead.Count > 0 then
             let c = dead.Pop()
-            seg.[c] <- s; off.[c] <- o; len.[c] <- l; isFree.[c] <- false; prev.[c] <- p; next.[c] <- nx
+            seg.[c] <- s; off.[c] <- o; len.[c] <- l; isFree.[c] <- false; mapped.[c] <- true; prev.[c] <- p; next.[c] <- nx
             c
         else
-            seg.Add s; off.Add o; len.Add l; isFree.Add false; prev.Add p; next.Add nx
+            seg.Add s; off.Add o; len.Add l; isFree.Add false; mapped.Add true; prev.Add p; next.Add nx
             seg.Count - 1
     let key c = struct (len.[c], seg.[c], off.[c], c)
     let markFree c =
@@ -111,16 +140,37 @@ type CachingPool(policy: PoolPolicy) =
     let unmarkFree c =
         isFree.[c] <- false
         freeSets.[segmentPools.[seg.[c]]].Remove(key c) |> ignore
+    let markUnmapped c =
+        mapped.[c] <- false
+        unmappedSets.[segmentPools.[seg.[c]]].Add(struct (seg.[c], off.[c], c)) |> ignore
+    let unmarkUnmapped c = unmappedSets.[segmentPools.[seg.[c]]].Remove(struct (seg.[c], off.[c], c)) |> ignore
     let bury c =
         seg.[c] <- -1
         dead.Push c
-    /// Merges chunk `gone` into its previous neighbour `keep` (both out of the free sets).
+    /// Merges chunk `gone` into its previous neighbour `keep` (both out of their sets).
     let absorb keep gone =
         len.[keep] <- len.[keep] + len.[gone]
         next.[keep] <- next.[gone]
         if next.[gone] >= 0 then prev.[next.[gone]] <- keep
         bury gone
-    /// The best-fit free chunk of a pool for a rounded size, or -1.
+    /// Splits the chunk `c` after its first `bytes`: returns the new chunk holding the rest (same state, in no set).
+    let splitAfter c bytes =
+        let r = newChunk seg.[c] (off.[c] + bytes) (len.[c] - bytes) c next.[c]
+        if next.[c] >= 0 then prev.[next.[c]] <- r
+        next.[c] <- r
+        len.[c] <- bytes
+        r
+    let newSegment pool bytes =
+        let s = segmentSizes.Count
+        segmentSizes.Add bytes
+        segmentPools.Add pool
+        released.Add false
+        spans.Add (if expandable then 0L else bytes)
+        s, newChunk s 0L bytes -1 -1
+    /// The bytes a free chunk could hand out: its own, plus the unmapped range after it (torch-expandable).
+    let expandableSize c = len.[c] + (let n = next.[c] in if n >= 0 && not mapped.[n] then len.[n] else 0L)
+    /// The best-fit free chunk of a pool for a rounded size, or -1; under torch-expandable PyTorch's get_free_block
+    /// passes over a chunk next to unmapped space while the next larger one could hand out less.
     let bestFit (pool: int) (need: int64) =
         let set = freeSets.[pool]
         if set.Count = 0 then -1
@@ -129,30 +179,153 @@ type CachingPool(policy: PoolPolicy) =
             let struct (largest, _, _, _) = top
             if largest < need then -1
             else
-                let struct (_, _, _, c) = set.GetViewBetween(struct (need, 0, 0L, 0), top).Min
-                c
+                let fits = set.GetViewBetween(struct (need, 0, 0L, 0), top)
+                if not expandable then
+                    let struct (_, _, _, c) = fits.Min
+                    c
+                else
+                    let mutable e = fits.GetEnumerator()
+                    try
+                        e.MoveNext() |> ignore
+                        let struct (_, _, _, first) = e.Current
+                        let mutable best = first
+                        let mutable going = true
+                        while going && e.MoveNext() do
+                            let struct (_, _, _, c) = e.Current
+                            if expandableSize c < expandableSize best then best <- c else going <- false
+                        best
+                    finally e.Dispose()
+    /// torch-expandable: how a request of `need` bytes grows the pool's segments, as PyTorch's find_expandable_block
+    /// finds it (the lowest unmapped chunk, with the free chunk before it, whose run of free and unmapped chunks is
+    /// long enough): the chunk the run starts at and the unmapped chunks it maps, with the bytes of each (whole pages,
+    /// no more than the request lacks). None when no segment of the pool has such a run.
+    let growth (pool: int) (need: int64) : (int * (int * int64) list) option =
+        let allocatable c = c >= 0 && (isFree.[c] || not mapped.[c])
+        let reaches start =
+            let mutable c, total = start, 0L
+            while total < need && allocatable c do
+                total <- total + len.[c]
+                c <- next.[c]
+            total >= need
+        unmappedSets.[pool]
+        |> Seq.tryPick (fun (struct (_, _, u)) ->
+            let c = if prev.[u] >= 0 && isFree.[prev.[u]] then prev.[u] else u
+            if reaches c then Some c else None)
+        |> Option.map (fun start ->
+            let page = PoolPolicy.pageSize pool
+            let steps = ResizeArray<int * int64>()
+            let mutable c, total = start, 0L
+            while total < need do
+                if mapped.[c] then total <- total + len.[c]
+                else
+                    let bytes = Numbers.alignUp page (min len.[c] (need - total))
+                    steps.Add((c, bytes))
+                    total <- total + bytes
+                c <- next.[c]
+            start, List.ofSeq steps)
+    /// Maps the first `bytes` of the unmapped chunk `c` (a multiple of the page), merges them with the free chunks
+    /// beside them and returns the free chunk that holds them.
+    let mapChunk c bytes =
+        unmarkUnmapped c
+        if bytes < len.[c] then markUnmapped (splitAfter c bytes)
+        mapped.[c] <- true
+        reserved <- reserved + bytes
+        spans.[seg.[c]] <- max spans.[seg.[c]] (off.[c] + len.[c])
+        let mutable keep = c
+        let p = prev.[c]
+        if p >= 0 && isFree.[p] then
+            unmarkFree p
+            absorb p c
+            keep <- p
+        let n = next.[keep]
+        if n >= 0 && isFree.[n] then
+            unmarkFree n
+            absorb keep n
+        markFree keep
+        keep
+    /// torch-expandable: a free chunk of at least `need` bytes made by mapping pages (a new segment when no segment
+    /// of the pool can grow), out of the free set.
+    let grow (pool: int) (need: int64) =
+        let start, steps =
+            match growth pool need with
+            | Some g -> g
+            | None ->
+                let _, c = newSegment pool (PoolPolicy.segmentSize policy need)
+                markUnmapped c
+                (growth pool need).Value
+        let mutable c = start
+        for (u, bytes) in steps do c <- mapChunk u bytes
+        unmarkFree c
+        c
+    /// torch-expandable: unmaps the whole pages inside the free chunk `c` (PyTorch's unmap_block); returns the segment
+    /// when that leaves it wholly unmapped, which is then given back (release_expandable_segment).
+    let unmapChunk c =
+        let s = seg.[c]
+        let pool = segmentPools.[s]
+        let page = PoolPolicy.pageSize pool
+        let lo = Numbers.alignUp page off.[c]
+        let hi = (off.[c] + len.[c]) / page * page
+        if hi <= lo then None
+        else
+            unmarkFree c
+            if hi < off.[c] + len.[c] then markFree (splitAfter c (hi - off.[c]))
+            let c =
+                if off.[c] < lo then
+                    let m = splitAfter c (lo - off.[c])
+                    markFree c
+                    m
+                else c
+            reserved <- reserved - len.[c]
+            let mutable keep = c
+            let p = prev.[c]
+            if p >= 0 && not mapped.[p] then
+                unmarkUnmapped p
+                absorb p c
+                keep <- p
+            let n = next.[keep]
+            if n >= 0 && not mapped.[n] then
+                unmarkUnmapped n
+                absorb keep n
+            if prev.[keep] < 0 && next.[keep] < 0 then
+                released.[s] <- true
+                bury keep
+                Some s
+            else
+                markUnmapped keep
+                None
 
     /// The policy this pool follows.
     member _.Policy = policy
-    /// Bytes of the segments held now (the pool's reserved bytes).
+    /// Bytes of the segments held now (the pool's reserved bytes); for torch-expandable, of the pages mapped now.
     member _.Reserved = reserved
     /// Bytes of the blocks handed out and not freed.
     member _.InUse = inUse
     /// Number of segments made so far (released ones included).
     member _.SegmentCount = segmentSizes.Count
-    /// The size of segment `segment` in bytes.
+    /// The size of segment `segment` in bytes (for torch-expandable, its virtual address space).
     member _.SegmentSize(segment: int) = segmentSizes.[segment]
+    /// The bytes of segment `segment` that ever held blocks: its size, or for torch-expandable the end of its highest
+    /// page ever mapped. Laid end to end, these spans hold every block.
+    member _.SegmentSpan(segment: int) = spans.[segment]
     /// True when segment `segment` has been given back by `ReleaseCached`.
     member _.IsReleased(segment: int) = released.[segment]
 
-    /// The bytes a new segment would add if `size` bytes were requested now: 0 when a cached free block fits. Lets a
-    /// caller under a memory limit release cached segments (`ReleaseCached`) before the request passes the limit.
+    /// The bytes of new device memory a request of `size` bytes would take now: 0 when a cached free block fits, else
+    /// a new segment's size or (torch-expandable) the pages it would map. Lets a caller under a memory limit release
+    /// cached memory (`ReleaseCached`) before the request passes the limit.
     member _.NewSegmentBytes(size: int64) : int64 =
         let need = PoolPolicy.round size
-        if bestFit (PoolPolicy.poolOf policy need) need >= 0 then 0L else PoolPolicy.segmentSize policy need
+        let pool = PoolPolicy.poolOf policy need
+        if bestFit pool need >= 0 then 0L
+        elif expandable then
+            match growth pool need with
+            | Some (_, steps) -> steps |> List.sumBy snd
+            | None -> Numbers.alignUp (PoolPolicy.pageSize pool) need
+        else PoolPolicy.segmentSize policy need
 
     /// A block for a request of `size` bytes (> 0): the best-fit free block of its pool (ties: earliest segment, then
-    /// lowest offset), split when the policy says so; with none, a new segment. Throws on a non-positive size.
+    /// lowest offset), split when the policy says so; with none, a new segment, or for torch-expandable the pages the
+    /// pool's segment lacks. Throws on a non-positive size.
     member _.Allocate(size: int64) : PoolBlock =
         if size <= 0L then invalidArg (nameof size) (sprintf "a pool request needs a positive size, got %d" size)
         let need = PoolPolicy.round size
@@ -162,28 +335,20 @@ type CachingPool(policy: PoolPolicy) =
             if found >= 0 then
                 unmarkFree found
                 found
+            elif expandable then grow pool need
             else
                 let bytes = PoolPolicy.segmentSize policy need
-                let s = segmentSizes.Count
-                segmentSizes.Add bytes
-                segmentPools.Add pool
-                released.Add false
                 reserved <- reserved + bytes
-                newChunk s 0L bytes -1 -1
+                snd (newSegment pool bytes)
         let rest = len.[c] - need
-        if rest > 0L && PoolPolicy.shouldSplit policy pool rest then
-            let r = newChunk seg.[c] (off.[c] + need) rest c next.[c]
-            if next.[c] >= 0 then prev.[next.[c]] <- r
-            next.[c] <- r
-            len.[c] <- need
-            markFree r
+        if rest > 0L && PoolPolicy.shouldSplit policy pool rest then markFree (splitAfter c need)
         inUse <- inUse + len.[c]
         { Segment = seg.[c]; Offset = off.[c]; Length = len.[c]; Chunk = c }
 
     /// Takes a block back and merges it with the free neighbours of its segment. Throws when the block is not live.
     member _.Free(block: PoolBlock) : unit =
         let c = block.Chunk
-        if c < 0 || c >= seg.Count || seg.[c] <> block.Segment || off.[c] <> block.Offset || isFree.[c] then
+        if c < 0 || c >= seg.Count || seg.[c] <> block.Segment || off.[c] <> block.Offset || isFree.[c] || not mapped.[c] then
             invalidArg (nameof block) (sprintf "no live block at segment %d, offset %d" block.Segment block.Offset)
         inUse <- inUse - len.[c]
         // absorb a free next neighbour, then let a free previous neighbour absorb the result
@@ -198,32 +363,39 @@ type CachingPool(policy: PoolPolicy) =
             markFree p
         else markFree c
 
-    /// Gives back every segment that is wholly free (what both allocators do under memory pressure); returns their
-    /// numbers in ascending order. Reserved bytes drop by their sizes.
+    /// Gives back what the pool caches (what both allocators do under memory pressure and on empty_cache): every
+    /// wholly free segment, or for torch-expandable every whole page inside a free block (a segment left without
+    /// pages is given back). Returns the segments given back, in ascending order. Reserved bytes drop by what was
+    /// given back.
     member _.ReleaseCached() : int[] =
-        let whole = ResizeArray<int>()
-        for set in freeSets do
-            for struct (_, _, _, c) in set do
-                if prev.[c] < 0 && next.[c] < 0 then whole.Add c
-        let segments = whole |> Seq.map (fun c -> seg.[c]) |> Seq.sort |> Array.ofSeq
-        for c in whole do
-            let s = seg.[c]
-            unmarkFree c
-            released.[s] <- true
-            reserved <- reserved - segmentSizes.[s]
-            bury c
-        segments
+        if expandable then
+            [| for set in freeSets do for struct (_, _, _, c) in set -> c |]
+            |> Array.choose unmapChunk
+            |> Array.sort
+        else
+            let whole = ResizeArray<int>()
+            for set in freeSets do
+                for struct (_, _, _, c) in set do
+                    if prev.[c] < 0 && next.[c] < 0 then whole.Add c
+            let segments = whole |> Seq.map (fun c -> seg.[c]) |> Seq.sort |> Array.ofSeq
+            for c in whole do
+                let s = seg.[c]
+                unmarkFree c
+                released.[s] <- true
+                reserved <- reserved - segmentSizes.[s]
+                bury c
+            segments
 
 /// What a pool did with a sequence of requests.
 type PoolTrace =
-    { /// Largest reserved bytes (segments held) at any time: the pool's peak (segments are never given back here).
+    { /// Largest reserved bytes (segments held, or pages mapped) at any time: the pool's peak (nothing is given back here).
       Reserved: int64
       /// Number of segments (device allocations, cudaMalloc calls) made.
       Segments: int
       /// Largest total of block lengths live at once, in bytes (<= Reserved).
       PeakInUse: int64
       /// For each event, the virtual offset of the block it allocated (segments laid end to end in the order they
-      /// were made), or -1 for a Free.
+      /// were made, each as long as its span: its size, or an expandable segment's pages), or -1 for a Free.
       Offsets: int64[]
       /// For each event, the length of the block it allocated, or 0 for a Free.
       Lengths: int64[]
@@ -259,10 +431,8 @@ module Pool =
     /// live (the trace is wrong, not the pool).
     let simulateEvents (policy: PoolPolicy) (events: MemoryEvent[]) : PoolTrace =
         let pool = CachingPool(policy)
-        let bases = ResizeArray<int64>()
-        let mutable top = 0L
         let live = System.Collections.Generic.Dictionary<int, PoolBlock>()
-        let offsets = Array.create events.Length -1L
+        let inSegment = Array.create events.Length -1L
         let lengths = Array.zeroCreate events.Length
         let owners = Array.create events.Length -1
         let mutable peakInUse = 0L
@@ -271,12 +441,8 @@ module Pool =
             | Alloc (id, size) ->
                 if live.ContainsKey id then invalidArg (nameof events) (sprintf "event %d: id %d is already live" e id)
                 let block = pool.Allocate size
-                while bases.Count < pool.SegmentCount do
-                    let s = bases.Count
-                    bases.Add top
-                    top <- top + pool.SegmentSize s
                 live.[id] <- block
-                offsets.[e] <- bases.[block.Segment] + block.Offset
+                inSegment.[e] <- block.Offset
                 lengths.[e] <- block.Length
                 owners.[e] <- block.Segment
                 if pool.InUse > peakInUse then peakInUse <- pool.InUse
@@ -286,6 +452,10 @@ module Pool =
                     live.Remove id |> ignore
                     pool.Free block
                 | _ -> invalidArg (nameof events) (sprintf "event %d: Free of id %d, which is not live" e id)
+        // segments end to end in creation order, each as long as its span (its size; an expandable one's mapped pages)
+        let bases = Array.zeroCreate (pool.SegmentCount + 1)
+        for s in 0 .. pool.SegmentCount - 1 do bases.[s + 1] <- bases.[s] + pool.SegmentSpan s
+        let offsets = Array.init events.Length (fun e -> if owners.[e] >= 0 then bases.[owners.[e]] + inSegment.[e] else -1L)
         { Reserved = pool.Reserved; Segments = pool.SegmentCount; PeakInUse = peakInUse
           Offsets = offsets; Lengths = lengths; SegmentOf = owners }
 

@@ -125,22 +125,23 @@ module Recording =
         if r.SegmentsAtEnd.IsNone && ranges.Length = 0 then None
         else
             let overlaps (lo1: int64) hi1 lo2 hi2 = lo1 < hi2 && lo2 < hi1
-            let reservedInTrace = r.Events |> Array.filter (fun e -> e.Action = RecordedAction.Reserve)
-            // held when the recording began: segments at the end that no event reserved, and ranges released before
-            // any event reserved them
-            let start = ResizeArray<int64 * int64>()
-            for s in defaultArg r.SegmentsAtEnd [||] do
-                let hi = s.Start + s.Bytes
-                if not (reservedInTrace |> Array.exists (fun e -> overlaps s.Start hi e.Address (e.Address + e.Size))) then
-                    start.Add((s.Start, hi))
-            let seenReserve = ResizeArray<int64 * int64>()
-            for e in ranges do
-                let lo, hi = e.Address, e.Address + e.Size
-                if e.Action = RecordedAction.Reserve then seenReserve.Add((lo, hi))
-                elif not (seenReserve.Exists(fun (a, b) -> overlaps lo hi a b))
-                     && not (start.Exists(fun (a, b) -> overlaps lo hi a b)) then start.Add((lo, hi))
+            // held when the recording began: the segments held at its end, walked back through the events (before a
+            // Reserve its range was not held, before a Release it was)
+            let subtract (held: (int64 * int64) list) (lo, hi) =
+                held |> List.collect (fun (a, b) ->
+                    if not (overlaps a b lo hi) then [ (a, b) ] else [ if a < lo then yield (a, lo)
+                                                                       if hi < b then yield (hi, b) ])
+            let add (held: (int64 * int64) list) (lo, hi) =
+                let touching, apart = held |> List.partition (fun (a, b) -> a <= hi && lo <= b)
+                let lo, hi = touching |> List.fold (fun (l, h) (a, b) -> min l a, max h b) (lo, hi)
+                (lo, hi) :: apart |> List.sortBy fst
+            let atEnd = defaultArg r.SegmentsAtEnd [||] |> Array.fold (fun held s -> add held (s.Start, s.Start + s.Bytes)) []
+            let start =
+                Array.foldBack (fun (e: RecordedEvent) held ->
+                    if e.Action = RecordedAction.Reserve then subtract held (e.Address, e.Address + e.Size)
+                    else add held (e.Address, e.Address + e.Size)) ranges atEnd
             // sweep: open ranges with the step they opened at; a release closes what it covers and reopens the rest
-            let opened = ResizeArray<int64 * int64 * int64>(start |> Seq.map (fun (lo, hi) -> lo, hi, 0L))
+            let opened = ResizeArray<int64 * int64 * int64>(start |> List.map (fun (lo, hi) -> lo, hi, 0L))
             let closed = ResizeArray<ReservedRange>()
             let close (lo, hi, from) (at: int64) =
                 let at = min at endStep

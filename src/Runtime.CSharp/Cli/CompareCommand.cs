@@ -136,25 +136,29 @@ public static class CompareCommand
             }
             Output.Out.Write(gaps);
         }
-        if (algorithms.Contains(Pool) && algorithms.Contains(TorchPool)) Output.Out.Write(SavingsTable(rows, algorithms));
+        if (PoolNames.Count(algorithms.Contains) >= 2) Output.Out.Write(SavingsTable(rows, algorithms));
         Output.Out.Write(times);
     }
 
-    const string Pool = "pool", TorchPool = "torch-pool";
+    /// <summary>The pool baselines' names: pool, torch-pool, torch-expandable.</summary>
+    static readonly string[] PoolNames = PlannerApi.PoolPolicies.Select(p => p.Name).ToArray();
 
-    /// <summary>Memory saved by every other algorithm (and the optimum) against both pools on each problem:
-    /// 1 - peak / pool peak, against CuPy's `pool` and PyTorch's `torch-pool` (their reserved bytes on the same problem).</summary>
+    /// <summary>Memory saved by every other algorithm (and the optimum) against each pool on each problem:
+    /// 1 - peak / pool peak, against CuPy's `pool`, PyTorch's `torch-pool` and `torch-expandable` (their reserved bytes
+    /// on the same problem), those of them that ran.</summary>
     static Spectre.Console.Table SavingsTable(List<Row> rows, List<string> algorithms)
     {
-        var others = algorithms.Where(a => a is not (Pool or TorchPool)).ToList();
-        var table = Output.Table(new[] { "problem", "pool peak", "torch-pool peak" }.Concat(others), new HashSet<string>(others.Append("pool peak").Append("torch-pool peak")))
-            .Title("memory saved against the pools: 1 - peak / pool peak, vs pool / vs torch-pool");
+        var pools = PoolNames.Where(algorithms.Contains).ToList();
+        var others = algorithms.Where(a => !pools.Contains(a)).ToList();
+        var peaks = pools.Select(p => p + " peak").ToList();
+        var table = Output.Table(new[] { "problem" }.Concat(peaks).Concat(others), new HashSet<string>(others.Concat(peaks)))
+            .Title($"memory saved against the pools: 1 - peak / pool peak, vs {string.Join(" / vs ", pools)}");
         foreach (var group in rows.GroupBy(r => r.Problem))
         {
             var byAlgorithm = group.ToDictionary(r => r.Algorithm);
-            long pool = byAlgorithm[Pool].Peak, torch = byAlgorithm[TorchPool].Peak;
-            table.AddRow(new[] { group.Key, pool.ToString(), torch.ToString() }.Concat(others.Select(a =>
-                byAlgorithm[a] is { Valid: true } r ? $"{Saved(r.Peak, pool)} / {Saved(r.Peak, torch)}" : "✗")).ToArray());
+            var poolPeaks = pools.Select(p => byAlgorithm[p].Peak).ToList();
+            table.AddRow(new[] { group.Key }.Concat(poolPeaks.Select(p => p.ToString())).Concat(others.Select(a =>
+                byAlgorithm[a] is { Valid: true } r ? string.Join(" / ", poolPeaks.Select(p => Saved(r.Peak, p))) : "✗")).ToArray());
         }
         return table;
 

@@ -25,7 +25,7 @@ public static class InferCommand
         var convWorkspace = ModelOptions.ConvWorkspaceOption(auto: true);
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned batch's trace (problem CSV with a tag column) to this file" };
-        var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median batch latency, samples/s and peak" };
+        var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool, torch-expandable and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median batch latency, samples/s and peak" };
         var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median batch latency and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var opTimes = new Option<bool>("--op-times") { Description = OpTimesReport.Description.Replace("a step's", "a batch's").Replace("per step", "per batch").Replace("share of the step), over the steps after the first", "share of the batch), over the timed batches") };
@@ -70,15 +70,15 @@ public static class InferCommand
 
     /// <summary>One batch's memory under each allocator, from the trace of one batch: both pools replaying it, the
     /// plan's peak and the lower bound.</summary>
-    sealed record BatchPeaks(long Pool, long TorchPool, long Plan, long LowerBound, string Algorithm);
+    sealed record BatchPeaks(long Pool, long TorchPool, long TorchExpandable, long Plan, long LowerBound, string Algorithm);
 
     static BatchPeaks Peaks(InferOptions options, PlanRecord? plan)
     {
-        if (plan is not null) return new(plan.PoolPeakBytes, plan.TorchPoolPeakBytes, plan.PlanPeakBytes, plan.LowerBoundBytes, plan.Algorithm);
+        if (plan is not null) return new(plan.PoolPeakBytes, plan.TorchPoolPeakBytes, plan.TorchExpandablePeakBytes, plan.PlanPeakBytes, plan.LowerBoundBytes, plan.Algorithm);
         var problem = Session.DryRunTrace(options).Problem;
         var planned = options.Planned.Algorithm.Plan(problem, options.Planned.Settings);
         return new(PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved,
-            DeviceAllocator.Aligned(planned.Peak), PlannerApi.LowerBound(problem), options.Planned.Algorithm.Name);
+            PlannerApi.SimulatePool(PoolPolicy.TorchExpandable, problem).Reserved, DeviceAllocator.Aligned(planned.Peak), PlannerApi.LowerBound(problem), options.Planned.Algorithm.Name);
     }
 
     static int Infer(InferOptions options, bool json, string? tracePath, bool compare, bool compareWorkspaces, bool opTimes, bool tf32)
@@ -148,6 +148,7 @@ public static class InferCommand
         table.AddRow("allocator peak (in use)", Output.Bytes(result.PeakInUseBytes));
         table.AddRow("one batch: pool peak (CuPy)", Output.Bytes(peaks.Pool));
         table.AddRow("one batch: torch-pool peak (PyTorch)", Output.Bytes(peaks.TorchPool));
+        table.AddRow("one batch: torch-expandable peak (PyTorch, expandable segments)", Output.Bytes(peaks.TorchExpandable));
         table.AddRow($"one batch: plan peak ({peaks.Algorithm})", Output.Bytes(peaks.Plan));
         table.AddRow("one batch: lower bound", Output.Bytes(peaks.LowerBound));
         if (plan is not null) table.AddRow("batches replayed from the plan", $"{report.ReplayedIterations} of {report.Iterations}");
@@ -165,7 +166,7 @@ public static class InferCommand
                 accelerator = result.Accelerator, allocator = result.Allocator, memoryLimit = options.MemoryLimit,
                 latencyMillis = latency.MedianMillis, latencySpreadMillis = latency.SpreadMillis, samplesPerSecond,
                 peakBytes = result.PeakBytes, peakInUseBytes = result.PeakInUseBytes,
-                poolPeakBytes = peaks.Pool, torchPoolPeakBytes = peaks.TorchPool, planPeakBytes = peaks.Plan, lowerBoundBytes = peaks.LowerBound, planner = peaks.Algorithm,
+                poolPeakBytes = peaks.Pool, torchPoolPeakBytes = peaks.TorchPool, torchExpandablePeakBytes = peaks.TorchExpandable, planPeakBytes = peaks.Plan, lowerBoundBytes = peaks.LowerBound, planner = peaks.Algorithm,
                 replayedIterations = report.ReplayedIterations, iterations = report.Iterations,
                 maxBatch = largest?.ToDictionary(kv => kv.Key.Name(), kv => kv.Value),
                 convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,

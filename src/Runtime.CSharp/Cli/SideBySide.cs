@@ -32,8 +32,8 @@ public sealed record WorkspaceRun(string Workspace, int Batch, long PeakBytes, l
 /// </summary>
 public static class SideBySide
 {
-    /// <summary>The allocators <c>--compare-allocators</c> runs: both pools and the plan.</summary>
-    public static IReadOnlyList<AllocatorKind> Compared { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Planned];
+    /// <summary>The allocators <c>--compare-allocators</c> runs: the pools and the plan.</summary>
+    public static IReadOnlyList<AllocatorKind> Compared { get; } = [AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.TorchExpandable, AllocatorKind.Planned];
 
     /// <summary>The limit a run on <paramref name="device"/> works under: the one given, else on CUDA the device's
     /// free memory, else none.</summary>
@@ -61,7 +61,7 @@ public static class SideBySide
         Compared.ToDictionary(k => k, k => LargestBatch(options with { Allocator = k }, device, data));
 
     /// <summary>
-    /// Pool, torch-pool and planned side by side in one process on one device, each under the same memory limit and at
+    /// Pool, torch-pool, torch-expandable and planned side by side in one process on one device, each under the same memory limit and at
     /// its batch in <paramref name="batches"/> (each allocator's largest under the limit, <see cref="LargestBatches"/>)
     /// or, when that is null, at the run's batch: one session each with the same seed,
     /// warmed up (the planned one plans and replays), then <c>min(steps, 20)</c> iterations each, interleaved in
@@ -173,17 +173,18 @@ public static class SideBySide
     }
 
     /// <summary>The side-by-side table: batch, peak, iteration time (<paramref name="step"/> names it), samples/s, and
-    /// each against both pools.</summary>
+    /// each against every pool.</summary>
     public static Table ComparisonTable(IReadOnlyList<AllocatorRun> runs, long? limit, string step = "step")
     {
-        var pool = runs.First(r => r.Allocator == AllocatorKind.Pool);
-        var torch = runs.First(r => r.Allocator == AllocatorKind.TorchPool);
+        var pools = runs.Where(r => r.Allocator.Policy() is not null).ToList();
         string time = $"{step} (median ±half IQR)";
-        var table = Output.Table(["allocator", "batch", "peak (reserved)", time, "samples/s", "vs pool", "vs torch-pool"],
-            new HashSet<string> { "batch", "peak (reserved)", time, "samples/s", "vs pool", "vs torch-pool" });
+        var against = pools.Select(p => "vs " + p.Allocator.Name()).ToList();
+        var table = Output.Table(new[] { "allocator", "batch", "peak (reserved)", time, "samples/s" }.Concat(against),
+            new HashSet<string>(new[] { "batch", "peak (reserved)", time, "samples/s" }.Concat(against)));
         table.Title = new TableTitle("allocators side by side" + (limit is long l ? $" within {Output.Bytes(l)}" : ""));
         foreach (var r in runs)
-            table.AddRow(r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}", Ratio(r.SamplesPerSecond, pool.SamplesPerSecond), Ratio(r.SamplesPerSecond, torch.SamplesPerSecond));
+            table.AddRow(new[] { r.Allocator.Name(), r.Batch.ToString(System.Globalization.CultureInfo.InvariantCulture), Output.Bytes(r.PeakBytes), r.Step?.ToString() ?? "-", $"{r.SamplesPerSecond:0.0}" }
+                .Concat(pools.Select(p => Ratio(r.SamplesPerSecond, p.SamplesPerSecond))).ToArray());
         return table;
 
         static string Ratio(double x, double baseline) => baseline > 0 ? $"x{x / baseline:0.00}" : "-";

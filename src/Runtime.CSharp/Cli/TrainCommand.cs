@@ -26,7 +26,7 @@ public static class TrainCommand
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
-        var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
+        var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool, torch-expandable and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
         var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median step time and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
         var seed = new Option<int>("--seed") { Description = "seed of the split, the shuffling and the initialization", DefaultValueFactory = _ => 1 };
@@ -179,10 +179,12 @@ public static class TrainCommand
             table.AddRow("iterations replayed from the plan", $"{report.ReplayedIterations} of {report.Iterations}");
             table.AddRow("planned iteration: pool peak (CuPy)", Output.Bytes(plan.PoolPeakBytes));
             table.AddRow("planned iteration: torch-pool peak (PyTorch)", Output.Bytes(plan.TorchPoolPeakBytes));
+            table.AddRow("planned iteration: torch-expandable peak (PyTorch, expandable segments)", Output.Bytes(plan.TorchExpandablePeakBytes));
             table.AddRow($"planned iteration: plan peak ({plan.Algorithm})", Output.Bytes(plan.PlanPeakBytes));
             table.AddRow("planned iteration: lower bound", Output.Bytes(plan.LowerBoundBytes));
             table.AddRow("reduction against the pool", $"{plan.ReductionPercent:0.0} %");
             table.AddRow("reduction against torch-pool", $"{plan.TorchReductionPercent:0.0} %");
+            table.AddRow("reduction against torch-expandable", $"{plan.TorchExpandableReductionPercent:0.0} %");
         }
         Console.Out.Flush();
         Output.Out.Write(table);
@@ -198,13 +200,15 @@ public static class TrainCommand
                 peakBytes = result.PeakBytes, trainPeakBytes = result.TrainPeakBytes,
                 poolPeakBytes = plan?.PoolPeakBytes ?? (allocator == AllocatorKind.Pool ? result.PeakBytes : (long?)null),
                 torchPoolPeakBytes = plan?.TorchPoolPeakBytes ?? (allocator == AllocatorKind.TorchPool ? result.PeakBytes : (long?)null),
+                torchExpandablePeakBytes = plan?.TorchExpandablePeakBytes ?? (allocator == AllocatorKind.TorchExpandable ? result.PeakBytes : (long?)null),
                 planPeakBytes = plan?.PlanPeakBytes, lowerBoundBytes = plan?.LowerBoundBytes,
-                reductionPercent = plan?.ReductionPercent, torchReductionPercent = plan?.TorchReductionPercent,
+                reductionPercent = plan?.ReductionPercent, torchReductionPercent = plan?.TorchReductionPercent, torchExpandableReductionPercent = plan?.TorchExpandableReductionPercent,
                 planner = plan?.Algorithm, arenaBytes = report.ArenaBytes, replayedIterations = report.ReplayedIterations,
                 peakInUseBytes = result.PeakInUseBytes,
                 allocators = runs?.Select(r => new { allocator = r.Allocator.Name(), batch = r.Batch, peakBytes = r.PeakBytes, stepMillis = r.StepMillis, stepSpreadMillis = r.Step?.SpreadMillis, samplesPerSecond = r.SamplesPerSecond }),
                 poolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Pool).StepMillis,
                 torchPoolStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchPool).StepMillis,
+                torchExpandableStepMillis = runs?.First(r => r.Allocator == AllocatorKind.TorchExpandable).StepMillis,
                 plannedStepMillis = runs?.First(r => r.Allocator == AllocatorKind.Planned).StepMillis,
                 convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,
                 workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, stepMillis = w.Step.MedianMillis, stepSpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),

@@ -10,6 +10,8 @@ public enum AllocatorKind
     Pool,
     /// <summary><c>torch-pool</c>: PyTorch's CUDA caching allocator with its default settings.</summary>
     TorchPool,
+    /// <summary><c>torch-expandable</c>: PyTorch's CUDA caching allocator with <c>expandable_segments:True</c>.</summary>
+    TorchExpandable,
     /// <summary><c>planned</c>: profile an iteration, plan it, replay the plan from one arena.</summary>
     Planned,
     /// <summary><c>naive</c>: one device allocation per request, given back on free.</summary>
@@ -33,13 +35,14 @@ public sealed record AllocatorReport(AllocatorKind Kind, long PeakReservedBytes,
 public static class Allocators
 {
     /// <summary>Every allocator, in the order the command line lists them.</summary>
-    public static IReadOnlyList<AllocatorKind> All { get; } = [AllocatorKind.Planned, AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Naive];
+    public static IReadOnlyList<AllocatorKind> All { get; } = [AllocatorKind.Planned, AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.TorchExpandable, AllocatorKind.Naive];
 
     /// <summary>The allocator's name on the command line.</summary>
     public static string Name(this AllocatorKind kind) => kind switch
     {
         AllocatorKind.Pool => PoolPolicy.CuPy.Name,
         AllocatorKind.TorchPool => PoolPolicy.Torch.Name,
+        AllocatorKind.TorchExpandable => PoolPolicy.TorchExpandable.Name,
         AllocatorKind.Planned => "planned",
         AllocatorKind.Naive => "naive",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
@@ -50,16 +53,22 @@ public static class Allocators
     {
         AllocatorKind.Pool => "CuPy's caching pool",
         AllocatorKind.TorchPool => "PyTorch's caching allocator",
+        AllocatorKind.TorchExpandable => "PyTorch's caching allocator with expandable segments",
         AllocatorKind.Planned => "plan the first iteration from a dry run (or a profile), replay the plan from one arena",
         AllocatorKind.Naive => "one device allocation per tensor",
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
+
+    /// <summary>The allocator that follows a pool policy.</summary>
+    public static AllocatorKind OfPolicy(PoolPolicy policy) =>
+        policy.IsCuPy ? AllocatorKind.Pool : policy.IsTorch ? AllocatorKind.TorchPool : AllocatorKind.TorchExpandable;
 
     /// <summary>The pool policy a pool allocator follows; null for the others.</summary>
     public static PoolPolicy? Policy(this AllocatorKind kind) => kind switch
     {
         AllocatorKind.Pool => PoolPolicy.CuPy,
         AllocatorKind.TorchPool => PoolPolicy.Torch,
+        AllocatorKind.TorchExpandable => PoolPolicy.TorchExpandable,
         _ => null,
     };
 
@@ -78,7 +87,7 @@ public static class Allocators
     /// allocator may hold (null: no limit).</summary>
     public static IDeviceAllocator Create(AllocatorKind kind, Accelerator? accelerator, bool record = false, PlannedAllocatorOptions? planned = null, long? limit = null) => kind switch
     {
-        AllocatorKind.Pool or AllocatorKind.TorchPool => new PoolAllocator(kind.Policy()!, accelerator, record, limit),
+        AllocatorKind.Pool or AllocatorKind.TorchPool or AllocatorKind.TorchExpandable => new PoolAllocator(kind.Policy()!, accelerator, record, limit),
         AllocatorKind.Planned => new PlannedAllocator(accelerator, planned, limit),
         AllocatorKind.Naive => new NaiveAllocator(accelerator, record, limit),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),

@@ -75,6 +75,10 @@ public sealed record PlanRecord(IterationTrace Trace, long[] Offsets, string Alg
     public double ReductionPercent => Reduction(PoolPeakBytes, PlanPeakBytes);
     /// <summary>Memory saved by the plan against PyTorch's caching allocator (<c>torch-pool</c>) on the same trace, in percent.</summary>
     public double TorchReductionPercent => Reduction(TorchPoolPeakBytes, PlanPeakBytes);
+    /// <summary>The pages PyTorch's caching allocator with expandable segments (<c>torch-expandable</c>) maps for the same trace.</summary>
+    public long TorchExpandablePeakBytes { get; init; }
+    /// <summary>Memory saved by the plan against <c>torch-expandable</c> on the same trace, in percent.</summary>
+    public double TorchExpandableReductionPercent => Reduction(TorchExpandablePeakBytes, PlanPeakBytes);
 
     /// <summary>100 (baseline - peak) / baseline, or 0 for an empty baseline.</summary>
     public static double Reduction(long baseline, long peak) => baseline == 0 ? 0 : 100.0 * (baseline - peak) / baseline;
@@ -268,7 +272,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         }
         long peak = Aligned(PlannerApi.Peak(problem, plan));
         return new PlanRecord(trace, plan.Offsets, given?.Algorithm ?? (options.Planner is null ? options.Algorithm.Name : "custom"), peak, PlannerApi.LowerBound(problem),
-            PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, ms);
+            PlannerApi.SimulatePool(PoolPolicy.CuPy, problem).Reserved, PlannerApi.SimulatePool(PoolPolicy.Torch, problem).Reserved, ms)
+        { TorchExpandablePeakBytes = PlannerApi.SimulatePool(PoolPolicy.TorchExpandable, problem).Reserved };
     }
 
     /// <summary>
@@ -360,7 +365,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     private void NotePlanned(PlanRecord r, string source) =>
         Note(PlannedEventKind.Planned, $"{r.Algorithm} on the {source} trace: plan peak {r.PlanPeakBytes} B, lower bound {r.LowerBoundBytes} B, " +
-            $"pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), torch-pool {r.TorchPoolPeakBytes} B ({r.TorchReductionPercent:0.0} % less), {r.Millis:0.0} ms");
+            $"pool {r.PoolPeakBytes} B ({r.ReductionPercent:0.0} % less), torch-pool {r.TorchPoolPeakBytes} B ({r.TorchReductionPercent:0.0} % less), " +
+            $"torch-expandable {r.TorchExpandablePeakBytes} B ({r.TorchExpandableReductionPercent:0.0} % less), {r.Millis:0.0} ms");
 
     private void Note(PlannedEventKind kind, string message)
     {

@@ -5,41 +5,53 @@ namespace Pgmo.Memory;
 
 /// <summary>
 /// The blocks of a pool policy in device memory: the policy's state is the planner's <see cref="CachingPool"/> (the one
-/// implementation of CuPy's and PyTorch's pools, which the planner's <c>pool</c> and <c>torch-pool</c> simulate); this
-/// class only gives each of its segments a device buffer and each block a <see cref="DeviceBlock"/> in it. Used by
-/// <see cref="PoolAllocator"/> and as the planned allocator's fallback.
+/// implementation of CuPy's and PyTorch's pools, which the planner's <c>pool</c>, <c>torch-pool</c> and
+/// <c>torch-expandable</c> simulate); this class only gives each of its segments a device buffer and each block a
+/// <see cref="DeviceBlock"/> in it. Expandable segments are the exception: ILGPU has no virtual memory mapping
+/// (cuMemAddressReserve / cuMemMap), so under <c>torch-expandable</c> each block gets a device buffer of its own, and
+/// the pages the policy maps are what the allocator counts, reports and limits. Used by <see cref="PoolAllocator"/>
+/// and as the planned allocator's fallback.
 /// </summary>
 public sealed class PoolMemory : IDisposable
 {
     private readonly Accelerator? accelerator;
     private readonly CachingPool pool;
+    private readonly bool expandable;
     private readonly List<MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>?> segments = new();
     private readonly Dictionary<long, PoolBlock> blocks = new();
+    private readonly Dictionary<long, MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>> ownBuffers = new();
 
     /// <summary>A pool following <paramref name="policy"/> on <paramref name="accelerator"/> (null: virtual).</summary>
     public PoolMemory(PoolPolicy policy, Accelerator? accelerator)
     {
         this.accelerator = accelerator;
         pool = new CachingPool(policy);
+        expandable = policy.IsTorchExpandable;
     }
 
     /// <summary>The policy's state: segments, free blocks, reserved and in-use bytes.</summary>
     public CachingPool State => pool;
-    /// <summary>Bytes of the segments held now.</summary>
+    /// <summary>Bytes of the segments held now (for torch-expandable, of the pages mapped now).</summary>
     public long ReservedBytes => pool.Reserved;
     /// <summary>Bytes of the blocks handed out and not freed.</summary>
     public long InUseBytes => pool.InUse;
 
-    /// <summary>Bytes of new device memory a request of <paramref name="bytes"/> would take now: a new segment's size, or 0
-    /// when a cached free block fits.</summary>
+    /// <summary>Bytes of new device memory a request of <paramref name="bytes"/> would take now: a new segment's size (or
+    /// the pages it would map), or 0 when a cached free block fits.</summary>
     public long NewSegmentBytes(long bytes) => pool.NewSegmentBytes(bytes);
 
     /// <summary>A block for request <paramref name="id"/> of <paramref name="bytes"/> bytes; a new segment takes device memory.</summary>
     public DeviceBlock Place(long id, long bytes, string tag)
     {
         var b = pool.Allocate(bytes);
-        while (segments.Count < pool.SegmentCount) segments.Add(accelerator?.Allocate1D<byte>(pool.SegmentSize(segments.Count)));
         blocks.Add(id, b);
+        if (expandable)
+        {
+            var own = accelerator?.Allocate1D<byte>(b.Length);
+            if (own is not null) ownBuffers.Add(id, own);
+            return new DeviceBlock(id, bytes, 0, b.Length, tag, own, b.Segment);
+        }
+        while (segments.Count < pool.SegmentCount) segments.Add(accelerator?.Allocate1D<byte>(pool.SegmentSize(segments.Count)));
         return new DeviceBlock(id, bytes, b.Offset, b.Length, tag, segments[b.Segment], b.Segment);
     }
 
@@ -48,17 +60,20 @@ public sealed class PoolMemory : IDisposable
     {
         if (!blocks.Remove(block.Id, out var b)) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) is not in this pool");
         pool.Free(b);
+        if (ownBuffers.Remove(block.Id, out var own)) own.Dispose();
     }
 
-    /// <summary>Gives the device memory of every wholly free segment back; returns the bytes released.</summary>
+    /// <summary>Gives the device memory of every wholly free segment back (torch-expandable: unmaps the whole free pages);
+    /// returns the bytes released.</summary>
     public long ReleaseCached()
     {
         long before = pool.Reserved;
         foreach (var s in pool.ReleaseCached())
-        {
-            segments[s]?.Dispose();
-            segments[s] = null;
-        }
+            if (s < segments.Count)
+            {
+                segments[s]?.Dispose();
+                segments[s] = null;
+            }
         return before - pool.Reserved;
     }
 
@@ -67,10 +82,13 @@ public sealed class PoolMemory : IDisposable
     {
         foreach (var s in segments) s?.Dispose();
         segments.Clear();
+        foreach (var b in ownBuffers.Values) b.Dispose();
+        ownBuffers.Clear();
     }
 }
 
-/// <summary>A pool baseline on a device (<c>pool</c>: CuPy's policy; <c>torch-pool</c>: PyTorch's), see <see cref="PoolMemory"/>.</summary>
+/// <summary>A pool baseline on a device (<c>pool</c>: CuPy's policy; <c>torch-pool</c>: PyTorch's; <c>torch-expandable</c>:
+/// PyTorch's with expandable segments), see <see cref="PoolMemory"/>.</summary>
 public sealed class PoolAllocator : DeviceAllocator
 {
     private readonly PoolMemory memory;
@@ -80,7 +98,7 @@ public sealed class PoolAllocator : DeviceAllocator
     public PoolAllocator(PoolPolicy policy, ILGPU.Runtime.Accelerator? accelerator, bool record = false, long? limit = null) : base(accelerator, record, limit)
     {
         memory = new PoolMemory(policy, accelerator);
-        Kind = policy.IsTorch ? AllocatorKind.TorchPool : AllocatorKind.Pool;
+        Kind = Allocators.OfPolicy(policy);
     }
 
     public override AllocatorKind Kind { get; }
@@ -91,6 +109,9 @@ public sealed class PoolAllocator : DeviceAllocator
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
         EnsureRoom(tag, bytes, memory.NewSegmentBytes(bytes));
+        // giving the cache back can change what the request takes (torch-expandable: a segment left without pages is
+        // given back, and a new one maps from its start), so the room is checked again with the bytes it takes now
+        EnsureRoom(tag, bytes, memory.NewSegmentBytes(bytes));
         var block = memory.Place(id, bytes, tag);
         ReservedBytes = memory.ReservedBytes;
         return block;
@@ -98,7 +119,8 @@ public sealed class PoolAllocator : DeviceAllocator
 
     protected override void Release(DeviceBlock block) => memory.Release(block);
 
-    /// <summary>Under memory pressure, like CuPy and PyTorch: gives back every wholly free segment.</summary>
+    /// <summary>Under memory pressure, like CuPy and PyTorch: gives back every wholly free segment (torch-expandable:
+    /// every whole free page).</summary>
     protected override void ReleaseCached()
     {
         memory.ReleaseCached();

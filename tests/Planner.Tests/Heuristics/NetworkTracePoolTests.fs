@@ -5,10 +5,11 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-/// `plan --algorithm pool` and `plan --algorithm torch-pool` on the profiled network traces of datasets/traces
+/// `plan --algorithm pool`, `torch-pool` and `torch-expandable` on the profiled network traces of datasets/traces
 /// (ResNet-50, GoogLeNet, Inception-v3, VGG-16, AlexNet at three batch sizes): the registry algorithm the command runs
-/// charges exactly the reserved bytes of the reference pools written from the policy text (PoolTests.referencePool,
-/// a plain list of chunks with no shared code), and puts every block where the reference does.
+/// charges exactly the reserved bytes of the reference pools written from the policy text (PoolTests.referencePool
+/// and PoolTests.referenceExpandable, plain lists of chunks with no shared code), and puts every block where the
+/// reference does.
 /// The network traces of datasets/traces whose file names match `pattern` (e.g. "*.csv"), sorted.
 let traceFiles (pattern: string) : string[] =
     Directory.GetFiles(Path.Combine(Reference.repositoryRoot (), "datasets", "traces"), pattern) |> Array.sort
@@ -23,13 +24,13 @@ let tests =
     testList "Pools on the network traces" [
         for file in traceFiles "*.csv" do
             let name = Path.GetFileNameWithoutExtension file
-            for policy in [ PoolPolicy.CuPy; PoolPolicy.Torch ] do
+            for policy in PoolPolicy.all do
                 testCase (sprintf "%s: %s matches the reference pool" name policy.Name) <| fun () ->
                     let problem = traceProblem file
                     let algorithm = Algorithms.tryFind policy.Name |> Option.get
                     let planned = algorithm.Run Algorithms.defaults problem
                     let events = Pool.events problem
-                    let offsets, reserved = PoolTests.referencePool policy events
+                    let offsets, reserved = PoolTests.reference policy events
                     Expect.equal planned.Peak reserved "the charged peak is the reference's reserved bytes"
                     Expect.equal (Pool.simulateEvents policy events).Offsets offsets "every block where the reference puts it"
                     let peak = expectValid policy.Name problem planned.Plan

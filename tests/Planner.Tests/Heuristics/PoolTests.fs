@@ -68,10 +68,124 @@ let referencePool (policy: PoolPolicy) (events: MemoryEvent[]) : int64[] * int64
                 | None -> ()
     offsets, reserved
 
+/// A chunk of the reference expandable segments: its bytes and what holds them.
+type private Piece = { mutable Size: int64; mutable Owner: int }   // Owner: a request id, -1 free, -2 unmapped
+
+/// The reference torch-expandable pool, written from PyTorch's documented behaviour and its source (Note [Expandable
+/// Segments], get_free_block, find_expandable_block, try_allocate_expandable_block) alone: per pool a list of segments,
+/// each a list of pieces in address order, searched and merged naively. Offsets are virtual: segments laid end to end
+/// in creation order, each as long as its highest mapped byte. Returns (offsets, most bytes mapped at once).
+let referenceExpandable (events: MemoryEvent[]) : int64[] * int64 =
+    let segments = ResizeArray<int * ResizeArray<Piece>>()   // (pool, pieces), in creation order
+    let mutable mappedNow, mappedPeak = 0L, 0L
+    let spans = ResizeArray<int64>()
+    let at = Array.create events.Length (-1, 0L)                // (segment, offset inside it) of each alloc
+    let offsetOf (pieces: ResizeArray<Piece>) k = Seq.sumBy (fun (p: Piece) -> p.Size) (Seq.take k pieces)
+    let mergeFree (pieces: ResizeArray<Piece>) =
+        let mutable k = 0
+        while k + 1 < pieces.Count do
+            if pieces.[k].Owner = pieces.[k + 1].Owner && pieces.[k].Owner < 0 then
+                pieces.[k].Size <- pieces.[k].Size + pieces.[k + 1].Size
+                pieces.RemoveAt(k + 1)
+            else k <- k + 1
+    for e in 0 .. events.Length - 1 do
+        match events.[e] with
+        | Alloc (id, size) ->
+            let need = max 512L ((size + 511L) / 512L * 512L)
+            let pool = if need <= mib then 0 else 1
+            let page = if pool = 0 then 2L * mib else 20L * mib
+            let expandableSize (pieces: ResizeArray<Piece>) k =
+                pieces.[k].Size + (if k + 1 < pieces.Count && pieces.[k + 1].Owner = -2 then pieces.[k + 1].Size else 0L)
+            // best fit by (size, segment, offset); a piece next to unmapped space is passed over while the next one
+            // in that order could hand out less
+            let fits =
+                [ for s in 0 .. segments.Count - 1 do
+                    let (p, pieces) = segments.[s]
+                    if p = pool then
+                        for k in 0 .. pieces.Count - 1 do
+                            if pieces.[k].Owner = -1 && pieces.[k].Size >= need then yield (pieces.[k].Size, s, offsetOf pieces k), k ]
+                |> List.sortBy fst
+            let chosen =
+                match fits with
+                | [] -> None
+                | first :: rest ->
+                    let size (((_, s, _), k)) = expandableSize (snd segments.[s]) k
+                    let mutable best = first
+                    let mutable rest = rest
+                    while not rest.IsEmpty && size rest.Head < size best do
+                        best <- rest.Head
+                        rest <- rest.Tail
+                    let ((_, s, _), k) = best
+                    Some (s, k)
+            let chosen =
+                match chosen with
+                | Some c -> c
+                | None ->
+                    // the lowest unmapped piece whose run (from the free piece before it) of free and unmapped pieces
+                    // holds the request; with none, a new segment
+                    let runFrom (pieces: ResizeArray<Piece>) k =
+                        let mutable j, total = k, 0L
+                        while total < need && j < pieces.Count && pieces.[j].Owner < 0 do
+                            total <- total + pieces.[j].Size
+                            j <- j + 1
+                        total >= need
+                    let candidate () =
+                        [ for s in 0 .. segments.Count - 1 do
+                            let (p, pieces) = segments.[s]
+                            if p = pool then
+                                for k in 0 .. pieces.Count - 1 do
+                                    if pieces.[k].Owner = -2 then
+                                        let start = if k > 0 && pieces.[k - 1].Owner = -1 then k - 1 else k
+                                        if runFrom pieces start then yield s, start ] |> List.tryHead
+                    let s, start =
+                        match candidate () with
+                        | Some c -> c
+                        | None ->
+                            segments.Add((pool, ResizeArray [ { Size = page <<< 35; Owner = -2 } ]))
+                            spans.Add 0L
+                            (candidate ()).Value
+                    let pieces = snd segments.[s]
+                    // map whole pages, piece by piece along the run, until it holds the request
+                    let mutable k, total = start, 0L
+                    while total < need do
+                        if pieces.[k].Owner = -1 then total <- total + pieces.[k].Size
+                        else
+                            let bytes = (min pieces.[k].Size (need - total) + page - 1L) / page * page
+                            if bytes < pieces.[k].Size then pieces.Insert(k + 1, { Size = pieces.[k].Size - bytes; Owner = -2 })
+                            pieces.[k].Size <- bytes
+                            pieces.[k].Owner <- -1
+                            mappedNow <- mappedNow + bytes
+                            spans.[s] <- max spans.[s] (offsetOf pieces (k + 1))
+                            total <- total + bytes
+                        k <- k + 1
+                    mergeFree pieces
+                    s, start
+            let s, k = chosen
+            let pieces = snd segments.[s]
+            let rest = pieces.[k].Size - need
+            if rest >= 512L then
+                pieces.Insert(k + 1, { Size = rest; Owner = -1 })
+                pieces.[k].Size <- need
+            pieces.[k].Owner <- id
+            at.[e] <- (s, offsetOf pieces k)
+            mappedPeak <- max mappedPeak mappedNow
+        | Free id ->
+            for (_, pieces) in segments do
+                for p in pieces do
+                    if p.Owner = id then p.Owner <- -1
+                mergeFree pieces
+    let bases = Array.scan (+) 0L (spans.ToArray())
+    at |> Array.map (fun (s, o) -> if s < 0 then -1L else bases.[s] + o), mappedPeak
+
 let private A (id, size) = MemoryEvent.Alloc(id, size)
 let private F id = MemoryEvent.Free id
 let private cupy = Pool.simulateEvents PoolPolicy.CuPy
 let private torch = Pool.simulateEvents PoolPolicy.Torch
+let private expandable = Pool.simulateEvents PoolPolicy.TorchExpandable
+
+/// The reference pool of a policy: offsets and reserved bytes.
+let reference (policy: PoolPolicy) (events: MemoryEvent[]) : int64[] * int64 =
+    if policy = PoolPolicy.TorchExpandable then referenceExpandable events else referencePool policy events
 
 let tests =
     testList "Pool" [
@@ -226,21 +340,83 @@ let tests =
                 Expect.equal c.Segment 2 "segments keep their numbers; a new one is number 2"
         ]
 
-        testPropertyWithConfig config "both policies match the reference pools on every request sequence" <| fun (SmallProblem p) ->
-            for policy in [ PoolPolicy.CuPy; PoolPolicy.Torch ] do
+        testList "PyTorch with expandable segments" [
+            testCase "one segment per pool grows by pages where torch-pool opens a segment per size" <| fun () ->
+                //  12 MiB maps one 20 MiB page; after its free a 13 MiB request fits in it (torch-pool: 12 + 14 MiB)
+                let t = expandable [| A(0, 12L * mib); F 0; A(1, 13L * mib) |]
+                Expect.equal (t.Reserved, t.Segments, t.Offsets.[2]) (20L * mib, 1, 0L) "one page, the same place"
+                Expect.equal (torch [| A(0, 12L * mib); F 0; A(1, 13L * mib) |]).Reserved (26L * mib) "torch-pool: two segments"
+                //  8 MiB maps a page (12 MiB free at its end); 30 MiB maps one more page after it: 40 MiB, contiguous
+                let t = expandable [| A(0, 8L * mib); A(1, 30L * mib) |]
+                Expect.equal (t.Reserved, t.Segments, t.Offsets.[1]) (40L * mib, 1, 8L * mib) "the 30 MiB block starts in the first page"
+                Expect.equal (torch [| A(0, 8L * mib); A(1, 30L * mib) |]).Reserved (50L * mib) "torch-pool: 20 + 30 MiB"
+
+            testCase "the small pool maps 2 MiB pages and a block may cross them" <| fun () ->
+                let k600 = 600L * 1024L
+                let t = expandable [| A(0, k600); A(1, k600); A(2, k600); A(3, k600) |]
+                Expect.equal t.Offsets [| 0L; k600; 2L * k600; 3L * k600 |] "end to end in one segment"
+                Expect.equal t.Reserved (4L * mib) "two pages"
+                Expect.equal (torch [| A(0, k600); A(1, k600); A(2, k600); A(3, k600) |]).Offsets.[3] (2L * mib) "torch-pool: a second segment"
+
+            testCase "every rest of 512 B or more is split off, in the large pool too" <| fun () ->
+                //  one page: a = 9 MiB leaves 11 MiB; b = 10.5 MiB takes 10.5 MiB of it (torch-pool: the whole 11 MiB)
+                let t = expandable [| A(0, 9L * mib); A(1, 10L * mib + 512L * 1024L) |]
+                Expect.equal (t.Offsets.[1], t.Lengths.[1]) (9L * mib, 10L * mib + 512L * 1024L) "split"
+                Expect.equal t.Reserved (20L * mib) "still one page"
+
+            testCase "best fit passes over the free block next to unmapped space" <| fun () ->
+                //  page 0: [a 8 MiB][x 3 MiB][b 7.5 MiB][free 1.5 MiB | unmapped ...]; x freed
+                //  1.25 MiB fits both free blocks; the smaller one borders unmapped space and could grow: x is chosen
+                let half = 512L * 1024L
+                let t = expandable [| A(0, 8L * mib); A(1, 3L * mib); A(2, 7L * mib + half); F 1; A(3, mib + half / 2L) |]
+                Expect.equal t.Offsets.[4] (8L * mib) "in x, not at 18.5 MiB"
+                //  with x gone the tail block is the only fit and takes the request
+                let t = expandable [| A(0, 8L * mib); A(1, 3L * mib); A(2, 7L * mib + half); A(3, mib + half / 2L) |]
+                Expect.equal (t.Offsets.[3], t.Reserved) (18L * mib + half, 20L * mib) "in the tail, no new page"
+
+            testCase "NewSegmentBytes is the pages a request would map" <| fun () ->
+                let pool = CachingPool(PoolPolicy.TorchExpandable)
+                Expect.equal (pool.NewSegmentBytes 1L, pool.NewSegmentBytes (mib + 1L), pool.NewSegmentBytes (30L * mib))
+                             (2L * mib, 20L * mib, 40L * mib) "a first page of each pool, or two"
+                pool.Allocate(8L * mib) |> ignore
+                Expect.equal (pool.NewSegmentBytes (30L * mib), pool.NewSegmentBytes (12L * mib)) (20L * mib, 0L) "the 12 MiB tail fits 12 MiB; 30 MiB needs one more page"
+
+            testCase "pages are unmapped only when the cache is emptied; growth fills the lowest hole first" <| fun () ->
+                let pool = CachingPool(PoolPolicy.TorchExpandable)
+                let a = pool.Allocate(mib + 512L)                          // page 0: [0, 1 MiB + 512)
+                let b = pool.Allocate(50L * mib)                           // [1 MiB + 512, 51 MiB + 512): pages 0 to 2
+                let c = pool.Allocate(10L * mib)                           // [51 MiB + 512, 61 MiB + 512): page 3
+                Expect.equal (pool.Reserved, c.Offset) (80L * mib, 51L * mib + 512L) "four pages"
+                pool.Free b
+                Expect.equal pool.Reserved (80L * mib) "freeing keeps the pages mapped"
+                Expect.equal (pool.ReleaseCached(), pool.Reserved) ([||], 60L * mib) "only page 1 lies wholly in the free block"
+                let d = pool.Allocate(25L * mib)
+                Expect.equal (d.Offset, pool.Reserved) (mib + 512L, 80L * mib) "the hole is mapped again and d starts below c"
+                pool.Free a
+                pool.Free c
+                pool.Free d
+                Expect.equal (pool.ReleaseCached(), pool.Reserved, pool.IsReleased 0) ([| 0 |], 0L, true) "no page left: the segment is given back"
+                Expect.equal (pool.Allocate 512L).Segment 1 "a new segment, number 1"
+
+        ]
+
+        testPropertyWithConfig config "every policy matches its reference pool on every request sequence" <| fun (SmallProblem p) ->
+            for policy in PoolPolicy.all do
                 // sizes from bytes to MiB, so that both of PyTorch's pools and its split rules are reached
                 let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * b.Size * b.Size * 97L; Alignment = 1L }))
                 let evs = Pool.events p
                 let t = Pool.simulateEvents policy evs
-                let offsets, reserved = referencePool policy evs
+                let offsets, reserved = reference policy evs
                 Expect.equal t.Offsets offsets (sprintf "%A: same offsets as the reference" policy)
                 Expect.equal t.Reserved reserved (sprintf "%A: same reserved bytes as the reference" policy)
 
-        testPropertyWithConfig config "torch-pool: valid plan, reserved >= peak in use >= lower bound" <| fun (SmallProblem p) ->
-            let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * b.Size * 4099L }))
-            let r = Pool.simulate PoolPolicy.Torch p
-            let peak = expectValid "torch-pool" p r.Plan
-            Expect.isLessThanOrEqual peak r.Reserved "plan peak <= reserved"
-            Expect.isGreaterThanOrEqual r.Reserved r.PeakInUse "reserved >= peak in use"
-            Expect.isGreaterThanOrEqual r.PeakInUse (Bounds.lowerBound p) "in-use peak >= lower bound"
+        testPropertyWithConfig config "torch-pool and torch-expandable: valid plan, reserved >= peak in use >= lower bound" <| fun (SmallProblem p) ->
+            // sizes up to a few MiB (torch-pool) and tens of MiB (torch-expandable: several 20 MiB pages)
+            for policy, scale in [ PoolPolicy.Torch, 4099L; PoolPolicy.TorchExpandable, 40099L ] do
+                let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * b.Size * scale }))
+                let r = Pool.simulate policy p
+                let peak = expectValid policy.Name p r.Plan
+                Expect.isLessThanOrEqual peak r.Reserved "plan peak <= reserved"
+                Expect.isGreaterThanOrEqual r.Reserved r.PeakInUse "reserved >= peak in use"
+                Expect.isGreaterThanOrEqual r.PeakInUse (Bounds.lowerBound p) "in-use peak >= lower bound"
     ]

@@ -258,6 +258,21 @@ let tests =
                 let ranges = r.Reserved.Value |> Array.map (fun x -> x.Hi - x.Lo, x.Steps.Start, x.Steps.End)
                 Expect.equal ranges [| 2L * mib, 1L, 5L; 20L * mib, 2L, 4L |] "each segment over the steps it was held"
 
+            testCase "expandable segments: mapped and unmapped ranges, one segment per contiguous mapped range" <| fun () ->
+                // pages [0, 20 MiB) and [20, 40 MiB) mapped for A (30 MiB); after A's free the second page is unmapped;
+                // at the end the snapshot reports the one mapped range [0, 20 MiB) as a segment, with B in it
+                let mib = 1048576L
+                let trace = [ entry "segment_map" 0L (20L * mib); entry "segment_map" (20L * mib) (20L * mib); entry "alloc" 0L (30L * mib)
+                              entry "free_completed" 0L (30L * mib); entry "segment_unmap" (20L * mib) (20L * mib); entry "alloc" 0L mib ]
+                let b = dict [ "address", box 0L; "size", box mib; "requested_size", box mib; "state", box "active_allocated" ]
+                let seg = dict [ "device", box 0; "address", box 0L; "total_size", box (20L * mib); "stream", box 7L; "blocks", list [ b ] ]
+                let r = ok (importSnapshot None (snapshotOf [ seg ] [ trace ]))
+                Expect.equal (shape r.Problem) [ 1L, 2L, 30L * mib; 3L, 4L, mib ] "A, then B live to the end"
+                Expect.equal r.PeakReserved (Some (40L * mib)) "two pages while A is live"
+                let ranges = r.Reserved.Value |> Array.map (fun x -> x.Lo / mib, x.Hi / mib, x.Steps.Start, x.Steps.End)
+                Expect.equal ranges [| 0L, 20L, 1L, 4L; 20L, 40L, 1L, 3L |] "the first page to the end, the second until its unmap"
+                expectUsable r
+
             testCase "the device is chosen, or the one with events" <| fun () ->
                 let two = snapshotOf [] [ [ entry "alloc" 16L 8L ]; [ entry "alloc" 32L 4L; entry "alloc" 64L 4L ] ]
                 expectSnapshotError None two "devices 0, 1 have traces: choose one with --device"
@@ -286,16 +301,18 @@ let tests =
         testList "snapshot fixtures (datasets/pytorch/snapshots)" [
             for file in Directory.GetFiles(Path.Combine(pytorchFolder (), "snapshots"), "*.pickle*") |> Array.sort do
                 testCase (Path.GetFileName file + " gives the problem of its log") <| fun () ->
-                    // NAME.iterationK.pickle[.gz] was written from iteration K of datasets/pytorch/NAME.log.gz
-                    let m = Regex.Match(Path.GetFileName file, @"^(.+)\.iteration(\d+)\.pickle")
+                    // NAME.iterationK[.expandable].pickle[.gz] was written from iteration K of datasets/pytorch/NAME.log.gz
+                    let m = Regex.Match(Path.GetFileName file, @"^(.+)\.iteration(\d+)(\.expandable)?\.pickle")
                     let log = Path.Combine(pytorchFolder (), m.Groups.[1].Value + ".log.gz")
                     let k = int m.Groups.[2].Value
                     let fromSnapshot = Snapshot.parse file None (readBytes file) |> Result.bind (Recording.toProblem None 512L) |> ok
                     let fromLog = AllocationLog.parse log (readText log) |> Result.bind (Recording.toProblem (Some k) 512L) |> ok
                     Expect.equal fromSnapshot.Problem fromLog.Problem "the same problem"
-                    // the fixture's allocator is PyTorch's default policy, simulated in the script that wrote it
-                    let torch = Pool.simulate PoolPolicy.Torch fromSnapshot.Problem
-                    Expect.equal fromSnapshot.PeakReserved (Some torch.Reserved) "its reserved bytes are torch-pool's on the same requests"
+                    // the fixture's allocator is PyTorch's, default or with expandable segments, simulated in the script
+                    // that wrote it
+                    let policy = if m.Groups.[3].Success then PoolPolicy.TorchExpandable else PoolPolicy.Torch
+                    let pool = Pool.simulate policy fromSnapshot.Problem
+                    Expect.equal fromSnapshot.PeakReserved (Some pool.Reserved) (sprintf "its reserved bytes are %s's on the same requests" policy.Name)
                     expectUsable fromSnapshot
         ]
 

@@ -28,10 +28,11 @@ public sealed class InferCommandTests
         Assert.Equal(2, j.GetProperty("replayedIterations").GetInt32());           // warm-up and timed batch, both from the dry-run plan
         Assert.Equal(j.GetProperty("planPeakBytes").GetInt64(), j.GetProperty("peakBytes").GetInt64());
         long bound = j.GetProperty("lowerBoundBytes").GetInt64();
-        Assert.True(bound <= j.GetProperty("planPeakBytes").GetInt64() && bound <= j.GetProperty("poolPeakBytes").GetInt64() && bound <= j.GetProperty("torchPoolPeakBytes").GetInt64(), r.Out);
+        Assert.True(bound <= j.GetProperty("planPeakBytes").GetInt64() && bound <= j.GetProperty("poolPeakBytes").GetInt64() && bound <= j.GetProperty("torchPoolPeakBytes").GetInt64()
+                    && bound <= j.GetProperty("torchExpandablePeakBytes").GetInt64(), r.Out);
         Assert.True(j.GetProperty("latencyMillis").GetDouble() > 0);
         var runs = j.GetProperty("allocators").EnumerateArray().ToDictionary(e => e.GetProperty("allocator").GetString()!);
-        Assert.Equal(["pool", "torch-pool", "planned"], runs.Keys);
+        Assert.Equal(["pool", "torch-pool", "torch-expandable", "planned"], runs.Keys);
         foreach (var (name, run) in runs)
         {
             Assert.Equal(2, run.GetProperty("batch").GetInt32());
@@ -52,6 +53,7 @@ public sealed class InferCommandTests
         Assert.Equal(planned, j.GetProperty("batch").GetInt32());
         Assert.True(planned > 1 && pool > 1, r.Out);
         Assert.Equal(0, max.GetProperty("torch-pool").GetInt32());                 // its smallest segment is 2 MiB
+        Assert.Equal(0, max.GetProperty("torch-expandable").GetInt32());           // and its smallest page
         Assert.True(j.GetProperty("peakBytes").GetInt64() <= 512 * 1024);
         var runs = j.GetProperty("allocators").EnumerateArray().ToDictionary(e => e.GetProperty("allocator").GetString()!);
         Assert.Equal(pool, runs["pool"].GetProperty("batch").GetInt32());

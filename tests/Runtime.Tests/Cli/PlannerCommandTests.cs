@@ -40,6 +40,8 @@ public sealed class PlannerCommandTests : IDisposable
     [InlineData("xla-temporal")]
     [InlineData("first-fit")]
     [InlineData("pool")]
+    [InlineData("torch-pool")]
+    [InlineData("torch-expandable")]
     [InlineData("search")]
     public void EveryAlgorithmPlansAMiniMallocInstanceValidly(string algorithm)
     {

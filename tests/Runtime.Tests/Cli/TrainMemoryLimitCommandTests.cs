@@ -42,14 +42,31 @@ public sealed class TrainMemoryLimitCommandTests
         Assert.True(j.GetProperty("peakBytes").GetInt64() <= 256 * 1024);
         Assert.True(j.GetProperty("samplesPerSecond").GetDouble() > 0);
         var runs = j.GetProperty("allocators").EnumerateArray().ToDictionary(e => e.GetProperty("allocator").GetString()!);
-        Assert.Equal(["pool", "torch-pool", "planned"], runs.Keys);
+        Assert.Equal(["pool", "torch-pool", "torch-expandable", "planned"], runs.Keys);
         Assert.Equal(batch, runs["planned"].GetProperty("batch").GetInt32());
         Assert.True(batch >= runs["pool"].GetProperty("batch").GetInt32());
         Assert.Equal(0, runs["torch-pool"].GetProperty("batch").GetInt32());   // its smallest segment is 2 MiB
+        Assert.Equal(0, runs["torch-expandable"].GetProperty("batch").GetInt32());   // and its smallest page
         foreach (var name in new[] { "pool", "planned" })
         {
             Assert.True(runs[name].GetProperty("peakBytes").GetInt64() <= 256 * 1024);
             Assert.True(runs[name].GetProperty("samplesPerSecond").GetDouble() > 0);
         }
+    }
+
+    [Fact]
+    public void TorchExpandableTrainsAndReportsThePagesItMaps()
+    {
+        var r = CliRunner.Run("train", "--model", "mlp", "--allocator", "torch-expandable", "--steps", "2", "--accelerator", "cpu", "--json");
+        Assert.True(r.ExitCode == 0, r.Err);
+        var j = r.Json;
+        Assert.Equal("torch-expandable", j.GetProperty("allocator").GetString());
+        long peak = j.GetProperty("peakBytes").GetInt64();
+        Assert.Equal(peak, j.GetProperty("torchExpandablePeakBytes").GetInt64());
+        Assert.Equal(0, peak % (2L << 20));                 // whole 2 MiB pages of the small pool
+        var planned = CliRunner.Run("train", "--model", "mlp", "--allocator", "planned", "--steps", "2", "--accelerator", "cpu", "--json");
+        Assert.True(planned.ExitCode == 0, planned.Err);
+        Assert.True(planned.Json.GetProperty("torchExpandablePeakBytes").GetInt64() >= planned.Json.GetProperty("planPeakBytes").GetInt64());
+        Assert.True(planned.Json.GetProperty("torchExpandableReductionPercent").GetDouble() >= 0);
     }
 }
