@@ -83,16 +83,21 @@ internal static unsafe class HostGemm
         var f = new Fusion(fuseColumns ? p.N : 0, reduce && p.Batch > 1 ? p.K : 0, p, rowBias, biasOnColumns: transposed);
         int batches = reduce || fuseColumns ? 1 : p.Batch;
         bool parallel = (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold;
-        var (mc, nc) = BlockShape(p.M, f.N, batches, parallel ? HostParallel.Threads : 1);
+        int threads = parallel ? HostParallel.Threads : 1;
+        var (mc, nc) = BlockShape(p.M, f.N, batches, threads);
         int mBlocks = (p.M + mc - 1) / mc, nBlocks = (f.N + nc - 1) / nc;
-        int blocks = mBlocks * nBlocks, tasks = blocks * batches;
+        // A task takes a column block and a run of row blocks: it packs each KC slice of its columns of B once for
+        // all its rows (as BLIS shares a packed B across row blocks); runs are as long as two tasks per thread allow.
+        int run = mBlocks;
+        while (run > 1 && (mBlocks + run - 1) / run * nBlocks * batches < 2 * threads) run = (run + 1) / 2;
+        int runs = (mBlocks + run - 1) / run, columns = runs * nBlocks, tasks = columns * batches;
         var (pa, pb, pc) = ((nint)a, (nint)b, (nint)c);
         void RunTask(int t)
         {
-            int blk = t % blocks, bt = t / blocks;
-            int i0 = blk / nBlocks * mc, j0 = blk % nBlocks * nc;
-            int bm = Math.Min(mc, p.M - i0), bn = Math.Min(nc, f.N - j0);
-            Block((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, f, i0, bm, j0, bn, p.Beta);
+            int blk = t % columns, bt = t / columns;
+            int i0 = blk / nBlocks * run * mc, j0 = blk % nBlocks * nc;
+            int i1 = Math.Min(p.M, i0 + run * mc), bn = Math.Min(nc, f.N - j0);
+            Block((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, f, i0, i1, mc, j0, bn, p.Beta);
         }
         HostParallel.For(tasks, parallel ? long.MaxValue : 0, RunTask);
     }
@@ -259,15 +264,16 @@ internal static unsafe class HostGemm
         for (; i < n; i++) acc[i] += alpha * x[i];
     }
 
-    /// <summary>The block of rows [i0, i0+mc) and columns [j0, j0+nc) of one product C = Alpha A B + beta C, over all
-    /// of K in KC slices (mc at most MC, nc at most NC).</summary>
+    /// <summary>Rows [i0, i1) and columns [j0, j0+nc) of one product C = Alpha A B + beta C, over all of K in KC
+    /// slices: each slice of B's columns is packed once, then each row block of mc rows (at most MC) is packed and
+    /// multiplied (nc at most NC).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block(float* a, float* b, float* c, GemmParams p, Fusion f, int i0, int mc, int j0, int nc, float beta)
+    private static void Block(float* a, float* b, float* c, GemmParams p, Fusion f, int i0, int i1, int mc, int j0, int nc, float beta)
     {
         if (f.K == 0)
         {
-            for (int i = 0; i < mc; i++)
-                for (int j = 0; j < nc; j++) { float* cij = CAt(c, p, f, i0 + i, j0 + j); *cij = beta == 0f ? 0f : beta * *cij; }
+            for (int i = i0; i < i1; i++)
+                for (int j = 0; j < nc; j++) { float* cij = CAt(c, p, f, i, j0 + j); *cij = beta == 0f ? 0f : beta * *cij; }
             return;
         }
         packA ??= GC.AllocateArray<float>(MC * KC, pinned: true);
@@ -277,9 +283,13 @@ internal static unsafe class HostGemm
             for (int k0 = 0; k0 < f.K; k0 += KC)
             {
                 int kc = Math.Min(KC, f.K - k0);
-                for (int i = 0; i < mc; i += MR) PackA(a, ap + i * kc, p, f, i0 + i, k0, kc);
                 for (int j = 0; j < nc; j += NR) PackB(b, bp + j * kc, p, f, j0 + j, k0, kc);
-                Compute(ap, bp, c, p, f, kc, i0, mc, j0, nc, k0 == 0 ? beta : 1f, k0 + kc == f.K ? f.Bias : null);
+                for (int r0 = i0; r0 < i1; r0 += mc)
+                {
+                    int rows = Math.Min(mc, i1 - r0);
+                    for (int i = 0; i < rows; i += MR) PackA(a, ap + i * kc, p, f, r0 + i, k0, kc);
+                    Compute(ap, bp, c, p, f, kc, r0, rows, j0, nc, k0 == 0 ? beta : 1f, k0 + kc == f.K ? f.Bias : null);
+                }
             }
         }
     }
