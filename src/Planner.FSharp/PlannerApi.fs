@@ -1,12 +1,76 @@
 namespace Pgmo.Planner
 
-open System
+open System.Collections.Generic
 open System.Runtime.InteropServices
 
 /// The planner for C# callers (the runtime, the command line, any .NET user): plain .NET types at the boundary —
-/// arrays, Nullable, `bool TryX(out …)` — and no F# function, option or module-suffixed name. F# code uses the modules.
+/// arrays, Nullable, `Func`, `bool TryX(out …)` — and no F# function, option, list or module-suffixed name. F# code
+/// uses the modules.
+///
+/// A C# program builds a problem from buffers (`Buffer`, `Problem`) or reads one (`TryReadProblem`), plans it with an
+/// algorithm (`TryFindAlgorithm`, `Plan`), and checks the plan (`Violations`, `Peak`, `LowerBound`).
 [<AbstractClass; Sealed>]
 type PlannerApi =
+
+    // ---- problems
+
+    /// A buffer live on the half-open steps [start, end) that needs `size` bytes at an offset that is a multiple of
+    /// `alignment` (1: any offset). Throws ArgumentException unless start < end, size > 0 and alignment >= 1.
+    static member Buffer(id: string, start: int64, ``end``: int64, size: int64,
+                         [<Optional; DefaultParameterValue(1L)>] alignment: int64) : Buffer =
+        if isNull id then nullArg (nameof id)
+        if ``end`` <= start then invalidArg "end" (sprintf "buffer %s: its lifetime [%d, %d) is empty (end must be above start)" id start ``end``)
+        if size <= 0L then invalidArg (nameof size) (sprintf "buffer %s: size %d, must be positive" id size)
+        if alignment < 1L then invalidArg (nameof alignment) (sprintf "buffer %s: alignment %d, must be at least 1" id alignment)
+        { Buffer.create id start ``end`` size with Alignment = alignment }
+
+    /// The same buffer with its offset pinned: every plan must put it at `offset` (MiniMalloc's `offset` column).
+    static member Pinned(buffer: Buffer, offset: int64) : Buffer =
+        if offset < 0L then invalidArg (nameof offset) (sprintf "buffer %s: pinned offset %d is negative" buffer.Id offset)
+        { buffer with Pinned = Some offset }
+
+    /// The same buffer with a hint: an offset the placement heuristics try first (MiniMalloc's `hint` column).
+    static member Hinted(buffer: Buffer, offset: int64) : Buffer =
+        if offset < 0L then invalidArg (nameof offset) (sprintf "buffer %s: hint %d is negative" buffer.Id offset)
+        { buffer with Hint = Some offset }
+
+    /// The offset a buffer is pinned at, or null.
+    static member PinnedOffset(buffer: Buffer) : System.Nullable<int64> = Option.toNullable buffer.Pinned
+
+    /// The hinted offset of a buffer, or null.
+    static member HintOffset(buffer: Buffer) : System.Nullable<int64> = Option.toNullable buffer.Hint
+
+    /// A problem from its buffers, in order: every plan gives their offsets in this order.
+    static member Problem(buffers: IEnumerable<Buffer>) : Problem =
+        if isNull buffers then nullArg (nameof buffers)
+        Problem.ofBuffers buffers
+
+    /// Parses the text of a problem CSV (MiniMalloc's format: `id,lower,upper,size[,alignment]` and its other
+    /// columns, docs/cli.md); `file` names it in errors. False, with the error (file, line, message), on bad input.
+    static member TryParseProblem(file: string, text: string, [<Out>] problem: byref<Problem>, [<Out>] error: byref<InputError>) : bool =
+        PlannerApi.Unpack(Csv.parseProblem file text, &problem, &error)
+
+    /// Reads a problem CSV file; false, with the error (file, line, message), on bad input or an unreadable file.
+    static member TryReadProblem(path: string, [<Out>] problem: byref<Problem>, [<Out>] error: byref<InputError>) : bool =
+        let text =
+            try Ok (System.IO.File.ReadAllText path)
+            with :? System.IO.IOException | :? System.UnauthorizedAccessException as e -> Error { File = path; Line = 0; Message = "cannot read: " + e.Message }
+        PlannerApi.Unpack(text |> Result.bind (Csv.parseProblem path), &problem, &error)
+
+    /// "file:line: message", or "file: message" when the error concerns the whole file.
+    static member Describe(error: InputError) : string =
+        if error.Line > 0 then sprintf "%s:%d: %s" error.File error.Line error.Message else sprintf "%s: %s" error.File error.Message
+
+    /// The CSV text of a problem (MiniMalloc's format).
+    static member ProblemCsv(problem: Problem) : string = Csv.writeProblem problem
+
+    /// The CSV text of a plan: the problem's columns plus `offset`.
+    static member PlanCsv(problem: Problem, plan: Plan) : string = Csv.writePlan problem plan
+
+    /// The CSV text of a trace: the problem's columns plus a `tag` column (one tag per buffer).
+    static member TraceCsv(problem: Problem, tags: IEnumerable<string>) : string = Csv.writeTrace problem (Array.ofSeq tags)
+
+    // ---- algorithms
 
     /// Every algorithm, the paper's best-fit first.
     static member Algorithms : Algorithm[] = Array.ofList Algorithms.all
@@ -21,18 +85,27 @@ type PlannerApi =
         | None -> algorithm <- Unchecked.defaultof<Algorithm>; false
 
     /// A custom algorithm from a .NET delegate (problem, settings) -> planned.
-    static member Algorithm(name: string, summary: string, plan: Func<Problem, PlanSettings, Planned>) : Algorithm =
+    static member Algorithm(name: string, summary: string, plan: System.Func<Problem, PlanSettings, Planned>) : Algorithm =
         { Name = name; Summary = summary; Run = fun settings problem -> plan.Invoke(problem, settings) }
 
     /// The algorithm that simulates a pool policy (`pool`, `torch-pool`, `torch-expandable`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
 
-    /// Settings of a planning run.
-    static member Settings(timeLimit: TimeSpan, seed: int, cancellation: Threading.CancellationToken) : PlanSettings =
+    /// Settings of a planning run: the budget of time-bounded algorithms (search), the seed of randomized ones, and a
+    /// token that stops them early (they return their best plan so far).
+    static member Settings(timeLimit: System.TimeSpan, seed: int, cancellation: System.Threading.CancellationToken) : PlanSettings =
         Algorithms.settings timeLimit seed cancellation
+
+    /// The default settings: 5 s, seed 1, no cancellation.
+    static member DefaultSettings : PlanSettings = Algorithms.defaults
 
     /// Plans a problem with an algorithm: offsets and the peak charged.
     static member Plan(algorithm: Algorithm, problem: Problem, settings: PlanSettings) : Planned = algorithm.Run settings problem
+
+    /// Plans a problem with an algorithm under the default settings.
+    static member Plan(algorithm: Algorithm, problem: Problem) : Planned = algorithm.Run Algorithms.defaults problem
+
+    // ---- checks
 
     /// The lowest offset, a multiple of `alignment`, where `size` bytes collide with none of the occupied ranges
     /// [los.[i], his.[i]) for i < count (sorted by lo): the placement primitive every algorithm uses (Placement.choose
@@ -43,18 +116,17 @@ type PlannerApi =
     /// A plan's peak: max over buffers of offset + size, in bytes.
     static member Peak(problem: Problem, plan: Plan) : int64 = Plan.peak problem plan
 
-    /// The max-load lower bound in bytes.
+    /// The max-load lower bound in bytes: the largest total size live at one step, which no plan goes below.
     static member LowerBound(problem: Problem) : int64 = Bounds.lowerBound problem
 
     /// Every violation of a plan (empty when valid); a capacity, when given, bounds every buffer's top.
-    static member Violations(problem: Problem, plan: Plan, capacity: Nullable<int64>) : Violation[] =
+    static member Violations(problem: Problem, plan: Plan, [<Optional>] capacity: System.Nullable<int64>) : Violation[] =
         Validate.plan problem (Option.ofNullable capacity) plan |> Array.ofList
-
-    /// The CSV text of a trace: the problem's columns plus a `tag` column (one tag per buffer).
-    static member TraceCsv(problem: Problem, tags: seq<string>) : string = Csv.writeTrace problem (Array.ofSeq tags)
 
     /// A one-line description of a violation.
     static member Describe(violation: Violation) : string = Violation.describe violation
+
+    // ---- pools
 
     /// A pool policy run on a problem: reserved bytes (its charged peak), segments, peak in use and its plan.
     static member SimulatePool(policy: PoolPolicy, problem: Problem) : PoolResult = Pool.simulate policy problem
@@ -70,20 +142,21 @@ type PlannerApi =
 
     /// Imports an allocation log's text (AllocationLog, Recording.toProblem): the whole log, or its `iteration`-th
     /// marked iteration; every buffer gets `alignment`. False (and the error) when the text or its events are bad.
-    static member TryImportLog(file: string, text: string, iteration: Nullable<int>, alignment: int64,
+    static member TryImportLog(file: string, text: string, iteration: System.Nullable<int>, alignment: int64,
                                [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
         PlannerApi.Unpack(AllocationLog.parse file text |> Result.bind (Recording.toProblem (Option.ofNullable iteration) alignment), &imported, &error)
 
     /// Imports a PyTorch memory snapshot's bytes (Snapshot, Recording.toProblem) from the trace of `device` (null:
     /// the one device with events); every buffer gets `alignment`. False (and the error) when the pickle is bad.
-    static member TryImportSnapshot(file: string, bytes: byte[], device: Nullable<int>, alignment: int64,
+    static member TryImportSnapshot(file: string, bytes: byte[], device: System.Nullable<int>, alignment: int64,
                                     [<Out>] imported: byref<Imported>, [<Out>] error: byref<InputError>) : bool =
         PlannerApi.Unpack(Snapshot.parse file (Option.ofNullable device) bytes |> Result.bind (Recording.toProblem None alignment), &imported, &error)
 
-    static member private Unpack(result: Result<Imported, InputError>, imported: byref<Imported>, error: byref<InputError>) : bool =
+    /// A result as `bool TryX(out value, out error)`.
+    static member private Unpack<'T>(result: Result<'T, InputError>, value: byref<'T>, error: byref<InputError>) : bool =
         match result with
-        | Ok x -> imported <- x; error <- Unchecked.defaultof<InputError>; true
-        | Error e -> imported <- Unchecked.defaultof<Imported>; error <- e; false
+        | Ok x -> value <- x; error <- Unchecked.defaultof<InputError>; true
+        | Error e -> value <- Unchecked.defaultof<'T>; error <- e; false
 
     /// The recorded layout of an imported problem (Recording.layout).
     static member RecordedLayout(imported: Imported) : RecordedLayout = Recording.layout imported

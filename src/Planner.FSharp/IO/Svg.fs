@@ -203,55 +203,92 @@ module Svg =
 
     let private palette = [| "#4e79a7"; "#f28e2b"; "#e15759"; "#76b7b2"; "#59a14f"; "#edc948"; "#b07aa1"; "#ff9da7"; "#9c755f"; "#bab0ac" |]
 
+    /// An upper estimate of the width in pixels of `text` in a sans-serif font of `fontSize` px (DejaVu Sans digits are
+    /// 0.64 em wide, its widest letters about 1 em): the chart spaces its labels by it so that none overlap.
+    let textWidth (fontSize: float) (text: string) : float =
+        text |> Seq.sumBy (fun c ->
+            if c = 'm' || c = 'w' || c = 'M' || c = 'W' || c = '@' || c = '%' then 1.0
+            elif System.Char.IsUpper c then 0.8
+            elif c = '.' || c = ',' || c = ':' || c = 'i' || c = 'l' || c = 'j' || c = '\'' || c = '|' then 0.35
+            else 0.68)
+        |> (*) fontSize
+
+    /// The label of a bar cut at ClipRatio: its ratio with at most three significant decimals ("3.01", "12.5", "174763").
+    let private clippedLabel (r: float) =
+        if r < 10.0 then r.ToString("0.00", inv) elif r < 100.0 then r.ToString("0.0", inv) else r.ToString("0", inv)
+
     /// A grouped bar chart of peak / lower bound: one group per instance, one bar per algorithm (in first-appearance
-    /// order, one colour each, with a legend), bars rising from ratio 1. Rows are (instance, algorithm, ratio);
-    /// non-finite ratios are left out.
+    /// order, one colour each, with a legend). The lower bound (ratio 1) is a dashed line; bars rise from a floor below
+    /// it, so a bar at the bound keeps a visible stub under the line and every bar has a height. Bars above ClipRatio
+    /// are cut there (a white notch) and labelled with their ratio, written upwards inside the bar's own column so that
+    /// no two labels overlap; instance names and legend entries get the room their text needs. Rows are (instance,
+    /// algorithm, ratio); non-finite ratios are left out.
     let chart (title: string) (rows: (string * string * float) seq) : string =
         let rows = rows |> Seq.filter (fun (_, _, r) -> System.Double.IsFinite r) |> Array.ofSeq
         let instances = rows |> Array.map (fun (i, _, _) -> i) |> Array.distinct
         let algorithms = rows |> Array.map (fun (_, a, _) -> a) |> Array.distinct
-        let width = max 640.0 (100.0 + float instances.Length * (float algorithms.Length * 12.0 + 16.0))
-        let height = 460.0
-        let left, right, top, bottom = 70.0, 170.0, 50.0, 60.0
-        let plotW, plotH = width - left - right, height - top - bottom
-        // ratios above ClipRatio (e.g. the pool on tiny buffers) would flatten every other bar: they are cut there and labelled
+        let ratioOf = dict [ for (i, a, r) in rows -> (i, a), r ]   // the last row of a pair wins
+        let fontSize, labelSize = 12.0, 10.0
+        // each bar at least 12 px wide, so an upright label (one line of labelSize) fits in its column
+        let barW = 12.0
+        let groupW =
+            let names = instances |> Array.fold (fun m i -> max m (textWidth fontSize i + 12.0)) 0.0
+            max (float (max 1 algorithms.Length) * barW / 0.8) names
+        let legendW = 36.0 + (algorithms |> Array.fold (fun m a -> max m (textWidth fontSize a)) (textWidth fontSize "lower bound")) + 16.0
+        let clipped = rows |> Array.filter (fun (_, _, r) -> r > ClipRatio)
+        let labelBand = 6.0 + (clipped |> Array.fold (fun m (_, _, r) -> max m (textWidth labelSize (clippedLabel r))) 0.0)
+        let left, right, top, bottom = 70.0, legendW, 44.0 + (if clipped.Length > 0 then labelBand else 0.0), 60.0
+        let plotW = max 500.0 (float (max 1 instances.Length) * groupW)
+        let plotH = max 340.0 (30.0 + float algorithms.Length * 20.0)
+        let width, height = left + plotW + right, top + plotH + bottom
         let maxRatio = rows |> Array.fold (fun m (_, _, r) -> max m r) 1.0 |> min ClipRatio
-        let yTop = 1.0 + max 0.01 ((maxRatio - 1.0) * 1.1)
-        let yOf (r: float) = top + plotH - (r - 1.0) / (yTop - 1.0) * plotH
+        let yTop = 1.0 + max 0.01 ((maxRatio - 1.0) * (if clipped.Length > 0 then 1.0 else 1.08))
+        // the floor: the stub of a bar at the bound is 6 % of the plot's height
+        let stub = 0.06
+        let yFloor = 1.0 - stub / (1.0 - stub) * (yTop - 1.0)
+        let yOf (r: float) = top + plotH - (r - yFloor) / (yTop - yFloor) * plotH
         let sb = StringBuilder()
         let out (s: string) = sb.Append(s) |> ignore
-        out (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" viewBox=\"0 0 %s %s\" font-family=\"sans-serif\" font-size=\"12\">\n" (num width) (num height) (num width) (num height))
+        out (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" viewBox=\"0 0 %s %s\" font-family=\"sans-serif\" font-size=\"%s\">\n" (num width) (num height) (num width) (num height) (num fontSize))
         out (sprintf "<rect x=\"0\" y=\"0\" width=\"%s\" height=\"%s\" fill=\"white\"/>\n" (num width) (num height))
         out (sprintf "<text x=\"%s\" y=\"28\" font-size=\"16\" font-weight=\"bold\">%s</text>\n" (num left) (esc title))
-        // grid and y ticks
+        // grid and y ticks, from the bound up
         for t in ticks (yTop - 1.0) 1.0 8 do
             let y = yOf (1.0 + t)
-            out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"#ddd\"/>" (num left) (num y) (num (left + plotW)) (num y))
+            if t > 0.0 then out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"#ddd\"/>" (num left) (num y) (num (left + plotW)) (num y))
             out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\">%s</text>\n" (num (left - 6.0)) (num (y + 4.0)) ((1.0 + t).ToString("0.###", inv)))
         out (sprintf "<text transform=\"translate(16 %s) rotate(-90)\" text-anchor=\"middle\">peak / lower bound</text>\n" (num (top + plotH / 2.0)))
         // bars
-        let groupW = plotW / float (max 1 instances.Length)
-        let barW = groupW * 0.8 / float (max 1 algorithms.Length)
+        let baseY = top + plotH
         for gi in 0 .. instances.Length - 1 do
-            let x0 = left + float gi * groupW + groupW * 0.1
+            let x0 = left + float gi * groupW + (groupW - float algorithms.Length * barW) / 2.0
             for ai in 0 .. algorithms.Length - 1 do
-                match rows |> Array.tryFind (fun (i, a, _) -> i = instances.[gi] && a = algorithms.[ai]) with
-                | Some (_, _, r) ->
+                match ratioOf.TryGetValue((instances.[gi], algorithms.[ai])) with
+                | true, r ->
+                    let x = x0 + float ai * barW
                     let y = yOf (min r ClipRatio)
-                    if r > ClipRatio then
-                        out (sprintf "<text x=\"%s\" y=\"%s\" font-size=\"10\" text-anchor=\"middle\">%s</text>\n"
-                                 (num (x0 + float ai * barW + barW / 2.0)) (num (y - 3.0)) (r.ToString("0.#", inv)))
                     out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"%s\" height=\"%s\" fill=\"%s\"><title>%s, %s: %s</title></rect>\n"
-                             (num (x0 + float ai * barW)) (num y) (num (max 0.5 (barW - 1.0))) (num (max 0.5 (top + plotH - y)))
+                             (num x) (num y) (num (barW - 1.0)) (num (baseY - y))
                              palette.[ai % palette.Length] (esc instances.[gi]) (esc algorithms.[ai]) (r.ToString("0.0000", inv)))
-                | None -> ()
-            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%s</text>\n" (num (x0 + groupW * 0.4)) (num (top + plotH + 18.0)) (esc instances.[gi]))
-        out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>\n" (num left) (num (top + plotH)) (num (left + plotW)) (num (top + plotH)))
+                    if r > ClipRatio then
+                        // the cut: a white notch near the top, and the ratio written upwards above the bar
+                        out (sprintf "<path d=\"M%s %sl%s -4v3l-%s 4z\" fill=\"white\"/>" (num x) (num (y + 10.0)) (num (barW - 1.0)) (num (barW - 1.0)))
+                        out (sprintf "<text transform=\"translate(%s %s) rotate(-90)\" font-size=\"%s\">%s</text>\n"
+                                 (num (x + (barW - 1.0) / 2.0 + labelSize * 0.35)) (num (y - 4.0)) (num labelSize) (clippedLabel r))
+                | _ -> ()
+            out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%s</text>\n" (num (left + (float gi + 0.5) * groupW)) (num (baseY + 18.0)) (esc instances.[gi]))
+        out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\"/>\n" (num left) (num baseY) (num (left + plotW)) (num baseY))
+        // the lower bound, over the bars
+        let lbY = yOf 1.0
+        out (sprintf "<line class=\"lower-bound\" x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\" stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/>\n" (num left) (num lbY) (num (left + plotW)) (num lbY))
         out (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">instance</text>\n" (num (left + plotW / 2.0)) (num (height - 16.0)))
-        // legend
+        // legend: the bound, then one swatch per algorithm
+        let lx = left + plotW + 16.0
+        out (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"black\" stroke-width=\"1.5\" stroke-dasharray=\"6 3\"/><text x=\"%s\" y=\"%s\">lower bound</text>\n"
+                 (num lx) (num (top + 15.0)) (num (lx + 14.0)) (num (top + 15.0)) (num (lx + 20.0)) (num (top + 19.0)))
         for ai in 0 .. algorithms.Length - 1 do
-            let y = top + 8.0 + float ai * 20.0
+            let y = top + 28.0 + float ai * 20.0
             out (sprintf "<rect x=\"%s\" y=\"%s\" width=\"14\" height=\"14\" fill=\"%s\"/><text x=\"%s\" y=\"%s\">%s</text>\n"
-                     (num (left + plotW + 16.0)) (num y) palette.[ai % palette.Length] (num (left + plotW + 36.0)) (num (y + 11.0)) (esc algorithms.[ai]))
+                     (num lx) (num y) palette.[ai % palette.Length] (num (lx + 20.0)) (num (y + 11.0)) (esc algorithms.[ai]))
         out "</svg>\n"
         sb.ToString()

@@ -1,4 +1,3 @@
-using Microsoft.FSharp.Core;
 using Pgmo.Planner;
 
 namespace Pgmo.Memory;
@@ -104,7 +103,6 @@ public sealed class IterationRecorder
         return new IterationTrace(new Problem(buffers.ToArray()), tags.ToArray(), persistent.Count, persistentSizes, events.ToArray());
 
         static Pgmo.Planner.Buffer Make(int id, long start, long end, long size) =>
-            new(id.ToString(System.Globalization.CultureInfo.InvariantCulture), new Lifetime(start, Math.Max(end, start + 1)), size, DeviceAllocator.Alignment,
-                Array.Empty<Gap>(), FSharpOption<long>.None, FSharpOption<long>.None);
+            PlannerApi.Buffer(id.ToString(System.Globalization.CultureInfo.InvariantCulture), start, Math.Max(end, start + 1), size, DeviceAllocator.Alignment);
     }
 }
