@@ -72,11 +72,12 @@ type PlannerApi =
 
     // ---- algorithms
 
-    /// Every algorithm, the paper's best-fit first.
-    static member Algorithms : Algorithm[] = Array.ofList Algorithms.all
+    /// Every planning algorithm (each gives a plan), the paper's best-fit first; TryFindAlgorithm also finds the
+    /// `lower-bound` entry of the registry, which gives only a bound (its Planned.Plan is null).
+    static member Algorithms : Algorithm[] = Array.ofList Algorithms.planners
 
-    /// The names of every algorithm, in registry order.
-    static member AlgorithmNames : string[] = Array.ofList Algorithms.names
+    /// The names of every planning algorithm, in registry order.
+    static member AlgorithmNames : string[] = Algorithms.planners |> List.map (fun a -> a.Name) |> Array.ofList
 
     /// The algorithm with that name; false (and null) when there is none.
     static member TryFindAlgorithm(name: string, [<Out>] algorithm: byref<Algorithm>) : bool =
