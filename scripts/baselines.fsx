@@ -7,7 +7,7 @@ open Pgmo.Planner
 /// The baselines: every registered algorithm except the paper's best-fit and the time-bounded search. Each run
 /// returns the peak it is charged (a pool's reserved bytes, a plan's peak otherwise).
 let algorithms : Algorithm list =
-    Algorithms.all |> List.filter (fun a -> a.Name <> Algorithms.bestFit.Name && a.Name <> Algorithms.search.Name)
+    Algorithms.planners |> List.filter (fun a -> a.Name <> Algorithms.bestFit.Name && a.Name <> Algorithms.search.Name)
 
 let quick = fsi.CommandLineArgs |> Array.contains "quick"
 let dir = System.IO.Path.Combine(__SOURCE_DIRECTORY__, "../datasets/minimalloc")

@@ -61,11 +61,21 @@ let statusName = function
     | Infeasible -> "infeasible"
     | SolveStatus.Unknown -> "unknown"
 
-/// Writes text to a temporary file, then renames it (no partial output on failure).
+/// Writes text to a temporary file beside the path with a name no other write uses, flushed to disk, then renames it
+/// over the path: the path holds the old or the whole new text, never part of it; a failure removes the temporary file.
 let writeAtomically (path: string) (text: string) =
-    let tmp = path + ".tmp"
-    File.WriteAllText(tmp, text)
-    File.Move(tmp, path, true)
+    let full = Path.GetFullPath path
+    let tmp = Path.Combine(Path.GetDirectoryName full, sprintf ".%s.%d.%s.tmp" (Path.GetFileName full) Environment.ProcessId (Guid.NewGuid().ToString "N"))
+    try
+        do
+            use stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)
+            let bytes = Text.UTF8Encoding(false).GetBytes text
+            stream.Write(bytes, 0, bytes.Length)
+            stream.Flush true
+        File.Move(tmp, full, true)
+    with _ ->
+        (try File.Delete tmp with _ -> ())
+        reraise ()
 
 for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
     let name = Path.GetFileNameWithoutExtension file
@@ -87,7 +97,7 @@ for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
                 | Error _ -> None
         let options =
             { SolveOptions.defaults with
-                TimeLimitSeconds = seconds; Workers = 2; Seed = 0; Kind = kind; Hint = (if fresh then None else hint) }
+                TimeLimit = TimeSpan.FromSeconds seconds; Workers = 2; Seed = 0; Kind = kind; Hint = (if fresh then None else hint) }
         let r = Solver.solve options problem
         let plan = r.Plan |> Option.defaultWith (fun () -> failwithf "%s: no plan (%A)" name r.Status)
         match Validate.plan problem None plan with

@@ -47,6 +47,9 @@ cp -a "$xunit/." "$stage/xunit/"
 git rev-parse --short HEAD > "$stage/COMMIT" 2>/dev/null || echo unknown > "$stage/COMMIT"
 
 mkdir -p .gpu
-tar -C "$stage" -cf - . | xz -T0 -6 > .gpu/pgmo-gpu-bundle.tar.xz.tmp
-mv .gpu/pgmo-gpu-bundle.tar.xz.tmp .gpu/pgmo-gpu-bundle.tar.xz
+bundle_tmp=$(mktemp .gpu/.pgmo-gpu-bundle.tar.xz.XXXXXXXX.tmp)   # a name no other run uses, removed on any failure
+trap 'rm -rf "$work"; rm -f "$bundle_tmp"' EXIT   # keeps the removal of the work folder
+tar -C "$stage" -cf - . | xz -T0 -6 > "$bundle_tmp"
+sync "$bundle_tmp"
+mv "$bundle_tmp" .gpu/pgmo-gpu-bundle.tar.xz
 echo "gpu-bundle: wrote .gpu/pgmo-gpu-bundle.tar.xz ($(du -h .gpu/pgmo-gpu-bundle.tar.xz | cut -f1), runtime $runtime, commit $(cat "$stage/COMMIT"))" >&2

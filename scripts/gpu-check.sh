@@ -4,9 +4,17 @@
 #   2. pgmo bench-kernels on CUDA;
 #   3. pgmo train --data synthetic --compare-allocators of each paper network at batch 32, 224 px: the pool, torch-pool
 #      and planned allocators side by side in one process;
-#   4. the larger-batch claim on the GPU: train --batch max --memory-limit 4GiB --compare-allocators (resnet50 and
+#   4. pgmo infer --compare-allocators of each paper network at batch 32, 224 px, the same way;
+#   5. where the time goes: train (resnet50, batch 64) and infer (resnet50, batch 32) with --op-times;
+#   6. TF32: the same train and infer runs without and with --tf32;
+#   7. the paper's speed claim (scripts/speed-claim.sh with ACCELERATOR=cuda): each allocator at its own largest batch
+#      under a tight limit (vgg16 training within 2 GiB, resnet50 inference within 180 MiB), side by side, and
+#      samples/s against batch; its two JSON-lines files go to docs/speed-claim-cuda.jsonl and
+#      docs/speed-curves-cuda.jsonl, which scripts/paper-experiment.fsx turns into docs/results.md and SVG curves
+#      wherever the SDK runs;
+#   8. the larger-batch claim on the GPU: train --batch max --memory-limit 4GiB --compare-allocators (resnet50 and
 #      vgg16, 224 px);
-#   5. the whole runtime test suite, on a machine where `auto` picks CUDA.
+#   9. the whole runtime test suite, on a machine where `auto` picks CUDA.
 # With the .NET 10 SDK there, it builds the solution itself. Without it (the lent GPU machines have neither the SDK nor
 # a network), it runs from the archive that scripts/gpu-bundle.sh makes: .gpu/pgmo-gpu-bundle.tar.xz, or PGMO_BUNDLE.
 # Each step has a time limit and a failed step does not stop the others; the script exits 1 if any step failed.
@@ -14,6 +22,8 @@
 # every log to LOG_DIR when that is set. An out-of-memory training run is a result (recorded as such), not a failure.
 # BUDGET=S bounds the whole run (default 1800 s): each step gets at most what is left, and steps that no time is left for
 # are reported as not run, so the report is always written.
+# PARTS="infer op-times tf32 speed-claim" runs only those of steps 4-7 (default: all; the other steps always run), to fit
+# a short device budget: steps 4-7 start about 25 pgmo processes, the speed claim most of them.
 # Usage: scripts/gpu-check.sh        (STEPS=N training steps per run, default 6; LOG_DIR=DIR to keep the logs)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +45,9 @@ logs=${LOG_DIR:-$work/logs}
 mkdir -p "$logs"
 failures=()
 fail() { failures+=("$1"); say "FAILED: $1"; }
+parts=${PARTS:-all}
+# want PART: true when PARTS names it (or is all)
+want() { [[ " $parts " == *" all "* || " $parts " == *" $1 "* ]]; }
 say "$card"
 
 # --- the programs: built here with the SDK, or unpacked from the bundle --------------------------------------------
@@ -130,7 +143,93 @@ for a in j["allocators"]:
     rows+="$table"$'\n'
 done
 
-# --- 4. the larger batch under one memory limit ----------------------------------------------------------------------
+# --- 4. inference of the paper networks: the three allocators interleaved in one process each ------------------------
+infer_rows=""
+want infer || infer_rows="| (not run: PARTS) | | | | |"$'\n'
+for m in alexnet vgg16 googlenet resnet50 inception3; do
+    want infer || break
+    if [ "$(limit 120)" -lt 30 ]; then infer_rows+="| $m | | not run: out of time | | |"$'\n'; fail "infer --model $m: not run, out of time"; continue; fi
+    say "infer $m, pool, torch-pool and planned side by side"
+    log="$logs/infer-$m.log"
+    if ! timeout "$(limit 120)" "$dotnet" "$app/pgmo.dll" infer --model "$m" --batch 32 --image-size 224 --steps 10 \
+            --allocator planned --accelerator cuda --compare-allocators --json > "$log" 2>&1; then
+        infer_rows+="| $m | | failed | | |"$'\n'; fail "infer --model $m (see $(basename "$log"))"; continue
+    fi
+    if ! table=$(grep '^{' "$log" | tail -n 1 | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["accelerator"] == "cuda", "ran on " + str(j["accelerator"])
+for a in j["allocators"]:
+    print("| %s | %s | %.2f ± %.2f | %.1f | %.0f |" % (j["model"], a["allocator"], a["latencyMillis"], a["latencySpreadMillis"] / 2,
+          a["samplesPerSecond"], a["peakBytes"] / 1048576))' 2>> "$log"); then
+        infer_rows+="| $m | | no result | | |"$'\n'; fail "infer --model $m printed no usable JSON (see $(basename "$log"))"; continue
+    fi
+    infer_rows+="$table"$'\n'
+done
+
+# --- 5. where the time goes, and 6. TF32 against FP32 ----------------------------------------------------------------
+# run_figure PART NAME LIMIT ARGS...: runs pgmo ARGS into LOG_DIR/NAME.txt; prints the samples/s of its JSON line
+run_figure() {
+    local part=$1 name=$2 secs=$3; shift 3
+    if ! want "$part"; then echo "not run (PARTS)"; return; fi
+    if [ "$(limit "$secs")" -lt 20 ]; then fail "$name: not run, out of time"; echo "not run"; return; fi
+    if timeout "$(limit "$secs")" "$dotnet" "$app/pgmo.dll" "$@" --accelerator cuda --json > "$logs/$name.txt" 2>&1; then
+        grep '^{' "$logs/$name.txt" | tail -n 1 | python3 -c 'import json, sys; j = json.load(sys.stdin); print("%.1f" % j["samplesPerSecond"])' 2>/dev/null || echo "no result"
+    else
+        fail "$name (see $name.txt)"; echo "failed"
+    fi
+}
+op_train_args=(train --model resnet50 --data synthetic --batch 64 --image-size 224 --steps 6 --allocator planned)
+op_infer_args=(infer --model resnet50 --batch 32 --image-size 224 --steps 10 --allocator planned)
+say "op times of resnet50 training and inference"
+op_train=$(run_figure op-times op-times-train 200 "${op_train_args[@]}" --op-times)
+op_infer=$(run_figure op-times op-times-infer 120 "${op_infer_args[@]}" --op-times)
+say "TF32 against FP32: resnet50 training and inference"
+fp32_train=$(run_figure tf32 fp32-train 200 "${op_train_args[@]}")
+tf32_train=$(run_figure tf32 tf32-train 200 "${op_train_args[@]}" --tf32)
+fp32_infer=$(run_figure tf32 fp32-infer 120 "${op_infer_args[@]}")
+tf32_infer=$(run_figure tf32 tf32-infer 120 "${op_infer_args[@]}" --tf32)
+op_table() { [ -f "$logs/$1.txt" ] && sed -n '/op times of/,/^ *step /p' "$logs/$1.txt"; }
+
+# --- 7. the paper's speed claim ------------------------------------------------------------------------------------
+# speed_markdown CLAIM.jsonl CURVES.jsonl: the speed-claim table and the curves' points, in markdown
+speed_markdown() { python3 - "$1" "$2" <<'PY'
+import json, sys
+claims = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+curves = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+print("| run | limit | allocator | batch | peak MiB | ms per iteration | samples/s | vs pool |")
+print("|---|---:|---|---:|---:|---:|---:|---:|")
+for c in claims:
+    pool = next(a for a in c["allocators"] if a["allocator"] == "pool")["samplesPerSecond"]
+    for a in c["allocators"]:
+        ms = "%.1f" % a["millis"] if a["millis"] is not None else "-"
+        print("| %s %s, %d px | %s | %s | %d | %.0f | %s | %.1f | %s |" % (c["model"], c["mode"], c["imageSize"], c["limit"], a["allocator"], a["batch"],
+              a["peakBytes"] / 1048576, ms, a["samplesPerSecond"], "x%.2f" % (a["samplesPerSecond"] / pool) if pool > 0 else "-"))
+print()
+print("Samples/s against batch (the curves; planned allocator):")
+print()
+for c in claims:
+    points = sorted((p["batch"], p["samplesPerSecond"]) for p in curves if p["mode"] == c["mode"] and p["model"] == c["model"])
+    print("- %s %s: %s" % (c["model"], c["mode"], ", ".join("batch %d: %.1f" % p for p in points)))
+PY
+}
+speed_runs="train vgg16 224 2GiB;infer resnet50 224 180MiB"
+speed_table="(not run)"
+if ! want speed-claim; then speed_table="(not run: PARTS)"
+elif [ "$(limit 400)" -lt 60 ]; then fail "the speed claim: not run, out of time"
+else
+    say "the speed claim: $speed_runs, each allocator at its largest batch, then samples/s against batch"
+    mkdir -p "$work/speed"
+    if timeout "$(limit 400)" env OUT_DIR="$work/speed" PGMO_DLL="$app/pgmo.dll" DOTNET="$dotnet" ACCELERATOR=cuda STEPS=3 RUNS="$speed_runs" \
+            CURVE_BATCHES="1 4 16 64" bash scripts/speed-claim.sh > "$logs/speed-claim.log" 2>&1; then :
+    else fail "the speed claim (see speed-claim.log)"; fi
+    if [ -s "$work/speed/speed-claim-cuda.jsonl" ]; then
+        cp "$work/speed/speed-claim-cuda.jsonl" "$work/speed/speed-curves-cuda.jsonl" "$logs/" 2>/dev/null || true
+        speed_table=$(speed_markdown "$work/speed/speed-claim-cuda.jsonl" "$work/speed/speed-curves-cuda.jsonl") || speed_table="(no usable result)"
+    fi
+fi
+
+# --- 8. the larger batch under one memory limit ----------------------------------------------------------------------
 throughput=""
 for m in resnet50 vgg16; do
     say "train --model $m --batch max --memory-limit 4GiB --compare-allocators"
@@ -143,7 +242,7 @@ for m in resnet50 vgg16; do
     fi
 done
 
-# --- 5. the whole runtime suite ------------------------------------------------------------------------------------
+# --- 9. the whole runtime suite ------------------------------------------------------------------------------------
 say "the runtime test suite"
 timeout "$(limit 400)" "${test_cmd[@]}" > "$logs/tests.log" 2>&1
 rc=$?
@@ -185,6 +284,39 @@ suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" 
     echo "|---|---|---:|---:|---:|---:|"
     printf '%s' "$rows"
     echo
+    echo "## Inference (\`pgmo infer --model M --batch 32 --image-size 224 --steps 10 --accelerator cuda --compare-allocators --json\`)"
+    echo
+    echo "One process per network runs the three allocators interleaved. Latency is the median batch (upload, forward,"
+    echo "logits back) ± half its interquartile range."
+    echo
+    echo "| model | allocator | batch ms | samples/s | peak MiB |"
+    echo "|---|---|---:|---:|---:|"
+    printf '%s' "$infer_rows"
+    echo
+    echo "## Where the time goes (\`--op-times\`) and TF32 (\`--tf32\`)"
+    echo
+    echo "\`pgmo ${op_train_args[*]} --accelerator cuda\` and \`pgmo ${op_infer_args[*]} --accelerator cuda\`, each without"
+    echo "and with \`--tf32\` (samples/s), and once more with \`--op-times\` (which waits for the device around every op)."
+    echo
+    echo "| run | FP32 samples/s | TF32 samples/s | with --op-times (FP32) |"
+    echo "|---|---:|---:|---:|"
+    echo "| resnet50 training, batch 64 | $fp32_train | $tf32_train | $op_train |"
+    echo "| resnet50 inference, batch 32 | $fp32_infer | $tf32_infer | $op_infer |"
+    echo
+    echo '```'
+    op_table op-times-train
+    echo
+    op_table op-times-infer
+    echo '```'
+    echo
+    echo "## The paper's speed claim (\`OUT_DIR=... ACCELERATOR=cuda RUNS=\"$speed_runs\" CURVE_BATCHES=\"1 4 16 64\" bash scripts/speed-claim.sh\`)"
+    echo
+    echo "Each allocator at its own largest batch under the limit, side by side in one process; then the planned allocator"
+    echo "at each batch of the curve. The JSON lines are docs/speed-claim-cuda.jsonl and docs/speed-curves-cuda.jsonl;"
+    echo "\`dotnet fsi scripts/paper-experiment.fsx\` draws their curves into docs/results.md."
+    echo
+    echo "$speed_table"
+    echo
     echo "## The largest batch under 4 GiB (\`pgmo train --model M --data synthetic --image-size 224 --memory-limit 4GiB --batch max --allocator planned --steps 4 --accelerator cuda --compare-allocators\`, M = resnet50, vgg16)"
     echo
     echo '```'
@@ -192,7 +324,14 @@ suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" 
     echo '```'
 } > "$work/gpu-results.md"
 mkdir -p docs
-cp "$work/gpu-results.md" docs/gpu-results.md.tmp && mv docs/gpu-results.md.tmp docs/gpu-results.md
+publish() {   # publish FILE TARGET: through a name no other run uses, flushed before the rename
+    local tmp; tmp=$(mktemp "$(dirname "$2")/.$(basename "$2").XXXXXXXX.tmp")
+    cp "$1" "$tmp" && sync "$tmp" && mv "$tmp" "$2" || { rm -f "$tmp"; return 1; }
+}
+publish "$work/gpu-results.md" docs/gpu-results.md || exit 1
+for f in speed-claim-cuda.jsonl speed-curves-cuda.jsonl; do
+    [ -s "$work/speed/$f" ] && publish "$work/speed/$f" "docs/$f"
+done
 cp docs/gpu-results.md "$logs/" 2>/dev/null || true
 say "wrote docs/gpu-results.md"
 [ ${#failures[@]} -eq 0 ] || { say "${#failures[@]} step(s) failed"; exit 1; }

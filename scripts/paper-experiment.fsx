@@ -3,13 +3,16 @@
 // For each trace: the reserved bytes of both pools (CuPy's `pool`, PyTorch's `torch-pool`), the best-fit plan's peak,
 // the search plan's peak, the lower bound, the reduction against each pool and the planning times; then the largest
 // batch within 16 GiB and 80 GiB under each pool and the plan (read from datasets/traces/max-batch.jsonl, the
-// `pgmo max-batch --json` lines); then, when docs/throughput.jsonl is there (scripts/allocator-throughput.sh), the
-// samples per second each allocator trains at its largest batch under the same memory limit.
-// Prints a markdown table and writes docs/results.md and docs/results.svg.
+// `pgmo max-batch --json` lines); then, when docs/speed-claim.jsonl is there (scripts/speed-claim.sh), the samples per
+// second each allocator runs at its own largest batch under the same memory limit, and the samples/s-against-batch
+// curves of docs/speed-curves.jsonl, one SVG per network beside the results.
+// Prints a markdown table and writes docs/results.md, docs/results.svg and docs/speed-curve-*.svg.
 //
 //   dotnet build -c Release src/Planner.FSharp && dotnet fsi scripts/paper-experiment.fsx
 //   options: --out FILE.md (default docs/results.md; the chart goes beside it as FILE.svg)
 //            --time-limit S (search's budget per trace, default 1)   --repeat K (best-fit timing runs, default 5)
+//            --speed-claim FILE.jsonl,...  --speed-curves FILE.jsonl,...  (default docs/speed-claim-cpu.jsonl and -cuda.jsonl,
+//            docs/speed-curves-cpu.jsonl and -cuda.jsonl, those that exist)
 // Tests pass the planner themselves: dotnet fsi --define:PLANNER_GIVEN -r:PATH/Pgmo.Planner.dll scripts/paper-experiment.fsx
 #if !PLANNER_GIVEN
 #I "../src/Planner.FSharp/bin/Release/net10.0"
@@ -136,71 +139,166 @@ line "PyTorch's own answer to fragmentation, leave the plan much less to save on
 line ""
 line "## Largest batch within a memory budget"
 line ""
-line "From `pgmo max-batch --model NAME --budget SIZE --json` (exponential then binary search over dry-run traces; plan = best-fit),"
-line "saved in `datasets/traces/max-batch.jsonl`. The search assumes memory does not shrink as the batch grows; the pool's"
-line "reserved bytes are not strictly monotone, so a pool figure may miss an isolated larger batch that happens to fit."
+line "From `pgmo max-batch --model NAME --budget SIZE --json`, saved in `datasets/traces/max-batch.jsonl` by"
+line "`scripts/profile-paper-traces.sh`: the largest batch whose training run fits the budget under each allocator, with the"
+line "meaning of `pgmo train --batch max --memory-limit SIZE` (before its confirming real step). Each batch size is a dry"
+line "run through the allocator's own policy under the budget: building the network, then iterations until the allocator"
+line "reserves nothing more, where a pool that would pass the budget first gives back its wholly free cached segments and"
+line "retries, as CuPy and PyTorch do, and the planned allocator commits its dry-run plan's arena (plan = best-fit). The"
+line "search doubles then bisects, which assumes memory does not shrink as the batch grows; a pool's reserved bytes are not"
+line "strictly monotone, so a pool figure may miss an isolated larger batch that happens to fit."
 line ""
 let gain plan pool = 100.0 * float (plan - pool) / float (max 1 pool)
-line "| network | budget | pool | torch-pool | torch-expandable | plan | gain vs pool | gain vs torch-pool | gain vs torch-expandable |"
-line "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+/// The same search before commit 50ff294, which simulated the pools without a limit (they never gave their cache back)
+/// over one iteration's trace: datasets/traces/max-batch.jsonl of commit a65cfdb, as (model, GiB) -> pool, torch-pool,
+/// torch-expandable. The plan's figures were the same.
+let unlimited =
+    dict [ ("alexnet", 16L), (2333, 2583, 3800); ("alexnet", 80L), (12713, 12235, 19449); ("vgg16", 16L), (163, 133, 221)
+           ("vgg16", 80L), (724, 724, 1197); ("googlenet", 16L), (413, 440, 610); ("googlenet", 80L), (2203, 2398, 3068)
+           ("resnet50", 16L), (177, 181, 197); ("resnet50", 80L), (895, 893, 996); ("inception3", 16L), (140, 139, 174)
+           ("inception3", 80L), (768, 768, 882) ]
+let shown (e: int option) = match e with Some e -> string e | None -> "–"
+line "| network | budget | pool | torch-pool | torch-expandable | plan | gain vs pool | gain vs torch-pool | gain vs torch-expandable | pool, torch-pool, torch-expandable without a limit (before) |"
+line "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for (file, name) in networks do
     for g in [ 16L; 80L ] do
         match maxBatch file g with
         | Some m ->
-            let expandable, expandableGain =
-                match m.TorchExpandableMaxBatch with
-                | Some e -> string e, sprintf "%+.0f %%" (gain m.PlanMaxBatch e)
-                | None -> "–", "–"
-            line (sprintf "| %s | %d GiB | %d | %d | %s | %d | %+.0f %% | %+.0f %% | %s |" name g m.PoolMaxBatch m.TorchPoolMaxBatch expandable m.PlanMaxBatch
-                      (gain m.PlanMaxBatch m.PoolMaxBatch) (gain m.PlanMaxBatch m.TorchPoolMaxBatch) expandableGain)
-        | None -> line (sprintf "| %s | %d GiB | – | – | – | – | – | – | – |" name g)
+            let expandableGain = match m.TorchExpandableMaxBatch with Some e -> sprintf "%+.0f %%" (gain m.PlanMaxBatch e) | None -> "–"
+            let before = match unlimited.TryGetValue((file, g)) with | true, (p, t, e) -> sprintf "%d, %d, %d" p t e | _ -> "–"
+            line (sprintf "| %s | %d GiB | %d | %d | %s | %d | %+.0f %% | %+.0f %% | %s | %s |" name g m.PoolMaxBatch m.TorchPoolMaxBatch (shown m.TorchExpandableMaxBatch) m.PlanMaxBatch
+                      (gain m.PlanMaxBatch m.PoolMaxBatch) (gain m.PlanMaxBatch m.TorchPoolMaxBatch) expandableGain before)
+        | None -> line (sprintf "| %s | %d GiB | – | – | – | – | – | – | – | – |" name g)
 line ""
+// how the figures moved: the pools' batches under a real limit against their unlimited simulation
+let moved =
+    [ for (file, name) in networks do
+        for g in [ 16L; 80L ] do
+            match maxBatch file g, unlimited.TryGetValue((file, g)) with
+            | Some m, (true, (p, t, _)) -> yield name, g, m, p, t
+            | _ -> () ]
+if not moved.IsEmpty then
+    let range (xs: float list) = sprintf "%.0f–%.0f %%" (List.min xs) (List.max xs)
+    let poolGains = moved |> List.map (fun (_, _, m, p, _) -> gain m.PoolMaxBatch p)
+    let (bn, bg, bm, bp, _) = moved |> List.maxBy (fun (_, _, m, p, _) -> gain m.PoolMaxBatch p)
+    let before = moved |> List.map (fun (_, _, m, p, _) -> gain m.PlanMaxBatch p)
+    let after = moved |> List.map (fun (_, _, m, _, _) -> gain m.PlanMaxBatch m.PoolMaxBatch)
+    let first = "How the figures moved: simulated without a limit, a pool kept every segment it ever made, so its largest batch was the one whose single iteration fit unflushed."
+    let second = sprintf "Under the limit it gives back its cache and retries, and its largest batch rises by %s (most for %s within %d GiB: %d instead of %d); the plan's does not move." (range poolGains) bn bg bm.PoolMaxBatch bp
+    let third = sprintf "The plan's gain over the pool falls from %s to %s: under a real limit the pools' flush and retry recovers most of what fragmentation costs them at their largest batch, as on the H200 (docs/gpu-results.md)." (range before) (range after)
+    let fourth = "The plan's batch is the lower bound's: naive, one device allocation per tensor and so no fragmentation at all, reaches the same batch within one sample (its figures are in the JSON lines)."
+    line (String.concat " " [ first; second; third; fourth ])
+    line ""
 
-// throughput at each allocator's largest batch under one limit (scripts/allocator-throughput.sh), when measured
-let throughputFile = Path.Combine(root, "docs", "throughput.jsonl")
-if File.Exists throughputFile then
-    line "## Throughput at each allocator's largest batch under the same memory limit"
+// the paper's speed claim: each allocator at its own largest batch under one limit, and samples/s against batch
+// (scripts/speed-claim.sh), when measured
+let outDir = Path.GetDirectoryName outMd
+let jsonLines (path: string) =
+    if File.Exists path then [ for text in File.ReadAllLines path do if text.Trim() <> "" then yield JsonDocument.Parse(text).RootElement ] else []
+let str (j: JsonElement) (name: string) = j.GetProperty(name).GetString()
+let num (j: JsonElement) (name: string) = match j.GetProperty(name).ValueKind with JsonValueKind.Number -> j.GetProperty(name).GetDouble() | _ -> nan
+let speedFiles name fallback =
+    [ for f in (option name (String.Join(",", [ for acc in [ "cpu"; "cuda" ] -> Path.Combine(root, "docs", sprintf fallback acc) ]))).Split(',') -> Path.GetFullPath f ]
+let claims = speedFiles "--speed-claim" "speed-claim-%s.jsonl" |> List.collect jsonLines
+let curvePoints = speedFiles "--speed-curves" "speed-curves-%s.jsonl" |> List.collect jsonLines
+let runName (j: JsonElement) = sprintf "%s %s, %.0f px" (str j "model") (if str j "mode" = "infer" then "inference" else "training") (num j "imageSize")
+
+/// A line chart of samples/s against batch (log2 axis), with a dashed vertical line at each allocator's largest batch.
+let curveChart (title: string) (subtitle: string) (points: (int * float) list) (marks: (string * int) list) =
+    let inv = Globalization.CultureInfo.InvariantCulture
+    let f (x: float) = x.ToString("0.#", inv)
+    let left, top, w, h = 70.0, 60.0, 520.0, 280.0
+    let xMax = Math.Pow(2.0, Math.Ceiling(Math.Log(max 2.0 (float (List.max (List.map fst points @ List.map snd marks))), 2.0)))
+    let yMax = (points |> List.map snd |> List.max) * 1.15
+    let x (b: float) = left + w * Math.Log(b, 2.0) / Math.Log(xMax, 2.0)
+    let y (v: float) = top + h - h * v / yMax
+    let sb = StringBuilder()
+    let add (s: string) = sb.Append(s).Append('\n') |> ignore
+    add (sprintf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%s\" height=\"%s\" font-family=\"sans-serif\" font-size=\"12\">" (f (left + w + 40.0)) (f (top + h + 60.0)))
+    add "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
+    add (sprintf "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>" title)
+    add (sprintf "<text x=\"10\" y=\"40\" fill=\"#555\">%s</text>" subtitle)
+    let step = let raw = yMax / 5.0 in let p = Math.Pow(10.0, Math.Floor(Math.Log10 raw)) in [ 1.0; 2.0; 5.0; 10.0 ] |> List.map ((*) p) |> List.find (fun s -> s >= raw)
+    for k in 0 .. int (yMax / step) do
+        let v = float k * step
+        add (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"#ddd\"/>" (f left) (f (y v)) (f (left + w)) (f (y v)))
+        add (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"end\">%s</text>" (f (left - 6.0)) (f (y v + 4.0)) (v.ToString("0.##", inv)))
+    let mutable b = 1
+    while float b <= xMax do
+        add (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"#ddd\"/>" (f (x (float b))) (f top) (f (x (float b))) (f (top + h)))
+        add (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">%d</text>" (f (x (float b))) (f (top + h + 16.0)) b)
+        b <- b * 2
+    add (sprintf "<text x=\"%s\" y=\"%s\" text-anchor=\"middle\">batch (samples per iteration)</text>" (f (left + w / 2.0)) (f (top + h + 36.0)))
+    add (sprintf "<text x=\"16\" y=\"%s\" transform=\"rotate(-90 16 %s)\" text-anchor=\"middle\">samples/s</text>" (f (top + h / 2.0)) (f (top + h / 2.0)))
+    let colours = dict [ "pool", "#e15759"; "torch-pool", "#f28e2b"; "torch-expandable", "#b07aa1"; "planned", "#4e79a7" ]
+    marks |> List.iteri (fun i (name, batch) ->
+        if batch > 0 then
+            let c = if colours.ContainsKey name then colours.[name] else "#888"
+            add (sprintf "<line x1=\"%s\" y1=\"%s\" x2=\"%s\" y2=\"%s\" stroke=\"%s\" stroke-dasharray=\"5,4\" stroke-width=\"1.5\"/>" (f (x (float batch))) (f top) (f (x (float batch))) (f (top + h)) c)
+            let right = x (float batch) > left + 0.75 * w
+            add (sprintf "<text x=\"%s\" y=\"%s\" fill=\"%s\" text-anchor=\"%s\">%s: %d</text>" (f (x (float batch) + (if right then -4.0 else 4.0))) (f (top + 14.0 + 14.0 * float i)) c (if right then "end" else "start") name batch))
+    let sorted = points |> List.sortBy fst
+    add (sprintf "<polyline fill=\"none\" stroke=\"#333\" stroke-width=\"2\" points=\"%s\"/>" (sorted |> List.map (fun (b, v) -> f (x (float b)) + "," + f (y v)) |> String.concat " "))
+    for (b, v) in sorted do add (sprintf "<circle cx=\"%s\" cy=\"%s\" r=\"3.5\" fill=\"#333\"/>" (f (x (float b))) (f (y v)))
+    add "</svg>"
+    sb.ToString()
+
+let curveFiles = ResizeArray<string * string>()
+if not claims.IsEmpty then
+    line "## The paper's speed claim: a larger batch in the same memory"
     line ""
-    line "From `bash scripts/allocator-throughput.sh` (`docs/throughput.jsonl`): `pgmo train --model M --memory-limit SIZE"
-    line "--batch max --compare-allocators` finds each allocator's largest batch under the limit (dry runs through its own"
-    line "policy, then one confirming real step) and times steady-state steps of all three side by side in one process,"
-    line "interleaved (median ± half the interquartile range). A larger batch in the same memory is the paper's speed-up."
+    line "From `bash scripts/speed-claim.sh` (`docs/speed-claim-ACC.jsonl`, `docs/speed-curves-ACC.jsonl`; on a GPU machine"
+    line "`ACCELERATOR=cuda`, which `scripts/gpu-check.sh` runs). Each run is one command,"
+    line "`pgmo MODE --model M --image-size S --memory-limit SIZE --batch max --allocator planned --compare-allocators --steps 3`:"
+    line "it finds each allocator's largest batch under the limit (dry runs through its own policy, the pools giving back"
+    line "their cache and retrying under pressure, then one confirming real iteration) and times pool, torch-pool and planned"
+    line "at their own batches side by side in one process, interleaved (median ± half the interquartile range of the"
+    line "iterations: training steps, or inference batches). The limits are the tight ones where the pool's largest batch"
+    line "is small. The machine and its load average (before and after the run) are in each row."
     line ""
-    line "| network | limit | accelerator | allocator | batch | peak (MiB) | step (ms) | samples/s | vs pool | vs torch-pool |"
+    line "| run | limit | machine (load) | allocator | batch | peak (MiB) | iteration (ms) | samples/s | vs pool | vs torch-pool |"
     line "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"
-    for text in File.ReadAllLines throughputFile do
-        if text.Trim() <> "" then
-            let j = JsonDocument.Parse(text).RootElement
-            let runs = [ for a in j.GetProperty("allocators").EnumerateArray() -> a ]
-            let rate name = runs |> List.find (fun a -> a.GetProperty("allocator").GetString() = name) |> fun a -> a.GetProperty("samplesPerSecond").GetDouble()
-            let ratio (x: float) b = if b > 0.0 then sprintf "x%.2f" (x / b) else "–"
-            for a in runs do
-                let sps = a.GetProperty("samplesPerSecond").GetDouble()
-                let step =
-                    match a.GetProperty("stepMillis").ValueKind with
-                    | JsonValueKind.Number -> sprintf "%.1f ± %.1f" (a.GetProperty("stepMillis").GetDouble()) (a.GetProperty("stepSpreadMillis").GetDouble() / 2.0)
-                    | _ -> "– (no batch fits)"
-                line (sprintf "| %s | %.0f MiB | %s | %s | %d | %.2f | %s | %.1f | %s | %s |" (j.GetProperty("model").GetString())
-                          (float (j.GetProperty("memoryLimit").GetInt64()) / 1048576.0) (j.GetProperty("accelerator").GetString())
-                          (a.GetProperty("allocator").GetString()) (a.GetProperty("batch").GetInt32()) (float (a.GetProperty("peakBytes").GetInt64()) / 1048576.0)
-                          step sps (ratio sps (rate "pool")) (ratio sps (rate "torch-pool")))
+    for j in claims do
+        let runs = [ for a in j.GetProperty("allocators").EnumerateArray() -> a ]
+        let rate name = runs |> List.find (fun a -> str a "allocator" = name) |> fun a -> num a "samplesPerSecond"
+        let ratio (x: float) b = if b > 0.0 then sprintf "x%.2f" (x / b) else "–"
+        for a in runs do
+            let sps = num a "samplesPerSecond"
+            let ms = if Double.IsNaN(num a "millis") then "– (no batch fits)" else sprintf "%.0f ± %.0f" (num a "millis") (num a "spreadMillis" / 2.0)
+            line (sprintf "| %s | %s | %s, %s (load %s) | %s | %.0f | %.1f | %s | %.2f | %s | %s |" (runName j) (str j "limit") (str j "machine") (str j "accelerator")
+                      (str j "load") (str a "allocator") (num a "batch") (num a "peakBytes" / 1048576.0) ms sps (ratio sps (rate "pool")) (ratio sps (rate "torch-pool")))
     line ""
-    for text in File.ReadAllLines throughputFile do
-        if text.Trim() <> "" then
-            let j = JsonDocument.Parse(text).RootElement
-            let byName = [ for a in j.GetProperty("allocators").EnumerateArray() -> a.GetProperty("allocator").GetString(), a ] |> Map.ofList
-            let batchOf name = byName.[name].GetProperty("batch").GetInt32()
-            let rateOf name = byName.[name].GetProperty("samplesPerSecond").GetDouble()
-            line (sprintf "- %s within %.0f MiB on %s: the plan fits batch %d against %d (pool) and %d (torch-pool), %+.0f %% and %+.0f %%; samples/s %+.0f %% and %+.0f %%."
-                      (j.GetProperty("model").GetString()) (float (j.GetProperty("memoryLimit").GetInt64()) / 1048576.0) (j.GetProperty("accelerator").GetString())
-                      (batchOf "planned") (batchOf "pool") (batchOf "torch-pool")
-                      (gain (batchOf "planned") (batchOf "pool")) (gain (batchOf "planned") (batchOf "torch-pool"))
-                      (100.0 * (rateOf "planned" / rateOf "pool" - 1.0)) (100.0 * (rateOf "planned" / rateOf "torch-pool" - 1.0)))
+    for j in claims do
+        let byName = [ for a in j.GetProperty("allocators").EnumerateArray() -> str a "allocator", a ] |> Map.ofList
+        let batchOf name = int (num byName.[name] "batch")
+        let rateOf name = num byName.[name] "samplesPerSecond"
+        let versus baseline =
+            if batchOf baseline = 0 then sprintf "%s fits no batch" baseline
+            else sprintf "%+.0f %% in batch and x%.2f in samples/s against %s (batch %d)" (gain (batchOf "planned") (batchOf baseline)) (rateOf "planned" / rateOf baseline) baseline (batchOf baseline)
+        let others = byName |> Map.toList |> List.map fst |> List.filter ((<>) "planned") |> List.sortBy (fun n -> if n = "pool" then "" else n)
+        line (sprintf "- %s within %s on %s: the plan fits batch %d; %s." (runName j) (str j "limit") (str j "accelerator") (batchOf "planned") (others |> List.map versus |> String.concat "; "))
     line ""
-    line "A larger batch raises throughput only where a step has fixed costs to share (a GPU that small batches leave idle);"
-    line "on the CPU accelerator a step's time grows about in proportion to its batch, so the samples per second above move"
-    line "little and the gain is the batch itself."
+    line "### Samples per second against batch"
     line ""
+    line "For each run's network, `pgmo MODE --model M --image-size S --batch B --allocator planned` at batches 1, 2, 4, 8, 16"
+    line "and at each allocator's largest batch above (inference: `--steps 3`, the median batch after a warm-up; training:"
+    line "`--steps 4 --op-times`, the mean step after the first), one process per batch. Dashed lines mark each allocator's"
+    line "largest batch under the run's limit: where the curve still rises at the plan's line, its larger batch pays."
+    line ""
+    for j in claims do
+        let mode, model, acc = str j "mode", str j "model", str j "accelerator"
+        let same (c: JsonElement) = str c "mode" = mode && str c "model" = model && str c "accelerator" = acc && num c "imageSize" = num j "imageSize"
+        let points = [ for c in curvePoints do if same c then yield int (num c "batch"), num c "samplesPerSecond" ]
+        if not points.IsEmpty then
+            let marks = [ for a in j.GetProperty("allocators").EnumerateArray() -> str a "allocator", int (num a "batch") ]
+            let file = sprintf "speed-curve-%s-%s-%s.svg" acc mode model
+            let machine = curvePoints |> List.find same |> fun c -> sprintf "%s, %s" (str c "machine") (str c "accelerator")
+            curveFiles.Add((file, curveChart (sprintf "%s: samples/s against batch" (runName j)) (sprintf "%s; largest batch within %s per allocator" machine (str j "limit")) points marks))
+            line (sprintf "![%s: samples/s against batch](%s)" (runName j) file)
+            line ""
+            line (sprintf "`pgmo %s --model %s --image-size %.0f --batch B --allocator planned %s` on %s." mode model (num j "imageSize")
+                      (if mode = "infer" then "--steps 3" else "--steps 4 --op-times") machine)
+            line ""
 
 // the targets, checked honestly
 let worstRatio = rows |> List.maxBy (fun r -> r.Ratio)
@@ -215,8 +313,10 @@ line (sprintf "- Plan within 2 %% of the lower bound on every trace: %s (worst b
 line (sprintf "- Reduction against the pool in the paper's range (the paper reports up to 49.5 %%; target here: at least 40 %% on some trace): %s, largest %.1f %% (%s batch %d), smallest %.1f %% (%s batch %d)."
           (verdict (bestReduction.Reduction >= 40.0)) bestReduction.Reduction bestReduction.Network bestReduction.Batch
           (rows |> List.map (fun r -> r.Reduction) |> List.min) (rows |> List.minBy (fun r -> r.Reduction)).Network (rows |> List.minBy (fun r -> r.Reduction)).Batch)
-line (sprintf "- Plan allows a larger batch than the pool within the same budget on every network (16 and 80 GiB): %s." (verdict planBeatsPool))
-line (sprintf "- Plan allows a larger batch than torch-pool within the same budget on every network (16 and 80 GiB): %s." (verdict planBeatsTorch))
+let planAtLeast = networks |> List.forall (fun (f, _) -> [ 16L; 80L ] |> List.forall (fun g -> match maxBatch f g with Some m -> m.PlanMaxBatch >= max m.PoolMaxBatch m.TorchPoolMaxBatch | None -> false))
+line (sprintf "- Plan allows a larger batch than the pool within the same budget on every network (16 and 80 GiB, pools under the limit): %s." (verdict planBeatsPool))
+line (sprintf "- Plan allows a larger batch than torch-pool within the same budget on every network (16 and 80 GiB, pools under the limit): %s." (verdict planBeatsTorch))
+line (sprintf "- Plan allows at least the batch of both pools on every network (16 and 80 GiB): %s." (verdict planAtLeast))
 line (sprintf "- Reduction against torch-pool: largest %.1f %% (%s batch %d), smallest %.1f %% (%s batch %d)."
           (rows |> List.map (fun r -> r.TorchReduction) |> List.max) (rows |> List.maxBy (fun r -> r.TorchReduction)).Network (rows |> List.maxBy (fun r -> r.TorchReduction)).Batch
           (rows |> List.map (fun r -> r.TorchReduction) |> List.min) (rows |> List.minBy (fun r -> r.TorchReduction)).Network (rows |> List.minBy (fun r -> r.TorchReduction)).Batch)
@@ -255,11 +355,23 @@ let reductionChart (rows: Row list) =
 let svg = reductionChart rows
 
 Directory.CreateDirectory(Path.GetDirectoryName outMd) |> ignore
+/// Writes text to a temporary file beside the path with a name no other write uses, flushed to disk, then renames it
+/// over the path: the path holds the old or the whole new text, never part of it; a failure removes the temporary file.
 let writeAtomically (path: string) (text: string) =
-    let temp = path + ".tmp"
-    File.WriteAllText(temp, text)
-    File.Move(temp, path, true)
+    let full = Path.GetFullPath path
+    let tmp = Path.Combine(Path.GetDirectoryName full, sprintf ".%s.%d.%s.tmp" (Path.GetFileName full) Environment.ProcessId (Guid.NewGuid().ToString "N"))
+    try
+        do
+            use stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)
+            let bytes = Text.UTF8Encoding(false).GetBytes text
+            stream.Write(bytes, 0, bytes.Length)
+            stream.Flush true
+        File.Move(tmp, full, true)
+    with _ ->
+        (try File.Delete tmp with _ -> ())
+        reraise ()
 writeAtomically outSvg svg
+for (file, text) in curveFiles do writeAtomically (Path.Combine(outDir, file)) text
 writeAtomically outMd (md.ToString())
 printf "%s" (md.ToString())
 printfn "written %s and %s" outMd outSvg

@@ -15,12 +15,13 @@ for model in alexnet vgg16 googlenet resnet50 inception3; do
     pgmo profile --model "$model" --batch "$batch" --dry-run --out "$out/$model-b$batch.csv"
   done
 done
-tmp="$out/.max-batch.jsonl.tmp"
-: > "$tmp"
+tmp=$(mktemp "$out/.max-batch.jsonl.XXXXXXXX.tmp")   # a name no other run uses, removed on any failure
+trap 'rm -f "$tmp"' EXIT
 for model in alexnet vgg16 googlenet resnet50 inception3; do
   for budget in 16GiB 80GiB; do
     # the last line of --json output is one JSON object; millis is dropped so the file does not change between runs
     pgmo max-batch --model "$model" --budget "$budget" --json | tail -n 1 | jq -c 'del(.millis)' >> "$tmp"
   done
 done
+sync "$tmp"
 mv "$tmp" "$out/max-batch.jsonl"

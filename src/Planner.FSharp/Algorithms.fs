@@ -1,86 +1,127 @@
 namespace Pgmo.Planner
 
 open System
+open System.Runtime.InteropServices
 open System.Threading
 
-/// Settings of one planning run; only time-bounded algorithms (search) use the time limit, seed and cancellation.
-type PlanSettings =
-    { /// Wall-clock budget of time-bounded algorithms.
-      TimeLimit: TimeSpan
-      /// Seed of randomized algorithms.
-      Seed: int
-      /// Stops time-bounded algorithms early (they return their best plan so far).
-      Cancellation: CancellationToken }
+/// What an algorithm of the registry gives for a problem: a plan and the peak it is charged for it (Plan.peak for a
+/// placement, the reserved bytes for a pool, whose segments may hold free space above the last block), or only a
+/// bound (the lower bound gives no plan: its peak is the bound, as XLA's no-fragmentation heap gives only a size),
+/// and what a solver proves.
+[<Sealed>]
+type Planned(plan: Plan option, peak: int64, bound: int64 option, status: string option) =
+    /// A plan charged `peak` bytes.
+    new(plan: Plan, peak: int64) = Planned(Some plan, peak, None, None)
+    /// Offsets in problem order, or null for an algorithm that only bounds the peak (the lower bound).
+    member _.Plan : Plan = match plan with Some p -> p | None -> Unchecked.defaultof<Plan>
+    /// The plan, if the algorithm gives one (for F# callers).
+    member _.PlanIfAny : Plan option = plan
+    /// True with the plan when the algorithm gives one (every algorithm but the lower bound).
+    member _.TryGetPlan([<Out>] result: byref<Plan>) : bool =
+        match plan with
+        | Some x -> result <- x; true
+        | None -> result <- Unchecked.defaultof<Plan>; false
+    /// The peak charged, in bytes (for the lower bound: the bound).
+    member _.Peak : int64 = peak
+    /// A proven lower bound on every valid plan's peak in bytes, when the algorithm proves one (else null).
+    member _.Bound : Nullable<int64> = Option.toNullable bound
+    /// The proven bound, if any (for F# callers).
+    member _.BoundIfAny : int64 option = bound
+    /// How a solver's run ended ("optimal", "feasible", ...), null for the others.
+    member _.Status : string = defaultArg status null
 
-/// A plan and the peak its algorithm is charged for it: Plan.peak for placement algorithms, the reserved bytes for
-/// a pool (whose segments may hold free space above the last block).
-type Planned =
-    { /// Offsets in problem order.
-      Plan: Plan
-      /// The peak charged, in bytes.
-      Peak: int64 }
-
-/// A named planning algorithm: a function from a problem to a plan and its charged peak.
+/// A named algorithm of the registry: from a problem (its time axis) and the run's options (time limit, node budget,
+/// seed, cancellation, hint: only the algorithms that use them read them) to what it gives (Planned).
 type Algorithm =
-    { /// The name on the command line (`plan --algorithm`, `train --algorithm`).
+    { /// The name on the command line (`plan --algorithm`, `train --algorithm`, `compare`).
       Name: string
       /// One line saying what it does.
       Summary: string
-      /// Plans a problem.
-      Run: PlanSettings -> Problem -> Planned }
-    /// Plans a problem under the settings.
-    member a.Plan(problem: Problem, settings: PlanSettings) : Planned = a.Run settings problem
+      /// Runs on the problem of a time axis (built once per problem and shared by the algorithms run on it).
+      Run: SolveOptions -> TimeAxis -> Planned }
+    /// Runs on a problem under the options.
+    member a.Plan(problem: Problem, options: SolveOptions) : Planned = a.Run options (TimeAxis problem)
+    /// Runs on the problem of a time axis under the options.
+    member a.PlanOn(axis: TimeAxis, options: SolveOptions) : Planned = a.Run options axis
     override a.ToString() = a.Name
 
-/// The registry of planning algorithms, by the names the command line uses.
+/// The registry of algorithms, by the names the command line uses: the heuristics, the pools and the lower bound
+/// (Pgmo.Planner.Optimal's Registry adds the exact solver).
 [<RequireQualifiedAccess>]
 module Algorithms =
 
-    /// Settings from a time limit, a seed and a cancellation token.
-    let settings (timeLimit: TimeSpan) (seed: int) (cancellation: CancellationToken) =
-        { TimeLimit = timeLimit; Seed = seed; Cancellation = cancellation }
+    /// Options with a time limit, a seed and a cancellation token (the rest as SolveOptions.defaults).
+    let settings (timeLimit: TimeSpan) (seed: int) (cancellation: CancellationToken) : SolveOptions =
+        { SolveOptions.defaults with TimeLimit = timeLimit; Seed = seed; Cancellation = cancellation }
 
-    /// Default settings: 5 s time limit, seed 1, no cancellation.
-    let defaults = settings (TimeSpan.FromSeconds 5.0) 1 CancellationToken.None
+    /// Default options: 5 s, seed 1, no cancellation (SolveOptions.defaults).
+    let defaults = SolveOptions.defaults
 
-    let private placement name summary (f: Problem -> Plan) =
-        { Name = name; Summary = summary; Run = fun _ p -> let plan = f p in { Plan = plan; Peak = Plan.peak p plan } }
+    /// What a placement algorithm gives: its plan, charged its peak.
+    let planned (axis: TimeAxis) (plan: Plan) : Planned =
+        Planned(plan, Plan.peak axis.Problem plan)
+
+    /// The best of several named results: the valid plan of lowest charged peak (the first on ties), with its
+    /// name. Results without a plan or with an invalid one are passed over; None when none is left.
+    let lowest (axis: TimeAxis) (results: (string * Planned) seq) : (string * Planned) option =
+        results
+        |> Seq.filter (fun (_, r: Planned) -> match r.PlanIfAny with Some plan -> Validate.isValidOn axis plan | None -> false)
+        |> Seq.fold (fun best (name, r) ->
+            match best with
+            | Some (_, b: Planned) when b.Peak <= r.Peak -> best
+            | _ -> Some (name, r)) None
+
+    /// The best of several algorithms as one: each runs on the problem, and the valid plan of lowest charged peak
+    /// wins (the first on ties; see lowest).
+    let bestOf (name: string) (summary: string) (algorithms: Algorithm list) : Algorithm =
+        { Name = name; Summary = summary
+          Run = fun options axis ->
+            match lowest axis (algorithms |> Seq.map (fun a -> a.Name, a.Run options axis)) with
+            | Some (_, r) -> r
+            | None -> failwithf "%s: no algorithm gave a valid plan" name }
+
+    let private placement name summary (f: TimeAxis -> Plan) =
+        { Name = name; Summary = summary; Run = fun _ axis -> planned axis (f axis) }
 
     let private pool summary (policy: PoolPolicy) =
         { Name = PoolPolicy.name policy; Summary = summary
-          Run = fun _ p ->
-            let r = Pool.simulate policy p
-            // an online pool knows no pins or gaps: its plan repaired to honour them, charged at least the pool's bytes
-            if Gaps.special p then
-                let plan = Placement.repair p r.Plan
-                { Plan = plan; Peak = max r.Reserved (Plan.peak p plan) }
-            else { Plan = r.Plan; Peak = r.Reserved } }
+          Run = fun _ axis ->
+            let r = Pool.simulate policy axis.Problem
+            // an online pool holds a buffer's bytes over its whole lifetime (its gaps live) and knows no pins: the
+            // pinned buffers go to their pins and the others around them, charged at least the pool's bytes
+            let plan = Placement.keepPins axis r.Plan
+            Planned(plan, max r.Reserved (Plan.peak axis.Problem plan)) }
 
+    /// The max-load lower bound: no plan, its peak is the bound (Bounds.lowerBound).
+    let lowerBound =
+        { Name = "lower-bound"; Summary = "the largest total of bytes live at one step, and pinned tops: no plan is lower (no plan of its own)"
+          Run = fun _ axis -> let lb = Bounds.lowerBoundOn axis in Planned(None, lb, Some lb, None) }
     /// The paper's skyline best-fit.
-    let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.plan
+    let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.planOn
     /// TFLite's greedy by size.
-    let greedySize = placement "greedy-size" "TFLite's greedy by size: largest first into the smallest fitting gap" Greedy.plan
+    let greedySize = placement "greedy-size" "TFLite's greedy by size: largest first into the smallest fitting gap" Greedy.planOn
     /// XLA's heap simulator, spatial order.
-    let xlaSpatial = placement (Xla.name XlaStrategy.Spatial) "XLA heap simulator best-fit, ordered by size then duration" (Xla.plan XlaStrategy.Spatial)
+    let xlaSpatial = placement (Xla.name XlaStrategy.Spatial) "XLA heap simulator best-fit, ordered by size then duration" (Xla.planOn XlaStrategy.Spatial)
     /// XLA's heap simulator, temporal order.
-    let xlaTemporal = placement (Xla.name XlaStrategy.Temporal) "XLA heap simulator best-fit, ordered by duration then size" (Xla.plan XlaStrategy.Temporal)
+    let xlaTemporal = placement (Xla.name XlaStrategy.Temporal) "XLA heap simulator best-fit, ordered by duration then size" (Xla.planOn XlaStrategy.Temporal)
     /// An online first-fit malloc.
-    let firstFit = placement "first-fit" "online in allocation order, lowest free address (malloc)" FirstFit.plan
+    let firstFit = placement "first-fit" "online in allocation order, lowest free address (malloc)" FirstFit.planOn
     /// CuPy's caching pool, the paper's baseline.
     let cupyPool = pool "CuPy's caching pool: 512 B rounding, best-fit blocks, new segments of the request's size, never released; peak = reserved bytes" PoolPolicy.CuPy
     /// PyTorch's CUDA caching allocator with its default settings.
     let torchPool = pool "PyTorch's caching allocator: 512 B rounding, small (<= 1 MiB, 2 MiB segments) and large (20 MiB segments) pools, best fit; peak = reserved bytes" PoolPolicy.Torch
     /// PyTorch's CUDA caching allocator with expandable segments.
     let torchExpandable = pool "PyTorch's caching allocator with expandable_segments:True: per pool one segment growing by 2 MiB (small) or 20 MiB (large) pages, best fit, rests >= 512 B split; peak = pages mapped" PoolPolicy.TorchExpandable
-    /// Heuristic search within the time limit.
+    /// Heuristic search within the time limit or the node budget.
     let search =
-        { Name = "search"; Summary = "best of many orderings and local search within --time-limit, stops at the lower bound"
-          Run = fun s p ->
-            let plan = Search.plan { Search.defaults with TimeLimit = s.TimeLimit; Seed = s.Seed; Cancellation = s.Cancellation } p
-            { Plan = plan; Peak = Plan.peak p plan } }
+        { Name = "search"; Summary = "best of many orderings, the exact descent and local search within --time-limit (or --nodes), stops at the lower bound"
+          Run = fun options axis -> planned axis (Search.planOn options axis) }
 
-    /// Every algorithm, the paper's best-fit first.
-    let all : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; torchExpandable; search ]
+    /// Every algorithm that gives a plan, the paper's best-fit first.
+    let planners : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; torchExpandable; search ]
+
+    /// Every algorithm of this assembly: the planners, then the lower bound.
+    let all : Algorithm list = planners @ [ lowerBound ]
 
     /// The names of all algorithms.
     let names = all |> List.map (fun a -> a.Name)
@@ -96,4 +137,4 @@ module Algorithms =
         | PoolPolicy.TorchExpandable -> torchExpandable
 
     /// Runs an algorithm on a problem.
-    let run (algorithm: Algorithm) (settings: PlanSettings) (problem: Problem) : Planned = algorithm.Run settings problem
+    let run (algorithm: Algorithm) (options: SolveOptions) (problem: Problem) : Planned = algorithm.Run options (TimeAxis problem)

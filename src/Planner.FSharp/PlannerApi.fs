@@ -72,11 +72,12 @@ type PlannerApi =
 
     // ---- algorithms
 
-    /// Every algorithm, the paper's best-fit first.
-    static member Algorithms : Algorithm[] = Array.ofList Algorithms.all
+    /// Every planning algorithm (each gives a plan), the paper's best-fit first; TryFindAlgorithm also finds the
+    /// `lower-bound` entry of the registry, which gives only a bound (its Planned.Plan is null).
+    static member Algorithms : Algorithm[] = Array.ofList Algorithms.planners
 
-    /// The names of every algorithm, in registry order.
-    static member AlgorithmNames : string[] = Array.ofList Algorithms.names
+    /// The names of every planning algorithm, in registry order.
+    static member AlgorithmNames : string[] = Algorithms.planners |> List.map (fun a -> a.Name) |> Array.ofList
 
     /// The algorithm with that name; false (and null) when there is none.
     static member TryFindAlgorithm(name: string, [<Out>] algorithm: byref<Algorithm>) : bool =
@@ -84,26 +85,41 @@ type PlannerApi =
         | Some a -> algorithm <- a; true
         | None -> algorithm <- Unchecked.defaultof<Algorithm>; false
 
-    /// A custom algorithm from a .NET delegate (problem, settings) -> planned.
-    static member Algorithm(name: string, summary: string, plan: System.Func<Problem, PlanSettings, Planned>) : Algorithm =
-        { Name = name; Summary = summary; Run = fun settings problem -> plan.Invoke(problem, settings) }
+    /// A custom algorithm from a .NET delegate (problem, options) -> planned.
+    static member Algorithm(name: string, summary: string, plan: System.Func<Problem, SolveOptions, Planned>) : Algorithm =
+        { Name = name; Summary = summary; Run = fun settings axis -> plan.Invoke(axis.Problem, settings) }
 
     /// The algorithm that simulates a pool policy (`pool`, `torch-pool`, `torch-expandable`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
 
-    /// Settings of a planning run: the budget of time-bounded algorithms (search), the seed of randomized ones, and a
-    /// token that stops them early (they return their best plan so far).
-    static member Settings(timeLimit: System.TimeSpan, seed: int, cancellation: System.Threading.CancellationToken) : PlanSettings =
+    /// The options of a planning run: a time limit, a seed and a cancellation token.
+    static member Settings(timeLimit: System.TimeSpan, seed: int, cancellation: System.Threading.CancellationToken) : SolveOptions =
         Algorithms.settings timeLimit seed cancellation
 
-    /// The default settings: 5 s, seed 1, no cancellation.
-    static member DefaultSettings : PlanSettings = Algorithms.defaults
+    /// The options of a solve (plain .NET types): a capacity to decide (null: minimize), a time limit, a node budget
+    /// (null: none), worker threads, a seed, a cancellation, a progress callback (null: none), a hint (null: none) and
+    /// the method; the exact search's default preorders and rules.
+    static member SolveOptions(capacity: System.Nullable<int64>, timeLimit: System.TimeSpan, nodes: System.Nullable<int64>, workers: int, seed: int,
+                               cancellation: System.Threading.CancellationToken, progress: System.Action<SolveProgress>, hint: Plan,
+                               kind: SolverKind) : SolveOptions =
+        { SolveOptions.defaults with
+            Capacity = Option.ofNullable capacity; TimeLimit = timeLimit; Nodes = Option.ofNullable nodes; Workers = workers
+            Seed = seed; Cancellation = cancellation
+            Progress = (if isNull progress then None else Some progress.Invoke)
+            Hint = (if obj.ReferenceEquals(hint, null) then None else Some hint); Kind = kind }
+
+    /// The options of the strong lower bound (`pgmo bound`): `nodes` per decision, cancelled by `cancellation`.
+    static member BoundOptions(nodes: int64, cancellation: System.Threading.CancellationToken) : SolveOptions =
+        { StrongBounds.defaults with Nodes = Some nodes; Cancellation = cancellation }
+
+    /// The default options: 5 s, seed 1, no cancellation (SolveOptions.defaults).
+    static member DefaultSettings : SolveOptions = Algorithms.defaults
 
     /// Plans a problem with an algorithm: offsets and the peak charged.
-    static member Plan(algorithm: Algorithm, problem: Problem, settings: PlanSettings) : Planned = algorithm.Run settings problem
+    static member Plan(algorithm: Algorithm, problem: Problem, settings: SolveOptions) : Planned = algorithm.Plan(problem, settings)
 
     /// Plans a problem with an algorithm under the default settings.
-    static member Plan(algorithm: Algorithm, problem: Problem) : Planned = algorithm.Run Algorithms.defaults problem
+    static member Plan(algorithm: Algorithm, problem: Problem) : Planned = algorithm.Plan(problem, Algorithms.defaults)
 
     // ---- checks
 

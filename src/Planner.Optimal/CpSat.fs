@@ -17,40 +17,6 @@ type SolveStatus =
     /// The time limit or the cancellation came first; no plan that answers the question.
     | Unknown
 
-/// Which exact method runs.
-type SolverKind =
-    | CpSat
-    | ExactSearch
-    | Auto
-
-/// One progress report of a solve: a solver improved the best peak or the proven bound.
-type SolveProgress =
-    { /// The solver that made the change ("exact", "cp-sat").
-      Solver: string
-      /// The best peak so far in bytes (of the part solved so far, for CP-SAT on a problem in parts).
-      Peak: int64
-      /// The best proven lower bound on the optimal peak so far in bytes.
-      Bound: int64 }
-
-/// Settings of a solve. A `defaults` value is in SolveOptions; copy it with `{ SolveOptions.defaults with … }`.
-type SolveOptions =
-    { /// With Some c: decide whether the buffers fit under c bytes. With None: minimize the peak.
-      Capacity: int64 option
-      /// Wall-clock limit in seconds.
-      TimeLimitSeconds: float
-      /// CP-SAT worker threads (1 = deterministic).
-      Workers: int
-      /// CP-SAT random seed.
-      Seed: int
-      /// Stops the search early; the result is then Feasible or Unknown.
-      Cancellation: CancellationToken
-      /// Called on every improvement of the best peak or the proven bound, from the solver's threads.
-      Progress: (SolveProgress -> unit) option
-      /// A valid plan to start from (a heuristic's): CP-SAT hint and upper bound.
-      Hint: Plan option
-      /// Which method(s) to run (Solver.solve only; CpSat.solve always runs CP-SAT).
-      Kind: SolverKind }
-
 /// The answer of a solve. Every Plan in it has passed Validate.plan (and the capacity when one was given).
 type SolveResult =
     { /// How the solve ended (optimal, feasible, infeasible or unknown).
@@ -69,25 +35,35 @@ type SolveResult =
       Solver: string }
 
 [<RequireQualifiedAccess>]
-module SolveOptions =
-    /// Minimize, 10 s, 2 workers, seed 0, no hint, automatic choice of method.
-    let defaults =
-        { Capacity = None; TimeLimitSeconds = 10.0; Workers = 2; Seed = 0; Cancellation = CancellationToken.None
-          Progress = None; Hint = None; Kind = Auto }
+module SolveStatus =
+    /// The status as the command line spells it: optimal, feasible, infeasible or unknown.
+    let name (status: SolveStatus) =
+        match status with
+        | Optimal -> "optimal"
+        | Feasible -> "feasible"
+        | Infeasible -> "infeasible"
+        | Unknown -> "unknown"
 
 /// Helpers shared by the solvers of this assembly.
 [<RequireQualifiedAccess>]
 module internal Checked =
+    /// The seconds of a time limit (a very long time for TimeSpan.MaxValue, none).
+    let seconds (limit: TimeSpan) : float = if limit = TimeSpan.MaxValue then 1e7 else limit.TotalSeconds
+
+    /// The options with a time limit of `s` seconds (at least 0).
+    let withSeconds (options: SolveOptions) (s: float) : SolveOptions = { options with TimeLimit = TimeSpan.FromSeconds(max 0.0 s) }
+
     /// Returns the plan when it is valid (and under the capacity when given); a violation here is a programmer error.
     let plan (problem: Problem) (capacity: int64 option) (plan: Plan) : Plan =
         match Validate.plan problem capacity plan with
         | [] -> plan
         | v :: _ -> failwithf "solver produced an invalid plan: %s" (Violation.describe v)
 
-/// The CP-SAT model: one offset variable per buffer on a fixed half-open time interval, a NoOverlap2D between
-/// (time, address) rectangles, a disjunctive NoOverlap per maximal clique of live buffers (redundant, strong),
-/// identical buffers ordered (symmetry breaking), all values divided by the gcd of sizes and alignments,
-/// and independent parts of the time axis (no buffer crossing) solved as separate models.
+/// The CP-SAT model: one offset variable per buffer, a NoOverlap2D between the (time, address) rectangles of the
+/// buffers' pieces (a buffer without gaps is one piece), a disjunctive NoOverlap per maximal clique of live pieces
+/// (redundant, strong), the pairs with a raised window ordered by MiniMalloc's rule, identical buffers ordered
+/// (symmetry breaking), all values divided by the gcd of sizes, alignments, windows and pins, and independent parts of
+/// the time axis (no buffer crossing) solved as separate models.
 [<RequireQualifiedAccess>]
 module CpSat =
 
@@ -130,27 +106,39 @@ module CpSat =
                 | Some p -> model.NewIntVar(p / g / a, p / g / a, sprintf "k%d" i), a // g and a divide a valid pin
                 | None -> model.NewIntVar(0L, (upS - b.Size / g) / a, sprintf "k%d" i), a)
         let x = k |> Array.map (fun (v, a) -> if a = 1L then (v :> LinearExpr) else LinearExpr.Term(v, a))
-        let yIntervals = bs |> Array.mapi (fun i b -> model.NewFixedSizeIntervalVar(x.[i], b.Size / g, sprintf "y%d" i))
+        // one rectangle per piece: its steps by the bytes it holds, [x + lo, x + hi) (proofs/gaps.md)
+        let axis = TimeAxis problem
+        let yIntervals =
+            axis.Pieces |> Array.mapi (fun k piece ->
+                let i = axis.Owner.[k]
+                let start = if piece.Lo = 0L then x.[i] else LinearExpr.Affine(x.[i], 1L, piece.Lo / g)
+                model.NewFixedSizeIntervalVar(start, (piece.Hi - piece.Lo) / g, sprintf "y%d" k))
         let tIntervals =
-            bs |> Array.mapi (fun i b ->
-                model.NewFixedSizeIntervalVar(b.Lifetime.Start, b.Lifetime.End - b.Lifetime.Start, sprintf "t%d" i))
+            axis.Pieces |> Array.mapi (fun k piece ->
+                model.NewFixedSizeIntervalVar(piece.Start, piece.End - piece.Start, sprintf "t%d" k))
         for i in 0 .. bs.Length - 1 do
             model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), (peak :> LinearExpr))) |> ignore
-        if Gaps.hasGaps problem then
-            // gaps: each pair whose pieces meet in time is ordered, one above the other by its distance (Gaps)
-            let nb = Gaps.neighbours problem
+        let no2d = model.AddNoOverlap2D()
+        for k in 0 .. axis.Pieces.Length - 1 do no2d.AddRectangle(tIntervals.[k], yIntervals.[k]) |> ignore
+        // redundant: the pieces live together at one step are disjoint in address
+        for clique in axis.Cliques do
+            if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun k -> yIntervals.[k])) |> ignore
+        // pieces that never share a byte keep one buffer above the other, MiniMalloc's rule, unless a window does not
+        // start at its buffer's offset: each pair with such a buffer whose pieces meet is ordered by the rule itself,
+        // one above the other by its distance
+        if axis.HasRaisedWindows then
+            let raised = Array.init bs.Length axis.IsRaised
             for i in 0 .. bs.Length - 1 do
-                nb.Of.[i] |> Array.iteri (fun q j ->
-                    if i < j then
-                        let above = model.NewBoolVar(sprintf "o%d_%d" i j)
-                        model.Add(LinearExpr.op_GreaterThanOrEqual(x.[j], LinearExpr.Affine(x.[i], 1L, nb.Above.[i].[q] / g))).OnlyEnforceIf(above) |> ignore
-                        model.Add(LinearExpr.op_GreaterThanOrEqual(x.[i], LinearExpr.Affine(x.[j], 1L, nb.Below.[i].[q] / g))).OnlyEnforceIf(above.Not()) |> ignore)
-        else
-            let no2d = model.AddNoOverlap2D()
-            for i in 0 .. bs.Length - 1 do no2d.AddRectangle(tIntervals.[i], yIntervals.[i]) |> ignore
-            // redundant: the buffers live together at one step are disjoint in address
-            for clique in Sweep.cliques problem do
-                if clique.Length > 1 then model.AddNoOverlap(clique |> Array.map (fun i -> yIntervals.[i])) |> ignore
+                if raised.[i] then
+                    for j in 0 .. bs.Length - 1 do
+                        if j <> i && (not raised.[j] || i < j) then
+                            match axis.Distance(i, j) with
+                            | ValueSome up ->
+                                let down = axis.Distance(j, i).Value
+                                let above = model.NewBoolVar(sprintf "o%d_%d" i j)
+                                model.Add(LinearExpr.op_GreaterThanOrEqual(x.[j], LinearExpr.Affine(x.[i], 1L, up / g))).OnlyEnforceIf(above) |> ignore
+                                model.Add(LinearExpr.op_GreaterThanOrEqual(x.[i], LinearExpr.Affine(x.[j], 1L, down / g))).OnlyEnforceIf(above.Not()) |> ignore
+                            | ValueNone -> ()
         // symmetry: identical buffers (same lifetime, size, alignment) are interchangeable, so order them by index
         bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
         |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone) // gaps and pins break the symmetry
@@ -213,7 +201,7 @@ module CpSat =
         let bs = problem.Buffers
         let lb = Bounds.lowerBound problem
         let hint = options.Hint |> Option.filter (fun h -> Validate.isValid problem h)
-        let parts = Sweep.components problem
+        let parts = (TimeAxis problem).Components
         let globalFloor = lb
         let offsets = Array.zeroCreate<int64> bs.Length
         let mutable allFound = true
@@ -227,7 +215,7 @@ module CpSat =
             elif not infeasible then
                 let sub = { Buffers = part |> Array.map (fun i -> bs.[i]) }
                 let subHint = hint |> Option.map (fun h -> { Offsets = part |> Array.map (fun i -> h.Offsets.[i]) })
-                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
+                let left = Checked.seconds options.TimeLimit - watch.Elapsed.TotalSeconds
                 let report p b =
                     match options.Progress with
                     | Some f -> f { Solver = "cp-sat"; Peak = max solvedPeak p; Bound = max bound b }
@@ -281,26 +269,26 @@ module CpSat =
         | Some c when c <= atLower -> run options problem
         | Some c ->
             let watch = Stopwatch.StartNew()
-            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            let first = run (Checked.withSeconds { options with Capacity = Some atLower } (Checked.seconds options.TimeLimit / 3.0)) problem
             match first.Plan with
             | Some plan -> { first with Plan = Some (Checked.plan problem (Some c) plan); Millis = watch.ElapsedMilliseconds }
             | None ->
-                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
-                let r = run { options with TimeLimitSeconds = (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 left) } problem
+                let left = Checked.seconds options.TimeLimit - watch.Elapsed.TotalSeconds
+                let r = run (Checked.withSeconds options (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 left)) problem
                 { r with Millis = watch.ElapsedMilliseconds }
         | None ->
             let watch = Stopwatch.StartNew()
-            let first = run { options with Capacity = Some atLower; TimeLimitSeconds = options.TimeLimitSeconds / 3.0 } problem
+            let first = run (Checked.withSeconds { options with Capacity = Some atLower } (Checked.seconds options.TimeLimit / 3.0)) problem
             match first.Status, first.Plan with
             | (Optimal | Feasible), Some plan ->
                 let peak = Plan.peak problem plan
                 options.Progress |> Option.iter (fun f -> f { Solver = "cp-sat"; Peak = peak; Bound = peak })
                 { first with Status = Optimal; Bound = peak; Peak = Some peak; Millis = watch.ElapsedMilliseconds }
             | _ when options.Cancellation.IsCancellationRequested ->
-                run { options with TimeLimitSeconds = 0.0 } problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }
+                run (Checked.withSeconds options 0.0) problem |> fun r -> { r with Millis = watch.ElapsedMilliseconds }
             | _ ->
-                let left = options.TimeLimitSeconds - watch.Elapsed.TotalSeconds
-                let r = run { options with TimeLimitSeconds = max 0.01 left } problem
+                let left = Checked.seconds options.TimeLimit - watch.Elapsed.TotalSeconds
+                let r = run (Checked.withSeconds options (max 0.01 left)) problem
                 // a proof that the lower bound does not fit raises the bound by the granularity (proofs/exact-search.md, Lemma 1)
                 let bound = if first.Status = Infeasible then max r.Bound (atLower + g) else r.Bound
                 let r =

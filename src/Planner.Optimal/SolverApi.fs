@@ -46,7 +46,7 @@ type SolverApi =
         let options =
             { SolveOptions.defaults with
                 Capacity = Option.ofNullable capacity
-                TimeLimitSeconds = timeLimit.TotalSeconds
+                TimeLimit = timeLimit
                 Workers = workers
                 Seed = seed
                 Cancellation = cancellation

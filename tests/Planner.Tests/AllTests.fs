@@ -6,7 +6,7 @@ open Expecto
 let all =
     testList "planner" [
         CsvTests.tests
-        SweepTests.tests
+        TimeAxisTests.tests
         BoundsTests.tests
         ValidateTests.tests
         PlacementTests.tests
@@ -21,6 +21,7 @@ let all =
         OptimalTests.tests
         StrongBoundsTests.tests
         GapsTests.tests
+        PropagationTests.tests
         DescentTests.tests
         CertificateTests.tests
         NetworkTracePoolTests.tests

@@ -71,9 +71,17 @@ public sealed class PoolAllocatorTests(CpuFixture fx)
     [Fact]
     public void ReleasingCachedSegmentsFreesTheirDeviceMemory()
     {
-        using var memory = new PoolMemory(PoolPolicy.Torch, fx.Device.Accelerator);
-        var small = memory.Place(0, 100, "s");
-        var large = memory.Place(1, 3 * MiB, "l");
+        using var memory = new PoolMemory(PoolPolicy.Torch);
+        var acc = fx.Device.Accelerator!;
+        var asked = new List<long>();
+        Func<long, ILGPU.Runtime.MemoryBuffer1D<byte, ILGPU.Stride1D.Dense>?> take = n => { asked.Add(n); return acc.Allocate1D<byte>(n); };
+        var small = memory.Place(0, 100, "s", take);
+        var large = memory.Place(1, 3 * MiB, "l", take);
+        memory.Release(memory.Place(2, 100, "s2", take));   // fits the small segment: no device memory taken
+        Assert.Equal([2 * MiB, 20 * MiB], asked);
+        // a refusal changes nothing: the next request of the large pool asks again for the same segment
+        Assert.Throws<OutOfMemoryException>(() => memory.Place(3, 30 * MiB, "refused", _ => throw new OutOfMemoryException()));
+        Assert.Equal(22 * MiB, memory.ReservedBytes);
         memory.Release(large);
         Assert.Equal(20 * MiB, memory.ReleaseCached());
         Assert.Equal(2 * MiB, memory.ReservedBytes);

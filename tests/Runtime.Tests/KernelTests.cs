@@ -37,8 +37,9 @@ public sealed class GemmKernelTests(CpuFixture fx)
         finally { fx.Device.Kernels!.GemmKernel = GemmKernel.HostBlocked; }
     }
 
-    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 144, N over 384) and its parallel threshold, and
-    /// skinny products (at most 8 rows, B along k or along j) and shallow ones (K at most 8), batched, summed over batches and with beta, against the
+    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 144, N over 384) and its parallel threshold,
+    /// skinny products (at most 8 rows, B along k or along j), shallow ones (K at most 8), products with few columns
+    /// (run transposed) and small ones (smaller blocks), batched, summed over batches and with beta, against the
     /// one-thread-per-element kernel.</summary>
     [Theory]
     [InlineData(150, 400, 270, false, false, 1, false, 0f)]
@@ -50,12 +51,65 @@ public sealed class GemmKernelTests(CpuFixture fx)
     [InlineData(3, 41, 9, false, false, 3, false, 1f)]
     [InlineData(300, 500, 2, true, false, 1, false, 0f)]
     [InlineData(20, 33, 8, false, false, 2, true, 0.5f)]
-    public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta)
+    [InlineData(512, 9, 300, false, false, 2, false, 0.5f)]     // few columns: computed as C^T = B^T A^T
+    [InlineData(75, 15, 300, true, false, 2, true, 1f)]
+    [InlineData(200, 1, 17, true, true, 3, false, 0f)]
+    [InlineData(64, 64, 1025, false, true, 2, true, 0f)]        // a weight gradient: blocks split to keep the cores busy
+    public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta) =>
+        CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce, beta, sharedA: false);
+
+    /// <summary>Batches sharing A (a convolution's weights over the samples of a tile): the host GEMM lays their
+    /// columns side by side in one product, micro-tiles straddling two batches included.</summary>
+    [Theory]
+    [InlineData(64, 9, 300, false, false, 2, 0f)]
+    [InlineData(70, 17, 33, true, false, 3, 0.5f)]
+    [InlineData(300, 36, 270, false, true, 5, 1f)]
+    [InlineData(5, 383, 20, false, false, 2, 0f)]
+    [InlineData(150, 1, 7, true, true, 40, 0f)]
+    public void HostGemmMatchesSimpleWithSharedA(int m, int n, int k, bool ta, bool tb, int batch, float beta) =>
+        CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce: false, beta, sharedA: true);
+
+    /// <summary>The row bias stored with the host GEMM's products (a convolution's bias) against the GEMM followed by
+    /// the bias kernel: one sample, samples side by side, a transposed product, rows strided as a tile of positions.</summary>
+    [Theory]
+    [InlineData(64, 100, 27, 1, 100, 0f)]
+    [InlineData(17, 9, 300, 3, 9, 0f)]
+    [InlineData(300, 7, 40, 1, 7, 0.5f)]
+    [InlineData(40, 33, 270, 2, 50, 0f)]
+    public void HostGemmRowBiasMatchesGemmThenBias(int m, int n, int k, int batch, int rowStride, float beta)
+    {
+        var d = fx.Device;
+        var p = GemmParams.Plain(m, n, k, false, false, beta);
+        p.Batch = batch; p.ABatch = 0; p.BBatch = (long)k * n; p.CRow = rowStride; p.CBatch = (long)m * rowStride;
+        var tape = Host.Tape(d, out var alloc);
+        var (ah, bh, ch, biasH) = (Host.Random(m * k, 1), Host.Random(batch * k * n, 2), Host.Random(batch * m * rowStride, 3), Host.Random(m, 4));
+        Assert.True(d.Kernels!.FusesRowBias(p));
+        float[] Run(bool fused)
+        {
+            var (a, b, c, bias) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Upload(ch, new[] { ch.Length }, "c"), tape.Upload(biasH, new[] { m }, "bias"));
+            if (fused) d.Kernels.GemmRowBias(a.View, b.View, c.View, p, bias.View);
+            else
+            {
+                d.Kernels.Gemm(a.View, b.View, c.View, p);
+            }
+            var r = tape.Download(c);
+            if (!fused)
+                for (int bt = 0; bt < batch; bt++)
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < n; j++) r[bt * m * rowStride + i * rowStride + j] += biasH[i];
+            foreach (var t in new[] { a, b, c, bias }) t.Release();
+            return r;
+        }
+        Host.Close(Run(fused: false), Run(fused: true), 1e-5f);
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+
+    void CheckHostAgainstSimple(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta, bool sharedA)
     {
         var d = fx.Device;
         var p = GemmParams.Plain(m, n, k, ta, tb, beta);
         p.Batch = batch; p.ReduceBatch = reduce ? 1 : 0; p.Alpha = 0.75f;
-        p.ABatch = (long)m * k; p.BBatch = (long)k * n; p.CBatch = reduce ? 0 : (long)m * n;
+        p.ABatch = sharedA ? 0 : (long)m * k; p.BBatch = (long)k * n; p.CBatch = reduce ? 0 : (long)m * n;
         var tape = Host.Tape(d, out var alloc);
         var ah = Host.Random(batch * m * k, 1); var bh = Host.Random(batch * k * n, 2); var ch = Host.Random((reduce ? 1 : batch) * m * n, 3);
         float[] Run(GemmKernel kernel)

@@ -21,7 +21,7 @@ public sealed class MemoryLimitTests
         var held = a.Allocate(1000, "held");
         var e = Assert.Throws<OutOfDeviceMemoryException>(() => a.Allocate(limit, "big"));
         Assert.StartsWith("out of memory", e.Message);
-        Assert.Equal((kind.Name(), "big", limit, limit), (e.Allocator, e.Tag, e.Request, e.Limit));
+        Assert.Equal((kind.Name(), "big", limit, (long?)limit), (e.Allocator, e.Tag, e.Request, e.Limit));
         Assert.Equal((a.ReservedBytes, a.InUseBytes), (e.Reserved, e.InUse));
         Assert.Contains(kind.Name(), e.Message);
         Assert.Contains($"{limit:N0} B", e.Message);
@@ -154,14 +154,14 @@ public sealed class LimitedTrainingTests(CpuFixture fx)
     {
         var options = new TrainOptions { Model = "cnn", MemoryLimit = 1L << 20, Planned = new PlannedAllocatorOptions() };
         var batches = new[] { AllocatorKind.Pool, AllocatorKind.TorchPool, AllocatorKind.Planned }
-            .ToDictionary(k => k, k => MaxBatch.ForTraining(options with { Allocator = k }, cap: 4096));
+            .ToDictionary(k => k, k => MaxBatch.ForRun(options with { Allocator = k }, evaluation: true, cap: 4096).Batch);
         Assert.True(batches[AllocatorKind.Planned] >= batches[AllocatorKind.Pool], string.Join(", ", batches));
         Assert.True(batches[AllocatorKind.Pool] > 0, string.Join(", ", batches));
         foreach (var (kind, b) in batches)
         {
             if (b == 0) continue;
-            Assert.True(MaxBatch.FitsDryRun(options with { Allocator = kind, Batch = b }));
-            if (b < 4096) Assert.False(MaxBatch.FitsDryRun(options with { Allocator = kind, Batch = b + 1 }), $"{kind}: batch {b + 1} fits too");
+            Assert.True(MaxBatch.FitsDryRun(options with { Allocator = kind, Batch = b }, evaluation: true));
+            if (b < 4096) Assert.False(MaxBatch.FitsDryRun(options with { Allocator = kind, Batch = b + 1 }, evaluation: true), $"{kind}: batch {b + 1} fits too");
         }
         int planned = batches[AllocatorKind.Planned];
         Assert.True(MaxBatch.FitsRealStep(options with { Allocator = AllocatorKind.Planned, Batch = planned }, fx.Device, Data));

@@ -268,7 +268,8 @@ public sealed class PlannedTrainingTests(CpuFixture fx)
     }
 }
 
-/// <summary>The runtime pool and the planner's pool simulation agree on recorded request sequences.</summary>
+/// <summary>The runtime's pools against <see cref="ReferencePool"/>, written from the policy text alone, on recorded
+/// request sequences: the same reserved bytes, and every request at the same place.</summary>
 public sealed class PoolSimulationTests
 {
     [Theory]
@@ -279,20 +280,33 @@ public sealed class PoolSimulationTests
     [InlineData("alexnet", 4)]
     [InlineData("googlenet", 4)]
     [InlineData("resnet50", 2)]
-    public void RuntimePoolReservedPeakEqualsPoolSimulate(string model, int batch)
+    public void RuntimePoolsPlaceEveryRequestWhereTheReferencePoolDoes(string model, int batch)
     {
         foreach (var kind in new[] { AllocatorKind.Pool, AllocatorKind.TorchPool })
         {
-            var policy = kind.Policy()!;
+            bool torch = kind == AllocatorKind.TorchPool;
             using var device = Pgmo.Kernels.Device.ShapesOnly();
             using var t = new Trainer(new TrainOptions { Model = model, Allocator = kind, Record = true }, device);
             t.DryStep(batch);
             var problem = t.Allocator.LastTrace!.Problem;
-            Assert.Equal(PlannerApi.SimulatePool(policy, problem).Reserved, t.Allocator.PeakReservedBytes);
+            long reserved = ReferencePool.ReservedFor(problem, torch);
+            Assert.Equal(reserved, t.Allocator.PeakReservedBytes);
             // the second iteration reuses the pool's cached blocks: its trace is the same and nothing more is reserved
             t.DryStep(batch);
             Assert.Equal(problem.Buffers, t.Allocator.LastTrace!.Problem.Buffers);
-            Assert.Equal(PlannerApi.SimulatePool(policy, problem).Reserved, t.Allocator.PeakReservedBytes);
+            Assert.Equal(reserved, t.Allocator.PeakReservedBytes);
+
+            // request by request, a fresh runtime pool and the reference place each block in the same segment at the same offset
+            using var pool = Allocators.Create(kind, null);
+            var reference = new ReferencePool(torch);
+            var blocks = new Dictionary<int, DeviceBlock>();
+            foreach (var (alloc, i) in ReferencePool.Events(problem))
+            {
+                if (!alloc) { pool.Free(blocks[i]); reference.Free(i); continue; }
+                var b = blocks[i] = pool.Allocate(problem.Buffers[i].Size, problem.Buffers[i].Id);
+                Assert.Equal(reference.Allocate(i, problem.Buffers[i].Size), (b.SegmentIndex, b.Offset, b.Length));
+            }
+            Assert.Equal(reserved, pool.PeakReservedBytes);
         }
     }
 }

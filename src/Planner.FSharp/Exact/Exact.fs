@@ -2,113 +2,23 @@ namespace Pgmo.Planner
 
 open System
 open System.Threading
-
-/// Settings of the exact search. Every rule can be switched off (for tests and benchmarks); the defaults are the fast ones.
-type ExactOptions =
-    { /// Most search nodes over all restarts before giving up with Unknown (Int64.MaxValue: no limit).
-      NodeLimit: int64
-      /// Cancels the search; it then returns Unknown (or the best plan found by minimize).
-      Cancellation: CancellationToken
-      /// Static preorders, one search each, interleaved (Slice nodes per turn, each resumed where it stopped); letters of descending keys:
-      /// W width (lifetime length), A area, T largest section total, Z size, S start, E end, O overlaps, C sections.
-      Preorders: string list
-      /// Only canonical placements: offsets never decrease along a branch (ties by preorder).
-      CanonicalOnly: bool
-      /// Prunes when, in some time section, the floor plus the unplaced sizes exceed the capacity.
-      SectionInference: bool
-      /// Prunes a placement that leaves a gap below it where an unplaced buffer fits entirely.
-      Dominance: bool
-      /// Solves independently the parts of the time axis that no unplaced buffer crosses.
-      Decomposition: bool
-      /// Also prunes when, in a section whose buffers' lowest offsets changed, the unplaced buffers whose lowest offset
-      /// is at least h do not fit between h and the capacity, for some h (stronger than SectionInference, costlier).
-      StaircaseInference: bool
-      /// Prunes the later siblings of a buffer whose placement left no unplaced time-neighbour (hatless) when its
-      /// subtree fails: in every completion it sits at the same offset, so it was the canonical next one.
-      Hatless: bool
-      /// Nodes each preorder's search runs per turn before the next one's (interleaved, each resumed where it stopped).
-      Slice: int64
-      /// 0: the preorders' keys as they are. Otherwise the seed of a random factor in [1 - Jitter, 1 + Jitter] per
-      /// buffer on every key, so that restarts with different seeds explore different orders (any order is sound).
-      Seed: int
-      /// The relative size of the random factor on the keys when Seed is not 0.
-      Jitter: float }
-
-/// The answer of the exact decision procedure at one capacity.
-type ExactResult =
-    /// A valid plan whose peak is at most the capacity.
-    | Fits of Plan
-    /// Proven: no valid plan has a peak at most the capacity.
-    | DoesNotFit
-    /// The node limit or the cancellation stopped the search first.
-    | Unknown
-
-/// The answer of the exact minimization.
-type ExactMinimum =
-    { /// The best plan found (always at least the upper-bound plan).
-      Best: Plan
-      /// Its peak in bytes.
-      Peak: int64
-      /// A proven lower bound on every valid plan's peak (at least the max-load lower bound).
-      LowerBound: int64
-      /// True when Peak = LowerBound, i.e. Best is proven optimal.
-      Optimal: bool
-      /// Search nodes used.
-      Nodes: int64 }
+open System.Threading.Tasks
 
 /// An exact search over canonical placements in the spirit of MiniMalloc (Moffitt, ASPLOS 2023): depth-first,
 /// each buffer at the lowest offset its placed time-neighbours allow, offsets non-decreasing along a branch,
-/// with section inference, a gap dominance rule, hatless pruning and decomposition at steps no unplaced buffer crosses.
-/// Pure from outside: the only effect is reading the cancellation token. Soundness: proofs/exact-search.md.
+/// with section inference, a gap dominance rule, hatless pruning and decomposition at steps no unplaced buffer crosses
+/// (the inference: Propagation). Pure from outside: the only effect is reading the cancellation token. Soundness:
+/// proofs/exact-search.md.
 [<RequireQualifiedAccess>]
 module Exact =
 
-    /// All rules on, three preorders, 1000-node slices, no node limit, no cancellation.
-    let defaults =
-        { NodeLimit = Int64.MaxValue
-          Cancellation = CancellationToken.None
-          Preorders = [ "WAT"; "TAW"; "TWA" ]
-          CanonicalOnly = true
-          SectionInference = true
-          Dominance = true
-          Decomposition = true
-          StaircaseInference = false
-          Hatless = true
-          Slice = 1000L
-          Seed = 0
-          Jitter = 0.1 }
+    /// The nodes each probe runs per turn when the probes of one decision take turns on one thread.
+    [<Literal>]
+    let Slice = 1000L
 
-    /// The data of one problem that every decision on it shares: its time sections and the overlap lists of its
-    /// buffers. Built once per problem (O(n log n + overlapping pairs + section memberships)) and read only after.
-    [<Sealed>]
-    type Prepared(problem: Problem) =
-        // gaps (Gaps): a placed buffer raises a neighbour by their distance, not its size, and the sections (cut also
-        // at gap endpoints) count windows, not sizes (proofs/gaps.md, G3)
-        let gapped = Gaps.hasGaps problem
-        let windows = if gapped then Gaps.windows problem else Unchecked.defaultof<Gaps.Windows>
-        let sections = if gapped then windows.Sections else Sweep.sections problem
-        let pieces = if gapped then Gaps.neighbours problem else Unchecked.defaultof<Neighbours>
-        let overlaps = if gapped then pieces.Of else (Sweep.overlaps problem Int64.MaxValue (fun () -> false)).Value
-        let sizes = problem.Buffers |> Array.map (fun b -> b.Size)
-        let aligns = problem.Buffers |> Array.map (fun b -> max 1L b.Alignment)
-        /// The problem.
-        member _.Problem = problem
-        member internal _.Sections = sections
-        member internal _.Overlaps = overlaps
-        /// With gaps, Above.[b].[q]: how far above b its neighbour Overlaps.[b].[q] must start; null without gaps.
-        member internal _.Above = if gapped then pieces.Above else null
-        /// True when some buffer has gaps: the staircase rule (which counts whole sizes) and hatless pruning are off.
-        member internal _.Gapped = gapped
-        /// With gaps, Width.[i].[k] and Top.[i].[k]: buffer i's window length and top in section Lo.[i] + k; null without.
-        member internal _.Width = if gapped then windows.Width else null
-        member internal _.Top = if gapped then windows.Top else null
-        /// True when some distance is <= 0: a buffer may sit below one of lower offset, which canonical placements
-        /// miss, so an exhausted search proves nothing (proofs/gaps.md, G3).
-        member internal _.Incomplete = gapped && pieces.Above |> Array.exists (Array.exists (fun d -> d <= 0L))
-        /// True when some buffer is pinned.
-        member internal _.Pinned = problem.Buffers |> Array.exists (fun b -> b.Pinned.IsSome)
-        member internal _.Sizes = sizes
-        member internal _.Aligns = aligns
+    /// The relative size of the random factor on the preorder's keys of a jittered probe.
+    [<Literal>]
+    let Jitter = 0.1
 
     /// Orders buffer indices by lowest offset, then by rank (the dynamic order of the search).
     [<Sealed>]
@@ -146,100 +56,66 @@ module Exact =
         [<DefaultValue>] val mutable Parts: (int * int * int[])[]
         [<DefaultValue>] val mutable Part: int
 
-    [<Literal>]
-    let private NoAnswer = 0
-
-    [<Literal>]
-    let private Found = 1
-
-    [<Literal>]
-    let private NotFound = 2
+    /// What the last finished subtree told its parent frame.
+    [<Struct>]
+    type private Outcome =
+        /// Nothing yet (a frame just entered).
+        | NoAnswer
+        /// Every buffer of the subtree's context placed.
+        | Found
+        /// No completion in the subtree.
+        | NotFound
 
     /// One decision in progress, under one preorder: a depth-first search over canonical placements kept on an
     /// explicit stack, so that it stops after a number of search nodes and later resumes exactly where it stopped
-    /// (a restart would repeat the same deterministic search). Used by one thread at a time.
+    /// (a restart would repeat the same deterministic search). The branch's state and inference are a Propagation;
+    /// this is the stack machine that walks the branches. With `jitter` Some seed, every key of the preorder is
+    /// multiplied by a random factor in [1 - Jitter, 1 + Jitter] per buffer, so that restarts with different seeds
+    /// explore different orders (any order is sound). Used by one thread at a time.
     [<Sealed>]
-    type Probe(prepared: Prepared, capacity: int64, options: ExactOptions, preorder: string) =
-        let opts = if prepared.Gapped then { options with StaircaseInference = false; Hatless = false } else options
-        let pinned = prepared.Pinned
-        let above = prepared.Above
-        let problem = prepared.Problem
+    type Probe(exact: ExactProblem, capacity: int64, rules: ExactRules, preorder: Preorder, jitter: int option) =
+        let prop = Propagation(exact, capacity, rules)
+        let rules = prop.Rules
+        let axis = exact.Axis
+        let problem = axis.Problem
         let bs = problem.Buffers
         let n = bs.Length
-        let sections = prepared.Sections
-        let nSec = max 0 (sections.Steps.Length - 1)
-        let sLo = sections.Lo
-        let sHi = sections.Hi
-        let size = prepared.Sizes
-        let align = prepared.Aligns
-        let secBuffers = sections.Members
-        let overlaps = prepared.Overlaps
-        let offset = Array.create n -1L
+        let pinned = axis.HasPins
+        let sLo, sHi = axis.SpanLo, axis.SpanHi
+        let size = bs |> Array.map (fun b -> b.Size)
+        let overlaps = exact.Neighbours.Of
+        let offset = prop.Offset
+        let minOff = prop.MinOff
+        let total = prop.Total
         let solution = Array.create n -1L
-        // a pinned buffer's only offset is its pin: a node where it was raised above is dead
-        let minOff = bs |> Array.map (fun b -> defaultArg b.Pinned 0L)
-        let floor = Array.zeroCreate<int64> nSec
-        // gaps: bytes of a buffer in the k-th section of its span, and their top relative to its offset
-        let width = prepared.Width
-        let wtop = prepared.Top
-        let total =
-            if isNull width then secBuffers |> Array.map (Array.sumBy (fun i -> size.[i]))
-            else secBuffers |> Array.mapi (fun s members -> members |> Array.sumBy (fun i -> width.[i].[s - sLo.[i]]))
-        // cuts.[k]: unplaced buffers live in both section k and section k + 1
-        let cuts =
-            let c = Array.zeroCreate<int> (max 0 (nSec - 1))
-            for i in 0 .. n - 1 do
-                for k in sLo.[i] .. sHi.[i] - 2 do c.[k] <- c.[k] + 1
-            c
-        let offTrail = ResizeArray<struct (int * int64)>()
-        let secTrail = ResizeArray<struct (int * int64)>()
-        let mutable affLo = 0
-        let mutable affHi = 0
-        let lows = Array.zeroCreate<int64> (max 1 n)
-        let sizes = Array.zeroCreate<int64> (max 1 n)
-        let mutable staircaseFail = false
-        let mutable hat = false
         let mutable nodes = 0L
         let frames = ResizeArray<Frame>()
         let mutable depth = 0
         let mutable cand = Array.zeroCreate<int> (max 16 (2 * n))
         let mutable candTop = 0
         let mutable answer = ValueNone
-        let mutable childBound = 0L
 
-        /// The sort keys of one preorder letter for buffer i (larger first).
-        let keyOf (c: char) (i: int) : float =
+        /// The value of a preorder key for buffer i (larger first).
+        let keyOf (key: PreorderKey) (i: int) : float =
             let width = float (bs.[i].Lifetime.End - bs.[i].Lifetime.Start)
-            match c with
-            | 'W' | 'L' -> width
-            | 'A' -> width * float size.[i]
-            | 'T' -> (let mutable m = 0L in (for s in sLo.[i] .. sHi.[i] - 1 do m <- max m total.[s]); float m)
-            | 'Z' -> float size.[i]
-            | 'S' -> float bs.[i].Lifetime.Start
-            | 'E' -> float bs.[i].Lifetime.End
-            | 'O' -> float overlaps.[i].Length
-            | 'C' -> float (sHi.[i] - sLo.[i])
-            | _ -> 0.0
+            match key with
+            | PreorderKey.Width -> width
+            | PreorderKey.Area -> width * float size.[i]
+            | PreorderKey.Total -> float (prop.MostIn(sLo.[i], sHi.[i]))
+            | PreorderKey.Size -> float size.[i]
+            | PreorderKey.Start -> float bs.[i].Lifetime.Start
+            | PreorderKey.End -> float bs.[i].Lifetime.End
+            | PreorderKey.Overlaps -> float overlaps.[i].Length
+            | PreorderKey.Sections -> float (sHi.[i] - sLo.[i])
 
         let factor =
-            if opts.Seed = 0 then Array.create n 1.0
-            else
-                let rnd = Random(opts.Seed)
-                Array.init n (fun _ -> 1.0 + opts.Jitter * (2.0 * rnd.NextDouble() - 1.0))
+            match jitter with
+            | None -> Array.create n 1.0
+            | Some seed ->
+                let rnd = Random(seed)
+                Array.init n (fun _ -> 1.0 + Jitter * (2.0 * rnd.NextDouble() - 1.0))
 
-        /// keyOf times the buffer's random factor (1 without a seed).
-        let key (c: char) (i: int) : float = factor.[i] * keyOf c i
-
-        /// The zero-cut parts of sections [lo, hi): (lo, hi, unplaced buffers in it).
-        let parts (lo: int) (hi: int) (candidates: int[]) : (int * int * int[])[] =
-            let bounds = ResizeArray<int>([ lo ])
-            for k in lo .. hi - 2 do
-                if cuts.[k] = 0 then bounds.Add(k + 1)
-            bounds.Add hi
-            [| for p in 0 .. bounds.Count - 2 do
-                let a, b = bounds.[p], bounds.[p + 1]
-                let inside = candidates |> Array.filter (fun i -> offset.[i] < 0L && sLo.[i] < b && a < sHi.[i])
-                if inside.Length > 0 then a, b, inside |]
+        let keys = Array.ofList preorder.Keys
 
         let ensureRoom (count: int) =
             if candTop + count > cand.Length then
@@ -324,9 +200,9 @@ module Exact =
 
         /// A fresh context for a part: its buffers sorted by the preorder's keys (larger first, then index), and ranks.
         let context (buffers: int[]) : int[] * int[] =
-            let keys = buffers |> Array.map (fun i -> struct (i, preorder |> Seq.map (fun ch -> key ch i) |> Array.ofSeq))
+            let keyed = buffers |> Array.map (fun i -> struct (i, keys |> Array.map (fun k -> factor.[i] * keyOf k i)))
             let order =
-                keys |> Array.sortWith (fun (struct (a, ka)) (struct (b, kb)) ->
+                keyed |> Array.sortWith (fun (struct (a, ka)) (struct (b, kb)) ->
                     let mutable c = 0
                     for q in 0 .. ka.Length - 1 do
                         if c = 0 then c <- compare kb.[q] ka.[q]
@@ -336,140 +212,15 @@ module Exact =
             order |> Array.iteri (fun r i -> rank.[i] <- r)
             order, rank
 
-        let place (b: int) (off: int64) =
-            staircaseFail <- false
-            hat <- false
-            offset.[b] <- off
-            solution.[b] <- off
-            let top = off + size.[b]
-            // the sections of the buffers whose lowest offset rose: every such buffer is live with b, so their
-            // spans and b's form one run of sections [affLo, affHi)
-            affLo <- sLo.[b]
-            affHi <- sLo.[b]
-            let js = overlaps.[b]
-            let ab = if isNull above then null else above.[b]
-            for q in 0 .. js.Length - 1 do
-                let j = js.[q]
-                let top = if isNull ab then top else off + ab.[q]
-                if offset.[j] < 0L then
-                    hat <- true
-                    if minOff.[j] < top then
-                        offTrail.Add(struct (j, minOff.[j]))
-                        minOff.[j] <- Numbers.alignUp align.[j] top
-                        if sLo.[j] < affLo then affLo <- sLo.[j]
-                        if sHi.[j] > affHi then affHi <- sHi.[j]
-            if affHi > affLo && affHi < sHi.[b] then affHi <- sHi.[b]
-            if not (opts.SectionInference || opts.StaircaseInference) then affHi <- affLo
-            if isNull width then
-                for sct in sLo.[b] .. sHi.[b] - 1 do
-                    secTrail.Add(struct (sct, floor.[sct]))
-                    floor.[sct] <- top
-                    total.[sct] <- total.[sct] - size.[b]
-            else
-                // gaps: later buffers' windows in a section lie above b's window there (proofs/gaps.md, G3)
-                for sct in sLo.[b] .. sHi.[b] - 1 do
-                    let k = sct - sLo.[b]
-                    if width.[b].[k] > 0L then
-                        secTrail.Add(struct (sct, floor.[sct]))
-                        floor.[sct] <- off + wtop.[b].[k]
-                        total.[sct] <- total.[sct] - width.[b].[k]
-            // a section's floor is at least the lowest offset any of its unplaced buffers can take
-            for sct in affLo .. affHi - 1 do
-                // the least lowest offset of the section's unplaced buffers; the scan stops at one not above the floor
-                let fl = floor.[sct]
-                let ms = secBuffers.[sct]
-                let mutable m = Int64.MaxValue
-                let mutable x = 0
-                while x < ms.Length do
-                    let j = ms.[x]
-                    if offset.[j] < 0L && minOff.[j] < m then
-                        m <- minOff.[j]
-                        if m <= fl then x <- ms.Length
-                    x <- x + 1
-                if m <> Int64.MaxValue && fl < m then
-                    secTrail.Add(struct (sct, floor.[sct]))
-                    floor.[sct] <- m
-                // staircase: the unplaced buffers whose lowest offset is >= h lie disjointly in [h, capacity)
-                if opts.StaircaseInference && not staircaseFail then
-                    let f = max off floor.[sct]
-                    let mutable count = 0
-                    for j in secBuffers.[sct] do
-                        if offset.[j] < 0L then
-                            lows.[count] <- max f minOff.[j]
-                            sizes.[count] <- size.[j]
-                            count <- count + 1
-                    if count > 1 then
-                        Array.Sort(lows, sizes, 0, count)
-                        let mutable sum = 0L
-                        let mutable q = count - 1
-                        while q >= 0 && not staircaseFail do
-                            sum <- sum + sizes.[q]
-                            if lows.[q] + sum > capacity then staircaseFail <- true
-                            q <- q - 1
-
-        let unplace (b: int) (offMark: int) (secMark: int) =
-            for t in secTrail.Count - 1 .. -1 .. secMark do
-                let struct (sct, v) = secTrail.[t]
-                floor.[sct] <- v
-            secTrail.RemoveRange(secMark, secTrail.Count - secMark)
-            for t in offTrail.Count - 1 .. -1 .. offMark do
-                let struct (j, v) = offTrail.[t]
-                minOff.[j] <- v
-            offTrail.RemoveRange(offMark, offTrail.Count - offMark)
-            for sct in sLo.[b] .. sHi.[b] - 1 do
-                total.[sct] <- total.[sct] + (if isNull width then size.[b] else width.[b].[sct - sLo.[b]])
-            offset.[b] <- -1L
-
-        /// Section inference after placing b at off under the node f (proofs/exact-search.md, Lemma 3). Only the
-        /// sections whose floor or total changed (b's and the affected ones) can newly fail floor + total <= capacity;
-        /// off + total <= capacity is checked on the whole context only when off + f.TotalBound exceeds the capacity,
-        /// and that scan leaves the exact largest total in childBound.
-        let check (f: Frame) (b: int) (off: int64) : bool =
-            let mutable ok = not staircaseFail
-            childBound <- f.TotalBound
-            if not opts.SectionInference then
-                let mutable sct = f.Lo
-                while ok && sct < f.Hi do
-                    if total.[sct] > 0L && max off floor.[sct] > capacity then ok <- false
-                    sct <- sct + 1
-            else
-                let inline fails sct = total.[sct] > 0L && max off floor.[sct] + total.[sct] > capacity
-                let mutable sct = sLo.[b]
-                while ok && sct < sHi.[b] do
-                    if fails sct then ok <- false
-                    sct <- sct + 1
-                sct <- affLo
-                while ok && sct < affHi do
-                    if fails sct then ok <- false
-                    sct <- sct + 1
-                if ok && off + f.TotalBound > capacity then
-                    let mutable most = 0L
-                    sct <- f.Lo
-                    while ok && sct < f.Hi do
-                        let t = total.[sct]
-                        if t > 0L && max off floor.[sct] + t > capacity then ok <- false
-                        if t > most then most <- t
-                        sct <- sct + 1
-                    childBound <- most
-            ok
-
-        /// Removes b's crossings from the cuts; true when some boundary in b's span has no unplaced crossing left.
-        let cut (b: int) : bool =
-            let mutable split = false
-            for k in sLo.[b] .. sHi.[b] - 2 do
-                cuts.[k] <- cuts.[k] - 1
-                if cuts.[k] = 0 then split <- true
-            split
-
-        let uncut (b: int) =
-            for k in sLo.[b] .. sHi.[b] - 2 do cuts.[k] <- cuts.[k] + 1
-
         do
             if n = 0 then answer <- ValueSome(Fits { Offsets = [||] })
-            elif total |> Array.exists (fun t -> t > capacity) then answer <- ValueSome DoesNotFit
+            elif prop.Overfull then answer <- ValueSome DoesNotFit
             else
                 let all = Array.init n id
-                pushParts (if opts.Decomposition then parts 0 nSec all else [| 0, nSec, all |])
+                pushParts (if rules.Decomposition then prop.Parts(0, prop.Sections, all) else [| 0, prop.Sections, all |])
+
+        /// A probe of one capacity under one preorder, without jitter.
+        new(exact: ExactProblem, capacity: int64, rules: ExactRules, preorder: Preorder) = Probe(exact, capacity, rules, preorder, None)
 
         /// Search nodes used so far (placements tried).
         member _.Nodes = nodes
@@ -477,8 +228,15 @@ module Exact =
         /// The problem searched.
         member _.Problem = problem
 
-        /// The answer once the search has one: Fits (a plan under the capacity, not yet validated) or DoesNotFit
-        /// (every branch explored); None while it is unfinished.
+        /// The capacity decided.
+        member _.Capacity = capacity
+
+        /// The preorder of the search.
+        member _.Preorder = preorder
+
+        /// The answer once the search has one: Fits (a plan under the capacity, not yet validated), DoesNotFit (every
+        /// branch explored) or Unknown (every branch explored where canonical placements are incomplete); None while
+        /// it is unfinished.
         member _.Answer = match answer with ValueSome r -> Some r | ValueNone -> None
 
         /// Searches on until a decisive answer, until Nodes reaches `limit`, or until the token is cancelled
@@ -489,7 +247,7 @@ module Exact =
             while answer.IsNone && not paused do
                 if depth = 0 then
                     answer <- ValueSome(if ret = Found then Fits { Offsets = Array.copy solution }
-                                        elif prepared.Incomplete then Unknown else DoesNotFit)
+                                        elif exact.Incomplete then Unknown else DoesNotFit)
                 else
                 let f = frames.[depth - 1]
                 if f.IsParts then
@@ -503,42 +261,41 @@ module Exact =
                             ret <- NoAnswer
                             let a, z, inside = f.Parts.[f.Part]
                             let order, rank = context inside
-                            let mutable most = 0L
-                            for sct in a .. z - 1 do most <- max most total.[sct]
-                            pushNode a z order rank 0L -1 null -1 most
+                            pushNode a z order rank 0L -1 null -1 (prop.MostIn(a, z))
                 else
                     let mutable searching = true
                     if f.Child >= 0 then
                         // back from the child placed last
                         let b = f.Child
                         f.Child <- -1
-                        if opts.Decomposition then uncut b
-                        unplace b f.OffMark f.SecMark
-                        if ret = Found || (opts.Hatless && f.Hatless) then searching <- false
+                        if rules.Decomposition then prop.Uncut b
+                        prop.Unplace(b, f.OffMark, f.SecMark)
+                        if ret = Found || (rules.Hatless && f.Hatless) then searching <- false
                         else ret <- NoAnswer
                     if searching then
                         let mutable pushed = false
                         while not pushed && not paused && f.Next < f.CandCount do
                             let b = cand.[f.CandStart + f.Next]
                             let off = minOff.[b]
-                            if opts.Dominance && off >= f.MinHeight then f.Next <- f.CandCount // sorted by offset: the rest are dominated too
-                            elif opts.CanonicalOnly && (off < f.LastOff || (off = f.LastOff && f.Rank.[b] < f.LastRank)) then f.Next <- f.Next + 1
+                            if rules.Dominance && off >= f.MinHeight then f.Next <- f.CandCount // sorted by offset: the rest are dominated too
+                            elif rules.CanonicalOnly && (off < f.LastOff || (off = f.LastOff && f.Rank.[b] < f.LastRank)) then f.Next <- f.Next + 1
                             elif off + size.[b] > capacity then f.Next <- f.Next + 1
                             elif nodes >= limit || ((nodes &&& 255L) = 0L && cancellation.IsCancellationRequested) then paused <- true
                             else
                                 nodes <- nodes + 1L
                                 f.Next <- f.Next + 1
-                                let offMark, secMark = offTrail.Count, secTrail.Count
-                                place b off
-                                if check f b off then
+                                let struct (offMark, secMark) = prop.Marks
+                                prop.Place(b, off)
+                                solution.[b] <- off
+                                if prop.Check(f.Lo, f.Hi, f.TotalBound, b, off) then
                                     f.Child <- b
                                     f.OffMark <- offMark
                                     f.SecMark <- secMark
-                                    f.Hatless <- not hat
-                                    if opts.Decomposition && cut b then pushParts (parts f.Lo f.Hi f.Order)
-                                    else pushNode f.Lo f.Hi f.Order f.Rank off f.Rank.[b] f b childBound
+                                    f.Hatless <- not prop.Hat
+                                    if rules.Decomposition && prop.Cut b then pushParts (prop.Parts(f.Lo, f.Hi, f.Order))
+                                    else pushNode f.Lo f.Hi f.Order f.Rank off f.Rank.[b] f b prop.ChildBound
                                     pushed <- true
-                                else unplace b offMark secMark
+                                else prop.Unplace(b, offMark, secMark)
                         if not pushed && not paused then
                             // a node without candidates is a leaf: every buffer of its context is placed
                             ret <- (if f.CandCount = 0 then Found else NotFound)
@@ -548,82 +305,86 @@ module Exact =
             | ValueSome r -> r
             | ValueNone -> Unknown
 
-    /// Interleaves one probe per preorder, `options.Slice` nodes per turn, each resumed where it stopped, until one
-    /// answers decisively, options.NodeLimit nodes are spent in all or the search is cancelled.
-    let private run (options: ExactOptions) (capacity: int64) (prepared: Prepared) : ExactResult * int64 =
-        let preorders = if options.Preorders.IsEmpty then [ "WAT" ] else options.Preorders
-        let probes = preorders |> List.map (fun p -> Probe(prepared, capacity, options, p)) |> Array.ofList
-        let slice = max 1L options.Slice
-        let mutable used = 0L
-        let mutable result = None
-        while result.IsNone do
-            let mutable k = 0
-            while result.IsNone && k < probes.Length do
-                let probe = probes.[k]
-                let room = options.NodeLimit - used
-                if room <= 0L || options.Cancellation.IsCancellationRequested then result <- Some Unknown
-                else
-                    let before = probe.Nodes
-                    let r = probe.Advance(before + min slice room, options.Cancellation)
-                    used <- used + (probe.Nodes - before)
-                    match r with
-                    | Unknown when probe.Answer.IsSome -> result <- Some Unknown // exhausted without a proof (gaps)
-                    | Unknown -> ()
-                    | r -> result <- Some r
-                k <- k + 1
-        result.Value, used
-
-    /// The plan the minimization starts from when given no hint: each buffer, largest first, at the lowest aligned
-    /// offset free among its placed time neighbours (Placement.placeInOrder with Fit.First). Valid, O(n log n).
-    let initialPlan (problem: Problem) : Plan =
-        let order = problem |> Placement.orderBy (fun a b -> let c = compare b.Size a.Size in if c <> 0 then c else compare a.Lifetime.Start b.Lifetime.Start)
-        Placement.placeInOrder Fit.First order problem
-
     let private checkPlan (problem: Problem) (capacity: int64) (plan: Plan) =
         match Validate.plan problem (Some capacity) plan with
         | [] -> plan
         | v :: _ -> failwithf "Exact search produced an invalid plan: %s" (Violation.describe v)
 
-    /// Decides whether the buffers fit under the capacity (bytes): Fits with a validated plan, DoesNotFit (proven), or Unknown.
-    let decide (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
-        match fst (run options capacity (Prepared problem)) with
-        | Fits plan -> Fits (checkPlan problem capacity plan)
-        | r -> r
-
-    /// Like decide, also returning the search nodes used.
-    let decideCounting (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult * int64 =
-        let r, nodes = run options capacity (Prepared problem)
-        (match r with Fits plan -> Fits (checkPlan problem capacity plan) | r -> r), nodes
-
     /// Advances a probe by at most `nodes` more search nodes (see Probe.Advance); a Fits plan is validated under the
     /// probe's capacity (an invalid one throws). Returns the answer and the nodes this call used.
-    let resume (probe: Probe) (capacity: int64) (nodes: int64) (cancellation: CancellationToken) : ExactResult * int64 =
+    let resume (probe: Probe) (nodes: int64) (cancellation: CancellationToken) : ExactResult * int64 =
         let before = probe.Nodes
         let limit = if nodes > Int64.MaxValue - before then Int64.MaxValue else before + nodes
         let r = probe.Advance(limit, cancellation)
-        (match r with Fits plan -> Fits (checkPlan probe.Problem capacity plan) | r -> r), probe.Nodes - before
+        (match r with Fits plan -> Fits (checkPlan probe.Problem probe.Capacity plan) | r -> r), probe.Nodes - before
 
-    /// Decides a capacity with one search per preorder in parallel threads (a portfolio: the first decisive answer
-    /// cancels the others); with one preorder, the sequential search. Sound like decide; which plan wins a race between
-    /// two fitting searches may vary from run to run.
-    let decideParallel (options: ExactOptions) (capacity: int64) (problem: Problem) : ExactResult =
-        if options.Preorders.Length <= 1 then decide options capacity problem
-        else
-            use cts = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
+    /// The one driver of the exact search: advances the probes of one capacity until one answers decisively, until
+    /// `nodes` nodes are spent in all, or until the token is cancelled, and returns the answer (Unknown in the last two
+    /// cases, or when every probe ended without a proof) and the nodes spent. With `workers` >= 2 and no node budget,
+    /// one thread per probe, the first decisive answer cancelling the others (which of two fitting searches wins may
+    /// vary); otherwise the probes take turns on this thread, Slice nodes each, each resumed where it stopped
+    /// (deterministic). Every Fits plan is validated.
+    let rec drive (workers: int) (nodes: int64) (cancellation: CancellationToken) (probes: Probe[]) : ExactResult * int64 =
+        driveInSlices Slice workers nodes cancellation probes
+
+    /// drive with turns of `slice` nodes on one thread.
+    and driveInSlices (slice: int64) (workers: int) (nodes: int64) (cancellation: CancellationToken) (probes: Probe[]) : ExactResult * int64 =
+        if probes.Length = 0 then Unknown, 0L
+        elif workers >= 2 && probes.Length >= 2 && nodes = Int64.MaxValue then
+            use cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation)
             let tasks =
-                options.Preorders
-                |> List.map (fun preorder ->
-                    System.Threading.Tasks.Task.Run(fun () ->
-                        let r = decide { options with Preorders = [ preorder ]; Cancellation = cts.Token } capacity problem
-                        (match r with
+                probes |> Array.map (fun probe ->
+                    Task.Run(fun () ->
+                        let r = resume probe Int64.MaxValue cts.Token
+                        (match fst r with
                          | Unknown -> ()
                          | _ -> cts.Cancel())
                         r))
-                |> Array.ofList
-            System.Threading.Tasks.Task.WaitAll(tasks |> Array.map (fun t -> t :> System.Threading.Tasks.Task))
-            tasks |> Array.map (fun t -> t.Result)
-            |> Array.tryFind (function Unknown -> false | _ -> true)
-            |> Option.defaultValue Unknown
+            try Task.WaitAll(tasks |> Array.map (fun t -> t :> Task))
+            finally cts.Cancel()
+            let results = tasks |> Array.map (fun t -> t.Result)
+            let spent = results |> Array.sumBy snd
+            (results |> Array.map fst |> Array.tryFind (function Unknown -> false | _ -> true) |> Option.defaultValue Unknown), spent
+        else
+            let mutable used = 0L
+            let mutable result = None
+            while result.IsNone do
+                let mutable k = 0
+                let mutable live = 0
+                while result.IsNone && k < probes.Length do
+                    let probe = probes.[k]
+                    let room = nodes - used
+                    if room <= 0L || cancellation.IsCancellationRequested then result <- Some Unknown
+                    elif probe.Answer <> Some Unknown then
+                        live <- live + 1
+                        let r, spent = resume probe (min (max 1L slice) room) cancellation
+                        used <- used + spent
+                        match r with
+                        | Unknown -> ()
+                        | r -> result <- Some r
+                    k <- k + 1
+                // every probe ended without a proof (gaps whose distances are <= 0)
+                if result.IsNone && live = 0 then result <- Some Unknown
+            result.Value, used
+
+    /// Decides whether the buffers of a prepared problem fit under the capacity (bytes) with one probe per preorder of
+    /// the options (drive: options.Workers threads, options.Nodes nodes, options.Cancellation): Fits with a validated
+    /// plan, DoesNotFit (proven) or Unknown, and the nodes spent.
+    let decideOn (options: SolveOptions) (capacity: int64) (exact: ExactProblem) : ExactResult * int64 =
+        let preorders = if options.Preorders.IsEmpty then Preorder.defaults else options.Preorders
+        let probes = preorders |> List.map (fun p -> Probe(exact, capacity, options.Rules, p)) |> Array.ofList
+        drive options.Workers (SolveOptions.nodesLeft options 0L) options.Cancellation probes
+
+    /// Decides whether the buffers fit under the capacity (bytes): Fits with a validated plan, DoesNotFit (proven), or
+    /// Unknown (see decideOn).
+    let decide (options: SolveOptions) (capacity: int64) (problem: Problem) : ExactResult =
+        fst (decideOn options capacity (ExactProblem problem))
+
+    /// The plan a minimization starts from when given no hint: each buffer, largest first, at the lowest aligned
+    /// offset free among its placed time neighbours (Placement.placeOn with Fit.First). Valid, O(n log n).
+    let initialPlan (axis: TimeAxis) : Plan =
+        let order = axis.Problem |> Placement.orderBy (fun a b -> let c = compare b.Size a.Size in if c <> 0 then c else compare a.Lifetime.Start b.Lifetime.Start)
+        Placement.placeOn axis Fit.First true order
 
     /// The granularity of canonical peaks: every canonical offset and peak is a multiple of the gcd of all sizes and
     /// alignments, and with gaps and pins (Gaps) of the windows' bounds and the pinned offsets.
@@ -634,65 +395,3 @@ module Exact =
             let g = match b.Pinned with Some p -> Numbers.gcd g p | None -> g
             b.Gaps |> Array.fold (fun g gap -> match gap.Window with Some w -> Numbers.gcd (Numbers.gcd g w.Lo) w.Hi | None -> g) g) 0L
         |> max 1L
-
-    /// Minimizes the peak, reporting (best peak, proven bound) after every decision: the lower bound first, then bisection
-    /// on the capacity between the proven lower bound and the best peak (from the hint or first fit). Rounds with a doubling
-    /// node budget per decision (options.NodeLimit when finite: one round). Stops when optimal or cancelled.
-    /// The decision procedure is a parameter (decide: options -> capacity -> problem -> result and nodes used), so that a
-    /// caller can run a parallel portfolio; it must be sound (Fits only with a valid plan, DoesNotFit only with a proof).
-    let minimizeWith (decide: ExactOptions -> int64 -> Problem -> ExactResult * int64) (options: ExactOptions) (hint: Plan option)
-                     (progress: int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
-        let start =
-            match hint with
-            | Some h when Validate.isValid problem h -> h
-            | _ -> initialPlan problem
-        let g = granularity problem
-        let roundUp v = ((v + g - 1L) / g) * g
-        // every canonical peak, hence the optimum, is a multiple of g: below a peak p the next candidate is the largest
-        // multiple of g under p (not p - g, which misses it when p is off the grid), and a proof that c does not fit
-        // moves the bound to the next multiple of g above c, `above c` (proofs/exact-search.md, Lemma 1)
-        let below p = ((p - 1L) / g) * g
-        let above c = (c / g) * g + g
-        let mutable best = start
-        let mutable peak = Plan.peak problem start
-        let mutable lower = roundUp (Bounds.lowerBound problem)
-        let mutable nodes = 0L
-        let finite = options.NodeLimit <> Int64.MaxValue
-        let mutable limit = if finite then options.NodeLimit else 100_000L
-        let mutable rounds = true
-        progress peak (min lower peak)
-        while rounds && lower < peak && not options.Cancellation.IsCancellationRequested do
-            // bisection on [lo, peak): lo only moves up; a proof of DoesNotFit also moves the proven lower bound
-            let mutable lo = lower
-            let mutable first = true
-            // a round where no decision ran out of nodes cannot gain from a larger budget (an exhausted search that
-            // proves nothing, as with gaps whose distances are <= 0, answers Unknown every time)
-            let mutable cut = false
-            while lo < peak && not options.Cancellation.IsCancellationRequested do
-                let cap = if first then lo else min (below peak) (roundUp (lo + (below peak - lo) / 2L))
-                first <- false
-                // the lower bound is the usual optimum: it gets four times the budget of a bisection step
-                let budget = if cap = lower && limit < Int64.MaxValue / 4L then 4L * limit else limit
-                let r, used = decide { options with NodeLimit = budget } cap problem
-                nodes <- nodes + used
-                match r with
-                | Fits plan ->
-                    best <- plan
-                    peak <- Plan.peak problem plan
-                | DoesNotFit ->
-                    lower <- max lower (above cap)
-                    lo <- above cap
-                | Unknown ->
-                    if used >= budget then cut <- true
-                    lo <- above cap
-                progress peak (min lower peak)
-            if finite || not cut then rounds <- false else limit <- limit * 4L
-        { Best = best; Peak = peak; LowerBound = min lower peak; Optimal = lower >= peak; Nodes = nodes }
-
-    /// Minimizes the peak with the sequential decision procedure (see minimizeWith).
-    let minimizeWithProgress (options: ExactOptions) (hint: Plan option) (progress: int64 -> int64 -> unit) (problem: Problem) : ExactMinimum =
-        minimizeWith decideCounting options hint progress problem
-
-    /// Minimizes the peak (see minimizeWith) without progress reports.
-    let minimize (options: ExactOptions) (hint: Plan option) (problem: Problem) : ExactMinimum =
-        minimizeWithProgress options hint (fun _ _ -> ()) problem

@@ -3,106 +3,64 @@ namespace Pgmo.Planner
 
 open System.Threading
 
-/// Settings of the heuristic search. Every field is documented; copy `Search.defaults` with `{ Search.defaults with … }`.
-type SearchOptions =
-    { /// Wall-clock budget of the whole search (System.TimeSpan.Zero = the cheap constructive plan only).
-      TimeLimit: System.TimeSpan
-      /// Seed of the random choices: equal seeds and an iteration cap give equal plans.
-      Seed: int
-      /// Stops the search early; the best plan so far is returned.
-      Cancellation: CancellationToken
-      /// Cap on the greedy placements evaluated after construction (None = only time and the lower bound stop it).
-      MaxIterations: int option }
-
-/// Heuristic search for a low peak, in three stages on one time budget. Always returns a valid plan, the best found.
+/// Heuristic search for a low peak, in three stages on one budget (SolveOptions: a time limit, a budget of work, a
+/// cancellation). Always returns a valid plan, the best found.
 ///
 /// 1. Construction: best-fit (the paper's rule, then fixed orders) and the lowest-fit placement of the same orders
-///    (each buffer, in order, at the lowest aligned offset free among its placed time neighbours: Placement.choose).
-/// 2. Exact: the canonical-placement exact search (Exact.minimize) from the best plan, with most of the remaining time.
+///    (each buffer, in order, at the lowest aligned offset free among the placed pieces it meets: Placement.place).
+/// 2. Exact: the descent by capacity decisions of the exact search (Descent.run) from the best plan, with most of the
+///    remaining budget.
 /// 3. Local search over best-fit rankings: buffers above the lower bound move forward ("squeaky wheel"), random swaps;
 ///    a move is kept when the cost (peak, then total height above the lower bound) is not worse; after a long
 ///    stagnation it restarts from a perturbed copy of the best ranking.
 /// Every stage stops at the lower bound.
 ///
-/// The search reads a Stopwatch for its time limit (the only impure thing it does); with `MaxIterations` set and a
-/// time limit that is not reached, it is deterministic given the seed.
+/// Work is counted in nodes: a placement of n buffers costs n, a search node of the exact search one. Under a node
+/// budget (options.Nodes) with a time limit that is not reached, the search is deterministic given the seed: the
+/// same plan on any machine. It reads a Stopwatch for its time limit (the only impure thing it does).
 [<RequireQualifiedAccess>]
 module Search =
 
-    /// 5 s, seed 1, no cancellation, no iteration cap (the planner's defaults, as Algorithms.defaults).
-    let defaults = { TimeLimit = System.TimeSpan.FromSeconds 5.0; Seed = 1; Cancellation = CancellationToken.None; MaxIterations = None }
+    /// 5 s, seed 1, no node budget, no cancellation (SolveOptions.defaults).
+    let defaults = SolveOptions.defaults
 
-    /// When to stop: time, cancellation and the iteration cap, shared by the stages of one search.
-    type private Budget(options: SearchOptions) =
-        let clock = System.Diagnostics.Stopwatch.StartNew()
-        let mutable iterations = 0
-        member _.Iterations = iterations
-        member _.Tick() = iterations <- iterations + 1
+    /// When to stop: the run's Deadline (time, nodes, cancellation), shared by the stages of one search.
+    type private Budget(options: SolveOptions, n: int) =
+        let deadline = Deadline(options)
+        member _.Deadline = deadline
+        /// Counts one placement of every buffer.
+        member _.Tick() = deadline.Spend(int64 (max 1 n))
         /// The time left of the budget (zero when spent).
-        member _.Remaining = max System.TimeSpan.Zero (options.TimeLimit - clock.Elapsed)
-        /// True when time is up or the search was cancelled.
-        member _.OutOfTime = options.Cancellation.IsCancellationRequested || clock.Elapsed >= options.TimeLimit
+        member _.Remaining = deadline.Remaining
+        /// True when time or nodes are up or the search was cancelled.
+        member _.OutOfTime = deadline.Expired
         /// True when no further evaluation may start.
-        member this.Exhausted =
-            this.OutOfTime || (match options.MaxIterations with Some m -> iterations >= m | None -> false)
+        member _.Exhausted = deadline.Expired
         /// The longest one full best-fit placement took so far (measured by `Timed`).
         member val Placement = System.TimeSpan.Zero with get, set
-        /// True when another evaluation may start and the time left holds one more full best-fit placement, so that
-        /// at scale (a placement of 100k buffers takes a good part of a second) the last one does not overrun the limit.
-        member this.Affords = not this.Exhausted && this.Remaining >= this.Placement
+        /// True when another evaluation may start: the nodes left hold one more placement and the time left one more
+        /// full best-fit placement, so that at scale (a placement of 100k buffers takes a good part of a second) the
+        /// last one does not overrun the limit.
+        member this.Affords = not this.Exhausted && deadline.NodesLeft >= int64 n && this.Remaining >= this.Placement
         /// Runs a full best-fit placement, keeping its duration in Placement.
         member this.Timed(place: unit -> 'a) : 'a =
-            let start = clock.Elapsed
+            let start = deadline.Elapsed
             let result = place ()
-            let took = clock.Elapsed - start
+            let took = deadline.Elapsed - start
             if took > this.Placement then this.Placement <- took
             result
 
-    /// The greedy "lowest feasible offset in a given order" placement, with reusable scratch space.
-    type private OrderPlacer(problem: Problem, budget: Budget) =
-        let bs = problem.Buffers
-        let n = bs.Length
-        let sizes = bs |> Array.map (fun b -> b.Size)
-        let aligns = bs |> Array.map (fun b -> b.Alignment)
-        // built on the first placement, inside the time budget: a search that stops before the greedy orders skips it
-        let adjacency = lazy (Sweep.overlaps problem 4_000_000L (fun () -> budget.OutOfTime))
-        let keys = Array.zeroCreate<int64> (max n 1)
-        let tops = Array.zeroCreate<int64> (max n 1)
-        let pos = Array.create n System.Int32.MaxValue
-        member val LowerBound = Bounds.lowerBound problem
+    /// The greedy "lowest feasible offset in a given order" placement (Placement.place with Fit.First, pins first,
+    /// hints tried), and the cost the search minimizes.
+    type private OrderPlacer(axis: TimeAxis, budget: Budget) =
+        let n = axis.Buffers
+        let sizes = axis.Problem.Buffers |> Array.map (fun b -> b.Size)
+        member val LowerBound = Bounds.lowerBoundOn axis
 
-        /// Places order.[from..] given the offsets of order.[..from-1] (in offsets) and writes their offsets.
-        /// Returns false, leaving offsets partly written, when some top exceeds `limit` or time runs out.
-        member this.Place(order: int[], from: int, offsets: int64[], limit: int64) : bool =
-            for p in 0 .. n - 1 do pos.[order.[p]] <- p
-            let mutable ok = true
-            let mutable p = from
-            while ok && p < n do
-                let i = order.[p]
-                let mutable count = 0
-                match adjacency.Force() with
-                | Some adj ->
-                    for j in adj.[i] do
-                        if pos.[j] < p then
-                            keys.[count] <- offsets.[j]
-                            tops.[count] <- offsets.[j] + sizes.[j]
-                            count <- count + 1
-                | None ->
-                    let bi = bs.[i]
-                    for q in 0 .. p - 1 do
-                        let j = order.[q]
-                        if Buffer.overlapsInTime bi bs.[j] then
-                            keys.[count] <- offsets.[j]
-                            tops.[count] <- offsets.[j] + sizes.[j]
-                            count <- count + 1
-                System.Array.Sort(keys, tops, 0, count)
-                let size = sizes.[i]
-                let candidate = Placement.choose Fit.First size aligns.[i] keys tops count
-                offsets.[i] <- candidate
-                if candidate + size > limit then ok <- false
-                p <- p + 1
-                if p &&& 255 = 0 && budget.OutOfTime then ok <- false
-            ok
+        /// Places every buffer in `order` and writes their offsets. Returns false, leaving offsets partly written,
+        /// when some top exceeds `limit` or time runs out.
+        member this.Place(order: int[], offsets: int64[], limit: int64) : bool =
+            Placement.place axis Fit.First true order offsets limit (fun () -> budget.OutOfTime)
 
         /// (peak, total of tops above the lower bound) of complete offsets: the cost the search minimizes.
         member this.Cost(offsets: int64[]) : struct (int64 * int64) =
@@ -110,9 +68,10 @@ module Search =
             let mutable peak = 0L
             let mutable over = 0L
             for i in 0 .. n - 1 do
-                let top = offsets.[i] + sizes.[i]
+                let top = Checked.(+) offsets.[i] sizes.[i]
                 if top > peak then peak <- top
-                if top > lb then over <- over + (top - lb)
+                // saturates: only the order of costs matters
+                if top > lb then over <- (if over > System.Int64.MaxValue - (top - lb) then System.Int64.MaxValue else over + (top - lb))
             struct (peak, over)
 
     let private better (struct (p1: int64, o1: int64)) (struct (p2: int64, o2: int64)) = p1 < p2 || (p1 = p2 && o1 < o2)
@@ -130,20 +89,28 @@ module Search =
           thenBy (asc (fun b -> b.Lifetime.Start)) (desc (fun b -> b.Size))
           thenBy (desc (fun b -> b.Lifetime.End)) (desc (fun b -> b.Size)) ]
 
-    /// The search state shared by the stages: the best plan found and its cost.
-    type private State(problem: Problem, options: SearchOptions) =
-        member val Budget = Budget(options)
+    /// The search state shared by the stages: the best plan found (always valid) and its cost.
+    type private State(axis: TimeAxis, options: SolveOptions) =
+        let problem = axis.Problem
+        member val Budget = Budget(options, axis.Buffers)
         member val Random = System.Random(options.Seed)
         member val Placer = Unchecked.defaultof<OrderPlacer> with get, set
         member val Best = { Offsets = Array.zeroCreate problem.Buffers.Length } with get, set
         member val BestCost = struct (System.Int64.MaxValue, System.Int64.MaxValue) with get, set
         member val BestOrder : int[] = [||] with get, set
-        /// Keeps a plan (and the greedy order that gave it, if any) when it is better than the best.
+        /// Keeps a valid plan (and the greedy order that gave it, if any) when it is better than the best.
         member this.Offer(offsets: int64[], cost, order: int[]) =
             if better cost this.BestCost then
                 this.Best <- { Offsets = Array.copy offsets }
                 this.BestCost <- cost
                 if order.Length > 0 then this.BestOrder <- Array.copy order
+        /// Keeps a skyline plan (BestFit.place: gaps honoured, pins not) once its pinned buffers are at their pins
+        /// (Placement.keepPins; the plan itself without pins), when it is better than the best.
+        member this.OfferSkyline(offsets: int64[], cost, order: int[]) =
+            if axis.HasPins then
+                let kept = (Placement.keepPins axis { Offsets = offsets }).Offsets
+                this.Offer(kept, this.Placer.Cost kept, order)
+            else this.Offer(offsets, cost, order)
         member this.Done = (let struct (p, _) = this.BestCost in p <= this.Placer.LowerBound)
 
     let private orderOfRanks (rank: int[]) =
@@ -171,14 +138,14 @@ module Search =
                 let rank = Array.zeroCreate n
                 ranksOfOrder order rank
                 state.Budget.Timed(fun () -> BestFit.place shape rank System.Int64.MaxValue offsets) |> ignore
-                state.Offer(offsets, g.Cost offsets, order)
+                state.OfferSkyline(offsets, g.Cost offsets, order)
         let seed = state.BestOrder
         for k in 0 .. keys.Length - 1 do
             if not state.Done && state.Budget.Affords then
                 let order = order k
                 state.Budget.Tick()
                 let struct (limit, _) = state.BestCost
-                if g.Place(order, 0, offsets, limit) then state.Offer(offsets, g.Cost offsets, [||])
+                if g.Place(order, offsets, limit) then state.Offer(offsets, g.Cost offsets, [||])
         seed
 
     /// Stage 3: iterated local search over the best-fit ranking. Moves: a buffer above the lower bound (half the
@@ -234,7 +201,7 @@ module Search =
                         Array.blit trial 0 order 0 n
                         Array.blit candidate 0 current 0 n
                         cost <- c
-                        state.Offer(current, cost, [||])
+                        state.OfferSkyline(current, cost, [||])
                         if better cost bestCost then
                             bestCost <- cost
                             Array.blit order 0 bestOrder 0 n
@@ -253,41 +220,33 @@ module Search =
                     cost <- g.Cost current
 
     /// Stage 2: the descent by capacity decisions of the exact search (Descent.run) from the best plan so far, with
-    /// `share` of the remaining time (a quarter of it first on the lower bound), on up to two threads (under an iteration
-    /// cap: one thread and a node limit, so
-    /// that capped runs stay deterministic). Skipped where the exact search is not tractable (Descent.tractable).
-    let private exact (problem: Problem) (state: State) (options: SearchOptions) (share: float) =
-        if not state.Done && not state.Budget.Exhausted && Descent.tractable problem then
-            use cancel = System.Threading.CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation)
-            cancel.CancelAfter(System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share)))
+    /// `share` of the remaining time and nodes, on up to two threads (under a node budget: one thread, so that the
+    /// run stays deterministic). Skipped where the exact search is not tractable (Descent.tractable).
+    let private exact (axis: TimeAxis) (state: State) (options: SolveOptions) (share: float) =
+        if not state.Done && not state.Budget.Exhausted && Descent.tractableOn axis then
+            let deadline = state.Budget.Deadline
             let descent =
-                match options.MaxIterations with
-                | Some m -> { Descent.defaults with NodeLimit = int64 m * 1000L; Seed = options.Seed; Cancellation = cancel.Token }
-                | None ->
-                    { Descent.defaults with
-                        Workers = min 2 System.Environment.ProcessorCount; Seed = options.Seed; Cancellation = cancel.Token
-                        BoundTime = System.TimeSpan.FromTicks(int64 (float state.Budget.Remaining.Ticks * share / 4.0)) }
-            let m = Descent.minimize descent state.Best (fun _ _ _ -> ()) problem
+                { deadline.Share(share, options.Cancellation) with
+                    Workers = (if options.Nodes.IsSome then 1 else min 2 System.Environment.ProcessorCount)
+                    Hint = None; Progress = None }
+            let m = Descent.run descent (Incumbent(axis.Problem, state.Best, fun _ _ _ -> ())) axis
+            deadline.Spend m.Nodes
             state.Offer(m.Best.Offsets, state.Placer.Cost m.Best.Offsets, [||])
 
-    /// The best plan found within the options' budget: always valid; its peak is never below Bounds.lowerBound.
-    /// Stages run in turn on one shared budget: construction (best-fit, greedy orders), the exact search with most
-    /// of the remaining time, then local search over best-fit rankings with what is left.
-    let rec plan (options: SearchOptions) (problem: Problem) : Plan =
+    /// The best plan found within the options' budget for the problem of a time axis: always valid; its peak is never
+    /// below Bounds.lowerBound. Stages run in turn on one shared budget: construction (best-fit, greedy orders), the
+    /// exact search with most of the remaining time, then local search over best-fit rankings with what is left.
+    let planOn (options: SolveOptions) (axis: TimeAxis) : Plan =
+        let problem = axis.Problem
         if problem.Buffers.Length = 0 then { Offsets = [||] }
-        // gaps, pins, hints: best-fit's gap-aware plan, or the search of Gaps.plain problem repaired when lower; the
-        // search gets the time left less best-fit's time again (its repair costs about as much)
-        elif Gaps.special problem then
-            let watch = System.Diagnostics.Stopwatch.StartNew()
-            let bestFit = BestFit.plan problem
-            let left = options.TimeLimit - watch.Elapsed - watch.Elapsed
-            if left <= System.TimeSpan.Zero then bestFit
-            else Placement.lowest problem [ bestFit; Placement.honour (plan { options with TimeLimit = left }) problem ]
         else
-            let state = State(problem, options)
-            state.Placer <- OrderPlacer(problem, state.Budget)
-            let shape = BestFit.Shape problem
+            let state = State(axis, options)
+            state.Placer <- OrderPlacer(axis, state.Budget)
+            let shape = BestFit.Shape axis
             let seed = construct problem state shape
-            exact problem state options 0.75
+            exact axis state options 0.75
             improve problem state shape seed
             state.Best
+
+    /// The best plan found within the options' budget (planOn the problem's time axis).
+    let plan (options: SolveOptions) (problem: Problem) : Plan = planOn options (TimeAxis problem)

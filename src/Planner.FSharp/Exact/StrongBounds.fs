@@ -3,18 +3,6 @@ namespace Pgmo.Planner
 open System
 open System.Threading
 
-/// Settings of the strong lower bound. A `defaults` value is in StrongBounds; copy it with `{ StrongBounds.defaults with … }`.
-type StrongBoundOptions =
-    { /// Most search nodes of each exact decision on one relaxation (Int64.MaxValue: no limit).
-      NodeLimit: int64
-      /// Stops the search; the bound proven so far is returned.
-      Cancellation: CancellationToken
-      /// The load levels, as fractions of the max load, whose steps make the relaxations tried, in this order;
-      /// 0.0 keeps every step (the whole problem). Levels that keep the same steps as an earlier one are skipped.
-      Levels: float list
-      /// The exact search's rules and preorders for the decisions (its NodeLimit and Cancellation are replaced).
-      Exact: ExactOptions }
-
 /// How the decisions on one relaxation ended.
 type RelaxationOutcome =
     /// A plan fits under the capacity: this relaxation cannot raise the bound further.
@@ -61,13 +49,17 @@ type StrongBound =
 [<RequireQualifiedAccess>]
 module StrongBounds =
 
-    /// A million nodes per decision, no cancellation, levels from 99 % of the max load down to every step, the exact
-    /// search's default rules.
-    let defaults =
-        { NodeLimit = 1_000_000L
-          Cancellation = CancellationToken.None
-          Levels = [ 0.99; 0.98; 0.97; 0.96; 0.95; 0.94; 0.93; 0.92; 0.9; 0.85; 0.8; 0.0 ]
-          Exact = Exact.defaults }
+    /// The load levels, as fractions of the max load, whose steps make the relaxations tried, in this order: from
+    /// 99 % of the max load down to every step (0.0, the whole problem). Levels that keep the same steps as an earlier
+    /// one are skipped.
+    let levels = [ 0.99; 0.98; 0.97; 0.96; 0.95; 0.94; 0.93; 0.92; 0.9; 0.85; 0.8; 0.0 ]
+
+    /// The default node budget of each decision on a relaxation.
+    let nodesPerDecision = 1_000_000L
+
+    /// The options of the strong bound by default: a million nodes per decision (options.Nodes is per decision), no
+    /// cancellation, the exact search's default preorders and rules.
+    let defaults = { SolveOptions.defaults with Nodes = Some nodesPerDecision; TimeLimit = TimeSpan.MaxValue }
 
     /// A short description of how a relaxation's decisions ended ("fits at 1031168", "unknown at 987136", "skipped").
     let describe (outcome: RelaxationOutcome) : string =
@@ -115,19 +107,20 @@ module StrongBounds =
         elif level <= 0.0 then profile |> Array.map fst
         else profile |> Array.filter (fun (_, load) -> float load >= level * float top) |> Array.map fst
 
-    /// The strong lower bound: for each level in turn, the relaxation at that level's steps is decided with the exact
-    /// search at the bound so far; each proof that it does not fit raises the bound by the granularity and the same
-    /// relaxation is decided again there, until it fits, the node limit stops a decision, or the cancellation comes.
-    /// Deterministic for a given node limit when the cancellation never comes.
-    let compute (options: StrongBoundOptions) (problem: Problem) : StrongBound =
+    /// The strong lower bound: for each of `levels` in turn, the relaxation at that level's steps is decided with the
+    /// exact search at the bound so far (options.Nodes nodes per decision, options' preorders and rules); each proof
+    /// that it does not fit raises the bound by the granularity and the same relaxation is decided again there, until
+    /// it fits, the node budget stops a decision, or the cancellation comes. Deterministic for a given node budget
+    /// when the cancellation never comes.
+    let computeAt (levels: float list) (options: SolveOptions) (problem: Problem) : StrongBound =
         let maxLoad = Bounds.lowerBound problem
         let g = Exact.granularity problem
         let mutable bound = ((maxLoad + g - 1L) / g) * g
         let cancelled () = options.Cancellation.IsCancellationRequested
-        let exact = { options.Exact with NodeLimit = options.NodeLimit; Cancellation = options.Cancellation }
+        let exact = { options with Workers = 1; Capacity = None }
         let attempts = Collections.Generic.List<RelaxationAttempt>()
         let seen = Collections.Generic.HashSet<string>()
-        for level in options.Levels do
+        for level in levels do
             let steps = stepsAtLevel level problem
             let key = String.Join(",", steps)
             if steps.Length > 0 && seen.Add key then
@@ -141,7 +134,7 @@ module StrongBounds =
                     let mutable go = true
                     while go do
                         let capacity = bound
-                        let result, used = Exact.decideCounting exact capacity relaxation
+                        let result, used = Exact.decideOn exact capacity (ExactProblem relaxation)
                         nodes <- nodes + used
                         match result with
                         | DoesNotFit ->
@@ -160,3 +153,6 @@ module StrongBounds =
                     attempts.Add { Level = level; Steps = steps; Buffers = kept; Refuted = refuted; Outcome = outcome; Nodes = nodes }
         let optimal = attempts |> Seq.exists (fun a -> a.Level <= 0.0 && a.Outcome = FitsAt bound)
         { MaxLoad = maxLoad; Granularity = g; Bound = bound; Attempts = List.ofSeq attempts; Optimal = optimal }
+
+    /// The strong lower bound at the default levels (computeAt levels).
+    let compute (options: SolveOptions) (problem: Problem) : StrongBound = computeAt levels options problem

@@ -19,7 +19,8 @@ module BestFit =
     /// The rank-independent part of the best-fit index, built once per problem and shared by every ranking:
     /// positions are the buffers in start order; the block of positions [j 2^k, (j+1) 2^k) at level k holds its
     /// buffers sorted by (end, index). O(n log n) memory and time.
-    type internal Shape(problem: Problem) =
+    type internal Shape(axis: TimeAxis) =
+        let problem = axis.Problem
         let bs = problem.Buffers
         let n = bs.Length
         let starts = bs |> Array.map (fun b -> b.Lifetime.Start)
@@ -59,6 +60,7 @@ module BestFit =
                 let e = elems.[k]
                 for o in 0 .. n - 1 do where.[k].[e.[o]] <- o - ((o >>> k) <<< k)
         member _.Problem = problem
+        member _.Axis = axis
         member _.Count = n
         member _.Levels = levels
         member _.Starts = starts
@@ -187,6 +189,9 @@ module BestFit =
         if n > 0 then create shape.MinStart shape.MaxEnd 0L -1 -1 |> ignore
         let mutable placed = 0
         let mutable ok = true
+        let parts = ResizeArray<struct (int64 * int64 * int64)>()
+        let axis = shape.Axis
+        let first, pieces = axis.First, axis.Pieces
         while ok && placed < n do
             let seg = queue.Dequeue()
             if alive.[seg] then
@@ -197,28 +202,46 @@ module BestFit =
                     let x = byRank.[best]
                     let buf = bs.[x]
                     let off = Numbers.alignUp buf.Alignment h
-                    let top = off + buf.Size
+                    let top = Checked.(+) off buf.Size
                     offsets.[x] <- off
                     if top > limit then ok <- false
                     index.Remove x
                     placed <- placed + 1
-                    let s, e = buf.Lifetime.Start, buf.Lifetime.End
-                    // left piece at h, raised middle (merged with equal-height neighbours), right piece at h
-                    let mutable left = p
-                    if s > a then left <- create a s h p -1
-                    let mutable midStart, midPrev = s, left
-                    if s = a && p >= 0 && segHeight.[p] = top then
+                    // the segment's steps from a to b: at h, but each piece of x raised to off + its top byte (the
+                    // bytes below a raised window count as taken); equal neighbours merged
+                    parts.Clear()
+                    let emit (s: int64) (e: int64) (height: int64) =
+                        if s < e then
+                            if parts.Count > 0 && (let struct (_, _, h2) = parts.[parts.Count - 1] in h2 = height) then
+                                let struct (s2, _, _) = parts.[parts.Count - 1]
+                                parts.[parts.Count - 1] <- struct (s2, e, height)
+                            else parts.Add(struct (s, e, height))
+                    let mutable t = a
+                    for k in first.[x] .. first.[x + 1] - 1 do
+                        let piece = pieces.[k]
+                        emit t piece.Start h
+                        emit piece.Start piece.End (off + piece.Hi)
+                        t <- piece.End
+                    emit t b h
+                    let struct (s0, _, h0) = parts.[0]
+                    let mutable startAt, before = s0, p
+                    if p >= 0 && segHeight.[p] = h0 then
                         alive.[p] <- false
-                        midStart <- segStart.[p]
-                        midPrev <- prev.[p]
-                    let mutable midEnd, midNext = e, q
-                    if e < b then midNext <- -1
-                    elif q >= 0 && segHeight.[q] = top then
+                        startAt <- segStart.[p]
+                        before <- prev.[p]
+                    let last = parts.Count - 1
+                    let struct (_, eLast, hLast) = parts.[last]
+                    let mutable endAt, after = eLast, q
+                    if q >= 0 && segHeight.[q] = hLast then
                         alive.[q] <- false
-                        midEnd <- segEnd.[q]
-                        midNext <- next.[q]
-                    let mid = create midStart midEnd top midPrev midNext
-                    if e < b then create e b h mid q |> ignore
+                        endAt <- segEnd.[q]
+                        after <- next.[q]
+                    let mutable link = before
+                    for j in 0 .. last do
+                        let struct (sj, ej, hj) = parts.[j]
+                        let sj = if j = 0 then startAt else sj
+                        let ej = if j = last then endAt else ej
+                        link <- create sj ej hj link (if j = last then after else -1)
                 else
                     if p < 0 && q < 0 then failwith "BestFit: a segment over all steps admits no buffer"
                     let hp = if p >= 0 then segHeight.[p] else System.Int64.MaxValue
@@ -237,13 +260,21 @@ module BestFit =
                     create s e lifted pp qq |> ignore
         ok
 
-    /// Best-fit with a given preference: rank.[i] is buffer i's place in the preference order (0 = placed first
-    /// among candidates); ranks must be a permutation of 0 .. n-1. Returns a valid plan. O(n log² n).
-    let planRanked (rank: int[]) (problem: Problem) : Plan =
-        if rank.Length <> problem.Buffers.Length then invalidArg (nameof rank) "one rank per buffer"
-        let offsets = Array.zeroCreate problem.Buffers.Length
-        place (Shape problem) rank System.Int64.MaxValue offsets |> ignore
+    /// The skyline's plan with a given preference on a time axis: rank.[i] is buffer i's place in the preference
+    /// order (0 = placed first among candidates); ranks must be a permutation of 0 .. n-1. Honours gaps (a piece raises
+    /// the skyline only on its own steps), not pins. O(n log² n).
+    let internal skyline (rank: int[]) (axis: TimeAxis) : Plan =
+        if rank.Length <> axis.Buffers then invalidArg (nameof rank) "one rank per buffer"
+        let offsets = Array.zeroCreate axis.Buffers
+        place (Shape axis) rank System.Int64.MaxValue offsets |> ignore
         { Offsets = offsets }
+
+    /// Best-fit with a given preference: rank.[i] is buffer i's place in the preference order (0 = placed first
+    /// among candidates); ranks must be a permutation of 0 .. n-1. Returns a valid plan (pins kept: Placement.keepPins).
+    /// O(n log² n).
+    let planRanked (rank: int[]) (problem: Problem) : Plan =
+        let axis = TimeAxis problem
+        Placement.keepPins axis (skyline rank axis)
 
     /// The ranks of the buffers under a comparison (negative = first preferred); ties beyond it go by problem order.
     let ranksBy (compare: Buffer -> Buffer -> int) (problem: Problem) : int[] =
@@ -264,13 +295,11 @@ module BestFit =
         elif x.Size <> y.Size then compare y.Size x.Size
         else compare x.Lifetime.Start y.Lifetime.Start
 
-    /// The paper's best-fit plan (paperRule): valid, O(n log² n) time, O(n log n) memory. With gaps, pins or hints
-    /// (Gaps.special), the lower of the skyline's plan repaired (Placement.repairWith) and a gap-aware best fit in the
-    /// paper's order that tries hints first (Placement.placeAround): both use the bytes gaps free.
-    let plan (problem: Problem) : Plan =
-        if Gaps.special problem then
-            let nb = Gaps.neighbours problem
-            Placement.lowest problem
-                [ Placement.repairWith nb problem (planWith paperRule (Gaps.plain problem))
-                  Placement.placeAround nb Fit.Best true (Placement.orderBy paperRule problem) problem ]
-        else planWith paperRule problem
+    /// The paper's best-fit plan of a time axis's problem (paperRule): valid, O(n log² n) time, O(n log n) memory.
+    /// Gaps free the skyline on their steps, so later buffers use the bytes they free; pinned buffers stay at their
+    /// pins and the others come down around them (Placement.keepPins).
+    let planOn (axis: TimeAxis) : Plan =
+        Placement.keepPins axis (skyline (ranksBy paperRule axis.Problem) axis)
+
+    /// The paper's best-fit plan (planOn the problem's time axis).
+    let plan (problem: Problem) : Plan = planOn (TimeAxis problem)

@@ -10,6 +10,8 @@ module FirstFit =
     let order (problem: Problem) : int[] =
         problem |> Placement.orderBy (fun a b -> compare a.Lifetime.Start b.Lifetime.Start)
 
+    /// The first-fit plan of a time axis's problem: valid, aligned offsets in problem order.
+    let planOn (axis: TimeAxis) : Plan = Placement.placeOn axis Fit.First true (order axis.Problem)
+
     /// The first-fit plan: valid, aligned offsets in problem order.
-    let plan (problem: Problem) : Plan =
-        Placement.placeInOrder Fit.First (order problem) problem
+    let plan (problem: Problem) : Plan = planOn (TimeAxis problem)

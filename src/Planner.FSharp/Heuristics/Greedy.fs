@@ -11,6 +11,8 @@ module Greedy =
             let c = compare b.Size a.Size
             if c <> 0 then c else compare a.Lifetime.Start b.Lifetime.Start)
 
+    /// The greedy-by-size plan of a time axis's problem: a valid, aligned offset for every buffer, in problem order.
+    let planOn (axis: TimeAxis) : Plan = Placement.placeOn axis Fit.Best true (order axis.Problem)
+
     /// The greedy-by-size plan: a valid, aligned offset for every buffer, in problem order.
-    let plan (problem: Problem) : Plan =
-        Placement.placeInOrder Fit.Best (order problem) problem
+    let plan (problem: Problem) : Plan = planOn (TimeAxis problem)

@@ -20,7 +20,7 @@ module Placement =
     let private consider (fit: Fit) (size: int64) (alignment: int64) (cursor: int64) (lo: int64)
                          (best: byref<int64>) (bestGap: byref<int64>) : bool =
         let candidate = Numbers.alignUp alignment cursor
-        if candidate + size > lo then false
+        if candidate > lo - size then false
         else
             match fit with
             | Fit.First ->
@@ -211,14 +211,17 @@ module Placement =
                 start <- (if chunks.Count = 0 then 0L else (let p = chunks.[chunks.Count - 1] in p.His.[p.Count - 1]))
                 finish <- System.Int64.MaxValue
 
-    /// The offset `choose fit size alignment` gives for the union of the runs of nodes.[0 .. count - 1], found without
-    /// visiting gaps shorter than the buffer: a gap of the union is the intersection of one gap of every node, so the
-    /// search leapfrogs from node to node to the next window of `size` bytes free in all of them.
-    /// `starts` and `ends` are scratch arrays of at least `count` entries: each node's gap found last, reused while it
-    /// still holds the next window (the runs do not change during one call).
-    let private chooseAmong (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (count: int)
+    /// The offset `choose fit size alignment` gives for a buffer of `size` bytes whose piece seen by node k takes
+    /// windows.[k] bytes from the buffer's offset up (<= size): an offset x is free in node k when [x, x + windows.[k])
+    /// lies in one of its gaps, and a gap of the buffer is an interval of offsets free in every node, seen as
+    /// [lo, last free offset + size) by `consider`. Found without visiting gaps too short for the buffer: the search
+    /// leapfrogs from node to node to the next offset free in all of them. `starts` and `ends` are scratch arrays of
+    /// at least `count` entries: each node's gap found last, reused while it still holds the next window (the runs
+    /// do not change during one call).
+    let private chooseAmong (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (windows: int64[]) (count: int)
                             (starts: int64[]) (ends: int64[]) : int64 =
-        let s = max 1L size
+        // a buffer of no bytes still takes a gap of one (as in `choose`)
+        let span = max 1L size
         let mutable x = 0L
         let mutable best = -1L
         let mutable bestGap = System.Int64.MaxValue
@@ -227,29 +230,38 @@ module Placement =
             starts.[k] <- System.Int64.MaxValue
             ends.[k] <- 0L
         while top < 0L do
-            // the union gap holding a window of s bytes at or above x
+            // the offsets from x on free in every node: [lo, hi - size] within the gap of the limiting node
             let mutable agreed = false
             let mutable lo = 0L
             let mutable hi = System.Int64.MaxValue
+            let mutable limit = System.Int64.MaxValue
             while not agreed do
                 agreed <- true
                 lo <- 0L
                 hi <- System.Int64.MaxValue
+                limit <- System.Int64.MaxValue
                 for k in 0 .. count - 1 do
-                    // a node's cached gap, when it holds [x, x + s), is the first gap at or above x that holds a window
-                    if starts.[k] > x || ends.[k] - s < x then
-                        nodes.[k].NextGap(x, s, &starts.[k], &ends.[k])
+                    let w = max 1L windows.[k]
+                    // a node's cached gap, when it holds [x, x + w), is the first gap at or above x that holds a window
+                    if starts.[k] > x || ends.[k] - w < x then
+                        nodes.[k].NextGap(x, w, &starts.[k], &ends.[k])
                     let c = starts.[k]
                     if c > x then
                         x <- c
                         agreed <- false
                     if c > lo then lo <- c
                     let l = ends.[k]
-                    if l < hi then hi <- l
+                    if l <> System.Int64.MaxValue then
+                        // the gap's end as a buffer of `size` sees it: its last free offset is l - w
+                        let h = if l - w > System.Int64.MaxValue - span then System.Int64.MaxValue - 1L else l - w + span
+                        if h < hi then
+                            hi <- h
+                            limit <- l
             if hi = System.Int64.MaxValue then top <- lo
             else
                 if consider fit size alignment lo hi &best &bestGap then top <- lo
-                x <- hi
+                // no offset below the limiting node's gap end is free past this gap
+                x <- limit
         if best >= 0L then best else Numbers.alignUp alignment top
 
     /// Scratch space of `chooseMerged` for up to `nodes` nodes: per node, its cursor (chunk and run) and the bottom of
@@ -261,13 +273,16 @@ module Placement =
         member val Bottom : int64[] = Array.zeroCreate nodes
         member val Heap : int[] = Array.zeroCreate nodes
 
-    /// The offset `choose fit size alignment` gives for the union of the runs of nodes.[0 .. count - 1] (each node
-    /// non-empty): the same scan in address order, over a k-way merge of the nodes' sorted runs instead of a sort of
-    /// all of them. A node's runs that lie under the top reached so far are skipped without entering the heap (a
-    /// whole chunk at once when its last run does), so stacked runs cost one comparison each. O(r log k) for r runs
-    /// reached in k nodes, less where the scan stops at a gap exactly as long as the buffer (best fit) or at the
-    /// first that fits (first fit).
-    let private chooseMerged (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (count: int)
+
+    /// The offset `choose fit size alignment` gives for a buffer of `size` bytes whose piece seen by node k takes
+    /// windows.[k] bytes from its offset up (each node non-empty): the same scan in address order as `choose`, over a
+    /// k-way merge of the nodes' sorted runs instead of a sort of all of them, each run [lo, hi) of node k taken as
+    /// [lo + size - windows.[k], hi) (the offsets it forbids to the buffer are those it forbids to the node's window).
+    /// A node's runs that lie under the top reached so far are skipped without entering the heap (a whole chunk at
+    /// once when its last run does), so stacked runs cost one comparison each. O(r log k) for r runs reached in k
+    /// nodes, less where the scan stops at a gap exactly as long as the buffer (best fit) or at the first that fits
+    /// (first fit).
+    let private chooseMerged (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (windows: int64[]) (count: int)
                              (scratch: MergeScratch) : int64 =
         let chunkOf = scratch.Chunk
         let runOf = scratch.Run
@@ -277,7 +292,7 @@ module Placement =
         for k in 0 .. count - 1 do
             chunkOf.[k] <- 0
             runOf.[k] <- 0
-            let key = nodes.[k].Chunks.[0].Los.[0]
+            let key = nodes.[k].Chunks.[0].Los.[0] + (size - windows.[k])
             bottom.[k] <- key
             // sift up
             let mutable j = heapCount
@@ -295,7 +310,7 @@ module Placement =
             let mutable ci = chunkOf.[k]
             let mutable c = chunks.[ci]
             let mutable i = runOf.[k]
-            let lo = c.Los.[i]
+            let lo = bottom.[k]
             if lo > cursor && consider fit size alignment cursor lo &best &bestGap then heapCount <- 0
             if heapCount > 0 then
                 if c.His.[i] > cursor then cursor <- c.His.[i]
@@ -317,7 +332,7 @@ module Placement =
                 if more then
                     chunkOf.[k] <- ci
                     runOf.[k] <- i
-                    bottom.[k] <- c.Los.[i]
+                    bottom.[k] <- c.Los.[i] + (size - windows.[k])
                 else
                     heapCount <- heapCount - 1
                     heap.[0] <- heap.[heapCount]
@@ -339,165 +354,169 @@ module Placement =
                     heap.[j] <- k
         if best >= 0L then best else Numbers.alignUp alignment cursor
 
-    /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
-    /// gives among the placed buffers overlapping it in time. Two trees over the compressed steps hold the placed
-    /// buffers: a segment tree of lifetimes (stabbing at a buffer's start finds those live then) and a tree of starts
-    /// (finds those starting strictly inside its lifetime; for a buffer live from the first step, all those starting
-    /// before its end). Every buffer a query reaches through a node overlaps it in time, so a node keeps only the union
-    /// of its buffers' address ranges (Runs): stacked buffers collapse into one run. First fit searches the O(log n)
-    /// nodes reached together for the lowest gap at least as long as the buffer (chooseAmong), skipping chunks of
-    /// shorter gaps; best fit scans their runs in address order through a k-way merge (`chooseMerged`), costing
-    /// O(log n + r log k) for r runs reached in k nodes.
-    /// In allocation order (starts never decrease) the tree of starts is not kept. Returns a plan in problem order.
-    let private placePlain (fit: Fit) (order: int[]) (problem: Problem) : Plan =
-        let bs = problem.Buffers
+    /// True when [x, x + w) lies in one gap of every node k (w = windows.[k]).
+    let private freeAt (x: int64) (nodes: Runs[]) (windows: int64[]) (count: int) : bool =
+        let mutable ok = true
+        let mutable k = 0
+        while ok && k < count do
+            let mutable start = 0L
+            let mutable finish = 0L
+            nodes.[k].NextGap(x, max 1L windows.[k], &start, &finish)
+            if start > x then ok <- false
+            k <- k + 1
+        ok
+
+    /// Places the buffers of the axis's problem: the pinned ones at their pins, then the others in `order` (a
+    /// permutation of the buffer indices; pinned buffers in it are skipped), each at its hint when `useHints` and the
+    /// hint is aligned and free, else at the offset `choose fit` gives among the placed pieces that meet its own in
+    /// time. Writes offsets in problem order; returns false (offsets partly written) as soon as a top exceeds `limit`,
+    /// or when `stop` says so (asked every 256 buffers).
+    ///
+    /// The pieces (TimeAxis) are what is placed: a piece that keeps bytes [lo, hi) of its buffer is taken as holding
+    /// [0, hi) (the bytes below a raised window stay unused), so that any two pieces of two buffers forbid each
+    /// other an interval containing the placed one's offset: pieces that never share a byte then also keep one
+    /// buffer above the other, MiniMalloc's rule (proofs/gaps.md). Two trees over the compressed steps hold the
+    /// placed pieces: a segment tree of their steps (stabbing at a piece's start finds those live then) and a tree of
+    /// starts (finds those starting strictly inside it; for a piece live from the first step, all those starting
+    /// before its end). Every piece a query reaches through a node meets the querying piece in time, so a node keeps
+    /// only the union of its pieces' address ranges (Runs): stacked buffers collapse into one run. First fit searches
+    /// the O(log n) nodes reached by the buffer's pieces together for the lowest offset free in all (chooseAmong),
+    /// skipping chunks of shorter gaps; best fit scans their runs in address order through a k-way merge
+    /// (chooseMerged), O(log n + r log k) for r runs reached in k nodes. When the pieces come in order of their
+    /// starts (allocation order), the tree of starts is not kept.
+    let place (axis: TimeAxis) (fit: Fit) (useHints: bool) (order: int[]) (offsets: int64[]) (limit: int64) (stop: unit -> bool) : bool =
+        let bs = axis.Problem.Buffers
         let n = bs.Length
         if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
-        let coords = Sweep.steps problem
-        let rankOf (t: int64) = System.Array.BinarySearch(coords, t)
-        let m = max 1 coords.Length
+        let first, pieces = axis.First, axis.Pieces
+        let startRank, endRank = axis.StartRank, axis.EndRank
+        let m = max 1 axis.Steps.Length
         let mutable size = 1
         while size < m do size <- size * 2
-        // lifetimes: a buffer covering leaves [a, b) is stored at the O(log n) canonical nodes of that range
+        // piece steps: a piece covering leaves [a, b) is stored at the O(log n) canonical nodes of that range
         let cover : Runs[] = Array.zeroCreate (2 * size)
-        // starts: a buffer starting at leaf a is stored at every ancestor of a
+        // starts: a piece starting at leaf a is stored at every ancestor of a
         let starts : Runs[] = Array.zeroCreate (2 * size)
         let add (tree: Runs[]) node lo hi =
             if isNull tree.[node] then tree.[node] <- Runs()
             tree.[node].Add(lo, hi)
-        let offsets = Array.create n -1L
-        let nodes : Runs[] = Array.zeroCreate 256
+        let placed = Array.zeroCreate<bool> n
+        let mutable nodes : Runs[] = Array.zeroCreate 256
+        let mutable windows : int64[] = Array.zeroCreate 256
+        let mutable merge = MergeScratch(256)
+        let mutable gapStarts : int64[] = Array.zeroCreate 256
+        let mutable gapEnds : int64[] = Array.zeroCreate 256
         let mutable count = 0
-        let collect (runs: Runs) =
+        let collect (runs: Runs) (w: int64) =
             if not (isNull runs) && runs.Count > 0 then
+                if count = nodes.Length then
+                    let grown = 2 * nodes.Length
+                    nodes <- Array.append nodes (Array.zeroCreate nodes.Length)
+                    windows <- Array.append windows (Array.zeroCreate windows.Length)
+                    merge <- MergeScratch(grown)
+                    gapStarts <- Array.zeroCreate grown
+                    gapEnds <- Array.zeroCreate grown
                 nodes.[count] <- runs
+                windows.[count] <- w
                 count <- count + 1
-        let merge = MergeScratch(nodes.Length)
-        let gapStarts : int64[] = Array.zeroCreate nodes.Length
-        let gapEnds : int64[] = Array.zeroCreate nodes.Length
-        // in allocation order (starts never decrease) no placed buffer starts inside a later one's lifetime: the tree
-        // of starts would stay unread
+        // the pinned buffers first, then the order's
+        let sequence = Array.append (Array.init n id |> Array.filter (fun i -> bs.[i].Pinned.IsSome)) (order |> Array.filter (fun i -> bs.[i].Pinned.IsNone))
+        // pieces met in order of their starts: no placed piece starts inside a later one, the tree of starts stays unread
         let byStart =
             let mutable sorted = true
-            for k in 1 .. n - 1 do
-                if bs.[order.[k]].Lifetime.Start < bs.[order.[k - 1]].Lifetime.Start then sorted <- false
+            let mutable last = System.Int64.MinValue
+            for i in sequence do
+                for k in first.[i] .. first.[i + 1] - 1 do
+                    if pieces.[k].Start < last then sorted <- false
+                    last <- pieces.[k].Start
             sorted
-        for i in order do
+        let mutable ok = true
+        let mutable done' = 0
+        let mutable p = 0
+        while ok && p < sequence.Length do
+            let i = sequence.[p]
             let b = bs.[i]
-            if offsets.[i] >= 0L then invalidArg (nameof order) "order must not repeat an index"
-            let a = rankOf b.Lifetime.Start
-            let e = rankOf b.Lifetime.End
-            count <- 0
-            // placed buffers live at b's start: stab leaf a. At the first step, those are the ones starting there:
-            // the tree of starts over leaves [0, e) holds them all, in fewer and denser nodes
-            let fromFirst = a = 0 && not byStart
-            let mutable node = if fromFirst then 0 else a + size
-            while node >= 1 do
-                collect cover.[node]
-                node <- node / 2
-            // placed buffers starting strictly inside b's lifetime: starts at leaves [a + 1, e)
-            let mutable l = if byStart then size elif fromFirst then size else a + 1 + size
-            let mutable r = if byStart then size else e + size
-            while l < r do
-                if (l &&& 1) = 1 then (collect starts.[l]; l <- l + 1)
-                if (r &&& 1) = 1 then (r <- r - 1; collect starts.[r])
-                l <- l / 2
-                r <- r / 2
+            if placed.[i] then invalidArg (nameof order) "order must not repeat an index"
+            placed.[i] <- true
             let lo =
-                match fit with
-                | Fit.First -> chooseAmong fit b.Size (max 1L b.Alignment) nodes count gapStarts gapEnds
-                | Fit.Best ->
-                    // best fit visits every gap at least as long as the buffer, and at scale most are: one scan of
-                    // the reached runs in address order beats searching the nodes together
-                    chooseMerged fit b.Size (max 1L b.Alignment) nodes count merge
-            let hi = lo + b.Size
-            offsets.[i] <- lo
-            // record b
-            let mutable l = a + size
-            let mutable r = e + size
-            while l < r do
-                if (l &&& 1) = 1 then (add cover l lo hi; l <- l + 1)
-                if (r &&& 1) = 1 then (r <- r - 1; add cover r lo hi)
-                l <- l / 2
-                r <- r / 2
-            let mutable node = if byStart then 0 else a + size
-            while node >= 1 do
-                add starts node lo hi
-                node <- node / 2
-        { Offsets = offsets }
-
-    /// Placement for problems with gaps, pinned offsets or hints (Gaps.special): the pinned buffers at their pins, then
-    /// the others in `order`, each at its hint when `useHints` and the hint is aligned and free, else at the offset
-    /// `choose fit` gives among the ranges its placed neighbours forbid: a neighbour j at o_j forbids the offsets
-    /// strictly between o_j - (distance i j) and o_j + (distance j i) (Gaps), i.e. the range [o_j - distance i j + size,
-    /// o_j + distance j i) of `choose`. `nb` is Gaps.neighbours problem (computed once by callers that place twice).
-    /// O(n + Σ degree log degree).
-    let placeAround (nb: Neighbours) (fit: Fit) (useHints: bool) (order: int[]) (problem: Problem) : Plan =
-        let bs = problem.Buffers
-        let n = bs.Length
-        if order.Length <> n then invalidArg (nameof order) "order must be a permutation of the buffer indices"
-        let offsets = Array.create n -1L
-        for i in 0 .. n - 1 do
-            match bs.[i].Pinned with
-            | Some p -> offsets.[i] <- p
-            | None -> ()
-        let mutable los : int64[] = Array.zeroCreate 16
-        let mutable his : int64[] = Array.zeroCreate 16
-        for i in order do
-            let b = bs.[i]
-            if b.Pinned.IsNone then
-                if offsets.[i] >= 0L then invalidArg (nameof order) "order must not repeat an index"
-                let js = nb.Of.[i]
-                if js.Length > los.Length then
-                    los <- Array.zeroCreate (max js.Length (2 * los.Length))
-                    his <- Array.zeroCreate los.Length
-                let mutable count = 0
-                for k in 0 .. js.Length - 1 do
-                    let o = offsets.[js.[k]]
-                    if o >= 0L then
-                        los.[count] <- o - nb.Above.[i].[k] + b.Size
-                        his.[count] <- o + nb.Below.[i].[k]
-                        count <- count + 1
-                System.Array.Sort(los, his, 0, count)
-                let a = max 1L b.Alignment
-                let free (x: int64) =
-                    let mutable ok = true
-                    for r in 0 .. count - 1 do
-                        if x < his.[r] && x + b.Size > los.[r] then ok <- false
-                    ok
-                offsets.[i] <-
+                match b.Pinned with
+                | Some pin -> pin
+                | None ->
+                    count <- 0
+                    for k in first.[i] .. first.[i + 1] - 1 do
+                        let a = startRank.[k]
+                        let e = endRank.[k]
+                        let w = pieces.[k].Hi
+                        // placed pieces live at the piece's start: stab leaf a. At the first step, those are the ones
+                        // starting there: the tree of starts over leaves [0, e) holds them all, in fewer and denser nodes
+                        let fromFirst = a = 0 && not byStart
+                        let mutable node = if fromFirst then 0 else a + size
+                        while node >= 1 do
+                            collect cover.[node] w
+                            node <- node / 2
+                        // placed pieces starting strictly inside it: starts at leaves [a + 1, e)
+                        let mutable l = if byStart then size elif fromFirst then size else a + 1 + size
+                        let mutable r = if byStart then size else e + size
+                        while l < r do
+                            if (l &&& 1) = 1 then (collect starts.[l] w; l <- l + 1)
+                            if (r &&& 1) = 1 then (r <- r - 1; collect starts.[r] w)
+                            l <- l / 2
+                            r <- r / 2
+                    let alignment = max 1L b.Alignment
                     match b.Hint with
-                    | Some h when useHints && h >= 0L && h % a = 0L && free h -> h
-                    | _ -> choose fit b.Size a los his count
+                    | Some h when useHints && h >= 0L && h % alignment = 0L && freeAt h nodes windows count -> h
+                    | _ ->
+                        match fit with
+                        | Fit.First -> chooseAmong fit b.Size alignment nodes windows count gapStarts gapEnds
+                        | Fit.Best ->
+                            // best fit visits every gap at least as long as the buffer, and at scale most are: one scan
+                            // of the reached runs in address order beats searching the nodes together
+                            chooseMerged fit b.Size alignment nodes windows count merge
+            offsets.[i] <- lo
+            if lo > limit - b.Size then ok <- false
+            // record the buffer's pieces
+            for k in first.[i] .. first.[i + 1] - 1 do
+                let hi = Checked.(+) lo pieces.[k].Hi
+                let mutable l = startRank.[k] + size
+                let mutable r = endRank.[k] + size
+                while l < r do
+                    if (l &&& 1) = 1 then (add cover l lo hi; l <- l + 1)
+                    if (r &&& 1) = 1 then (r <- r - 1; add cover r lo hi)
+                    l <- l / 2
+                    r <- r / 2
+                let mutable node = if byStart then 0 else startRank.[k] + size
+                while node >= 1 do
+                    add starts node lo hi
+                    node <- node / 2
+            p <- p + 1
+            done' <- done' + 1
+            if done' &&& 255 = 0 && stop () then ok <- false
+        ok
+
+    /// The plan of `place` with no limit: the pinned buffers at their pins, the others in `order`, each at its hint
+    /// when `useHints` and the hint is aligned and free, else where `choose fit` puts it among the placed pieces
+    /// that meet its own. Valid; a plan in problem order.
+    let placeOn (axis: TimeAxis) (fit: Fit) (useHints: bool) (order: int[]) : Plan =
+        let offsets = Array.zeroCreate axis.Buffers
+        place axis fit useHints order offsets System.Int64.MaxValue (fun () -> false) |> ignore
         { Offsets = offsets }
 
-    /// Places the buffers of `problem` in `order` (a permutation of its indices), each at the offset `choose fit`
-    /// gives among the placed buffers overlapping it in time (see placePlain). With gaps, pins or hints (Gaps.special)
-    /// the gap-aware placeAround: pinned buffers stay at their pins and the others go around them. A plan in problem order.
-    let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan =
-        if Gaps.special problem then placeAround (Gaps.neighbours problem) fit true order problem else placePlain fit order problem
+    /// Places the buffers of `problem` in `order` (a permutation of its indices), hints first (placeOn its time axis).
+    let placeInOrder (fit: Fit) (order: int[]) (problem: Problem) : Plan = placeOn (TimeAxis problem) fit true order
 
-    /// A valid plan for a problem with gaps or pins from a plan that honours neither (one of Gaps.plain problem): the
-    /// pinned buffers at their pins, then the others by ascending offset, each at the lowest offset free among its
-    /// placed neighbours. Without pins no buffer moves up (proofs/gaps.md), so the peak never grows.
-    /// `nb` is Gaps.neighbours problem.
-    let repairWith (nb: Neighbours) (problem: Problem) (plan: Plan) : Plan =
-        let order = Array.init problem.Buffers.Length id
+    /// Gravity: every buffer by ascending offset of `plan` at the lowest offset free among those placed before it
+    /// (pinned buffers first, at their pins). Without pins no buffer moves up (proofs/gaps.md, Lemma G2), so the peak
+    /// never grows; a plan of the problem with its gaps live (Gaps.plain) comes down into the bytes the gaps free.
+    let lower (axis: TimeAxis) (plan: Plan) : Plan =
+        let order = Array.init axis.Buffers id
         System.Array.Sort(order, System.Comparison(fun x y ->
             let c = compare plan.Offsets.[x] plan.Offsets.[y]
             if c <> 0 then c else compare x y))
-        placeAround nb Fit.First false order problem
+        placeOn axis Fit.First false order
 
-    /// repairWith, computing the neighbours.
-    let repair (problem: Problem) (plan: Plan) : Plan = repairWith (Gaps.neighbours problem) problem plan
-
-    /// Runs a gap-oblivious planner: on the problem itself when it has no gaps, pins or hints, else on Gaps.plain and
-    /// then repaired (repair), so that every algorithm honours MiniMalloc's full format.
-    let honour (planner: Problem -> Plan) (problem: Problem) : Plan =
-        if Gaps.special problem then repair problem (planner (Gaps.plain problem)) else planner problem
-
-    /// The plan of lowest peak among some (the first on ties).
-    let lowest (problem: Problem) (plans: Plan list) : Plan = plans |> List.minBy (Plan.peak problem)
+    /// A plan that keeps every pin from one that may not (an online pool's or the skyline's, which know no pins):
+    /// `lower` when some buffer is pinned, else the plan itself.
+    let keepPins (axis: TimeAxis) (plan: Plan) : Plan = if axis.HasPins then lower axis plan else plan
 
     /// The indices of a problem sorted by a comparison of buffers, ties broken by index: a deterministic order for placeInOrder.
     let orderBy (comparison: Buffer -> Buffer -> int) (problem: Problem) : int[] =

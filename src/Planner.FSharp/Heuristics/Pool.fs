@@ -229,7 +229,7 @@ type CachingPool(policy: PoolPolicy) =
         unmarkUnmapped c
         if bytes < len.[c] then markUnmapped (splitAfter c bytes)
         mapped.[c] <- true
-        reserved <- reserved + bytes
+        reserved <- Checked.(+) reserved bytes
         spans.[seg.[c]] <- max spans.[seg.[c]] (off.[c] + len.[c])
         let mutable keep = c
         let p = prev.[c]
@@ -338,7 +338,7 @@ type CachingPool(policy: PoolPolicy) =
             elif expandable then grow pool need
             else
                 let bytes = PoolPolicy.segmentSize policy need
-                reserved <- reserved + bytes
+                reserved <- Checked.(+) reserved bytes
                 snd (newSegment pool bytes)
         let rest = len.[c] - need
         if rest > 0L && PoolPolicy.shouldSplit policy pool rest then markFree (splitAfter c need)
@@ -425,7 +425,7 @@ module Pool =
     /// alignment - 512 for a power of two above 512), before rounding.
     let requestSize (b: Buffer) : int64 =
         let a = max 1L b.Alignment
-        b.Size + (a - Numbers.gcd a PoolPolicy.BlockAlignment)
+        Checked.(+) b.Size (a - Numbers.gcd a PoolPolicy.BlockAlignment)
 
     /// Replays requests through a pool of the policy. Throws on an Alloc of a live id or a Free of an id that is not
     /// live (the trace is wrong, not the pool).
@@ -454,7 +454,7 @@ module Pool =
                 | _ -> invalidArg (nameof events) (sprintf "event %d: Free of id %d, which is not live" e id)
         // segments end to end in creation order, each as long as its span (its size; an expandable one's mapped pages)
         let bases = Array.zeroCreate (pool.SegmentCount + 1)
-        for s in 0 .. pool.SegmentCount - 1 do bases.[s + 1] <- bases.[s] + pool.SegmentSpan s
+        for s in 0 .. pool.SegmentCount - 1 do bases.[s + 1] <- Checked.(+) bases.[s] (pool.SegmentSpan s)
         let offsets = Array.init events.Length (fun e -> if owners.[e] >= 0 then bases.[owners.[e]] + inSegment.[e] else -1L)
         { Reserved = pool.Reserved; Segments = pool.SegmentCount; PeakInUse = peakInUse
           Offsets = offsets; Lengths = lengths; SegmentOf = owners }

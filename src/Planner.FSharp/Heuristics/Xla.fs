@@ -31,6 +31,9 @@ module Xla =
                 | XlaStrategy.Temporal -> if byDuration <> 0 then byDuration else bySize
             if c <> 0 then c else compare a.Lifetime.Start b.Lifetime.Start)
 
+    /// The plan of XLA's heap simulator with the given strategy on a time axis's problem: valid, aligned offsets in
+    /// problem order.
+    let planOn (strategy: XlaStrategy) (axis: TimeAxis) : Plan = Placement.placeOn axis Fit.Best true (order strategy axis.Problem)
+
     /// The plan of XLA's heap simulator with the given strategy: valid, aligned offsets in problem order.
-    let plan (strategy: XlaStrategy) (problem: Problem) : Plan =
-        Placement.placeInOrder Fit.Best (order strategy problem) problem
+    let plan (strategy: XlaStrategy) (problem: Problem) : Plan = planOn strategy (TimeAxis problem)

@@ -148,20 +148,19 @@ module Csv =
             | Ok v when v < 0L -> err file line (sprintf "column '%s': %d is neither -1 (none) nor an offset >= 0" column v)
             | Ok v -> Ok (Some v)
 
-    /// The first two pinned buffers that conflict (Gaps.conflicts at their pins), as row indices, by a sweep over
-    /// their starts. O(p log p + pairs) for p pinned buffers.
+    /// The two pinned buffers that conflict at their pins (the validator's rule) whose later row comes first, as row
+    /// indices (the earlier first). O(p log p) for p pinned buffers, plus the clashes.
     let private pinnedClash (buffers: Buffer[]) : (int * int) option =
-        let pinned = buffers |> Array.mapi (fun i b -> i, b) |> Array.filter (fun (_, b) -> b.Pinned.IsSome)
-                     |> Array.sortBy (fun (i, b) -> b.Lifetime.Start, i)
-        let mutable found = None
-        let live = ResizeArray<int * Buffer>()
-        for (i, b) in pinned do
-            if found.IsNone then
-                live.RemoveAll(fun (_, a) -> a.Lifetime.End <= b.Lifetime.Start) |> ignore
-                for (j, a) in live do
-                    if found.IsNone && Gaps.conflicts a a.Pinned.Value b b.Pinned.Value then found <- Some (min i j, max i j)
-                live.Add((i, b))
-        found
+        let rows = buffers |> Array.indexed |> Array.filter (fun (_, b) -> b.Pinned.IsSome) |> Array.map fst
+        if rows.Length < 2 then None
+        else
+            let pinned = Problem.ofBuffers (rows |> Array.map (fun r -> buffers.[r]))
+            let row = System.Collections.Generic.Dictionary<string, int>()
+            for r in rows do row.[buffers.[r].Id] <- r
+            Validate.plan pinned None { Offsets = pinned.Buffers |> Array.map (fun b -> b.Pinned.Value) }
+            |> List.choose (function Overlap (a, b) -> Some (min row.[a] row.[b], max row.[a] row.[b]) | _ -> None)
+            |> List.sortBy (fun (i, j) -> j, i)
+            |> List.tryHead
 
     /// Parses rows into buffers and, when wanted, offsets. Checks every rule of the format.
     let private parse file (text: string) (needOffset: bool) : Result<Buffer[] * int64[], InputError> =
@@ -236,6 +235,11 @@ module Csv =
                                                         err file lineNo (sprintf "pinned offset %d is not a multiple of the alignment %d" o alignment)
                                                     | Some o when o > System.Int64.MaxValue - size ->
                                                         err file lineNo (sprintf "pinned offset %d plus size %d overflows 64 bits" o size)
+                                                    | _ ->
+                                                    // a hint is an offset like a pin: its top must fit in 64 bits
+                                                    match hint with
+                                                    | Some h when h > System.Int64.MaxValue - size ->
+                                                        err file lineNo (sprintf "column 'hint': offset %d plus size %d overflows 64 bits" h size)
                                                     | _ -> Ok { b with Gaps = gaps; Hint = hint; Pinned = pin }
                             match result with
                             | Error e -> error <- Some e

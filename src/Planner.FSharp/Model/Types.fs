@@ -66,12 +66,14 @@ type Violation =
     | OffsetCountMismatch of buffers: int * offsets: int
     | PinMoved of id: string * pinned: int64 * offset: int64
 
-/// Byte arithmetic shared by the planners, the pools and the runtime.
+/// Byte arithmetic shared by the planners, the pools and the runtime. Offsets, sizes and peaks add with checked
+/// arithmetic: a sum past 64 bits throws OverflowException instead of wrapping (the readers bound every input so that
+/// a plan's tops fit).
 [<RequireQualifiedAccess>]
 module Numbers =
-    /// The smallest multiple of alignment that is >= offset (alignment >= 1, offset >= 0).
+    /// The smallest multiple of alignment that is >= offset (alignment >= 1, offset >= 0); OverflowException past 64 bits.
     let inline alignUp (alignment: int64) (offset: int64) =
-        if alignment <= 1L then offset else ((offset + alignment - 1L) / alignment) * alignment
+        if alignment <= 1L then offset else (Checked.(-) (Checked.(+) offset alignment) 1L / alignment) * alignment
 
     /// The greatest common divisor of two non-negative numbers (gcd x 0 = x).
     let rec gcd (x: int64) (y: int64) : int64 = if y = 0L then x else gcd y (x % y)
@@ -100,11 +102,12 @@ module Problem =
 
 [<RequireQualifiedAccess>]
 module Plan =
-    /// The peak of a plan: max over buffers of offset + size, 0 for an empty problem, in bytes.
+    /// The peak of a plan: max over buffers of offset + size, 0 for an empty problem, in bytes (OverflowException
+    /// rather than a wrapped peak when a top passes 64 bits).
     let peak (problem: Problem) (plan: Plan) =
         let mutable m = 0L
         for i in 0 .. problem.Buffers.Length - 1 do
-            let top = plan.Offsets.[i] + problem.Buffers.[i].Size
+            let top = Checked.(+) plan.Offsets.[i] problem.Buffers.[i].Size
             if top > m then m <- top
         m
 

@@ -58,7 +58,7 @@ public static class BenchCommand
                         overrun = Math.Max(overrun ?? 0, elapsed - timeLimit * 1000);
                     // validated outside the timed part
                     peak = planned.Peak;
-                    if (PlannerApi.Violations(problem, planned.Plan, null).Length > 0)
+                    if (planned.TryGetPlan(out var plan) && PlannerApi.Violations(problem, plan, null).Length > 0)
                         throw new InvalidOperationException($"{algorithm.Name} produced an invalid plan at n={n}");
                 }
                 var timing = Timing.Summarize(millis);

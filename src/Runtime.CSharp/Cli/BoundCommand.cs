@@ -17,7 +17,7 @@ public static class BoundCommand
         var nodes = new Option<long>("--nodes")
         {
             Description = "most search nodes of each exact decision on a relaxation",
-            DefaultValueFactory = _ => StrongBounds.defaults.NodeLimit,
+            DefaultValueFactory = _ => StrongBounds.nodesPerDecision,
             Validators = { r => { if (r.GetValueOrDefault<long>() < 1) r.AddError("--nodes must be at least 1"); } },
         };
         var witness = new Option<string?>("--witness") { Description = "write the relaxation that proved the bound here (problem CSV): `pgmo solve FILE.csv --capacity C --solver exact` rechecks it" };
@@ -37,8 +37,7 @@ public static class BoundCommand
         var problem = Inputs.ReadProblem(problemPath);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(token);
         cts.CancelAfter(TimeSpan.FromSeconds(Math.Max(0, timeLimit - clock.Elapsed.TotalSeconds)));
-        var defaults = StrongBounds.defaults;
-        var options = new StrongBoundOptions(nodeLimit, cts.Token, defaults.Levels, defaults.Exact);
+        var options = PlannerApi.BoundOptions(nodeLimit, cts.Token);
         var result = StrongBounds.compute(options, problem);
         var millis = clock.ElapsedMilliseconds;
         var attempts = result.Attempts.ToList();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using Pgmo.Memory;
 using Pgmo.Planner;
+using Pgmo.Planner.Optimal;
 
 namespace Pgmo.Cli;
 
@@ -12,15 +13,27 @@ namespace Pgmo.Cli;
 /// </summary>
 public static class Choices
 {
+    /// <summary>The names of every algorithm of the registry (<see cref="Registry"/>: the planner's and the solver).</summary>
+    public static IReadOnlyList<string> Names => [.. Registry.names];
+
+    /// <summary>The algorithm of the registry with that name, if any.</summary>
+    public static bool TryFind(string name, out Algorithm algorithm)
+    {
+        var found = Registry.tryFind(name);
+        algorithm = found is null ? null! : found.Value;
+        return found is not null;
+    }
+
     /// <summary>The algorithm named, or a usage error listing the names.</summary>
     public static Algorithm Algorithm(string name) =>
-        PlannerApi.TryFindAlgorithm(name, out var found) ? found
-        : throw new UsageException($"unknown algorithm '{name}'; known: {string.Join(", ", PlannerApi.AlgorithmNames)}");
+        TryFind(name, out var found) ? found
+        : throw new UsageException($"unknown algorithm '{name}'; known: {string.Join(", ", Names)}");
 
-    /// <summary>Every algorithm (null or empty text), or those of a comma-separated list of names.</summary>
+    /// <summary>Every planning algorithm (null or empty text: the heuristics and the pools, those that give a plan), or
+    /// those of a comma-separated list of names.</summary>
     public static IReadOnlyList<Algorithm> Algorithms(string? names) =>
         string.IsNullOrWhiteSpace(names)
-            ? PlannerApi.Algorithms
+            ? [.. Pgmo.Planner.Algorithms.planners]
             : names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(Algorithm).ToList();
 
     /// <summary>What <c>--algorithm list</c> parses to where the word is allowed: the command lists the algorithms.</summary>
@@ -31,15 +44,15 @@ public static class Choices
     public static Option<Algorithm> AlgorithmOption(string description, Algorithm defaultValue, bool listWord = false, params string[] aliases) =>
         new("--algorithm", aliases)
         {
-            Description = $"{description}; one of {string.Join(", ", PlannerApi.AlgorithmNames)}" + (listWord ? " ('list' describes them)" : ""),
+            Description = $"{description}; one of {string.Join(", ", Names)}" + (listWord ? " ('list' describes them)" : ""),
             HelpName = "NAME",
             DefaultValueFactory = _ => defaultValue,
             CustomParser = r =>
             {
                 var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
                 if (listWord && text == "list") return ListAlgorithms;
-                if (PlannerApi.TryFindAlgorithm(text, out var found)) return found;
-                r.AddError($"--algorithm: unknown algorithm '{text}' (known: {string.Join(", ", PlannerApi.AlgorithmNames)})");
+                if (TryFind(text, out var found)) return found;
+                r.AddError($"--algorithm: unknown algorithm '{text}' (known: {string.Join(", ", Names)})");
                 return defaultValue;
             },
         };

@@ -43,9 +43,15 @@ public static class Commands
             Console.Error.WriteLine($"pgmo: {e.Message}");
             return ExitCodes.BadInput;
         }
-        catch (Pgmo.Planner.PairLimitException e)
+        catch (Pgmo.Memory.OutOfDeviceMemoryException e)
         {
             Console.Error.WriteLine($"pgmo: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (OverflowException e)
+        {
+            // checked byte arithmetic: a sum of offsets and sizes past 64 bits is refused, never wrapped
+            Console.Error.WriteLine($"pgmo: offsets and sizes add up past the 64-bit limit ({e.Message})");
             return ExitCodes.Failure;
         }
         catch (OperationCanceledException)
@@ -63,6 +69,23 @@ public static class Commands
     /// <summary>The `--json` option every reporting command takes.</summary>
     public static Option<bool> JsonOption() =>
         new("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
+
+    /// <summary>A `--nodes` option: a budget of work in search nodes for <paramref name="what"/> (absent: none).</summary>
+    public static Option<long?> NodesOption(string what) =>
+        new("--nodes")
+        {
+            Description = $"budget of work in search nodes for {what}",
+            Validators = { r => { if (r.GetValueOrDefault<long?>() is < 1) r.AddError("--nodes must be at least 1"); } },
+        };
+
+    /// <summary>The time limit of a command with a node budget: the `--time-limit` given, or none when `--nodes` is
+    /// given without one (so that the node budget alone decides, the same on any machine), or the default.</summary>
+    public static TimeSpan Budget(ParseResult r, Option<double> timeLimit, Option<long?> nodes)
+    {
+        var explicitLimit = r.GetResult(timeLimit) is { Implicit: false };
+        if (r.GetValue(nodes) is not null && !explicitLimit) return TimeSpan.MaxValue;
+        return TimeSpan.FromSeconds(r.GetValue(timeLimit));
+    }
 
     /// <summary>A `--time-limit` option in seconds with the given default.</summary>
     public static Option<double> TimeLimitOption(double defaultSeconds, string what) =>

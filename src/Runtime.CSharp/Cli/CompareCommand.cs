@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Pgmo.Planner;
+using Pgmo.Planner.Optimal;
 using Spectre.Console;
 
 namespace Pgmo.Cli;
@@ -8,28 +9,30 @@ namespace Pgmo.Cli;
 /// <summary>`pgmo compare PATH... [--time-limit S]`: every algorithm on every problem, with peak / lower bound and time.</summary>
 public static class CompareCommand
 {
-    /// <summary>One problem × algorithm result.</summary>
-    public sealed record Row(string Problem, int Buffers, string Algorithm, long Peak, long LowerBound, double Ratio, double Millis, bool Valid,
+    /// <summary>One problem × algorithm result: its peak (for the lower bound, the bound), its ratio to the lower bound,
+    /// its time, whether its plan is valid (null when it gives no plan: the lower bound), and for the solver how it
+    /// ended and the bound it proved.</summary>
+    public sealed record Row(string Problem, int Buffers, string Algorithm, long Peak, long LowerBound, double Ratio, double Millis, bool? Valid,
         string? Status = null, long? Bound = null);
 
-    /// <summary>The name of the exact solver's rows.</summary>
-    public const string Optimum = "solver";
+    /// <summary>The name of the exact solver's rows (<see cref="Registry.solver"/>).</summary>
+    public static readonly string Optimum = Registry.solver.Name;
 
     public static Command Create()
     {
         var paths = new Argument<string[]>("paths") { Description = "problem CSV files or folders of them", Arity = ArgumentArity.OneOrMore };
         var timeLimit = Commands.TimeLimitOption(10, "each search run");
-        var algorithms = new Option<string?>("--algorithms") { Description = "comma-separated algorithms to run (default: all)" };
+        var algorithms = new Option<string?>("--algorithms") { Description = "comma-separated algorithms to run (default: all; the lower bound always runs)" };
         var chart = new Option<string?>("--chart") { Description = "write an SVG bar chart of peak / lower bound by algorithm and problem" };
         var seed = new Option<int>("--seed") { Description = "random seed of randomized algorithms", DefaultValueFactory = _ => 1 };
         var solverTime = new Option<double>("--solver-time-limit")
         {
             Description = "seconds for the exact solver (our exact search and CP-SAT) per problem, started from the best plan; 0 = no solver. " +
-                          "Skipped when a heuristic already reaches the lower bound (then that peak is optimal)",
+                          "It stops at once when a heuristic already reaches the lower bound (then that peak is optimal)",
             DefaultValueFactory = _ => 10,
         };
         var json = Commands.JsonOption();
-        var command = new Command("compare", "Run every algorithm and the exact solver on every problem; tabulate peak / lower bound, the gap to the optimum (or best proven bound) and planning time.")
+        var command = new Command("compare", "Run every algorithm, the lower bound and the exact solver on every problem; tabulate peak / lower bound, the gap to the optimum (or best proven bound) and planning time.")
         {
             paths, timeLimit, algorithms, chart, seed, solverTime, json,
         };
@@ -38,10 +41,20 @@ public static class CompareCommand
         return command;
     }
 
+    /// <summary>The entries compare runs, in order: the selected algorithms (all but the lower bound and the solver by
+    /// default), the lower bound, and the solver unless its time is 0.</summary>
+    static List<Algorithm> Entries(string? names, double solverTime)
+    {
+        var chosen = Choices.Algorithms(names).Where(a => a.Name != Algorithms.lowerBound.Name && a.Name != Optimum).ToList();
+        chosen.Add(Algorithms.lowerBound);
+        if (solverTime > 0) chosen.Add(Registry.solver);
+        return chosen;
+    }
+
     static int Run(string[] paths, double timeLimit, string? algorithmNames, string? chart, int seed, double solverTime, bool json, CancellationToken token)
     {
         if (solverTime < 0) throw new UsageException("--solver-time-limit must be >= 0");
-        var selected = Choices.Algorithms(algorithmNames);
+        var entries = Entries(algorithmNames, solverTime);
         var files = Inputs.ExpandCsvPaths(paths);
         // read everything first: bad input fails before any work
         var problems = files.Select(f => (Name: Path.GetFileNameWithoutExtension(f), Problem: Inputs.ReadProblem(f))).ToList();
@@ -49,57 +62,45 @@ public static class CompareCommand
         var rows = new List<Row>();
         Output.Err.Progress().AutoClear(true).HideCompleted(true).Start(ctx =>
         {
-            var task = ctx.AddTask("planning", maxValue: problems.Count * (selected.Count + 1));
+            var task = ctx.AddTask("planning", maxValue: problems.Count * entries.Count);
             foreach (var (name, problem) in problems)
             {
-                var lowerBound = PlannerApi.LowerBound(problem);
+                var axis = new TimeAxis(problem);
+                var lowerBound = Bounds.lowerBoundOn(axis);
                 Plan? best = null;
                 long bestPeak = long.MaxValue;
-                foreach (var algorithm in selected)
+                foreach (var algorithm in entries)
                 {
                     task.Description = $"{name}: {algorithm.Name}";
+                    // the solver starts from the best plan so far, on its own time limit
+                    var options = ReferenceEquals(algorithm, Registry.solver)
+                        ? PlannerApi.SolveOptions(null, TimeSpan.FromSeconds(solverTime), null, 2, seed, token, null!, best!, SolverKind.Auto)
+                        : settings;
                     var watch = Stopwatch.StartNew();
-                    var planned = algorithm.Plan(problem, settings);
+                    var planned = algorithm.PlanOn(axis, options);
                     var millis = watch.Elapsed.TotalMilliseconds;
-                    var peak = planned.Peak;
-                    var valid = PlannerApi.Violations(problem, planned.Plan, null).Length == 0;
-                    rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), millis, valid));
-                    if (valid && peak < bestPeak) (best, bestPeak) = (planned.Plan, peak);
+                    // every plan, the solver's too, goes through the validator
+                    bool? valid = planned.TryGetPlan(out var plan) ? Validate.planOn(axis, null, plan).IsEmpty : null;
+                    string? status = planned.Status;
+                    long? bound = planned.Bound;
+                    rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, planned.Peak, lowerBound, CheckCommand.Ratio(planned.Peak, lowerBound),
+                        millis, valid, status, bound));
+                    if (valid == true && planned.Peak < bestPeak) (best, bestPeak) = (plan, planned.Peak);
                     task.Increment(1);
                 }
-                if (solverTime > 0 || best is not null)
-                {
-                    task.Description = $"{name}: exact solver";
-                    rows.Add(SolveRow(name, problem, lowerBound, best, solverTime, token));
-                }
-                task.Increment(1);
             }
         });
-        PrintTables(rows, selected.Select(a => a.Name).ToList());
+        PrintTables(rows, entries.Select(a => a.Name).Where(n => n != Optimum).ToList());
         if (chart is not null)
         {
-            var series = rows.Select(r => Tuple.Create(r.Problem, r.Algorithm, r.Ratio)).ToArray();
+            var series = rows.Where(r => r.Valid is not null).Select(r => Tuple.Create(r.Problem, r.Algorithm, r.Ratio)).ToArray();
             Output.WriteAtomically(chart, Svg.chart("peak / lower bound by algorithm", series));
             Console.WriteLine($"chart written to {chart}");
         }
-        var allValid = rows.All(r => r.Valid);
+        var allValid = rows.All(r => r.Valid is null or true);
         if (!allValid) Console.Error.WriteLine("pgmo: some plans are INVALID (marked ✗)");
         if (json) Output.JsonLine(new { rows });
         return allValid ? ExitCodes.Success : ExitCodes.Failure;
-    }
-
-    /// <summary>The optimum row: proven by the lower bound when a heuristic reaches it, else the exact solver's answer from the best plan.</summary>
-    static Row SolveRow(string name, Problem problem, long lowerBound, Plan? best, double solverTime, CancellationToken token)
-    {
-        var bestPeak = best is null ? long.MaxValue : PlanModule.peak(problem, best);
-        if (bestPeak <= lowerBound)
-            return new Row(name, problem.Buffers.Length, Optimum, bestPeak, lowerBound, 1.0, 0, true, "optimal (lower bound)", lowerBound);
-        if (solverTime <= 0)
-            return new Row(name, problem.Buffers.Length, Optimum, bestPeak, lowerBound, CheckCommand.Ratio(bestPeak, lowerBound), 0, true, "not run", lowerBound);
-        var result = SolveCommand.Solve(problem, null, solverTime, 2, Pgmo.Planner.Optimal.SolverKind.Auto, 0, best, token, progress: false);
-        var peak = result.Peak is null ? bestPeak : Math.Min(bestPeak, result.Peak.Value);
-        return new Row(name, problem.Buffers.Length, Optimum, peak, lowerBound, CheckCommand.Ratio(peak, lowerBound), result.Millis, true,
-            SolveCommand.StatusName(result.Status), result.Bound);
     }
 
     static void PrintTables(List<Row> rows, List<string> algorithms)
@@ -113,11 +114,11 @@ public static class CompareCommand
         {
             var byAlgorithm = group.ToDictionary(r => r.Algorithm);
             var first = group.First();
-            var best = group.Where(r => r.Valid).Select(r => r.Peak).DefaultIfEmpty(long.MaxValue).Min();
+            var best = group.Where(r => r.Valid == true).Select(r => r.Peak).DefaultIfEmpty(long.MaxValue).Min();
             ratios.AddRow(new[] { first.Problem, first.Buffers.ToString(), first.LowerBound.ToString() }.Concat(algorithms.Select(a =>
             {
                 var r = byAlgorithm[a];
-                var text = $"{r.Ratio:0.0000}" + (r.Valid ? "" : " ✗");
+                var text = $"{r.Ratio:0.0000}" + (r.Valid == false ? " ✗" : "");
                 return r.Peak == best ? $"[bold]{text}[/]" : text;
             })).ToArray());
             times.AddRow(new[] { first.Problem }.Concat(algorithms.Select(a => Output.Millis(byAlgorithm[a].Millis))).ToArray());
@@ -158,7 +159,7 @@ public static class CompareCommand
             var byAlgorithm = group.ToDictionary(r => r.Algorithm);
             var poolPeaks = pools.Select(p => byAlgorithm[p].Peak).ToList();
             table.AddRow(new[] { group.Key }.Concat(poolPeaks.Select(p => p.ToString())).Concat(others.Select(a =>
-                byAlgorithm[a] is { Valid: true } r ? string.Join(" / ", poolPeaks.Select(p => Saved(r.Peak, p))) : "✗")).ToArray());
+                byAlgorithm[a] is { Valid: not false } r ? string.Join(" / ", poolPeaks.Select(p => Saved(r.Peak, p))) : "✗")).ToArray());
         }
         return table;
 

@@ -98,12 +98,13 @@ public static class InferCommand
         {
             if (options.MemoryLimit is not long limit) throw new UsageException("--batch max needs --memory-limit (on a CUDA device the free memory is the default)");
             Console.Error.WriteLine($"searching the largest inference batch of {options.Model} within {Output.Bytes(limit)} under each allocator (dry runs, then one real batch)");
+            var failures = new Dictionary<AllocatorKind, OutOfDeviceMemoryException?>();
             largest = SideBySide.Compared.Append(options.Allocator).Distinct()
-                .ToDictionary(k => k, k => SideBySide.LargestBatch(options with { Allocator = k }, device, samples));
+                .ToDictionary(k => k, k => { int b = SideBySide.LargestBatch(options with { Allocator = k }, false, device, samples, out var f); failures[k] = f; return b; });
             Console.Error.WriteLine("  largest batch: " + string.Join(", ", largest.Select(kv => $"{kv.Key.Name()} {kv.Value}")));
             if (largest[options.Allocator] == 0)
             {
-                Console.Error.WriteLine($"pgmo infer: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator");
+                Console.Error.WriteLine(SideBySide.NothingFits("infer", options, limit, failures[options.Allocator]));
                 return ExitCodes.Failure;
             }
             options = options with { Batch = largest[options.Allocator] };

@@ -27,22 +27,33 @@ public static class Output
         return console;
     }
 
-    /// <summary>Writes text to path atomically: a temporary file beside it, then a rename. A failed run leaves no partial file.</summary>
+    /// <summary>
+    /// Writes text to path atomically: a temporary file beside it with a name no other write uses, flushed to disk, then
+    /// renamed over the path. Whatever fails or kills the run on the way, the path holds its old content or the whole new
+    /// one, never part of it; a failure removes the temporary file (a killed process cannot, and leaves it beside the
+    /// path, named <c>.NAME.*.tmp</c>).
+    /// </summary>
     public static void WriteAtomically(string path, string text)
     {
         var full = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(full)!;
         if (!Directory.Exists(folder)) throw new UsageException($"{path}: folder {folder} does not exist");
-        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
-            File.WriteAllText(temp, text);
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                using (var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true)) writer.Write(text);
+                stream.Flush(flushToDisk: true);
+            }
             File.Move(temp, full, overwrite: true);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
-            File.Delete(temp);
-            throw new UsageException($"{path}: cannot write: {e.Message}");
+            try { File.Delete(temp); }
+            catch (Exception d) when (d is IOException or UnauthorizedAccessException) { }   // the first failure is the one to report
+            if (e is IOException or UnauthorizedAccessException) throw new UsageException($"{path}: cannot write: {e.Message}");
+            throw;
         }
     }
 

@@ -42,23 +42,30 @@ public static class SideBySide
 
     /// <summary>
     /// The largest batch whose run fits the memory limit under <paramref name="options"/>' allocator: a search over dry
-    /// runs through the allocator's own policy (<see cref="MaxBatch.ForTraining"/>), then one real iteration on
-    /// <paramref name="device"/> to confirm it; a batch the real iteration refuses lowers the cap and the search runs again.
+    /// runs through the allocator's own policy (<see cref="MaxBatch.Search"/>, the same as <c>pgmo max-batch</c>), then
+    /// one real iteration on <paramref name="device"/> to confirm it; a batch the real iteration refuses is searched
+    /// below by real iterations. <paramref name="evaluation"/>: the run ends with an evaluation (<see cref="MaxBatch.ForRun"/>).
+    /// 0 when not even batch 1 fits; <paramref name="failure"/> is then the real iteration's error, if it had one.
     /// </summary>
-    public static int LargestBatch(RunOptions options, Device device, Dataset data, int cap = MaxBatch.DefaultCap)
+    public static int LargestBatch(RunOptions options, bool evaluation, Device device, Dataset data, out OutOfDeviceMemoryException? failure, int cap = MaxBatch.DefaultCap)
     {
-        while (true)
-        {
-            int b = MaxBatch.ForTraining(options, cap);
-            if (b == 0 || MaxBatch.FitsRealStep(options with { Batch = b }, device, data)) return b;
-            Console.Error.WriteLine($"  batch {b}: the real iteration ran out of memory; searching below it");
-            cap = b - 1;
-        }
+        OutOfDeviceMemoryException? last = null;
+        int found = MaxBatch.Search(b => MaxBatch.FitsDryRun(options with { Batch = b }, evaluation),
+            b => MaxBatch.FitsRealStep(options with { Batch = b }, device, data, e => last = e), cap,
+            b => Console.Error.WriteLine($"  batch {b}: the real iteration did not fit on the device; searching below it by real iterations"));
+        failure = found == 0 ? last : null;
+        return found;
     }
 
     /// <summary>Each compared allocator's <see cref="LargestBatch"/> under the limit of <paramref name="options"/>.</summary>
-    public static IReadOnlyDictionary<AllocatorKind, int> LargestBatches(RunOptions options, Device device, Dataset data) =>
-        Compared.ToDictionary(k => k, k => LargestBatch(options with { Allocator = k }, device, data));
+    public static IReadOnlyDictionary<AllocatorKind, int> LargestBatches(RunOptions options, bool evaluation, Device device, Dataset data) =>
+        Compared.ToDictionary(k => k, k => LargestBatch(options with { Allocator = k }, evaluation, device, data, out _));
+
+    /// <summary>The one line a run prints when not even batch 1 fits <paramref name="limit"/> (it contains "out of
+    /// memory"), naming the real iteration's error when there was one.</summary>
+    public static string NothingFits(string command, RunOptions options, long limit, OutOfDeviceMemoryException? failure) =>
+        $"pgmo {command}: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator" +
+        (failure is null ? "" : $" (its real iteration: {failure.Message})");
 
     /// <summary>
     /// Pool, torch-pool, torch-expandable and planned side by side in one process on one device, each under the same memory limit and at

@@ -13,7 +13,8 @@ public static class SolveCommand
     {
         var problemArg = new Argument<string>("problem") { Description = "problem CSV (id,lower,upper,size[,alignment])" };
         var capacity = new Option<string?>("--capacity") { Description = "decide whether the buffers fit in this many bytes (e.g. 1048576 or 1MiB) instead of minimizing the peak" };
-        var timeLimit = Commands.TimeLimitOption(60, "the solver");
+        var timeLimit = Commands.TimeLimitOption(60, "the solver (with --nodes and no --time-limit: none)");
+        var nodes = Commands.NodesOption("the exact search: with one worker the same plan on any machine (the exact search alone, CP-SAT counts no nodes)");
         var workers = new Option<int>("--workers") { Description = "solver threads (auto with --capacity and 1 worker: the exact search alone, on one thread)", DefaultValueFactory = _ => 2 };
         var solver = new Option<string>("--solver")
         {
@@ -22,14 +23,14 @@ public static class SolveCommand
         };
         solver.AcceptOnlyFromAmong("auto", "exact", "cp-sat");
         var outFile = new Option<string?>("--out", "-o") { Description = "write the best plan found here (plan CSV), when there is one" };
-        var seed = new Option<int>("--seed") { Description = "CP-SAT random seed", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "random seed (the jittered sweeps, CP-SAT)", DefaultValueFactory = _ => 1 };
         var json = Commands.JsonOption();
-        var command = new Command("solve", "Exact search: minimize the peak, or with --capacity decide whether the buffers fit. Status optimal, feasible, infeasible or unknown (time limit reached first); exit 0 whatever the status.")
+        var command = new Command("solve", "Exact search: minimize the peak, or with --capacity decide whether the buffers fit. Status optimal, feasible, infeasible or unknown (time limit or node budget reached first); exit 0 whatever the status.")
         {
-            problemArg, capacity, timeLimit, workers, solver, outFile, seed, json,
+            problemArg, capacity, timeLimit, nodes, workers, solver, outFile, seed, json,
         };
-        command.SetAction((r, token) => Task.FromResult(Run(r.GetValue(problemArg)!, r.GetValue(capacity), r.GetValue(timeLimit), r.GetValue(workers),
-            r.GetValue(solver)!, r.GetValue(outFile), r.GetValue(seed), r.GetValue(json), token)));
+        command.SetAction((r, token) => Task.FromResult(Run(r.GetValue(problemArg)!, r.GetValue(capacity), Commands.Budget(r, timeLimit, nodes), r.GetValue(nodes),
+            r.GetValue(workers), r.GetValue(solver)!, r.GetValue(outFile), r.GetValue(seed), r.GetValue(json), token)));
         return command;
     }
 
@@ -43,46 +44,47 @@ public static class SolveCommand
     };
 
     /// <summary>The status as the contract spells it.</summary>
-    public static string StatusName(SolveStatus status) =>
-        status.IsOptimal ? "optimal" : status.IsFeasible ? "feasible" : status.IsInfeasible ? "infeasible" : "unknown";
+    public static string StatusName(SolveStatus status) => SolveStatusModule.name(status);
 
     /// <summary>Runs a solver; with progress, one line on stderr per improvement: the time on the clock (the command's,
-    /// started before the problem was read), the solver that improved, the best peak and the best proven bound.</summary>
-    public static SolveResult Solve(Problem problem, long? capacity, double timeLimit, int workers, SolverKind kind, int seed, Plan? hint,
+    /// started before the problem was read), the solver that improved, the best peak and the best proven bound. The
+    /// reports come in order (Incumbent); the line is written outside the lock that keeps the bound from going down.</summary>
+    public static SolveResult Solve(Problem problem, long? capacity, TimeSpan timeLimit, long? nodes, int workers, SolverKind kind, int seed, Plan? hint,
         CancellationToken token, bool progress, Stopwatch? clock = null)
     {
         clock ??= Stopwatch.StartNew();
         var gate = new object();
         var bound = 0L;
-        var report = progress
-            ? FSharpOption<FSharpFunc<SolveProgress, Unit>>.Some(
-                FuncConvert.FromAction<SolveProgress>(r =>
+        Action<SolveProgress>? report = progress
+            ? r =>
+            {
+                string line;
+                lock (gate)
                 {
-                    // one lock: lines in order, times that never go backwards, a bound that never goes down
-                    lock (gate)
-                    {
-                        bound = Math.Max(bound, r.Bound);
-                        Console.Error.WriteLine($"  {clock.Elapsed.TotalSeconds,7:0.00} s  {r.Solver,-12}  best peak {r.Peak}  bound {bound}");
-                    }
-                }))
+                    bound = Math.Max(bound, r.Bound);
+                    line = $"  {clock.Elapsed.TotalSeconds,7:0.00} s  {r.Solver,-12}  best peak {r.Peak}  bound {bound}";
+                }
+                Console.Error.WriteLine(line);
+            }
             : null;
-        var options = new SolveOptions(
-            capacity is { } c ? FSharpOption<long>.Some(c) : null, timeLimit, workers, seed, token, report,
-            hint is null ? null : FSharpOption<Plan>.Some(hint), kind);
+        var options = PlannerApi.SolveOptions(capacity, timeLimit, nodes, workers, seed, token, report!, hint!, kind);
         return kind.IsCpSat ? CpSat.solve(options, problem) : Solver.solve(options, problem);
     }
 
-    static int Run(string problemPath, string? capacityText, double timeLimit, int workers, string solverName, string? outFile, int seed, bool json,
-        CancellationToken token)
+    static int Run(string problemPath, string? capacityText, TimeSpan timeLimit, long? nodes, int workers, string solverName, string? outFile, int seed,
+        bool json, CancellationToken token)
     {
         var clock = Stopwatch.StartNew();
         if (workers < 1) throw new UsageException("--workers must be at least 1");
         var kind = Kind(solverName);
         var problem = Inputs.ReadProblem(problemPath);
         long? capacity = capacityText is null ? null : Inputs.ParseBytes(capacityText, "--capacity");
-        Console.Error.WriteLine($"solving {Path.GetFileName(problemPath)} ({problem.Buffers.Length} buffers) with {solverName}, {timeLimit} s, {workers} worker(s)" +
-                                (capacity is { } cap ? $", capacity {cap}" : ""));
-        var result = Solve(problem, capacity, Math.Max(0, timeLimit - clock.Elapsed.TotalSeconds), workers, kind, seed, null, token, progress: true, clock);
+        Console.Error.WriteLine($"solving {Path.GetFileName(problemPath)} ({problem.Buffers.Length} buffers) with {solverName}, " +
+                                (timeLimit == TimeSpan.MaxValue ? "no time limit" : $"{timeLimit.TotalSeconds} s") +
+                                (nodes is { } n ? $", {n} nodes" : "") + $", {workers} worker(s)" + (capacity is { } cap ? $", capacity {cap}" : ""));
+        // reading the problem counts against the time limit
+        var left = timeLimit == TimeSpan.MaxValue ? timeLimit : TimeSpan.FromTicks(Math.Max(0, (timeLimit - clock.Elapsed).Ticks));
+        var result = Solve(problem, capacity, left, nodes, workers, kind, seed, null, token, progress: true, clock);
         var status = StatusName(result.Status);
         long? peak = result.Peak is null ? null : result.Peak.Value;
         if (outFile is not null && result.Plan is not null) Output.WriteAtomically(outFile, Csv.writePlan(problem, result.Plan.Value));

@@ -26,6 +26,7 @@ public static class TrainCommand
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
         var plannerDebug = new Option<bool>("--planner-debug") { Description = "with --allocator planned: check at run time that the arena never hands out overlapping live memory" };
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned iteration's trace (problem CSV with a tag column) to this file" };
+        var timeLimit = Commands.TimeLimitOption(5, "each plan of a time-bounded planning algorithm (search) with --allocator planned");
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool, torch-expandable and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median steady-state step time, samples/s and peak" };
         var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median step time and samples/s" };
         var accelerator = new Option<string>("--accelerator") { Description = "auto (CUDA when present, else CPU), cpu or cuda", DefaultValueFactory = _ => "auto" };
@@ -36,7 +37,7 @@ public static class TrainCommand
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, plannerDebug, trace, compare, compareWorkspaces, accelerator, seed, lr, opTimes, tf32, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, timeLimit, plannerDebug, trace, compare, compareWorkspaces, accelerator, seed, lr, opTimes, tf32, json,
         };
         command.SetAction(r =>
         {
@@ -47,11 +48,21 @@ public static class TrainCommand
                 MemoryLimit = r.GetValue(memoryLimit) is { } limit ? Inputs.ParseBytes(limit, "--memory-limit") : null,
                 ImageSize = ModelOptions.ImageSize(info, r.GetValue(imageSize)),
             };
-            options = options with { Planned = options.Planned with { PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!) } };
+            options = options with
+            {
+                Planned = options.Planned with
+                {
+                    PlanFrom = ParsePlanFrom(r.GetValue(planFrom)!), Settings = PlannerApi.Settings(TimeSpan.FromSeconds(r.GetValue(timeLimit)), 1, CancellationToken.None),
+                },
+            };
             var (workspace, grow) = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace), options.Allocator, options.Planned.PlanFrom);
             options = options with { ConvWorkspaceBytes = workspace, GrowConvWorkspaces = grow };
             var source = ModelOptions.Data(info, r.GetValue(data));
-            if (r.GetValue(trace) is not null && options.Allocator != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
+            // the planned allocator's options mean nothing to the others: said, not silently ignored
+            if (options.Allocator != AllocatorKind.Planned)
+                foreach (var o in new Option[] { planner, timeLimit, planFrom, plannerDebug, trace })
+                    if (r.GetResult(o) is { Implicit: false })
+                        throw new UsageException($"{o.Name} needs --allocator planned (the allocator is {options.Allocator.Name()})");
             if (r.GetValue(compareWorkspaces) && options.Planned.PlanFrom != PlanSource.DryRun) throw new UsageException("--compare-workspaces runs the planned allocator from a dry-run plan: it needs --plan-from dry-run");
             try { return Train(options, source, r.GetValue(json), r.GetValue(trace), r.GetValue(compare), r.GetValue(compareWorkspaces), r.GetValue(opTimes), r.GetValue(tf32)); }
             catch (OutOfDeviceMemoryException e)
@@ -93,6 +104,10 @@ public static class TrainCommand
         _ => throw new UsageException($"--plan-from: expected dry-run or profile, got '{text}'"),
     };
 
+    /// <summary>True when a run on <paramref name="source"/> ends with an evaluation: a run on the digits classifies
+    /// their test set, in batches of the training batch.</summary>
+    public static bool Evaluates(TrainingData source) => source == TrainingData.Digits;
+
     /// <summary>Checks the arguments; throws <see cref="UsageException"/> (exit 2) with a clear message. A batch of
     /// <see cref="MaxBatchRequest"/> asks for the largest batch under the memory limit.</summary>
     public static TrainOptions Validate(string model, int batch, int steps, AllocatorKind allocator, Algorithm algorithm, bool plannerDebug, string accelerator, int seed, float lr)
@@ -130,10 +145,10 @@ public static class TrainCommand
         {
             if (options.MemoryLimit is not long limit) throw new UsageException("--batch max needs --memory-limit (on a CUDA device the free memory is the default)");
             Console.Error.WriteLine($"searching the largest {options.Allocator.Name()} batch of {options.Model} within {Output.Bytes(limit)} (dry runs, then one real step)");
-            int found = SideBySide.LargestBatch(options, device, samples);
+            int found = SideBySide.LargestBatch(options, Evaluates(source), device, samples, out var failure);
             if (found == 0)
             {
-                Console.Error.WriteLine($"pgmo train: out of memory: not even batch 1 of {options.Model} fits {Output.Bytes(limit)} under the {options.Allocator.Name()} allocator");
+                Console.Error.WriteLine(SideBySide.NothingFits("train", options, limit, failure));
                 return ExitCodes.Failure;
             }
             options = options with { Batch = found };
@@ -156,7 +171,7 @@ public static class TrainCommand
         trainer.Tape.OpTimes = null;
         var report = trainer.Allocator.Report();
         var plan = report.FirstPlan;
-        IReadOnlyList<AllocatorRun>? runs = compare ? SideBySide.CompareAllocators(options, max ? SideBySide.LargestBatches(options, device, samples) : null, options.Steps, device, samples) : null;
+        IReadOnlyList<AllocatorRun>? runs = compare ? SideBySide.CompareAllocators(options, max ? SideBySide.LargestBatches(options, Evaluates(source), device, samples) : null, options.Steps, device, samples) : null;
         IReadOnlyList<WorkspaceRun>? workspaces = compareWorkspaces ? SideBySide.CompareWorkspaces(options, options.Steps, device, samples) : null;
         if (tracePath is not null)
         {

@@ -20,7 +20,7 @@ internal static unsafe class HostElementwise
     {
         long chunks = (n + Chunk - 1) / Chunk;
         if (chunks <= 1) { if (n > 0) body(0, (int)n); return; }
-        Parallel.For(0L, chunks, c => body(c * Chunk, (int)Math.Min(Chunk, n - c * Chunk)));
+        HostParallel.For((int)chunks, n, c => body(c * Chunk, (int)Math.Min(Chunk, n - c * Chunk)));
     }
 
     private static Span<float> Span(nint p, long start, int count) => new((float*)p + start, count);
@@ -82,6 +82,49 @@ internal static unsafe class HostElementwise
         for (int i = 0; i < dxv.Length; i++) dxv[i] = Vector.ConditionalSelect(Vector.GreaterThan(yv[i], Vector<float>.Zero), dyv[i], Vector<float>.Zero);
         for (int i = dxv.Length * Vector<float>.Count; i < dxs.Length; i++) dxs[i] = ys[i] > 0f ? dys[i] : 0f;
     });
+
+    /// <summary>y = a * b.</summary>
+    public static void Multiply(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    {
+        nint pa = (nint)HostGemm.Address(a), pb = (nint)HostGemm.Address(b), py = (nint)HostGemm.Address(y);
+        Chunks(y.Length, (s, n) => Vec.Multiply((float*)pa + s, (float*)pb + s, (float*)py + s, n));
+    }
+
+    /// <summary>Inverted dropout (see <see cref="KernelBodies.Dropout"/>): the same mask, a function of the seed and
+    /// the element index only, so the same floats as the ILGPU kernel.</summary>
+    public static void Dropout(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mask, DropoutParams p)
+    {
+        nint px = (nint)HostGemm.Address(x), py = (nint)HostGemm.Address(y), pm = (nint)HostGemm.Address(mask);
+        Chunks(y.Length, (s, n) =>
+        {
+            float* xs = (float*)px, ys = (float*)py, ms = (float*)pm;
+            for (long i = s; i < s + n; i++)
+            {
+                float m = KernelBodies.Uniform(p.Seed, i) >= p.P ? p.Scale : 0f;
+                ms[i] = m;
+                ys[i] = xs[i] * m;
+            }
+        });
+    }
+
+    /// <summary>Copies all channels of src (count = srcC channels of hw pixels per sample) into channels
+    /// [dstOff, dstOff + srcC) of dst (dstC channels), or back when <paramref name="reverse"/>: one contiguous run per sample.</summary>
+    public static void CopyChannels(ArrayView<float> src, ArrayView<float> dst, int n, int srcC, int dstC, int dstOff, int hw, bool reverse)
+    {
+        float* ss = HostGemm.Address(src), ds = HostGemm.Address(dst);
+        long run = (long)srcC * hw;
+        HostParallel.Ranges((long)n * run, Chunk, (start, count) =>
+        {
+            for (long e = start, end = start + count; e < end;)
+            {
+                long sample = e / run, within = e % run, len = Math.Min(end - e, run - within);
+                float* s = ss + sample * run + within, d = ds + (sample * dstC + dstOff) * hw + within;
+                if (reverse) Buffer.MemoryCopy(d, s, len * sizeof(float), len * sizeof(float));
+                else Buffer.MemoryCopy(s, d, len * sizeof(float), len * sizeof(float));
+                e += len;
+            }
+        });
+    }
 
     /// <summary>SGD with momentum and weight decay: v = mu*v + (g + wd*w); w -= lr*v.</summary>
     public static void Sgd(ArrayView<float> w, ArrayView<float> g, ArrayView<float> v, float lr, float momentum, float decay) => Over(w, g, v, (ws, gs, vs) =>

@@ -34,8 +34,23 @@ internal static unsafe class HostGemm
     /// <summary>C = Alpha op(A) op(B) + Beta C for every batch (or summed over batches), as <see cref="GemmParams"/> says.</summary>
     public static void Run(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p) => Run(Address(a), Address(b), Address(c), p);
 
+    /// <summary>
+    /// C = Alpha op(A) op(B) + Beta C + bias[i] for every row i of every batch: the bias of a convolution's output
+    /// channels (the rows of its GEMM), added as the products are stored instead of in a pass of its own.
+    /// </summary>
+    public static void RunWithRowBias(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p, ArrayView<float> bias)
+    {
+        if (IsSkinny(p) || IsShallow(p) || p.ReduceBatch != 0 || p.K == 0) throw new ArgumentException("a row bias needs the blocked product", nameof(p));
+        Run(Address(a), Address(b), Address(c), p, Address(bias));
+    }
+
+    /// <summary>True when <see cref="RunWithRowBias"/> takes <paramref name="p"/>.</summary>
+    public static bool TakesRowBias(GemmParams p) => !IsSkinny(p) && !IsShallow(p) && p.ReduceBatch == 0 && p.K > 0 && p.M > 0 && p.N > 0;
+
     /// <summary>The same on raw host pointers.</summary>
-    public static void Run(float* a, float* b, float* c, GemmParams p)
+    public static void Run(float* a, float* b, float* c, GemmParams p) => Run(a, b, c, p, null);
+
+    private static void Run(float* a, float* b, float* c, GemmParams p, float* rowBias)
     {
         if (p.M == 0 || p.N == 0 || p.Batch == 0) return;
         if (IsSkinny(p) || IsShallow(p))
@@ -50,21 +65,84 @@ internal static unsafe class HostGemm
             }
             return;
         }
-        int mBlocks = (p.M + MC - 1) / MC, nBlocks = (p.N + NC - 1) / NC;
         bool reduce = p.ReduceBatch != 0;
-        int blocks = mBlocks * nBlocks, tasks = reduce ? blocks : blocks * p.Batch;
+        // Batches that share A (a convolution's weights over the samples of a tile) are one product with their columns
+        // side by side, so a layer with few output positions per sample still fills the micro-kernel and packs its
+        // weights once; batches summed into one C (a weight gradient) are one product with their K side by side.
+        bool fuseColumns = !reduce && p.ABatch == 0 && p.Batch > 1 && p.N < NC;
+        bool transposed = !fuseColumns && p.N < NR && p.M >= 2 * NR;
+        if (transposed)
+        {
+            // few columns and many rows (one sample of a deep layer's few output positions): C^T = B^T A^T fills the
+            // micro-kernel's 16 columns with rows of C instead of padding them
+            float* t = a;
+            a = b;
+            b = t;
+            p = Transposed(p);
+        }
+        var f = new Fusion(fuseColumns ? p.N : 0, reduce && p.Batch > 1 ? p.K : 0, p, rowBias, biasOnColumns: transposed);
+        int batches = reduce || fuseColumns ? 1 : p.Batch;
+        bool parallel = (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold;
+        int threads = parallel ? HostParallel.Threads : 1;
+        var (mc, nc) = BlockShape(p.M, f.N, batches, threads);
+        int mBlocks = (p.M + mc - 1) / mc, nBlocks = (f.N + nc - 1) / nc;
+        // A task takes a column block and a run of row blocks: it packs each KC slice of its columns of B once for
+        // all its rows (as BLIS shares a packed B across row blocks); runs are as long as two tasks per thread allow.
+        int run = mBlocks;
+        while (run > 1 && (mBlocks + run - 1) / run * nBlocks * batches < 2 * threads) run = (run + 1) / 2;
+        int runs = (mBlocks + run - 1) / run, columns = runs * nBlocks, tasks = columns * batches;
         var (pa, pb, pc) = ((nint)a, (nint)b, (nint)c);
         void RunTask(int t)
         {
-            int blk = t % blocks, bt = t / blocks;
-            int mb = blk / nBlocks, nb = blk % nBlocks;
-            if (reduce)
-                for (int bb = 0; bb < p.Batch; bb++)
-                    Block((float*)pa + bb * p.ABatch, (float*)pb + bb * p.BBatch, (float*)pc, p, mb, nb, bb == 0 ? p.Beta : 1f);
-            else Block((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, mb, nb, p.Beta);
+            int blk = t % columns, bt = t / columns;
+            int i0 = blk / nBlocks * run * mc, j0 = blk % nBlocks * nc;
+            int i1 = Math.Min(p.M, i0 + run * mc), bn = Math.Min(nc, f.N - j0);
+            Block((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, f, i0, i1, mc, j0, bn, p.Beta);
         }
-        if (tasks > 1 && (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold) Parallel.For(0, tasks, RunTask);
-        else for (int t = 0; t < tasks; t++) RunTask(t);
+        HostParallel.For(tasks, parallel ? long.MaxValue : 0, RunTask);
+    }
+
+    /// <summary>
+    /// How the batches of a product are laid side by side: with <see cref="NPer"/> &gt; 0, column j of the product is
+    /// column j mod NPer of batch j / NPer (of B and C); with <see cref="KPer"/> &gt; 0, step q of K is step q mod KPer of
+    /// batch q / KPer (of A and B). <see cref="N"/> and <see cref="K"/> are the product's sizes after fusion.
+    /// </summary>
+    private readonly struct Fusion(int nPer, int kPer, GemmParams p, float* bias, bool biasOnColumns)
+    {
+        public readonly int NPer = nPer, KPer = kPer;
+        public readonly int N = nPer > 0 ? nPer * p.Batch : p.N;
+        public readonly int K = kPer > 0 ? kPer * p.Batch : p.K;
+        /// <summary>A bias added as the last K slice is stored: per row of C, or per column when the product runs
+        /// transposed (null: none).</summary>
+        public readonly float* Bias = bias;
+        public readonly bool BiasOnColumns = biasOnColumns;
+    }
+
+    /// <summary>The product with A and B exchanged and transposed: C^T = B^T A^T (the same numbers, other strides).</summary>
+    internal static GemmParams Transposed(GemmParams p) => p with
+    {
+        M = p.N, N = p.M,
+        ABatch = p.BBatch, ARow = p.BCol, ACol = p.BRow,
+        BBatch = p.ABatch, BRow = p.ACol, BCol = p.ARow,
+        CRow = p.CCol, CCol = p.CRow,
+    };
+
+    /// <summary>
+    /// The block of C one task computes: MC x NC, halved (columns first, in whole micro-tiles) while there are fewer
+    /// than two tasks per thread, so a small product (a weight gradient summed over samples, one sample's layer) still
+    /// keeps every core busy.
+    /// </summary>
+    internal static (int Rows, int Columns) BlockShape(int m, int n, int batches, int threads)
+    {
+        int mc = MC, nc = NC;
+        int Tasks() => (m + mc - 1) / mc * ((n + nc - 1) / nc) * batches;
+        while (Tasks() < 2 * threads)
+        {
+            if (nc >= 4 * NR && n > nc / 2) nc = (nc / 2 + NR - 1) / NR * NR;
+            else if (mc >= 4 * MR && m > mc / 2) mc = (mc / 2 + MR - 1) / MR * MR;
+            else break;
+        }
+        return (mc, nc);
     }
 
     /// <summary>At most this many rows of C make a product skinny (a fully connected layer at a small batch).</summary>
@@ -113,8 +191,9 @@ internal static unsafe class HostGemm
                     for (int j = 0; j < w; j++) Put(cm + i * p.CRow + j0 + j, acc[i * w + j], p.Alpha, beta);
             }
         }
-        if ((long)m * n * k >= ParallelThreshold && chunks > 1) Parallel.For(0, chunks, Chunk);
-        else for (int t = 0; t < chunks; t++) Chunk(t);
+        HostParallel.For(chunks, (long)m * n * k >= ParallelThreshold ? long.MaxValue : 0, Chunk);
+        // the tasks read rows through a raw pointer only: without this the collector may free the array under them
+        GC.KeepAlive(rows);
     }
 
     /// <summary>True for a short K (at most <see cref="SkinnyRows"/>) and B and C contiguous along j: the weight
@@ -143,9 +222,7 @@ internal static unsafe class HostGemm
         }
         const int RowsPerTask = 16;
         int tasks = (p.M + RowsPerTask - 1) / RowsPerTask;
-        if ((long)p.M * p.N * p.K >= ParallelThreshold && tasks > 1)
-            Parallel.For(0, tasks, t => Rows(t * RowsPerTask, Math.Min(p.M, (t + 1) * RowsPerTask)));
-        else Rows(0, p.M);
+        HostParallel.For(tasks, (long)p.M * p.N * p.K >= ParallelThreshold ? long.MaxValue : 0, t => Rows(t * RowsPerTask, Math.Min(p.M, (t + 1) * RowsPerTask)));
     }
 
     /// <summary>dst[0..n) = s * x[0..n) (dst may be x).</summary>
@@ -189,74 +266,135 @@ internal static unsafe class HostGemm
         for (; i < n; i++) acc[i] += alpha * x[i];
     }
 
-    /// <summary>Block (mb, nb) of one product C = Alpha A B + beta C, over all of K in KC slices.</summary>
+    /// <summary>Rows [i0, i1) and columns [j0, j0+nc) of one product C = Alpha A B + beta C, over all of K in KC
+    /// slices: each slice of B's columns is packed once, then each row block of mc rows (at most MC) is packed and
+    /// multiplied (nc at most NC).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block(float* a, float* b, float* c, GemmParams p, int mb, int nb, float beta)
+    private static void Block(float* a, float* b, float* c, GemmParams p, Fusion f, int i0, int i1, int mc, int j0, int nc, float beta)
     {
-        int i0 = mb * MC, j0 = nb * NC, mc = Math.Min(MC, p.M - i0), nc = Math.Min(NC, p.N - j0);
-        if (p.K == 0)
+        if (f.K == 0)
         {
-            for (int i = 0; i < mc; i++)
-                for (int j = 0; j < nc; j++) { float* cij = c + (i0 + i) * p.CRow + (j0 + j) * p.CCol; *cij = beta == 0f ? 0f : beta * *cij; }
+            for (int i = i0; i < i1; i++)
+                for (int j = 0; j < nc; j++) { float* cij = CAt(c, p, f, i, j0 + j); *cij = beta == 0f ? 0f : beta * *cij; }
             return;
         }
         packA ??= GC.AllocateArray<float>(MC * KC, pinned: true);
         packB ??= GC.AllocateArray<float>(KC * NC, pinned: true);
         fixed (float* ap = packA, bp = packB)
         {
-            for (int k0 = 0; k0 < p.K; k0 += KC)
+            for (int k0 = 0; k0 < f.K; k0 += KC)
             {
-                int kc = Math.Min(KC, p.K - k0);
-                for (int i = 0; i < mc; i += MR) PackA(a + k0 * p.ACol, ap + i * kc, p, i0 + i, kc);
-                for (int j = 0; j < nc; j += NR) PackB(b + k0 * p.BRow, bp + j * kc, p, j0 + j, kc);
-                Compute(ap, bp, c, p, kc, i0, mc, j0, nc, k0 == 0 ? beta : 1f);
+                int kc = Math.Min(KC, f.K - k0);
+                for (int j = 0; j < nc; j += NR) PackB(b, bp + j * kc, p, f, j0 + j, k0, kc);
+                for (int r0 = i0; r0 < i1; r0 += mc)
+                {
+                    int rows = Math.Min(mc, i1 - r0);
+                    for (int i = 0; i < rows; i += MR) PackA(a, ap + i * kc, p, f, r0 + i, k0, kc);
+                    Compute(ap, bp, c, p, f, kc, r0, rows, j0, nc, k0 == 0 ? beta : 1f, k0 + kc == f.K ? f.Bias : null);
+                }
             }
         }
     }
 
-    /// <summary>Rows [i0, i0+MR) of the KC slice of A as kc x MR (row r of the panel fastest), zero past M.</summary>
+    /// <summary>The batch of K step <paramref name="q"/> and the step within it.</summary>
+    private static (int Batch, int Step) KStep(Fusion f, int q) => f.KPer > 0 ? (q / f.KPer, q % f.KPer) : (0, q);
+
+    /// <summary>The batch of column <paramref name="j"/> and the column within it.</summary>
+    private static (int Batch, int Column) NColumn(Fusion f, int j) => f.NPer > 0 ? (j / f.NPer, j % f.NPer) : (0, j);
+
+    /// <summary>The address of C's element (i, j) of the (fused) product.</summary>
+    private static float* CAt(float* c, GemmParams p, Fusion f, int i, int j)
+    {
+        var (bt, jl) = NColumn(f, j);
+        return c + bt * p.CBatch + i * p.CRow + jl * p.CCol;
+    }
+
+    /// <summary>Rows [i0, i0+MR) of K steps [k0, k0+kc) of A as kc x MR (row r of the panel fastest), zero past M.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(float* a, float* dst, GemmParams p, int i0, int kc)
+    private static void PackA(float* a, float* dst, GemmParams p, Fusion f, int i0, int k0, int kc)
     {
         int rows = Math.Min(MR, p.M - i0);
+        var (bt, k) = KStep(f, k0);
+        bool oneBatch = f.KPer == 0 || k + kc <= f.KPer;
         for (int r = 0; r < MR; r++)
         {
             if (r >= rows) { for (int q = 0; q < kc; q++) dst[q * MR + r] = 0f; continue; }
-            float* src = a + (i0 + r) * p.ARow;
-            long step = p.ACol;
-            for (int q = 0; q < kc; q++) dst[q * MR + r] = src[q * step];
+            if (oneBatch)
+            {
+                float* src = a + bt * p.ABatch + (i0 + r) * p.ARow + k * p.ACol;
+                long step = p.ACol;
+                for (int q = 0; q < kc; q++) dst[q * MR + r] = src[q * step];
+                continue;
+            }
+            for (int q = 0; q < kc;)
+            {
+                var (qb, ql) = KStep(f, k0 + q);
+                int run = Math.Min(kc - q, f.KPer - ql);
+                float* src = a + qb * p.ABatch + (i0 + r) * p.ARow + ql * p.ACol;
+                for (int t = 0; t < run; t++) dst[(q + t) * MR + r] = src[t * p.ACol];
+                q += run;
+            }
         }
     }
 
-    /// <summary>Columns [j0, j0+NR) of the KC slice of B as kc x NR (column fastest), zero past N.</summary>
+    /// <summary>Columns [j0, j0+NR) of K steps [k0, k0+kc) of B as kc x NR (column fastest), zero past N.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackB(float* b, float* dst, GemmParams p, int j0, int kc)
+    private static void PackB(float* b, float* dst, GemmParams p, Fusion f, int j0, int k0, int kc)
     {
-        int cols = Math.Min(NR, p.N - j0);
-        if (p.BRow == 1 && cols == NR)
+        int cols = Math.Min(NR, f.N - j0);
+        var (kb, k) = KStep(f, k0);
+        var (nb, j) = NColumn(f, j0);
+        if ((f.KPer == 0 || k + kc <= f.KPer) && (f.NPer == 0 || j + cols <= f.NPer))
+        {
+            PackBPanel(b + (kb + nb) * p.BBatch + k * p.BRow + j * p.BCol, dst, p.BRow, p.BCol, cols, kc);
+            return;
+        }
+        // the panel straddles batches: column by column, each column's K steps walked batch by batch
+        for (int jj = 0; jj < NR; jj++)
+        {
+            if (jj >= cols) { for (int q = 0; q < kc; q++) dst[q * NR + jj] = 0f; continue; }
+            var (cb, cl) = NColumn(f, j0 + jj);
+            float* column = b + cb * p.BBatch + cl * p.BCol;
+            for (int q = 0; q < kc;)
+            {
+                var (qb, ql) = KStep(f, k0 + q);
+                int run = f.KPer > 0 ? Math.Min(kc - q, f.KPer - ql) : kc - q;
+                float* src = column + qb * p.BBatch + ql * p.BRow;
+                for (int t = 0; t < run; t++) dst[(q + t) * NR + jj] = src[t * p.BRow];
+                q += run;
+            }
+        }
+    }
+
+    /// <summary><paramref name="cols"/> columns of kc rows of B from <paramref name="src0"/> (its element (0, 0)) as
+    /// kc x NR, zero-padded past cols.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackBPanel(float* src0, float* dst, long bRow, long bCol, int cols, int kc)
+    {
+        if (bRow == 1 && cols == NR)
         {
             // B stored transposed (k contiguous): read each column once, sequentially.
             for (int j = 0; j < NR; j++)
             {
-                float* src = b + (j0 + j) * p.BCol;
+                float* src = src0 + j * bCol;
                 for (int q = 0; q < kc; q++) dst[q * NR + j] = src[q];
             }
             return;
         }
         for (int q = 0; q < kc; q++)
         {
-            float* src = b + q * p.BRow + j0 * p.BCol;
+            float* src = src0 + q * bRow;
             float* d = dst + q * NR;
-            if (cols == NR && p.BCol == 1) { Buffer.MemoryCopy(src, d, NR * sizeof(float), NR * sizeof(float)); continue; }
+            if (cols == NR && bCol == 1) { Buffer.MemoryCopy(src, d, NR * sizeof(float), NR * sizeof(float)); continue; }
             int j = 0;
-            for (; j < cols; j++) d[j] = src[j * p.BCol];
+            for (; j < cols; j++) d[j] = src[j * bCol];
             for (; j < NR; j++) d[j] = 0f;
         }
     }
 
     /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Compute(float* ap, float* bp, float* c, GemmParams p, int kc, int i0, int mc, int j0, int nc, float beta)
+    private static void Compute(float* ap, float* bp, float* c, GemmParams p, Fusion f, int kc, int i0, int mc, int j0, int nc, float beta, float* bias)
     {
         float* acc = stackalloc float[MR * NR];
         for (int j = 0; j < nc; j += NR)
@@ -267,34 +405,53 @@ internal static unsafe class HostGemm
                 float* aPanel = ap + i * kc;
                 if (Vectorized) MicroAvx(kc, aPanel, bPanel, acc);
                 else MicroScalar(kc, aPanel, bPanel, acc);
-                Store(acc, c, p, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta);
+                Store(acc, c, p, f, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta, bias);
             }
         }
     }
 
     /// <summary>C[i0.., j0..] = Alpha acc + beta C over the valid rows and columns of the micro-tile.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Store(float* acc, float* c, GemmParams p, int i0, int j0, int rows, int cols, float beta)
+    private static void Store(float* acc, float* c, GemmParams p, Fusion f, int i0, int j0, int rows, int cols, float beta, float* bias)
     {
         float alpha = p.Alpha;
+        var (nb, jl) = NColumn(f, j0);
+        bool oneBatch = f.NPer == 0 || jl + cols <= f.NPer;
+        if (bias is not null)
+        {
+            // acc = alpha acc + bias, then alpha 1: the bias is stored with the product
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < NR; j++)
+                    acc[r * NR + j] = alpha * acc[r * NR + j] + (f.BiasOnColumns ? (j < cols ? bias[j0 + j] : 0f) : bias[i0 + r]);
+            alpha = 1f;
+        }
         for (int r = 0; r < rows; r++)
         {
-            float* row = c + (i0 + r) * p.CRow + j0 * p.CCol;
             float* src = acc + r * NR;
-            if (p.CCol == 1 && cols == NR && Vectorized)
+            if (oneBatch)
             {
-                var va = Vector256.Create(alpha);
-                for (int h = 0; h < NR; h += 8)
+                float* row = c + nb * p.CBatch + (i0 + r) * p.CRow + jl * p.CCol;
+                if (p.CCol == 1 && cols == NR && Vectorized)
                 {
-                    var v = Avx.Multiply(va, Avx.LoadVector256(src + h));
-                    if (beta != 0f) v = Fma.MultiplyAdd(Vector256.Create(beta), Avx.LoadVector256(row + h), v);
-                    Avx.Store(row + h, v);
+                    var va = Vector256.Create(alpha);
+                    for (int h = 0; h < NR; h += 8)
+                    {
+                        var v = Avx.Multiply(va, Avx.LoadVector256(src + h));
+                        if (beta != 0f) v = Fma.MultiplyAdd(Vector256.Create(beta), Avx.LoadVector256(row + h), v);
+                        Avx.Store(row + h, v);
+                    }
+                    continue;
+                }
+                for (int j = 0; j < cols; j++)
+                {
+                    float* cij = row + j * p.CCol;
+                    *cij = beta == 0f ? alpha * src[j] : alpha * src[j] + beta * *cij;
                 }
                 continue;
             }
             for (int j = 0; j < cols; j++)
             {
-                float* cij = row + j * p.CCol;
+                float* cij = CAt(c, p, f, i0 + r, j0 + j);
                 *cij = beta == 0f ? alpha * src[j] : alpha * src[j] + beta * *cij;
             }
         }

@@ -107,9 +107,5 @@ internal static unsafe class HostWindow
     }
 
     /// <summary>Runs body(0 .. rows-1), over the cores when the work (<paramref name="elements"/>) is large enough.</summary>
-    private static void For(int rows, long elements, Action<int> body)
-    {
-        if (elements < ParallelThreshold) { for (int r = 0; r < rows; r++) body(r); }
-        else Parallel.For(0, rows, body);
-    }
+    private static void For(int rows, long elements, Action<int> body) => HostParallel.For(rows, elements < ParallelThreshold ? 0 : long.MaxValue, body);
 }

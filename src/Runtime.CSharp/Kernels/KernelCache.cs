@@ -90,9 +90,11 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>True when <see cref="Tf32"/> is on and the GEMMs run through cuBLAS.</summary>
     public bool Tf32Active => tf32 && blas is not null && GemmKernel == GemmKernel.CuBlas;
 
-    /// <summary>True when im2col, col2im (<see cref="HostWindow"/>) and the per-element kernels of every step — SGD,
-    /// fill, axpy, add, relu (<see cref="HostElementwise"/>) — run as host code on the CPU accelerator's memory; the
-    /// default there. False: the ILGPU kernels (always on GPUs).</summary>
+    /// <summary>True when every kernel of a step other than the GEMM runs as vectorized, multi-threaded host code on
+    /// the CPU accelerator's memory: im2col and col2im (<see cref="HostWindow"/>), bias, channel sums and batch norm
+    /// (<see cref="HostChannels"/>), pooling (<see cref="HostPool"/>), the loss (<see cref="HostLoss"/>), and SGD,
+    /// fill, axpy, add, relu, dropout, multiply and concatenation (<see cref="HostElementwise"/>); the default there.
+    /// False: the ILGPU kernels (always on GPUs).</summary>
     public bool HostKernels
     {
         get => host;
@@ -176,6 +178,21 @@ public sealed partial class KernelCache : IDisposable
         }
     }
 
+    /// <summary>True when <see cref="GemmRowBias"/> takes <paramref name="p"/>: the host GEMM's blocked products (not
+    /// the few-row or short-K ones, not sums over batches).</summary>
+    public bool FusesRowBias(GemmParams p) => GemmKernel == GemmKernel.HostBlocked && HostGemm.TakesRowBias(p);
+
+    /// <summary>
+    /// <see cref="Gemm"/> with c[b, i, j] += bias[i] for every row i (a convolution's output channels) added as the
+    /// product is stored, so the bias needs no pass of its own; only where <see cref="FusesRowBias"/> says so.
+    /// </summary>
+    public void GemmRowBias(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p, ArrayView<float> bias)
+    {
+        if (!FusesRowBias(p)) throw new InvalidOperationException("this GEMM does not take a row bias (see FusesRowBias)");
+        acc.Synchronize();
+        HostGemm.RunWithRowBias(a, b, c, p, bias);
+    }
+
     /// <summary>The im2col columns of one tile of a convolution into <paramref name="col"/> (laid out [Nb, C*KH*KW, T]).</summary>
     public void Im2Col(ArrayView<float> x, ArrayView<float> col, WindowParams p, ConvTile tile)
     {
@@ -194,6 +211,7 @@ public sealed partial class KernelCache : IDisposable
 
     public void AddBias(ArrayView<float> y, ArrayView<float> bias, int channels, int hw)
     {
+        if (host) { acc.Synchronize(); HostChannels.AddBias(y, bias, channels, hw); return; }
         addBias ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.AddBias);
         ForParts(y.Length, (e, r) => addBias(e, r, y, bias, channels, hw));
     }
@@ -204,6 +222,7 @@ public sealed partial class KernelCache : IDisposable
 
     private void ChannelSum(ArrayView<float> v, ArrayView<float> sum, ChannelParams p)
     {
+        if (host) { acc.Synchronize(); HostChannels.ChannelSum(v, sum, p); return; }
         if (ParallelReductions)
         {
             channelSumGroup ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.ChannelSumGroup);
@@ -225,24 +244,28 @@ public sealed partial class KernelCache : IDisposable
 
     public void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
     {
+        if (host) { acc.Synchronize(); HostPool.MaxPool(x, y, arg, p); return; }
         maxPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<int>, WindowParams>(KernelBodies.MaxPool);
         ForParts(y.Length, (e, r) => maxPool(e, r, x, y, arg, p));
     }
 
     public void MaxPoolBackward(ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
     {
+        if (host) { acc.Synchronize(); HostPool.MaxPoolBackward(dy, arg, dx, p); return; }
         maxPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, WindowParams>(KernelBodies.MaxPoolBackward);
         ForParts(dx.Length, (e, r) => maxPoolBack(e, r, dy, arg, dx, p));
     }
 
     public void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p)
     {
+        if (host) { acc.Synchronize(); HostPool.AvgPool(x, y, p); return; }
         avgPool ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams>(KernelBodies.AvgPool);
         ForParts(y.Length, (e, r) => avgPool(e, r, x, y, p));
     }
 
     public void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
     {
+        if (host) { acc.Synchronize(); HostPool.AvgPoolBackward(dy, dx, p); return; }
         avgPoolBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, WindowParams>(KernelBodies.AvgPoolBackward);
         ForParts(dx.Length, (e, r) => avgPoolBack(e, r, dy, dx, p));
     }
@@ -290,12 +313,14 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>Copies all channels of src into channels [dstOff, dstOff + srcC) of dst, or back when reverse.</summary>
     public void CopyChannels(ArrayView<float> src, ArrayView<float> dst, int n, int srcC, int dstC, int dstOff, int hw, bool reverse)
     {
+        if (host) { acc.Synchronize(); HostElementwise.CopyChannels(src, dst, n, srcC, dstC, dstOff, hw, reverse); return; }
         copyChannels ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int>(KernelBodies.CopyChannels);
         ForParts((long)n * srcC * hw, (e, r) => copyChannels(e, r, src, dst, srcC, srcC, dstC, dstOff, hw, reverse ? 1 : 0));
     }
 
     public void BatchNormStats(ArrayView<float> x, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> runMean, ArrayView<float> runVar, ChannelParams p)
     {
+        if (host) { acc.Synchronize(); HostChannels.BatchNormStats(x, mean, invStd, runMean, runVar, p); return; }
         if (ParallelReductions)
         {
             bnStatsGroup ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormStatsGroup);
@@ -308,12 +333,14 @@ public sealed partial class KernelCache : IDisposable
 
     public void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance)
     {
+        if (host) { acc.Synchronize(); HostChannels.BatchNormApply(x, y, mean, scale, gamma, beta, p, scaleIsVariance); return; }
         bnApply ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>(KernelBodies.BatchNormApply);
         ForParts(y.Length, (e, r) => bnApply(e, r, x, y, mean, scale, gamma, beta, p, scaleIsVariance ? 1 : 0));
     }
 
     public void BatchNormGradStats(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)
     {
+        if (host) { acc.Synchronize(); HostChannels.BatchNormGradStats(x, dy, mean, invStd, dgamma, dbeta, p); return; }
         if (ParallelReductions)
         {
             bnGradStatsGroup ??= acc.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormGradStatsGroup);
@@ -326,6 +353,7 @@ public sealed partial class KernelCache : IDisposable
 
     public void BatchNormBackward(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> dgamma, ArrayView<float> dbeta, ArrayView<float> dx, ChannelParams p)
     {
+        if (host) { acc.Synchronize(); HostChannels.BatchNormBackward(x, dy, mean, invStd, gamma, dgamma, dbeta, dx, p); return; }
         bnBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams>(KernelBodies.BatchNormBackward);
         ForParts(dx.Length, (e, r) => bnBack(e, r, x, dy, mean, invStd, gamma, dgamma, dbeta, dx, p));
     }
@@ -333,6 +361,7 @@ public sealed partial class KernelCache : IDisposable
     /// <summary>Per-row losses into <paramref name="rowLoss"/>, then their mean into <paramref name="loss"/>[0] (a reduction).</summary>
     public void SoftmaxCrossEntropy(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> rowLoss, ArrayView<float> loss, int rows, int classes)
     {
+        if (host) { acc.Synchronize(); HostLoss.SoftmaxCrossEntropy(z, labels, rowLoss, loss, rows, classes); return; }
         sce ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(KernelBodies.SoftmaxCrossEntropy);
         ForParts(rows, (e, r) => sce(e, r, z, labels, rowLoss, classes));
         ChannelSum(rowLoss, loss.SubView(0, 1), new ChannelParams { N = 1, C = 1, HW = rows, Scale = 1f / rows });
@@ -340,6 +369,7 @@ public sealed partial class KernelCache : IDisposable
 
     public void SoftmaxCrossEntropyBackward(ArrayView<float> z, ArrayView<int> labels, ArrayView<float> dloss, ArrayView<float> dz, int rows, int classes)
     {
+        if (host) { acc.Synchronize(); HostLoss.SoftmaxCrossEntropyBackward(z, labels, dloss, dz, rows, classes); return; }
         sceBack ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.SoftmaxCrossEntropyBackward);
         ForParts((long)rows * classes, (e, r) => sceBack(e, r, z, labels, dloss, dz, classes, rows));
     }

@@ -5,8 +5,8 @@ using Pgmo.Planner;
 namespace Pgmo.Memory;
 
 /// <summary>
-/// The planned allocator's one device buffer, in the small steps of TFLite's arena: <see cref="Commit"/> allocates the
-/// buffer at a size, <see cref="Resolve"/> hands out the block at a planned offset, <see cref="Fit"/> finds the lowest
+/// The planned allocator's one device buffer, in the small steps of TFLite's arena: <see cref="Commit"/> takes the
+/// buffer at a size (the owner allocated it, within its limit), <see cref="Resolve"/> hands out the block at a planned offset, <see cref="Fit"/> finds the lowest
 /// free offset among the live blocks (first fit, for requests outside a plan), <see cref="Move"/> points a live block at
 /// a new offset, and <see cref="Release"/> gives the buffer back. It knows every live block's range; in debug mode every
 /// placement is checked against them and an overlap throws. It never plans, caches or falls back: the planned allocator
@@ -17,18 +17,12 @@ public sealed class Arena : IDisposable
     /// <summary><see cref="DeviceBlock.SegmentIndex"/> of blocks in the arena.</summary>
     public const int Segment = -1;
 
-    private readonly Accelerator? accelerator;
     private readonly bool debug;
     private readonly Dictionary<long, (long Start, long End)> live = new();
     private MemoryBuffer1D<byte, Stride1D.Dense>? buffer;
 
-    /// <summary>An empty arena on <paramref name="accelerator"/> (null: virtual); <paramref name="debug"/> checks every
-    /// placement for overlaps.</summary>
-    public Arena(Accelerator? accelerator, bool debug)
-    {
-        this.accelerator = accelerator;
-        this.debug = debug;
-    }
+    /// <summary>An empty arena; <paramref name="debug"/> checks every placement for overlaps.</summary>
+    public Arena(bool debug) => this.debug = debug;
 
     /// <summary>Bytes of the committed buffer (0 before <see cref="Commit"/> and after <see cref="Release"/>).</summary>
     public long Bytes { get; private set; }
@@ -37,11 +31,13 @@ public sealed class Arena : IDisposable
     /// <summary>Placements checked for overlap (debug mode).</summary>
     public long OverlapChecks { get; private set; }
 
-    /// <summary>Allocates the buffer at <paramref name="bytes"/> bytes; the arena must be empty and released.</summary>
-    public void Commit(long bytes)
+    /// <summary>Makes <paramref name="device"/> (null when virtual) the arena's buffer of <paramref name="bytes"/> bytes;
+    /// the arena must be empty and released.</summary>
+    public void Commit(long bytes, MemoryBuffer1D<byte, Stride1D.Dense>? device)
     {
         if (Bytes != 0 || live.Count != 0) throw new InvalidOperationException("the arena is committed already: release it first");
-        buffer = bytes > 0 ? accelerator?.Allocate1D<byte>(bytes) : null;
+        if (device is not null && device.LengthInBytes != bytes) throw new InvalidOperationException($"arena: a buffer of {device.LengthInBytes} B for an arena of {bytes} B");
+        buffer = device;
         Bytes = bytes;
     }
 
@@ -49,10 +45,11 @@ public sealed class Arena : IDisposable
     public void Release()
     {
         if (live.Count != 0) throw new InvalidOperationException($"the arena still holds {live.Count} live blocks");
-        buffer?.Dispose();
+        DeviceMemory.Free(buffer);
         buffer = null;
         Bytes = 0;
     }
+
 
     /// <summary>The block of request <paramref name="id"/> at <paramref name="offset"/> with <paramref name="length"/>
     /// bytes; throws when it is misaligned or outside the buffer, and in debug mode when it overlaps a live block.</summary>
@@ -117,10 +114,12 @@ public sealed class Arena : IDisposable
         live[id] = (offset, end);
     }
 
-    /// <summary>Frees the buffer's device memory.</summary>
+    /// <summary>Gives the buffer's device memory back.</summary>
     public void Dispose()
     {
-        buffer?.Dispose();
+        DeviceMemory.Free(buffer);
         buffer = null;
+        Bytes = 0;
+        live.Clear();
     }
 }

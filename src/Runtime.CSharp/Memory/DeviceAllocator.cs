@@ -69,6 +69,7 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     public DeviceBlock Allocate(long bytes, string tag)
     {
         if (bytes <= 0) throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"allocation '{tag}' must ask for at least one byte");
+        ObjectDisposedException.ThrowIf(disposed, this);
         long id = nextId++;
         Recorder?.Alloc(id, bytes, tag);
         var block = Place(id, bytes, tag);
@@ -138,11 +139,49 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     /// </summary>
     protected void EnsureRoom(string tag, long request, long needed)
     {
-        if (needed <= 0 || MemoryLimit is not long limit || ReservedBytes + needed <= limit) return;
-        ReleaseCached();
-        if (ReservedBytes + needed <= limit) return;
-        throw new OutOfDeviceMemoryException(Name, tag, request, needed, ReservedBytes, InUseBytes, limit);
+        if (!HasRoom(needed)) ReleaseCached();
+        if (!HasRoom(needed)) throw new OutOfDeviceMemoryException(Name, tag, request, needed, ReservedBytes, InUseBytes, MemoryLimit!.Value);
     }
+
+    /// <summary>True when <paramref name="needed"/> more bytes keep the reserved bytes within the <see cref="MemoryLimit"/>.</summary>
+    protected bool HasRoom(long needed) => needed <= 0 || MemoryLimit is not long limit || ReservedBytes + needed <= limit;
+
+    /// <summary>
+    /// The first of the three steps of taking device memory (allocate, then account, then commit): a new device buffer
+    /// of <paramref name="bytes"/> bytes for request <paramref name="tag"/> of <paramref name="request"/> bytes, or null
+    /// when the allocator is virtual. Within the <see cref="MemoryLimit"/> (see <see cref="EnsureRoom"/>); when the
+    /// device refuses, the allocator gives back what it caches and tries once more, as CuPy's and PyTorch's pools do;
+    /// a second refusal throws <see cref="OutOfDeviceMemoryException"/> wrapping the device's error. Nothing is
+    /// accounted here: the caller accounts the buffer once it has it.
+    /// </summary>
+    protected MemoryBuffer1D<byte, Stride1D.Dense>? TakeDeviceMemory(string tag, long request, long bytes)
+    {
+        EnsureRoom(tag, request, bytes);
+        return TakeDeviceBuffer(tag, request, bytes);
+    }
+
+    /// <summary>As <see cref="TakeDeviceMemory"/>, for bytes the caller has already checked against the limit (or
+    /// that the limit does not count: an expandable pool counts its pages, not its blocks' buffers).</summary>
+    protected MemoryBuffer1D<byte, Stride1D.Dense>? TakeDeviceBuffer(string tag, long request, long bytes)
+    {
+        if (Accelerator is null || bytes <= 0) return null;
+        if (DeviceMemory.TryAllocate(Accelerator, bytes, out var buffer, out _)) return buffer;
+        ReleaseCached();
+        if (DeviceMemory.TryAllocate(Accelerator, bytes, out buffer, out var error)) return buffer;
+        throw new OutOfDeviceMemoryException(Name, tag, request, bytes, ReservedBytes, InUseBytes, MemoryLimit, error!);
+    }
+
+    /// <summary>Tries once, without giving anything back, to take <paramref name="bytes"/> of new device memory within
+    /// the <see cref="MemoryLimit"/>; false when the limit or the device refuses (buffer null also when virtual).</summary>
+    protected bool TryTakeDeviceMemory(long bytes, out MemoryBuffer1D<byte, Stride1D.Dense>? buffer)
+    {
+        buffer = null;
+        if (!HasRoom(bytes)) return false;
+        return Accelerator is null || bytes <= 0 || DeviceMemory.TryAllocate(Accelerator, bytes, out buffer, out _);
+    }
+
+    /// <summary>Gives a device buffer back (null: nothing).</summary>
+    protected static void GiveBack(MemoryBuffer1D<byte, Stride1D.Dense>? buffer) => DeviceMemory.Free(buffer);
 
     /// <summary>Gives back the device memory the allocator caches without live blocks in it (the pools' wholly free
     /// segments) and updates <see cref="ReservedBytes"/>; allocators that cache nothing do nothing.</summary>
@@ -154,14 +193,27 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
     /// <summary>Takes a freed block back.</summary>
     protected abstract void Release(DeviceBlock block);
 
-    /// <summary>A device buffer of <paramref name="bytes"/> bytes, or null when virtual.</summary>
-    protected MemoryBuffer1D<byte, Stride1D.Dense>? NewSegment(long bytes) => Accelerator?.Allocate1D<byte>(bytes);
-
     /// <summary>Wraps a placement in a block.</summary>
     protected static DeviceBlock MakeBlock(long id, long requested, long offset, long length, string tag, MemoryBuffer1D<byte, Stride1D.Dense>? segment, int segmentIndex) =>
         new(id, requested, offset, length, tag, segment, segmentIndex);
 
-    public abstract void Dispose();
+    private bool disposed;
+
+    /// <summary>Gives all of the allocator's device memory back (live blocks included: they count as freed after it).
+    /// Safe to call twice.</summary>
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        GiveBackAll();
+        foreach (var b in live.Values) b.Freed = true;
+        live.Clear();
+        InUseBytes = 0;
+        ReservedBytes = 0;
+    }
+
+    /// <summary>Gives every device buffer the allocator holds back (<see cref="Dispose"/>).</summary>
+    protected abstract void GiveBackAll();
 }
 
 /// <summary>One device allocation per request (rounded to 256 B), given back to the device on free.</summary>
@@ -177,16 +229,19 @@ public sealed class NaiveAllocator : DeviceAllocator
     protected override DeviceBlock Place(long id, long bytes, string tag)
     {
         long length = Aligned(bytes);
-        EnsureRoom(tag, bytes, length);
+        var segment = TakeDeviceMemory(tag, bytes, length);
         ReservedBytes += length;
-        return MakeBlock(id, bytes, 0, length, tag, NewSegment(length), segments++);
+        return MakeBlock(id, bytes, 0, length, tag, segment, segments++);
     }
 
     protected override void Release(DeviceBlock block)
     {
+        GiveBack(block.Segment);
         ReservedBytes -= block.Length;
-        block.Segment?.Dispose();
     }
 
-    public override void Dispose() { }
+    protected override void GiveBackAll()
+    {
+        foreach (var b in Live) GiveBack(b.Segment);
+    }
 }

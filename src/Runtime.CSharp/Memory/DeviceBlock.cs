@@ -30,6 +30,9 @@ public sealed class DeviceBlock
     /// <summary>True while the block is away (<see cref="IDeviceAllocator.Away"/>): its bytes are on the host or dropped
     /// for recomputation, and its place may hold other blocks, so reading it is an error until it is back.</summary>
     public bool IsAway { get; internal set; }
+    /// <summary>True when the block's bytes are gone: its allocator gave its place back to move it, and then found no
+    /// place for it (out of device memory). A lost block can only be freed.</summary>
+    public bool Lost { get; private set; }
 
     /// <summary>Points the block at a new place (its allocator has copied the bytes there): a planned allocator moves
     /// persistent blocks into its arena. Views taken before the move are stale.</summary>
@@ -38,9 +41,17 @@ public sealed class DeviceBlock
         Segment = segment; SegmentIndex = segmentIndex; Offset = offset; Length = length;
     }
 
+    /// <summary>Marks the block lost (see <see cref="Lost"/>): it points at no device memory from now on.</summary>
+    internal void Lose()
+    {
+        Lost = true;
+        Segment = null;
+    }
+
     /// <summary>The block's bytes as a typed view; checks alignment, which ILGPU's Cast would silently round down.</summary>
     public ILGPU.ArrayView<T> View<T>(long elements) where T : unmanaged
     {
+        if (Lost) throw new InvalidOperationException($"block {Id} ({Tag}) lost its bytes: its allocator ran out of device memory while moving it");
         if (Segment is null) throw new InvalidOperationException($"block {Id} ({Tag}) is virtual: shapes-only mode has no device memory");
         if (Freed) throw new InvalidOperationException($"block {Id} ({Tag}) was used after it was freed");
         if (IsAway) throw new InvalidOperationException($"block {Id} ({Tag}) was used while away (offloaded or dropped for recomputation), before it was back");

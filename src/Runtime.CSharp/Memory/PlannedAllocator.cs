@@ -11,7 +11,7 @@ public sealed record PlannedAllocatorOptions
     /// <summary>The planner algorithm (see `pgmo plan --algorithm list`).</summary>
     public Algorithm Algorithm { get; init; } = Algorithms.bestFit;
     /// <summary>Time limit, seed and cancellation of each planning run (the planner's defaults: 5 s, seed 1).</summary>
-    public PlanSettings Settings { get; init; } = Algorithms.defaults;
+    public SolveOptions Settings { get; init; } = Algorithms.defaults;
     /// <summary>Debug mode: every arena placement is checked against the live arena blocks; an overlap throws.</summary>
     public bool Debug { get; init; }
     /// <summary>Validate every plan with the planner's validator before using it (an invalid plan throws).</summary>
@@ -121,8 +121,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     public PlannedAllocator(Accelerator? accelerator, PlannedAllocatorOptions? options = null, long? limit = null) : base(accelerator, record: true, limit)
     {
         this.options = options ?? PlannedAllocatorOptions.Defaults;
-        pool = new PoolMemory(this.options.Fallback, accelerator);
-        arena = new Arena(accelerator, this.options.Debug);
+        pool = new PoolMemory(this.options.Fallback);
+        arena = new Arena(this.options.Debug);
         if (this.options.FirstTrace is { } first)
         {
             current = cache.Add(MakePlan(first, this.options.FirstPlan));
@@ -218,7 +218,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     protected override void Release(DeviceBlock block)
     {
-        if (block.SegmentIndex == ArenaSegment) arena.Remove(block.Id);
+        if (block.Lost) { }
+        else if (block.SegmentIndex == ArenaSegment) arena.Remove(block.Id);
         else pool.Release(block);
         iterationArenaBlocks.Remove(block.Id);
         if (Recording.BufferOf(block.Id) < 0) return;
@@ -294,7 +295,8 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         var problem = trace.Problem;
         var plan = given is not null ? new Plan(given.Offsets)
             : options.Planner is { } f ? f(problem)
-            : options.Algorithm.Plan(problem, options.Settings).Plan;
+            : options.Algorithm.Plan(problem, options.Settings).TryGetPlan(out var planned) ? planned
+            : throw new InvalidOperationException($"{options.Algorithm.Name} gives no plan (only a bound)");
         double ms = given?.Millis ?? clock.Elapsed.TotalMilliseconds;
         if (plan.Offsets.Length != problem.Buffers.Length)
             throw new InvalidOperationException($"the planner returned {plan.Offsets.Length} offsets for {problem.Buffers.Length} buffers");
@@ -313,7 +315,10 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     /// <summary>
     /// Moves the persistent blocks to their offsets in <paramref name="plan"/> (growing the arena to its peak first);
     /// only called when no transient arena block is live. Bytes are staged on the host, and the old places (pool
-    /// segments, a smaller arena) are given back before a new arena is committed: the switch never holds both.
+    /// segments, a smaller arena) are given back before a new arena is committed: the switch never holds both, so a
+    /// limit of the plan's peak is enough. When the new arena cannot be had (the limit, or the device), the blocks go
+    /// back into the fallback pool with their bytes, and the <see cref="OutOfDeviceMemoryException"/> is thrown with
+    /// every block intact; only when that fails too are the blocks lost (<see cref="DeviceBlock.Lost"/>).
     /// </summary>
     private void Relocate(CachedPlan plan, IReadOnlyList<DeviceBlock> persistent)
     {
@@ -346,7 +351,12 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
             long size = Math.Max(arena.Bytes, plan.Record.PlanPeakBytes);
             arena.Release();
             TrimPool();
-            CommitArena(size);
+            try { CommitArena(size); }
+            catch (OutOfDeviceMemoryException)
+            {
+                Restore(moves.Select(m => m.Block).ToList(), staged);
+                throw;
+            }
         }
         for (int i = 0; i < moves.Count; i++)
         {
@@ -358,13 +368,38 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         ReservedBytes = arena.Bytes + pool.ReservedBytes;
     }
 
-    /// <summary>Commits the (released) arena at <paramref name="bytes"/>, within the memory limit.</summary>
+    /// <summary>After a failed switch: puts <paramref name="blocks"/> (given back, their bytes in
+    /// <paramref name="staged"/>) into the fallback pool; a block that finds no room there is lost.</summary>
+    private void Restore(IReadOnlyList<DeviceBlock> blocks, byte[]?[] staged)
+    {
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            var b = blocks[i];
+            try
+            {
+                EnsureRoom(b.Tag, b.Requested, pool.NewSegmentBytes(b.Requested));
+                long before = b.Length;
+                pool.Adopt(b, n => TakeDeviceBuffer(b.Tag, b.Requested, n));
+                AdjustInUse(b.Length - before);
+                ReservedBytes = arena.Bytes + pool.ReservedBytes;
+                if (staged[i] is { } bytes) b.View<byte>(b.Requested).CopyFromCPU(bytes);
+            }
+            catch (OutOfDeviceMemoryException)
+            {
+                for (int j = i; j < blocks.Count; j++) blocks[j].Lose();
+                return;
+            }
+        }
+    }
+
+    /// <summary>Commits the (released) arena at <paramref name="bytes"/>: allocate within the memory limit, account,
+    /// commit.</summary>
     private void CommitArena(long bytes)
     {
         ReservedBytes = pool.ReservedBytes;
-        EnsureRoom("the arena", bytes, bytes);
-        arena.Commit(bytes);
-        ReservedBytes = arena.Bytes + pool.ReservedBytes;
+        var buffer = TakeDeviceMemory("the arena", bytes, bytes);
+        ReservedBytes = bytes + pool.ReservedBytes;
+        arena.Commit(bytes, buffer);
     }
 
     /// <summary>
@@ -384,7 +419,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
     private DeviceBlock PoolPlace(long id, long bytes, string tag)
     {
         EnsureRoom(tag, bytes, pool.NewSegmentBytes(bytes));
-        var block = pool.Place(id, bytes, tag);
+        var block = pool.Place(id, bytes, tag, n => TakeDeviceBuffer(tag, bytes, n));
         ReservedBytes = arena.Bytes + pool.ReservedBytes;
         return block;
     }
@@ -409,7 +444,7 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         options.OnLog?.Invoke(e);
     }
 
-    public override void Dispose()
+    protected override void GiveBackAll()
     {
         pool.Dispose();
         arena.Dispose();

@@ -42,6 +42,12 @@ public sealed record OpTimeRow(string Kind, double Calls, double ForwardMillis, 
 {
     /// <summary>Forward, backward and other time together.</summary>
     public double TotalMillis => ForwardMillis + BackwardMillis + OtherMillis;
+
+    /// <summary>Floating-point operations of the GEMMs per step (convolutions and fully connected layers; 0 for the others).</summary>
+    public double Flop { get; init; }
+
+    /// <summary>GFLOP/s of the kind's GEMM work over its whole time (null for kinds without GEMMs).</summary>
+    public double? Gflops => Flop > 0 && TotalMillis > 0 ? Flop / (TotalMillis * 1e6) : null;
 }
 
 /// <summary>
@@ -60,6 +66,10 @@ public sealed class OpTimes
     private readonly Action synchronize;
     private readonly Dictionary<string, Entry> entries = new();
     private readonly List<string> order = new();
+    private readonly Dictionary<(string Op, string Part), Entry> parts = new();
+    private readonly List<(string Op, string Part)> partOrder = new();
+    private string? openKind;
+    private OpPhase openPhase;
     private readonly Stopwatch stepClock = new();
     private int depth;
     private int seen;
@@ -69,6 +79,7 @@ public sealed class OpTimes
     {
         public readonly long[] Calls = new long[3];
         public readonly long[] Ticks = new long[3];
+        public double Flop;
     }
 
     /// <summary>Op times on a device whose queued work <paramref name="synchronize"/> waits for.</summary>
@@ -87,11 +98,11 @@ public sealed class OpTimes
     /// <summary>Forgets every measurement (the warm-up count starts again).</summary>
     public void Reset()
     {
-        entries.Clear();
-        order.Clear();
+        Forget();
         Steps = 0;
         seen = 0;
         stepMillis = 0;
+        stepTimes.Clear();
     }
 
     /// <summary>Marks the start of a step.</summary>
@@ -110,35 +121,84 @@ public sealed class OpTimes
         inStep = false;
         if (++seen <= WarmupSteps)
         {
-            entries.Clear();
-            order.Clear();
+            Forget();
             return;
         }
         Steps++;
         stepMillis += stepClock.Elapsed.TotalMilliseconds;
+        stepTimes.Add(stepClock.Elapsed.TotalMilliseconds);
     }
 
-    /// <summary>Opens the scope of one op of <paramref name="kind"/> in <paramref name="phase"/> (dispose it to close).</summary>
-    public Scope Time(string kind, OpPhase phase)
+    private void Forget()
     {
-        if (depth++ > 0 || !inStep) return new Scope(this, null, phase, 0);
+        entries.Clear();
+        order.Clear();
+        parts.Clear();
+        partOrder.Clear();
+    }
+
+    /// <summary>The wall-clock milliseconds of each measured step.</summary>
+    public IReadOnlyList<double> StepTimes => stepTimes;
+    private readonly List<double> stepTimes = new();
+
+    /// <summary>The median measured step in milliseconds (0 before the first measured step).</summary>
+    public double MedianStepMillis
+    {
+        get
+        {
+            if (stepTimes.Count == 0) return 0;
+            var s = stepTimes.Order().ToArray();
+            return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+        }
+    }
+
+    /// <summary>Opens the scope of one op of <paramref name="kind"/> in <paramref name="phase"/> doing
+    /// <paramref name="flop"/> floating-point operations in GEMMs (dispose it to close).</summary>
+    public Scope Time(string kind, OpPhase phase, double flop = 0)
+    {
+        if (depth++ > 0 || !inStep) return new Scope(this, null, phase, 0, 0, part: false);
         synchronize();
-        return new Scope(this, kind, phase, Stopwatch.GetTimestamp());
+        (openKind, openPhase) = (kind, phase);
+        return new Scope(this, kind, phase, Stopwatch.GetTimestamp(), flop, part: false);
     }
 
-    private void Close(string? kind, OpPhase phase, long start)
+    /// <summary>Opens the scope of one part of the op now open (e.g. a convolution's im2col or GEMM): its time is
+    /// reported under the op as well as in it (<see cref="PartRows"/>). A no-op outside an op.</summary>
+    public Scope Part(string name)
     {
-        depth--;
+        if (depth != 1 || openKind is null) return default;
+        synchronize();
+        return new Scope(this, name, openPhase, Stopwatch.GetTimestamp(), 0, part: true);
+    }
+
+    private void Close(string? kind, OpPhase phase, long start, double flop, bool part)
+    {
+        if (!part) depth--;
         if (kind is null) return;
         synchronize();
         long ticks = Stopwatch.GetTimestamp() - start;
-        if (!entries.TryGetValue(kind, out var e))
+        Entry? e;
+        if (part)
         {
-            entries[kind] = e = new Entry();
-            order.Add(kind);
+            var key = (openKind!, kind);
+            if (!parts.TryGetValue(key, out e))
+            {
+                parts[key] = e = new Entry();
+                partOrder.Add(key);
+            }
+        }
+        else
+        {
+            openKind = null;
+            if (!entries.TryGetValue(kind, out e))
+            {
+                entries[kind] = e = new Entry();
+                order.Add(kind);
+            }
         }
         e.Ticks[(int)phase] += ticks;
         e.Calls[(int)phase]++;
+        e.Flop += flop;
     }
 
     /// <summary>One row per op kind seen, largest total first, each averaged per measured step; shares are of the
@@ -147,15 +207,24 @@ public sealed class OpTimes
     {
         double per = Math.Max(1, Steps);
         double step = MeanStepMillis;
-        return order.Select(k =>
-            {
-                var e = entries[k];
-                double Ms(OpPhase p) => e.Ticks[(int)p] * 1000.0 / Stopwatch.Frequency / per;
-                double total = Ms(OpPhase.Forward) + Ms(OpPhase.Backward) + Ms(OpPhase.Other);
-                long calls = e.Calls[(int)OpPhase.Forward] + e.Calls[(int)OpPhase.Other];
-                return new OpTimeRow(k, (calls > 0 ? calls : e.Calls[(int)OpPhase.Backward]) / per, Ms(OpPhase.Forward), Ms(OpPhase.Backward), Ms(OpPhase.Other), step > 0 ? total / step : 0);
-            })
-            .OrderByDescending(r => r.TotalMillis).ToList();
+        return order.Select(k => Row(k, entries[k], per, step)).OrderByDescending(r => r.TotalMillis).ToList();
+    }
+
+    /// <summary>The parts of each op (<see cref="Part"/>) as rows named "op: part", averaged per measured step as
+    /// <see cref="Rows"/>, in the order they first ran.</summary>
+    public IReadOnlyList<OpTimeRow> PartRows()
+    {
+        double per = Math.Max(1, Steps);
+        double step = MeanStepMillis;
+        return partOrder.Select(k => Row($"{k.Op}: {k.Part}", parts[k], per, step)).ToList();
+    }
+
+    private static OpTimeRow Row(string name, Entry e, double per, double step)
+    {
+        double Ms(OpPhase p) => e.Ticks[(int)p] * 1000.0 / Stopwatch.Frequency / per;
+        double total = Ms(OpPhase.Forward) + Ms(OpPhase.Backward) + Ms(OpPhase.Other);
+        long calls = e.Calls[(int)OpPhase.Forward] + e.Calls[(int)OpPhase.Other];
+        return new OpTimeRow(name, (calls > 0 ? calls : e.Calls[(int)OpPhase.Backward]) / per, Ms(OpPhase.Forward), Ms(OpPhase.Backward), Ms(OpPhase.Other), step > 0 ? total / step : 0) { Flop = e.Flop / per };
     }
 
     /// <summary>The mean measured step in milliseconds (0 before the first measured step).</summary>
@@ -168,9 +237,14 @@ public sealed class OpTimes
         private readonly string? kind;
         private readonly OpPhase phase;
         private readonly long start;
+        private readonly double flop;
+        private readonly bool part;
 
-        internal Scope(OpTimes owner, string? kind, OpPhase phase, long start) { this.owner = owner; this.kind = kind; this.phase = phase; this.start = start; }
+        internal Scope(OpTimes owner, string? kind, OpPhase phase, long start, double flop, bool part)
+        {
+            this.owner = owner; this.kind = kind; this.phase = phase; this.start = start; this.flop = flop; this.part = part;
+        }
 
-        public void Dispose() => owner?.Close(kind, phase, start);
+        public void Dispose() => owner?.Close(kind, phase, start, flop, part);
     }
 }

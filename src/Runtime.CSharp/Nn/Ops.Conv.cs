@@ -1,3 +1,4 @@
+using ILGPU;
 using Pgmo.Kernels;
 
 namespace Pgmo.Nn;
@@ -59,14 +60,21 @@ public sealed partial class Tape
     {
         if (x.Shape.Length != 4 || w.Shape.Length != 4 || x[1] != w[1])
             throw new ArgumentException($"conv2d: x {Dims(x)} does not match w {Dims(w)}");
-        using var _ = Time(OpKind.Conv);
         var p = WindowParams.Create(x[0], x[1], x[2], x[3], w[2], w[3], stride, padH, padW);
         if (p.OH <= 0 || p.OW <= 0) throw new ArgumentException($"conv2d: input {Dims(x)} too small for kernel {Dims(w)}");
         int oc = w[0];
+        using var _ = Time(OpKind.Conv, OpPhase.Forward, Flop(p, oc));
         var y = Empty(new[] { p.N, oc, p.OH, p.OW }, Tag("conv.out"));
+        // the bias goes in with the GEMM's stores where the host GEMM takes it (M and K, the same for every tile, decide)
+        bool fuseBias = b is not null && K is { } kb && kb.FusesRowBias(ForwardGemm(p, oc, 1, 1));
+        void Gemm(KernelCache k, ArrayView<float> cols, ArrayView<float> output, GemmParams g)
+        {
+            if (fuseBias) k.GemmRowBias(w.View, cols, output, g, b!.View);
+            else k.Gemm(w.View, cols, output, g);
+        }
         if (IsPointwise(p))
         {
-            K?.Gemm(w.View, x.View, y.View, ForwardGemm(p, oc, p.N, p.Ohw));
+            if (K is { } k) using (Part("gemm")) Gemm(k, x.View, y.View, ForwardGemm(p, oc, p.N, p.Ohw));
         }
         else
         {
@@ -75,14 +83,17 @@ public sealed partial class Tape
             if (K is { } k)
                 foreach (var tile in ConvTiling.Tiles(p, limit))
                 {
-                    k.Im2Col(x.View, ws.View, p, tile);
-                    k.Gemm(w.View, ws.View, y.View.SubView(OutputOffset(p, oc, tile)), ForwardGemm(p, oc, tile.Nb, tile.T));
+                    using (Part("im2col")) k.Im2Col(x.View, ws.View, p, tile);
+                    using (Part("gemm")) Gemm(k, ws.View, y.View.SubView(OutputOffset(p, oc, tile)), ForwardGemm(p, oc, tile.Nb, tile.T));
                 }
             ws.Release();
         }
-        if (b is not null) K?.AddBias(y.View, b.View, oc, p.Ohw);
+        if (b is not null && !fuseBias) using (Part("bias")) K?.AddBias(y.View, b.View, oc, p.Ohw);
         return Record(new ConvNode { Output = y, Inputs = b is null ? new[] { x, w } : new[] { x, w, b }, P = p });
     }
+
+    /// <summary>Multiply-adds times two of one convolution's GEMM (forward; each gradient costs the same).</summary>
+    private static double Flop(WindowParams p, int oc) => 2.0 * p.N * oc * p.Ohw * p.Ckk;
 
     private static bool IsPointwise(WindowParams p) => p.KH == 1 && p.KW == 1 && p.Stride == 1 && p.PadH == 0 && p.PadW == 0;
 
@@ -120,6 +131,7 @@ public sealed partial class Tape
     {
         public required WindowParams P;
         public override string Kind => OpKind.Conv;
+        public override double BackwardFlop => Flop(P, Inputs[1][0]) * ((Inputs[0].RequiresGrad ? 1 : 0) + (Inputs[1].RequiresGrad ? 1 : 0));
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
@@ -131,15 +143,15 @@ public sealed partial class Tape
             if (Inputs.Length > 2 && Inputs[2].RequiresGrad)
             {
                 g[2] = t.Empty(Inputs[2].Shape, t.Tag("conv.db"));
-                k?.ChannelSum(gy.View, g[2]!.View, p.N, oc, p.Ohw);
+                using (t.Part("bias")) k?.ChannelSum(gy.View, g[2]!.View, p.N, oc, p.Ohw);
             }
             bool dw = w.RequiresGrad, dx = x.RequiresGrad;
             if (dw) g[1] = t.Empty(w.Shape, t.Tag("conv.dw"));
             if (dx) g[0] = t.Empty(x.Shape, t.Tag("conv.dx"));
             if (IsPointwise(p))
             {
-                if (dw) k?.Gemm(gy.View, x.View, g[1]!.View, WeightGradGemm(p, oc, p.N, p.Ohw, accumulate: false));
-                if (dx) k?.Gemm(w.View, gy.View, g[0]!.View, InputGradGemm(p, oc, p.N, p.Ohw));
+                if (dw) using (t.Part("gemm dW")) k?.Gemm(gy.View, x.View, g[1]!.View, WeightGradGemm(p, oc, p.N, p.Ohw, accumulate: false));
+                if (dx) using (t.Part("gemm dX")) k?.Gemm(w.View, gy.View, g[0]!.View, InputGradGemm(p, oc, p.N, p.Ohw));
             }
             else if (dw || dx)
             {
@@ -154,14 +166,14 @@ public sealed partial class Tape
                         var gyTile = gy.View.SubView(OutputOffset(p, oc, tile));
                         if (dw)
                         {
-                            k.Im2Col(x.View, ws.View, p, tile);
-                            k.Gemm(gyTile, ws.View, g[1]!.View, WeightGradGemm(p, oc, tile.Nb, tile.T, accumulate: !first));
+                            using (t.Part("im2col")) k.Im2Col(x.View, ws.View, p, tile);
+                            using (t.Part("gemm dW")) k.Gemm(gyTile, ws.View, g[1]!.View, WeightGradGemm(p, oc, tile.Nb, tile.T, accumulate: !first));
                             first = false;
                         }
                         if (dx)
                         {
-                            k.Gemm(w.View, gyTile, ws.View, InputGradGemm(p, oc, tile.Nb, tile.T));
-                            k.Col2Im(ws.View, g[0]!.View, p, tile);
+                            using (t.Part("gemm dX")) k.Gemm(w.View, gyTile, ws.View, InputGradGemm(p, oc, tile.Nb, tile.T));
+                            using (t.Part("col2im")) k.Col2Im(ws.View, g[0]!.View, p, tile);
                         }
                     }
                 }

@@ -7,8 +7,8 @@ public sealed partial class Tape
     /// <summary>y = x W^T + b for x [N, In], W [Out, In], b [Out] (b may be null); consumes its arguments.</summary>
     public Tensor Linear(Tensor x, Tensor w, Tensor? b)
     {
-        using var _ = Time(OpKind.Linear);
         int n = x[0], inF = x[1], outF = w[0];
+        using var _ = Time(OpKind.Linear, OpPhase.Forward, 2.0 * n * inF * outF);
         if (x.Shape.Length != 2 || w[1] != inF) throw new ArgumentException($"linear: x {Dims(x)} does not match W {Dims(w)}");
         var y = Empty(new[] { n, outF }, Tag("linear.out"));
         if (K is { } k)
@@ -22,6 +22,7 @@ public sealed partial class Tape
     private sealed class LinearNode : Node
     {
         public override string Kind => OpKind.Linear;
+        public override double BackwardFlop => 2.0 * Inputs[0][0] * Inputs[0][1] * Inputs[1][0] * ((Inputs[0].RequiresGrad ? 1 : 0) + (Inputs[1].RequiresGrad ? 1 : 0));
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var (x, w) = (Inputs[0], Inputs[1]);

@@ -19,6 +19,9 @@ internal abstract class Node
 
     /// <summary>The op kind this node's backward pass is timed as (<see cref="OpKind"/>).</summary>
     public abstract string Kind { get; }
+
+    /// <summary>Floating-point operations of the backward pass's GEMMs (the gradients the inputs need).</summary>
+    public virtual double BackwardFlop => 0;
 }
 
 /// <summary>
@@ -56,7 +59,10 @@ public sealed partial class Tape
     public OpTimes? OpTimes { get; set; }
 
     /// <summary>The timing scope of one op (a no-op without <see cref="OpTimes"/>).</summary>
-    internal OpTimes.Scope Time(string kind, OpPhase phase = OpPhase.Forward) => OpTimes?.Time(kind, phase) ?? default;
+    internal OpTimes.Scope Time(string kind, OpPhase phase = OpPhase.Forward, double flop = 0) => OpTimes?.Time(kind, phase, flop) ?? default;
+
+    /// <summary>The timing scope of one part of the op now open (a no-op without <see cref="OpTimes"/>).</summary>
+    internal OpTimes.Scope Part(string name) => OpTimes?.Part(name) ?? default;
 
     /// <summary>A new uninitialized tensor from the allocator.</summary>
     public Tensor Empty(int[] shape, string tag, DType dtype = DType.F32)
@@ -133,7 +139,7 @@ public sealed partial class Tape
             var node = nodes[n];
             if (!grads.Remove(node.Output, out var gy)) { node.ReleaseSaved(); continue; }
             Tensor?[] gx;
-            using (Time(node.Kind, OpPhase.Backward)) gx = node.Backward(this, gy);
+            using (Time(node.Kind, OpPhase.Backward, node.BackwardFlop)) gx = node.Backward(this, gy);
             node.ReleaseSaved();
             for (int i = 0; i < gx.Length; i++)
             {

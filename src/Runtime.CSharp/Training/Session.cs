@@ -136,15 +136,17 @@ public abstract class Session : IDisposable
     protected T Iteration<T>(Func<T> body)
     {
         var marks = Allocator as IIterationAllocator;
+        // interrupted from the start: beginning an iteration may move the persistent blocks (the plan switch), and
+        // ending it may plan and move them, and either can run out of device memory
+        interrupted = true;
         marks?.BeginIteration();
         Tape.BeginIteration();
-        interrupted = true;
         Tape.OpTimes?.BeginStep();
         var result = body();
         Tape.OpTimes?.EndStep();
-        interrupted = false;
         Tape.EndIteration();
         marks?.EndIteration();
+        interrupted = false;
         return result;
     }
 

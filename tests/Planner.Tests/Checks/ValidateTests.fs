@@ -81,7 +81,7 @@ let tests =
             Expect.equal (Validate.isValid p plan) (expected.IsEmpty && misaligned = 0) "valid exactly when nothing collides and all are aligned"
 
         testPropertyWithConfig config "at DNN scale (up to GiB, 256-byte alignment) every algorithm plans validly" <| fun (DnnProblem p) ->
-            for a in Algorithms.all |> List.filter (fun a -> a.Name <> Algorithms.search.Name) do
+            for a in Algorithms.planners |> List.filter (fun a -> a.Name <> Algorithms.search.Name) do
                 let planned = a.Plan(p, Algorithms.defaults)
                 let peak = expectValid a.Name p planned.Plan
                 Expect.isGreaterThanOrEqual planned.Peak peak (sprintf "%s: charged peak >= plan peak" a.Name)

@@ -4,9 +4,10 @@ open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Tests.Generators
 
-/// A generous time limit that is never reached: the iteration cap decides, so runs are deterministic.
-let private capped iterations seed =
-    { Search.defaults with TimeLimit = System.TimeSpan.FromMinutes 10.0; Seed = seed; MaxIterations = Some iterations }
+/// No time limit: a budget of about `placements` placements of every buffer (in nodes) decides, so runs are
+/// deterministic.
+let private capped (placements: int) (seed: int) (p: Problem) =
+    { Search.defaults with TimeLimit = System.TimeSpan.MaxValue; Seed = seed; Nodes = Some (int64 placements * int64 (max 1 p.Buffers.Length)) }
 
 let private instantly = { Search.defaults with TimeLimit = System.TimeSpan.Zero }
 
@@ -20,7 +21,7 @@ let tests =
             //  d         dd        [1,2) size 2
             // load 6 at step 0 and 8 at step 1: b, c, d stacked at step 1 is optimal
             let p = Problem.ofBuffers [ Buffer.create "a" 0L 1L 4L; Buffer.create "b" 0L 2L 2L; Buffer.create "c" 1L 2L 4L; Buffer.create "d" 1L 2L 2L ]
-            let peak, lb = checkPlan p (Search.plan (capped 200 1) p)
+            let peak, lb = checkPlan p (Search.plan (capped 200 1 p) p)
             Expect.equal peak lb "8 bytes"
 
         testCase "reaches the lower bound on a staircase" <| fun () ->
@@ -34,18 +35,18 @@ let tests =
             let p = Problem.ofBuffers [ Buffer.create "a" 0L 2L 3L; Buffer.create "b" 1L 3L 3L; Buffer.create "c" 2L 4L 3L
                                         Buffer.create "d" 0L 1L 3L; Buffer.create "e" 3L 4L 3L ]
             let bfPeak, lb = checkPlan p (BestFit.plan p)
-            let peak, _ = checkPlan p (Search.plan (capped 500 0) p)
+            let peak, _ = checkPlan p (Search.plan (capped 500 0 p) p)
             Expect.isLessThanOrEqual peak bfPeak "never worse than best-fit"
             Expect.equal peak lb "6 bytes"
 
         testCase "identical lifetimes reach the lower bound" <| fun () ->
             let p = Problem.ofBuffers [ for i in 0 .. 11 -> Buffer.create (string i) 2L 5L (int64 (i * 5 % 7 + 1)) ]
-            let peak, lb = checkPlan p (Search.plan (capped 50 0) p)
+            let peak, lb = checkPlan p (Search.plan (capped 50 0 p) p)
             Expect.equal peak lb "one stack"
 
         testCase "disjoint lifetimes reach the lower bound" <| fun () ->
             let p = Problem.ofBuffers [ for i in 0 .. 11 -> Buffer.create (string i) (int64 i) (int64 i + 1L) (int64 (i + 1)) ]
-            let peak, lb = checkPlan p (Search.plan (capped 50 0) p)
+            let peak, lb = checkPlan p (Search.plan (capped 50 0 p) p)
             Expect.equal peak lb "everything at 0"
 
         testCase "the empty problem has the empty plan" <| fun () ->
@@ -53,8 +54,8 @@ let tests =
 
         testCase "is deterministic for a seed under an iteration cap" <| fun () ->
             let p = Problem.ofBuffers [ for i in 0 .. 59 -> Buffer.create (string i) (int64 ((i * 7) % 23)) (int64 ((i * 7) % 23 + 1 + (i * 11) % 9)) (int64 (1 + (i * 13) % 17)) ]
-            let a = Search.plan (capped 300 7) p
-            let b = Search.plan (capped 300 7) p
+            let a = Search.plan (capped 300 7 p) p
+            let b = Search.plan (capped 300 7 p) p
             Expect.equal a.Offsets b.Offsets "same seed, same cap, same plan"
             checkPlan p a |> ignore
 
@@ -63,16 +64,21 @@ let tests =
             let peak, _ = checkPlan p (Search.plan instantly p)
             Expect.isLessThanOrEqual peak (Plan.peak p (BestFit.plan p)) "at least as good as best-fit"
 
-        testCase "stops at once when cancelled" <| fun () ->
+        testCase "stops at once when cancelled: the paper's best-fit plan, nothing after it" <| fun () ->
             use cts = new System.Threading.CancellationTokenSource()
             cts.Cancel()
-            let p = Problem.ofBuffers [ for i in 0 .. 29 -> Buffer.create (string i) (int64 (i % 7)) (int64 (i % 7 + 3)) (int64 (1 + i % 5)) ]
-            checkPlan p (Search.plan { Search.defaults with Cancellation = cts.Token } p) |> ignore
+            let p = Problem.ofBuffers [ for i in 0 .. 29 -> Buffer.create (string i) (int64 (i % 7)) (int64 (i % 7 + 3)) (int64 (1 + (i * 7) % 11)) ]
+            let bestFit = BestFit.plan p
+            let improved = Search.plan (capped 200 1 p) p
+            Expect.isLessThan (Plan.peak p improved) (Plan.peak p bestFit) "a search that runs improves on best-fit here"
+            let cancelled = Search.plan { Search.defaults with Cancellation = cts.Token } p
+            Expect.equal cancelled bestFit "cancelled before it started: only the construction's first plan"
+            checkPlan p cancelled |> ignore
 
         testPropertyWithConfig config "is valid at TimeLimit = 0" <| fun (SmallProblem p) ->
             checkPlan p (Search.plan instantly p) |> ignore
 
         testPropertyWithConfig config "is valid, not below the lower bound and not above best-fit with a small budget" <| fun (SmallProblem p) (seed: int) ->
-            let peak, _ = checkPlan p (Search.plan (capped 30 seed) p)
+            let peak, _ = checkPlan p (Search.plan (capped 30 seed p) p)
             Expect.isLessThanOrEqual peak (Plan.peak p (BestFit.plan p)) "search starts from best-fit"
     ]

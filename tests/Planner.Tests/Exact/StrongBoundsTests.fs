@@ -37,7 +37,7 @@ let private checkAgainstBruteForce (label: string) (p: Problem) =
     Expect.equal s.Bound opt (sprintf "%s: every step kept and enough nodes: the optimum" label)
     Expect.isTrue s.Optimal (sprintf "%s: the whole problem fits at the bound" label)
     // the plan that reaches the bound is valid: the bound is attained
-    let m = Exact.minimize Exact.defaults None p
+    let m = minimizeExactly p
     Expect.isEmpty (Validate.plan p None m.Best) (sprintf "%s: a valid plan" label)
     Expect.equal m.Peak s.Bound (sprintf "%s: a plan reaches the bound" label)
 
@@ -93,7 +93,7 @@ let tests =
 
         testCase "the same answer on every run (node limits, no clock)" <| fun () ->
             let p = smallProblem 17 8
-            let options = { StrongBounds.defaults with NodeLimit = 50L }
+            let options = { StrongBounds.defaults with Nodes = Some 50L }
             let a = StrongBounds.compute options p
             let b = StrongBounds.compute options p
             Expect.equal a.Bound b.Bound "same bound"
@@ -104,7 +104,7 @@ let tests =
             for seed in 1 .. 30 do
                 let p = smallProblem seed (1 + seed % 8)
                 let full = StrongBounds.compute StrongBounds.defaults p
-                let tiny = StrongBounds.compute { StrongBounds.defaults with NodeLimit = 1L } p
+                let tiny = StrongBounds.compute { StrongBounds.defaults with Nodes = Some 1L } p
                 Expect.isLessThanOrEqual tiny.Bound full.Bound (sprintf "seed %d: fewer nodes, no more proof" seed)
                 Expect.isGreaterThanOrEqual tiny.Bound tiny.MaxLoad (sprintf "seed %d: at least the max load" seed)
 

@@ -28,7 +28,7 @@ let tests =
                 testCase (sprintf "%s: %s matches the reference pool" name policy.Name) <| fun () ->
                     let problem = traceProblem file
                     let algorithm = Algorithms.tryFind policy.Name |> Option.get
-                    let planned = algorithm.Run Algorithms.defaults problem
+                    let planned = algorithm.Plan(problem, Algorithms.defaults)
                     let events = Pool.events problem
                     let offsets, reserved = PoolTests.reference policy events
                     Expect.equal planned.Peak reserved "the charged peak is the reference's reserved bytes"

@@ -7,6 +7,7 @@ open System.IO
 open Expecto
 open Pgmo.Planner
 open Pgmo.Planner.Optimal
+open Pgmo.Planner.Tests.Reference
 
 let private parse (text: string) =
     Csv.parseProblem "g.csv" text |> Result.defaultWith (fun e -> failwithf "%s:%d %s" e.File e.Line e.Message)
@@ -110,7 +111,7 @@ let private pinsKept (name: string) (p: Problem) (plan: Plan) =
         | None -> ())
     Expect.isGreaterThanOrEqual (Plan.peak p plan) (Bounds.lowerBound p) (sprintf "%s: peak >= lower bound" name)
 
-let private solveOptions = { SolveOptions.defaults with Workers = 1; TimeLimitSeconds = 10.0 }
+let private solveOptions = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.FromSeconds 10.0 }
 
 let tests =
     testList "Gaps" [
@@ -168,9 +169,7 @@ let tests =
                 testCase "non-numeric pin" <| fun () -> expectError "id,lower,upper,size,offset\nx,0,6,4,here\n" 2 "'here' is not a 64-bit integer"
                 testCase "negative pin" <| fun () -> expectError "id,lower,upper,size,offset\nx,0,6,4,-2\n" 2 "neither -1"
                 testCase "non-numeric hint" <| fun () -> expectError "id,lower,upper,size,hint\nx,0,6,4,low\n" 2 "column 'hint'"
-                testCase "end before begin" <| fun () -> expectError "id,begin,end,size\nx,4,3,1\n" 2 "end 3 must be at least begin 4"
-                testCase "two columns for one field" <| fun () -> expectError "id,lower,begin,upper,size\nx,0,0,3,1\n" 1 "'lower', 'begin'"
-            ]
+        ]
         ]
 
         testList "rule" [
@@ -208,16 +207,24 @@ let tests =
             testCase "every algorithm keeps pins and returns a valid plan" <| fun () ->
                 for seed in 1 .. 25 do
                     let p = gapProblem seed (2 + seed % 7) true
-                    for a in Algorithms.all do
+                    for a in Algorithms.planners do
                         let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 100.0 })
                         pinsKept (sprintf "seed %d, %s" seed a.Name) p r.Plan
                         Expect.isGreaterThanOrEqual r.Peak (Plan.peak p r.Plan) (sprintf "seed %d, %s: charged at least its peak" seed a.Name)
+
+            testCase "a hint is bounded like a pin: past 64 bits it is refused, just below it every planner plans validly" <| fun () ->
+                expectError "id,lower,upper,size,hint\na,0,2,8,9223372036854775800\nb,1,3,8,-1\n" 2 "offset 9223372036854775800 plus size 8 overflows 64 bits"
+                let p = parse "id,lower,upper,size,hint\na,0,2,8,9223372036854775799\nb,1,3,8,-1\n"
+                for a in Algorithms.planners do
+                    let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 200.0 })
+                    Expect.isEmpty (Validate.plan p None r.Plan |> List.map Violation.describe) (sprintf "%s: valid" a.Name)
+                    Expect.isGreaterThanOrEqual r.Peak (Bounds.lowerBound p) (sprintf "%s: the peak is not wrapped below the lower bound" a.Name)
 
             testCase "repairing a gap-oblivious plan never raises its peak" <| fun () ->
                 for seed in 1 .. 100 do
                     let p = gapProblem seed (2 + seed % 9) false
                     let plain = Placement.placeInOrder Fit.Best (Array.init p.Buffers.Length id) (Gaps.plain p)
-                    let repaired = Placement.repair p plain
+                    let repaired = Placement.lower (TimeAxis p) plain
                     pinsKept (sprintf "seed %d" seed) p repaired
                     Expect.isLessThanOrEqual (Plan.peak p repaired) (Plan.peak p plain) (sprintf "seed %d: gravity only lowers" seed)
 
@@ -226,7 +233,7 @@ let tests =
                     let p = gapProblem seed (1 + seed % 5) true
                     let best = bruteOptimum p
                     Expect.isLessThanOrEqual (Bounds.lowerBound p) best (sprintf "seed %d: the lower bound is sound" seed)
-                    let m = Exact.minimize Exact.defaults None p
+                    let m = minimizeExactly p
                     pinsKept (sprintf "seed %d, exact" seed) p m.Best
                     Expect.isGreaterThanOrEqual m.Peak best (sprintf "seed %d: no plan below the optimum" seed)
                     Expect.isLessThanOrEqual m.LowerBound best (sprintf "seed %d: the exact bound is sound" seed)
@@ -236,11 +243,14 @@ let tests =
                     Expect.equal r.Peak (Some best) (sprintf "seed %d: CP-SAT's optimum" seed)
                     pinsKept (sprintf "seed %d, cp-sat" seed) p r.Plan.Value
 
-            testCase "more pairs live together than the cap: PairLimitException, not a plan" <| fun () ->
+            testCase "more pairs live together than the cap: no neighbour lists" <| fun () ->
                 let gapped = { Buffer.create "g" 0L 6L 4L with Gaps = [| { Steps = { Start = 2L; End = 3L }; Window = None } |] }
                 let p = Problem.ofBuffers (gapped :: [ for i in 1 .. 5 -> Buffer.create (string i) 0L 6L 2L ])
-                Expect.equal (Gaps.neighboursWithin 15L p).Of.Length 6 "15 pairs: within the cap"
-                Expect.throwsT<PairLimitException> (fun () -> Gaps.neighboursWithin 14L p |> ignore) "15 pairs: above a cap of 14"
+                let axis = TimeAxis p
+                Expect.equal (axis.Neighbours(15L, fun () -> false)).Value.Of.Length 6 "15 pairs: within the cap"
+                Expect.isNone (axis.Neighbours(14L, fun () -> false)) "15 pairs: above a cap of 14"
+                let chain = TimeAxis(Problem.ofBuffers [ for i in 1 .. 130 -> Buffer.create (string i) (int64 i) (int64 i + 2L) 1L ])
+                Expect.isNone (chain.Neighbours(System.Int64.MaxValue, fun () -> true)) "asked to stop (every 64 starts): none either"
 
             testCase "the strong lower bound with gaps and pins: max load <= bound <= brute-force optimum" <| fun () ->
                 for seed in 1 .. 60 do
@@ -250,7 +260,7 @@ let tests =
                     Expect.isLessThanOrEqual s.Bound best (sprintf "seed %d: the strong bound is sound" seed)
                     Expect.isGreaterThanOrEqual s.Bound (Bounds.lowerBound p) (sprintf "seed %d: at least the max load" seed)
                     // each relaxation keeps every plan of the problem valid: the renumbered gaps free the same bytes
-                    let plan = (Exact.minimize Exact.defaults None p).Best
+                    let plan = (minimizeExactly p).Best
                     for level in [ 1.0; 0.9; 0.5; 0.0 ] do
                         let r, kept = StrongBounds.atSteps (StrongBounds.stepsAtLevel level p) p
                         let sub = { Offsets = kept |> Array.map (fun i -> plan.Offsets.[i]) }
@@ -260,9 +270,9 @@ let tests =
                 let mutable proved = 0
                 for seed in 1 .. 40 do
                     let p = gapProblem seed (1 + seed % 4) true
-                    let nb = Gaps.neighbours p
+                    let nb = ((TimeAxis p).Neighbours(System.Int64.MaxValue, fun () -> false)).Value
                     if nb.Above |> Array.forall (Array.forall (fun d -> d > 0L)) then
-                        let m = Exact.minimize Exact.defaults None p
+                        let m = minimizeExactly p
                         Expect.isTrue m.Optimal (sprintf "seed %d: proved" seed)
                         Expect.equal m.Peak (bruteOptimum p) (sprintf "seed %d: the optimum" seed)
                         proved <- proved + 1
@@ -275,10 +285,10 @@ let tests =
                 let j = Buffer.create "j" 1L 2L 2L
                 let p = Problem.ofBuffers [ i; j ]
                 Expect.equal (bruteOptimum p) 4L "the optimum"
-                let m = Exact.minimize Exact.defaults None p
+                let m = minimizeExactly p
                 Expect.isLessThanOrEqual m.LowerBound 4L "no bound above the optimum"
                 Expect.isTrue (m.Peak = 4L || not m.Optimal) "optimal only at the optimum"
-                Expect.notEqual (Exact.decide Exact.defaults 4L p) DoesNotFit "no proof that 4 does not fit"
+                Expect.notEqual (Exact.decide exactly 4L p) DoesNotFit "no proof that 4 does not fit"
                 let r = Solver.solve solveOptions p
                 Expect.equal (r.Status, r.Peak) (Optimal, Some 4L) "solve finds it (CP-SAT)"
                 pinsKept "solve" p r.Plan.Value
@@ -290,7 +300,7 @@ let tests =
                 let r = Solver.solve solveOptions p
                 Expect.equal (r.Status, r.Peak) (Optimal, Some 12L) "solve proves 12, which only the gaps allow"
                 pinsKept "solve" p r.Plan.Value
-                let e = Exact.minimize Exact.defaults None p
+                let e = minimizeExactly p
                 Expect.equal (e.Peak, e.Optimal) (12L, true) "the exact search alone"
                 let d = Solver.solve { solveOptions with Capacity = Some 12L } p
                 Expect.equal d.Status Optimal "fits 12"

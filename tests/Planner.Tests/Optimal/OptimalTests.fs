@@ -11,7 +11,7 @@ open Pgmo.Planner.Tests.Reference
 
 let private cases = [ for seed in 1 .. 60 -> seed, smallProblem seed (1 + seed % 8) ]
 
-let private cpOptions = { SolveOptions.defaults with Workers = 1; TimeLimitSeconds = 5.0; Kind = CpSat }
+let private cpOptions = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.FromSeconds 5.0; Kind = CpSat }
 
 let private check (p: Problem) (r: SolveResult) =
     match r.Plan with
@@ -46,7 +46,7 @@ let tests =
 
         testCase "Exact minimize equals the brute-force optimum on 60 seeded instances (n <= 8)" <| fun () ->
             for seed, p in cases do
-                let m = Exact.minimize Exact.defaults None p
+                let m = minimizeExactly p
                 Expect.isEmpty (Validate.plan p None m.Best) (sprintf "seed %d: valid plan" seed)
                 Expect.equal m.Peak (bruteOptimum p) (sprintf "seed %d: optimum" seed)
                 Expect.isTrue m.Optimal (sprintf "seed %d: proven optimal" seed)
@@ -62,40 +62,45 @@ let tests =
             for seed, p in cases |> List.take 25 do
                 let opt = bruteOptimum p
                 for c, s, d, x, st, h in flags do
-                    let o = { Exact.defaults with CanonicalOnly = c; SectionInference = s; Dominance = d; Decomposition = x
-                                                  StaircaseInference = st; Hatless = h; Preorders = [ "TWA" ] }
-                    let m = Exact.minimize o None p
+                    let o = { exactly with
+                                Rules = { CanonicalOnly = c; SectionInference = s; Dominance = d; Decomposition = x
+                                          StaircaseInference = st; Hatless = h }
+                                Preorders = [ Preorder.twa ] }
+                    let m = Descent.minimize o p
                     Expect.equal m.Peak opt (sprintf "seed %d flags %A" seed (c, s, d, x, st, h))
                     match Exact.decide o (opt - 1L) p with
                     | DoesNotFit -> ()
                     | r -> failtestf "seed %d flags %A: capacity %d below the optimum gave %A" seed (c, s, d, x, st, h) (opt - 1L) r
 
-        testCase "Exact.decide interleaving its preorders one node per turn decides the optimum and one byte less" <| fun () ->
+        testCase "the driver interleaving its preorders one node per turn decides the optimum and one byte less" <| fun () ->
             for seed, p in cases do
                 let opt = bruteOptimum p
-                let o = { Exact.defaults with Slice = 1L }
-                match Exact.decide o opt p with
+                let exact = ExactProblem p
+                let decide capacity =
+                    let probes = Preorder.defaults |> List.map (fun o -> Exact.Probe(exact, capacity, ExactRules.defaults, o)) |> Array.ofList
+                    fst (Exact.driveInSlices 1L 1 Int64.MaxValue CancellationToken.None probes)
+                match decide opt with
                 | Fits plan -> Expect.isEmpty (Validate.plan p (Some opt) plan) (sprintf "seed %d: valid at the optimum" seed)
                 | r -> failtestf "seed %d: the optimum %d gave %A" seed opt r
-                match Exact.decide o (opt - 1L) p with
+                match decide (opt - 1L) with
                 | DoesNotFit -> ()
                 | r -> failtestf "seed %d: %d, below the optimum, gave %A" seed (opt - 1L) r
 
         testCase "a probe resumed in slices of 7 nodes answers like one run, with the same nodes" <| fun () ->
             let problems = [ for seed, p in cases -> sprintf "seed %d" seed, p, bruteOptimum p ] @ [ "K", dataset "K.1048576", Bounds.lowerBound (dataset "K.1048576") ]
             for name, p, opt in problems do
-                let prepared = Exact.Prepared p
+                let prepared = ExactProblem p
                 for capacity in [ opt - 1L; opt ] do
-                    for preorder in [ "WAT"; "TWA" ] do
-                        let whole = Exact.Probe(prepared, capacity, Exact.defaults, preorder)
+                    for preorder in [ Preorder.wat; Preorder.twa ] do
+                        let whole = Exact.Probe(prepared, capacity, ExactRules.defaults, preorder)
                         let once = whole.Advance(Int64.MaxValue, CancellationToken.None)
-                        let sliced = Exact.Probe(prepared, capacity, Exact.defaults, preorder)
+                        let sliced = Exact.Probe(prepared, capacity, ExactRules.defaults, preorder)
                         let mutable r = ExactResult.Unknown
                         let mutable turns = 0
                         while (match r with ExactResult.Unknown -> true | _ -> false) do
                             r <- sliced.Advance(sliced.Nodes + 7L, CancellationToken.None)
                             turns <- turns + 1
-                        let label = sprintf "%s capacity %d %s" name capacity preorder
+                        let label = sprintf "%s capacity %d %O" name capacity preorder
                         Expect.equal sliced.Nodes whole.Nodes (label + ": the same nodes")
                         match once, r with
                         | Fits a, Fits b ->
@@ -154,18 +159,18 @@ let tests =
         testCase "the exact search fits benchmark C at its lower bound" <| fun () ->
             let p = dataset "C.1048576"
             let lb = Bounds.lowerBound p
-            match Exact.decide Exact.defaults lb p with
+            match Exact.decide exactly lb p with
             | Fits plan ->
                 Expect.isEmpty (Validate.plan p (Some lb) plan) "valid under the lower bound"
                 Expect.equal (Plan.peak p plan) lb "optimal"
             | r -> failtestf "expected a plan, got %A" r
 
-        testCase "a time limit of 1 s is honoured (within 3 s)" <| fun () ->
+        testCase "a time limit of 1 s is honoured (the solve returns within 4 s)" <| fun () ->
             // hard for each method: CP-SAT deciding A at its optimum, the exact search deciding D at its lower bound
             for kind, p in [ CpSat, dataset "A.1048576"; ExactSearch, dataset "D.1048576" ] do
                 let capacity = Bounds.lowerBound p
                 let watch = Stopwatch.StartNew()
-                let r = Solver.solve { cpOptions with Capacity = Some capacity; TimeLimitSeconds = 1.0; Kind = kind } p
+                let r = Solver.solve { cpOptions with Capacity = Some capacity; TimeLimit = TimeSpan.FromSeconds 1.0; Kind = kind } p
                 let elapsed = watch.Elapsed.TotalSeconds
                 check p r
                 Expect.isLessThan elapsed 4.0 (sprintf "%A: returned after %.2f s" kind elapsed)
@@ -175,13 +180,32 @@ let tests =
                 use cts = new CancellationTokenSource()
                 let watch = Stopwatch.StartNew()
                 let task = Threading.Tasks.Task.Run(fun () ->
-                    Solver.solve { cpOptions with Capacity = Some (Bounds.lowerBound p); TimeLimitSeconds = 60.0; Cancellation = cts.Token; Kind = kind } p)
+                    Solver.solve { cpOptions with Capacity = Some (Bounds.lowerBound p); TimeLimit = TimeSpan.FromSeconds 60.0; Cancellation = cts.Token; Kind = kind } p)
                 Thread.Sleep 200
                 cts.Cancel()
                 let r = task.Result
                 let elapsed = watch.Elapsed.TotalSeconds
                 Expect.isLessThan elapsed 10.0 (sprintf "%A: stopped after %.2f s of a 60 s limit" kind elapsed)
                 Expect.isTrue (r.Status = SolveStatus.Unknown || r.Status = Infeasible || r.Status = Feasible) (sprintf "%A: status %A" kind r.Status)
+
+        testCase "a race whose body throws cancels and waits for its other side before the exception leaves" <| fun () ->
+            use cts = new CancellationTokenSource()
+            let finished = ref false
+            let background = Threading.Tasks.Task.Run(fun () ->
+                cts.Token.WaitHandle.WaitOne(TimeSpan.FromSeconds 30.0) |> ignore
+                Thread.Sleep 50
+                finished.Value <- true
+                0)
+            Expect.throws (fun () -> Solver.racing cts background (fun () -> failwith "CP-SAT failed") |> ignore) "the body's exception leaves"
+            Expect.isTrue cts.IsCancellationRequested "the other side was cancelled"
+            Expect.isTrue finished.Value "and waited for: nothing of the race runs on"
+
+        testCase "the descent removes its subscriptions to the incumbent when it ends" <| fun () ->
+            let p = smallProblem 5 8
+            let incumbent = Incumbent(p, BestFit.plan p, fun _ _ _ -> ())
+            let m = Descent.run { exactly with Nodes = Some 5_000L; Workers = 2 } incumbent (TimeAxis p)
+            check p { Status = Feasible; Plan = Some m.Best; Peak = Some m.Peak; Bound = m.LowerBound; LowerBound = 0L; Millis = 0L; Solver = "" }
+            Expect.equal incumbent.Subscriptions 0 "no listener left behind"
 
         testCase "progress reports a non-increasing peak above a non-decreasing bound" <| fun () ->
             let p = smallProblem 7 8

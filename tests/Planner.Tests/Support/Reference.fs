@@ -70,3 +70,10 @@ let expectError (text: string) (line: int) (fragment: string) =
         Expect.equal e.File "p.csv" "the error names the file"
         Expect.equal e.Line line "the error names the line"
         Expect.stringContains e.Message fragment "the error says what is wrong"
+
+/// The exact search's options in the tests: one worker, no time limit, no node budget, so that a minimization runs
+/// to the optimum (or until no probe can advance) and every run is deterministic.
+let exactly = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.MaxValue; Nodes = None }
+
+/// The exact minimization of a problem under `exactly` (Descent.minimize from Exact.initialPlan).
+let minimizeExactly (p: Problem) : ExactMinimum = Descent.minimize exactly p

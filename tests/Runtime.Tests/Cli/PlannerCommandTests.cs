@@ -78,6 +78,8 @@ public sealed class PlannerCommandTests : IDisposable
         { "id,lower,upper,size,alignment,offset\n1,0,6,4,8,4\n", ":2: pinned offset 4 is not a multiple of the alignment 8" },
         { "id,lower,upper,size,offset\n1,0,6,4,0\n2,5,9,4,2\n", ":3: buffers '1' (line 2) and '2' are both pinned and overlap" },
         { "id,lower,upper,size,hint\n1,0,6,4,x\n", ":2: column 'hint': 'x' is not a 64-bit integer" },
+        // a hint is bounded like a pin: its top must fit in 64 bits (it used to wrap the peak)
+        { "id,lower,upper,size,hint\na,0,2,8,9223372036854775800\nb,1,3,8,-1\n", ":2: column 'hint': offset 9223372036854775800 plus size 8 overflows 64 bits" },
     };
 
     [Theory]
@@ -130,11 +132,22 @@ public sealed class PlannerCommandTests : IDisposable
 
     [Theory]
     [InlineData("plan", "no-such-file.csv")]
-    [InlineData("plan", "--algorithm", "nope", "x.csv")]
-    [InlineData("plan", "--time-limit", "-1", "x.csv")]
     [InlineData("compare")]
     [InlineData("frobnicate")]
     public void BadArgumentsExitTwo(params string[] args) => Assert.Equal(2, CliRunner.Run(args).ExitCode);
+
+    [Theory]
+    [InlineData("--algorithm", "nope", "unknown algorithm 'nope'")]
+    [InlineData("--time-limit", "-1", "--time-limit must be a number of seconds >= 0")]
+    [InlineData("--nodes", "0", "--nodes must be at least 1")]
+    public void BadOptionsOnARealProblemExitTwoNamingTheOption(string option, string value, string message)
+    {
+        var problem = Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
+        Assert.Equal(0, CliRunner.Run("plan", problem).ExitCode);   // the file itself is fine
+        var r = CliRunner.Run("plan", option, value, problem);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.Err);
+    }
 
     [Fact]
     public void CompareTabulatesEveryAlgorithmOnAFolder()
@@ -144,11 +157,17 @@ public sealed class PlannerCommandTests : IDisposable
         var r = CliRunner.Run("compare", dir, "--time-limit", "0.1", "--chart", chart, "--json");
         Assert.Equal(0, r.ExitCode);
         var rows = r.Json.GetProperty("rows").EnumerateArray().ToList();
-        Assert.Equal(Pgmo.Planner.PlannerApi.Algorithms.Length + 1, rows.Count);   // every algorithm and the solver
-        Assert.All(rows, row => Assert.True(row.GetProperty("valid").GetBoolean()));
+        // every planning algorithm, the lower bound and the solver: the registry
+        Assert.Equal(Pgmo.Planner.Optimal.Registry.all.Length, rows.Count);
+        var bound = rows.Single(row => row.GetProperty("algorithm").GetString() == "lower-bound");
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, bound.GetProperty("valid").ValueKind);   // a bound: no plan to validate
+        Assert.Equal(12, bound.GetProperty("peak").GetInt64());
+        // every other row, the solver's included, went through the validator
+        Assert.All(rows.Where(row => row.GetProperty("algorithm").GetString() != "lower-bound"), row => Assert.True(row.GetProperty("valid").GetBoolean()));
         var optimum = rows.Single(row => row.GetProperty("algorithm").GetString() == "solver");
         Assert.Equal(12, optimum.GetProperty("peak").GetInt64());
-        Assert.Equal("optimal (lower bound)", optimum.GetProperty("status").GetString());
+        Assert.Equal("optimal", optimum.GetProperty("status").GetString());
+        Assert.Equal(12, optimum.GetProperty("bound").GetInt64());
         Assert.True(File.Exists(chart));
     }
 

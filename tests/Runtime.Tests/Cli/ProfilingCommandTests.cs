@@ -121,13 +121,17 @@ public sealed class ScriptTests
         try
         {
             var md = Path.Combine(outDir, "results.md");
+            // one speed-claim run and its curve, as scripts/speed-claim.sh writes them
+            var (claim, curves) = (Path.Combine(outDir, "claim.jsonl"), Path.Combine(outDir, "curves.jsonl"));
+            File.WriteAllText(claim, """{"mode":"train","model":"vgg16","imageSize":224,"memoryLimit":2147483648,"limit":"2GiB","accelerator":"cpu","machine":"test","load":"0.1 0.2","allocators":[{"allocator":"pool","batch":5,"peakBytes":2000000000,"millis":5000,"spreadMillis":100,"samplesPerSecond":1.0},{"allocator":"torch-pool","batch":0,"peakBytes":0,"millis":null,"spreadMillis":null,"samplesPerSecond":0},{"allocator":"planned","batch":7,"peakBytes":2100000000,"millis":6000,"spreadMillis":100,"samplesPerSecond":1.1666}]}""" + "\n");
+            File.WriteAllText(curves, string.Join("\n", new[] { 1, 2, 4, 7 }.Select(b => $$"""{"mode":"train","model":"vgg16","imageSize":224,"batch":{{b}},"accelerator":"cpu","machine":"test","load":"0.1 0.1","millis":{{1000 * b}},"samplesPerSecond":1.0}""")) + "\n");
             var planner = Path.Combine(AppContext.BaseDirectory, "Pgmo.Planner.dll");
             var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
             var info = new ProcessStartInfo(dotnet)
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = root,
                 ArgumentList = { "fsi", "--define:PLANNER_GIVEN", $"-r:{planner}", Path.Combine(root, "scripts", "paper-experiment.fsx"),
-                                 "--out", md, "--time-limit", "0.05", "--repeat", "1" },
+                                 "--out", md, "--time-limit", "0.05", "--repeat", "1", "--speed-claim", claim, "--speed-curves", curves },
             };
             Process process;
             try { process = Process.Start(info) ?? throw new InvalidOperationException("no process"); }
@@ -141,6 +145,13 @@ public sealed class ScriptTests
             var text = File.ReadAllText(md);
             foreach (var network in new[] { "AlexNet", "VGG-16", "GoogLeNet", "ResNet-50", "Inception-v3" }) Assert.Contains($"| {network} | 64 |", text);
             Assert.Contains("## Targets", text);
+            Assert.Contains("| vgg16 training, 224 px | 2GiB | test, cpu (load 0.1 0.2) | planned | 7 |", text);
+            Assert.Contains("the plan fits batch 7; +40 % in batch and x1.17 in samples/s against pool (batch 5); torch-pool fits no batch.", text);
+            Assert.Contains("![vgg16 training, 224 px: samples/s against batch](speed-curve-cpu-train-vgg16.svg)", text);
+            var curve = File.ReadAllText(Path.Combine(outDir, "speed-curve-cpu-train-vgg16.svg"));
+            Assert.StartsWith("<svg", curve);
+            Assert.Contains("planned: 7", curve);
+            Assert.DoesNotContain("torch-pool: 0", curve);
             Assert.StartsWith("<svg", File.ReadAllText(Path.ChangeExtension(md, ".svg")).TrimStart().Split('\n').First(l => l.StartsWith("<svg")));
         }
         finally { Directory.Delete(outDir, recursive: true); }

@@ -1,0 +1,172 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Pgmo.Kernels;
+
+/// <summary>
+/// Max, average and adaptive average pooling and their gradients as host code on the CPU accelerator's memory (see
+/// <see cref="HostGemm"/>): one task per (sample, channel) plane, spread over the cores. The forward passes scan each
+/// window in the order of <see cref="KernelBodies"/> (the same floats, the same argmax); the backward passes scatter
+/// each output's gradient into its window (the kernels gather), so sums over overlapping windows agree to rounding.
+/// </summary>
+internal static unsafe class HostPool
+{
+    private static float* At(ArrayView<float> v) => HostGemm.Address(v);
+
+    /// <summary>y = the window maximum and arg = its index in the plane (h*W + w; the first of equal maxima).</summary>
+    public static void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
+    {
+        float* xs = At(x), ys = At(y);
+        int* args = (int*)arg.LoadEffectiveAddressAsPtr();
+        int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W;
+        HostParallel.For(planes, (long)planes * ohw * p.KH * p.KW, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* xp = xs + (long)pl * hw, yp = ys + (long)pl * ohw;
+            int* ap = args + (long)pl * ohw;
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = oh * p.Stride - p.PadH, hlo = Math.Max(0, h0), hhi = Math.Min(p.H, h0 + p.KH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = ow * p.Stride - p.PadW, wlo = Math.Max(0, w0), whi = Math.Min(p.W, w0 + p.KW);
+                    float best = float.NegativeInfinity;
+                    int at = -1;
+                    for (int h = hlo; h < hhi; h++)
+                    {
+                        float* row = xp + h * p.W;
+                        for (int w = wlo; w < whi; w++)
+                        {
+                            float v = row[w];
+                            if (at < 0 || v > best) { best = v; at = h * p.W + w; }
+                        }
+                    }
+                    yp[oh * p.OW + ow] = best;
+                    ap[oh * p.OW + ow] = at;
+                }
+            }
+        });
+    }
+
+    /// <summary>dx = the sum of dy over the outputs whose argmax is the element (zero elsewhere).</summary>
+    public static void MaxPoolBackward(ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
+    {
+        float* gs = At(dy), ds = At(dx);
+        int* args = (int*)arg.LoadEffectiveAddressAsPtr();
+        int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W;
+        HostParallel.For(planes, (long)planes * (hw + ohw), pl =>
+        {
+            float* d = ds + (long)pl * hw, g = gs + (long)pl * ohw;
+            int* a = args + (long)pl * ohw;
+            new Span<float>(d, hw).Clear();
+            for (int o = 0; o < ohw; o++)
+                if (a[o] >= 0) d[a[o]] += g[o];
+        });
+    }
+
+    /// <summary>y = the window mean, padding counted as zeros (count_include_pad).</summary>
+    public static void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p)
+    {
+        float* xs = At(x), ys = At(y);
+        int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W, k = p.KH * p.KW;
+        HostParallel.For(planes, (long)planes * ohw * k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* xp = xs + (long)pl * hw, yp = ys + (long)pl * ohw;
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = oh * p.Stride - p.PadH, hlo = Math.Max(0, h0), hhi = Math.Min(p.H, h0 + p.KH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = ow * p.Stride - p.PadW, wlo = Math.Max(0, w0), whi = Math.Min(p.W, w0 + p.KW);
+                    float s = 0f;
+                    for (int h = hlo; h < hhi; h++)
+                    {
+                        float* row = xp + h * p.W;
+                        for (int w = wlo; w < whi; w++) s += row[w];
+                    }
+                    yp[oh * p.OW + ow] = s / k;
+                }
+            }
+        });
+    }
+
+    /// <summary>dx = the sum over the windows holding the element of dy / window size.</summary>
+    public static void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
+    {
+        float* gs = At(dy), ds = At(dx);
+        int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W, k = p.KH * p.KW;
+        HostParallel.For(planes, (long)planes * (hw + ohw * k), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* d = ds + (long)pl * hw, g = gs + (long)pl * ohw;
+            new Span<float>(d, hw).Clear();
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = oh * p.Stride - p.PadH, hlo = Math.Max(0, h0), hhi = Math.Min(p.H, h0 + p.KH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = ow * p.Stride - p.PadW, wlo = Math.Max(0, w0), whi = Math.Min(p.W, w0 + p.KW);
+                    float v = g[oh * p.OW + ow] / k;
+                    for (int h = hlo; h < hhi; h++)
+                    {
+                        float* row = d + h * p.W;
+                        for (int w = wlo; w < whi; w++) row[w] += v;
+                    }
+                }
+            }
+        });
+    }
+
+    /// <summary>Adaptive average pooling (see <see cref="KernelBodies.AdaptiveAvgPool"/>).</summary>
+    public static void AdaptiveAvgPool(ArrayView<float> x, ArrayView<float> y, AdaptivePoolParams p)
+    {
+        float* xs = At(x), ys = At(y);
+        int hw = p.H * p.W, ohw = p.OH * p.OW;
+        int planes = (int)(y.Length / ohw);
+        HostParallel.For(planes, (long)planes * Math.Max(hw, ohw), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* xp = xs + (long)pl * hw, yp = ys + (long)pl * ohw;
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
+                    float s = 0f;
+                    for (int h = h0; h < h1; h++)
+                    {
+                        float* row = xp + (long)h * p.W;
+                        for (int w = w0; w < w1; w++) s += row[w];
+                    }
+                    yp[oh * p.OW + ow] = s / ((h1 - h0) * (w1 - w0));
+                }
+            }
+        });
+    }
+
+    /// <summary>The gradient of <see cref="AdaptiveAvgPool"/>: each output's dy / window size into its window.</summary>
+    public static void AdaptiveAvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, AdaptivePoolParams p)
+    {
+        float* gs = At(dy), ds = At(dx);
+        int hw = p.H * p.W, ohw = p.OH * p.OW;
+        int planes = (int)(dx.Length / hw);
+        HostParallel.For(planes, (long)planes * Math.Max(hw, ohw), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* d = ds + (long)pl * hw, g = gs + (long)pl * ohw;
+            new Span<float>(d, hw).Clear();
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
+                    float v = g[oh * p.OW + ow] / ((h1 - h0) * (w1 - w0));
+                    for (int h = h0; h < h1; h++)
+                    {
+                        float* row = d + (long)h * p.W;
+                        for (int w = w0; w < w1; w++) row[w] += v;
+                    }
+                }
+            }
+        });
+    }
+}
