@@ -2,7 +2,8 @@ namespace Pgmo.Planner
 
 /// A mark of a step's trace: just before event `Step`, buffer `Buffer` goes away (Back = false: its bytes were
 /// offloaded to the host or dropped for recomputation) or comes back (Back = true). A mark is not an event: it takes
-/// no step. A buffer away from mark s to mark t has the gap [s, t): other buffers may use its bytes there.
+/// no step. A buffer away from mark s to mark t has the gap [s, t - 1) (StepTrace.gap): its bytes are free from event
+/// s on, and it holds them again on step t - 1, the step in progress while they are copied back.
 [<Struct>]
 type TraceMark =
     { Buffer: int
@@ -13,18 +14,23 @@ type TraceMark =
 /// (allocations and frees, one step each) and marks (away and back, no step) to a problem.
 ///
 /// ```
-///  step:        0     1     2     3     4     5
-///  event:     a+    b+  (a away) c+   (a back) c-    a-
-///  buffer a   [#####|.....|.....|#####)            lifetime [0, 5), gap [2, 4)
-///  buffer c               [#####|#####)            lifetime [2, 4): may share a's bytes
+///  event:      0 a+   1 b+  (a away)  2 c+   3 c-  4 d+  (a back)  5 d-   6 a-
+///  step:       0      1               2      3     4               5      6
+///  buffer a    [######|...............|......|.....|###############|######)   lifetime [0, 7), gap [2, 4)
+///  buffer c                           [######)                                 lifetime [2, 3): may share a's bytes
+///  buffer d                                        [###############)           lifetime [4, 5): live while a is copied back
 /// ```
 [<RequireQualifiedAccess>]
 module StepTrace =
 
+    /// The gap of a buffer that goes away at mark step `away` and comes back at mark step `back`: [away, back - 1),
+    /// empty when back <= away + 1.
+    let gap (away: int64) (back: int64) : Lifetime = { Start = away; End = max away (back - 1L) }
+
     /// The problem of a step: buffers 0 .. persistent.Length-1 (the blocks live when the step began, of those sizes)
     /// live on [0, steps); every other buffer is allocated by an event (its index is the event's buffer) and lives on
     /// [its allocation, its free), or up to the end (steps = the number of events, at least 1); a buffer away from
-    /// step s to step t has the gap [s, t) without a window (a mark still open at the buffer's free or at the end closes
+    /// mark s to mark t has the gap `gap s t` without a window (a mark still open at the buffer's free or at the end closes
     /// there; empty gaps are dropped). Every buffer has `alignment`; ids are the indices.
     let problem (alignment: int64) (persistent: int64[]) (events: MemoryEvent[]) (marks: TraceMark[]) : Problem =
         let steps = max 1L (int64 events.Length)
@@ -44,14 +50,14 @@ module StepTrace =
         let opened = Array.create n -1L
         let close b (upto: int64) =
             let lo = max opened.[b] starts.[b]
-            let hi = min upto (max ends.[b] (starts.[b] + 1L))
+            let hi = min upto (max ends.[b] (starts.[b] + 1L))   // upto: a back mark's gap end, or the free
             if hi > lo then gaps.[b].Add { Steps = { Start = lo; End = hi }; Window = None }
             opened.[b] <- -1L
         for m in marks do
             if m.Buffer < 0 || m.Buffer >= n then invalidArg (nameof marks) (sprintf "a mark names buffer %d, outside the step's %d buffers" m.Buffer n)
             if m.Back then
                 if opened.[m.Buffer] < 0L then invalidArg (nameof marks) (sprintf "buffer %d comes back at step %d without going away" m.Buffer m.Step)
-                close m.Buffer m.Step
+                close m.Buffer (gap opened.[m.Buffer] m.Step).End
             else
                 if opened.[m.Buffer] >= 0L then invalidArg (nameof marks) (sprintf "buffer %d goes away twice (step %d)" m.Buffer m.Step)
                 opened.[m.Buffer] <- m.Step

@@ -234,3 +234,21 @@ module Tradeoffs =
                 else
                     if bound <= options.Limit then proven <- false
                     None)
+
+/// The trade-off planner for C# callers: plain .NET types at the boundary.
+[<AbstractClass; Sealed>]
+type TradePlanner =
+    /// A candidate: buffer `buffer` of the problem, idle on the half-open steps `idle`, recomputable in
+    /// `recomputeUs` microseconds (null: not recomputable).
+    static member Candidate(buffer: int, idle: Lifetime, recomputeUs: System.Nullable<float>) : Candidate =
+        { Buffer = buffer; Idle = idle; RecomputeUs = Option.ofNullable recomputeUs }
+
+    /// Tradeoffs.plan at limit `limit` bytes, bandwidth `bandwidthBytesPerUs`, the trades allowed, laid out by `layout`.
+    static member Plan(problem: Problem, candidates: Candidate[], limit: int64, bandwidthBytesPerUs: float, offload: bool, recompute: bool,
+                       layout: System.Func<Problem, Plan>) : TradePlan =
+        let options = { Limit = limit; BandwidthBytesPerUs = bandwidthBytesPerUs; Offload = offload; Recompute = recompute; Layout = layout.Invoke }
+        Tradeoffs.plan options problem candidates
+
+    /// The modelled microseconds of trading `candidate` of `problem` by `trade` at `bandwidthBytesPerUs`.
+    static member Cost(problem: Problem, candidate: Candidate, trade: Trade, bandwidthBytesPerUs: float) : float =
+        Tradeoffs.cost { Tradeoffs.defaults 0L with BandwidthBytesPerUs = bandwidthBytesPerUs } problem candidate trade

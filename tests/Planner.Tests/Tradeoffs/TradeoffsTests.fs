@@ -102,14 +102,17 @@ let tests =
                 if proven && r.Fits then Expect.isGreaterThanOrEqual r.ExtraUs (e.ExtraUs - 1e-9) "the heuristic never beats the proven optimum"
             | None -> Expect.isFalse r.Fits "no subset fits, so the heuristic cannot"
 
-        testCase "StepTrace: marks give the buffer its gap, and its bytes to another buffer" <| fun () ->
-            // events: 0 a+ 1 b+ (a away) 2 c+ 3 c- (a back) 4 b- 5 a-
-            let events = [| MemoryEvent.Alloc(0, 256L); MemoryEvent.Alloc(1, 256L); MemoryEvent.Alloc(2, 256L); MemoryEvent.Free 2; MemoryEvent.Free 1; MemoryEvent.Free 0 |]
-            let marks = [| { Buffer = 0; Step = 2L; Back = false }; { Buffer = 0; Step = 4L; Back = true } |]
+        testCase "StepTrace: marks give the buffer its gap, and its bytes to another buffer (the diagram)" <| fun () ->
+            // events: 0 a+  1 b+  (a away)  2 c+  3 c-  4 d+  (a back)  5 d-  6 a-   (b freed never: lives to the end)
+            let events = [| MemoryEvent.Alloc(0, 256L); MemoryEvent.Alloc(1, 256L); MemoryEvent.Alloc(2, 256L); MemoryEvent.Free 2
+                            MemoryEvent.Alloc(3, 256L); MemoryEvent.Free 3; MemoryEvent.Free 0 |]
+            let marks = [| { Buffer = 0; Step = 2L; Back = false }; { Buffer = 0; Step = 5L; Back = true } |]
             let p = StepTrace.problem 256L [||] events marks
-            Expect.equal p.Buffers.[0].Gaps [| { Steps = { Start = 2L; End = 4L }; Window = None } |] "a's gap is [2, 4)"
-            Expect.equal (Bounds.lowerBound p) 512L "two buffers live at once at most"
+            Expect.equal p.Buffers.[0].Gaps [| { Steps = { Start = 2L; End = 4L }; Window = None } |] "a's gap is [2, 4): it holds its bytes again on step 4"
+            Expect.equal (Bounds.lowerBound p) 768L "a, b and d on step 4"
             let plan = BestFit.plan p
             Expect.isEmpty (Validate.plan p None plan) "valid"
-            Expect.equal (Plan.peak p plan) 512L "c takes a's bytes"
+            Expect.equal plan.Offsets.[2] plan.Offsets.[0] "c takes a's bytes"
+            Expect.notEqual plan.Offsets.[3] plan.Offsets.[0] "d, live while a is copied back, does not"
+            Expect.equal (StepTrace.gap 2L 3L) { Start = 2L; End = 2L } "back right after away: an empty gap"
     ]
