@@ -7,9 +7,9 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class ProfilingCommandTests : IDisposable
 {
-    readonly string dir = Directory.CreateTempSubdirectory("pgmo-profile-").FullName;
+    readonly TempFolder dir = new("pgmo-profile-");
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public void ProfileDryRunWritesATraceThePlannerReads()
