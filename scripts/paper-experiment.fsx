@@ -308,6 +308,10 @@ let slowest = rows |> List.maxBy (fun r -> r.BestFitMs)
 let planBeatsPool = networks |> List.forall (fun (f, _) -> [ 16L; 80L ] |> List.forall (fun g -> match maxBatch f g with Some m -> m.PlanMaxBatch > m.PoolMaxBatch | None -> false))
 let planBeatsTorch = networks |> List.forall (fun (f, _) -> [ 16L; 80L ] |> List.forall (fun g -> match maxBatch f g with Some m -> m.PlanMaxBatch > m.TorchPoolMaxBatch | None -> false))
 let verdict ok = if ok then "met" else "**not met**"
+line "## Offload planned with the layout"
+line ""
+line "Each network's largest batch under one limit for the pool, torch-pool, the plan and the plan with offload (`train --trade offload`), with step times, is in [tradeoffs.md](tradeoffs.md), from `bash scripts/trade-offs.sh`."
+line ""
 line "## Targets"
 line ""
 line (sprintf "- Plan within 2 %% of the lower bound on every trace: %s (worst best-fit / LB %.4f, %s batch %d)." (verdict (worstRatio.Ratio <= 1.02)) worstRatio.Ratio worstRatio.Network worstRatio.Batch)

@@ -14,8 +14,8 @@ namespace Pgmo.Tests;
 public sealed class OffloadTests(CpuFixture fx)
 {
 
-    static TrainOptions Options(string model, int batch, int steps) =>
-        new() { Model = model, Batch = batch, Steps = steps, Seed = 5, Planned = PlannedAllocatorOptions.Defaults with { Debug = true } };
+    static TrainOptions Options(string model, int batch, int steps, int? imageSize = null) =>
+        new() { Model = model, Batch = batch, Steps = steps, Seed = 5, ImageSize = imageSize, LearningRate = 0.01f, Planned = PlannedAllocatorOptions.Defaults with { Debug = true } };
 
     /// <summary>The plan peak of the run without trade-offs (a dry run, best-fit).</summary>
     static long PlainPeak(TrainOptions options)
@@ -25,11 +25,12 @@ public sealed class OffloadTests(CpuFixture fx)
     }
 
     [Theory]
-    [InlineData("cnn", 16)]
-    [InlineData("resnet", 8)]
-    public void OffloadUnderALimitGivesBitwiseTheLossesOfTheRunWithout(string model, int batch)
+    [InlineData("cnn", 16, null, 4)]
+    [InlineData("resnet", 8, null, 4)]
+    [InlineData("resnet50", 2, 32, 2)]   // a paper network at a small image size
+    public void OffloadUnderALimitGivesBitwiseTheLossesOfTheRunWithout(string model, int batch, int? imageSize, int steps)
     {
-        var plain = Options(model, batch, steps: 4);
+        var plain = Options(model, batch, steps, imageSize);
         long peak = PlainPeak(plain);
         // every candidate offloaded (a limit of 1 B cannot be met): the least peak offload reaches
         long floor = TradePlanning.Plan(plain with { Trade = TradeChoice.Offload, MemoryLimit = 1 }).Result.Peak;
