@@ -129,7 +129,7 @@ module Tradeoffs =
     /// The greedy choice with repair. (1) While the largest load exceeds the limit, trade the candidate whose idle
     /// window covers that step with the most bytes saved per microsecond. (2) Lay the problem out; while the plan's
     /// peak exceeds the limit, trade the best such candidate covering the most loaded step where a buffer above the
-    /// limit lives (else any candidate meeting such a buffer). (3) Untrade, dearest first, every choice the limit does
+    /// limit lives (else any candidate meeting such a buffer, else the best left: a new layout may fit). (3) Untrade, dearest first, every choice the limit does
     /// not need. Fits is false when no candidate is left to help. Candidates `check` rejects are skipped.
     let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
         let usable =
@@ -181,7 +181,10 @@ module Tradeoffs =
                 let k =
                     match segs |> List.sortByDescending (fun s -> load.[s]) with
                     | seg :: _ when best (fun k -> covers k seg) >= 0 -> best (fun k -> covers k seg)
-                    | _ -> best (fun k -> segs |> List.exists (covers k))
+                    | _ ->
+                        match best (fun k -> segs |> List.exists (covers k)) with
+                        | k when k >= 0 -> k
+                        | _ -> best (fun _ -> true)   // another layout may fit: untrading (3) drops what it does not need
                 if k < 0 then go <- false
                 else
                     chosen.[k] <- true
