@@ -188,6 +188,15 @@ type PlannerApi =
     /// The most overlaps Violations lists (a plan may have more).
     static member MaxOverlapsListed : int = Validate.MaxOverlapsListed
 
+    /// The max-load lower bound of the problem of a time axis (built once per problem and shared by the algorithms
+    /// run on it, Algorithm.PlanOn), in bytes.
+    static member LowerBound(axis: TimeAxis) : int64 = Bounds.lowerBoundOn axis
+
+    /// Every violation of a plan of the problem of a time axis (empty when valid); a capacity, when given, bounds
+    /// every buffer's top.
+    static member Violations(axis: TimeAxis, plan: Plan, [<Optional>] capacity: System.Nullable<int64>) : Violation[] =
+        Validate.planOn axis (Option.ofNullable capacity) plan |> Array.ofList
+
     /// A one-line description of a violation.
     static member Describe(violation: Violation) : string = Violation.describe violation
 
