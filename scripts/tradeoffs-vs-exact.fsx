@@ -13,26 +13,7 @@ let n = if args.Length > 1 then int args.[1] else 7
 let exactly = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.MaxValue; Nodes = None }
 let minimize (p: Problem) = let m = Descent.minimize exactly p in m.Best, m.Peak, m.LowerBound
 
-/// Seed `seed`: n buffers on a short horizon, candidates on two in three with a random idle window, some recomputable,
-/// and a limit between the fully traded lower bound and the untraded best-fit peak (as the planner's tests draw them).
-let draw (seed: int) =
-    let rnd = Random(seed)
-    let horizon = rnd.Next(2, 12)
-    let p =
-        Problem.ofBuffers [ for i in 0 .. n - 1 ->
-                                let s = rnd.Next(0, horizon - 1)
-                                let e = rnd.Next(s + 1, horizon + 1)
-                                Buffer.create (string i) (int64 s) (int64 e) (int64 (8 * rnd.Next(1, 9))) ]
-    let candidates =
-        [| for i in 0 .. n - 1 do
-            let b = p.Buffers.[i]
-            if rnd.Next 3 > 0 && b.Lifetime.End - b.Lifetime.Start >= 2L then
-                let a = rnd.Next(int b.Lifetime.Start, int b.Lifetime.End - 1)
-                let z = rnd.Next(a + 1, int b.Lifetime.End + 1)
-                yield { Buffer = i; Idle = { Start = int64 a; End = int64 z }; RecomputeUs = (if rnd.Next 2 = 0 then Some (float (rnd.Next(1, 8))) else None) } |]
-    let all = Tradeoffs.apply p (candidates |> Array.map (fun c -> c, Trade.Offload))
-    let low, high = Bounds.lowerBound all, Plan.peak p (BestFit.plan p)
-    p, candidates, low + int64 (rnd.NextDouble() * float (max 0L (high - low)))
+let draw (seed: int) = TradeoffSamples.draw seed n
 
 let mutable both, heuristicOnly, exactOnly, neither, traded = 0, 0, 0, 0, 0
 let ratios = ResizeArray<float>()
