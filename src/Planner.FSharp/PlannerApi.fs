@@ -98,8 +98,23 @@ type PlannerApi =
     static member Describe(error: InputError) : string =
         if error.Line > 0 then sprintf "%s:%d: %s" error.File error.Line error.Message else sprintf "%s: %s" error.File error.Message
 
+    /// Parses the text of a plan CSV (a problem's columns plus `offset`): the buffers its rows name and their offsets,
+    /// in row order (TryAssign matches them to a problem by id); `file` names it in errors. False, with the error
+    /// (file, line, message), on bad input.
+    static member TryParsePlan(file: string, text: string, [<Out>] rows: byref<Problem>, [<Out>] offsets: byref<Plan>,
+                               [<Out>] error: byref<InputError>) : bool =
+        match Csv.parsePlan file text with
+        | Ok (p, o) -> rows <- p; offsets <- o; error <- Unchecked.defaultof<InputError>; true
+        | Error e -> rows <- Unchecked.defaultof<Problem>; offsets <- Unchecked.defaultof<Plan>; error <- e; false
+
     /// The CSV text of a problem (MiniMalloc's format).
     static member ProblemCsv(problem: Problem) : string = Csv.writeProblem problem
+
+    /// The CSV text of a problem with extra text columns after its own, in order: (name, one value per buffer). The
+    /// readers ignore them.
+    static member ProblemCsv(problem: Problem, columns: IEnumerable<struct (string * string[])>) : string =
+        if isNull columns then nullArg (nameof columns)
+        Csv.writeProblemWith problem [ for struct (name, values) in columns -> name, values ]
 
     /// The CSV text of a plan: the problem's columns plus `offset`.
     static member PlanCsv(problem: Problem, plan: Plan) : string = Csv.writePlan problem plan
