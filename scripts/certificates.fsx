@@ -13,6 +13,7 @@
 #r "../src/Planner.Optimal/bin/Release/net10.0/Google.OrTools.dll"
 #r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.dll"
 #r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.Optimal.dll"
+#load "Output.fsx"
 
 open System
 open System.IO
@@ -61,21 +62,6 @@ let statusName = function
     | Infeasible -> "infeasible"
     | SolveStatus.Unknown -> "unknown"
 
-/// Writes text to a temporary file beside the path with a name no other write uses, flushed to disk, then renames it
-/// over the path: the path holds the old or the whole new text, never part of it; a failure removes the temporary file.
-let writeAtomically (path: string) (text: string) =
-    let full = Path.GetFullPath path
-    let tmp = Path.Combine(Path.GetDirectoryName full, sprintf ".%s.%d.%s.tmp" (Path.GetFileName full) Environment.ProcessId (Guid.NewGuid().ToString "N"))
-    try
-        do
-            use stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)
-            let bytes = Text.UTF8Encoding(false).GetBytes text
-            stream.Write(bytes, 0, bytes.Length)
-            stream.Flush true
-        File.Move(tmp, full, true)
-    with _ ->
-        (try File.Delete tmp with _ -> ())
-        reraise ()
 
 for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
     let name = Path.GetFileNameWithoutExtension file
@@ -108,7 +94,7 @@ for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
         if fresh && previousPeak.IsSome && peak >= previousPeak.Value && r.Status <> Optimal then
             printfn "%-12s kept the committed certificate (peak %d); this run reached %d" name previousPeak.Value peak
         else
-        writeAtomically (Path.Combine(outDir, name + ".csv")) (Csv.writePlan problem plan)
+        Output.writeAtomically (Path.Combine(outDir, name + ".csv")) (Csv.writePlan problem plan)
         let json =
             {| instance = name
                buffers = problem.Buffers.Length
@@ -121,5 +107,5 @@ for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
                              hint = (if options.Hint.IsSome then "previous certificate" else "none") |}
                millis = r.Millis
                date = DateTime.UtcNow.ToString("yyyy-MM-dd") |}
-        writeAtomically (Path.Combine(outDir, name + ".json")) (JsonSerializer.Serialize(json, JsonSerializerOptions(WriteIndented = true)) + "\n")
+        Output.writeAtomically (Path.Combine(outDir, name + ".json")) (JsonSerializer.Serialize(json, JsonSerializerOptions(WriteIndented = true)) + "\n")
         printfn "%-12s %-9s peak %8d  bound %8d  lower bound %8d  %6.1f s  %s" name (statusName r.Status) peak r.Bound (Bounds.lowerBound problem) (float r.Millis / 1000.0) r.Solver

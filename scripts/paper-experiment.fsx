@@ -18,6 +18,7 @@
 #I "../src/Planner.FSharp/bin/Release/net10.0"
 #r "Pgmo.Planner.dll"
 #endif
+#load "Output.fsx"
 
 open System
 open System.IO
@@ -355,23 +356,8 @@ let reductionChart (rows: Row list) =
 let svg = reductionChart rows
 
 Directory.CreateDirectory(Path.GetDirectoryName outMd) |> ignore
-/// Writes text to a temporary file beside the path with a name no other write uses, flushed to disk, then renames it
-/// over the path: the path holds the old or the whole new text, never part of it; a failure removes the temporary file.
-let writeAtomically (path: string) (text: string) =
-    let full = Path.GetFullPath path
-    let tmp = Path.Combine(Path.GetDirectoryName full, sprintf ".%s.%d.%s.tmp" (Path.GetFileName full) Environment.ProcessId (Guid.NewGuid().ToString "N"))
-    try
-        do
-            use stream = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write)
-            let bytes = Text.UTF8Encoding(false).GetBytes text
-            stream.Write(bytes, 0, bytes.Length)
-            stream.Flush true
-        File.Move(tmp, full, true)
-    with _ ->
-        (try File.Delete tmp with _ -> ())
-        reraise ()
-writeAtomically outSvg svg
-for (file, text) in curveFiles do writeAtomically (Path.Combine(outDir, file)) text
-writeAtomically outMd (md.ToString())
+Output.writeAtomically outSvg svg
+for (file, text) in curveFiles do Output.writeAtomically (Path.Combine(outDir, file)) text
+Output.writeAtomically outMd (md.ToString())
 printf "%s" (md.ToString())
 printfn "written %s and %s" outMd outSvg

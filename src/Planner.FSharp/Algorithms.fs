@@ -31,19 +31,20 @@ type Planned(plan: Plan option, peak: int64, bound: int64 option, status: string
     member _.Status : string = defaultArg status null
 
 /// A named algorithm of the registry: from a problem (its time axis) and the run's options (time limit, node budget,
-/// seed, cancellation, hint: only the algorithms that use them read them) to what it gives (Planned).
-type Algorithm =
-    { /// The name on the command line (`plan --algorithm`, `train --algorithm`, `compare`).
-      Name: string
-      /// One line saying what it does.
-      Summary: string
-      /// Runs on the problem of a time axis (built once per problem and shared by the algorithms run on it).
-      Run: SolveOptions -> TimeAxis -> Planned }
+/// seed, cancellation, hint: only the algorithms that use them read them) to what it gives (Planned). `run` is a .NET
+/// delegate, so C# callers see no F# function; an F# lambda converts to it.
+[<Sealed>]
+type Algorithm(name: string, summary: string, run: Func<SolveOptions, TimeAxis, Planned>) =
+    do if isNull run then nullArg (nameof run)
+    /// The name on the command line (`plan --algorithm`, `train --algorithm`, `compare`).
+    member _.Name : string = name
+    /// One line saying what it does.
+    member _.Summary : string = summary
     /// Runs on a problem under the options.
-    member a.Plan(problem: Problem, options: SolveOptions) : Planned = a.Run options (TimeAxis problem)
-    /// Runs on the problem of a time axis under the options.
-    member a.PlanOn(axis: TimeAxis, options: SolveOptions) : Planned = a.Run options axis
-    override a.ToString() = a.Name
+    member _.Plan(problem: Problem, options: SolveOptions) : Planned = run.Invoke(options, TimeAxis problem)
+    /// Runs on the problem of a time axis (built once per problem and shared by the algorithms run on it) under the options.
+    member _.PlanOn(axis: TimeAxis, options: SolveOptions) : Planned = run.Invoke(options, axis)
+    override _.ToString() = name
 
 /// The registry of algorithms, by the names the command line uses: the heuristics, the pools and the lower bound
 /// (Pgmo.Planner.Optimal's Registry adds the exact solver).
@@ -74,28 +75,26 @@ module Algorithms =
     /// The best of several algorithms as one: each runs on the problem, and the valid plan of lowest charged peak
     /// wins (the first on ties; see lowest).
     let bestOf (name: string) (summary: string) (algorithms: Algorithm list) : Algorithm =
-        { Name = name; Summary = summary
-          Run = fun options axis ->
-            match lowest axis (algorithms |> Seq.map (fun a -> a.Name, a.Run options axis)) with
+        Algorithm(name, summary, fun options axis ->
+            match lowest axis (algorithms |> Seq.map (fun a -> a.Name, a.PlanOn(axis, options))) with
             | Some (_, r) -> r
-            | None -> failwithf "%s: no algorithm gave a valid plan" name }
+            | None -> failwithf "%s: no algorithm gave a valid plan" name)
 
     let private placement name summary (f: TimeAxis -> Plan) =
-        { Name = name; Summary = summary; Run = fun _ axis -> planned axis (f axis) }
+        Algorithm(name, summary, fun _ axis -> planned axis (f axis))
 
     let private pool summary (policy: PoolPolicy) =
-        { Name = PoolPolicy.name policy; Summary = summary
-          Run = fun _ axis ->
+        Algorithm(PoolPolicy.name policy, summary, fun _ axis ->
             let r = Pool.simulate policy axis.Problem
             // an online pool holds a buffer's bytes over its whole lifetime (its gaps live) and knows no pins: the
             // pinned buffers go to their pins and the others around them, charged at least the pool's bytes
             let plan = Placement.keepPins axis r.Plan
-            Planned(plan, max r.Reserved (Plan.peak axis.Problem plan)) }
+            Planned(plan, max r.Reserved (Plan.peak axis.Problem plan)))
 
     /// The max-load lower bound: no plan, its peak is the bound (Bounds.lowerBound).
     let lowerBound =
-        { Name = "lower-bound"; Summary = "the largest total of bytes live at one step, and pinned tops: no plan is lower (no plan of its own)"
-          Run = fun _ axis -> let lb = Bounds.lowerBoundOn axis in Planned(None, lb, Some lb, None) }
+        Algorithm("lower-bound", "the largest total of bytes live at one step, and pinned tops: no plan is lower (no plan of its own)",
+                  fun _ axis -> let lb = Bounds.lowerBoundOn axis in Planned(None, lb, Some lb, None))
     /// The paper's skyline best-fit.
     let bestFit = placement "best-fit" "the paper's skyline best-fit: lowest segment first, longest lifetime then largest size" BestFit.planOn
     /// TFLite's greedy by size.
@@ -114,8 +113,8 @@ module Algorithms =
     let torchExpandable = pool "PyTorch's caching allocator with expandable_segments:True: per pool one segment growing by 2 MiB (small) or 20 MiB (large) pages, best fit, rests >= 512 B split; peak = pages mapped" PoolPolicy.TorchExpandable
     /// Heuristic search within the time limit or the node budget.
     let search =
-        { Name = "search"; Summary = "best of many orderings, the exact descent and local search within --time-limit (or --nodes), stops at the lower bound"
-          Run = fun options axis -> planned axis (Search.planOn options axis) }
+        Algorithm("search", "best of many orderings, the exact descent and local search within --time-limit (or --nodes), stops at the lower bound",
+                  fun options axis -> planned axis (Search.planOn options axis))
 
     /// Every algorithm that gives a plan, the paper's best-fit first.
     let planners : Algorithm list = [ bestFit; greedySize; xlaSpatial; xlaTemporal; firstFit; cupyPool; torchPool; torchExpandable; search ]
@@ -137,4 +136,4 @@ module Algorithms =
         | PoolPolicy.TorchExpandable -> torchExpandable
 
     /// Runs an algorithm on a problem.
-    let run (algorithm: Algorithm) (options: SolveOptions) (problem: Problem) : Planned = algorithm.Run options (TimeAxis problem)
+    let run (algorithm: Algorithm) (options: SolveOptions) (problem: Problem) : Planned = algorithm.Plan(problem, options)

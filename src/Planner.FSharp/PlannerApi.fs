@@ -40,6 +40,43 @@ type PlannerApi =
     /// The hinted offset of a buffer, or null.
     static member HintOffset(buffer: Buffer) : System.Nullable<int64> = Option.toNullable buffer.Hint
 
+    /// A gap of a buffer (MiniMalloc's `gaps` column): on the half-open steps [start, end) the buffer keeps none of
+    /// its bytes, and other buffers may use them. Throws ArgumentException unless start < end.
+    static member Gap(start: int64, ``end``: int64) : Gap =
+        if ``end`` <= start then invalidArg "end" (sprintf "gap [%d, %d) is empty (end must be above start)" start ``end``)
+        { Steps = { Start = start; End = ``end`` }; Window = None }
+
+    /// A gap in which the buffer keeps only the bytes [keepLo, keepHi) relative to its offset (MiniMalloc's
+    /// `l-u@wl:wu`). Throws ArgumentException unless start < end and 0 <= keepLo <= keepHi.
+    static member Gap(start: int64, ``end``: int64, keepLo: int64, keepHi: int64) : Gap =
+        if keepLo < 0L || keepHi < keepLo then
+            invalidArg (nameof keepHi) (sprintf "gap [%d, %d): window [%d, %d) is reversed or negative" start ``end`` keepLo keepHi)
+        { PlannerApi.Gap(start, ``end``) with Window = Some { Lo = keepLo; Hi = keepHi } }
+
+    /// The same buffer with these gaps, in any order: each inside its lifetime, disjoint from the others, every window
+    /// within its size. Throws ArgumentException otherwise.
+    static member WithGaps(buffer: Buffer, gaps: IEnumerable<Gap>) : Buffer =
+        if isNull gaps then nullArg (nameof gaps)
+        let sorted = gaps |> Array.ofSeq |> Array.sortBy (fun g -> g.Steps.Start)
+        for g in sorted do
+            if g.Steps.Start < buffer.Lifetime.Start || g.Steps.End > buffer.Lifetime.End then
+                invalidArg (nameof gaps) (sprintf "buffer %s: gap [%d, %d) is outside its lifetime [%d, %d)" buffer.Id g.Steps.Start g.Steps.End buffer.Lifetime.Start buffer.Lifetime.End)
+            match g.Window with
+            | Some w when w.Hi > buffer.Size ->
+                invalidArg (nameof gaps) (sprintf "buffer %s: gap [%d, %d) keeps bytes [%d, %d), beyond its size %d" buffer.Id g.Steps.Start g.Steps.End w.Lo w.Hi buffer.Size)
+            | _ -> ()
+        for a, b in Array.pairwise sorted do
+            if b.Steps.Start < a.Steps.End then
+                invalidArg (nameof gaps) (sprintf "buffer %s: gaps [%d, %d) and [%d, %d) overlap" buffer.Id a.Steps.Start a.Steps.End b.Steps.Start b.Steps.End)
+        { buffer with Gaps = sorted }
+
+    /// The bytes a gap keeps, relative to the buffer's offset, or null when it keeps none.
+    static member GapWindow(gap: Gap) : System.Nullable<Window> = Option.toNullable gap.Window
+
+    /// The pieces of a buffer in time order: where it holds which of its bytes, [Lo, Hi) relative to its offset on the
+    /// half-open steps [Start, End). A buffer without gaps is one piece, all its bytes over its lifetime.
+    static member Pieces(buffer: Buffer) : Piece[] = Gaps.pieces buffer
+
     /// A problem from its buffers, in order: every plan gives their offsets in this order.
     static member Problem(buffers: IEnumerable<Buffer>) : Problem =
         if isNull buffers then nullArg (nameof buffers)
@@ -87,7 +124,8 @@ type PlannerApi =
 
     /// A custom algorithm from a .NET delegate (problem, options) -> planned.
     static member Algorithm(name: string, summary: string, plan: System.Func<Problem, SolveOptions, Planned>) : Algorithm =
-        { Name = name; Summary = summary; Run = fun settings axis -> plan.Invoke(axis.Problem, settings) }
+        if isNull plan then nullArg (nameof plan)
+        Algorithm(name, summary, fun settings axis -> plan.Invoke(axis.Problem, settings))
 
     /// The algorithm that simulates a pool policy (`pool`, `torch-pool`, `torch-expandable`).
     static member PoolAlgorithm(policy: PoolPolicy) : Algorithm = Algorithms.ofPool policy
@@ -138,6 +176,17 @@ type PlannerApi =
     /// Every violation of a plan (empty when valid); a capacity, when given, bounds every buffer's top.
     static member Violations(problem: Problem, plan: Plan, [<Optional>] capacity: System.Nullable<int64>) : Violation[] =
         Validate.plan problem (Option.ofNullable capacity) plan |> Array.ofList
+
+    /// Matches the rows of a plan file (`planned`, `offsets`: Csv's plan reader) to a problem by id: true with the
+    /// offsets in the problem's order, or false with the missing and extra ids (a row whose lifetime or size differs
+    /// describes another buffer: extra).
+    static member TryAssign(problem: Problem, planned: Problem, offsets: Plan, [<Out>] plan: byref<Plan>, [<Out>] mismatches: byref<Violation[]>) : bool =
+        match Validate.assign problem planned offsets with
+        | Ok p -> plan <- p; mismatches <- [||]; true
+        | Error vs -> plan <- Unchecked.defaultof<Plan>; mismatches <- Array.ofList vs; false
+
+    /// The most overlaps Violations lists (a plan may have more).
+    static member MaxOverlapsListed : int = Validate.MaxOverlapsListed
 
     /// A one-line description of a violation.
     static member Describe(violation: Violation) : string = Violation.describe violation

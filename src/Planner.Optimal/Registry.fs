@@ -11,11 +11,10 @@ module Registry =
     /// the best of the options' hint and the heuristics, proves optimality or a lower bound, and gives its plan with
     /// the bound and how it ended. Minimizes (a capacity in the options is ignored).
     let solver : Algorithm =
-        { Name = "solver"
-          Summary = "the exact solver (solve): our exact search and CP-SAT from the best of the hint and the heuristics; proves optimality or a lower bound"
-          Run = fun options axis ->
-            let r = Solver.solveOn { options with Capacity = None } axis
-            Planned(r.Plan, defaultArg r.Peak r.Bound, Some r.Bound, Some (SolveStatus.name r.Status)) }
+        Algorithm("solver", "the exact solver (solve): our exact search and CP-SAT from the best of the hint and the heuristics; proves optimality or a lower bound",
+                  fun options axis ->
+                    let r = Solver.solveOn { options with Capacity = None } axis
+                    Planned(r.Plan, defaultArg r.Peak r.Bound, Some r.Bound, Some (SolveStatus.name r.Status)))
 
     /// Every algorithm: the planner's, then the solver.
     let all : Algorithm list = Algorithms.all @ [ solver ]

@@ -52,6 +52,62 @@ public sealed class PlannerApiTests
         Assert.Contains("above the capacity 150", PlannerApi.Describe(violation));
     }
 
+    /// <code>
+    ///  step:  0 1 2 3 4 5
+    ///  a(8)   aa . . aaaa      [0, 6), gap [1, 3) keeps nothing
+    ///  b(8)     bbbb           [1, 3): fits in a's gap, at a's offset
+    ///  c(8)   cc ccccccc       [0, 6), gap [1, 2) keeps bytes [0, 4)
+    /// </code>
+    [Fact]
+    public void GappedBuffersAreBuiltReadAndPlannedThroughTheSurface()
+    {
+        var a = PlannerApi.WithGaps(PlannerApi.Buffer("a", 0, 6, 8), [PlannerApi.Gap(1, 3)]);
+        var b = PlannerApi.Buffer("b", 1, 3, 8);
+        var c = PlannerApi.WithGaps(PlannerApi.Buffer("c", 0, 6, 8), [PlannerApi.Gap(1, 2, 0, 4)]);
+        Assert.Null(PlannerApi.GapWindow(a.Gaps[0]));
+        Assert.Equal(new Window(0, 4), PlannerApi.GapWindow(c.Gaps[0]));
+        Assert.Equal([new Piece(0, 1, 0, 8), new Piece(3, 6, 0, 8)], PlannerApi.Pieces(a));
+        Assert.Equal([new Piece(0, 1, 0, 8), new Piece(1, 2, 0, 4), new Piece(2, 6, 0, 8)], PlannerApi.Pieces(c));
+        Assert.Equal([new Piece(1, 3, 0, 8)], PlannerApi.Pieces(b));
+        var problem = PlannerApi.Problem([a, b, c]);
+        // step 1 holds b and c's kept 4 bytes; step 0 holds a and c: 16
+        Assert.Equal(16, PlannerApi.LowerBound(problem));
+        foreach (var algorithm in PlannerApi.Algorithms)
+        {
+            var planned = PlannerApi.Plan(algorithm, problem, PlannerApi.Settings(TimeSpan.FromSeconds(1), 1, CancellationToken.None));
+            Assert.Empty(PlannerApi.Violations(problem, planned.Plan).Select(PlannerApi.Describe));
+        }
+        PlannerApi.TryFindAlgorithm("best-fit", out var bestFit);
+        Assert.Equal(16, PlannerApi.Plan(bestFit, problem).Peak);
+        // a buffer in a's gap at a's offset is valid; outside the gap it is an overlap
+        Assert.Empty(PlannerApi.Violations(problem, new Plan([0, 0, 8])));
+        var wide = PlannerApi.Problem([a, PlannerApi.Buffer("b", 1, 4, 8), c]);
+        Assert.NotEmpty(PlannerApi.Violations(wide, new Plan([0, 0, 8])));
+        // the gaps round-trip through the CSV
+        Assert.True(PlannerApi.TryParseProblem("g.csv", PlannerApi.ProblemCsv(problem), out var again, out _));
+        Assert.Equal(problem.Buffers.Select(PlannerApi.Pieces).SelectMany(p => p), again.Buffers.Select(PlannerApi.Pieces).SelectMany(p => p));
+        Assert.Throws<ArgumentException>(() => PlannerApi.Gap(3, 3));
+        Assert.Throws<ArgumentException>(() => PlannerApi.Gap(1, 3, 4, 2));
+        Assert.Throws<ArgumentException>(() => PlannerApi.WithGaps(PlannerApi.Buffer("x", 2, 6, 8), [PlannerApi.Gap(1, 3)]));
+        Assert.Throws<ArgumentException>(() => PlannerApi.WithGaps(PlannerApi.Buffer("x", 0, 6, 8), [PlannerApi.Gap(1, 3), PlannerApi.Gap(2, 4)]));
+        Assert.Throws<ArgumentException>(() => PlannerApi.WithGaps(PlannerApi.Buffer("x", 0, 6, 8), [PlannerApi.Gap(1, 3, 0, 9)]));
+    }
+
+    [Fact]
+    public void APlanFilesRowsAreMatchedToTheProblemById()
+    {
+        var problem = Step();
+        PlannerApi.TryFindAlgorithm("best-fit", out var bestFit);
+        var plan = PlannerApi.Plan(bestFit, problem).Plan;
+        var reversed = PlannerApi.Problem(problem.Buffers.Reverse());
+        Assert.True(PlannerApi.TryAssign(problem, reversed, new Plan(plan.Offsets.Reverse().ToArray()), out var assigned, out var none));
+        Assert.Equal(plan.Offsets, assigned.Offsets);
+        Assert.Empty(none);
+        var missing = PlannerApi.Problem(problem.Buffers.Skip(1));
+        Assert.False(PlannerApi.TryAssign(problem, missing, new Plan(plan.Offsets.Skip(1).ToArray()), out _, out var mismatches));
+        Assert.Contains("w0", PlannerApi.Describe(Assert.Single(mismatches)));
+    }
+
     [Fact]
     public void BadBuffersAndBadFilesAreReportedNotCrashed()
     {
@@ -99,7 +155,7 @@ public sealed class PlannerApiTests
             || (t.HasElementType && IsFSharp(t.GetElementType()!))
             || (t.IsGenericType && t.GetGenericArguments().Any(IsFSharp));
         var offenders = new List<string>();
-        foreach (var type in new[] { typeof(PlannerApi), typeof(SolverApi), typeof(SolveAnswer) })
+        foreach (var type in new[] { typeof(PlannerApi), typeof(SolverApi), typeof(SolveAnswer), typeof(Algorithm) })
         {
             if (type.Name.EndsWith("Module")) offenders.Add(type.Name);
             foreach (var m in type.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly))

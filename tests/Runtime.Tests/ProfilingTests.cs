@@ -63,12 +63,12 @@ public sealed class TraceShapeTests
         var trace = Profiler.DryRun("cnn", 3).Trace;
         var csv = PlannerApi.TraceCsv(trace.Problem, trace.Tags);
         Assert.StartsWith("id,lower,upper,size,alignment,tag\n", csv);
-        var parsed = Csv.parseProblem("trace.csv", csv);
-        Assert.True(parsed.IsOk, parsed.IsOk ? "" : parsed.ErrorValue.Message);
-        Assert.Equal(trace.Problem.Buffers, parsed.ResultValue.Buffers);
-        var plan = BestFit.plan(trace.Problem);
-        Assert.True(Validate.isValid(trace.Problem, plan));
-        Assert.True(PlanModule.peak(trace.Problem, plan) >= Bounds.lowerBound(trace.Problem));
+        Assert.True(PlannerApi.TryParseProblem("trace.csv", csv, out var parsed, out var error), error?.Message);
+        Assert.Equal(trace.Problem.Buffers, parsed.Buffers);
+        PlannerApi.TryFindAlgorithm("best-fit", out var bestFit);
+        var plan = PlannerApi.Plan(bestFit, trace.Problem).Plan;
+        Assert.Empty(PlannerApi.Violations(trace.Problem, plan));
+        Assert.True(PlannerApi.Peak(trace.Problem, plan) >= PlannerApi.LowerBound(trace.Problem));
     }
 }
 

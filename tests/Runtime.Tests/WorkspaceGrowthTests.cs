@@ -1,4 +1,3 @@
-using Microsoft.FSharp.Core;
 using Pgmo.Inference;
 using Pgmo.Kernels;
 using Pgmo.Memory;
@@ -11,7 +10,7 @@ namespace Pgmo.Tests;
 public sealed class PlanSlackTests
 {
     static Pgmo.Planner.Buffer B(string id, long start, long end, long size) =>
-        new(id, new Lifetime(start, end), size, 256, Array.Empty<Gap>(), FSharpOption<long>.None, FSharpOption<long>.None);
+        PlannerApi.Buffer(id, start, end, size, alignment: 256);
 
     /// <code>
     ///  1024 ┤ peak     ┌─────┐

@@ -1,6 +1,5 @@
 using Spectre.Console;
 using System.CommandLine;
-using Microsoft.FSharp.Core;
 using Pgmo.Planner;
 
 namespace Pgmo.Cli;
@@ -28,24 +27,22 @@ public static class CheckCommand
     {
         var problem = Inputs.ReadProblem(problemPath);
         var (planned, offsets) = Inputs.ReadPlan(planPath);
-        FSharpOption<long>? capacity = capacityText is null ? null : FSharpOption<long>.Some(Inputs.ParseBytes(capacityText, "--capacity"));
-        var assigned = Validate.assign(problem, planned, offsets);
-        if (!assigned.IsOk)
+        long? capacity = capacityText is null ? null : Inputs.ParseBytes(capacityText, "--capacity");
+        if (!PlannerApi.TryAssign(problem, planned, offsets, out var plan, out var mismatches))
         {
-            var problems = assigned.ErrorValue.Select(ViolationModule.describe).ToList();
+            var problems = mismatches.Select(PlannerApi.Describe).ToList();
             throw new UsageException($"{planPath}: the plan's rows do not match {problemPath}: " +
                 string.Join("; ", problems.Take(ShownViolations)) + (problems.Count > ShownViolations ? $"; and {problems.Count - ShownViolations} more" : ""));
         }
-        var plan = assigned.ResultValue;
-        var violations = Validate.plan(problem, capacity, plan).Select(ViolationModule.describe).ToList();
-        var peak = PlanModule.peak(problem, plan);
-        var lowerBound = Bounds.lowerBound(problem);
+        var violations = PlannerApi.Violations(problem, plan, capacity).Select(PlannerApi.Describe).ToList();
+        var peak = PlannerApi.Peak(problem, plan);
+        var lowerBound = PlannerApi.LowerBound(problem);
         var valid = violations.Count == 0;
         if (valid)
             Console.WriteLine($"valid: {problem.Buffers.Length} buffers, peak {peak} ({Output.Bytes(peak)}), lower bound {lowerBound}, ratio {Ratio(peak, lowerBound):0.0000}");
         else
         {
-            Console.WriteLine($"INVALID: {violations.Count}{(violations.Count >= Validate.MaxOverlapsListed ? "+" : "")} violation(s)");
+            Console.WriteLine($"INVALID: {violations.Count}{(violations.Count >= PlannerApi.MaxOverlapsListed ? "+" : "")} violation(s)");
             foreach (var v in violations.Take(ShownViolations)) Console.WriteLine($"  {v}");
             if (violations.Count > ShownViolations) Console.WriteLine($"  ... and {violations.Count - ShownViolations} more");
         }

@@ -111,7 +111,7 @@ public static class ImportCommand
             catch (System.Text.DecoderFallbackException) { throw new UsageException($"{path}: not UTF-8 text, so not an allocation log (a snapshot? use --format snapshot)"); }
             ok = PlannerApi.TryImportLog(path, text, iteration, alignment, out imported, out error);
         }
-        return ok ? (imported, snapshot) : throw new UsageException(Inputs.Describe(error));
+        return ok ? (imported, snapshot) : throw new UsageException(PlannerApi.Describe(error));
     }
 
     static int Run(string path, Format format, int? device, int? iteration, long alignment, string outFile, string? svg, bool json)

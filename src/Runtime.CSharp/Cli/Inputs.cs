@@ -14,22 +14,18 @@ public static class Inputs
         catch (UnauthorizedAccessException e) { throw new UsageException($"{path}: cannot read: {e.Message}"); }
     }
 
-    /// <summary>"file:line: message", or "file: message" when the error concerns the whole file.</summary>
-    public static string Describe(InputError e) =>
-        e.Line > 0 ? $"{e.File}:{e.Line}: {e.Message}" : $"{e.File}: {e.Message}";
-
     /// <summary>The problem in a CSV file (minimalloc format).</summary>
     public static Problem ReadProblem(string path)
     {
         var result = Csv.parseProblem(path, ReadText(path));
-        return result.IsOk ? result.ResultValue : throw new UsageException(Describe(result.ErrorValue));
+        return result.IsOk ? result.ResultValue : throw new UsageException(PlannerApi.Describe(result.ErrorValue));
     }
 
     /// <summary>The rows of a plan CSV file: the buffers it names and their offsets.</summary>
     public static (Problem Buffers, Plan Offsets) ReadPlan(string path)
     {
         var result = Csv.parsePlan(path, ReadText(path));
-        if (!result.IsOk) throw new UsageException(Describe(result.ErrorValue));
+        if (!result.IsOk) throw new UsageException(PlannerApi.Describe(result.ErrorValue));
         return (result.ResultValue.Item1, result.ResultValue.Item2);
     }
 

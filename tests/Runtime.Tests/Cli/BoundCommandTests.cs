@@ -4,17 +4,12 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class BoundCommandTests : IDisposable
 {
-    readonly string dir = Directory.CreateTempSubdirectory("pgmo-bound-").FullName;
+    readonly TempFolder dir = new("pgmo-bound-");
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public void Dispose() => dir.Dispose();
 
     /// <summary>Max load 12, optimum 13: a at 0 puts b (even offset) at 8; b at 0 puts a at 6.</summary>
-    string Aligned()
-    {
-        var path = Path.Combine(dir, "aligned.csv");
-        File.WriteAllText(path, "id,lower,upper,size,alignment\na,0,2,7,2\nb,1,2,5,2\n");
-        return path;
-    }
+    string Aligned() => dir.Write("aligned.csv", "id,lower,upper,size,alignment\na,0,2,7,2\nb,1,2,5,2\n");
 
     [Fact]
     public void BoundRisesAboveTheMaxLoadAndItsWitnessIsInfeasible()

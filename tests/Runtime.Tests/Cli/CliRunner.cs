@@ -26,6 +26,17 @@ public static class CliRunner
         }
     }
 
+    /// <summary>Runs `pgmo` and asserts that it exits 0 (its stderr the message).</summary>
+    public static Result Success(params string[] args)
+    {
+        var r = Run(args);
+        Assert.True(r.ExitCode == 0, r.Err);
+        return r;
+    }
+
+    /// <summary>Runs `pgmo`, asserts that it exits 0 and returns the JSON object on the last line of stdout.</summary>
+    public static JsonElement Json(params string[] args) => Success(args).Json;
+
     /// <summary>The repository root: the folder above the test assembly that holds Hybrid.sln, else the one above the
     /// working directory (the test assembly runs from an unpacked bundle on a GPU machine, see scripts/gpu-check.sh).</summary>
     public static string RepositoryRoot() =>

@@ -7,16 +7,9 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class ImportCommandTests : IDisposable
 {
-    readonly string dir = Directory.CreateTempSubdirectory("pgmo-import-").FullName;
+    readonly TempFolder dir = new("pgmo-import-");
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
-    string Write(string name, string text)
-    {
-        var path = Path.Combine(dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    public void Dispose() => dir.Dispose();
 
     string WriteBytes(string name, byte[] bytes)
     {
@@ -87,7 +80,7 @@ public sealed class ImportCommandTests : IDisposable
     [MemberData(nameof(BadLogs))]
     public void ABadLogExitsTwoNamingTheLineAndWritesNothing(string text, string line, string message)
     {
-        var log = Write("bad.log", text);
+        var log = dir.Write("bad.log", text);
         var problem = Path.Combine(dir, "p.csv");
         var svg = Path.Combine(dir, "p.svg");
         var r = CliRunner.Run("import", log, "--out", problem, "--svg", svg);

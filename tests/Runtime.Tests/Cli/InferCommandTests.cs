@@ -20,8 +20,7 @@ public sealed class InferCommandTests
     public void EveryNetworkRunsUnderEveryComparedAllocator(string model, string? imageSize)
     {
         string[] size = imageSize is null ? [] : ["--image-size", imageSize];
-        var r = CliRunner.Run(["infer", "--model", model, .. size, "--batch", "2", "--steps", "1", "--accelerator", "cpu", "--compare-allocators", "--json"]);
-        Assert.True(r.ExitCode == 0, r.Err);
+        var r = CliRunner.Success(["infer", "--model", model, .. size, "--batch", "2", "--steps", "1", "--accelerator", "cpu", "--compare-allocators", "--json"]);
         var j = r.Json;
         Assert.Equal(model, j.GetProperty("model").GetString());
         Assert.Equal("planned", j.GetProperty("allocator").GetString());          // the default
@@ -44,9 +43,8 @@ public sealed class InferCommandTests
     [Fact]
     public void BatchMaxFindsEachAllocatorsLargestBatchWithinTheLimit()
     {
-        var r = CliRunner.Run("infer", "--model", "cnn", "--batch", "max", "--memory-limit", "512KiB", "--steps", "1", "--accelerator", "cpu",
+        var r = CliRunner.Success("infer", "--model", "cnn", "--batch", "max", "--memory-limit", "512KiB", "--steps", "1", "--accelerator", "cpu",
             "--compare-allocators", "--json");
-        Assert.True(r.ExitCode == 0, r.Err);
         var j = r.Json;
         var max = j.GetProperty("maxBatch");
         int planned = max.GetProperty("planned").GetInt32(), pool = max.GetProperty("pool").GetInt32();
@@ -67,8 +65,7 @@ public sealed class InferCommandTests
         var path = Path.Combine(Path.GetTempPath(), $"pgmo-infer-trace-{Guid.NewGuid():N}.csv");
         try
         {
-            var r = CliRunner.Run("infer", "--model", "lenet", "--batch", "5", "--steps", "1", "--accelerator", "cpu", "--trace", path, "--json");
-            Assert.True(r.ExitCode == 0, r.Err);
+            var r = CliRunner.Success("infer", "--model", "lenet", "--batch", "5", "--steps", "1", "--accelerator", "cpu", "--trace", path, "--json");
             var dry = Pgmo.Training.Session.DryRunTrace(new Pgmo.Inference.InferOptions { Model = "lenet", Batch = 5 });
             Assert.Equal(PlannerApi.TraceCsv(dry.Problem, dry.Tags), File.ReadAllText(path));
             Assert.Equal(Bounds.lowerBound(dry.Problem), r.Json.GetProperty("lowerBoundBytes").GetInt64());
@@ -102,10 +99,8 @@ public sealed class InferCommandTests
     [Fact]
     public void CompareWorkspacesRunsTheFixedBoundAndAutoAtTheSamePeak()
     {
-        var r = CliRunner.Run("infer", "--model", "cnn", "--batch", "16", "--steps", "2", "--accelerator", "cpu", "--conv-workspace", "auto",
+        var j = CliRunner.Json("infer", "--model", "cnn", "--batch", "16", "--steps", "2", "--accelerator", "cpu", "--conv-workspace", "auto",
             "--compare-workspaces", "--json");
-        Assert.True(r.ExitCode == 0, r.Err);
-        var j = r.Json;
         Assert.True(j.GetProperty("convWorkspaceAuto").GetBoolean());
         Assert.Equal("best-fit, workspaces grown", j.GetProperty("planner").GetString());
         Assert.Equal(3, j.GetProperty("replayedIterations").GetInt32());
@@ -121,9 +116,7 @@ public sealed class InferCommandTests
     [Fact]
     public void OpTimesCoverTheTimedBatchesForwardOnly()
     {
-        var r = CliRunner.Run("infer", "--model", "resnet", "--batch", "8", "--steps", "3", "--accelerator", "cpu", "--op-times", "--tf32", "--json");
-        Assert.True(r.ExitCode == 0, r.Err);
-        var j = r.Json;
+        var j = CliRunner.Json("infer", "--model", "resnet", "--batch", "8", "--steps", "3", "--accelerator", "cpu", "--op-times", "--tf32", "--json");
         Assert.False(j.GetProperty("tf32").GetBoolean());                           // no effect on the CPU
         var times = j.GetProperty("opTimes");
         Assert.Equal(3, times.GetProperty("steps").GetInt32());

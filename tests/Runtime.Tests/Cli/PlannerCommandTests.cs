@@ -4,16 +4,9 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class PlannerCommandTests : IDisposable
 {
-    readonly string dir = Directory.CreateTempSubdirectory("pgmo-cli-").FullName;
+    readonly TempFolder dir = new("pgmo-cli-");
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
-    string Write(string name, string text)
-    {
-        var path = Path.Combine(dir, name);
-        File.WriteAllText(path, text);
-        return path;
-    }
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public void PlanWritesAValidPlanThatCheckAccepts()
@@ -54,8 +47,8 @@ public sealed class PlannerCommandTests : IDisposable
     [Fact]
     public void CheckReportsOverlapsAndExitsOne()
     {
-        var problem = Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
-        var plan = Write("q.csv", "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,2\n");
+        var problem = dir.Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
+        var plan = dir.Write("q.csv", "id,lower,upper,size,offset\na,0,2,4,0\nb,1,3,4,2\n");
         var r = CliRunner.Run("check", problem, plan, "--json");
         Assert.Equal(1, r.ExitCode);
         Assert.False(r.Json.GetProperty("valid").GetBoolean());
@@ -86,7 +79,7 @@ public sealed class PlannerCommandTests : IDisposable
     [MemberData(nameof(BadProblems))]
     public void BadProblemExitsTwoNamingFileAndLineAndWritesNothing(string text, string message)
     {
-        var problem = Write("bad.csv", text);
+        var problem = dir.Write("bad.csv", text);
         var outFile = Path.Combine(dir, "out.csv");
         var r = CliRunner.Run("plan", problem, "--out", outFile);
         Assert.Equal(2, r.ExitCode);
@@ -108,7 +101,7 @@ public sealed class PlannerCommandTests : IDisposable
         Assert.Equal("id,lower,upper,size,hint,gaps,offset", rows[0]);
         Assert.Equal("c,0,10,4,-1,2-8@0:2,8", rows[3]);                // pinned c stays at 8, its gap kept
         Assert.Equal(0, CliRunner.Run("check", problem, plan, "--capacity", "12").ExitCode);
-        var moved = Write("moved.csv", "id,lower,upper,size,offset\na,0,10,8,0\nb,3,7,8,0\nc,0,10,4,12\nd,2,8,2,10\n");
+        var moved = dir.Write("moved.csv", "id,lower,upper,size,offset\na,0,10,8,0\nb,3,7,8,0\nc,0,10,4,12\nd,2,8,2,10\n");
         var check = CliRunner.Run("check", problem, moved, "--json");
         Assert.Equal(1, check.ExitCode);
         Assert.Contains("buffer c is pinned at offset 8 but the plan puts it at 12", check.Out);
@@ -122,8 +115,8 @@ public sealed class PlannerCommandTests : IDisposable
     [Fact]
     public void PlanWhoseIdsDoNotMatchExitsTwo()
     {
-        var problem = Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
-        var plan = Write("q.csv", "id,lower,upper,size,offset\na,0,2,4,0\nc,1,3,4,4\n");
+        var problem = dir.Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
+        var plan = dir.Write("q.csv", "id,lower,upper,size,offset\na,0,2,4,0\nc,1,3,4,4\n");
         var r = CliRunner.Run("check", problem, plan);
         Assert.Equal(2, r.ExitCode);
         Assert.Contains("buffer b has no offset", r.Err);
@@ -142,7 +135,7 @@ public sealed class PlannerCommandTests : IDisposable
     [InlineData("--nodes", "0", "--nodes must be at least 1")]
     public void BadOptionsOnARealProblemExitTwoNamingTheOption(string option, string value, string message)
     {
-        var problem = Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
+        var problem = dir.Write("p.csv", "id,lower,upper,size\na,0,2,4\nb,1,3,4\n");
         Assert.Equal(0, CliRunner.Run("plan", problem).ExitCode);   // the file itself is fine
         var r = CliRunner.Run("plan", option, value, problem);
         Assert.Equal(2, r.ExitCode);

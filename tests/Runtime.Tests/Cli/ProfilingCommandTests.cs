@@ -7,9 +7,9 @@ namespace Pgmo.Tests.Cli;
 [Collection("Console")]
 public sealed class ProfilingCommandTests : IDisposable
 {
-    readonly string dir = Directory.CreateTempSubdirectory("pgmo-profile-").FullName;
+    readonly TempFolder dir = new("pgmo-profile-");
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    public void Dispose() => dir.Dispose();
 
     [Fact]
     public void ProfileDryRunWritesATraceThePlannerReads()
@@ -67,8 +67,7 @@ public sealed class ProfilingCommandTests : IDisposable
     public void ProfileRealRunOfAPaperNetworkMatchesItsDryRun()
     {
         var (real, dry) = (Path.Combine(dir, "real.csv"), Path.Combine(dir, "dry.csv"));
-        var r = CliRunner.Run("profile", "--model", "googlenet", "--batch", "1", "--image-size", "16", "--out", real, "--json");
-        Assert.True(r.ExitCode == 0, r.Err);
+        var r = CliRunner.Success("profile", "--model", "googlenet", "--batch", "1", "--image-size", "16", "--out", real, "--json");
         Assert.Equal(16, r.Json.GetProperty("imageSize").GetInt32());
         Assert.False(r.Json.GetProperty("dryRun").GetBoolean());
         Assert.Equal(0, CliRunner.Run("profile", "--model", "googlenet", "--batch", "1", "--image-size", "16", "--dry-run", "--out", dry).ExitCode);
