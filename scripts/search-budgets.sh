@@ -12,7 +12,7 @@
 # The full run takes about 15 minutes (3 x 21 s of budgets per instance, 11 instances). Run it on a quiet machine.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-. "$ROOT/scripts/doc-section.sh"
+. "$ROOT/scripts/measurement.sh"
 INSTANCES=${1:-ABCDEFGHIJK}
 BUDGETS=${2:-1 2 3 5 10}
 RUNS=${3:-3}
@@ -22,15 +22,12 @@ command -v jq >/dev/null || die "jq not found (it reads pgmo's JSON line)"
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
 for t in $BUDGETS; do [[ "$t" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "budgets are seconds, got '$t'"; done
 
-dotnet build -c Release "$ROOT/src/Runtime.CSharp" -v q -nologo >&2
-PGMO_DLL="$ROOT/src/Runtime.CSharp/bin/Release/net10.0/pgmo.dll"
-pgmo() { dotnet "$PGMO_DLL" "$@"; }
+build_pgmo "$ROOT"
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-load_before=$(uptime | sed 's/.*load average: //')
+load_before=$(load_average)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
-commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 # one line per run: instance budget run peak lowerBound millis
 : > "$TMP/runs"
 for x in $(echo "$INSTANCES" | grep -o .); do
@@ -46,15 +43,15 @@ for x in $(echo "$INSTANCES" | grep -o .); do
         done
     done
 done
-load_after=$(uptime | sed 's/.*load average: //')
+load_after=$(load_average)
 
 {
     echo "## search against its budget (\`scripts/search-budgets.sh\`)"
     echo
     echo "\`pgmo plan datasets/minimalloc/X.1048576.csv --algorithm search --time-limit T --json\`, $RUNS runs per cell one"
     echo "after the other: each run's peak / lower bound, then the longest planning time of the $RUNS (JSON millis, process"
-    echo "start excluded). Machine: $(uname -n), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)); commit $commit;"
-    echo "$started; load average (1, 5, 15 min) $load_before before, $load_after after."
+    echo "start excluded). $(machine_line "$ROOT"); $started; load average (1, 5, 15 min) $load_before before,"
+    echo "$load_after after."
     echo
     header="| instance |"; rule="|---|"
     for t in $BUDGETS; do header="$header $t s |"; rule="$rule---|"; done
