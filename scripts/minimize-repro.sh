@@ -46,7 +46,7 @@ load_after=$(load_average)
 {
     echo "## Minimization, reproduced (\`scripts/minimize-repro.sh\`)"
     echo
-    echo "\`pgmo solve datasets/minimalloc/X.1048576.csv --time-limit $LIMIT --out PLAN.csv\`, $RUNS runs each one after the"
+    echo "\`pgmo solve datasets/minimalloc/X.1048576.csv --time-limit $LIMIT --out PLAN.csv\`, $RUNS run(s) each, one after the"
     echo "other, every plan valid by \`pgmo check\` unless marked. $(machine_line "$ROOT"); $started; load average"
     echo "(1, 5, 15 min) $load_before before, $load_after after."
     echo

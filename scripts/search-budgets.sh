@@ -48,7 +48,7 @@ load_after=$(load_average)
 {
     echo "## search against its budget (\`scripts/search-budgets.sh\`)"
     echo
-    echo "\`pgmo plan datasets/minimalloc/X.1048576.csv --algorithm search --time-limit T --json\`, $RUNS runs per cell one"
+    echo "\`pgmo plan datasets/minimalloc/X.1048576.csv --algorithm search --time-limit T --json\`, runs per cell: $RUNS, one"
     echo "after the other: each run's peak / lower bound, then the longest planning time of the $RUNS (JSON millis, process"
     echo "start excluded). $(machine_line "$ROOT"); $started; load average (1, 5, 15 min) $load_before before,"
     echo "$load_after after."
