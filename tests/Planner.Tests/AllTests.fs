@@ -27,4 +27,5 @@ let all =
         NetworkTracePoolTests.tests
         NetworkTracePlacementTests.tests
         ImportTests.tests
+        TradeoffsTests.tests
     ]

@@ -26,6 +26,10 @@ internal sealed class RequestLog(IDeviceAllocator inner) : IDeviceAllocator
     public bool IsVirtual => inner.IsVirtual;
     public DeviceBlock Allocate(long bytes, string tag) { Requests.Add((bytes, tag)); return inner.Allocate(bytes, tag); }
     public void Free(DeviceBlock block) => inner.Free(block);
+    public void Away(DeviceBlock block) => inner.Away(block);
+    public void Back(DeviceBlock block) => inner.Back(block);
+    public int TraceBuffer(DeviceBlock block) => inner.TraceBuffer(block);
+    public int TraceStep => inner.TraceStep;
     public long InUseBytes => inner.InUseBytes;
     public long PeakInUseBytes => inner.PeakInUseBytes;
     public long ReservedBytes => inner.ReservedBytes;

@@ -35,9 +35,10 @@ public static class TrainCommand
         var opTimes = new Option<bool>("--op-times") { Description = OpTimesReport.Description };
         var tf32 = new Option<bool>("--tf32") { Description = Tf32Description };
         var json = new Option<bool>("--json") { Description = "also print the figures as one JSON object on the last line of standard output" };
+        var trade = new Option<string>("--trade") { Description = TradeDescription, HelpName = "none|offload|recompute|both", DefaultValueFactory = _ => "none" };
         var command = new Command("train", "Train a network on the bundled 8x8 digits (seeded stratified 80/20 split) or on seeded synthetic data and report final loss, test accuracy, step time and the allocator's peak.")
         {
-            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, timeLimit, plannerDebug, trace, compare, compareWorkspaces, accelerator, seed, lr, opTimes, tf32, json,
+            model, data, imageSize, batch, steps, allocator, memoryLimit, planFrom, convWorkspace, planner, timeLimit, plannerDebug, trace, compare, compareWorkspaces, accelerator, seed, lr, opTimes, tf32, trade, json,
         };
         command.SetAction(r =>
         {
@@ -56,7 +57,15 @@ public static class TrainCommand
                 },
             };
             var (workspace, grow) = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace), options.Allocator, options.Planned.PlanFrom);
-            options = options with { ConvWorkspaceBytes = workspace, GrowConvWorkspaces = grow };
+            options = options with { ConvWorkspaceBytes = workspace, GrowConvWorkspaces = grow, Trade = ParseTrade(r.GetValue(trade)!) };
+            if (options.Trade != TradeChoice.None)
+            {
+                if (options.Allocator != AllocatorKind.Planned || options.Planned.PlanFrom != PlanSource.DryRun)
+                    throw new UsageException("--trade plans trade-offs with the layout: it needs --allocator planned and --plan-from dry-run");
+                if (grow) throw new UsageException("--trade and --conv-workspace auto cannot be combined yet");
+                if (r.GetValue(compare) || r.GetValue(compareWorkspaces)) throw new UsageException("--trade cannot be combined with --compare-allocators or --compare-workspaces yet");
+                if (options.Trade == TradeChoice.Both) Console.Error.WriteLine("  --trade both: the runtime does not recompute yet; planning offload only");
+            }
             var source = ModelOptions.Data(info, r.GetValue(data));
             // the planned allocator's options mean nothing to the others: said, not silently ignored
             if (options.Allocator != AllocatorKind.Planned)
@@ -73,6 +82,23 @@ public static class TrainCommand
         });
         return command;
     }
+
+    /// <summary>The help text of <c>--trade</c>.</summary>
+    public const string TradeDescription =
+        "with --allocator planned and --memory-limit: before the first step, choose buffers saved for backward to offload to host memory " +
+        "between their last forward and first backward use, so that the gap-aware plan fits the limit at the least modelled copy time " +
+        "(2 x bytes / 5 GB/s each, not overlapped). none (default) or offload; both plans offload only (the runtime does not recompute yet); " +
+        "recompute is refused with exit code 2";
+
+    /// <summary>The value of <c>--trade</c>; recompute is refused (exit 2): the runtime does not recompute yet.</summary>
+    public static TradeChoice ParseTrade(string text) => text switch
+    {
+        "none" => TradeChoice.None,
+        "offload" => TradeChoice.Offload,
+        "both" => TradeChoice.Both,
+        "recompute" => throw new UsageException("--trade recompute: the runtime does not recompute yet (the planner models it); use --trade offload, or both (which plans offload only)"),
+        _ => throw new UsageException($"--trade: expected none, offload, recompute or both, got '{text}'"),
+    };
 
     /// <summary>The help text of <c>--tf32</c> (train and infer).</summary>
     public const string Tf32Description =
@@ -201,6 +227,17 @@ public static class TrainCommand
             table.AddRow("reduction against torch-pool", $"{plan.TorchReductionPercent:0.0} %");
             table.AddRow("reduction against torch-expandable", $"{plan.TorchExpandableReductionPercent:0.0} %");
         }
+        var trades = trainer.Trades;
+        if (trades is not null)
+        {
+            var t = trades.Result;
+            table.AddRow("trade-offs (--trade)", $"offload {t.Choices.Length} of {trades.Candidates} saved buffers{(t.Fits ? "" : ", and the plan still does not fit")}");
+            table.AddRow("offloaded per step (measured)", $"{trainer.Tape.Offloaded} buffers, {Output.Bytes(trainer.Tape.OffloadedBytes)} each way");
+            table.AddRow("plan peak without trade-offs", Output.Bytes(t.PeakWithout));
+            table.AddRow("bytes saved at the peak", Output.Bytes(t.PeakWithout - t.Peak));
+            table.AddRow("modelled extra time per step", $"{t.ExtraUs / 1000:0.000} ms (copies at {TradePlanning.DefaultBandwidthBytesPerUs / 1000:0} GB/s, not overlapped)");
+            if (trades.Note is { } note) table.AddRow("note", note);
+        }
         Console.Out.Flush();
         Output.Out.Write(table);
         if (times is not null) Output.Out.Write(OpTimesReport.Table(times, $"op times of {result.Model}, batch {batch}"));
@@ -228,6 +265,16 @@ public static class TrainCommand
                 convWorkspaceBytes = options.ConvWorkspaceBytes, convWorkspaceAuto = options.GrowConvWorkspaces,
                 workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, stepMillis = w.Step.MedianMillis, stepSpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),
                 tf32 = device.Kernels!.Tf32Active,
+                trade = options.Trade.ToString().ToLowerInvariant(),
+                trades = trades is null ? null : new
+                {
+                    planned = "offload", note = trades.Note, candidates = trades.Candidates, fits = trades.Result.Fits,
+                    planPeakWithoutBytes = trades.Result.PeakWithout, planPeakBytes = trades.Result.Peak, bytesSaved = trades.Result.PeakWithout - trades.Result.Peak,
+                    modelledExtraMillis = trades.Result.ExtraUs / 1000, bandwidthBytesPerUs = options.TradeBandwidthBytesPerUs,
+                    offloadedPerStep = trainer.Tape.Offloaded, offloadedBytesPerStep = trainer.Tape.OffloadedBytes,
+                    chosen = trades.Result.Choices.Select(c => new { buffer = c.Item1.Buffer, tag = trades.Trace.Tags[c.Item1.Buffer], trade = c.Item2.IsOffload ? "offload" : "recompute",
+                                                                     bytes = trades.Trace.Problem.Buffers[c.Item1.Buffer].Size, awayStep = c.Item1.Idle.Start, backStep = c.Item1.Idle.End }),
+                },
                 opTimes = times is null ? null : OpTimesReport.Json(times),
             });
         return 0;

@@ -78,7 +78,11 @@ public sealed class Arena : IDisposable
         block.MoveTo(buffer, Segment, offset, length);
     }
 
-    /// <summary>Forgets block <paramref name="id"/>'s range (freed, or about to move).</summary>
+    /// <summary>Live block <paramref name="block"/>, whose range was forgotten while it was away, holds its range again;
+    /// in debug mode an overlap with a live block throws.</summary>
+    public void Reinstate(DeviceBlock block) => Track(block.Id, block.Offset, block.Length, block.Tag);
+
+    /// <summary>Forgets block <paramref name="id"/>'s range (freed, away, or about to move).</summary>
     public void Remove(long id) => live.Remove(id);
 
     /// <summary>Debug mode: throws, before anything moves, when the new places overlap each other or a live block that stays.</summary>

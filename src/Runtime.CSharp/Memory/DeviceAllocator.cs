@@ -85,9 +85,44 @@ public abstract class DeviceAllocator : IDeviceAllocator, IIterationAllocator
         if (block.Freed || !live.Remove(block.Id)) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) freed twice or not from this allocator");
         Recorder?.Free(block.Id);
         block.Freed = true;
-        InUseBytes -= block.Length;
+        if (!block.IsAway) InUseBytes -= block.Length;
+        block.IsAway = false;
         Release(block);
     }
+
+    public void Away(DeviceBlock block)
+    {
+        if (block.Freed || !live.ContainsKey(block.Id)) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) cannot go away: it is not live in this allocator");
+        if (block.IsAway) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) is away already");
+        Recorder?.Mark(block.Id, back: false);
+        Vacate(block);
+        block.IsAway = true;
+        InUseBytes -= block.Length;
+    }
+
+    public void Back(DeviceBlock block)
+    {
+        if (block.Freed || !live.ContainsKey(block.Id)) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) cannot come back: it is not live in this allocator");
+        if (!block.IsAway) throw new InvalidOperationException($"block {block.Id} ({block.Tag}) is not away");
+        Recorder?.Mark(block.Id, back: true);
+        Reoccupy(block);
+        block.IsAway = false;
+        InUseBytes += block.Length;
+        PeakInUseBytes = Math.Max(PeakInUseBytes, InUseBytes);
+        PeakReservedBytes = Math.Max(PeakReservedBytes, ReservedBytes);
+    }
+
+    public int TraceBuffer(DeviceBlock block) => Recorder?.BufferOf(block.Id) ?? -1;
+
+    public int TraceStep => Recorder is { InIteration: true } r ? r.Events.Count : -1;
+
+    /// <summary>Block <paramref name="block"/> goes away (<see cref="Away"/>, after the recorder marked it): an allocator that can use its place
+    /// meanwhile takes it back here; the default keeps its bytes.</summary>
+    protected virtual void Vacate(DeviceBlock block) { }
+
+    /// <summary>Block <paramref name="block"/> comes back (<see cref="Back"/>, after the recorder marked it): an
+    /// allocator that used its place finds it room here (it may move the block); the default has kept its bytes.</summary>
+    protected virtual void Reoccupy(DeviceBlock block) { }
 
     /// <summary>Accounts for a live block whose length changed (it moved to a place of another rounding).</summary>
     protected void AdjustInUse(long delta)

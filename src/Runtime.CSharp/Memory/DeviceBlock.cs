@@ -27,6 +27,9 @@ public sealed class DeviceBlock
     public int SegmentIndex { get; private set; }
     /// <summary>True once the block has been given back.</summary>
     public bool Freed { get; internal set; }
+    /// <summary>True while the block is away (<see cref="IDeviceAllocator.Away"/>): its bytes are on the host or dropped
+    /// for recomputation, and its place may hold other blocks, so reading it is an error until it is back.</summary>
+    public bool IsAway { get; internal set; }
     /// <summary>True when the block's bytes are gone: its allocator gave its place back to move it, and then found no
     /// place for it (out of device memory). A lost block can only be freed.</summary>
     public bool Lost { get; private set; }
@@ -51,6 +54,7 @@ public sealed class DeviceBlock
         if (Lost) throw new InvalidOperationException($"block {Id} ({Tag}) lost its bytes: its allocator ran out of device memory while moving it");
         if (Segment is null) throw new InvalidOperationException($"block {Id} ({Tag}) is virtual: shapes-only mode has no device memory");
         if (Freed) throw new InvalidOperationException($"block {Id} ({Tag}) was used after it was freed");
+        if (IsAway) throw new InvalidOperationException($"block {Id} ({Tag}) was used while away (offloaded or dropped for recomputation), before it was back");
         long size = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         if (Offset % size != 0) throw new InvalidOperationException($"block {Id} ({Tag}): offset {Offset} is not aligned to {size} bytes");
         if (elements * size > Length) throw new InvalidOperationException($"block {Id} ({Tag}): {elements} elements of {size} B exceed its {Length} B");

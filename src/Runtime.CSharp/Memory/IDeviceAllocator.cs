@@ -19,7 +19,22 @@ public interface IDeviceAllocator : IDisposable
     DeviceBlock Allocate(long bytes, string tag);
     /// <summary>Gives a block back; freeing twice is an error.</summary>
     void Free(DeviceBlock block);
-    /// <summary>Bytes of live blocks (as requested, rounded to the allocator's alignment).</summary>
+    /// <summary>
+    /// Live block <paramref name="block"/> goes away until <see cref="Back"/>: its bytes were copied to the host or
+    /// will be recomputed, and reading it throws meanwhile. The planned allocator lets other buffers of its plan use
+    /// the place (the buffer's gap); the pools keep the bytes reserved. In an iteration, the recorder marks it.
+    /// </summary>
+    void Away(DeviceBlock block);
+    /// <summary>Block <paramref name="block"/>, away, comes back: at its planned offset while the plan replays, else
+    /// wherever the allocator puts it (its place may change; its bytes are the caller's to restore).</summary>
+    void Back(DeviceBlock block);
+    /// <summary>The buffer index of live block <paramref name="block"/> in the trace of the iteration in progress, or
+    /// -1 (not recording, outside an iteration, or not a block of it).</summary>
+    int TraceBuffer(DeviceBlock block);
+    /// <summary>Events recorded so far in the iteration in progress (the step the next event will take), or -1 when not
+    /// recording or outside an iteration.</summary>
+    int TraceStep { get; }
+    /// <summary>Bytes of live blocks that are not away (as requested, rounded to the allocator's alignment).</summary>
     long InUseBytes { get; }
     /// <summary>Maximum of <see cref="InUseBytes"/> so far.</summary>
     long PeakInUseBytes { get; }

@@ -5,15 +5,18 @@ namespace Pgmo.Memory;
 /// <summary>
 /// Records the memory trace of one training iteration as the allocator sees it: <see cref="Begin"/> takes the blocks
 /// live when the iteration starts (its persistent buffers), every allocation and free in between is one event step,
-/// and <see cref="Trace"/> gives the <see cref="IterationTrace"/>. Requests outside an iteration are not recorded.
+/// and <see cref="Trace"/> gives the <see cref="IterationTrace"/>. A block that goes away (offloaded or dropped for
+/// recomputation) and comes back leaves two marks, which take no step: its buffer has a gap between them. Requests
+/// outside an iteration are not recorded.
 /// The one implementation of the trace's semantics, used by every allocator that records and by the planned allocator.
 /// </summary>
 public sealed class IterationRecorder
 {
     private readonly List<MemoryEvent> events = new();
+    private readonly List<TraceMark> marks = new();
     private readonly List<DeviceBlock> persistent = new();
     private readonly Dictionary<long, int> bufferOf = new();
-    private readonly List<(int Start, int End, long Size, string Tag)> transient = new();
+    private readonly List<string> transient = new();   // the tags of the iteration's allocations, in order
     private IterationTrace? trace;
     private int ended;
 
@@ -21,6 +24,8 @@ public sealed class IterationRecorder
     public bool InIteration { get; private set; }
     /// <summary>The events of the iteration so far (see <see cref="IterationTrace.Events"/>).</summary>
     public IReadOnlyList<MemoryEvent> Events => events;
+    /// <summary>The away and back marks of the iteration so far (see <see cref="IterationTrace.Marks"/>).</summary>
+    public IReadOnlyList<TraceMark> Marks => marks;
     /// <summary>The blocks live when the iteration began, by block id: buffers 0 .. Count-1.</summary>
     public IReadOnlyList<DeviceBlock> Persistent => persistent;
     /// <summary>The events so far as a span (valid until the next request).</summary>
@@ -32,7 +37,7 @@ public sealed class IterationRecorder
         if (InIteration) throw new InvalidOperationException("BeginIteration called twice without EndIteration");
         InIteration = true;
         trace = null;
-        events.Clear(); transient.Clear(); bufferOf.Clear(); persistent.Clear();
+        events.Clear(); marks.Clear(); transient.Clear(); bufferOf.Clear(); persistent.Clear();
         persistent.AddRange(live.OrderBy(b => b.Id));
         for (int i = 0; i < persistent.Count; i++) bufferOf[persistent[i].Id] = i;
     }
@@ -51,7 +56,7 @@ public sealed class IterationRecorder
         if (!InIteration) return -1;
         long size = DeviceAllocator.Aligned(bytes);
         int buffer = persistent.Count + transient.Count;
-        transient.Add((events.Count, -1, size, tag));
+        transient.Add(tag);
         events.Add(MemoryEvent.Alloc(buffer, size));
         bufferOf[id] = buffer;
         return buffer;
@@ -65,9 +70,16 @@ public sealed class IterationRecorder
     public bool Free(long id)
     {
         if (!InIteration || !bufferOf.TryGetValue(id, out int buffer)) return false;
-        int step = events.Count;
         events.Add(MemoryEvent.Free(buffer));
-        if (buffer >= persistent.Count) transient[buffer - persistent.Count] = transient[buffer - persistent.Count] with { End = step };
+        return true;
+    }
+
+    /// <summary>Records that live block <paramref name="id"/> goes away (<paramref name="back"/> false) or comes back
+    /// before the next event; false when not recorded (outside an iteration, or a block the iteration does not know).</summary>
+    public bool Mark(long id, bool back)
+    {
+        if (!InIteration || !bufferOf.TryGetValue(id, out int buffer)) return false;
+        marks.Add(new TraceMark(buffer, events.Count, back));
         return true;
     }
 
@@ -86,23 +98,11 @@ public sealed class IterationRecorder
 
     private IterationTrace Build()
     {
-        long steps = Math.Max(1, events.Count);
-        var buffers = new List<Pgmo.Planner.Buffer>(persistent.Count + transient.Count);
-        var tags = new List<string>(persistent.Count + transient.Count);
         var persistentSizes = persistent.Select(b => DeviceAllocator.Aligned(b.Requested)).ToArray();
-        for (int i = 0; i < persistent.Count; i++)
-        {
-            buffers.Add(Make(buffers.Count, 0, steps, persistentSizes[i]));
-            tags.Add(persistent[i].Tag);
-        }
-        foreach (var t in transient)
-        {
-            buffers.Add(Make(buffers.Count, t.Start, t.End < 0 ? steps : t.End, t.Size));
-            tags.Add(t.Tag);
-        }
-        return new IterationTrace(new Problem(buffers.ToArray()), tags.ToArray(), persistent.Count, persistentSizes, events.ToArray());
-
-        static Pgmo.Planner.Buffer Make(int id, long start, long end, long size) =>
-            PlannerApi.Buffer(id.ToString(System.Globalization.CultureInfo.InvariantCulture), start, Math.Max(end, start + 1), size, DeviceAllocator.Alignment);
+        var tags = persistent.Select(b => b.Tag).Concat(transient).ToArray();
+        var eventArray = events.ToArray();
+        var markArray = marks.ToArray();
+        var problem = StepTrace.problem(DeviceAllocator.Alignment, persistentSizes, eventArray, markArray);
+        return new IterationTrace(problem, tags, persistent.Count, persistentSizes, eventArray) { Marks = markArray };
     }
 }

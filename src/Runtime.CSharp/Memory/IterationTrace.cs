@@ -19,7 +19,8 @@ public interface IIterationAllocator
 /// The memory trace of one training iteration. Step i is the iteration's i-th allocator event (an allocation or a
 /// free). Buffers 0 .. <see cref="Persistent"/>-1 are the blocks live when the iteration began (weights, optimizer
 /// state), live over the whole iteration [0, steps); the others are the iteration's allocations in request order,
-/// live on the half-open [step of the allocation, step of the free), or up to the end when never freed.
+/// live on the half-open [step of the allocation, step of the free), or up to the end when never freed, except on the
+/// gaps its <see cref="Marks"/> give it.
 /// Sizes are the requests rounded up to 256 B, with alignment 256.
 /// </summary>
 public sealed class IterationTrace
@@ -41,11 +42,21 @@ public sealed class IterationTrace
     /// <summary>The iteration's events in order: the allocation of a buffer (its index in <see cref="Problem"/>) with its
     /// rounded size, or its free: the event type the planner's pools replay.</summary>
     public IReadOnlyList<MemoryEvent> Events { get; }
-    /// <summary>A 64-bit hash of <see cref="PersistentSizes"/> and <see cref="Events"/>: equal request sequences have equal signatures.</summary>
-    public ulong Signature { get; }
+    /// <summary>The iteration's away and back marks in order (blocks offloaded or dropped for recomputation, and their
+    /// return): a buffer away between two marks has a gap there (<see cref="StepTrace.problem"/>); empty without
+    /// trade-offs.</summary>
+    public IReadOnlyList<TraceMark> Marks
+    {
+        get => marks;
+        init { marks = value.ToArray(); Signature = ComputeSignature(PersistentSizes, Events, marks); }
+    }
+    private TraceMark[] marks = Array.Empty<TraceMark>();
+    /// <summary>A 64-bit hash of <see cref="PersistentSizes"/>, <see cref="Events"/> and <see cref="Marks"/>: equal
+    /// request sequences have equal signatures.</summary>
+    public ulong Signature { get; private init; }
 
-    /// <summary>FNV-1a over the persistent sizes and the events.</summary>
-    public static ulong ComputeSignature(IReadOnlyList<long> persistentSizes, IReadOnlyList<MemoryEvent> events)
+    /// <summary>FNV-1a over the persistent sizes, the events and the marks (none: the hash of the first two alone).</summary>
+    public static ulong ComputeSignature(IReadOnlyList<long> persistentSizes, IReadOnlyList<MemoryEvent> events, IReadOnlyList<TraceMark>? marks = null)
     {
         ulong h = 14695981039346656037UL;
         void Mix(long v)
@@ -56,6 +67,11 @@ public sealed class IterationTrace
         foreach (var s in persistentSizes) Mix(s);
         Mix(events.Count);
         foreach (var e in events) { Mix(e.Buffer); Mix(e.Size); }
+        if (marks is { Count: > 0 })
+        {
+            Mix(marks.Count);
+            foreach (var m in marks) { Mix(m.Buffer); Mix(m.Step); Mix(m.Back ? 1 : 0); }
+        }
         return h;
     }
 }

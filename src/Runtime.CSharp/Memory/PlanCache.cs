@@ -13,6 +13,8 @@ public sealed class CachedPlan
     public long LastUsed { get; internal set; }
     /// <summary>The trace's events (see <see cref="IterationTrace.Events"/>).</summary>
     public MemoryEvent[] Events => (MemoryEvent[])Record.Trace.Events;
+    /// <summary>The trace's away and back marks (see <see cref="IterationTrace.Marks"/>).</summary>
+    public IReadOnlyList<TraceMark> Marks => Record.Trace.Marks;
     /// <summary>The trace's persistent sizes, in block order.</summary>
     public long[] PersistentSizes => (long[])Record.Trace.PersistentSizes;
 
@@ -59,12 +61,13 @@ public sealed class PlanCache
     /// <summary>The plan of exactly this request sequence, if one was made.</summary>
     public CachedPlan? Find(IterationTrace trace) =>
         bySignature.TryGetValue(trace.Signature, out var bucket)
-            ? bucket.FirstOrDefault(c => c.PersistentSizes.AsSpan().SequenceEqual((long[])trace.PersistentSizes) && c.Events.AsSpan().SequenceEqual((MemoryEvent[])trace.Events))
+            ? bucket.FirstOrDefault(c => c.PersistentSizes.AsSpan().SequenceEqual((long[])trace.PersistentSizes) && c.Events.AsSpan().SequenceEqual((MemoryEvent[])trace.Events)
+                                         && c.Marks.SequenceEqual(trace.Marks))
             : null;
 
-    /// <summary>The most recently used plan whose persistent sizes match <paramref name="persistent"/> and whose events
-    /// start with <paramref name="prefix"/>, if any.</summary>
-    public CachedPlan? FindPrefix(ReadOnlySpan<MemoryEvent> prefix, IReadOnlyList<DeviceBlock> persistent)
+    /// <summary>The most recently used plan whose persistent sizes match <paramref name="persistent"/>, whose events
+    /// start with <paramref name="prefix"/> and whose marks start with <paramref name="marks"/>, if any.</summary>
+    public CachedPlan? FindPrefix(ReadOnlySpan<MemoryEvent> prefix, IReadOnlyList<TraceMark> marks, IReadOnlyList<DeviceBlock> persistent)
     {
         CachedPlan? best = null;
         foreach (var bucket in bySignature.Values)
@@ -72,6 +75,7 @@ public sealed class PlanCache
             {
                 if (c.Events.Length < prefix.Length || !c.MatchesPersistent(persistent)) continue;
                 if (!c.Events.AsSpan(0, prefix.Length).SequenceEqual(prefix)) continue;
+                if (c.Marks.Count < marks.Count || !c.Marks.Take(marks.Count).SequenceEqual(marks)) continue;
                 if (best is null || c.LastUsed > best.LastUsed) best = c;
             }
         return best;

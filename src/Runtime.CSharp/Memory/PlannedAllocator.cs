@@ -174,9 +174,9 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
 
     public override void EndIteration()
     {
-        int events = Recording.Events.Count;
+        int events = Recording.Events.Count, marks = Recording.Marks.Count;
         base.EndIteration();
-        if (replaying && current is not null && current.Events.Length == events)
+        if (replaying && current is not null && current.Events.Length == events && current.Marks.Count == marks)
         {
             ReplayedIterations++;
             return;
@@ -228,6 +228,38 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         if (replaying && !(step < current!.Events.Length && current.Events[step].Equals(Recording.Events[step]))) Diverge(step);
     }
 
+    /// <summary>A block goes away: an arena block's place is free for the plan's other buffers (the gap of its buffer).
+    /// A replayed iteration's k-th mark must be the plan's k-th mark, like its events.</summary>
+    protected override void Vacate(DeviceBlock block)
+    {
+        if (block.SegmentIndex == ArenaSegment) arena.Remove(block.Id);
+        CheckMark();
+    }
+
+    /// <summary>A block comes back: while the plan replays, an arena block takes its planned place again (its gap ends
+    /// here); once the iteration has left the plan, its place may hold another block, so it moves to the fallback pool
+    /// (the caller restores its bytes). A pool block kept its bytes.</summary>
+    protected override void Reoccupy(DeviceBlock block)
+    {
+        CheckMark();
+        if (block.SegmentIndex != ArenaSegment) return;
+        if (replaying) { arena.Reinstate(block); return; }
+        var moved = PoolPlace(block.Id, block.Requested, block.Tag);
+        iterationArenaBlocks.Remove(block.Id);
+        block.MoveTo(moved.Segment, moved.SegmentIndex, moved.Offset, moved.Length);
+    }
+
+    /// <summary>In a replayed iteration, the mark just recorded must be the plan's mark of the same rank; else the
+    /// iteration leaves the plan (<see cref="Diverge"/>).</summary>
+    private void CheckMark()
+    {
+        if (!InIteration || !replaying) return;
+        var marks = Recording.Marks;
+        int k = marks.Count - 1;
+        if (k < 0) return;
+        if (!(k < current!.Marks.Count && current.Marks[k].Equals(marks[k]))) Diverge(Recording.Events.Count - 1, $"mark {k} (buffer {marks[k].Buffer} {(marks[k].Back ? "back" : "away")} at step {marks[k].Step})");
+    }
+
     /// <summary>Under memory pressure: gives back the fallback pool's wholly free segments (the arena stays).</summary>
     protected override void ReleaseCached()
     {
@@ -235,24 +267,26 @@ public sealed class PlannedAllocator : DeviceAllocator, IIterationAllocator
         ReservedBytes = arena.Bytes + pool.ReservedBytes;
     }
 
-    /// <summary>Event <paramref name="step"/> differs from the plan in use: switch to a cached plan or fall back.</summary>
-    private void Diverge(int step)
+    /// <summary>Event <paramref name="step"/> (or the mark <paramref name="what"/> names, after the events up to
+    /// <paramref name="step"/>) differs from the plan in use: switch to a cached plan or fall back.</summary>
+    private void Diverge(int step, string? what = null)
     {
         replaying = false;
+        what ??= $"event {step}";
         if (iterationArenaBlocks.Count == 0 && PersistentBlocks.All(b => !b.Freed))
         {
-            var best = cache.FindPrefix(Recording.EventSpan[..(step + 1)], PersistentBlocks);
+            var best = cache.FindPrefix(Recording.EventSpan[..(step + 1)], Recording.Marks, PersistentBlocks);
             if (best is not null)
             {
                 Relocate(best, PersistentBlocks);
                 current = best;
                 cache.Touch(current);
                 replaying = true;
-                Note(PlannedEventKind.Switched, $"event {step} differs from the plan in use; switched to a cached plan (peak {best.Record.PlanPeakBytes} B)");
+                Note(PlannedEventKind.Switched, $"{what} differs from the plan in use; switched to a cached plan (peak {best.Record.PlanPeakBytes} B)");
                 return;
             }
         }
-        Note(PlannedEventKind.Mismatch, $"event {step} differs from the plan; the rest of the iteration goes to the fallback pool and will be replanned");
+        Note(PlannedEventKind.Mismatch, $"{what} differs from the plan; the rest of the iteration goes to the fallback pool and will be replanned");
     }
 
     private PlanRecord MakePlan(IterationTrace trace, GivenPlan? given = null)

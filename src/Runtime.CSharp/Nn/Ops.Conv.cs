@@ -32,11 +32,13 @@ public sealed partial class Tape
     private IReadOnlyList<long>? workspaceBounds;
     private int workspaceRequests = -1;   // workspace requests of the iteration in progress; -1: outside an iteration
 
-    /// <summary>An iteration begins: its workspace requests take <see cref="WorkspaceBounds"/> in order.</summary>
-    public void BeginIteration() => workspaceRequests = 0;
+    /// <summary>An iteration begins: its workspace requests take <see cref="WorkspaceBounds"/> in order, and its offload
+    /// bookkeeping starts (<see cref="OffloadAfter"/>).</summary>
+    public void BeginIteration() { workspaceRequests = 0; BeginOffload(); }
 
-    /// <summary>The iteration has ended: later workspace requests take <see cref="ConvWorkspaceBytes"/>.</summary>
-    public void EndIteration() => workspaceRequests = -1;
+    /// <summary>The iteration has ended: later workspace requests take <see cref="ConvWorkspaceBytes"/>; the saved windows
+    /// it saw are noted (<see cref="SavedWindows"/>).</summary>
+    public void EndIteration() { workspaceRequests = -1; EndOffload(); }
 
     /// <summary>The bound of the next workspace request (counted within an iteration).</summary>
     private long NextWorkspaceBound()

@@ -118,8 +118,13 @@ public sealed partial class Tape
         {
             node.Output.RequiresGrad = true;
             nodes.Add(node);
+            AfterForward(node, nodes.Count - 1);
         }
-        else node.ReleaseSaved();
+        else
+        {
+            AfterForward(node, -1);
+            node.ReleaseSaved();
+        }
         return node.Output;
     }
 
@@ -139,6 +144,7 @@ public sealed partial class Tape
             var node = nodes[n];
             if (!grads.Remove(node.Output, out var gy)) { node.ReleaseSaved(); continue; }
             Tensor?[] gx;
+            BeforeBackward(node);
             using (Time(node.Kind, OpPhase.Backward, node.BackwardFlop)) gx = node.Backward(this, gy);
             node.ReleaseSaved();
             for (int i = 0; i < gx.Length; i++)

@@ -37,6 +37,11 @@ public abstract record RunOptions
     /// <summary>The bound of each workspace request of an iteration, in order (<see cref="Tape.WorkspaceBounds"/>);
     /// null: <see cref="ConvWorkspaceBytes"/> for all. A session that grows its workspaces sets its own.</summary>
     public IReadOnlyList<long>? ConvWorkspaceBounds { get; init; }
+    /// <summary><c>--trade</c>: the trade-offs planned with the layout before the first step so that the plan fits
+    /// <see cref="MemoryLimit"/> (<see cref="TradePlanning"/>); needs the planned allocator planning a dry run.</summary>
+    public TradeChoice Trade { get; init; } = TradeChoice.None;
+    /// <summary>The host copy bandwidth the trade-off planner models, in bytes per microsecond.</summary>
+    public double TradeBandwidthBytesPerUs { get; init; } = TradePlanning.DefaultBandwidthBytesPerUs;
 
     /// <summary>A session of this run's kind on <paramref name="device"/> (null: its own device of
     /// <see cref="Accelerator"/>): a <see cref="Trainer"/> or an <see cref="Inference.Inferencer"/>.</summary>
@@ -69,9 +74,16 @@ public abstract class Session : IDisposable
         try
         {
             var (planned, bounds) = (options.Planned, options.ConvWorkspaceBounds);
+            if (options.Trade != TradeChoice.None && !(options.Allocator == AllocatorKind.Planned && planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null } && !options.GrowConvWorkspaces))
+                throw new NotSupportedException("trade-offs need the planned allocator planning a dry run, without --conv-workspace auto");
             if (options.Allocator == AllocatorKind.Planned && planned is { PlanFrom: PlanSource.DryRun, FirstTrace: null })
             {
-                if (options.GrowConvWorkspaces)
+                if (options.Trade != TradeChoice.None)
+                {
+                    Trades = TradePlanning.Plan(options);
+                    planned = planned with { FirstTrace = Trades.Trace, FirstPlan = Trades.Plan };
+                }
+                else if (options.GrowConvWorkspaces)
                 {
                     var grown = WorkspaceGrowth.Plan(options);
                     (planned, bounds) = (planned with { FirstTrace = grown.Trace, FirstPlan = grown.Plan }, grown.Bounds);
@@ -79,7 +91,7 @@ public abstract class Session : IDisposable
                 else planned = planned with { FirstTrace = DryRunTrace(options), FirstPlan = null };
             }
             Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
-            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes, WorkspaceBounds = bounds };
+            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes, WorkspaceBounds = bounds, OffloadAfter = Trades?.Schedule };
             Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
             setup?.Invoke(this);
             PersistentBlocks = Allocator.LiveBlocks;
@@ -111,6 +123,8 @@ public abstract class Session : IDisposable
     public IDeviceAllocator Allocator { get; } = null!;
     public Tape Tape { get; } = null!;
     public Model Model { get; } = null!;
+    /// <summary>The trade-offs planned before the first step (<see cref="RunOptions.Trade"/>), or null.</summary>
+    public TradePlanning.Planned? Trades { get; }
     /// <summary>Blocks alive between iterations: parameters, running statistics, optimizer state.</summary>
     public int PersistentBlocks { get; }
 
