@@ -114,6 +114,8 @@ if compare == "1":
     print()
     print(f"### compare datasets/minimalloc: before = {base}, after = {after} (search {search} s, solver {solver} s per instance)")
     print()
+    print("search and the solver stop at their time limit: on a loaded machine their peaks move either way; the others are deterministic")
+    print()
     print("| algorithm | instances | unchanged | better | worse | sum of peaks before | after |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     changed = []

@@ -98,8 +98,23 @@ type PlannerApi =
     static member Describe(error: InputError) : string =
         if error.Line > 0 then sprintf "%s:%d: %s" error.File error.Line error.Message else sprintf "%s: %s" error.File error.Message
 
+    /// Parses the text of a plan CSV (a problem's columns plus `offset`): the buffers its rows name and their offsets,
+    /// in row order (TryAssign matches them to a problem by id); `file` names it in errors. False, with the error
+    /// (file, line, message), on bad input.
+    static member TryParsePlan(file: string, text: string, [<Out>] rows: byref<Problem>, [<Out>] offsets: byref<Plan>,
+                               [<Out>] error: byref<InputError>) : bool =
+        match Csv.parsePlan file text with
+        | Ok (p, o) -> rows <- p; offsets <- o; error <- Unchecked.defaultof<InputError>; true
+        | Error e -> rows <- Unchecked.defaultof<Problem>; offsets <- Unchecked.defaultof<Plan>; error <- e; false
+
     /// The CSV text of a problem (MiniMalloc's format).
     static member ProblemCsv(problem: Problem) : string = Csv.writeProblem problem
+
+    /// The CSV text of a problem with extra text columns after its own, in order: (name, one value per buffer). The
+    /// readers ignore them.
+    static member ProblemCsv(problem: Problem, columns: IEnumerable<struct (string * string[])>) : string =
+        if isNull columns then nullArg (nameof columns)
+        Csv.writeProblemWith problem [ for struct (name, values) in columns -> name, values ]
 
     /// The CSV text of a plan: the problem's columns plus `offset`.
     static member PlanCsv(problem: Problem, plan: Plan) : string = Csv.writePlan problem plan
@@ -187,6 +202,15 @@ type PlannerApi =
 
     /// The most overlaps Violations lists (a plan may have more).
     static member MaxOverlapsListed : int = Validate.MaxOverlapsListed
+
+    /// The max-load lower bound of the problem of a time axis (built once per problem and shared by the algorithms
+    /// run on it, Algorithm.PlanOn), in bytes.
+    static member LowerBound(axis: TimeAxis) : int64 = Bounds.lowerBoundOn axis
+
+    /// Every violation of a plan of the problem of a time axis (empty when valid); a capacity, when given, bounds
+    /// every buffer's top.
+    static member Violations(axis: TimeAxis, plan: Plan, [<Optional>] capacity: System.Nullable<int64>) : Violation[] =
+        Validate.planOn axis (Option.ofNullable capacity) plan |> Array.ofList
 
     /// A one-line description of a violation.
     static member Describe(violation: Violation) : string = Violation.describe violation

@@ -106,6 +106,23 @@ public sealed class PlannerApiTests
         var missing = PlannerApi.Problem(problem.Buffers.Skip(1));
         Assert.False(PlannerApi.TryAssign(problem, missing, new Plan(plan.Offsets.Skip(1).ToArray()), out _, out var mismatches));
         Assert.Contains("w0", PlannerApi.Describe(Assert.Single(mismatches)));
+        // a plan file's text: its rows and offsets, matched back to the problem
+        Assert.True(PlannerApi.TryParsePlan("plan.csv", PlannerApi.PlanCsv(problem, plan), out var rows, out var offsets, out _));
+        Assert.True(PlannerApi.TryAssign(problem, rows, offsets, out var again, out _));
+        Assert.Equal(plan.Offsets, again.Offsets);
+        Assert.False(PlannerApi.TryParsePlan("plan.csv", "id,lower,upper,size\na,0,2,8\n", out _, out _, out var error));
+        Assert.StartsWith("plan.csv:", PlannerApi.Describe(error));
+    }
+
+    [Fact]
+    public void ExtraColumnsAreWrittenAfterTheProblemsAndIgnoredOnRead()
+    {
+        var problem = Step();
+        var csv = PlannerApi.ProblemCsv(problem, [("origin", problem.Buffers.Select(b => "layer " + b.Id).ToArray())]);
+        Assert.EndsWith(",origin", csv.Split('\n')[0]);
+        Assert.Contains(",layer w0", csv);
+        Assert.True(PlannerApi.TryParseProblem("x.csv", csv, out var again, out _));
+        Assert.Equal(problem.Buffers, again.Buffers);
     }
 
     [Fact]

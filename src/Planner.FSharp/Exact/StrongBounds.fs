@@ -26,6 +26,8 @@ type RelaxationAttempt =
       Outcome: RelaxationOutcome
       /// Search nodes its decisions used.
       Nodes: int64 }
+    /// The largest capacity (bytes) at which it was proven not to fit, or null (Refuted for C# callers).
+    member a.RefutedCapacity : System.Nullable<int64> = Option.toNullable a.Refuted
 
 /// The strong lower bound of a problem and the evidence for it.
 type StrongBound =

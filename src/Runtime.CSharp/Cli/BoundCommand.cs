@@ -1,7 +1,6 @@
 using Spectre.Console;
 using System.CommandLine;
 using System.Diagnostics;
-using Microsoft.FSharp.Core;
 using Pgmo.Planner;
 
 namespace Pgmo.Cli;
@@ -42,14 +41,14 @@ public static class BoundCommand
         var millis = clock.ElapsedMilliseconds;
         var attempts = result.Attempts.ToList();
         // the relaxation whose proof set the bound: the last one refuted at bound - granularity
-        var proof = attempts.LastOrDefault(a => FSharpOption<long>.get_IsSome(a.Refuted) && a.Refuted.Value + result.Granularity == result.Bound);
+        var proof = attempts.LastOrDefault(a => a.RefutedCapacity + result.Granularity == result.Bound);
         var roundedMaxLoad = (result.MaxLoad + result.Granularity - 1) / result.Granularity * result.Granularity;
 
         var table = Output.Table(["load level", "steps", "buffers", "does not fit under", "last decision", "nodes"],
             new HashSet<string> { "steps", "buffers", "does not fit under", "nodes" });
         foreach (var a in attempts)
             table.AddRow(a.Level <= 0 ? "every step" : $"{a.Level:P0} of max load", a.Steps.Length.ToString(), a.Buffers.Length.ToString(),
-                FSharpOption<long>.get_IsSome(a.Refuted) ? a.Refuted.Value.ToString() : "-", StrongBounds.describe(a.Outcome), a.Nodes.ToString());
+                a.RefutedCapacity?.ToString() ?? "-", StrongBounds.describe(a.Outcome), a.Nodes.ToString());
         Output.Out.Write(table);
         var gain = result.MaxLoad == 0 ? 0.0 : 100.0 * (result.Bound - result.MaxLoad) / result.MaxLoad;
         Console.WriteLine($"bound {result.Bound} ({Output.Bytes(result.Bound)}), max load {result.MaxLoad}, +{gain:0.00} %, granularity {result.Granularity}, {Output.Millis(millis)}");
@@ -58,11 +57,11 @@ public static class BoundCommand
         if (proof is not null)
         {
             var level = proof.Level <= 0 ? "every step" : $"the {proof.Steps.Length} step(s) with load >= {proof.Level:P0} of the max load";
-            Console.WriteLine($"proof: the problem seen at {level} ({proof.Buffers.Length} buffers) does not fit under {proof.Refuted.Value} bytes");
+            Console.WriteLine($"proof: the problem seen at {level} ({proof.Buffers.Length} buffers) does not fit under {proof.RefutedCapacity} bytes");
             if (witnessPath is not null)
             {
-                Output.WriteAtomically(witnessPath, Csv.writeProblem(StrongBounds.atSteps(proof.Steps, problem).Item1));
-                Console.WriteLine($"recheck: pgmo solve {witnessPath} --capacity {proof.Refuted.Value} --solver exact  (infeasible)");
+                Output.WriteAtomically(witnessPath, PlannerApi.ProblemCsv(StrongBounds.atSteps(proof.Steps, problem).Item1));
+                Console.WriteLine($"recheck: pgmo solve {witnessPath} --capacity {proof.RefutedCapacity} --solver exact  (infeasible)");
             }
         }
         else
@@ -88,7 +87,7 @@ public static class BoundCommand
                     level = a.Level,
                     steps = a.Steps.Length,
                     buffers = a.Buffers.Length,
-                    refuted = FSharpOption<long>.get_IsSome(a.Refuted) ? a.Refuted.Value : (long?)null,
+                    refuted = a.RefutedCapacity,
                     outcome = StrongBounds.describe(a.Outcome),
                     nodes = a.Nodes,
                 }),

@@ -66,7 +66,7 @@ public static class CompareCommand
             foreach (var (name, problem) in problems)
             {
                 var axis = new TimeAxis(problem);
-                var lowerBound = Bounds.lowerBoundOn(axis);
+                var lowerBound = PlannerApi.LowerBound(axis);
                 Plan? best = null;
                 long bestPeak = long.MaxValue;
                 foreach (var algorithm in entries)
@@ -80,7 +80,7 @@ public static class CompareCommand
                     var planned = algorithm.PlanOn(axis, options);
                     var millis = watch.Elapsed.TotalMilliseconds;
                     // every plan, the solver's too, goes through the validator
-                    bool? valid = planned.TryGetPlan(out var plan) ? Validate.planOn(axis, null, plan).IsEmpty : null;
+                    bool? valid = planned.TryGetPlan(out var plan) ? PlannerApi.Violations(axis, plan).Length == 0 : null;
                     string? status = planned.Status;
                     long? bound = planned.Bound;
                     rows.Add(new Row(name, problem.Buffers.Length, algorithm.Name, planned.Peak, lowerBound, CheckCommand.Ratio(planned.Peak, lowerBound),

@@ -129,11 +129,11 @@ public static class ImportCommand
         long steps = problem.Buffers.Max(b => b.Lifetime.End);
         long? reserved = imported.PeakReservedBytes;
         double? fragmentation = reserved is > 0 ? 1.0 - (double)lowerBound / reserved.Value : null;
-        var columns = new List<Tuple<string, string[]>>();
-        if (isSnapshot) columns.Add(Tuple.Create("stream", imported.Streams.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray()));
-        columns.Add(Tuple.Create("address", imported.Addresses.Select(a => $"0x{a:x}").ToArray()));
-        columns.Add(Tuple.Create("origin", imported.Origins));
-        var csv = Csv.writeProblemWith(problem, Microsoft.FSharp.Collections.ListModule.OfSeq(columns));
+        var columns = new List<(string, string[])>();
+        if (isSnapshot) columns.Add(("stream", imported.Streams.Select(s => s.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray()));
+        columns.Add(("address", imported.Addresses.Select(a => $"0x{a:x}").ToArray()));
+        columns.Add(("origin", imported.Origins));
+        var csv = PlannerApi.ProblemCsv(problem, columns);
         string? picture = svg is null ? null : ImportPicture.Render(Path.GetFileName(path), imported, bestFit.Plan, lowerBound);
         Output.WriteAtomically(outFile, csv);
         if (picture is not null) Output.WriteAtomically(svg!, picture);

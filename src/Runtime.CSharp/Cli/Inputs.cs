@@ -15,19 +15,14 @@ public static class Inputs
     }
 
     /// <summary>The problem in a CSV file (minimalloc format).</summary>
-    public static Problem ReadProblem(string path)
-    {
-        var result = Csv.parseProblem(path, ReadText(path));
-        return result.IsOk ? result.ResultValue : throw new UsageException(PlannerApi.Describe(result.ErrorValue));
-    }
+    public static Problem ReadProblem(string path) =>
+        PlannerApi.TryParseProblem(path, ReadText(path), out var problem, out var error) ? problem : throw new UsageException(PlannerApi.Describe(error));
 
     /// <summary>The rows of a plan CSV file: the buffers it names and their offsets.</summary>
-    public static (Problem Buffers, Plan Offsets) ReadPlan(string path)
-    {
-        var result = Csv.parsePlan(path, ReadText(path));
-        if (!result.IsOk) throw new UsageException(PlannerApi.Describe(result.ErrorValue));
-        return (result.ResultValue.Item1, result.ResultValue.Item2);
-    }
+    public static (Problem Buffers, Plan Offsets) ReadPlan(string path) =>
+        PlannerApi.TryParsePlan(path, ReadText(path), out var rows, out var offsets, out var error)
+            ? (rows, offsets)
+            : throw new UsageException(PlannerApi.Describe(error));
 
     /// <summary>The CSV files named: files as given, folders expanded to their *.csv files (sorted).</summary>
     public static IReadOnlyList<string> ExpandCsvPaths(IEnumerable<string> paths)

@@ -70,7 +70,7 @@ public static class PlanCommand
             if (json) Output.JsonLine(figures);
             return ExitCodes.Failure;
         }
-        if (outFile is not null) Output.WriteAtomically(outFile, Csv.writePlan(problem, plan));
+        if (outFile is not null) Output.WriteAtomically(outFile, PlannerApi.PlanCsv(problem, plan));
         if (svg is not null) Output.WriteAtomically(svg, Svg.render($"{Path.GetFileName(problemPath)} — {algorithm.Name}", problem, plan));
         Console.WriteLine($"{Path.GetFileName(problemPath)}: {problem.Buffers.Length} buffers, {algorithm.Name}: peak {peak} ({Output.Bytes(peak)}), " +
                           $"lower bound {lowerBound} ({Output.Bytes(lowerBound)}), ratio {ratio:0.0000}, {Output.Millis(millis)}, valid");

@@ -55,7 +55,7 @@ public static class ProfileCommand
         var millis = watch.Elapsed.TotalMilliseconds;
         Output.WriteAtomically(outFile, PlannerApi.TraceCsv(trace.Problem, trace.Tags));
         var problem = trace.Problem;
-        var lowerBound = Bounds.lowerBound(problem);
+        var lowerBound = PlannerApi.LowerBound(problem);
         var steps = trace.Events.Count;
         Console.WriteLine($"{info.Name}, batch {batch}, {imageSize}x{imageSize} px{(dryRun ? " (dry run)" : "")}: {problem.Buffers.Length} buffers ({trace.Persistent} persistent) over {steps} steps, " +
                           $"lower bound {Output.Bytes(lowerBound)}, pool reserved {Output.Bytes(profiled.PoolReservedBytes)}, {Output.Millis(millis)}");

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Microsoft.FSharp.Core;
 using Pgmo.Planner;
 using Pgmo.Planner.Optimal;
 
@@ -87,7 +86,7 @@ public static class SolveCommand
         var result = Solve(problem, capacity, left, nodes, workers, kind, seed, null, token, progress: true, clock);
         var status = StatusName(result.Status);
         long? peak = result.Peak is null ? null : result.Peak.Value;
-        if (outFile is not null && result.Plan is not null) Output.WriteAtomically(outFile, Csv.writePlan(problem, result.Plan.Value));
+        if (outFile is not null && result.Plan is not null) Output.WriteAtomically(outFile, PlannerApi.PlanCsv(problem, result.Plan.Value));
         Console.WriteLine($"{Path.GetFileName(problemPath)}: {status}, peak {(peak is { } p ? $"{p} ({Output.Bytes(p)})" : "none")}, " +
                           $"proven bound {result.Bound}, lower bound {result.LowerBound}, {Output.Millis(result.Millis)} ({result.Solver})");
         if (outFile is not null)
