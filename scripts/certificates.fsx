@@ -95,8 +95,20 @@ for file in Directory.GetFiles(inDir, "*.csv") |> Array.sort do
             printfn "%-12s kept the committed certificate (peak %d); this run reached %d" name previousPeak.Value peak
         else
         Output.writeAtomically (Path.Combine(outDir, name + ".csv")) (Csv.writePlan problem plan)
+        // the commands that regenerate this certificate (from the committed plan when that was the hint) and check it
+        let setName = if outDir.EndsWith "traces" then "traces" else "minimalloc"
+        let command =
+            String.Join(" ", [ yield "dotnet fsi scripts/certificates.fsx"
+                               if setName = "traces" then yield "--set=traces"
+                               if kindName <> "auto" then yield "--kind=" + kindName
+                               if options.Hint.IsNone then yield "--fresh"
+                               yield string seconds
+                               yield name ])
+        let check = sprintf "pgmo check datasets/%s/%s.csv %s/%s.csv" setName name (Path.GetRelativePath(root, outDir).Replace('\\', '/')) name
         let json =
             {| instance = name
+               command = command
+               check = check
                buffers = problem.Buffers.Length
                peak = peak
                lowerBound = Bounds.lowerBound problem

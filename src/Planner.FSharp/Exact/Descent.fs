@@ -215,9 +215,10 @@ module Descent =
     /// Descends from the incumbent's plan with capacity decisions until the bound meets the peak, the options' budget
     /// (time, nodes, cancellation) is spent, or no probe can advance (at once when the problem is not tractable);
     /// returns the incumbent's best plan and bound (which other solvers may have improved meanwhile) and the nodes
-    /// used. First a phase at the bound (firstPhaseTime of its time or firstPhaseNodes of its nodes; through Exact.drive, on options.Workers
-    /// threads), then options.Workers threads each running the probe the schedule picks. One worker and a node budget:
-    /// the same answer on any machine.
+    /// used. First a phase at the bound (firstPhaseTime of its time or firstPhaseNodes of its nodes; through Exact.drive:
+    /// with two workers or more and no node budget, one thread per preorder, whatever options.Workers is; else the
+    /// preorders take turns on this thread), then options.Workers threads each running the probe the schedule picks.
+    /// One worker and a node budget: the same answer on any machine.
     let run (options: SolveOptions) (incumbent: Incumbent) (axis: TimeAxis) : ExactMinimum =
         let problem = axis.Problem
         let g = incumbent.Granularity

@@ -62,7 +62,8 @@ module PoolPolicy =
     let pageSize (pool: int) : int64 = if pool = 0 then 2L * mib else 20L * mib
 
     /// The size of the new segment made for a rounded size when no free block fits; for torch-expandable, the
-    /// virtual address space of a pool's segment (2^35 pages: more than any device maps).
+    /// virtual address space of a pool's segment (2^35 pages: more than any device maps; a larger request gets a segment
+    /// of its own size, rounded up to the page).
     let segmentSize (policy: PoolPolicy) (rounded: int64) : int64 =
         match policy with
         | PoolPolicy.CuPy -> rounded
@@ -70,7 +71,9 @@ module PoolPolicy =
             if rounded <= mib then 2L * mib
             elif rounded < 10L * mib then 20L * mib
             else Numbers.alignUp (2L * mib) rounded
-        | PoolPolicy.TorchExpandable -> pageSize (poolOf policy rounded) <<< 35
+        | PoolPolicy.TorchExpandable ->
+            let page = pageSize (poolOf policy rounded)
+            max (page <<< 35) (Numbers.alignUp page rounded)
 
     /// True when a free block of `pool` that is `rest` bytes larger than the rounded request is split (the rest stays
     /// free); false when the request takes the whole block. CuPy always splits; PyTorch when the rest is at least

@@ -36,6 +36,11 @@ module Csv =
             fields.Add(sb.ToString())
             fields.ToArray()
 
+    /// The bytes a pool may add to one request beyond its alignment padding: CuPy rounds it to 512 B; PyTorch's
+    /// caching allocator makes at most a 20 MiB segment, or the request rounded up to 2 MiB. The readers keep the sum of
+    /// sizes, padding and this room above the highest pin or hint within 64 bits, so that no planner or pool passes it.
+    let roomPerBuffer = 32L * 1024L * 1024L
+
     let private err file line msg : Result<'a, InputError> = Error { File = file; Line = line; Message = msg }
 
     /// The lines of a text, without line terminators.
@@ -179,7 +184,8 @@ module Csv =
                     let buffers = Array.zeroCreate rows.Length
                     let offsets = Array.zeroCreate (if needOffset then rows.Length else 0)
                     let seen = System.Collections.Generic.Dictionary<string, int>(rows.Length)
-                    let mutable total = 0L
+                    let mutable total = 0L          // padded sizes plus room, of the rows so far
+                    let mutable highest = 0L        // the highest pin or hint of the rows so far
                     let mutable error = None
                     let mutable r = 0
                     while error.IsNone && r < rows.Length do
@@ -215,12 +221,13 @@ module Csv =
                                         match seen.TryGetValue id with
                                         | true, first -> err file lineNo (sprintf "duplicate id '%s' (first on line %d)" id first)
                                         | _ ->
-                                            // every layout fits below the sum of sizes plus alignment padding: it must fit in int64
+                                            // every layout fits below the sum of sizes plus alignment padding and a pool's room: it must fit in int64
                                             let padded = size + (alignment - 1L)
-                                            if padded < size || total > System.Int64.MaxValue - padded then
+                                            if padded < size || padded > System.Int64.MaxValue - roomPerBuffer
+                                               || total > System.Int64.MaxValue - (padded + roomPerBuffer) then
                                                 err file lineNo "sizes add up past the 64-bit limit (9223372036854775807 bytes)"
                                             else
-                                                total <- total + padded
+                                                total <- total + padded + roomPerBuffer
                                                 seen.[id] <- lineNo
                                                 let b = { Buffer.create id lower upper size with Alignment = alignment }
                                                 let gaps = if cols.Gaps >= 0 then parseGaps file lineNo cols.Inclusive b (field cols.Gaps) else Ok [||]
@@ -240,7 +247,16 @@ module Csv =
                                                     match hint with
                                                     | Some h when h > System.Int64.MaxValue - size ->
                                                         err file lineNo (sprintf "column 'hint': offset %d plus size %d overflows 64 bits" h size)
-                                                    | _ -> Ok { b with Gaps = gaps; Hint = hint; Pinned = pin }
+                                                    | _ ->
+                                                    // a planner may place any buffer above the highest pin or hint
+                                                    let anchor = max highest (max (defaultArg pin 0L) (defaultArg hint 0L))
+                                                    if anchor > System.Int64.MaxValue - total then
+                                                        err file lineNo
+                                                            (sprintf "the sizes of the buffers so far (%d bytes with alignment padding and a pool's room) above the highest pinned or hinted offset %d pass the 64-bit limit"
+                                                                 total anchor)
+                                                    else
+                                                        highest <- anchor
+                                                        Ok { b with Gaps = gaps; Hint = hint; Pinned = pin }
                             match result with
                             | Error e -> error <- Some e
                             | Ok b ->

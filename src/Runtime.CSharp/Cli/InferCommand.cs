@@ -24,6 +24,7 @@ public static class InferCommand
         var memoryLimit = new Option<string?>("--memory-limit") { Description = "device memory the allocator may hold, e.g. 1GiB (CPU: a simulated device of that size; CUDA: defaults to the free device memory). A request past it, after the pools gave back their cached segments, ends the run with one 'out of memory' line and exit code 1", HelpName = "SIZE" };
         var convWorkspace = ModelOptions.ConvWorkspaceOption(auto: true);
         var planner = Choices.AlgorithmOption("planning algorithm of --allocator planned", Algorithms.bestFit, listWord: false, "--planner");
+        var timeLimit = Commands.TimeLimitOption(5, "each plan of a time-bounded planning algorithm (search) with --allocator planned");
         var trace = new Option<string?>("--trace") { Description = "with --allocator planned: write the planned batch's trace (problem CSV with a tag column) to this file" };
         var compare = new Option<bool>("--compare-allocators") { Description = "also run pool, torch-pool, torch-expandable and planned side by side on this accelerator: each at its largest batch under --memory-limit with --batch max (else at --batch), median batch latency, samples/s and peak" };
         var compareWorkspaces = new Option<bool>("--compare-workspaces") { Description = "also run the planned allocator with the fixed --conv-workspace bound (default 8MiB) and with auto side by side at this batch on this accelerator: plan peak (the same), median batch latency and samples/s" };
@@ -34,7 +35,7 @@ public static class InferCommand
         var json = Commands.JsonOption();
         var command = new Command("infer", "Run a network forward (inference: running batch-norm statistics, no dropout, no tape; every activation freed after its last use) on seeded synthetic inputs and report batch latency, samples per second and each allocator's peak.")
         {
-            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, trace, compare, compareWorkspaces, accelerator, seed, opTimes, tf32, json,
+            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, timeLimit, trace, compare, compareWorkspaces, accelerator, seed, opTimes, tf32, json,
         };
         command.SetAction(r =>
         {
@@ -43,7 +44,11 @@ public static class InferCommand
             int k = r.GetValue(steps);
             if (k < 1) throw new UsageException($"--steps must be at least 1, got {k}");
             var kind = r.GetValue(allocator) ?? AllocatorKind.Planned;
-            if (r.GetValue(trace) is not null && kind != AllocatorKind.Planned) throw new UsageException("--trace needs --allocator planned");
+            // the planned allocator's options mean nothing to the others: said, not silently ignored (as train does)
+            if (kind != AllocatorKind.Planned)
+                foreach (var o in new Option[] { planner, timeLimit, trace })
+                    if (r.GetResult(o) is { Implicit: false })
+                        throw new UsageException($"{o.Name} needs --allocator planned (the allocator is {kind.Name()})");
             var (workspace, grow) = ModelOptions.ConvWorkspace(r.GetValue(convWorkspace), kind, PlanSource.DryRun);
             var options = new InferOptions
             {
@@ -55,6 +60,7 @@ public static class InferCommand
                 Planned = new PlannedAllocatorOptions
                 {
                     Algorithm = r.GetValue(planner)!,
+                    Settings = PlannerApi.Settings(TimeSpan.FromSeconds(r.GetValue(timeLimit)), 1, CancellationToken.None),
                     OnLog = e => Console.Error.WriteLine($"  planned allocator, batch {e.Iteration}: {e.Kind.ToString().ToLowerInvariant()}: {e.Message}"),
                 },
             };

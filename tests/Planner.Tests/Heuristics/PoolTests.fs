@@ -381,6 +381,17 @@ let tests =
                 pool.Allocate(8L * mib) |> ignore
                 Expect.equal (pool.NewSegmentBytes (30L * mib), pool.NewSegmentBytes (12L * mib)) (20L * mib, 0L) "the 12 MiB tail fits 12 MiB; 30 MiB needs one more page"
 
+            testCase "a request beyond a segment's address space (2^35 pages) gets a segment of its own" <| fun () ->
+                // 2^62 bytes is more than 2^35 pages of 20 MiB: found by the CSV fuzz tests (alignment 2^62), it used to
+                // throw NullReferenceException
+                let pool = CachingPool(PoolPolicy.TorchExpandable)
+                let block = pool.Allocate(1L <<< 62)
+                Expect.equal (block.Segment, block.Offset) (0, 0L) "at the start of its segment"
+                Expect.equal pool.Reserved (Numbers.alignUp (20L * mib) (1L <<< 62)) "2^62 bytes mapped, rounded up to the 20 MiB page"
+                let p = Csv.parseProblem "p.csv" "id,lower,upper,size,alignment\na,0,2,10,1\nb,0,2,10,4611686018427387904\n" |> Result.defaultWith (fun e -> failwith e.Message)
+                let r = (Algorithms.ofPool PoolPolicy.TorchExpandable).Plan(p, Algorithms.defaults)
+                expectValid "torch-expandable" p r.Plan |> ignore
+
             testCase "pages are unmapped only when the cache is emptied; growth fills the lowest hole first" <| fun () ->
                 let pool = CachingPool(PoolPolicy.TorchExpandable)
                 let a = pool.Allocate(mib + 512L)                          // page 0: [0, 1 MiB + 512)

@@ -129,28 +129,6 @@ let private expectSnapshotError (device: int option) (bytes: byte[]) (fragment: 
         Expect.equal e.File "s.pickle" "the error names the file"
         Expect.stringContains e.Message fragment "the error says what is wrong and where"
 
-/// A seeded mutation of a text: a line deleted, duplicated or swapped with the next, a character replaced, inserted
-/// or deleted, or a number changed.
-let private mutateText (rng: Random) (text: string) : string =
-    let lines = text.Split '\n' |> ResizeArray
-    let k = rng.Next lines.Count
-    match rng.Next 6 with
-    | 0 -> lines.RemoveAt k
-    | 1 -> lines.Insert(k, lines.[k])
-    | 2 when k + 1 < lines.Count -> let t = lines.[k] in lines.[k] <- lines.[k + 1]; lines.[k + 1] <- t
-    | 3 when lines.[k].Length > 0 ->
-        let c = rng.Next lines.[k].Length
-        lines.[k] <- lines.[k].Remove(c, 1).Insert(c, string ("0x-9 #a\tfz".[rng.Next 10]))
-    | 4 -> lines.[k] <- lines.[k].Insert(rng.Next(lines.[k].Length + 1), string ("1f -x".[rng.Next 5]))
-    | _ ->
-        lines.[k] <- Regex.Replace(lines.[k], @"\d+", (fun (m: Match) ->
-            match rng.Next 4 with
-            | 0 -> "0"
-            | 1 -> "-" + m.Value
-            | 2 -> "9223372036854775807"
-            | _ -> string (rng.Next 100000)), RegexOptions.None)
-    String.Join("\n", lines)
-
 /// Checks an imported problem the way every planner test ends: its plan by best-fit validates and its peak is at
 /// least the lower bound; the recorded layout has one offset per buffer.
 let private expectUsable (imported: Imported) =
@@ -317,12 +295,12 @@ let tests =
         ]
 
         testList "seeded mutations" [
-            testCase "of an allocation log: a problem or an error with its line, never an exception" <| fun () ->
+            testCase "300 mutated allocation logs: a problem or an error with its line, never an exception" <| fun () ->
                 let text = readText (Path.Combine(pytorchFolder (), "alexnet-b2-96.log.gz"))
                 let rng = Random 16
                 let mutable errors = 0
                 for case in 1 .. 300 do
-                    let mutated = Seq.fold (fun t _ -> mutateText rng t) text [ 1 .. 1 + rng.Next 3 ]
+                    let mutated = Mutations.mutated Mutations.logAlphabet rng text
                     let iteration = if rng.Next 2 = 0 then None else Some (1 + rng.Next 3)
                     match (try importLog iteration mutated with e -> failtestf "case %d threw %O" case e) with
                     | Ok r -> expectUsable r
@@ -332,17 +310,12 @@ let tests =
                             (sprintf "case %d: the error names a line: %s" case e.Message)
                 printfn "allocation log: 300 mutated cases, %d rejected with their line" errors
 
-            testCase "of a snapshot pickle: a problem or an error naming the file, never an exception" <| fun () ->
+            testCase "300 mutated snapshot pickles: a problem or an error naming the file, never an exception" <| fun () ->
                 let bytes = readBytes (Directory.GetFiles(Path.Combine(pytorchFolder (), "snapshots"), "*.pickle*") |> Array.sort |> Array.head)
                 let rng = Random 16
                 let mutable errors = 0
                 for case in 1 .. 300 do
-                    let b = Array.copy bytes
-                    let mutated =
-                        match rng.Next 3 with
-                        | 0 -> b.[rng.Next b.Length] <- byte (rng.Next 256); b
-                        | 1 -> b.[.. rng.Next b.Length]
-                        | _ -> let k = rng.Next b.Length in Array.append b.[.. k] b.[k + 1 + rng.Next 8 ..]
+                    let mutated = Mutations.mutateBytes rng bytes
                     match (try importSnapshot None mutated with e -> failtestf "case %d threw %O" case e) with
                     | Ok r -> expectUsable r
                     | Error e ->

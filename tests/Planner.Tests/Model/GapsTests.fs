@@ -214,7 +214,10 @@ let tests =
 
             testCase "a hint is bounded like a pin: past 64 bits it is refused, just below it every planner plans validly" <| fun () ->
                 expectError "id,lower,upper,size,hint\na,0,2,8,9223372036854775800\nb,1,3,8,-1\n" 2 "offset 9223372036854775800 plus size 8 overflows 64 bits"
-                let p = parse "id,lower,upper,size,hint\na,0,2,8,9223372036854775799\nb,1,3,8,-1\n"
+                // any buffer may be placed above the hint: the sizes of both, with a pool's room each, must fit above it
+                let highest = Int64.MaxValue - 2L * (8L + Csv.roomPerBuffer)
+                expectError (sprintf "id,lower,upper,size,hint\na,0,2,8,%d\nb,1,3,8,-1\n" (highest + 1L)) 3 "pass the 64-bit limit"
+                let p = parse (sprintf "id,lower,upper,size,hint\na,0,2,8,%d\nb,1,3,8,-1\n" highest)
                 for a in Algorithms.planners do
                     let r = a.Plan(p, { Algorithms.defaults with TimeLimit = TimeSpan.FromMilliseconds 200.0 })
                     Expect.isEmpty (Validate.plan p None r.Plan |> List.map Violation.describe) (sprintf "%s: valid" a.Name)

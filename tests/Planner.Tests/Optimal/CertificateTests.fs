@@ -34,6 +34,14 @@ let tests =
                     use doc = JsonDocument.Parse(read json)
                     let field (n: string) = doc.RootElement.GetProperty n
                     Expect.equal ((field "instance").GetString()) name "the json names its instance"
+                    // the commands that regenerate and check it, with paths that exist from the repository root
+                    let command = (field "command").GetString()
+                    Expect.isTrue (command.StartsWith "dotnet fsi scripts/certificates.fsx " && command.EndsWith(" " + name))
+                        (sprintf "%s: the json records the command that regenerates it: %s" name command)
+                    let check = (field "check").GetString().Split ' '
+                    Expect.equal check.[.. 1] [| "pgmo"; "check" |] (sprintf "%s: the json records the command that checks it" name)
+                    for relative in check.[2 ..] do
+                        Expect.isTrue (File.Exists(Path.Combine(root, relative))) (sprintf "%s: %s exists" name relative)
                     let problemFile = Path.Combine(data, name + ".csv")
                     let planFile = Path.ChangeExtension(json, ".csv")
                     let problem =

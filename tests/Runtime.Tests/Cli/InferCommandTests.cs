@@ -80,7 +80,10 @@ public sealed class InferCommandTests
     [InlineData("--batch", "--model", "cnn", "--batch", "max", "--accelerator", "cpu")]   // max needs a limit on the CPU
     [InlineData("--steps", "--model", "cnn", "--steps", "0")]
     [InlineData("--allocator", "--model", "cnn", "--allocator", "magic")]
-    [InlineData("--trace", "--model", "cnn", "--allocator", "pool", "--trace", "x.csv")]
+    [InlineData("--trace needs --allocator planned (the allocator is pool)", "--model", "cnn", "--allocator", "pool", "--trace", "x.csv")]
+    [InlineData("--algorithm needs --allocator planned (the allocator is pool)", "--model", "cnn", "--allocator", "pool", "--algorithm", "search")]
+    [InlineData("--algorithm needs --allocator planned (the allocator is torch-pool)", "--model", "cnn", "--allocator", "torch-pool", "--planner", "first-fit")]
+    [InlineData("--time-limit needs --allocator planned (the allocator is naive)", "--model", "cnn", "--allocator", "naive", "--time-limit", "1")]
     [InlineData("--image-size", "--model", "alexnet", "--image-size", "62")]
     [InlineData("--memory-limit", "--model", "cnn", "--memory-limit", "lots")]
     [InlineData("--conv-workspace", "--model", "cnn", "--allocator", "pool", "--conv-workspace", "auto")]   // auto needs a plan
