@@ -11,12 +11,14 @@
 # uncommitted change) is built in place and copied, so rebuilding while the script runs changes nothing.
 #   bash scripts/bench-before-after.sh [--base REV] [--rounds N] [--sizes N,...] [--repeats K] [--algorithms A,B]
 #                                      [--search-time-limit S] [--solver-time-limit S] [--no-compare]
-# Defaults: d28f118, 5 rounds, 1000,10000,100000 buffers, 3 repeats, every algorithm both builds have but search in
-# bench (its time is its limit), search 1 s and the solver 10 s per instance in compare. Run it on a quiet machine:
-# the load (uptime) is printed before and after. Never run by CI.
+# Defaults: d28f118, 5 rounds, 1000,10000,100000 buffers, 3 repeats below 100k buffers (the median drops the first,
+# JIT-compiling run) and 1 from 100k (there JIT is noise and one run of greedy-size or xla-spatial takes ~20 s), every
+# algorithm both builds have but search in bench (its time is its limit), search 1 s and the solver 10 s per instance
+# in compare. The 100k runs take most of the time (one bench run of the seven algorithms at 100k: 104 s at load 24 on
+# 2 cores). Run it on a quiet machine: the load (uptime) is printed before and after. Never run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-base=d28f118 rounds=5 sizes=1000,10000,100000 repeats=3 algorithms="" search=1 solver=10 compare=1
+base=d28f118 rounds=5 sizes=1000,10000,100000 repeats="" algorithms="" search=1 solver=10 compare=1
 while (( $# )); do
   case $1 in
     --base) base=$2; shift 2 ;;
@@ -27,7 +29,7 @@ while (( $# )); do
     --search-time-limit) search=$2; shift 2 ;;
     --solver-time-limit) solver=$2; shift 2 ;;
     --no-compare) compare=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench-before-after.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +65,8 @@ for r in $(seq 1 "$rounds"); do
     if (( r % 2 )); then order="before after"; else order="after before"; fi
     for which in $order; do
       echo "round $r/$rounds, n=$n: $which" >&2
-      line=$(pgmo "$which" bench --sizes "$n" --algorithms "$algorithms" --repeats "$repeats" --time-limit "$search" --json 2>/dev/null | tail -1)
+      k=${repeats:-$(( n < 100000 ? 3 : 1 ))}
+      line=$(pgmo "$which" bench --sizes "$n" --algorithms "$algorithms" --repeats "$k" --time-limit "$search" --json 2>/dev/null | tail -1)
       printf '%s\t%s\t%s\n' "$which" "$r" "$line" >> "$results"
     done
   done
@@ -76,7 +79,7 @@ if (( compare )); then
   done
 fi
 echo "load after:  $(uptime)"
-python3 - "$results" "$work" "$base" "$after" "$rounds" "$repeats" "$search" "$solver" "$compare" <<'PY'
+python3 - "$results" "$work" "$base" "$after" "$rounds" "${repeats:-3 below 100k buffers, 1 from 100k}" "$search" "$solver" "$compare" <<'PY'
 import json, os, statistics, sys
 results, work, base, after, rounds, repeats, search, solver, compare = sys.argv[1:]
 cells = {}
@@ -88,7 +91,7 @@ for line in open(results):
 print()
 print(f"### bench: before = {base}, after = {after}")
 print()
-print(f"median over {rounds} rounds (alternating) of `pgmo bench --repeats {repeats}`'s median, in ms")
+print(f"median over {rounds} rounds (alternating) of `pgmo bench`'s median of its repeats ({repeats}), in ms")
 print()
 print("| algorithm | buffers | before ms | after ms | after / before | peak before | peak after | plan |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
