@@ -44,6 +44,9 @@ type DescentSchedule(preorders: Preorder list, granularity: int64, first: int64,
     let mutable phaseNodes = 0L
     let mutable randomNodes = 0L
 
+    /// The most capacities a jittered sweep covers, the highest below the peak.
+    static member SweepWidth = 16
+
     /// The Luby sequence 1 1 2 1 1 2 4 1 1 2 … (i >= 1): the restart budgets of Luby, Sinclair and Zuckerman (1993).
     static member Luby(i: int64) : int64 =
         let mutable k = 1
@@ -122,9 +125,9 @@ type DescentSchedule(preorders: Preorder list, granularity: int64, first: int64,
                 while found.IsNone do
                     if sweepAt >= sweep.Count then
                         sweeps <- sweeps + 1L
-                        sweepSeed <- if sweeps = 1L then max 1 seed else sweepSeed + 1
+                        if sweeps = 1L then sweepSeed <- max 1 seed - 1
                         let top = caps.[caps.Length - 1]
-                        let bottom = max caps.[1] (top - ((top - caps.[1]) / (2L * g)) * g)
+                        let bottom = max caps.[1] (max (top - ((top - caps.[1]) / (2L * g)) * g) (top - int64 (DescentSchedule.SweepWidth - 1) * g))
                         sweep.Clear()
                         for c in bottom .. g .. top do
                             for p in preorders do sweep.Add((c, p))
@@ -133,6 +136,7 @@ type DescentSchedule(preorders: Preorder list, granularity: int64, first: int64,
                     sweepAt <- sweepAt + 1
                     if c < peak && c >= bound then found <- Some(c, p)
                 let c, p = found.Value
+                sweepSeed <- sweepSeed + 1
                 chosen <- Some { Capacity = c; Preorder = p; Jitter = Some sweepSeed; Budget = 2L * first * DescentSchedule.Luby sweeps; AtBound = false }
             else chosen <- this.LeastSpent(Array.rev above) |> Option.map kept
         if chosen.IsNone && caps.Length > 0 then chosen <- this.LeastSpent [| caps.[0] |] |> Option.map kept
@@ -154,13 +158,13 @@ type DescentSchedule(preorders: Preorder list, granularity: int64, first: int64,
             if exhausted then ended.Add key |> ignore
             elif not pruned then next.[key] <- (if choice.Budget > Int64.MaxValue / 2L then choice.Budget else 2L * choice.Budget)
 
-    /// Records the first phase: its nodes, all at the bound's capacity, and each of its searches' nodes as the next
-    /// budget of its pair (at least `first`).
-    member _.Phase(bound: int64, nodes: int64, probes: (Preorder * int64) list) =
+    /// Records the first phase: its nodes, all at the bound's capacity. The bound's pairs go on from the budget
+    /// `first` (their searches are kept and resumed), so that after the phase the bound takes its share of the nodes
+    /// in turns as short as any other pair's, not in one turn as long as the phase.
+    member _.Phase(nodes: int64) =
         used <- used + nodes
         boundNodes <- boundNodes + nodes
         phaseNodes <- used
-        for p, spent in probes do next.[struct (bound, p)] <- max first spent
 
 /// Minimization by capacity decisions: from a valid start plan, the exact search (Exact.Probe) probes capacities
 /// below the best peak, each probe a single preorder with a node budget (DescentSchedule says which probe goes next
@@ -192,12 +196,12 @@ module Descent =
     /// The first node budget of a (capacity, preorder) pair, per buffer (a plan takes at least one node per buffer).
     let firstNodes = 4L
 
-    /// The share of the descent's time that the first phase spends deciding the bound's capacity with one long search
-    /// per preorder: the bound is the optimum of most instances and a long search there beats short restarts.
-    let firstPhaseTime = 1.0 / 12.0
-
-    /// The share of the descent's nodes that the first phase spends, under a node budget.
-    let firstPhaseNodes = 1.0 / 4.0
+    /// The nodes per buffer that the first phase gives each preorder's search at the bound's capacity: one long search
+    /// per preorder (the bound is the optimum of most instances and a long search there beats short restarts). A
+    /// number of nodes, not a share of the budget, so that the descent does the same work in its first seconds
+    /// whatever its budget: a short run finds what a long one finds by then (docs/planner-results.md, "search against
+    /// its budget"). On A–K the bound's fitting searches take 20k–511k nodes (E: TWA, 511k; 215 buffers).
+    let firstPhaseNodesPerBuffer = 3000L
 
     /// True when the exact search's setup stays cheap on a time axis: at most maxBuffers buffers and 5 million
     /// (buffer, section) pairs (TimeAxis.Memberships). Larger problems keep their start plan (the descent returns at once).
@@ -215,9 +219,10 @@ module Descent =
     /// Descends from the incumbent's plan with capacity decisions until the bound meets the peak, the options' budget
     /// (time, nodes, cancellation) is spent, or no probe can advance (at once when the problem is not tractable);
     /// returns the incumbent's best plan and bound (which other solvers may have improved meanwhile) and the nodes
-    /// used. First a phase at the bound (firstPhaseTime of its time or firstPhaseNodes of its nodes; through Exact.drive:
-    /// with two workers or more and no node budget, one thread per preorder, whatever options.Workers is; else the
-    /// preorders take turns on this thread), then options.Workers threads each running the probe the schedule picks.
+    /// used. First a phase at the bound: firstPhaseNodesPerBuffer nodes per buffer for each preorder's search, whatever
+    /// the budget, through Exact.drive (with two workers or more one thread per preorder, whatever options.Workers is;
+    /// else the preorders take turns on this thread); then options.Workers threads each running the probe the schedule
+    /// picks.
     /// One worker and a node budget: the same answer on any machine.
     let run (options: SolveOptions) (incumbent: Incumbent) (axis: TimeAxis) : ExactMinimum =
         let problem = axis.Problem
@@ -296,18 +301,12 @@ module Descent =
         // the first phase: a long decision at the bound through the one driver, its probes kept for the descent
         if not (stop ()) && (options.TimeLimit <> TimeSpan.MaxValue || options.Nodes.IsSome) then
             use phase = CancellationTokenSource.CreateLinkedTokenSource(stopAll.Token)
-            let phaseNodes =
-                match options.Nodes with
-                | Some _ -> max 1L (int64 (float deadline.NodesLeft * firstPhaseNodes))
-                | None ->
-                    if options.TimeLimit <> TimeSpan.MaxValue then
-                        phase.CancelAfter(TimeSpan.FromTicks(int64 (float options.TimeLimit.Ticks * firstPhaseTime)))
-                    Int64.MaxValue
+            let phaseNodes = min deadline.NodesLeft (firstPhaseNodesPerBuffer * int64 (max 1 problem.Buffers.Length) * int64 preorders.Length)
             let bound = incumbent.Bound
             let probes = preorders |> List.map (fun p -> p, probeOf bound p None)
             let answer, nodes = Exact.drive options.Workers phaseNodes phase.Token (probes |> List.map snd |> Array.ofList)
             deadline.Spend nodes
-            lock gate (fun () -> schedule.Phase(bound, nodes, probes |> List.map (fun (p, probe) -> p, probe.Nodes)))
+            lock gate (fun () -> schedule.Phase nodes)
             match answer with
             | Unknown -> ()
             | r ->

@@ -18,7 +18,7 @@ module Exact =
 
     /// The relative size of the random factor on the preorder's keys of a jittered probe.
     [<Literal>]
-    let Jitter = 0.1
+    let Jitter = 0.03
 
     /// Orders buffer indices by lowest offset, then by rank (the dynamic order of the search).
     [<Sealed>]
@@ -320,22 +320,24 @@ module Exact =
 
     /// The one driver of the exact search: advances the probes of one capacity until one answers decisively, until
     /// `nodes` nodes are spent in all, or until the token is cancelled, and returns the answer (Unknown in the last two
-    /// cases, or when every probe ended without a proof) and the nodes spent. With `workers` >= 2 and no node budget,
-    /// one thread per probe, the first decisive answer cancelling the others (which of two fitting searches wins may
-    /// vary); otherwise the probes take turns on this thread, Slice nodes each, each resumed where it stopped
-    /// (deterministic). Every Fits plan is validated.
+    /// cases, or when every probe ended without a proof) and the nodes spent. With `workers` >= 2, one thread per
+    /// probe, each with an equal share of the nodes, the first decisive answer cancelling the others (which of two
+    /// fitting searches wins may vary); with one worker the probes take turns on this thread, Slice nodes each, each
+    /// resumed where it stopped (deterministic). Every Fits plan is validated.
     let rec drive (workers: int) (nodes: int64) (cancellation: CancellationToken) (probes: Probe[]) : ExactResult * int64 =
         driveInSlices Slice workers nodes cancellation probes
 
     /// drive with turns of `slice` nodes on one thread.
     and driveInSlices (slice: int64) (workers: int) (nodes: int64) (cancellation: CancellationToken) (probes: Probe[]) : ExactResult * int64 =
         if probes.Length = 0 then Unknown, 0L
-        elif workers >= 2 && probes.Length >= 2 && nodes = Int64.MaxValue then
+        elif workers >= 2 && probes.Length >= 2 then
+            // one thread per probe, each with its share of the nodes (all of them without a node budget)
+            let each = if nodes = Int64.MaxValue then Int64.MaxValue else max 1L (nodes / int64 probes.Length)
             use cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation)
             let tasks =
                 probes |> Array.map (fun probe ->
                     Task.Run(fun () ->
-                        let r = resume probe Int64.MaxValue cts.Token
+                        let r = resume probe each cts.Token
                         (match fst r with
                          | Unknown -> ()
                          | _ -> cts.Cancel())

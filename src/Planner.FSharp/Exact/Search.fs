@@ -13,7 +13,9 @@ open System.Threading
 /// 3. Local search over best-fit rankings: buffers above the lower bound move forward ("squeaky wheel"), random swaps;
 ///    a move is kept when the cost (peak, then total height above the lower bound) is not worse; after a long
 ///    stagnation it restarts from a perturbed copy of the best ranking.
-/// Every stage stops at the lower bound.
+/// Every stage stops at the lower bound. No stage's schedule depends on the size of the budget (the descent's first
+/// phase is a number of nodes, and no stage is given a share of the time to leave some to the next), so what a
+/// long run finds by second k, a k-second run finds too, up to the machine's noise.
 ///
 /// Work is counted in nodes: a placement of n buffers costs n, a search node of the exact search one. Under a node
 /// budget (options.Nodes) with a time limit that is not reached, the search is deterministic given the seed: the
@@ -235,7 +237,7 @@ module Search =
 
     /// The best plan found within the options' budget for the problem of a time axis: always valid; its peak is never
     /// below Bounds.lowerBound. Stages run in turn on one shared budget: construction (best-fit, greedy orders), the
-    /// exact search with most of the remaining time, then local search over best-fit rankings with what is left.
+    /// exact search with the remaining time, then local search over best-fit rankings with what is left.
     let planOn (options: SolveOptions) (axis: TimeAxis) : Plan =
         let problem = axis.Problem
         if problem.Buffers.Length = 0 then { Offsets = [||] }
@@ -244,7 +246,7 @@ module Search =
             state.Placer <- OrderPlacer(axis, state.Budget)
             let shape = BestFit.Shape axis
             let seed = construct problem state shape
-            exact axis state options 0.75
+            exact axis state options 1.0
             improve problem state shape seed
             state.Best
 
