@@ -9,10 +9,7 @@
 // a certificate worse; a worse answer than the committed plan cannot happen because the hint is always a candidate.
 //
 // Every plan is validated before it is written; tests/Planner.Tests/Optimal/CertificateTests.fs re-validates the files.
-#r "../src/Planner.Optimal/bin/Release/net10.0/Google.Protobuf.dll"
-#r "../src/Planner.Optimal/bin/Release/net10.0/Google.OrTools.dll"
-#r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.dll"
-#r "../src/Planner.Optimal/bin/Release/net10.0/Pgmo.Planner.Optimal.dll"
+#load "OrTools.fsx"
 #load "Output.fsx"
 
 open System
@@ -23,20 +20,6 @@ open Pgmo.Planner.Optimal
 
 let root = Path.GetFullPath(Path.Combine(__SOURCE_DIRECTORY__, ".."))
 
-// fsi does not probe runtimes/<rid>/native: point OR-Tools' P/Invoke at the native library next to the built dll
-let private bin = Path.Combine(root, "src", "Planner.Optimal", "bin", "Release", "net10.0")
-System.Runtime.InteropServices.NativeLibrary.SetDllImportResolver(
-    typeof<Google.OrTools.Sat.CpModel>.Assembly,
-    fun name _ _ ->
-        let rid = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier
-        let candidates =
-            [ for dir in Directory.GetDirectories(Path.Combine(bin, "runtimes")) do
-                let native = Path.Combine(dir, "native")
-                if Directory.Exists native && (Path.GetFileName dir = rid || rid.StartsWith(Path.GetFileName dir)) then
-                    yield! Directory.GetFiles(native, name + "*") ]
-        match candidates with
-        | path :: _ -> System.Runtime.InteropServices.NativeLibrary.Load path
-        | [] -> IntPtr.Zero)
 let allArgs = fsi.CommandLineArgs |> Array.tail
 // --kind=auto|exact|cp-sat picks the method (default auto)
 let kind, kindName =

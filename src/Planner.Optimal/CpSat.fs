@@ -77,6 +77,66 @@ module CpSat =
         override this.OnSolutionCallback() =
             onSolution (this.Value(peak) * scale) (int64 (Math.Ceiling(this.BestObjectiveBound())) * scale)
 
+    /// The offset variables of the buffers in units of g, each below `top` - its size: k.[i] = (variable, alignment in
+    /// units of g), the offset x.[i] = alignment × variable; a pinned buffer's variable is fixed at its pin.
+    let internal offsets (model: CpModel) (bs: Buffer[]) (g: int64) (top: int64) : (IntVar * int64)[] * LinearExpr[] =
+        let k =
+            bs |> Array.mapi (fun i b ->
+                let a = max 1L b.Alignment / g |> max 1L // alignment in units of g (g divides it)
+                match b.Pinned with
+                | Some p -> model.NewIntVar(p / g / a, p / g / a, sprintf "k%d" i), a // g and a divide a valid pin
+                | None -> model.NewIntVar(0L, (top - b.Size / g) / a, sprintf "k%d" i), a)
+        k, k |> Array.map (fun (v, a) -> if a = 1L then (v :> LinearExpr) else LinearExpr.Term(v, a))
+
+    /// The groups of interchangeable buffers among those `eligible` picks: same lifetime, size and alignment, no
+    /// gaps, no pin (gaps and pins break the symmetry); each group's indices ascending, groups of one left out.
+    let internal identical (problem: Problem) (eligible: int -> bool) : int[][] =
+        let bs = problem.Buffers
+        bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
+        |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone && eligible i)
+        |> Array.groupBy fst
+        |> Array.map (fun (_, members) -> members |> Array.map snd |> Array.sort)
+        |> Array.filter (fun idx -> idx.Length > 1)
+
+    /// Symmetry breaking: within each group of identical buffers, each one sits below the next (x: the offsets in
+    /// units of g).
+    let internal orderIdentical (model: CpModel) (groups: int[][]) (bs: Buffer[]) (x: LinearExpr[]) (g: int64) =
+        for idx in groups do
+            for m in 0 .. idx.Length - 2 do
+                let i, j = idx.[m], idx.[m + 1]
+                model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), x.[j])) |> ignore
+
+    /// The offsets of a valid plan with each group of identical buffers renumbered to respect orderIdentical (the
+    /// plan stays valid: the buffers of a group are interchangeable).
+    let internal renumber (groups: int[][]) (offsets: int64[]) : int64[] =
+        let out = Array.copy offsets
+        for idx in groups do
+            let sorted = idx |> Array.map (fun i -> offsets.[i]) |> Array.sort
+            idx |> Array.iteri (fun r i -> out.[i] <- sorted.[r])
+        out
+
+    /// Solves `model` with `solver` for `seconds` under the options' workers, seed and cancellation, `callback` on
+    /// every solution.
+    let internal runModel (options: SolveOptions) (seconds: float) (solver: CpSolver) (model: CpModel) (callback: CpSolverSolutionCallback) : CpSolverStatus =
+        solver.StringParameters <-
+            String.Format(Globalization.CultureInfo.InvariantCulture,
+                          "max_time_in_seconds:{0} num_workers:{1} random_seed:{2} log_search_progress:false",
+                          // StopSearch before Solve is forgotten by Solve: a token cancelled already gets no search time
+                          (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 seconds), max 1 options.Workers, options.Seed)
+        // Solve forgets a StopSearch that came before it started: once cancelled, keep stopping until Solve returns
+        let gate = obj ()
+        let mutable solving = true
+        let stopUntilDone () =
+            Threading.Tasks.Task.Run(fun () ->
+                let mutable go = true
+                while go do
+                    lock gate (fun () -> if solving then solver.StopSearch() else go <- false)
+                    if go then Thread.Sleep 20) |> ignore
+        use _reg = options.Cancellation.Register(fun () -> stopUntilDone ())
+        let status = solver.Solve(model, callback)
+        lock gate (fun () -> solving <- false)
+        status
+
     /// Solves one group of buffers; `floorPeak` is a peak every part reaches anyway (minimize mode).
     let private solvePart (options: SolveOptions) (seconds: float) (floorPeak: int64) (problem: Problem) (hint: Plan option)
                           (report: int64 -> int64 -> unit) : Part =
@@ -99,13 +159,7 @@ module CpSat =
         else
         let model = CpModel()
         let peak = model.NewIntVar(lowS, upS, "peak")
-        let k =
-            bs |> Array.mapi (fun i b ->
-                let a = max 1L b.Alignment / g |> max 1L // alignment in units of g (g divides it)
-                match b.Pinned with
-                | Some p -> model.NewIntVar(p / g / a, p / g / a, sprintf "k%d" i), a // g and a divide a valid pin
-                | None -> model.NewIntVar(0L, (upS - b.Size / g) / a, sprintf "k%d" i), a)
-        let x = k |> Array.map (fun (v, a) -> if a = 1L then (v :> LinearExpr) else LinearExpr.Term(v, a))
+        let k, x = offsets model bs g upS
         // one rectangle per piece: its steps by the bytes it holds, [x + lo, x + hi) (proofs/gaps.md)
         let axis = TimeAxis problem
         let yIntervals =
@@ -140,25 +194,12 @@ module CpSat =
                                 model.Add(LinearExpr.op_GreaterThanOrEqual(x.[i], LinearExpr.Affine(x.[j], 1L, down / g))).OnlyEnforceIf(above.Not()) |> ignore
                             | ValueNone -> ()
         // symmetry: identical buffers (same lifetime, size, alignment) are interchangeable, so order them by index
-        bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
-        |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone) // gaps and pins break the symmetry
-        |> Array.groupBy fst
-        |> Array.iter (fun (_, members) ->
-            let idx = members |> Array.map snd |> Array.sort
-            for m in 0 .. idx.Length - 2 do
-                let i, j = idx.[m], idx.[m + 1]
-                model.Add(LinearExpr.op_LessThanOrEqual(LinearExpr.Affine(x.[i], 1L, bs.[i].Size / g), x.[j])) |> ignore)
+        let groups = identical problem (fun _ -> true)
+        orderIdentical model groups bs x g
         // hint: a valid plan whose identical buffers are renumbered to respect the symmetry order
         match hint with
         | Some h ->
-            let offsets = Array.copy h.Offsets
-            bs |> Array.mapi (fun i b -> (b.Lifetime, b.Size, b.Alignment), i)
-            |> Array.filter (fun (_, i) -> bs.[i].Gaps.Length = 0 && bs.[i].Pinned.IsNone)
-            |> Array.groupBy fst
-            |> Array.iter (fun (_, members) ->
-                let idx = members |> Array.map snd |> Array.sort
-                let sorted = idx |> Array.map (fun i -> h.Offsets.[i]) |> Array.sort
-                idx |> Array.iteri (fun r i -> offsets.[i] <- sorted.[r]))
+            let offsets = renumber groups h.Offsets
             if offsets |> Array.forall (fun o -> o % g = 0L) then
                 for i in 0 .. bs.Length - 1 do
                     let v, a = k.[i]
@@ -167,24 +208,7 @@ module CpSat =
         | None -> ()
         if options.Capacity.IsNone then model.Minimize(peak)
         use solver = new CpSolver()
-        solver.StringParameters <-
-            String.Format(Globalization.CultureInfo.InvariantCulture,
-                          "max_time_in_seconds:{0} num_workers:{1} random_seed:{2} log_search_progress:false",
-                          // StopSearch before Solve is forgotten by Solve: a token cancelled already gets no search time
-                          (if options.Cancellation.IsCancellationRequested then 0.0 else max 0.01 seconds), max 1 options.Workers, options.Seed)
-        // Solve forgets a StopSearch that came before it started: once cancelled, keep stopping until Solve returns
-        let gate = obj ()
-        let mutable solving = true
-        let stopUntilDone () =
-            Threading.Tasks.Task.Run(fun () ->
-                let mutable go = true
-                while go do
-                    lock gate (fun () -> if solving then solver.StopSearch() else go <- false)
-                    if go then Thread.Sleep 20) |> ignore
-        use _reg = options.Cancellation.Register(fun () -> stopUntilDone ())
-        let cb = new Callback(report, peak, g)
-        let status = solver.Solve(model, cb)
-        lock gate (fun () -> solving <- false)
+        let status = runModel options seconds solver model (new Callback(report, peak, g))
         let found = status = CpSolverStatus.Optimal || status = CpSolverStatus.Feasible
         let offsets = if found then Array.init bs.Length (fun i -> let v, a = k.[i] in solver.Value(v) * a * g) else [||]
         let bound =

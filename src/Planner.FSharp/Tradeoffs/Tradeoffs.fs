@@ -47,7 +47,8 @@ type TradePlan =
       Fits: bool }
 
 /// Offload and recompute chosen together with the layout: the trade-offs that add the least time while the gap-aware
-/// plan's peak stays within a limit. Pure.
+/// plan's peak stays within a limit. Pure. Its exact reference, for small problems, is TradeoffsCpSat
+/// (Pgmo.Planner.Optimal: one CP-SAT model over the choices and the offsets).
 ///
 /// ```
 ///  step:      0   1   2   3   4   5
@@ -69,10 +70,15 @@ module Tradeoffs =
         | Trade.Offload -> 2.0 * float problem.Buffers.[c.Buffer].Size / options.BandwidthBytesPerUs
         | Trade.Recompute -> defaultArg c.RecomputeUs infinity
 
-    /// The cheapest trade the options allow for candidate `c` with its cost, if any (offload wins ties).
-    let cheapest (options: TradeOptions) (problem: Problem) (c: Candidate) : (Trade * float) option =
+    /// The trades the options allow for candidate `c` besides Keep: offload when allowed, recompute when allowed and
+    /// `c` has a RecomputeUs.
+    let allowed (options: TradeOptions) (c: Candidate) : Trade list =
         [ if options.Offload then Trade.Offload
           if options.Recompute && c.RecomputeUs.IsSome then Trade.Recompute ]
+
+    /// The cheapest trade the options allow for candidate `c` with its cost, if any (offload wins ties).
+    let cheapest (options: TradeOptions) (problem: Problem) (c: Candidate) : (Trade * float) option =
+        allowed options c
         |> List.map (fun t -> t, cost options problem c t)
         |> List.sortBy snd
         |> List.tryHead
@@ -89,6 +95,14 @@ module Tradeoffs =
             elif b.Gaps |> Array.exists (fun g -> g.Steps.Start < c.Idle.End && c.Idle.Start < g.Steps.End) then
                 Some (sprintf "buffer %s: idle window [%d, %d) meets one of its gaps" b.Id c.Idle.Start c.Idle.End)
             else None
+
+    /// The candidates a planner considers: those `check` accepts, the first per buffer, that the options allow to
+    /// trade, each with its cheapest trade and that trade's cost.
+    let usable (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : (Candidate * Trade * float)[] =
+        candidates
+        |> Array.filter (fun c -> (check problem c).IsNone)
+        |> Array.distinctBy (fun c -> c.Buffer)
+        |> Array.choose (fun c -> cheapest options problem c |> Option.map (fun (t, us) -> c, t, us))
 
     /// `problem` with a gap without a window on the idle window of every traded choice (Keep adds nothing). Throws
     /// ArgumentException for a candidate `check` rejects or a buffer traded twice.
@@ -132,11 +146,7 @@ module Tradeoffs =
     /// limit lives (else any candidate meeting such a buffer, else the best left: a new layout may fit). (3) Untrade, dearest first, every choice the limit does
     /// not need. Fits is false when no candidate is left to help. Candidates `check` rejects are skipped.
     let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
-        let usable =
-            candidates
-            |> Array.filter (fun c -> (check problem c).IsNone)
-            |> Array.distinctBy (fun c -> c.Buffer)
-            |> Array.choose (fun c -> cheapest options problem c |> Option.map (fun (t, us) -> c, t, us))
+        let usable = usable options problem candidates
         let size (c: Candidate) = problem.Buffers.[c.Buffer].Size
         let score (c: Candidate, _, us: float) = if us <= 0.0 then infinity else float (size c) / us
         let chosen = Array.zeroCreate<bool> usable.Length
@@ -206,37 +216,6 @@ module Tradeoffs =
                         peak <- k2
                     else chosen.[k] <- true
             finish current pl peak
-
-    /// The exact reference on small candidate sets: every subset of the candidates (each traded its cheapest way),
-    /// cheapest first, laid out by `minimize` (an exact minimizer: the least peak and whether it is proven); the first
-    /// subset that fits, with Proven true when every cheaper subset was proven not to fit (its lower bound above the
-    /// limit). None when no subset fits. 2^candidates layouts at most: for a dozen candidates or fewer.
-    let exact (options: TradeOptions) (minimize: Problem -> Plan * int64 * int64) (problem: Problem) (candidates: Candidate[]) : (TradePlan * bool) option =
-        let usable =
-            candidates
-            |> Array.filter (fun c -> (check problem c).IsNone)
-            |> Array.distinctBy (fun c -> c.Buffer)
-            |> Array.choose (fun c -> cheapest options problem c |> Option.map (fun (t, us) -> c, t, us))
-        if usable.Length > 16 then invalidArg (nameof candidates) (sprintf "the exact reference enumerates subsets: %d candidates are too many (16 at most)" usable.Length)
-        let subsets =
-            [ for mask in 0 .. (1 <<< usable.Length) - 1 ->
-                let picked = [| for k in 0 .. usable.Length - 1 do if mask &&& (1 <<< k) <> 0 then yield usable.[k] |]
-                picked, picked |> Array.sumBy (fun (_, _, us) -> us) ]
-            |> List.sortBy (fun (picked, us) -> us, picked.Length)
-        let _, peakWithout, _ = minimize problem
-        let mutable proven = true
-        subsets
-        |> List.tryPick (fun (picked, us) ->
-            let p = apply problem (picked |> Array.map (fun (c, t, _) -> c, t))
-            if Bounds.lowerBound p > options.Limit then None
-            else
-                let plan, peak, bound = minimize p
-                if peak <= options.Limit then
-                    Some ({ Problem = p; Plan = plan; Peak = peak; PeakWithout = peakWithout
-                            Choices = picked |> Array.map (fun (c, t, _) -> c, t); ExtraUs = us; Fits = true }, proven)
-                else
-                    if bound <= options.Limit then proven <- false
-                    None)
 
 /// The trade-off planner for C# callers: plain .NET types at the boundary.
 [<AbstractClass; Sealed>]
