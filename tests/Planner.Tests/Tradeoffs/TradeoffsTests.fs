@@ -24,7 +24,7 @@ let tests =
             let x = Buffer.create "x" 0L 4L 8L
             let y = Buffer.create "y" 1L 3L 8L
             let p = Problem.ofBuffers [ x; y ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None; Needs = [||] }
             let r = Tradeoffs.plan (options 8L) p [| c |]
             Expect.equal r.PeakWithout 16L "without trade-offs x and y stack"
             Expect.isTrue r.Fits "offloading x fits 8 B"
@@ -35,16 +35,45 @@ let tests =
 
         testCase "the cheaper trade wins, and recompute is only taken where allowed" <| fun () ->
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 4L 64L; Buffer.create "y" 1L 3L 64L ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 2.0 }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 2.0; Needs = [||] }
             let r = Tradeoffs.plan (options 64L) p [| c |]
             Expect.equal r.Choices [| c, Trade.Recompute |] "recompute (2 us) beats offload (8 us)"
             let r = Tradeoffs.plan { options 64L with Recompute = false } p [| c |]
             Expect.equal r.Choices [| c, Trade.Offload |] "offload only"
             Expect.equal r.ExtraUs 8.0 "2 × 64 B at 16 B/us"
 
+        testCase "recompute keeps its checkpoint: a buffer a recomputed candidate needs is not traded" <| fun () ->
+            //  step:      0   1   2   3
+            //  x (64 B)   [###|...|...|###)      recomputed from y over [1, 3), or offloaded
+            //  y (64 B)   [###|...|...|###)      x's checkpoint; offload only
+            //  z (64 B)       [#######)          (128 B in the second problem)
+            let problem z = Problem.ofBuffers [ Buffer.create "x" 0L 4L 64L; Buffer.create "y" 0L 4L 64L; Buffer.create "z" 1L 3L z ]
+            let p = problem 64L
+            // laid out exactly (best-fit stacks z under x and y here)
+            let options limit = { options limit with Layout = fun q -> let b, _, _ = exactMinimum q in b }
+            let x = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 1.0; Needs = [| 1 |] }
+            let y = { Buffer = 1; Idle = { Start = 1L; End = 3L }; RecomputeUs = None; Needs = [||] }
+            let r = Tradeoffs.plan (options 128L) p [| x; y |]
+            Expect.equal r.Choices [| x, Trade.Recompute |] "one trade fits 128 B: x recomputed (1 us against 8 us)"
+            let p = problem 128L
+            let r = Tradeoffs.plan (options 128L) p [| x; y |]
+            Expect.isTrue r.Fits "both traded fit 128 B"
+            Expect.equal r.Choices [| x, Trade.Offload; y, Trade.Offload |] "y traded: x may not be recomputed from it, so both are offloaded"
+            Expect.equal r.ExtraUs 16.0 "2 × 2 × 64 B at 16 B/us"
+            let r = Tradeoffs.plan { options 128L with Offload = false } p [| x; y |]
+            Expect.isFalse r.Fits "recompute alone frees x only"
+            Expect.isNone (Tradeoffs.conflict r.Choices) "and keeps the rule"
+            Expect.isSome (Tradeoffs.conflict [ x, Trade.Recompute; y, Trade.Offload ]) "x recomputed from an offloaded y breaks the rule"
+            Expect.throws (fun () -> Tradeoffs.apply p [ x, Trade.Recompute; y, Trade.Offload ] |> ignore) "apply refuses it"
+            match Tradeoffs.exact (options 128L) exactMinimum p [| x; y |] with
+            | Some (e, _) -> Expect.equal e.Choices [| x, Trade.Offload; y, Trade.Offload |] "the exact reference offloads both too"
+            | None -> failtest "the exact reference fits 128 B"
+            let self = { x with Needs = [| 0 |] }
+            Expect.equal (Tradeoffs.cheapest (options 128L) p self) (Some (Trade.Offload, 8.0)) "a candidate that needs itself is not recomputed"
+
         testCase "a limit that needs nothing trades nothing; one below every trade does not fit" <| fun () ->
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 4L 8L; Buffer.create "y" 1L 3L 8L ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None; Needs = [||] }
             let r = Tradeoffs.plan (options 16L) p [| c |]
             Expect.isEmpty r.Choices "nothing traded"
             Expect.isTrue r.Fits "fits"
@@ -54,11 +83,11 @@ let tests =
         testCase "candidates that meet a gap or leave the lifetime are rejected" <| fun () ->
             let x = { Buffer.create "x" 0L 6L 8L with Gaps = [| { Steps = { Start = 2L; End = 3L }; Window = None } |] }
             let p = Problem.ofBuffers [ x ]
-            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 1L; End = 4L }; RecomputeUs = None }) "meets the gap"
-            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 4L; End = 7L }; RecomputeUs = None }) "past the lifetime"
-            Expect.isSome (Tradeoffs.check p { Buffer = 1; Idle = { Start = 0L; End = 1L }; RecomputeUs = None }) "no such buffer"
-            Expect.isNone (Tradeoffs.check p { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None }) "after the gap"
-            let q = Tradeoffs.apply p [ { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None }, Trade.Offload ]
+            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 1L; End = 4L }; RecomputeUs = None; Needs = [||] }) "meets the gap"
+            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 4L; End = 7L }; RecomputeUs = None; Needs = [||] }) "past the lifetime"
+            Expect.isSome (Tradeoffs.check p { Buffer = 1; Idle = { Start = 0L; End = 1L }; RecomputeUs = None; Needs = [||] }) "no such buffer"
+            Expect.isNone (Tradeoffs.check p { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None; Needs = [||] }) "after the gap"
+            let q = Tradeoffs.apply p [ { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None; Needs = [||] }, Trade.Offload ]
             Expect.equal q.Buffers.[0].Gaps.Length 2 "two gaps, sorted"
 
         testPropertyWithConfig { Generators.config with maxTest = 150 } "the plan is valid with its gaps, its peak within the limit whenever it fits" <| fun (seed: int) ->
@@ -70,6 +99,7 @@ let tests =
             Expect.equal r.Fits (r.Peak <= limit) "fits = peak within the limit"
             if r.Fits then Expect.isEmpty (Validate.plan r.Problem (Some limit) r.Plan) "within the limit, by the validator"
             Expect.isTrue (r.Peak >= Bounds.lowerBound r.Problem) "peak >= lower bound"
+            Expect.isNone (Tradeoffs.conflict r.Choices) "no recomputed choice needs a traded buffer"
             Expect.floatClose Accuracy.high r.ExtraUs (r.Choices |> Array.sumBy (fun (c, t) -> Tradeoffs.cost (options limit) p c t)) "extra time = the choices' costs"
 
         testPropertyWithConfig { Generators.config with maxTest = 60 } "against the exact reference: it fits only where the reference does, never cheaper" <| fun (seed: int) ->
@@ -78,6 +108,7 @@ let tests =
             match Tradeoffs.exact (options limit) exactMinimum p candidates with
             | Some (e, proven) ->
                 Expect.isEmpty (Validate.plan e.Problem (Some limit) e.Plan) "the reference's plan is valid within the limit"
+                Expect.isNone (Tradeoffs.conflict e.Choices) "the reference keeps the recompute rule"
                 if proven && r.Fits then Expect.isGreaterThanOrEqual r.ExtraUs (e.ExtraUs - 1e-9) "the heuristic never beats the proven optimum"
             | None -> Expect.isFalse r.Fits "no subset fits, so the heuristic cannot"
 
