@@ -157,17 +157,17 @@ module Tradeoffs =
         |> Array.distinctBy (fun c -> c.Buffer)
         |> Array.filter (fun c -> not (trades options problem c).IsEmpty)
 
-    /// The greedy choice with repair. (1) While the largest load exceeds the limit, trade the candidate whose idle
-    /// window covers that step with the most bytes saved per microsecond, each its cheapest trade the recompute rule
-    /// allows given the choices so far (a candidate whose cheapest trade conflicts may take its other one). (2) Lay the
+    /// One greedy choice with repair: trades taken under `phase` (options that may allow fewer trades), re-costed
+    /// under `options` at the end. (1) While the largest load exceeds the limit, trade the candidate whose idle window
+    /// covers that step with the most bytes saved per microsecond, each its cheapest trade the recompute rule allows
+    /// given the choices so far (a candidate whose cheapest trade conflicts may take its other one). (2) Lay the
     /// problem out; while the plan's peak exceeds the limit, trade the best such candidate covering the most loaded step
     /// where a buffer above the limit lives (else any candidate meeting such a buffer, else the best left: a new layout
     /// may fit). In (1) and (2), when the only candidates left are needed by recomputed choices, those choices switch to
-    /// offload where the options allow it (which frees what they need). (3) Untrade, dearest first, every choice the
-    /// limit does not need. (4) Switch each choice to a cheaper trade where the rule now allows one (same gaps, same
-    /// plan). Fits is false when no candidate is left to help. Candidates `check` rejects are skipped. The choices
-    /// always keep the recompute rule (`conflict` finds nothing).
-    let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
+    /// offload where the phase allows it (which frees what they need). (3) Untrade, dearest first, every choice the
+    /// limit does not need. (4) Switch each choice to a cheaper trade `options` allow where the rule now allows one
+    /// (same gaps, same plan). The choices always keep the recompute rule.
+    let private greedy (options: TradeOptions) (phase: TradeOptions) (basePlan: Plan, basePeak: int64) (problem: Problem) (candidates: Candidate[]) : TradePlan =
         let usable = usableOf options problem candidates
         let size (c: Candidate) = problem.Buffers.[c.Buffer].Size
         // the choices so far, the buffers they trade, and how many recomputed choices need each buffer
@@ -191,11 +191,12 @@ module Tradeoffs =
             | _ -> ()
             chosen.[k] <- None
             traded.Remove c.Buffer |> ignore
-        // the cheapest trade the rule allows for candidate k now (k not chosen)
-        let allowed k =
+        // the cheapest trade `o` and the rule allow for candidate k now (k not chosen)
+        let allowedUnder (o: TradeOptions) k =
             let c = usable.[k]
             if needed.ContainsKey c.Buffer then None
-            else trades options problem c |> List.tryFind (fun (t, _) -> t <> Trade.Recompute || c.Needs |> Array.forall (traded.Contains >> not))
+            else trades o problem c |> List.tryFind (fun (t, _) -> t <> Trade.Recompute || c.Needs |> Array.forall (traded.Contains >> not))
+        let allowed = allowedUnder phase
         let score (k: int) (us: float) = if us <= 0.0 then infinity else float (size usable.[k]) / us
         let best (eligible: int -> bool) =
             let mutable pick, pickScore = -1, 0.0
@@ -211,7 +212,7 @@ module Tradeoffs =
             pick
         // the largest eligible candidate left only because recomputed choices need it: they switch to offload
         let unblock (eligible: int -> bool) =
-            if not options.Offload then false
+            if not phase.Offload then false
             else
                 let blocked = [ for k in 0 .. usable.Length - 1 do if not (isChosen k) && eligible k && needed.ContainsKey usable.[k].Buffer then yield k ]
                 match blocked |> List.sortByDescending (fun k -> size usable.[k]) with
@@ -228,7 +229,6 @@ module Tradeoffs =
         let choices () = [| for k in 0 .. usable.Length - 1 do match chosen.[k] with Some (t, _) -> yield usable.[k], t | None -> () |]
         let problemOf () = apply problem (choices ())
         let layout (p: Problem) = let plan = options.Layout p in plan, Plan.peak p plan
-        let basePlan, basePeak = layout problem
         let finish (p: Problem) (pl: Plan) (peak: int64) =
             { Problem = p; Plan = pl; Peak = peak; PeakWithout = basePeak; Choices = choices ()
               ExtraUs = chosen |> Array.sumBy (function Some (_, us) -> us | None -> 0.0)
@@ -287,11 +287,29 @@ module Tradeoffs =
                 for k in [ 0 .. usable.Length - 1 ] |> List.filter isChosen |> List.sortByDescending (fun k -> snd chosen.[k].Value) do
                     let was = chosen.[k].Value
                     unchoose k
-                    match allowed k with
+                    match allowedUnder options k with
                     | Some (t, us) when us < snd was -> choose k (t, us)
                     | _ -> choose k was
                 current <- problemOf ()
             finish current pl peak
+
+    /// The greedy choice with repair (`greedy`), run with the trades the options allow and, when they allow both, also
+    /// with offload alone and with recompute alone (each re-costed with both at the end): the cheapest result that
+    /// fits, else the one of least peak (the first of equals). With both allowed it therefore fits wherever offload
+    /// alone does, at no more modelled time. Fits is false when no candidate is left to help. Candidates `check`
+    /// rejects are skipped. The choices always keep the recompute rule (`conflict` finds nothing).
+    let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
+        let basePlan = options.Layout problem
+        let baseline = basePlan, Plan.peak problem basePlan
+        let phases =
+            [ options
+              if options.Offload && options.Recompute then
+                  { options with Recompute = false }
+                  { options with Offload = false } ]
+        let results = phases |> List.map (fun phase -> greedy options phase baseline problem candidates)
+        match results |> List.filter (fun r -> r.Fits) with
+        | [] -> results |> List.minBy (fun r -> r.Peak)
+        | fits -> fits |> List.minBy (fun r -> r.ExtraUs)
 
     /// The cheapest trades of the candidates `picked` traded together, if the rule allows any: each its cheapest trade,
     /// where recompute is allowed only when none of its Needs is among the picked buffers.
