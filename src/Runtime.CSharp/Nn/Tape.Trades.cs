@@ -37,7 +37,8 @@ public readonly record struct TradeStep(int Offloaded, long OffloadedBytes, doub
 /// Offload and recompute through the tape (issue 17). Observing (<see cref="ObserveSaved"/>), an iteration notes each
 /// saved buffer's idle window and, at its first backward read, whether it can be recomputed in place and from what.
 /// Trading (<see cref="AwayAfter"/>), right after node k is recorded the tape sends away each buffer the schedule names
-/// for k: an offloaded one is copied to a host array (not device memory, so not counted against the limit), a
+/// for k: an offloaded one is copied to a host array (not device memory, so not counted against the limit; one array
+/// per scheduled buffer, reused from step to step), a
 /// recomputed one is dropped; either way the allocator is told it is away (the planned allocator's arena may give its
 /// bytes to others). Before a node runs backward, each of its tensors that is away comes back: the allocator is told
 /// (the arena serves the buffer at its planned offset again), every offloaded one is written back from its host copy,
@@ -53,6 +54,8 @@ public sealed partial class Tape
     private readonly Dictionary<int, int> firstBackward = new();
     private readonly Dictionary<int, Recomputable> recomputable = new();
     private readonly List<TradeStep> tradeSteps = new();
+    // the host copies of offloaded buffers by trace buffer, kept from step to step (no new host memory each step)
+    private readonly Dictionary<int, byte[]> hostCopies = new();
     private TradeStep step;
 
     /// <summary>When true, each training iteration notes the idle windows of the buffers recorded nodes read
@@ -128,7 +131,8 @@ public sealed partial class Tape
                 if (Computes)
                 {
                     using var _ = Time(OpKind.Transfer, OpPhase.Other);
-                    host = new byte[t.Block.Requested];
+                    if (!hostCopies.TryGetValue(b, out host) || host.Length != t.Block.Requested)
+                        hostCopies[b] = host = GC.AllocateUninitializedArray<byte>(checked((int)t.Block.Requested));
                     Device.Synchronize();
                     var clock = Stopwatch.StartNew();
                     t.Block.View<byte>(host.Length).CopyToCPU(host);

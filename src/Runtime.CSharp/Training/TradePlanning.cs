@@ -33,17 +33,19 @@ public sealed record TradeCosts(double OffloadBytesPerUs, double ElementwiseByte
     public static TradeCosts Measure(Device device)
     {
         if (device.Accelerator is not { } acc || device.Kernels is not { } k) return Documented;
-        using var buffer = acc.Allocate1D<float>(MeasureBytes / sizeof(float));
-        var view = buffer.View;
-        var host = new float[view.Length];
+        // the tape's own path: a byte view copied to a byte array and back
+        using var buffer = acc.Allocate1D<byte>(MeasureBytes);
+        var bytes = buffer.View.AsContiguous();
+        var view = bytes.Cast<float>();
+        var host = new byte[MeasureBytes];
         k.Fill(view, 1f);
         double copy = double.MaxValue, pass = double.MaxValue;
         for (int round = 0; round < 4; round++)
         {
             acc.Synchronize();
             var clock = Stopwatch.StartNew();
-            view.CopyToCPU(host);
-            view.CopyFromCPU(host);
+            bytes.CopyToCPU(host);
+            bytes.CopyFromCPU(host);
             acc.Synchronize();
             double c = clock.Elapsed.TotalMicroseconds;
             clock.Restart();
