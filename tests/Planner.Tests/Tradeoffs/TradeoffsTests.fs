@@ -102,6 +102,14 @@ let tests =
             Expect.isNone (Tradeoffs.conflict r.Choices) "no recomputed choice needs a traded buffer"
             Expect.floatClose Accuracy.high r.ExtraUs (r.Choices |> Array.sumBy (fun (c, t) -> Tradeoffs.cost (options limit) p c t)) "extra time = the choices' costs"
 
+        testPropertyWithConfig { Generators.config with maxTest = 150 } "with both trades it fits wherever offload alone does, at no more modelled time" <| fun (seed: int) ->
+            let p, candidates, limit = traded seed (1 + abs (seed % 40))
+            let offload = Tradeoffs.plan { options limit with Recompute = false } p candidates
+            let both = Tradeoffs.plan (options limit) p candidates
+            if offload.Fits then
+                Expect.isTrue both.Fits "both fits"
+                Expect.isLessThanOrEqual both.ExtraUs (offload.ExtraUs + 1e-9) "at no more modelled time"
+
         testPropertyWithConfig { Generators.config with maxTest = 60 } "against the exact reference: it fits only where the reference does, never cheaper" <| fun (seed: int) ->
             let p, candidates, limit = traded seed (1 + abs (seed % 7))
             let r = Tradeoffs.plan { options limit with Layout = fun q -> let b, _, _ = exactMinimum q in b } p candidates
