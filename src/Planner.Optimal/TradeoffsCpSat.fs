@@ -77,7 +77,7 @@ module TradeoffsCpSat =
         let conflicts = Seq.toArray conflicts
         for (r, m) in conflicts do
             if r < 0 || r >= n || m < 0 || m >= n then invalidArg (nameof conflicts) (sprintf "the pair (%d, %d) names a buffer outside the problem's %d" r m n)
-        let usable = Tradeoffs.usable options problem candidates |> Array.map (fun (c, _, _) -> c)
+        let usable = Tradeoffs.usable options problem candidates
         let index = Array.create n -1
         usable |> Array.iteri (fun u c -> index.[c.Buffer] <- u)
         let respects (choices: (Candidate * Trade)[]) =
@@ -218,8 +218,9 @@ module TradeoffsCpSat =
         | CpSolverStatus.ModelInvalid -> failwithf "invalid trade-off model: %s" (model.Validate())
         | _ -> answer (if fallback.Fits then Feasible else SolveStatus.Unknown) fallback (boundUs ())
 
-    /// The cheapest trade-offs that fit options.Limit, with a proof when the time allows (solveWith, no rule on
-    /// recompute). Honours settings.TimeLimit (the heuristic's start included), Workers, Seed and Cancellation; the
-    /// rest of settings is unused. Every plan returned has passed the validator. For small problems: tens of buffers.
+    /// The cheapest trade-offs that fit options.Limit, with a proof when the time allows, under the candidates' own
+    /// recompute rule (solveWith the pairs (candidate's buffer, need) of every candidate's Needs). Honours
+    /// settings.TimeLimit (the heuristic's start included), Workers, Seed and Cancellation; the rest of settings is
+    /// unused. Every plan returned has passed the validator. For small problems: tens of buffers.
     let solve (settings: SolveOptions) (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradeSolution =
-        solveWith settings options [] problem candidates
+        solveWith settings options [ for c in candidates do for need in c.Needs -> c.Buffer, need ] problem candidates

@@ -7,8 +7,9 @@ module TradeoffSamples =
 
     /// Seed `seed`: `n` buffers on a horizon of 2-11 steps (sizes 8-64 B, one in four aligned to 16), candidates on
     /// two in three of the buffers of at least two steps (a random idle window inside the lifetime; recompute costs
-    /// none, 0, 0.5 or 3 us), and a limit between the lower bound with every candidate traded and the untraded best-fit
-    /// peak.
+    /// none, 0, 0.5 or 3 us; a recomputable one needs 0-2 other buffers, drawn from a second stream of the seed so that
+    /// the rest is what it was before needs were drawn), and a limit between the lower bound with every candidate traded
+    /// and the untraded best-fit peak.
     let draw (seed: int) (n: int) : Problem * Candidate[] * int64 =
         let rnd = System.Random(seed)
         let horizon = rnd.Next(2, 12)
@@ -24,7 +25,12 @@ module TradeoffSamples =
                     let a = rnd.Next(int b.Lifetime.Start, int b.Lifetime.End - 1)
                     let z = rnd.Next(a + 1, int b.Lifetime.End + 1)
                     let us = [| None; Some 0.0; Some 0.5; Some 3.0 |].[rnd.Next 4]
-                    yield { Buffer = i; Idle = { Start = int64 a; End = int64 z }; RecomputeUs = us } |]
+                    yield { Buffer = i; Idle = { Start = int64 a; End = int64 z }; RecomputeUs = us; Needs = [||] } |]
+        let needs = System.Random(seed ^^^ 0x5eed)
+        let candidates =
+            candidates |> Array.map (fun c ->
+                if c.RecomputeUs.IsNone || n < 2 then c
+                else { c with Needs = Array.init (needs.Next 3) (fun _ -> (c.Buffer + 1 + needs.Next(n - 1)) % n) |> Array.distinct })
         let all = Tradeoffs.apply p (candidates |> Array.map (fun c -> c, Trade.Offload))
         let low, high = Bounds.lowerBound all, Plan.peak p (BestFit.plan p)
         p, candidates, low + int64 (rnd.NextDouble() * float (max 0L (high - low)))

@@ -9,14 +9,19 @@ type Trade =
     | Recompute
 
 /// A buffer saved for backward that may be traded: its index in the problem, its idle window (the half-open steps from
-/// its last forward use to its first backward use, inside its lifetime and clear of its gaps) and the microseconds
-/// its segment's forward pass takes (None: it cannot be recomputed). On the idle window an offloaded or recomputed
-/// buffer holds no device bytes: it gets a gap without a window there (Gaps), which every planner honours.
-type Candidate = { Buffer: int; Idle: Lifetime; RecomputeUs: float option }
+/// its last forward use to its first backward use, inside its lifetime and clear of its gaps), the microseconds its
+/// recompute takes (None: it cannot be recomputed) and Needs, the buffers its recompute reads (its checkpoints: they
+/// must hold their bytes while it is recomputed; empty when it cannot be recomputed). On the idle window an offloaded
+/// or recomputed buffer holds no device bytes: it gets a gap without a window there (Gaps), which every planner honours.
+///
+/// The recompute rule (conservative; proofs/tradeoffs.md): a candidate is recomputed only when none of its Needs is
+/// traded, either way; equivalently, a buffer that a recomputed candidate needs is not traded. A candidate whose Needs
+/// name its own buffer cannot be recomputed.
+type Candidate = { Buffer: int; Idle: Lifetime; RecomputeUs: float option; Needs: int[] }
 
-/// The trade-off planner's parameters. Offload costs 2 × size ÷ BandwidthBytesPerUs (the copy out and the copy back,
-/// not overlapped with compute: the CPU accelerator copies synchronously, and a CUDA copy stream's overlap is not
-/// modelled, so the figure is an upper bound there); recompute costs the candidate's RecomputeUs.
+/// The trade-off planner's parameters. Offload costs 2 × size ÷ BandwidthBytesPerUs (the copy out and the copy back);
+/// recompute costs the candidate's RecomputeUs (the runtime: its element passes × size ÷ the device's elementwise
+/// bandwidth). Neither is overlapped with compute: the runtime copies and recomputes synchronously, between ops.
 type TradeOptions =
     { /// The device memory limit the plan's peak must stay within, in bytes.
       Limit: int64
@@ -70,18 +75,31 @@ module Tradeoffs =
         | Trade.Offload -> 2.0 * float problem.Buffers.[c.Buffer].Size / options.BandwidthBytesPerUs
         | Trade.Recompute -> defaultArg c.RecomputeUs infinity
 
-    /// The trades the options allow for candidate `c` besides Keep: offload when allowed, recompute when allowed and
-    /// `c` has a RecomputeUs.
+    /// The trades the options allow for candidate `c` besides Keep: offload when allowed, recompute when allowed, `c`
+    /// has a RecomputeUs and its Needs do not name its own buffer.
     let allowed (options: TradeOptions) (c: Candidate) : Trade list =
         [ if options.Offload then Trade.Offload
-          if options.Recompute && c.RecomputeUs.IsSome then Trade.Recompute ]
+          if options.Recompute && c.RecomputeUs.IsSome && not (Array.contains c.Buffer c.Needs) then Trade.Recompute ]
 
-    /// The cheapest trade the options allow for candidate `c` with its cost, if any (offload wins ties).
-    let cheapest (options: TradeOptions) (problem: Problem) (c: Candidate) : (Trade * float) option =
+    /// The trades the options allow for candidate `c` with their costs, cheapest first (offload wins ties).
+    let private trades (options: TradeOptions) (problem: Problem) (c: Candidate) : (Trade * float) list =
         allowed options c
         |> List.map (fun t -> t, cost options problem c t)
         |> List.sortBy snd
-        |> List.tryHead
+
+    /// The cheapest trade the options allow for candidate `c` with its cost, if any (offload wins ties), regardless
+    /// of the recompute rule (which depends on the other choices).
+    let cheapest (options: TradeOptions) (problem: Problem) (c: Candidate) : (Trade * float) option =
+        trades options problem c |> List.tryHead
+
+    /// Why `choices` break the recompute rule, if they do: a recomputed candidate that needs a traded buffer (its own
+    /// included). Keep choices count as not traded.
+    let conflict (choices: (Candidate * Trade) seq) : string option =
+        let traded = choices |> Seq.filter (fun (_, t) -> t <> Trade.Keep) |> Seq.map (fun (c, _) -> c.Buffer) |> Set.ofSeq
+        choices |> Seq.tryPick (fun (c, t) ->
+            if t <> Trade.Recompute then None
+            else c.Needs |> Array.tryFind traded.Contains
+                 |> Option.map (fun n -> sprintf "buffer %d is recomputed from buffer %d, which is traded too" c.Buffer n))
 
     /// Why candidate `c` cannot be traded in `problem`, if it cannot: a buffer outside the problem, an empty idle
     /// window, a window outside the lifetime, or one that meets a gap.
@@ -96,17 +114,14 @@ module Tradeoffs =
                 Some (sprintf "buffer %s: idle window [%d, %d) meets one of its gaps" b.Id c.Idle.Start c.Idle.End)
             else None
 
-    /// The candidates a planner considers: those `check` accepts, the first per buffer, that the options allow to
-    /// trade, each with its cheapest trade and that trade's cost.
-    let usable (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : (Candidate * Trade * float)[] =
-        candidates
-        |> Array.filter (fun c -> (check problem c).IsNone)
-        |> Array.distinctBy (fun c -> c.Buffer)
-        |> Array.choose (fun c -> cheapest options problem c |> Option.map (fun (t, us) -> c, t, us))
-
     /// `problem` with a gap without a window on the idle window of every traded choice (Keep adds nothing). Throws
-    /// ArgumentException for a candidate `check` rejects or a buffer traded twice.
+    /// ArgumentException for a candidate `check` rejects, a buffer traded twice, or choices that break the recompute
+    /// rule (`conflict`).
     let apply (problem: Problem) (choices: (Candidate * Trade) seq) : Problem =
+        let choices = Seq.toArray choices
+        match conflict choices with
+        | Some why -> invalidArg (nameof choices) why
+        | None -> ()
         let buffers = Array.copy problem.Buffers
         let traded = System.Collections.Generic.HashSet<int>()
         for (c, trade) in choices do
@@ -140,47 +155,105 @@ module Tradeoffs =
             load.[k] <- run
         cuts, load
 
-    /// The greedy choice with repair. (1) While the largest load exceeds the limit, trade the candidate whose idle
-    /// window covers that step with the most bytes saved per microsecond. (2) Lay the problem out; while the plan's
-    /// peak exceeds the limit, trade the best such candidate covering the most loaded step where a buffer above the
-    /// limit lives (else any candidate meeting such a buffer, else the best left: a new layout may fit). (3) Untrade, dearest first, every choice the limit does
-    /// not need. Fits is false when no candidate is left to help. Candidates `check` rejects are skipped.
-    let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
+    /// The candidates a planner considers: those `check` accepts, one per buffer, with a trade the options allow.
+    let usable (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : Candidate[] =
+        candidates
+        |> Array.filter (fun c -> (check problem c).IsNone)
+        |> Array.distinctBy (fun c -> c.Buffer)
+        |> Array.filter (fun c -> not (trades options problem c).IsEmpty)
+
+    /// One greedy choice with repair: trades taken under `phase` (options that may allow fewer trades), re-costed
+    /// under `options` at the end. (1) While the largest load exceeds the limit, trade the candidate whose idle window
+    /// covers that step with the most bytes saved per microsecond, each its cheapest trade the recompute rule allows
+    /// given the choices so far (a candidate whose cheapest trade conflicts may take its other one). (2) Lay the
+    /// problem out; while the plan's peak exceeds the limit, trade the best such candidate covering the most loaded step
+    /// where a buffer above the limit lives (else any candidate meeting such a buffer, else the best left: a new layout
+    /// may fit). In (1) and (2), when the only candidates left are needed by recomputed choices, those choices switch to
+    /// offload where the phase allows it (which frees what they need). (3) Untrade, dearest first, every choice the
+    /// limit does not need. (4) Switch each choice to a cheaper trade `options` allow where the rule now allows one
+    /// (same gaps, same plan). The choices always keep the recompute rule.
+    let private greedy (options: TradeOptions) (phase: TradeOptions) (basePlan: Plan, basePeak: int64) (problem: Problem) (candidates: Candidate[]) : TradePlan =
         let usable = usable options problem candidates
         let size (c: Candidate) = problem.Buffers.[c.Buffer].Size
-        let score (c: Candidate, _, us: float) = if us <= 0.0 then infinity else float (size c) / us
-        let chosen = Array.zeroCreate<bool> usable.Length
-        let problemOf () = apply problem [ for k in 0 .. usable.Length - 1 do if chosen.[k] then let c, t, _ = usable.[k] in yield c, t ]
-        let layout (p: Problem) = let plan = options.Layout p in plan, Plan.peak p plan
+        // the choices so far, the buffers they trade, and how many recomputed choices need each buffer
+        let chosen : (Trade * float) option[] = Array.create usable.Length None
+        let traded = System.Collections.Generic.HashSet<int>()
+        let needed = System.Collections.Generic.Dictionary<int, int>()
+        let isChosen k = chosen.[k].IsSome
+        let choose k (t: Trade, us: float) =
+            let c = usable.[k]
+            chosen.[k] <- Some (t, us)
+            traded.Add c.Buffer |> ignore
+            if t = Trade.Recompute then
+                for n in Array.distinct c.Needs do needed.[n] <- (match needed.TryGetValue n with | true, m -> m | _ -> 0) + 1
+        let unchoose k =
+            let c = usable.[k]
+            match chosen.[k] with
+            | Some (Trade.Recompute, _) ->
+                for n in Array.distinct c.Needs do
+                    let m = needed.[n] - 1
+                    if m = 0 then needed.Remove n |> ignore else needed.[n] <- m
+            | _ -> ()
+            chosen.[k] <- None
+            traded.Remove c.Buffer |> ignore
+        // the cheapest trade `o` and the rule allow for candidate k now (k not chosen)
+        let allowedUnder (o: TradeOptions) k =
+            let c = usable.[k]
+            if needed.ContainsKey c.Buffer then None
+            else trades o problem c |> List.tryFind (fun (t, _) -> t <> Trade.Recompute || c.Needs |> Array.forall (traded.Contains >> not))
+        let allowed = allowedUnder phase
+        let score (k: int) (us: float) = if us <= 0.0 then infinity else float (size usable.[k]) / us
         let best (eligible: int -> bool) =
-            let mutable pick = -1
+            let mutable pick, pickScore = -1, 0.0
             for k in 0 .. usable.Length - 1 do
-                if not chosen.[k] && eligible k then
-                    if pick < 0 || score usable.[k] > score usable.[pick]
-                       || (score usable.[k] = score usable.[pick] && size (let c, _, _ = usable.[k] in c) > size (let c, _, _ = usable.[pick] in c)) then
-                        pick <- k
+                if not (isChosen k) && eligible k then
+                    match allowed k with
+                    | Some (_, us) ->
+                        let s = score k us
+                        if pick < 0 || s > pickScore || (s = pickScore && size usable.[k] > size usable.[pick]) then
+                            pick <- k
+                            pickScore <- s
+                    | None -> ()
             pick
-        let basePlan, basePeak = layout problem
+        // the largest eligible candidate left only because recomputed choices need it: they switch to offload
+        let unblock (eligible: int -> bool) =
+            if not phase.Offload then false
+            else
+                let blocked = [ for k in 0 .. usable.Length - 1 do if not (isChosen k) && eligible k && needed.ContainsKey usable.[k].Buffer then yield k ]
+                match blocked |> List.sortByDescending (fun k -> size usable.[k]) with
+                | [] -> false
+                | k :: _ ->
+                    let b = usable.[k].Buffer
+                    for r in 0 .. usable.Length - 1 do
+                        match chosen.[r] with
+                        | Some (Trade.Recompute, _) when Array.contains b usable.[r].Needs ->
+                            unchoose r
+                            choose r (Trade.Offload, cost options problem usable.[r] Trade.Offload)
+                        | _ -> ()
+                    true
+        let choices () = [| for k in 0 .. usable.Length - 1 do match chosen.[k] with Some (t, _) -> yield usable.[k], t | None -> () |]
+        let problemOf () = apply problem (choices ())
+        let layout (p: Problem) = let plan = options.Layout p in plan, Plan.peak p plan
         let finish (p: Problem) (pl: Plan) (peak: int64) =
-            let choices = [| for k in 0 .. usable.Length - 1 do if chosen.[k] then let c, t, _ = usable.[k] in yield c, t |]
-            { Problem = p; Plan = pl; Peak = peak; PeakWithout = basePeak; Choices = choices
-              ExtraUs = [| for k in 0 .. usable.Length - 1 do if chosen.[k] then let _, _, us = usable.[k] in yield us |] |> Array.sum
+            { Problem = p; Plan = pl; Peak = peak; PeakWithout = basePeak; Choices = choices ()
+              ExtraUs = chosen |> Array.sumBy (function Some (_, us) -> us | None -> 0.0)
               Fits = peak <= options.Limit }
         if basePeak <= options.Limit || usable.Length = 0 then finish problem basePlan basePeak
         else
             // (1) the load
-            let cuts, load = loadOn problem (usable |> Seq.collect (fun (c, _, _) -> [ c.Idle.Start; c.Idle.End ]))
+            let cuts, load = loadOn problem (usable |> Seq.collect (fun c -> [ c.Idle.Start; c.Idle.End ]))
             let at (t: int64) = System.Array.BinarySearch(cuts, t)
-            let covers (k: int) (seg: int) = let c, _, _ = usable.[k] in at c.Idle.Start <= seg && seg < at c.Idle.End
+            let covers (k: int) (seg: int) = let c = usable.[k] in at c.Idle.Start <= seg && seg < at c.Idle.End
+            let take k =
+                choose k (allowed k).Value
+                let c = usable.[k]
+                for s in at c.Idle.Start .. at c.Idle.End - 1 do load.[s] <- load.[s] - size c
             let mutable stuck = false
             while not stuck && load.Length > 0 && Array.max load > options.Limit do
                 let seg = Array.findIndex (fun l -> l = Array.max load) load
-                let k = best (fun k -> covers k seg)
-                if k < 0 then stuck <- true
-                else
-                    chosen.[k] <- true
-                    let c, _, _ = usable.[k]
-                    for s in at c.Idle.Start .. at c.Idle.End - 1 do load.[s] <- load.[s] - size c
+                match best (fun k -> covers k seg) with
+                | k when k >= 0 -> take k
+                | _ -> if not (unblock (fun k -> covers k seg)) then stuck <- true
             // (2) the layout, and repair
             let mutable current = problemOf ()
             let mutable pl, peak = layout current
@@ -188,42 +261,83 @@ module Tradeoffs =
             while go && peak > options.Limit do
                 let above = [ for i in 0 .. current.Buffers.Length - 1 do if pl.Offsets.[i] + current.Buffers.[i].Size > options.Limit then yield i ]
                 let segs = above |> List.collect (fun i -> Gaps.pieces current.Buffers.[i] |> List.ofArray |> List.collect (fun p -> [ at p.Start .. at p.End - 1 ])) |> List.distinct
+                let meets k = segs |> List.exists (covers k)
                 let k =
                     match segs |> List.sortByDescending (fun s -> load.[s]) with
                     | seg :: _ when best (fun k -> covers k seg) >= 0 -> best (fun k -> covers k seg)
                     | _ ->
-                        match best (fun k -> segs |> List.exists (covers k)) with
+                        match best meets with
                         | k when k >= 0 -> k
                         | _ -> best (fun _ -> true)   // another layout may fit: untrading (3) drops what it does not need
-                if k < 0 then go <- false
-                else
-                    chosen.[k] <- true
-                    let c, _, _ = usable.[k]
-                    for s in at c.Idle.Start .. at c.Idle.End - 1 do load.[s] <- load.[s] - size c
+                if k >= 0 then
+                    take k
                     current <- problemOf ()
                     let p2, k2 = layout current
                     pl <- p2; peak <- k2
+                elif not (unblock meets || unblock (fun _ -> true)) then go <- false
             // (3) untrade what the limit does not need, dearest first
             if peak <= options.Limit then
-                let order = [ 0 .. usable.Length - 1 ] |> List.filter (fun k -> chosen.[k]) |> List.sortByDescending (fun k -> let _, _, us = usable.[k] in us)
+                let order = [ 0 .. usable.Length - 1 ] |> List.filter isChosen |> List.sortByDescending (fun k -> snd chosen.[k].Value)
                 for k in order do
-                    chosen.[k] <- false
+                    let was = chosen.[k].Value
+                    unchoose k
                     let trial = problemOf ()
                     let p2, k2 = layout trial
                     if k2 <= options.Limit then
                         current <- trial
                         pl <- p2
                         peak <- k2
-                    else chosen.[k] <- true
+                    else choose k was
+                // (4) a cheaper trade where the rule allows one now: the same gaps, so the same plan
+                for k in [ 0 .. usable.Length - 1 ] |> List.filter isChosen |> List.sortByDescending (fun k -> snd chosen.[k].Value) do
+                    let was = chosen.[k].Value
+                    unchoose k
+                    match allowedUnder options k with
+                    | Some (t, us) when us < snd was -> choose k (t, us)
+                    | _ -> choose k was
+                current <- problemOf ()
             finish current pl peak
+
+    /// The greedy choice with repair (`greedy`), run with the trades the options allow and, when they allow both, also
+    /// with offload alone and with recompute alone (each re-costed with both at the end): the cheapest result that
+    /// fits, else the one of least peak (the first of equals). With both allowed it therefore fits wherever offload
+    /// alone does, at no more modelled time. Fits is false when no candidate is left to help. Candidates `check`
+    /// rejects are skipped. The choices always keep the recompute rule (`conflict` finds nothing).
+    let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
+        let basePlan = options.Layout problem
+        let baseline = basePlan, Plan.peak problem basePlan
+        let phases =
+            [ options
+              if options.Offload && options.Recompute then
+                  { options with Recompute = false }
+                  { options with Offload = false } ]
+        let results = phases |> List.map (fun phase -> greedy options phase baseline problem candidates)
+        match results |> List.filter (fun r -> r.Fits) with
+        | [] -> results |> List.minBy (fun r -> r.Peak)
+        | fits -> fits |> List.minBy (fun r -> r.ExtraUs)
+
+    /// The cheapest trades of the candidates `picked` traded together, if the rule allows any: each its cheapest trade,
+    /// where recompute is allowed only when none of its Needs is among the picked buffers (the assignment of a subset
+    /// that an enumeration of subsets needs: the tests' reference).
+    let assign (options: TradeOptions) (problem: Problem) (picked: Candidate[]) : ((Candidate * Trade)[] * float) option =
+        let buffers = picked |> Array.map (fun c -> c.Buffer) |> Set.ofArray
+        let each =
+            picked |> Array.map (fun c ->
+                trades options problem c
+                |> List.tryFind (fun (t, _) -> t <> Trade.Recompute || c.Needs |> Array.forall (buffers.Contains >> not))
+                |> Option.map (fun (t, us) -> (c, t), us))
+        if each |> Array.exists Option.isNone then None
+        else
+            let each = each |> Array.map Option.get
+            Some (Array.map fst each, Array.sumBy snd each)
 
 /// The trade-off planner for C# callers: plain .NET types at the boundary.
 [<AbstractClass; Sealed>]
 type TradePlanner =
     /// A candidate: buffer `buffer` of the problem, idle on the half-open steps `idle`, recomputable in
-    /// `recomputeUs` microseconds (null: not recomputable).
-    static member Candidate(buffer: int, idle: Lifetime, recomputeUs: System.Nullable<float>) : Candidate =
-        { Buffer = buffer; Idle = idle; RecomputeUs = Option.ofNullable recomputeUs }
+    /// `recomputeUs` microseconds (null: not recomputable) from the buffers `needs` (null: none).
+    static member Candidate(buffer: int, idle: Lifetime, recomputeUs: System.Nullable<float>, needs: int[]) : Candidate =
+        { Buffer = buffer; Idle = idle; RecomputeUs = Option.ofNullable recomputeUs; Needs = (if isNull needs then [||] else needs) }
 
     /// Tradeoffs.plan at limit `limit` bytes, bandwidth `bandwidthBytesPerUs`, the trades allowed, laid out by `layout`.
     static member Plan(problem: Problem, candidates: Candidate[], limit: int64, bandwidthBytesPerUs: float, offload: bool, recompute: bool,

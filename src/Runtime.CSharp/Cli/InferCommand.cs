@@ -33,13 +33,16 @@ public static class InferCommand
         var tf32 = new Option<bool>("--tf32") { Description = TrainCommand.Tf32Description };
         var seed = new Option<int>("--seed") { Description = "seed of the weights and of the synthetic inputs", DefaultValueFactory = _ => 1 };
         var json = Commands.JsonOption();
+        var trade = new Option<string>("--trade") { Description = TradeDescription, HelpName = "none", DefaultValueFactory = _ => "none" };
         var command = new Command("infer", "Run a network forward (inference: running batch-norm statistics, no dropout, no tape; every activation freed after its last use) on seeded synthetic inputs and report batch latency, samples per second and each allocator's peak.")
         {
-            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, timeLimit, trace, compare, compareWorkspaces, accelerator, seed, opTimes, tf32, json,
+            model, imageSize, batch, steps, allocator, memoryLimit, convWorkspace, planner, timeLimit, trace, compare, compareWorkspaces, accelerator, seed, opTimes, tf32, trade, json,
         };
         command.SetAction(r =>
         {
             var info = ModelOptions.Find(r.GetValue(model)!);
+            if (TrainCommand.ParseTrade(r.GetValue(trade)!) != TradeChoice.None)
+                throw new UsageException("--trade: inference keeps nothing for backward (every activation is freed after its last forward use), so there is nothing to offload or recompute; --trade applies to train");
             int n = TrainCommand.ParseBatch(r.GetValue(batch)!);
             int k = r.GetValue(steps);
             if (k < 1) throw new UsageException($"--steps must be at least 1, got {k}");
@@ -184,4 +187,9 @@ public static class InferCommand
             });
         return ExitCodes.Success;
     }
+
+    /// <summary>The help text of infer's <c>--trade</c>.</summary>
+    public const string TradeDescription =
+        "none (the default) only: trade-offs move or drop buffers saved for backward, and inference keeps none (every activation is freed " +
+        "after its last forward use); offload, recompute or both exit with code 2 (see train --trade)";
 }

@@ -64,7 +64,6 @@ public static class TrainCommand
                     throw new UsageException("--trade plans trade-offs with the layout: it needs --allocator planned and --plan-from dry-run");
                 if (grow) throw new UsageException("--trade and --conv-workspace auto cannot be combined yet");
                 if (r.GetValue(compare) || r.GetValue(compareWorkspaces)) throw new UsageException("--trade cannot be combined with --compare-allocators or --compare-workspaces yet");
-                if (options.Trade == TradeChoice.Both) Console.Error.WriteLine("  --trade both: the runtime does not recompute yet; planning offload only");
             }
             var source = ModelOptions.Data(info, r.GetValue(data));
             // the planned allocator's options mean nothing to the others: said, not silently ignored
@@ -86,17 +85,20 @@ public static class TrainCommand
     /// <summary>The help text of <c>--trade</c>.</summary>
     public const string TradeDescription =
         "with --allocator planned and --memory-limit: before the first step, choose buffers saved for backward to offload to host memory " +
-        "between their last forward and first backward use, so that the gap-aware plan fits the limit at the least modelled copy time " +
-        "(2 x bytes / 5 GB/s each, not overlapped). none (default) or offload; both plans offload only (the runtime does not recompute yet); " +
-        "recompute is refused with exit code 2";
+        "(offload), or to drop and recompute in place from buffers kept anyway (recompute: element-by-element segments such as " +
+        "relu(batch-norm(conv output)), residual adds and dropout), or either (both), between their last forward and first backward use, " +
+        "so that the gap-aware plan fits the limit at the least modelled time: offload 2 x bytes / the host<->device bandwidth, recompute " +
+        "its element passes x bytes / the device's element-by-element bandwidth, both measured once before planning (32 MiB copied to the " +
+        "host and back, and a ReLU pass over it), neither overlapped with compute (the tape copies and recomputes between ops). " +
+        "none (default), offload, recompute or both";
 
-    /// <summary>The value of <c>--trade</c>; recompute is refused (exit 2): the runtime does not recompute yet.</summary>
+    /// <summary>The value of <c>--trade</c>.</summary>
     public static TradeChoice ParseTrade(string text) => text switch
     {
         "none" => TradeChoice.None,
         "offload" => TradeChoice.Offload,
+        "recompute" => TradeChoice.Recompute,
         "both" => TradeChoice.Both,
-        "recompute" => throw new UsageException("--trade recompute: the runtime does not recompute yet (the planner models it); use --trade offload, or both (which plans offload only)"),
         _ => throw new UsageException($"--trade: expected none, offload, recompute or both, got '{text}'"),
     };
 
@@ -166,6 +168,13 @@ public static class TrainCommand
         using var _ = device;
         UseTf32(device, tf32);
         options = options with { MemoryLimit = SideBySide.Limit(options.MemoryLimit, device) };
+        if (options.Trade != TradeChoice.None && options.TradeCosts is null)
+        {
+            // once per run, before planning: the largest-batch search and the run plan with the same costs
+            var costs = TradeCosts.Measure(device);
+            options = options with { TradeCosts = costs };
+            Console.Error.WriteLine($"trade-off costs: copies {costs.OffloadBytesPerUs / 1000:0.00} GB/s, element passes {costs.ElementwiseBytesPerUs / 1000:0.00} GB/s ({costs.Source})");
+        }
         bool max = options.Batch == MaxBatchRequest;
         if (max)
         {
@@ -228,15 +237,19 @@ public static class TrainCommand
             table.AddRow("reduction against torch-expandable", $"{plan.TorchExpandableReductionPercent:0.0} %");
         }
         var trades = trainer.Trades;
-        if (trades is not null)
+        var traded = trades is null ? null : TradeReport.Of(trades, trainer.Tape);
+        if (trades is not null && traded is not null)
         {
             var t = trades.Result;
-            table.AddRow("trade-offs (--trade)", $"offload {t.Choices.Length} of {trades.Candidates} saved buffers{(t.Fits ? "" : ", and the plan still does not fit")}");
-            table.AddRow("offloaded per step (measured)", $"{trainer.Tape.Offloaded} buffers, {Output.Bytes(trainer.Tape.OffloadedBytes)} each way");
+            table.AddRow("trade-offs (--trade)", $"offload {traded.Offloads} and recompute {traded.Recomputes} of {trades.Candidates} saved buffers ({trades.Recomputable} recomputable){(t.Fits ? "" : ", and the plan still does not fit")}");
+            table.AddRow("offloaded per step", $"{trainer.Tape.Offloaded} buffers, {Output.Bytes(trainer.Tape.OffloadedBytes)} each way");
+            table.AddRow("recomputed per step", $"{trainer.Tape.Recomputed} buffers, {Output.Bytes(trainer.Tape.RecomputedBytes)}");
             table.AddRow("plan peak without trade-offs", Output.Bytes(t.PeakWithout));
             table.AddRow("bytes saved at the peak", Output.Bytes(t.PeakWithout - t.Peak));
-            table.AddRow("modelled extra time per step", $"{t.ExtraUs / 1000:0.000} ms (copies at {TradePlanning.DefaultBandwidthBytesPerUs / 1000:0} GB/s, not overlapped)");
-            if (trades.Note is { } note) table.AddRow("note", note);
+            table.AddRow("trade-off costs", $"copies {trades.Costs.OffloadBytesPerUs / 1000:0.00} GB/s, element passes {trades.Costs.ElementwiseBytesPerUs / 1000:0.00} GB/s ({trades.Costs.Source}); not overlapped with compute");
+            table.AddRow("extra time per step: modelled", $"{t.ExtraUs / 1000:0.000} ms");
+            table.AddRow("extra time per step: measured", traded.MeasuredSteps == 0 ? "none measured" :
+                $"{traded.MeasuredExtraMillis:0.000} ms (copies {traded.MeasuredOffloadMillis:0.000} ms, recompute {traded.MeasuredRecomputeMillis:0.000} ms; mean of {traded.MeasuredSteps} steps)");
         }
         Console.Out.Flush();
         Output.Out.Write(table);
@@ -266,14 +279,25 @@ public static class TrainCommand
                 workspaces = workspaces?.Select(w => new { workspace = w.Workspace, batch = w.Batch, planPeakBytes = w.PlanPeakBytes, peakBytes = w.PeakBytes, stepMillis = w.Step.MedianMillis, stepSpreadMillis = w.Step.SpreadMillis, samplesPerSecond = w.SamplesPerSecond }),
                 tf32 = device.Kernels!.Tf32Active,
                 trade = options.Trade.ToString().ToLowerInvariant(),
-                trades = trades is null ? null : new
+                trades = trades is null || traded is null ? null : new
                 {
-                    planned = "offload", note = trades.Note, candidates = trades.Candidates, fits = trades.Result.Fits,
+                    planned = options.Trade.ToString().ToLowerInvariant(), candidates = trades.Candidates, recomputable = trades.Recomputable, fits = trades.Result.Fits,
                     planPeakWithoutBytes = trades.Result.PeakWithout, planPeakBytes = trades.Result.Peak, bytesSaved = trades.Result.PeakWithout - trades.Result.Peak,
-                    modelledExtraMillis = trades.Result.ExtraUs / 1000, bandwidthBytesPerUs = options.TradeBandwidthBytesPerUs,
+                    offloadBytesPerUs = trades.Costs.OffloadBytesPerUs, elementwiseBytesPerUs = trades.Costs.ElementwiseBytesPerUs, costSource = trades.Costs.Source,
+                    modelledExtraMillis = trades.Result.ExtraUs / 1000,
+                    measuredExtraMillis = traded.MeasuredSteps == 0 ? (double?)null : traded.MeasuredExtraMillis,
+                    measuredOffloadMillis = traded.MeasuredSteps == 0 ? (double?)null : traded.MeasuredOffloadMillis,
+                    measuredRecomputeMillis = traded.MeasuredSteps == 0 ? (double?)null : traded.MeasuredRecomputeMillis,
+                    measuredSteps = traded.MeasuredSteps,
                     offloadedPerStep = trainer.Tape.Offloaded, offloadedBytesPerStep = trainer.Tape.OffloadedBytes,
-                    chosen = trades.Result.Choices.Select(c => new { buffer = c.Item1.Buffer, tag = trades.Trace.Tags[c.Item1.Buffer], trade = c.Item2.IsOffload ? "offload" : "recompute",
-                                                                     bytes = trades.Trace.Problem.Buffers[c.Item1.Buffer].Size, awayStep = c.Item1.Idle.Start, backStep = c.Item1.Idle.End }),
+                    recomputedPerStep = trainer.Tape.Recomputed, recomputedBytesPerStep = trainer.Tape.RecomputedBytes,
+                    chosen = trades.Result.Choices.Select(c => new
+                    {
+                        buffer = c.Item1.Buffer, tag = trades.Trace.Tags[c.Item1.Buffer], trade = c.Item2.IsOffload ? "offload" : "recompute",
+                        bytes = trades.Trace.Problem.Buffers[c.Item1.Buffer].Size, awayStep = c.Item1.Idle.Start, backStep = c.Item1.Idle.End,
+                        modelledMillis = TradePlanner.Cost(trades.Trace.Problem, c.Item1, c.Item2, trades.Costs.OffloadBytesPerUs) / 1000,
+                        needs = c.Item2.IsRecompute ? c.Item1.Needs : null,
+                    }),
                 },
                 opTimes = times is null ? null : OpTimesReport.Json(times),
             });

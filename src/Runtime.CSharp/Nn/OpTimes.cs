@@ -23,6 +23,8 @@ public static class OpKind
     public const string Transfer = "upload/download";
     /// <summary>The optimizer's update of every parameter.</summary>
     public const string Optimizer = "sgd";
+    /// <summary>Rerunning the element-by-element ops of a buffer dropped for recomputation (<c>--trade</c>; backward).</summary>
+    public const string Recompute = "recompute";
 }
 
 /// <summary>The part of a step an op's time belongs to.</summary>

@@ -32,13 +32,13 @@ public sealed partial class Tape
     private IReadOnlyList<long>? workspaceBounds;
     private int workspaceRequests = -1;   // workspace requests of the iteration in progress; -1: outside an iteration
 
-    /// <summary>An iteration begins: its workspace requests take <see cref="WorkspaceBounds"/> in order, and its offload
-    /// bookkeeping starts (<see cref="OffloadAfter"/>).</summary>
-    public void BeginIteration() { workspaceRequests = 0; BeginOffload(); }
+    /// <summary>An iteration begins: its workspace requests take <see cref="WorkspaceBounds"/> in order, and its trade
+    /// bookkeeping starts (<see cref="AwayAfter"/>).</summary>
+    public void BeginIteration() { workspaceRequests = 0; BeginTrades(); }
 
     /// <summary>The iteration has ended: later workspace requests take <see cref="ConvWorkspaceBytes"/>; the saved windows
     /// it saw are noted (<see cref="SavedWindows"/>).</summary>
-    public void EndIteration() { workspaceRequests = -1; EndOffload(); }
+    public void EndIteration() { workspaceRequests = -1; EndTrades(); }
 
     /// <summary>The bound of the next workspace request (counted within an iteration).</summary>
     private long NextWorkspaceBound()
@@ -285,6 +285,11 @@ public sealed partial class Tape
         public required ChannelParams P;
         public required Tensor? Mean, InvStd;
         public override string Kind => OpKind.BatchNorm;
+        // training mode: the apply with the batch statistics the forward pass saved (the same kernel, the same floats)
+        public override bool Elementwise => Mean is not null && InvStd is not null;
+        public override IEnumerable<Tensor> RerunReads => new[] { Mean!, InvStd! };
+        public override void Rerun(KernelCache k, ArrayView<float>[] inputs, ArrayView<float> y) =>
+            k.BatchNormApply(inputs[0], y, Mean!.View, InvStd!.View, inputs[1], inputs[2], P, scaleIsVariance: false);
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {

@@ -1,3 +1,4 @@
+using ILGPU;
 using Pgmo.Kernels;
 
 namespace Pgmo.Nn;
@@ -81,6 +82,8 @@ public sealed partial class Tape
     {
         public Tensor? Saved;
         public override string Kind => OpKind.Relu;
+        public override bool Elementwise => true;
+        public override void Rerun(KernelCache k, ArrayView<float>[] inputs, ArrayView<float> y) => k.Relu(inputs[0], y);
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             var dx = t.Empty(gy.Shape, t.Tag("relu.dx"));
@@ -106,6 +109,8 @@ public sealed partial class Tape
     private sealed class AddNode : Node
     {
         public override string Kind => OpKind.Add;
+        public override bool Elementwise => true;
+        public override void Rerun(KernelCache k, ArrayView<float>[] inputs, ArrayView<float> y) => k.Add(inputs[0], inputs[1], y);
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {
             bool ga = Inputs[0].RequiresGrad, gb = Inputs[1].RequiresGrad;

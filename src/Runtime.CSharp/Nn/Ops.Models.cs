@@ -1,3 +1,4 @@
+using ILGPU;
 using Pgmo.Kernels;
 
 namespace Pgmo.Nn;
@@ -24,6 +25,10 @@ public sealed partial class Tape
     {
         public Tensor? Mask;
         public override string Kind => OpKind.Dropout;
+        // y = x * mask: the forward kernel's product with the mask it drew (the same floats)
+        public override bool Elementwise => Mask is not null;
+        public override IEnumerable<Tensor> RerunReads => new[] { Mask! };
+        public override void Rerun(KernelCache k, ArrayView<float>[] inputs, ArrayView<float> y) => k.Multiply(inputs[0], Mask!.View, y);
 
         public override Tensor?[] Backward(Tape t, Tensor gy)
         {

@@ -1,3 +1,4 @@
+using ILGPU;
 using ILGPU.Runtime;
 using Device = Pgmo.Kernels.Device;
 using Pgmo.Kernels;
@@ -22,6 +23,19 @@ internal abstract class Node
 
     /// <summary>Floating-point operations of the backward pass's GEMMs (the gradients the inputs need).</summary>
     public virtual double BackwardFlop => 0;
+
+    /// <summary>True when the output is an element-by-element function of the inputs of its length and of what the
+    /// node saved, so that <see cref="Rerun"/> can write it again in place (recompute, <see cref="Tape"/>'s trades).</summary>
+    public virtual bool Elementwise => false;
+
+    /// <summary>The tensors besides <see cref="Inputs"/> that <see cref="Rerun"/> reads (saved statistics, a mask).</summary>
+    public virtual IEnumerable<Tensor> RerunReads => Array.Empty<Tensor>();
+
+    /// <summary>Writes the output's values into <paramref name="y"/> again from <paramref name="inputs"/> (the inputs'
+    /// views, in order; any of them may be <paramref name="y"/> itself: the kernels are element by element), with the
+    /// same kernel as the forward pass, so the same floats. Only for <see cref="Elementwise"/> nodes.</summary>
+    public virtual void Rerun(KernelCache k, ArrayView<float>[] inputs, ArrayView<float> y) =>
+        throw new NotSupportedException($"{Kind} cannot be rerun element by element");
 }
 
 /// <summary>
@@ -118,6 +132,7 @@ public sealed partial class Tape
         {
             node.Output.RequiresGrad = true;
             nodes.Add(node);
+            producers.TryAdd(node.Output.Block, node);
             AfterForward(node, nodes.Count - 1);
         }
         else
@@ -158,6 +173,7 @@ public sealed partial class Tape
             }
         }
         nodes.Clear();
+        producers.Clear();
         foreach (var (t, g) in grads)
         {
             if (t.Grad is { } old) t.Grad = Accumulate(old, g);
@@ -170,6 +186,7 @@ public sealed partial class Tape
     {
         for (int n = nodes.Count - 1; n >= 0; n--) nodes[n].ReleaseSaved();
         nodes.Clear();
+        producers.Clear();
     }
 
     /// <summary>a + b, in place into a when a has a single handle; consumes both.</summary>

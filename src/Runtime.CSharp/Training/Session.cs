@@ -40,8 +40,9 @@ public abstract record RunOptions
     /// <summary><c>--trade</c>: the trade-offs planned with the layout before the first step so that the plan fits
     /// <see cref="MemoryLimit"/> (<see cref="TradePlanning"/>); needs the planned allocator planning a dry run.</summary>
     public TradeChoice Trade { get; init; } = TradeChoice.None;
-    /// <summary>The host copy bandwidth the trade-off planner models, in bytes per microsecond.</summary>
-    public double TradeBandwidthBytesPerUs { get; init; } = TradePlanning.DefaultBandwidthBytesPerUs;
+    /// <summary>The costs the trade-off planner models (<see cref="Training.TradeCosts"/>); null: measured on the
+    /// session's device when it plans (the documented constants on a shapes-only device).</summary>
+    public TradeCosts? TradeCosts { get; init; }
 
     /// <summary>A session of this run's kind on <paramref name="device"/> (null: its own device of
     /// <see cref="Accelerator"/>): a <see cref="Trainer"/> or an <see cref="Inference.Inferencer"/>.</summary>
@@ -80,7 +81,7 @@ public abstract class Session : IDisposable
             {
                 if (options.Trade != TradeChoice.None)
                 {
-                    Trades = TradePlanning.Plan(options);
+                    Trades = TradePlanning.Plan(options, options.TradeCosts ?? TradeCosts.Measure(Device));
                     planned = planned with { FirstTrace = Trades.Trace, FirstPlan = Trades.Plan };
                 }
                 else if (options.GrowConvWorkspaces)
@@ -91,7 +92,7 @@ public abstract class Session : IDisposable
                 else planned = planned with { FirstTrace = DryRunTrace(options), FirstPlan = null };
             }
             Allocator = Allocators.Create(options.Allocator, Device.Accelerator, options.Record, planned, options.MemoryLimit);
-            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes, WorkspaceBounds = bounds, OffloadAfter = Trades?.Schedule };
+            Tape = new Tape(Device, Allocator) { ConvWorkspaceBytes = options.ConvWorkspaceBytes, WorkspaceBounds = bounds, AwayAfter = Trades?.Schedule };
             Model = ModelZoo.Create(options.Model, new ParameterFactory(Tape, options.Seed), options.ImageSize);
             setup?.Invoke(this);
             PersistentBlocks = Allocator.LiveBlocks;

@@ -79,29 +79,32 @@ let exactly = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.Max
 let minimizeExactly (p: Problem) : ExactMinimum = Descent.minimize exactly p
 
 /// The trade-off oracle by enumeration, independent of CP-SAT (TradeoffsCpSat): every subset of the usable candidates
-/// (Tradeoffs.usable: each traded its cheapest way), cheapest first, each laid out by the exact minimizer; the first
-/// subset whose plan fits the limit, with Proven true when every cheaper subset was proven not to fit (its least peak
-/// above the limit). None when no subset fits. The cheapest trade per candidate is the optimum while no rule forbids
-/// a trade; 2^candidates layouts, so 16 candidates at most.
+/// (Tradeoffs.usable), each with its cheapest trades the recompute rule allows (Tradeoffs.assign; the gaps, and so the
+/// layout, depend only on the subset; a subset no assignment of which keeps the rule is skipped), cheapest first, each
+/// laid out by the exact minimizer; the first subset whose plan fits the limit, with Proven true when every cheaper
+/// subset was proven not to fit (its least peak above the limit). None when no subset fits. 2^candidates layouts, so
+/// 16 candidates at most.
 let tradeoffsBySubsets (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : (TradePlan * bool) option =
     let usable = Tradeoffs.usable options problem candidates
     if usable.Length > 16 then invalidArg (nameof candidates) (sprintf "%d candidates are too many to enumerate (16 at most)" usable.Length)
     let subsets =
-        [ for mask in 0 .. (1 <<< usable.Length) - 1 ->
+        [ for mask in 0 .. (1 <<< usable.Length) - 1 do
             let picked = [| for k in 0 .. usable.Length - 1 do if mask &&& (1 <<< k) <> 0 then yield usable.[k] |]
-            picked, picked |> Array.sumBy (fun (_, _, us) -> us) ]
-        |> List.sortBy (fun (picked, us) -> us, picked.Length)
+            match Tradeoffs.assign options problem picked with
+            | Some (choices, us) -> yield choices, us
+            | None -> () ]
+        |> List.sortBy (fun (choices, us) -> us, choices.Length)
     let peakWithout = (minimizeExactly problem).Peak
     let mutable proven = true
     subsets
-    |> List.tryPick (fun (picked, us) ->
-        let p = Tradeoffs.apply problem (picked |> Array.map (fun (c, t, _) -> c, t))
+    |> List.tryPick (fun (choices, us) ->
+        let p = Tradeoffs.apply problem choices
         if Bounds.lowerBound p > options.Limit then None
         else
             let m = minimizeExactly p
             if m.Peak <= options.Limit then
                 Some ({ Problem = p; Plan = m.Best; Peak = m.Peak; PeakWithout = peakWithout
-                        Choices = picked |> Array.map (fun (c, t, _) -> c, t); ExtraUs = us; Fits = true }, proven)
+                        Choices = choices; ExtraUs = us; Fits = true }, proven)
             else
                 if m.LowerBound <= options.Limit then proven <- false
                 None)

@@ -13,6 +13,11 @@ let private traded = TradeoffSamples.draw
 
 let private options limit = { Tradeoffs.defaults limit with BandwidthBytesPerUs = 16.0 }
 
+/// The exact minimizer as a layout: the least peak's plan.
+let private exactMinimum (p: Problem) =
+    let m = Reference.minimizeExactly p
+    m.Best, m.Peak, m.LowerBound
+
 /// CP-SAT on one worker (deterministic), with far more time than these problems need (milliseconds each).
 let private cpSat = { SolveOptions.defaults with Workers = 1; TimeLimit = TimeSpan.FromSeconds 60.0 }
 
@@ -65,7 +70,7 @@ let tests =
             let x = Buffer.create "x" 0L 4L 8L
             let y = Buffer.create "y" 1L 3L 8L
             let p = Problem.ofBuffers [ x; y ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None; Needs = [||] }
             let r = Tradeoffs.plan (options 8L) p [| c |]
             Expect.equal r.PeakWithout 16L "without trade-offs x and y stack"
             Expect.isTrue r.Fits "offloading x fits 8 B"
@@ -76,16 +81,45 @@ let tests =
 
         testCase "the cheaper trade wins, and recompute is only taken where allowed" <| fun () ->
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 4L 64L; Buffer.create "y" 1L 3L 64L ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 2.0 }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 2.0; Needs = [||] }
             let r = Tradeoffs.plan (options 64L) p [| c |]
             Expect.equal r.Choices [| c, Trade.Recompute |] "recompute (2 us) beats offload (8 us)"
             let r = Tradeoffs.plan { options 64L with Recompute = false } p [| c |]
             Expect.equal r.Choices [| c, Trade.Offload |] "offload only"
             Expect.equal r.ExtraUs 8.0 "2 × 64 B at 16 B/us"
 
+        testCase "recompute keeps its checkpoint: a buffer a recomputed candidate needs is not traded" <| fun () ->
+            //  step:      0   1   2   3
+            //  x (64 B)   [###|...|...|###)      recomputed from y over [1, 3), or offloaded
+            //  y (64 B)   [###|...|...|###)      x's checkpoint; offload only
+            //  z (64 B)       [#######)          (128 B in the second problem)
+            let problem z = Problem.ofBuffers [ Buffer.create "x" 0L 4L 64L; Buffer.create "y" 0L 4L 64L; Buffer.create "z" 1L 3L z ]
+            let p = problem 64L
+            // laid out exactly (best-fit stacks z under x and y here)
+            let options limit = { options limit with Layout = fun q -> let b, _, _ = exactMinimum q in b }
+            let x = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 1.0; Needs = [| 1 |] }
+            let y = { Buffer = 1; Idle = { Start = 1L; End = 3L }; RecomputeUs = None; Needs = [||] }
+            let r = Tradeoffs.plan (options 128L) p [| x; y |]
+            Expect.equal r.Choices [| x, Trade.Recompute |] "one trade fits 128 B: x recomputed (1 us against 8 us)"
+            let p = problem 128L
+            let r = Tradeoffs.plan (options 128L) p [| x; y |]
+            Expect.isTrue r.Fits "both traded fit 128 B"
+            Expect.equal r.Choices [| x, Trade.Offload; y, Trade.Offload |] "y traded: x may not be recomputed from it, so both are offloaded"
+            Expect.equal r.ExtraUs 16.0 "2 × 2 × 64 B at 16 B/us"
+            let r = Tradeoffs.plan { options 128L with Offload = false } p [| x; y |]
+            Expect.isFalse r.Fits "recompute alone frees x only"
+            Expect.isNone (Tradeoffs.conflict r.Choices) "and keeps the rule"
+            Expect.isSome (Tradeoffs.conflict [ x, Trade.Recompute; y, Trade.Offload ]) "x recomputed from an offloaded y breaks the rule"
+            Expect.throws (fun () -> Tradeoffs.apply p [ x, Trade.Recompute; y, Trade.Offload ] |> ignore) "apply refuses it"
+            match Reference.tradeoffsBySubsets (options 128L) p [| x; y |] with
+            | Some (e, _) -> Expect.equal e.Choices [| x, Trade.Offload; y, Trade.Offload |] "the exact reference offloads both too"
+            | None -> failtest "the exact reference fits 128 B"
+            let self = { x with Needs = [| 0 |] }
+            Expect.equal (Tradeoffs.cheapest (options 128L) p self) (Some (Trade.Offload, 8.0)) "a candidate that needs itself is not recomputed"
+
         testCase "a limit that needs nothing trades nothing; one below every trade does not fit" <| fun () ->
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 4L 8L; Buffer.create "y" 1L 3L 8L ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = None; Needs = [||] }
             let r = Tradeoffs.plan (options 16L) p [| c |]
             Expect.isEmpty r.Choices "nothing traded"
             Expect.isTrue r.Fits "fits"
@@ -95,11 +129,11 @@ let tests =
         testCase "candidates that meet a gap or leave the lifetime are rejected" <| fun () ->
             let x = { Buffer.create "x" 0L 6L 8L with Gaps = [| { Steps = { Start = 2L; End = 3L }; Window = None } |] }
             let p = Problem.ofBuffers [ x ]
-            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 1L; End = 4L }; RecomputeUs = None }) "meets the gap"
-            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 4L; End = 7L }; RecomputeUs = None }) "past the lifetime"
-            Expect.isSome (Tradeoffs.check p { Buffer = 1; Idle = { Start = 0L; End = 1L }; RecomputeUs = None }) "no such buffer"
-            Expect.isNone (Tradeoffs.check p { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None }) "after the gap"
-            let q = Tradeoffs.apply p [ { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None }, Trade.Offload ]
+            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 1L; End = 4L }; RecomputeUs = None; Needs = [||] }) "meets the gap"
+            Expect.isSome (Tradeoffs.check p { Buffer = 0; Idle = { Start = 4L; End = 7L }; RecomputeUs = None; Needs = [||] }) "past the lifetime"
+            Expect.isSome (Tradeoffs.check p { Buffer = 1; Idle = { Start = 0L; End = 1L }; RecomputeUs = None; Needs = [||] }) "no such buffer"
+            Expect.isNone (Tradeoffs.check p { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None; Needs = [||] }) "after the gap"
+            let q = Tradeoffs.apply p [ { Buffer = 0; Idle = { Start = 3L; End = 6L }; RecomputeUs = None; Needs = [||] }, Trade.Offload ]
             Expect.equal q.Buffers.[0].Gaps.Length 2 "two gaps, sorted"
 
         testPropertyWithConfig { Generators.config with maxTest = 150 } "the plan is valid with its gaps, its peak within the limit whenever it fits" <| fun (seed: int) ->
@@ -111,11 +145,12 @@ let tests =
             Expect.equal r.Fits (r.Peak <= limit) "fits = peak within the limit"
             if r.Fits then Expect.isEmpty (Validate.plan r.Problem (Some limit) r.Plan) "within the limit, by the validator"
             Expect.isTrue (r.Peak >= Bounds.lowerBound r.Problem) "peak >= lower bound"
+            Expect.isNone (Tradeoffs.conflict r.Choices) "no recomputed choice needs a traded buffer"
             Expect.floatClose Accuracy.high r.ExtraUs (r.Choices |> Array.sumBy (fun (c, t) -> Tradeoffs.cost (options limit) p c t)) "extra time = the choices' costs"
 
         testCase "CP-SAT trades x over its idle window so that y shares its bytes (the diagram), proven" <| fun () ->
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 4L 8L; Buffer.create "y" 1L 3L 8L ]
-            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 3.0 }
+            let c = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 3.0; Needs = [||] }
             let s = TradeoffsCpSat.solve cpSat (options 8L) p [| c |]
             expectSound "diagram" (options 8L) p s
             Expect.equal s.Status Optimal "proven"
@@ -170,7 +205,7 @@ let tests =
                         Gaps = [| { Steps = { Start = 0L; End = 1L }; Window = Some { Lo = 0L; Hi = 4L } }
                                   { Steps = { Start = 1L; End = 2L }; Window = Some { Lo = 8L; Hi = 16L } } |] }
             let p = Problem.ofBuffers [ a; Buffer.create "b" 0L 2L 4L ]
-            let c = { Buffer = 1; Idle = { Start = 1L; End = 2L }; RecomputeUs = None }
+            let c = { Buffer = 1; Idle = { Start = 1L; End = 2L }; RecomputeUs = None; Needs = [||] }
             Expect.equal (Reference.minimizeExactly p).Peak 20L "the rule's optimum without trade-offs"
             let s = TradeoffsCpSat.solve cpSat (options 16L) p [| c |]
             expectSound "16 B" (options 16L) p s
@@ -218,8 +253,8 @@ let tests =
             //  y (8 B)    [###|...|...|###)          idle [1, 3), recompute 0.5 us
             //  z (16 B)       [#######)              lives on [1, 3): fits 16 B only with x and y both traded
             let p = Problem.ofBuffers [ Buffer.create "x" 0L 4L 8L; Buffer.create "y" 0L 4L 8L; Buffer.create "z" 1L 3L 16L ]
-            let cx = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 0.0 }
-            let cy = { Buffer = 1; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 0.5 }
+            let cx = { Buffer = 0; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 0.0; Needs = [||] }
+            let cy = { Buffer = 1; Idle = { Start = 1L; End = 3L }; RecomputeUs = Some 0.5; Needs = [||] }
             let o = options 16L
             let free = TradeoffsCpSat.solve cpSat o p [| cx; cy |]
             Expect.equal (free.Status, free.Plan.Choices, free.Plan.ExtraUs) (Optimal, [| cx, Trade.Recompute; cy, Trade.Recompute |], 0.5) "without the rule both are recomputed"
@@ -230,6 +265,24 @@ let tests =
             Expect.equal (TradeoffsCpSat.solveWith cpSat recomputeOnly [ 0, 1 ] p [| cx; cy |]).Status Infeasible "recompute only: x cannot be traded, so z does not fit"
             Expect.equal (TradeoffsCpSat.solveWith cpSat recomputeOnly [ 0, 2 ] p [| cx; cy |]).Status Optimal "a need that is never traded (z) binds nothing"
             Expect.throws (fun () -> TradeoffsCpSat.solveWith cpSat o [ 0, 3 ] p [| cx; cy |] |> ignore) "a pair outside the problem is rejected"
+
+        testPropertyWithConfig { Generators.config with maxTest = 150 } "with both trades it fits wherever offload alone does, at no more modelled time" <| fun (seed: int) ->
+            let p, candidates, limit = traded seed (1 + abs (seed % 40))
+            let offload = Tradeoffs.plan { options limit with Recompute = false } p candidates
+            let both = Tradeoffs.plan (options limit) p candidates
+            if offload.Fits then
+                Expect.isTrue both.Fits "both fits"
+                Expect.isLessThanOrEqual both.ExtraUs (offload.ExtraUs + 1e-9) "at no more modelled time"
+
+        testPropertyWithConfig { Generators.config with maxTest = 60 } "against the exact reference: it fits only where the reference does, never cheaper" <| fun (seed: int) ->
+            let p, candidates, limit = traded seed (1 + abs (seed % 7))
+            let r = Tradeoffs.plan { options limit with Layout = fun q -> let b, _, _ = exactMinimum q in b } p candidates
+            match Reference.tradeoffsBySubsets (options limit) p candidates with
+            | Some (e, proven) ->
+                Expect.isEmpty (Validate.plan e.Problem (Some limit) e.Plan) "the reference's plan is valid within the limit"
+                Expect.isNone (Tradeoffs.conflict e.Choices) "the reference keeps the recompute rule"
+                if proven && r.Fits then Expect.isGreaterThanOrEqual r.ExtraUs (e.ExtraUs - 1e-9) "the heuristic never beats the proven optimum"
+            | None -> Expect.isFalse r.Fits "no subset fits, so the heuristic cannot"
 
         testCase "StepTrace: marks give the buffer its gap, and its bytes to another buffer (the diagram)" <| fun () ->
             // events: 0 a+  1 b+  (a away)  2 c+  3 c-  4 d+  (a back)  5 d-  6 a-   (b freed never: lives to the end)
