@@ -26,8 +26,15 @@ public sealed class GemmKernelTests(CpuFixture fx)
         { 1025, 2, 3, false, false }, { 2, 1025, 1, true, true },
     };
 
+    /// <summary>Every micro-kernel of the host GEMM this CPU can run (scalar, AVX2+FMA, AVX-512).</summary>
+    static IEnumerable<HostIsa> Isas => Enum.GetValues<HostIsa>().Where(i => i <= HostGemm.Supported);
+
     [Theory, MemberData(nameof(Sizes))]
-    public void HostGemmMatchesReference(int m, int n, int k, bool ta, bool tb) => Check(fx.Device, m, n, k, ta, tb);
+    public void HostGemmMatchesReference(int m, int n, int k, bool ta, bool tb)
+    {
+        foreach (var isa in Isas)
+            using (HostGemm.Use(isa)) Check(fx.Device, m, n, k, ta, tb);
+    }
 
     [Theory, MemberData(nameof(Sizes))]
     public void SimpleGemmMatchesReference(int m, int n, int k, bool ta, bool tb)
@@ -37,50 +44,163 @@ public sealed class GemmKernelTests(CpuFixture fx)
         finally { fx.Device.Kernels!.GemmKernel = GemmKernel.HostBlocked; }
     }
 
-    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 144, N over 384) and its parallel threshold,
+    /// <summary>Sizes past the host GEMM's blocks (K over 256, M over 168, N over 384) and its parallel threshold,
     /// skinny products (at most 8 rows, B along k or along j), shallow ones (K at most 8), products with few columns
-    /// (run transposed) and small ones (smaller blocks), batched, summed over batches and with beta, against the
-    /// one-thread-per-element kernel.</summary>
-    [Theory]
-    [InlineData(150, 400, 270, false, false, 1, false, 0f)]
-    [InlineData(7, 33, 513, true, true, 3, false, 0.5f)]
-    [InlineData(13, 19, 5, false, true, 4, true, 0f)]
-    [InlineData(75, 17, 300, true, false, 2, true, 1f)]
-    [InlineData(2, 700, 333, false, true, 1, false, 0f)]
-    [InlineData(8, 600, 37, true, false, 2, true, 0.5f)]
-    [InlineData(3, 41, 9, false, false, 3, false, 1f)]
-    [InlineData(300, 500, 2, true, false, 1, false, 0f)]
-    [InlineData(20, 33, 8, false, false, 2, true, 0.5f)]
-    [InlineData(512, 9, 300, false, false, 2, false, 0.5f)]     // few columns: computed as C^T = B^T A^T
-    [InlineData(75, 15, 300, true, false, 2, true, 1f)]
-    [InlineData(200, 1, 17, true, true, 3, false, 0f)]
-    [InlineData(64, 64, 1025, false, true, 2, true, 0f)]        // a weight gradient: blocks split to keep the cores busy
-    public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta) =>
-        CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce, beta, sharedA: false);
+    /// (run transposed) and small ones (smaller blocks), batched, summed over batches and with beta.</summary>
+    public static TheoryData<int, int, int, bool, bool, int, bool, float> Blocks => new()
+    {
+        { 150, 400, 270, false, false, 1, false, 0f },
+        { 7, 33, 513, true, true, 3, false, 0.5f },
+        { 13, 19, 5, false, true, 4, true, 0f },
+        { 75, 17, 300, true, false, 2, true, 1f },
+        { 2, 700, 333, false, true, 1, false, 0f },
+        { 8, 600, 37, true, false, 2, true, 0.5f },
+        { 3, 41, 9, false, false, 3, false, 1f },
+        { 300, 500, 2, true, false, 1, false, 0f },
+        { 20, 33, 8, false, false, 2, true, 0.5f },
+        { 512, 9, 300, false, false, 2, false, 0.5f },     // few columns: computed as C^T = B^T A^T
+        { 75, 15, 300, true, false, 2, true, 1f },
+        { 200, 1, 17, true, true, 3, false, 0f },
+        { 64, 64, 1025, false, true, 2, true, 0f },        // a weight gradient: blocks split to keep the cores busy
+        { 100, 20, 40, false, false, 2, false, 1f },       // 20 columns: transposed for the 32-wide kernel only
+        { 29, 47, 520, true, false, 5, true, 0.5f },       // K summed over batches, slices straddling them
+    };
+
+    /// <summary><see cref="Blocks"/> with every micro-kernel against the one-thread-per-element kernel.</summary>
+    [Theory, MemberData(nameof(Blocks))]
+    public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta)
+    {
+        foreach (var isa in Isas)
+            using (HostGemm.Use(isa)) CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce, beta, sharedA: false);
+    }
 
     /// <summary>Batches sharing A (a convolution's weights over the samples of a tile): the host GEMM lays their
     /// columns side by side in one product, micro-tiles straddling two batches included.</summary>
-    [Theory]
-    [InlineData(64, 9, 300, false, false, 2, 0f)]
-    [InlineData(70, 17, 33, true, false, 3, 0.5f)]
-    [InlineData(300, 36, 270, false, true, 5, 1f)]
-    [InlineData(5, 383, 20, false, false, 2, 0f)]
-    [InlineData(150, 1, 7, true, true, 40, 0f)]
-    public void HostGemmMatchesSimpleWithSharedA(int m, int n, int k, bool ta, bool tb, int batch, float beta) =>
-        CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce: false, beta, sharedA: true);
+    public static TheoryData<int, int, int, bool, bool, int, float> SharedA => new()
+    {
+        { 64, 9, 300, false, false, 2, 0f },
+        { 70, 17, 33, true, false, 3, 0.5f },
+        { 300, 36, 270, false, true, 5, 1f },
+        { 5, 383, 20, false, false, 2, 0f },
+        { 150, 1, 7, true, true, 40, 0f },
+        { 43, 49, 600, false, false, 9, 1f },              // 49 positions a sample: 32-wide tiles straddle samples
+    };
+
+    [Theory, MemberData(nameof(SharedA))]
+    public void HostGemmMatchesSimpleWithSharedA(int m, int n, int k, bool ta, bool tb, int batch, float beta)
+    {
+        foreach (var isa in Isas)
+            using (HostGemm.Use(isa)) CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce: false, beta, sharedA: true);
+    }
+
+    /// <summary>The AVX-512 and AVX2 micro-kernels give the same bits on every path of the host GEMM (blocked,
+    /// transposed, columns of batches side by side, K of batches side by side, skinny, shallow, row bias), since each
+    /// element is summed over K in the same slices, one FMA a step in order, and stored the same way.</summary>
+    [SkippableFact]
+    public void Avx512AndAvx2KernelsGiveTheSameBits()
+    {
+        Skip.IfNot(HostGemm.Supported == HostIsa.Avx512, "this CPU has no AVX-512: one vector kernel only");
+        var d = fx.Device;
+        var tape = Host.Tape(d, out var alloc);
+        var cases = new List<(GemmParams P, bool Bias)>();
+        foreach (var row in Blocks)
+        {
+            var (m, n, k, ta, tb, batch, reduce, beta) = ((int)row[0], (int)row[1], (int)row[2], (bool)row[3], (bool)row[4], (int)row[5], (bool)row[6], (float)row[7]);
+            cases.Add((Batched(m, n, k, ta, tb, batch, reduce, beta, sharedA: false), false));
+        }
+        foreach (var row in SharedA)
+        {
+            var p = Batched((int)row[0], (int)row[1], (int)row[2], (bool)row[3], (bool)row[4], (int)row[5], false, (float)row[6], sharedA: true);
+            cases.Add((p, false));
+            if (d.Kernels!.FusesRowBias(p)) cases.Add((p, true));
+        }
+        foreach (var row in RowBiases)
+            cases.Add((RowBiasProduct((int)row[0], (int)row[1], (int)row[2], (int)row[3], (int)row[4], (float)row[5]), true));
+        Assert.Contains(cases, c => c.Bias);
+        foreach (var (p, bias) in cases)
+        {
+            var ah = Host.Random(Extent(p.Batch, p.ABatch, p.M, p.ARow, p.K, p.ACol), 1);
+            var bh = Host.Random(Extent(p.Batch, p.BBatch, p.K, p.BRow, p.N, p.BCol), 2);
+            var ch = Host.Random(Extent(p.ReduceBatch != 0 ? 1 : p.Batch, p.CBatch, p.M, p.CRow, p.N, p.CCol), 3);
+            var biasH = Host.Random(p.M, 4);
+            float[] Run(HostIsa isa)
+            {
+                using var _ = HostGemm.Use(isa);
+                var (a, b, c, bv) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Upload(ch, new[] { ch.Length }, "c"), tape.Upload(biasH, new[] { p.M }, "bias"));
+                if (bias) d.Kernels!.GemmRowBias(a.View, b.View, c.View, p, bv.View);
+                else d.Kernels!.Gemm(a.View, b.View, c.View, p);
+                var r = tape.Download(c);
+                foreach (var t in new[] { a, b, c, bv }) t.Release();
+                return r;
+            }
+            var (wide, narrow) = (Run(HostIsa.Avx512), Run(HostIsa.Avx2));
+            Assert.True(wide.SequenceEqual(narrow), $"{p.M}x{p.N}x{p.K}, batch {p.Batch}, reduce {p.ReduceBatch}, bias {bias}: the kernels' bits differ");
+        }
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+
+    /// <summary><see cref="HostGemm.Use"/> takes effect: the scalar kernel (multiply, then add) does not give the
+    /// vector kernels' fused bits on a long K.</summary>
+    [Fact]
+    public void ForcingTheScalarKernelChangesTheBits()
+    {
+        var (ah, bh) = (Host.Random(40 * 300, 5), Host.Random(300 * 50, 6));
+        var tape = Host.Tape(fx.Device, out var alloc);
+        float[] Run(HostIsa isa)
+        {
+            using var _ = HostGemm.Use(isa);
+            var (a, b, c) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Empty(new[] { 40 * 50 }, "c"));
+            fx.Device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(40, 50, 300, false, false));
+            var r = tape.Download(c);
+            foreach (var t in new[] { a, b, c }) t.Release();
+            return r;
+        }
+        var scalar = Run(HostIsa.Scalar);
+        Host.Close(Run(HostIsa.Scalar), scalar, 0f);
+        if (HostGemm.Supported >= HostIsa.Avx2) Assert.False(scalar.SequenceEqual(Run(HostIsa.Avx2)), "forcing the scalar kernel changed nothing");
+        Assert.Throws<NotSupportedException>(() => HostGemm.Use((HostIsa)((int)HostGemm.Supported + 1)));
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+
+    static int Extent(int batches, long batchStride, int rows, long rowStride, int cols, long colStride) =>
+        checked((int)((batches - 1) * batchStride + (rows - 1) * rowStride + (cols - 1) * colStride + 1));
+
+    static GemmParams Batched(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta, bool sharedA)
+    {
+        var p = GemmParams.Plain(m, n, k, ta, tb, beta);
+        p.Batch = batch; p.ReduceBatch = reduce ? 1 : 0; p.Alpha = 0.75f;
+        p.ABatch = sharedA ? 0 : (long)m * k; p.BBatch = (long)k * n; p.CBatch = reduce ? 0 : (long)m * n;
+        return p;
+    }
 
     /// <summary>The row bias stored with the host GEMM's products (a convolution's bias) against the GEMM followed by
     /// the bias kernel: one sample, samples side by side, a transposed product, rows strided as a tile of positions.</summary>
-    [Theory]
-    [InlineData(64, 100, 27, 1, 100, 0f)]
-    [InlineData(17, 9, 300, 3, 9, 0f)]
-    [InlineData(300, 7, 40, 1, 7, 0.5f)]
-    [InlineData(40, 33, 270, 2, 50, 0f)]
+    public static TheoryData<int, int, int, int, int, float> RowBiases => new()
+    {
+        { 64, 100, 27, 1, 100, 0f },
+        { 17, 9, 300, 3, 9, 0f },
+        { 300, 7, 40, 1, 7, 0.5f },
+        { 40, 33, 270, 2, 50, 0f },
+    };
+
+    [Theory, MemberData(nameof(RowBiases))]
     public void HostGemmRowBiasMatchesGemmThenBias(int m, int n, int k, int batch, int rowStride, float beta)
     {
-        var d = fx.Device;
+        foreach (var isa in Isas)
+            using (HostGemm.Use(isa)) CheckRowBias(m, n, k, batch, rowStride, beta);
+    }
+
+    static GemmParams RowBiasProduct(int m, int n, int k, int batch, int rowStride, float beta)
+    {
         var p = GemmParams.Plain(m, n, k, false, false, beta);
         p.Batch = batch; p.ABatch = 0; p.BBatch = (long)k * n; p.CRow = rowStride; p.CBatch = (long)m * rowStride;
+        return p;
+    }
+
+    void CheckRowBias(int m, int n, int k, int batch, int rowStride, float beta)
+    {
+        var d = fx.Device;
+        var p = RowBiasProduct(m, n, k, batch, rowStride, beta);
         var tape = Host.Tape(d, out var alloc);
         var (ah, bh, ch, biasH) = (Host.Random(m * k, 1), Host.Random(batch * k * n, 2), Host.Random(batch * m * rowStride, 3), Host.Random(m, 4));
         Assert.True(d.Kernels!.FusesRowBias(p));
@@ -107,9 +227,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     void CheckHostAgainstSimple(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta, bool sharedA)
     {
         var d = fx.Device;
-        var p = GemmParams.Plain(m, n, k, ta, tb, beta);
-        p.Batch = batch; p.ReduceBatch = reduce ? 1 : 0; p.Alpha = 0.75f;
-        p.ABatch = sharedA ? 0 : (long)m * k; p.BBatch = (long)k * n; p.CBatch = reduce ? 0 : (long)m * n;
+        var p = Batched(m, n, k, ta, tb, batch, reduce, beta, sharedA);
         var tape = Host.Tape(d, out var alloc);
         var ah = Host.Random(batch * m * k, 1); var bh = Host.Random(batch * k * n, 2); var ch = Host.Random((reduce ? 1 : batch) * m * n, 3);
         float[] Run(GemmKernel kernel)

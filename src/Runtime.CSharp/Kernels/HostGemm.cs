@@ -11,16 +11,85 @@ namespace Pgmo.Kernels;
 /// addresses. Cache-blocked in the BLIS manner: C is cut into MC x NC blocks, one task each (across batches too,
 /// so one parallel loop, one barrier, per call); a task packs a KC-deep slice of its rows of A into MR-row panels
 /// and of its columns of B into NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> —
-/// transposes — are paid once per element) and runs a 6x16 micro-kernel that keeps C in twelve AVX registers with
-/// FMA (a scalar micro-kernel where AVX2/FMA are missing). The hot methods are compiled fully optimized at once
-/// (no tier-0 code in the first steps of a short run).
+/// transposes — are paid once per element) and runs a micro-kernel that keeps an MR x NR tile of C in registers:
+/// 14x32 in 28 AVX-512 registers where AVX-512F is present, 6x16 in twelve AVX registers with FMA where only AVX2 is,
+/// a scalar one below that (<see cref="Isa"/>; <c>PGMO_HOST_ISA</c> forces a lower one). The hot methods are compiled
+/// fully optimized at once (no tier-0 code in the first steps of a short run).
+/// <para>
+/// The AVX-512 and AVX2 kernels give the same bits: every element of C is summed over K in the same KC-deep slices
+/// (KC is shared), one FMA per step of K in order from zero within a slice, and each slice is stored as
+/// fma(beta, C, alpha acc) (beta 1 past the first slice) whatever the tile's width, so only the grouping of elements
+/// into tiles and of tiles into blocks differs. <c>GemmKernelTests</c> checks this on every path.
+/// </para>
 /// </summary>
 internal static unsafe class HostGemm
 {
-    private const int MR = 6, NR = 16, KC = 256, MC = 144, NC = 384;
+    /// <summary>Depth of a packed K slice: shared by every micro-kernel, so they sum in the same order.</summary>
+    private const int KC = 256;
 
-    /// <summary>True when the vectorized micro-kernel runs (AVX2 and FMA present).</summary>
+    /// <summary>True when a vectorized micro-kernel runs (AVX2 and FMA present, AVX-512 or not).</summary>
     public static bool Vectorized => Fma.IsSupported && Avx.IsSupported;
+
+    /// <summary>The best instruction set this machine's micro-kernels can use.</summary>
+    public static HostIsa Supported { get; } =
+        Avx512F.IsSupported && Fma.IsSupported ? HostIsa.Avx512 : Fma.IsSupported && Avx2.IsSupported ? HostIsa.Avx2 : HostIsa.Scalar;
+
+    /// <summary>The instruction set every thread uses by default: <see cref="Supported"/>, or lower where the
+    /// environment variable <c>PGMO_HOST_ISA</c> (<c>avx512</c>, <c>avx2</c>, <c>scalar</c>, <c>auto</c>) asks for it;
+    /// a request above <see cref="Supported"/> gets <see cref="Supported"/>, an unknown one <see cref="Supported"/> and
+    /// <see cref="EnvironmentError"/>.</summary>
+    public static HostIsa Default { get; } = FromEnvironment(out environmentError);
+
+    private static readonly string? environmentError;
+
+    /// <summary>Why <c>PGMO_HOST_ISA</c> was not understood (null: unset or understood); the CLI refuses to run with it.</summary>
+    public static string? EnvironmentError => environmentError;
+
+    private static HostIsa FromEnvironment(out string? error)
+    {
+        error = null;
+        try { return Parse(Environment.GetEnvironmentVariable("PGMO_HOST_ISA")) is { } asked && asked < Supported ? asked : Supported; }
+        catch (ArgumentException e) { error = e.Message; return Supported; }
+    }
+
+    [ThreadStatic] private static HostIsa? forced;
+
+    /// <summary>The instruction set of the products the calling thread starts (the tasks they spread over the cores use
+    /// it too): <see cref="Default"/> unless <see cref="Use"/> set another on this thread.</summary>
+    public static HostIsa Isa => forced ?? Default;
+
+    /// <summary>Runs this thread's products with <paramref name="isa"/> (at most <see cref="Supported"/>) until the
+    /// result is disposed: for benchmarks and tests that compare the micro-kernels side by side.</summary>
+    public static IDisposable Use(HostIsa isa)
+    {
+        if (isa > Supported) throw new NotSupportedException($"this CPU has no {Name(isa)} (best: {Name(Supported)})");
+        var before = forced;
+        forced = isa;
+        return new Restore(() => forced = before);
+    }
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
+
+    /// <summary>avx512, avx2, scalar; null for auto or unset.</summary>
+    public static HostIsa? Parse(string? text) => text?.Trim().ToLowerInvariant() switch
+    {
+        "avx512" or "avx-512" => HostIsa.Avx512,
+        "avx2" => HostIsa.Avx2,
+        "scalar" => HostIsa.Scalar,
+        null or "" or "auto" => null,
+        var t => throw new ArgumentException($"PGMO_HOST_ISA: unknown instruction set '{t}' (expected avx512, avx2, scalar or auto)"),
+    };
+
+    /// <summary>How benchmarks name a micro-kernel.</summary>
+    public static string Name(HostIsa isa) => isa switch
+    {
+        HostIsa.Avx512 => $"AVX-512 {Avx512Kernel.MR}x{Avx512Kernel.NR}",
+        HostIsa.Avx2 => $"AVX2+FMA {Avx2Kernel.MR}x{Avx2Kernel.NR}",
+        _ => $"scalar {ScalarKernel.MR}x{ScalarKernel.NR}",
+    };
 
     /// <summary>Below this many multiply-adds a call runs on the calling thread only.</summary>
     private const long ParallelThreshold = 1L << 18;
@@ -65,16 +134,27 @@ internal static unsafe class HostGemm
             }
             return;
         }
+        switch (Isa)
+        {
+            case HostIsa.Avx512: Blocked<Avx512Kernel>(a, b, c, p, rowBias); break;
+            case HostIsa.Avx2: Blocked<Avx2Kernel>(a, b, c, p, rowBias); break;
+            default: Blocked<ScalarKernel>(a, b, c, p, rowBias); break;
+        }
+    }
+
+    /// <summary>The blocked product with the micro-kernel <typeparamref name="TK"/> (its tile and block sizes).</summary>
+    private static void Blocked<TK>(float* a, float* b, float* c, GemmParams p, float* rowBias) where TK : struct, IMicroKernel
+    {
         bool reduce = p.ReduceBatch != 0;
         // Batches that share A (a convolution's weights over the samples of a tile) are one product with their columns
         // side by side, so a layer with few output positions per sample still fills the micro-kernel and packs its
         // weights once; batches summed into one C (a weight gradient) are one product with their K side by side.
-        bool fuseColumns = !reduce && p.ABatch == 0 && p.Batch > 1 && p.N < NC;
-        bool transposed = !fuseColumns && p.N < NR && p.M >= 2 * NR;
+        bool fuseColumns = !reduce && p.ABatch == 0 && p.Batch > 1 && p.N < TK.NC;
+        bool transposed = !fuseColumns && p.N < TK.NR && p.M >= 2 * TK.NR;
         if (transposed)
         {
             // few columns and many rows (one sample of a deep layer's few output positions): C^T = B^T A^T fills the
-            // micro-kernel's 16 columns with rows of C instead of padding them
+            // micro-kernel's columns with rows of C instead of padding them
             float* t = a;
             a = b;
             b = t;
@@ -84,7 +164,7 @@ internal static unsafe class HostGemm
         int batches = reduce || fuseColumns ? 1 : p.Batch;
         bool parallel = (long)p.M * p.N * p.K * p.Batch >= ParallelThreshold;
         int threads = parallel ? HostParallel.Threads : 1;
-        var (mc, nc) = BlockShape(p.M, f.N, batches, threads);
+        var (mc, nc) = BlockShape<TK>(p.M, f.N, batches, threads);
         int mBlocks = (p.M + mc - 1) / mc, nBlocks = (f.N + nc - 1) / nc;
         // A task takes a column block and a run of row blocks: it packs each KC slice of its columns of B once for
         // all its rows (as BLIS shares a packed B across row blocks); runs are as long as two tasks per thread allow.
@@ -97,7 +177,7 @@ internal static unsafe class HostGemm
             int blk = t % columns, bt = t / columns;
             int i0 = blk / nBlocks * run * mc, j0 = blk % nBlocks * nc;
             int i1 = Math.Min(p.M, i0 + run * mc), bn = Math.Min(nc, f.N - j0);
-            Block((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, f, i0, i1, mc, j0, bn, p.Beta);
+            Block<TK>((float*)pa + bt * p.ABatch, (float*)pb + bt * p.BBatch, (float*)pc + bt * p.CBatch, p, f, i0, i1, mc, j0, bn, p.Beta);
         }
         HostParallel.For(tasks, parallel ? long.MaxValue : 0, RunTask);
     }
@@ -132,9 +212,9 @@ internal static unsafe class HostGemm
     /// than two tasks per thread, so a small product (a weight gradient summed over samples, one sample's layer) still
     /// keeps every core busy.
     /// </summary>
-    internal static (int Rows, int Columns) BlockShape(int m, int n, int batches, int threads)
+    private static (int Rows, int Columns) BlockShape<TK>(int m, int n, int batches, int threads) where TK : struct, IMicroKernel
     {
-        int mc = MC, nc = NC;
+        int MR = TK.MR, NR = TK.NR, mc = TK.MC, nc = TK.NC;
         int Tasks() => (m + mc - 1) / mc * ((n + nc - 1) / nc) * batches;
         while (Tasks() < 2 * threads)
         {
@@ -142,7 +222,17 @@ internal static unsafe class HostGemm
             else if (mc >= 4 * MR && m > mc / 2) mc = (mc / 2 + MR - 1) / MR * MR;
             else break;
         }
-        return (mc, nc);
+        // the same number of blocks, of even sizes in whole micro-tiles: 392 columns as 224 + 168, not 384 + 8 (a
+        // block of mostly padding)
+        return (Even(m, mc, MR), Even(n, nc, NR));
+    }
+
+    /// <summary>The block size that cuts <paramref name="n"/> into as many blocks as <paramref name="block"/> does, as
+    /// evenly as whole multiples of <paramref name="unit"/> allow (never larger than <paramref name="block"/>).</summary>
+    private static int Even(int n, int block, int unit)
+    {
+        int blocks = (n + block - 1) / block;
+        return Math.Min(block, ((n + blocks - 1) / blocks + unit - 1) / unit * unit);
     }
 
     /// <summary>At most this many rows of C make a product skinny (a fully connected layer at a small batch).</summary>
@@ -270,7 +360,7 @@ internal static unsafe class HostGemm
     /// slices: each slice of B's columns is packed once, then each row block of mc rows (at most MC) is packed and
     /// multiplied (nc at most NC).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block(float* a, float* b, float* c, GemmParams p, Fusion f, int i0, int i1, int mc, int j0, int nc, float beta)
+    private static void Block<TK>(float* a, float* b, float* c, GemmParams p, Fusion f, int i0, int i1, int mc, int j0, int nc, float beta) where TK : struct, IMicroKernel
     {
         if (f.K == 0)
         {
@@ -278,23 +368,33 @@ internal static unsafe class HostGemm
                 for (int j = 0; j < nc; j++) { float* cij = CAt(c, p, f, i, j0 + j); *cij = beta == 0f ? 0f : beta * *cij; }
             return;
         }
-        packA ??= GC.AllocateArray<float>(MC * KC, pinned: true);
-        packB ??= GC.AllocateArray<float>(KC * NC, pinned: true);
-        fixed (float* ap = packA, bp = packB)
+        packA ??= GC.AllocateArray<float>(PackAFloats + PackAlign, pinned: true);
+        packB ??= GC.AllocateArray<float>(PackBFloats + PackAlign, pinned: true);
+        fixed (float* ap0 = packA, bp0 = packB)
         {
+            // the panels start on a cache line: a 64-byte load of B never straddles two
+            float* ap = Aligned(ap0), bp = Aligned(bp0);
             for (int k0 = 0; k0 < f.K; k0 += KC)
             {
                 int kc = Math.Min(KC, f.K - k0);
-                for (int j = 0; j < nc; j += NR) PackB(b, bp + j * kc, p, f, j0 + j, k0, kc);
+                for (int j = 0; j < nc; j += TK.NR) PackB<TK>(b, bp + j * kc, p, f, j0 + j, k0, kc);
                 for (int r0 = i0; r0 < i1; r0 += mc)
                 {
                     int rows = Math.Min(mc, i1 - r0);
-                    for (int i = 0; i < rows; i += MR) PackA(a, ap + i * kc, p, f, r0 + i, k0, kc);
-                    Compute(ap, bp, c, p, f, kc, r0, rows, j0, nc, k0 == 0 ? beta : 1f, k0 + kc == f.K ? f.Bias : null);
+                    for (int i = 0; i < rows; i += TK.MR) PackA<TK>(a, ap + i * kc, p, f, r0 + i, k0, kc);
+                    Compute<TK>(ap, bp, c, p, f, kc, r0, rows, j0, nc, k0 == 0 ? beta : 1f, k0 + kc == f.K ? f.Bias : null);
                 }
             }
         }
     }
+
+    /// <summary>Floats of each thread's packing buffers: the largest A block and B block of any micro-kernel.</summary>
+    private static readonly int PackAFloats = Math.Max(Avx512Kernel.MC, Avx2Kernel.MC) * KC, PackBFloats = Math.Max(Avx512Kernel.NC, Avx2Kernel.NC) * KC;
+
+    /// <summary>Spare floats in a packing buffer, to start it on a 64-byte boundary.</summary>
+    private const int PackAlign = 16;
+
+    private static float* Aligned(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>The batch of K step <paramref name="q"/> and the step within it.</summary>
     private static (int Batch, int Step) KStep(Fusion f, int q) => f.KPer > 0 ? (q / f.KPer, q % f.KPer) : (0, q);
@@ -311,11 +411,18 @@ internal static unsafe class HostGemm
 
     /// <summary>Rows [i0, i0+MR) of K steps [k0, k0+kc) of A as kc x MR (row r of the panel fastest), zero past M.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(float* a, float* dst, GemmParams p, Fusion f, int i0, int k0, int kc)
+    private static void PackA<TK>(float* a, float* dst, GemmParams p, Fusion f, int i0, int k0, int kc) where TK : struct, IMicroKernel
     {
-        int rows = Math.Min(MR, p.M - i0);
+        int MR = TK.MR, rows = Math.Min(MR, p.M - i0);
         var (bt, k) = KStep(f, k0);
         bool oneBatch = f.KPer == 0 || k + kc <= f.KPer;
+        if (oneBatch && p.ARow == 1 && rows == MR)
+        {
+            // A stored transposed (its columns contiguous): one copy a step of K
+            float* col = a + bt * p.ABatch + i0 + k * p.ACol;
+            for (int q = 0; q < kc; q++) Buffer.MemoryCopy(col + q * p.ACol, dst + q * MR, MR * sizeof(float), MR * sizeof(float));
+            return;
+        }
         for (int r = 0; r < MR; r++)
         {
             if (r >= rows) { for (int q = 0; q < kc; q++) dst[q * MR + r] = 0f; continue; }
@@ -337,86 +444,81 @@ internal static unsafe class HostGemm
         }
     }
 
-    /// <summary>Columns [j0, j0+NR) of K steps [k0, k0+kc) of B as kc x NR (column fastest), zero past N.</summary>
+    /// <summary>Columns [j0, j0+NR) of K steps [k0, k0+kc) of B as kc x NR (column fastest), zero past N: piece by
+    /// piece where the panel straddles batches (of K or of the columns).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackB(float* b, float* dst, GemmParams p, Fusion f, int j0, int k0, int kc)
+    private static void PackB<TK>(float* b, float* dst, GemmParams p, Fusion f, int j0, int k0, int kc) where TK : struct, IMicroKernel
     {
-        int cols = Math.Min(NR, f.N - j0);
-        var (kb, k) = KStep(f, k0);
-        var (nb, j) = NColumn(f, j0);
-        if ((f.KPer == 0 || k + kc <= f.KPer) && (f.NPer == 0 || j + cols <= f.NPer))
+        int NR = TK.NR, cols = Math.Min(NR, f.N - j0);
+        for (int q = 0; q < kc;)
         {
-            PackBPanel(b + (kb + nb) * p.BBatch + k * p.BRow + j * p.BCol, dst, p.BRow, p.BCol, cols, kc);
-            return;
-        }
-        // the panel straddles batches: column by column, each column's K steps walked batch by batch
-        for (int jj = 0; jj < NR; jj++)
-        {
-            if (jj >= cols) { for (int q = 0; q < kc; q++) dst[q * NR + jj] = 0f; continue; }
-            var (cb, cl) = NColumn(f, j0 + jj);
-            float* column = b + cb * p.BBatch + cl * p.BCol;
-            for (int q = 0; q < kc;)
+            var (kb, kl) = KStep(f, k0 + q);
+            int steps = f.KPer > 0 ? Math.Min(kc - q, f.KPer - kl) : kc - q;
+            for (int j = 0; j < cols;)
             {
-                var (qb, ql) = KStep(f, k0 + q);
-                int run = f.KPer > 0 ? Math.Min(kc - q, f.KPer - ql) : kc - q;
-                float* src = column + qb * p.BBatch + ql * p.BRow;
-                for (int t = 0; t < run; t++) dst[(q + t) * NR + jj] = src[t * p.BRow];
-                q += run;
+                var (nb, jl) = NColumn(f, j0 + j);
+                int run = f.NPer > 0 ? Math.Min(cols - j, f.NPer - jl) : cols - j;
+                PackBPiece<TK>(b + (kb + nb) * p.BBatch + kl * p.BRow + jl * p.BCol, dst + q * NR + j, p.BRow, p.BCol, run, steps);
+                j += run;
             }
+            q += steps;
         }
+        if (cols < NR)
+            for (int q = 0; q < kc; q++) new Span<float>(dst + q * NR + cols, NR - cols).Clear();
     }
 
-    /// <summary><paramref name="cols"/> columns of kc rows of B from <paramref name="src0"/> (its element (0, 0)) as
-    /// kc x NR, zero-padded past cols.</summary>
+    /// <summary><paramref name="cols"/> columns of <paramref name="steps"/> rows of B from <paramref name="src"/> (its
+    /// element (0, 0)) into rows of NR floats at <paramref name="dst"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackBPanel(float* src0, float* dst, long bRow, long bCol, int cols, int kc)
+    private static void PackBPiece<TK>(float* src, float* dst, long bRow, long bCol, int cols, int steps) where TK : struct, IMicroKernel
     {
-        if (bRow == 1 && cols == NR)
+        int NR = TK.NR;
+        if (bCol == 1)
         {
-            // B stored transposed (k contiguous): read each column once, sequentially.
-            for (int j = 0; j < NR; j++)
+            // rows of B contiguous: one copy a row
+            for (int q = 0; q < steps; q++) Buffer.MemoryCopy(src + q * bRow, dst + q * NR, cols * sizeof(float), cols * sizeof(float));
+            return;
+        }
+        if (bRow == 1)
+        {
+            // B stored transposed (k contiguous): read each column once, sequentially
+            for (int j = 0; j < cols; j++)
             {
-                float* src = src0 + j * bCol;
-                for (int q = 0; q < kc; q++) dst[q * NR + j] = src[q];
+                float* s = src + j * bCol;
+                for (int q = 0; q < steps; q++) dst[q * NR + j] = s[q];
             }
             return;
         }
-        for (int q = 0; q < kc; q++)
-        {
-            float* src = src0 + q * bRow;
-            float* d = dst + q * NR;
-            if (cols == NR && bCol == 1) { Buffer.MemoryCopy(src, d, NR * sizeof(float), NR * sizeof(float)); continue; }
-            int j = 0;
-            for (; j < cols; j++) d[j] = src[j * bCol];
-            for (; j < NR; j++) d[j] = 0f;
-        }
+        for (int q = 0; q < steps; q++)
+            for (int j = 0; j < cols; j++) dst[q * NR + j] = src[q * bRow + j * bCol];
     }
 
     /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Compute(float* ap, float* bp, float* c, GemmParams p, Fusion f, int kc, int i0, int mc, int j0, int nc, float beta, float* bias)
+    private static void Compute<TK>(float* ap, float* bp, float* c, GemmParams p, Fusion f, int kc, int i0, int mc, int j0, int nc, float beta, float* bias) where TK : struct, IMicroKernel
     {
-        float* acc = stackalloc float[MR * NR];
+        int MR = TK.MR, NR = TK.NR;
+        float* acc = stackalloc float[TK.MR * TK.NR + PackAlign];
+        acc = Aligned(acc);
         for (int j = 0; j < nc; j += NR)
         {
             float* bPanel = bp + j * kc;
             for (int i = 0; i < mc; i += MR)
             {
-                float* aPanel = ap + i * kc;
-                if (Vectorized) MicroAvx(kc, aPanel, bPanel, acc);
-                else MicroScalar(kc, aPanel, bPanel, acc);
-                Store(acc, c, p, f, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta, bias);
+                TK.Multiply(kc, ap + i * kc, bPanel, acc);
+                Store<TK>(acc, c, p, f, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta, bias);
             }
         }
     }
 
-    /// <summary>C[i0.., j0..] = Alpha acc + beta C over the valid rows and columns of the micro-tile.</summary>
+    /// <summary>C[i0.., j0..] = Alpha acc + beta C over the valid rows and columns of the micro-tile, as
+    /// fma(beta, C, Alpha acc) for every element (vector or not), so the bits do not depend on the tile's width; piece
+    /// by piece where the tile's columns straddle batches.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Store(float* acc, float* c, GemmParams p, Fusion f, int i0, int j0, int rows, int cols, float beta, float* bias)
+    private static void Store<TK>(float* acc, float* c, GemmParams p, Fusion f, int i0, int j0, int rows, int cols, float beta, float* bias) where TK : struct, IMicroKernel
     {
+        int NR = TK.NR;
         float alpha = p.Alpha;
-        var (nb, jl) = NColumn(f, j0);
-        bool oneBatch = f.NPer == 0 || jl + cols <= f.NPer;
         if (bias is not null)
         {
             // acc = alpha acc + bias, then alpha 1: the bias is stored with the product
@@ -425,80 +527,184 @@ internal static unsafe class HostGemm
                     acc[r * NR + j] = alpha * acc[r * NR + j] + (f.BiasOnColumns ? (j < cols ? bias[j0 + j] : 0f) : bias[i0 + r]);
             alpha = 1f;
         }
-        for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols;)
         {
-            float* src = acc + r * NR;
-            if (oneBatch)
-            {
-                float* row = c + nb * p.CBatch + (i0 + r) * p.CRow + jl * p.CCol;
-                if (p.CCol == 1 && cols == NR && Vectorized)
-                {
-                    var va = Vector256.Create(alpha);
-                    for (int h = 0; h < NR; h += 8)
-                    {
-                        var v = Avx.Multiply(va, Avx.LoadVector256(src + h));
-                        if (beta != 0f) v = Fma.MultiplyAdd(Vector256.Create(beta), Avx.LoadVector256(row + h), v);
-                        Avx.Store(row + h, v);
-                    }
-                    continue;
-                }
-                for (int j = 0; j < cols; j++)
-                {
-                    float* cij = row + j * p.CCol;
-                    *cij = beta == 0f ? alpha * src[j] : alpha * src[j] + beta * *cij;
-                }
-                continue;
-            }
-            for (int j = 0; j < cols; j++)
-            {
-                float* cij = CAt(c, p, f, i0 + r, j0 + j);
-                *cij = beta == 0f ? alpha * src[j] : alpha * src[j] + beta * *cij;
-            }
+            var (nb, jl) = NColumn(f, j0 + j);
+            int run = f.NPer > 0 ? Math.Min(cols - j, f.NPer - jl) : cols - j;
+            float* corner = c + nb * p.CBatch + i0 * p.CRow + jl * p.CCol;
+            for (int r = 0; r < rows; r++) StoreRun<TK>(acc + r * NR + j, corner + r * p.CRow, p.CCol, run, alpha, beta);
+            j += run;
         }
     }
 
-    /// <summary>acc[6x16] = sum over kc of A panel column x B panel row, with twelve 8-wide FMA accumulators.</summary>
+    /// <summary>dst[h * step] = alpha src[h] + beta dst[h * step] for h in [0, n), fused (see <see cref="Put{TK}"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroAvx(int kc, float* a, float* b, float* acc)
+    private static void StoreRun<TK>(float* src, float* dst, long step, int n, float alpha, float beta) where TK : struct, IMicroKernel
     {
-        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
-        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int q = 0; q < kc; q++, a += MR, b += NR)
+        int h = 0;
+        if (TK.Vector && step == 1)
         {
-            var b0 = Avx.LoadVector256(b);
-            var b1 = Avx.LoadVector256(b + 8);
-            var x = Avx.BroadcastScalarToVector256(a);
-            c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
-            x = Avx.BroadcastScalarToVector256(a + 1);
-            c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
-            x = Avx.BroadcastScalarToVector256(a + 2);
-            c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
-            x = Avx.BroadcastScalarToVector256(a + 3);
-            c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
-            x = Avx.BroadcastScalarToVector256(a + 4);
-            c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
-            x = Avx.BroadcastScalarToVector256(a + 5);
-            c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+            var (va, vb) = (Vector256.Create(alpha), Vector256.Create(beta));
+            for (; h + 8 <= n; h += 8)
+            {
+                var v = Avx.Multiply(va, Avx.LoadVector256(src + h));
+                if (beta != 0f) v = Fma.MultiplyAdd(vb, Avx.LoadVector256(dst + h), v);
+                Avx.Store(dst + h, v);
+            }
         }
-        Avx.Store(acc, c00); Avx.Store(acc + 8, c01);
-        Avx.Store(acc + 16, c10); Avx.Store(acc + 24, c11);
-        Avx.Store(acc + 32, c20); Avx.Store(acc + 40, c21);
-        Avx.Store(acc + 48, c30); Avx.Store(acc + 56, c31);
-        Avx.Store(acc + 64, c40); Avx.Store(acc + 72, c41);
-        Avx.Store(acc + 80, c50); Avx.Store(acc + 88, c51);
+        for (; h < n; h++) Put<TK>(dst + h * step, src[h], alpha, beta);
     }
 
-    /// <summary>The micro-kernel without intrinsics (machines without AVX2/FMA).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroScalar(int kc, float* a, float* b, float* acc)
+    /// <summary>*c = alpha v + beta *c, fused as the vector store where the kernel is vectorized (beta 0: *c is not read).</summary>
+    private static void Put<TK>(float* c, float v, float alpha, float beta) where TK : struct, IMicroKernel =>
+        *c = beta == 0f ? alpha * v : TK.Vector ? MathF.FusedMultiplyAdd(beta, *c, alpha * v) : alpha * v + beta * *c;
+
+    /// <summary>A micro-kernel: acc[MR x NR] (row-major) = the sum over kc steps of the packed A panel's column (MR
+    /// floats a step) times the packed B panel's row (NR floats a step), and the blocks it is run in.</summary>
+    private interface IMicroKernel
     {
-        for (int t = 0; t < MR * NR; t++) acc[t] = 0f;
-        for (int q = 0; q < kc; q++, a += MR, b += NR)
-            for (int r = 0; r < MR; r++)
+        /// <summary>Rows and columns of a micro-tile.</summary>
+        static abstract int MR { get; }
+        static abstract int NR { get; }
+        /// <summary>Rows and columns of a block of C (multiples of MR and NR): a packed A block of MC x KC floats
+        /// stays in L2, a B panel of KC x NR floats in L1.</summary>
+        static abstract int MC { get; }
+        static abstract int NC { get; }
+        /// <summary>True for the kernels with vector FMA (the store fuses too).</summary>
+        static abstract bool Vector { get; }
+        static abstract void Multiply(int kc, float* a, float* b, float* acc);
+    }
+
+    /// <summary>14x32: 28 AVX-512 accumulators, two B vectors and one broadcast of A (31 of the 32 zmm registers).</summary>
+    private struct Avx512Kernel : IMicroKernel
+    {
+        public static int MR => 14;
+        public static int NR => 32;
+        public static int MC => 168;
+        public static int NC => 384;
+        public static bool Vector => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Multiply(int kc, float* a, float* b, float* acc)
+        {
+            Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
+            Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+            Vector512<float> cc0 = default, cc1 = default, cd0 = default, cd1 = default;
+            for (int q = 0; q < kc; q++, a += 14, b += 32)
             {
-                float x = a[r];
-                float* row = acc + r * NR;
-                for (int j = 0; j < NR; j++) row[j] += x * b[j];
+                var b0 = Avx512F.LoadAlignedVector512(b);
+                var b1 = Avx512F.LoadAlignedVector512(b + 16);
+                var x = Vector512.Create(a[0]);
+                c00 = Avx512F.FusedMultiplyAdd(x, b0, c00); c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
+                x = Vector512.Create(a[1]);
+                c10 = Avx512F.FusedMultiplyAdd(x, b0, c10); c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
+                x = Vector512.Create(a[2]);
+                c20 = Avx512F.FusedMultiplyAdd(x, b0, c20); c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
+                x = Vector512.Create(a[3]);
+                c30 = Avx512F.FusedMultiplyAdd(x, b0, c30); c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
+                x = Vector512.Create(a[4]);
+                c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+                x = Vector512.Create(a[5]);
+                c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+                x = Vector512.Create(a[6]);
+                c60 = Avx512F.FusedMultiplyAdd(x, b0, c60); c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
+                x = Vector512.Create(a[7]);
+                c70 = Avx512F.FusedMultiplyAdd(x, b0, c70); c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
+                x = Vector512.Create(a[8]);
+                c80 = Avx512F.FusedMultiplyAdd(x, b0, c80); c81 = Avx512F.FusedMultiplyAdd(x, b1, c81);
+                x = Vector512.Create(a[9]);
+                c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); c91 = Avx512F.FusedMultiplyAdd(x, b1, c91);
+                x = Vector512.Create(a[10]);
+                ca0 = Avx512F.FusedMultiplyAdd(x, b0, ca0); ca1 = Avx512F.FusedMultiplyAdd(x, b1, ca1);
+                x = Vector512.Create(a[11]);
+                cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
+                x = Vector512.Create(a[12]);
+                cc0 = Avx512F.FusedMultiplyAdd(x, b0, cc0); cc1 = Avx512F.FusedMultiplyAdd(x, b1, cc1);
+                x = Vector512.Create(a[13]);
+                cd0 = Avx512F.FusedMultiplyAdd(x, b0, cd0); cd1 = Avx512F.FusedMultiplyAdd(x, b1, cd1);
             }
+            Avx512F.StoreAligned(acc, c00); Avx512F.StoreAligned(acc + 16, c01);
+            Avx512F.StoreAligned(acc + 32, c10); Avx512F.StoreAligned(acc + 48, c11);
+            Avx512F.StoreAligned(acc + 64, c20); Avx512F.StoreAligned(acc + 80, c21);
+            Avx512F.StoreAligned(acc + 96, c30); Avx512F.StoreAligned(acc + 112, c31);
+            Avx512F.StoreAligned(acc + 128, c40); Avx512F.StoreAligned(acc + 144, c41);
+            Avx512F.StoreAligned(acc + 160, c50); Avx512F.StoreAligned(acc + 176, c51);
+            Avx512F.StoreAligned(acc + 192, c60); Avx512F.StoreAligned(acc + 208, c61);
+            Avx512F.StoreAligned(acc + 224, c70); Avx512F.StoreAligned(acc + 240, c71);
+            Avx512F.StoreAligned(acc + 256, c80); Avx512F.StoreAligned(acc + 272, c81);
+            Avx512F.StoreAligned(acc + 288, c90); Avx512F.StoreAligned(acc + 304, c91);
+            Avx512F.StoreAligned(acc + 320, ca0); Avx512F.StoreAligned(acc + 336, ca1);
+            Avx512F.StoreAligned(acc + 352, cb0); Avx512F.StoreAligned(acc + 368, cb1);
+            Avx512F.StoreAligned(acc + 384, cc0); Avx512F.StoreAligned(acc + 400, cc1);
+            Avx512F.StoreAligned(acc + 416, cd0); Avx512F.StoreAligned(acc + 432, cd1);
+        }
+    }
+
+    /// <summary>6x16: twelve 8-wide FMA accumulators.</summary>
+    private struct Avx2Kernel : IMicroKernel
+    {
+        public static int MR => 6;
+        public static int NR => 16;
+        public static int MC => 144;
+        public static int NC => 384;
+        public static bool Vector => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Multiply(int kc, float* a, float* b, float* acc)
+        {
+            Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+            Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+            for (int q = 0; q < kc; q++, a += 6, b += 16)
+            {
+                var b0 = Avx.LoadVector256(b);
+                var b1 = Avx.LoadVector256(b + 8);
+                var x = Avx.BroadcastScalarToVector256(a);
+                c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+                x = Avx.BroadcastScalarToVector256(a + 1);
+                c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+                x = Avx.BroadcastScalarToVector256(a + 2);
+                c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+                x = Avx.BroadcastScalarToVector256(a + 3);
+                c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+                x = Avx.BroadcastScalarToVector256(a + 4);
+                c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+                x = Avx.BroadcastScalarToVector256(a + 5);
+                c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+            }
+            Avx.Store(acc, c00); Avx.Store(acc + 8, c01);
+            Avx.Store(acc + 16, c10); Avx.Store(acc + 24, c11);
+            Avx.Store(acc + 32, c20); Avx.Store(acc + 40, c21);
+            Avx.Store(acc + 48, c30); Avx.Store(acc + 56, c31);
+            Avx.Store(acc + 64, c40); Avx.Store(acc + 72, c41);
+            Avx.Store(acc + 80, c50); Avx.Store(acc + 88, c51);
+        }
+    }
+
+    /// <summary>The micro-kernel without intrinsics (machines without AVX2/FMA): 6x16, multiply then add.</summary>
+    private struct ScalarKernel : IMicroKernel
+    {
+        public static int MR => 6;
+        public static int NR => 16;
+        public static int MC => 144;
+        public static int NC => 384;
+        public static bool Vector => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Multiply(int kc, float* a, float* b, float* acc)
+        {
+            for (int t = 0; t < 6 * 16; t++) acc[t] = 0f;
+            for (int q = 0; q < kc; q++, a += 6, b += 16)
+                for (int r = 0; r < 6; r++)
+                {
+                    float x = a[r];
+                    float* row = acc + r * 16;
+                    for (int j = 0; j < 16; j++) row[j] += x * b[j];
+                }
+        }
     }
 }
+
+/// <summary>The instruction sets of the host GEMM's micro-kernels, lowest first.</summary>
+public enum HostIsa { Scalar, Avx2, Avx512 }

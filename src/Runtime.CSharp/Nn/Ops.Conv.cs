@@ -103,7 +103,7 @@ public sealed partial class Tape
     private static long OutputOffset(WindowParams p, int oc, ConvTile tile) => (long)tile.N0 * oc * p.Ohw + tile.Q0;
 
     /// <summary>y[n, :, q] = W [OC, Ckk] x col[n, Ckk, q] for <paramref name="samples"/> samples of <paramref name="positions"/> columns.</summary>
-    private static GemmParams ForwardGemm(WindowParams p, int oc, int samples, int positions) => new()
+    internal static GemmParams ForwardGemm(WindowParams p, int oc, int samples, int positions) => new()
     {
         M = oc, N = positions, K = p.Ckk, Batch = samples, Alpha = 1f,
         ABatch = 0, ARow = p.Ckk, ACol = 1,
@@ -112,7 +112,7 @@ public sealed partial class Tape
     };
 
     /// <summary>dW [OC, Ckk] (+)= sum over samples of gy[n, :, q] x col[n, Ckk, q]^T.</summary>
-    private static GemmParams WeightGradGemm(WindowParams p, int oc, int samples, int positions, bool accumulate) => new()
+    internal static GemmParams WeightGradGemm(WindowParams p, int oc, int samples, int positions, bool accumulate) => new()
     {
         M = oc, N = p.Ckk, K = positions, Batch = samples, ReduceBatch = 1, Alpha = 1f, Beta = accumulate ? 1f : 0f,
         ABatch = (long)oc * p.Ohw, ARow = p.Ohw, ACol = 1,
@@ -121,7 +121,7 @@ public sealed partial class Tape
     };
 
     /// <summary>dcol[n, Ckk, q] = W^T x gy[n, :, q].</summary>
-    private static GemmParams InputGradGemm(WindowParams p, int oc, int samples, int positions) => new()
+    internal static GemmParams InputGradGemm(WindowParams p, int oc, int samples, int positions) => new()
     {
         M = p.Ckk, N = positions, K = oc, Batch = samples, Alpha = 1f,
         ABatch = 0, ARow = 1, ACol = p.Ckk,
