@@ -146,6 +146,56 @@ public sealed class HostKernelParityTests(CpuFixture fx)
         Assert.True(r[0]["max"].SequenceEqual(r[1]["max"]) && r[0]["argmax"].SequenceEqual(r[1]["argmax"]) && r[0]["avg"].SequenceEqual(r[1]["avg"]), "the forward passes give the kernels' floats");
     }
 
+    public static TheoryData<int, int, int, int, int, int, int, int, int> Convolutions => new()
+    {
+        // n, c, h, w, kh, kw, stride, padH, padW
+        { 2, 3, 17, 19, 3, 3, 1, 1, 1 },
+        { 3, 5, 13, 13, 3, 3, 1, 1, 1 },       // AlexNet's 13x13 layers: runs shorter than a vector
+        { 1, 2, 23, 150, 11, 11, 4, 2, 2 },    // AlexNet's first layer: stride 4, runs of 36
+        { 1, 2, 20, 90, 7, 7, 2, 3, 3 },       // ResNet's first layer: stride 2, runs of 45
+        { 1, 2, 20, 60, 5, 5, 3, 2, 2 },       // stride 3
+        { 2, 3, 9, 40, 1, 7, 1, 0, 3 },        // Inception's 1x7 and 7x1
+        { 2, 3, 40, 9, 7, 1, 1, 3, 0 },
+        { 2, 4, 14, 70, 1, 1, 2, 0, 0 },       // a strided 1x1 (downsampling) convolution
+        { 1, 1, 3, 3, 5, 5, 1, 2, 2 },         // windows larger than the input
+    };
+
+    /// <summary>im2col and col2im tile by tile, whole samples to a tile and tiles that split samples, with every
+    /// instruction set of the host kernels: im2col's copies exactly, col2im's sums to 1e-5.</summary>
+    [Theory, MemberData(nameof(Convolutions))]
+    public void Im2ColAndCol2ImInTiles(int n, int c, int h, int w, int kh, int kw, int stride, int padH, int padW)
+    {
+        var p = WindowParams.Create(n, c, h, w, kh, kw, stride, padH, padW);
+        long column = (long)p.Ckk * sizeof(float);
+        foreach (var bytes in new[] { long.MaxValue, column * (p.Ohw / 3 + 1) })
+        foreach (var isa in Enum.GetValues<HostIsa>().Where(i => i <= HostCpu.Supported))
+        {
+            using var _ = HostCpu.Use(isa);
+            var tiles = ConvTiling.Tiles(p, bytes).ToList();
+            Assert.True(bytes == long.MaxValue || tiles.Any(t => t.T < p.Ohw), "the smaller workspace splits samples");
+            var r = Both((t, k, o) =>
+            {
+                var x = t.Upload(Host.Random(n * c * h * w, 16), new[] { n * c * h * w }, "x");
+                var dx = t.Full(x.Shape, 3f, "dx");
+                var col = t.Empty(new[] { (int)ConvTiling.WorkspaceElements(p, bytes) }, "col");
+                var cols = new List<float>();
+                foreach (var tile in tiles)
+                {
+                    k.Im2Col(x.View, col.View, p, tile);
+                    t.Device.Synchronize();
+                    var all = t.Download(col);
+                    cols.AddRange(all.Take((int)(tile.Columns * p.Ckk)));
+                    k.Col2Im(col.View, dx.View, p, tile);
+                }
+                o["columns"] = cols.ToArray();
+                Keep(t, o, ("dx", dx));
+                x.Release(); col.Release();
+            });
+            Assert.True(r[0]["columns"].SequenceEqual(r[1]["columns"]), $"im2col {isa}, {bytes} B workspace: the columns differ");
+            Same(r, 1e-5f, $"col2im {isa}, {bytes} B workspace");
+        }
+    }
+
     [Theory]
     [InlineData(17, 17, 6, 6)]
     [InlineData(1, 1, 7, 7)]

@@ -27,13 +27,13 @@ public sealed class GemmKernelTests(CpuFixture fx)
     };
 
     /// <summary>Every micro-kernel of the host GEMM this CPU can run (scalar, AVX2+FMA, AVX-512).</summary>
-    static IEnumerable<HostIsa> Isas => Enum.GetValues<HostIsa>().Where(i => i <= HostGemm.Supported);
+    static IEnumerable<HostIsa> Isas => Enum.GetValues<HostIsa>().Where(i => i <= HostCpu.Supported);
 
     [Theory, MemberData(nameof(Sizes))]
     public void HostGemmMatchesReference(int m, int n, int k, bool ta, bool tb)
     {
         foreach (var isa in Isas)
-            using (HostGemm.Use(isa)) Check(fx.Device, m, n, k, ta, tb);
+            using (HostCpu.Use(isa)) Check(fx.Device, m, n, k, ta, tb);
     }
 
     [Theory, MemberData(nameof(Sizes))]
@@ -71,7 +71,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     public void HostGemmMatchesSimpleOnBlocksAndBatches(int m, int n, int k, bool ta, bool tb, int batch, bool reduce, float beta)
     {
         foreach (var isa in Isas)
-            using (HostGemm.Use(isa)) CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce, beta, sharedA: false);
+            using (HostCpu.Use(isa)) CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce, beta, sharedA: false);
     }
 
     /// <summary>Batches sharing A (a convolution's weights over the samples of a tile): the host GEMM lays their
@@ -90,7 +90,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     public void HostGemmMatchesSimpleWithSharedA(int m, int n, int k, bool ta, bool tb, int batch, float beta)
     {
         foreach (var isa in Isas)
-            using (HostGemm.Use(isa)) CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce: false, beta, sharedA: true);
+            using (HostCpu.Use(isa)) CheckHostAgainstSimple(m, n, k, ta, tb, batch, reduce: false, beta, sharedA: true);
     }
 
     /// <summary>The AVX-512 and AVX2 micro-kernels give the same bits on every path of the host GEMM (blocked,
@@ -99,7 +99,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     [SkippableFact]
     public void Avx512AndAvx2KernelsGiveTheSameBits()
     {
-        Skip.IfNot(HostGemm.Supported == HostIsa.Avx512, "this CPU has no AVX-512: one vector kernel only");
+        Skip.IfNot(HostCpu.Supported == HostIsa.Avx512, "this CPU has no AVX-512: one vector kernel only");
         var d = fx.Device;
         var tape = Host.Tape(d, out var alloc);
         var cases = new List<(GemmParams P, bool Bias)>();
@@ -125,7 +125,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
             var biasH = Host.Random(p.M, 4);
             float[] Run(HostIsa isa)
             {
-                using var _ = HostGemm.Use(isa);
+                using var _ = HostCpu.Use(isa);
                 var (a, b, c, bv) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Upload(ch, new[] { ch.Length }, "c"), tape.Upload(biasH, new[] { p.M }, "bias"));
                 if (bias) d.Kernels!.GemmRowBias(a.View, b.View, c.View, p, bv.View);
                 else d.Kernels!.Gemm(a.View, b.View, c.View, p);
@@ -139,7 +139,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
         Assert.Equal(0, alloc.LiveBlocks);
     }
 
-    /// <summary><see cref="HostGemm.Use"/> takes effect: the scalar kernel (multiply, then add) does not give the
+    /// <summary><see cref="HostCpu.Use"/> takes effect: the scalar kernel (multiply, then add) does not give the
     /// vector kernels' fused bits on a long K.</summary>
     [Fact]
     public void ForcingTheScalarKernelChangesTheBits()
@@ -148,7 +148,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
         var tape = Host.Tape(fx.Device, out var alloc);
         float[] Run(HostIsa isa)
         {
-            using var _ = HostGemm.Use(isa);
+            using var _ = HostCpu.Use(isa);
             var (a, b, c) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Empty(new[] { 40 * 50 }, "c"));
             fx.Device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(40, 50, 300, false, false));
             var r = tape.Download(c);
@@ -157,8 +157,8 @@ public sealed class GemmKernelTests(CpuFixture fx)
         }
         var scalar = Run(HostIsa.Scalar);
         Host.Close(Run(HostIsa.Scalar), scalar, 0f);
-        if (HostGemm.Supported >= HostIsa.Avx2) Assert.False(scalar.SequenceEqual(Run(HostIsa.Avx2)), "forcing the scalar kernel changed nothing");
-        Assert.Throws<NotSupportedException>(() => HostGemm.Use((HostIsa)((int)HostGemm.Supported + 1)));
+        if (HostCpu.Supported >= HostIsa.Avx2) Assert.False(scalar.SequenceEqual(Run(HostIsa.Avx2)), "forcing the scalar kernel changed nothing");
+        Assert.Throws<NotSupportedException>(() => HostCpu.Use((HostIsa)((int)HostCpu.Supported + 1)));
         Assert.Equal(0, alloc.LiveBlocks);
     }
 
@@ -187,7 +187,7 @@ public sealed class GemmKernelTests(CpuFixture fx)
     public void HostGemmRowBiasMatchesGemmThenBias(int m, int n, int k, int batch, int rowStride, float beta)
     {
         foreach (var isa in Isas)
-            using (HostGemm.Use(isa)) CheckRowBias(m, n, k, batch, rowStride, beta);
+            using (HostCpu.Use(isa)) CheckRowBias(m, n, k, batch, rowStride, beta);
     }
 
     static GemmParams RowBiasProduct(int m, int n, int k, int batch, int rowStride, float beta)

@@ -53,10 +53,10 @@ public sealed class TrainingTests(CpuFixture fx)
     [SkippableFact]
     public void Avx512AndAvx2KernelsTrainToIdenticalLosses()
     {
-        Skip.IfNot(Pgmo.Kernels.HostGemm.Supported == Pgmo.Kernels.HostIsa.Avx512, "this CPU has no AVX-512: one vector kernel only");
+        Skip.IfNot(Pgmo.Kernels.HostCpu.Supported == Pgmo.Kernels.HostIsa.Avx512, "this CPU has no AVX-512: one vector kernel only");
         TrainResult Run(Pgmo.Kernels.HostIsa isa)
         {
-            using var _ = Pgmo.Kernels.HostGemm.Use(isa);
+            using var _ = Pgmo.Kernels.HostCpu.Use(isa);
             return Fit("resnet", 4, seed: 5, batch: 16);
         }
         var (wide, narrow) = (Run(Pgmo.Kernels.HostIsa.Avx512), Run(Pgmo.Kernels.HostIsa.Avx2));

@@ -55,7 +55,7 @@ public static class BenchKernelsCommand
         var kernels = device.Kernels!;
         string gemmName = kernels.GemmKernel switch
         {
-            GemmKernel.HostBlocked => $"host-blocked GEMM ({HostGemm.Name(HostGemm.Default)}, {Environment.ProcessorCount} cores)",
+            GemmKernel.HostBlocked => $"host-blocked GEMM ({HostGemm.Name(HostCpu.Default)}, {Environment.ProcessorCount} cores)",
             GemmKernel.CuBlas => "cuBLAS GEMM",
             var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM" + (kernels.CuBlasError is { } why ? $" (cuBLAS unavailable: {why})" : ""),
         };

@@ -34,7 +34,7 @@ public static class Commands
             Console.Error.WriteLine("Run 'pgmo --help' or 'pgmo COMMAND --help' for usage.");
             return ExitCodes.BadInput;
         }
-        if (Pgmo.Kernels.HostGemm.EnvironmentError is { } isa)
+        if (Pgmo.Kernels.HostCpu.EnvironmentError is { } isa)
         {
             Console.Error.WriteLine($"pgmo: {isa}");
             return ExitCodes.BadInput;

@@ -39,9 +39,9 @@ public static unsafe class IsaComparison
 
     public static int Run(bool json, int rounds)
     {
-        var isas = Enum.GetValues<HostIsa>().Where(i => i >= HostIsa.Avx2 && i <= HostGemm.Supported).ToArray();
+        var isas = Enum.GetValues<HostIsa>().Where(i => i >= HostIsa.Avx2 && i <= HostCpu.Supported).ToArray();
         if (isas.Length == 0) isas = new[] { HostIsa.Scalar };
-        Output.Err.MarkupLineInterpolated($"host GEMM micro-kernels side by side ({string.Join(", ", isas.Select(HostGemm.Name))}), {HostParallel.Threads} threads, {rounds} rounds each in turn; default here: {HostGemm.Name(HostGemm.Default)}");
+        Output.Err.MarkupLineInterpolated($"host GEMM micro-kernels side by side ({string.Join(", ", isas.Select(HostGemm.Name))}), {HostParallel.Threads} threads, {rounds} rounds each in turn; default here: {HostGemm.Name(HostCpu.Default)}");
         var table = new Table { Border = TableBorder.Simple };
         table.AddColumn("GEMM");
         table.AddColumn("M x N x K (batches)");
@@ -60,7 +60,7 @@ public static unsafe class IsaComparison
             rows.Add(new { gemm = name, m = p.M, n = p.N, k = p.K, batch = p.Batch, gflops = isas.Select((isa, i) => new { isa = isa.ToString(), gflops = gflops[i] }).ToArray(), bitsEqual = equal });
         }
         Output.Out.Write(table);
-        if (json) Output.JsonLine(new { threads = HostParallel.Threads, isaDefault = HostGemm.Default.ToString(), rows });
+        if (json) Output.JsonLine(new { threads = HostParallel.Threads, isaDefault = HostCpu.Default.ToString(), rows });
         return 0;
     }
 
@@ -93,7 +93,7 @@ public static unsafe class IsaComparison
             for (int round = -1; round < rounds; round++)   // round -1 warms up (and compiles)
                 for (int i = 0; i < isas.Length; i++)
                     fixed (float* pc = c[i])
-                    using (HostGemm.Use(isas[i]))
+                    using (HostCpu.Use(isas[i]))
                     {
                         var clock = Stopwatch.StartNew();
                         HostGemm.Run(pa, pb, pc, p);

@@ -13,7 +13,7 @@ namespace Pgmo.Kernels;
 /// and of its columns of B into NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> —
 /// transposes — are paid once per element) and runs a micro-kernel that keeps an MR x NR tile of C in registers:
 /// 14x32 in 28 AVX-512 registers where AVX-512F is present, 6x16 in twelve AVX registers with FMA where only AVX2 is,
-/// a scalar one below that (<see cref="Isa"/>; <c>PGMO_HOST_ISA</c> forces a lower one). The hot methods are compiled
+/// a scalar one below that (<see cref="HostCpu.Isa"/>; <c>PGMO_HOST_ISA</c> forces a lower one). The hot methods are compiled
 /// fully optimized at once (no tier-0 code in the first steps of a short run).
 /// <para>
 /// The AVX-512 and AVX2 kernels give the same bits: every element of C is summed over K in the same KC-deep slices
@@ -29,59 +29,6 @@ internal static unsafe class HostGemm
 
     /// <summary>True when a vectorized micro-kernel runs (AVX2 and FMA present, AVX-512 or not).</summary>
     public static bool Vectorized => Fma.IsSupported && Avx.IsSupported;
-
-    /// <summary>The best instruction set this machine's micro-kernels can use.</summary>
-    public static HostIsa Supported { get; } =
-        Avx512F.IsSupported && Fma.IsSupported ? HostIsa.Avx512 : Fma.IsSupported && Avx2.IsSupported ? HostIsa.Avx2 : HostIsa.Scalar;
-
-    /// <summary>The instruction set every thread uses by default: <see cref="Supported"/>, or lower where the
-    /// environment variable <c>PGMO_HOST_ISA</c> (<c>avx512</c>, <c>avx2</c>, <c>scalar</c>, <c>auto</c>) asks for it;
-    /// a request above <see cref="Supported"/> gets <see cref="Supported"/>, an unknown one <see cref="Supported"/> and
-    /// <see cref="EnvironmentError"/>.</summary>
-    public static HostIsa Default { get; } = FromEnvironment(out environmentError);
-
-    private static readonly string? environmentError;
-
-    /// <summary>Why <c>PGMO_HOST_ISA</c> was not understood (null: unset or understood); the CLI refuses to run with it.</summary>
-    public static string? EnvironmentError => environmentError;
-
-    private static HostIsa FromEnvironment(out string? error)
-    {
-        error = null;
-        try { return Parse(Environment.GetEnvironmentVariable("PGMO_HOST_ISA")) is { } asked && asked < Supported ? asked : Supported; }
-        catch (ArgumentException e) { error = e.Message; return Supported; }
-    }
-
-    [ThreadStatic] private static HostIsa? forced;
-
-    /// <summary>The instruction set of the products the calling thread starts (the tasks they spread over the cores use
-    /// it too): <see cref="Default"/> unless <see cref="Use"/> set another on this thread.</summary>
-    public static HostIsa Isa => forced ?? Default;
-
-    /// <summary>Runs this thread's products with <paramref name="isa"/> (at most <see cref="Supported"/>) until the
-    /// result is disposed: for benchmarks and tests that compare the micro-kernels side by side.</summary>
-    public static IDisposable Use(HostIsa isa)
-    {
-        if (isa > Supported) throw new NotSupportedException($"this CPU has no {Name(isa)} (best: {Name(Supported)})");
-        var before = forced;
-        forced = isa;
-        return new Restore(() => forced = before);
-    }
-
-    private sealed class Restore(Action undo) : IDisposable
-    {
-        public void Dispose() => undo();
-    }
-
-    /// <summary>avx512, avx2, scalar; null for auto or unset.</summary>
-    public static HostIsa? Parse(string? text) => text?.Trim().ToLowerInvariant() switch
-    {
-        "avx512" or "avx-512" => HostIsa.Avx512,
-        "avx2" => HostIsa.Avx2,
-        "scalar" => HostIsa.Scalar,
-        null or "" or "auto" => null,
-        var t => throw new ArgumentException($"PGMO_HOST_ISA: unknown instruction set '{t}' (expected avx512, avx2, scalar or auto)"),
-    };
 
     /// <summary>How benchmarks name a micro-kernel.</summary>
     public static string Name(HostIsa isa) => isa switch
@@ -134,7 +81,7 @@ internal static unsafe class HostGemm
             }
             return;
         }
-        switch (Isa)
+        switch (HostCpu.Isa)
         {
             case HostIsa.Avx512: Blocked<Avx512Kernel>(a, b, c, p, rowBias); break;
             case HostIsa.Avx2: Blocked<Avx2Kernel>(a, b, c, p, rowBias); break;
@@ -706,5 +653,3 @@ internal static unsafe class HostGemm
     }
 }
 
-/// <summary>The instruction sets of the host GEMM's micro-kernels, lowest first.</summary>
-public enum HostIsa { Scalar, Avx2, Avx512 }
