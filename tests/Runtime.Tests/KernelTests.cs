@@ -139,6 +139,36 @@ public sealed class GemmKernelTests(CpuFixture fx)
         Assert.Equal(0, alloc.LiveBlocks);
     }
 
+    /// <summary>A fully connected layer's forward product at a small batch (at most 8 rows, B along k: dot products,
+    /// four rows against a column at a time) gives each row the bits of one plain dot product (the scalar path) with
+    /// every instruction set, for every row count and K with and without a tail past whole vectors.</summary>
+    [Fact]
+    public void SkinnyDotProductsGiveTheSameBitsWithEveryInstructionSet()
+    {
+        Assert.True(System.Numerics.Vector<float>.Count == 8 || HostCpu.Supported == HostIsa.Scalar, "the vector paths sum as 8-wide System.Numerics vectors do");
+        var tape = Host.Tape(fx.Device, out var alloc);
+        foreach (var m in new[] { 1, 2, 3, 5, 8 })
+        foreach (var k in new[] { 7, 16, 333 })
+        {
+            int n = 300;
+            var (ah, bh) = (Host.Random(m * k, 7), Host.Random(n * k, 8));
+            float[] Run(HostIsa isa)
+            {
+                using var _ = HostCpu.Use(isa);
+                var (a, b, c) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Empty(new[] { m * n }, "c"));
+                fx.Device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(m, n, k, false, true));
+                var r = tape.Download(c);
+                foreach (var t in new[] { a, b, c }) t.Release();
+                return r;
+            }
+            var plain = Run(HostIsa.Scalar);
+            Host.Close(Reference(ah, bh, m, n, k, false, true), plain, 1e-4f);
+            foreach (var isa in Isas)
+                Assert.True(plain.SequenceEqual(Run(isa)), $"{m}x{n}x{k} with {isa}: the bits differ from one dot product per row");
+        }
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+
     /// <summary><see cref="HostCpu.Use"/> takes effect: the scalar kernel (multiply, then add) does not give the
     /// vector kernels' fused bits on a long K.</summary>
     [Fact]
