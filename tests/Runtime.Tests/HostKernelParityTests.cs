@@ -196,6 +196,39 @@ public sealed class HostKernelParityTests(CpuFixture fx)
         }
     }
 
+    /// <summary>The inference fusions (batch norm then ReLU, add then ReLU, one pass each) give the floats of the two
+    /// ops one after the other, on the host kernels and on the ILGPU kernels, ties at zero and −0 included.</summary>
+    [Theory]
+    [InlineData(2, 3, 17)]
+    [InlineData(1, 17, 1025)]
+    public void FusedReluGivesTheFloatsOfTheOpsInTurn(int n, int c, int hw)
+    {
+        var r = Both((t, k, o) =>
+        {
+            t.Recording = false;
+            // coarse values: many sums are exactly 0 or −0
+            float[] Values(int seed) => Host.Random(n * c * hw, seed).Select(v => MathF.Round(v * 4) / 4).Select((v, i) => i % 7 == 0 ? -0f : v).ToArray();
+            var shape = new[] { n, c, hw, 1 };
+            Tensor Up(float[] v, string name) => t.Upload(v, shape, name);
+            Tensor Channel(int seed, float add) => t.Upload(Host.Random(c, seed).Select(v => MathF.Round(v * 4) / 4 + add).ToArray(), new[] { c }, "ch");
+            var (rm, rv) = (Channel(21, 0f), Channel(22, 2f));
+            var (xs, ys) = (Values(23), Values(24));
+            var fusedBn = t.BatchNorm(Up(xs, "x"), Channel(25, 0f), Channel(26, 0f), rm, rv, training: false, relu: true);
+            var plainBn = t.Relu(t.BatchNorm(Up(xs, "x"), Channel(25, 0f), Channel(26, 0f), rm, rv, training: false));
+            var fusedAdd = t.Add(Up(xs, "a"), Up(ys, "b"), relu: true);
+            var plainAdd = t.Relu(t.Add(Up(xs, "a"), Up(ys, "b")));
+            Keep(t, o, ("bn+relu fused", fusedBn), ("bn then relu", plainBn), ("add+relu fused", fusedAdd), ("add then relu", plainAdd));
+            rm.Release(); rv.Release();
+        });
+        foreach (var run in r)
+        {
+            Assert.True(run["bn+relu fused"].SequenceEqual(run["bn then relu"]), "batch norm + ReLU");
+            Assert.True(run["add+relu fused"].SequenceEqual(run["add then relu"]), "add + ReLU");
+            Assert.Contains(run["add then relu"], v => v == 0f);
+        }
+        Same(r, 1e-6f, $"fused ReLU {n}x{c}x{hw}");
+    }
+
     [Theory]
     [InlineData(17, 17, 6, 6)]
     [InlineData(1, 1, 7, 7)]

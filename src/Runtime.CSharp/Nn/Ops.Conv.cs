@@ -259,15 +259,24 @@ public sealed partial class Tape
     /// Batch normalization over N, H, W per channel. Training: batch statistics (kept with x for the backward pass)
     /// and running statistics updated with momentum; inference: running statistics. Consumes x, gamma and beta.
     /// </summary>
-    public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, float momentum = 0.1f, float eps = 1e-5f)
+    public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, float momentum = 0.1f, float eps = 1e-5f) =>
+        BatchNorm(x, gamma, beta, runMean, runVar, training, relu: false, momentum, eps);
+
+    /// <summary>
+    /// <see cref="BatchNorm(Tensor, Tensor, Tensor, Tensor, Tensor, bool, float, float)"/>, then ReLU when
+    /// <paramref name="relu"/>: in inference (no backward pass through batch norm) both in one pass over one output
+    /// buffer, with the floats of the two ops one after the other (timed as batch norm); in training two ops.
+    /// </summary>
+    public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, bool relu, float momentum = 0.1f, float eps = 1e-5f)
     {
+        if (training && relu) return Relu(BatchNorm(x, gamma, beta, runMean, runVar, training, relu: false, momentum, eps));
         using var _ = Time(OpKind.BatchNorm);
         int hw = x.Shape.Length == 4 ? x[2] * x[3] : 1;
         var p = new ChannelParams { N = x[0], C = x[1], HW = hw, Eps = eps, Momentum = momentum };
         var y = Empty(x.Shape, Tag("bn.out"));
         if (!training)
         {
-            K?.BatchNormApply(x.View, y.View, runMean.View, runVar.View, gamma.View, beta.View, p, scaleIsVariance: true);
+            K?.BatchNormApply(x.View, y.View, runMean.View, runVar.View, gamma.View, beta.View, p, scaleIsVariance: true, relu);
             return Record(new BatchNormNode { Output = y, Inputs = new[] { x, gamma, beta }, P = p, Mean = null, InvStd = null });
         }
         var mean = Empty(new[] { p.C }, Tag("bn.mean"));
