@@ -192,6 +192,20 @@ public sealed class GemmKernelTests(CpuFixture fx)
         Assert.Equal(0, alloc.LiveBlocks);
     }
 
+    /// <summary>PGMO_HOST_ISA's values: the three instruction sets, auto or nothing (the best), anything else refused
+    /// with a message naming the variable (the CLI exits 2 with it).</summary>
+    [Fact]
+    public void HostIsaNamesParse()
+    {
+        Assert.Equal(HostIsa.Avx512, HostCpu.Parse("AVX512"));
+        Assert.Equal(HostIsa.Avx2, HostCpu.Parse(" avx2 "));
+        Assert.Equal(HostIsa.Scalar, HostCpu.Parse("scalar"));
+        Assert.Null(HostCpu.Parse("auto"));
+        Assert.Null(HostCpu.Parse(null));
+        Assert.Contains("PGMO_HOST_ISA", Assert.Throws<ArgumentException>(() => HostCpu.Parse("sse")).Message);
+        Assert.True(HostCpu.Default <= HostCpu.Supported);
+    }
+
     static int Extent(int batches, long batchStride, int rows, long rowStride, int cols, long colStride) =>
         checked((int)((batches - 1) * batchStride + (rows - 1) * rowStride + (cols - 1) * colStride + 1));
 
