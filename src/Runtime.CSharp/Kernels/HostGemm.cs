@@ -492,8 +492,19 @@ internal static unsafe class HostGemm
         }
         if (bRow == 1)
         {
-            // B stored transposed (k contiguous): read each column once, sequentially
-            for (int j = 0; j < cols; j++)
+            // B stored transposed (k contiguous, a weight gradient's columns): 8x8 blocks transposed in registers,
+            // the rest column by column, each read sequentially
+            int j = 0;
+            if (TK.Vector)
+                for (; j + 8 <= cols; j += 8)
+                {
+                    float* s = src + j * bCol;
+                    int q = 0;
+                    for (; q + 8 <= steps; q += 8) Transpose8(s + q, bCol, dst + q * NR + j, NR);
+                    for (; q < steps; q++)
+                        for (int t = 0; t < 8; t++) dst[q * NR + j + t] = s[t * bCol + q];
+                }
+            for (; j < cols; j++)
             {
                 float* s = src + j * bCol;
                 for (int q = 0; q < steps; q++) dst[q * NR + j] = s[q];
@@ -502,6 +513,26 @@ internal static unsafe class HostGemm
         }
         for (int q = 0; q < steps; q++)
             for (int j = 0; j < cols; j++) dst[q * NR + j] = src[q * bRow + j * bCol];
+    }
+
+    /// <summary>d[i * dStride + t] = s[t * sStride + i] for i, t in [0, 8): an 8x8 block transposed with AVX.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(float* s, long sStride, float* d, int dStride)
+    {
+        var (r0, r1, r2, r3) = (Avx.LoadVector256(s), Avx.LoadVector256(s + sStride), Avx.LoadVector256(s + 2 * sStride), Avx.LoadVector256(s + 3 * sStride));
+        var (r4, r5, r6, r7) = (Avx.LoadVector256(s + 4 * sStride), Avx.LoadVector256(s + 5 * sStride), Avx.LoadVector256(s + 6 * sStride), Avx.LoadVector256(s + 7 * sStride));
+        var (t0, t1, t2, t3) = (Avx.UnpackLow(r0, r1), Avx.UnpackHigh(r0, r1), Avx.UnpackLow(r2, r3), Avx.UnpackHigh(r2, r3));
+        var (t4, t5, t6, t7) = (Avx.UnpackLow(r4, r5), Avx.UnpackHigh(r4, r5), Avx.UnpackLow(r6, r7), Avx.UnpackHigh(r6, r7));
+        var (u0, u1, u2, u3) = (Avx.Shuffle(t0, t2, 0x44), Avx.Shuffle(t0, t2, 0xEE), Avx.Shuffle(t1, t3, 0x44), Avx.Shuffle(t1, t3, 0xEE));
+        var (u4, u5, u6, u7) = (Avx.Shuffle(t4, t6, 0x44), Avx.Shuffle(t4, t6, 0xEE), Avx.Shuffle(t5, t7, 0x44), Avx.Shuffle(t5, t7, 0xEE));
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + dStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2 * dStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3 * dStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4 * dStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5 * dStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6 * dStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7 * dStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>Every (MR-row, NR-column) micro-tile of the packed block, into C.</summary>
