@@ -123,10 +123,20 @@ public sealed class HostKernelParityTests(CpuFixture fx)
         { 2, 1, 35, 35, 3, 2, 0 },
         { 1, 2, 7, 7, 7, 1, 0 },
         { 1, 1, 33, 33, 5, 3, 2 },
+        { 2, 3, 40, 57, 3, 2, 1 },     // ResNet's: stride 2, pad 1, rows of 28 outputs (8 at a time, then the rest)
+        { 1, 2, 55, 55, 3, 2, 0 },     // AlexNet's
+        { 1, 2, 30, 41, 3, 1, 1 },     // stride 1
+        { 1, 1, 24, 50, 2, 2, 0 },     // VGG's
     };
 
     [Theory, MemberData(nameof(Windows))]
     public void MaxAndAveragePoolingForwardAndBackward(int n, int c, int h, int w, int kernel, int stride, int pad)
+    {
+        foreach (var isa in Enum.GetValues<HostIsa>().Where(i => i <= HostCpu.Supported))
+            using (HostCpu.Use(isa)) Pooling(n, c, h, w, kernel, stride, pad);
+    }
+
+    void Pooling(int n, int c, int h, int w, int kernel, int stride, int pad)
     {
         var p = WindowParams.Create(n, c, h, w, kernel, kernel, stride, pad, pad);
         var r = Both((t, k, o) =>

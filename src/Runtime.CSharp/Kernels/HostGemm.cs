@@ -379,7 +379,7 @@ internal static unsafe class HostGemm
                 for (int j = 0; j < nc; j++) { float* cij = CAt(c, p, f, i, j0 + j); *cij = beta == 0f ? 0f : beta * *cij; }
             return;
         }
-        packA ??= GC.AllocateArray<float>(PackAFloats + PackAlign, pinned: true);
+        packA ??= GC.AllocateArray<float>(PackAFloats + PackAlign + PackSpare, pinned: true);
         packB ??= GC.AllocateArray<float>(PackBFloats + PackAlign, pinned: true);
         fixed (float* ap0 = packA, bp0 = packB)
         {
@@ -405,6 +405,10 @@ internal static unsafe class HostGemm
     /// <summary>Spare floats in a packing buffer, to start it on a 64-byte boundary.</summary>
     private const int PackAlign = 16;
 
+    /// <summary>Spare floats past the packed A block, for the transposes' writes past a panel (see
+    /// <see cref="PackAPiece{TK}"/>).</summary>
+    private const int PackSpare = 8;
+
     private static float* Aligned(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>The batch of K step <paramref name="q"/> and the step within it.</summary>
@@ -420,38 +424,55 @@ internal static unsafe class HostGemm
         return c + bt * p.CBatch + i * p.CRow + jl * p.CCol;
     }
 
-    /// <summary>Rows [i0, i0+MR) of K steps [k0, k0+kc) of A as kc x MR (row r of the panel fastest), zero past M.</summary>
+    /// <summary>Rows [i0, i0+MR) of K steps [k0, k0+kc) of A as kc x MR (row r of the panel fastest), zero past M:
+    /// piece by piece where the slice straddles batches of K.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<TK>(float* a, float* dst, GemmParams p, Fusion f, int i0, int k0, int kc) where TK : struct, IMicroKernel
     {
         int MR = TK.MR, rows = Math.Min(MR, p.M - i0);
-        var (bt, k) = KStep(f, k0);
-        bool oneBatch = f.KPer == 0 || k + kc <= f.KPer;
-        if (oneBatch && p.ARow == 1 && rows == MR)
+        for (int q = 0; q < kc;)
+        {
+            var (kb, kl) = KStep(f, k0 + q);
+            int steps = f.KPer > 0 ? Math.Min(kc - q, f.KPer - kl) : kc - q;
+            PackAPiece<TK>(a + kb * p.ABatch + i0 * p.ARow + kl * p.ACol, dst + q * MR, p.ARow, p.ACol, rows, steps);
+            q += steps;
+        }
+        for (int r = rows; r < MR; r++)
+            for (int q = 0; q < kc; q++) dst[q * MR + r] = 0f;
+    }
+
+    /// <summary><paramref name="rows"/> rows of <paramref name="steps"/> K steps of A from <paramref name="src"/> (its
+    /// element (0, 0)) into steps of MR floats at <paramref name="dst"/>. A full panel of A stored with K contiguous (a
+    /// convolution's weights, an output gradient) is transposed 8 rows by 8 steps in registers: the last 8-row group
+    /// goes first, padded by repeating its last row, and the floats it writes past the panel's row (into the next
+    /// step's first floats, at most 7 past the piece's end, which <see cref="PackSpare"/> covers) are overwritten by
+    /// the groups after it, the next step or the next piece.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackAPiece<TK>(float* src, float* dst, long aRow, long aCol, int rows, int steps) where TK : struct, IMicroKernel
+    {
+        int MR = TK.MR;
+        if (aRow == 1 && rows == MR)
         {
             // A stored transposed (its columns contiguous): one copy a step of K
-            float* col = a + bt * p.ABatch + i0 + k * p.ACol;
-            for (int q = 0; q < kc; q++) Buffer.MemoryCopy(col + q * p.ACol, dst + q * MR, MR * sizeof(float), MR * sizeof(float));
+            for (int q = 0; q < steps; q++) Buffer.MemoryCopy(src + q * aCol, dst + q * MR, MR * sizeof(float), MR * sizeof(float));
             return;
         }
-        for (int r = 0; r < MR; r++)
+        int done = 0;
+        if (aCol == 1 && rows == MR && TK.Vector)
         {
-            if (r >= rows) { for (int q = 0; q < kc; q++) dst[q * MR + r] = 0f; continue; }
-            if (oneBatch)
-            {
-                float* src = a + bt * p.ABatch + (i0 + r) * p.ARow + k * p.ACol;
-                long step = p.ACol;
-                for (int q = 0; q < kc; q++) dst[q * MR + r] = src[q * step];
-                continue;
-            }
-            for (int q = 0; q < kc;)
-            {
-                var (qb, ql) = KStep(f, k0 + q);
-                int run = Math.Min(kc - q, f.KPer - ql);
-                float* src = a + qb * p.ABatch + (i0 + r) * p.ARow + ql * p.ACol;
-                for (int t = 0; t < run; t++) dst[(q + t) * MR + r] = src[t * p.ACol];
-                q += run;
-            }
+            done = steps / 8 * 8;
+            for (int q = 0; q < done; q += 8)
+                for (int r0 = (MR - 1) / 8 * 8; r0 >= 0; r0 -= 8)
+                {
+                    float* s = src + r0 * aRow + q;
+                    long last = Math.Min(7, MR - 1 - r0) * aRow;
+                    Transpose8(s, aRow, last, dst + q * MR + r0, MR);
+                }
+        }
+        for (int r = 0; r < rows; r++)
+        {
+            float* s = src + r * aRow;
+            for (int q = done; q < steps; q++) dst[q * MR + r] = s[q * aCol];
         }
     }
 
@@ -517,10 +538,16 @@ internal static unsafe class HostGemm
 
     /// <summary>d[i * dStride + t] = s[t * sStride + i] for i, t in [0, 8): an 8x8 block transposed with AVX.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8(float* s, long sStride, float* d, int dStride)
+    private static void Transpose8(float* s, long sStride, float* d, int dStride) => Transpose8(s, sStride, 7 * sStride, d, dStride);
+
+    /// <summary><see cref="Transpose8(float*, long, float*, int)"/> with source rows past <paramref name="last"/> (an
+    /// offset from s) read as that row again: a group of fewer than 8 rows, padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(float* s, long sStride, long last, float* d, int dStride)
     {
-        var (r0, r1, r2, r3) = (Avx.LoadVector256(s), Avx.LoadVector256(s + sStride), Avx.LoadVector256(s + 2 * sStride), Avx.LoadVector256(s + 3 * sStride));
-        var (r4, r5, r6, r7) = (Avx.LoadVector256(s + 4 * sStride), Avx.LoadVector256(s + 5 * sStride), Avx.LoadVector256(s + 6 * sStride), Avx.LoadVector256(s + 7 * sStride));
+        Vector256<float> Row(long i) => Avx.LoadVector256(s + Math.Min(i * sStride, last));
+        var (r0, r1, r2, r3) = (Row(0), Row(1), Row(2), Row(3));
+        var (r4, r5, r6, r7) = (Row(4), Row(5), Row(6), Row(7));
         var (t0, t1, t2, t3) = (Avx.UnpackLow(r0, r1), Avx.UnpackHigh(r0, r1), Avx.UnpackLow(r2, r3), Avx.UnpackHigh(r2, r3));
         var (t4, t5, t6, t7) = (Avx.UnpackLow(r4, r5), Avx.UnpackHigh(r4, r5), Avx.UnpackLow(r6, r7), Avx.UnpackHigh(r6, r7));
         var (u0, u1, u2, u3) = (Avx.Shuffle(t0, t2, 0x44), Avx.Shuffle(t0, t2, 0xEE), Avx.Shuffle(t1, t3, 0x44), Avx.Shuffle(t1, t3, 0xEE));
