@@ -139,11 +139,14 @@ public sealed class GemmKernelTests(CpuFixture fx)
         Assert.Equal(0, alloc.LiveBlocks);
     }
 
-    /// <summary>A fully connected layer's forward product at a small batch (at most 8 rows, B along k: dot products,
-    /// four rows against a column at a time) gives each row the bits of one plain dot product (the scalar path) with
-    /// every instruction set, for every row count and K with and without a tail past whole vectors.</summary>
-    [Fact]
-    public void SkinnyDotProductsGiveTheSameBitsWithEveryInstructionSet()
+    /// <summary>A fully connected layer's products at a small batch (at most 8 rows): forward, B along k (dot products,
+    /// four rows against a column at a time), and input gradient, B along j (four rows against strips of columns held
+    /// in registers), give the bits of the plain scalar path (one dot product per element; one pass over C per step of
+    /// K) with every instruction set, for every row count and K with and without a tail past whole vectors.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void SkinnyProductsGiveTheSameBitsWithEveryInstructionSet(bool alongK)
     {
         Assert.True(System.Numerics.Vector<float>.Count == 8 || HostCpu.Supported == HostIsa.Scalar, "the vector paths sum as 8-wide System.Numerics vectors do");
         var tape = Host.Tape(fx.Device, out var alloc);
@@ -156,16 +159,46 @@ public sealed class GemmKernelTests(CpuFixture fx)
             {
                 using var _ = HostCpu.Use(isa);
                 var (a, b, c) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Empty(new[] { m * n }, "c"));
-                fx.Device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(m, n, k, false, true));
+                fx.Device.Kernels!.Gemm(a.View, b.View, c.View, GemmParams.Plain(m, n, k, false, alongK));
                 var r = tape.Download(c);
                 foreach (var t in new[] { a, b, c }) t.Release();
                 return r;
             }
             var plain = Run(HostIsa.Scalar);
-            Host.Close(Reference(ah, bh, m, n, k, false, true), plain, 1e-4f);
+            Host.Close(Reference(ah, bh, m, n, k, false, alongK), plain, 1e-4f);
             foreach (var isa in Isas)
-                Assert.True(plain.SequenceEqual(Run(isa)), $"{m}x{n}x{k} with {isa}: the bits differ from one dot product per row");
+                Assert.True(plain.SequenceEqual(Run(isa)), $"{m}x{n}x{k} (B along {(alongK ? "k" : "j")}) with {isa}: the bits differ from the scalar path");
         }
+        Assert.Equal(0, alloc.LiveBlocks);
+    }
+
+    /// <summary>A product with a short K (a fully connected layer's weight gradient at a small batch) is updated in one
+    /// pass per row of C with the floats of one pass per step of K: each element beta C (C for beta 1) plus
+    /// (alpha a_q) b_q, multiplied then added, q in order.</summary>
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(1f)]
+    [InlineData(0.5f)]
+    public void ShallowProductsGiveTheFloatsOfOnePassPerStep(float beta)
+    {
+        int m = 20, n = 301, k = 7;
+        var p = GemmParams.Plain(m, n, k, true, false, beta);
+        p.Alpha = 0.75f;
+        var (ah, bh, ch) = (Host.Random(k * m, 9), Host.Random(k * n, 10), Host.Random(m * n, 11));
+        var expected = new float[m * n];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float v = p.Alpha * ah[i] * bh[j];
+                if (beta != 0f) v = (beta == 1f ? ch[i * n + j] : beta * ch[i * n + j]) + v;
+                for (int q = 1; q < k; q++) v += p.Alpha * ah[q * m + i] * bh[q * n + j];
+                expected[i * n + j] = v;
+            }
+        var tape = Host.Tape(fx.Device, out var alloc);
+        var (a, b, c) = (tape.Upload(ah, new[] { ah.Length }, "a"), tape.Upload(bh, new[] { bh.Length }, "b"), tape.Upload(ch, new[] { ch.Length }, "c"));
+        fx.Device.Kernels!.Gemm(a.View, b.View, c.View, p);
+        Assert.True(expected.SequenceEqual(tape.Download(c)), "the shallow product's floats differ from one pass per step");
+        foreach (var t in new[] { a, b, c }) t.Release();
         Assert.Equal(0, alloc.LiveBlocks);
     }
 

@@ -233,6 +233,11 @@ internal static unsafe class HostGemm
                 }
                 return;
             }
+            if (isa != HostIsa.Scalar)
+            {
+                RowsOfB(ar, bm, p.BRow, cm, p, beta, m, k, j0, j1, isa == HostIsa.Avx512);
+                return;
+            }
             var sums = GC.AllocateArray<float>(m * w, pinned: true);
             fixed (float* acc = sums)
             {
@@ -250,6 +255,79 @@ internal static unsafe class HostGemm
         GC.KeepAlive(rows);
     }
 
+    /// <summary>
+    /// Columns [j0, j1) of a skinny product with B contiguous along j (a fully connected layer's input gradient): four
+    /// rows of A at a time against strips of 32 (AVX-512) or 16 columns of B held in registers over all of K, then
+    /// column by column. Each element is summed from zero, a_q b_q multiplied then added, q in order, as the passes of
+    /// <see cref="AddScaled"/> sum it, and stored by <see cref="Put"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsOfB(float* ar, float* b, long bRow, float* c, GemmParams p, float beta, int m, int k, int j0, int j1, bool wide)
+    {
+        float* acc = stackalloc float[4 * 32];
+        for (int i0 = 0; i0 < m; i0 += 4)
+        {
+            int r = Math.Min(4, m - i0);
+            float* x0 = ar + i0 * k, x1 = r > 1 ? x0 + k : x0, x2 = r > 2 ? x0 + 2 * k : x0, x3 = r > 3 ? x0 + 3 * k : x0;
+            int j = j0;
+            if (wide)
+                for (; j + 32 <= j1; j += 32)
+                {
+                    Strip32(x0, x1, x2, x3, b + j, bRow, k, acc);
+                    for (int u = 0; u < r; u++)
+                        for (int t = 0; t < 32; t++) Put(c + (i0 + u) * p.CRow + j + t, acc[u * 32 + t], p.Alpha, beta);
+                }
+            for (; j + 16 <= j1; j += 16)
+            {
+                Strip16(x0, x1, x2, x3, b + j, bRow, k, acc);
+                for (int u = 0; u < r; u++)
+                    for (int t = 0; t < 16; t++) Put(c + (i0 + u) * p.CRow + j + t, acc[u * 16 + t], p.Alpha, beta);
+            }
+            for (; j < j1; j++)
+                for (int u = 0; u < r; u++)
+                {
+                    float* x = x0 + u * k, column = b + j;
+                    float sum = 0f;
+                    for (int q = 0; q < k; q++) sum += x[q] * column[q * bRow];
+                    Put(c + (i0 + u) * p.CRow + j, sum, p.Alpha, beta);
+                }
+        }
+    }
+
+    /// <summary>acc[u * 32 + t] = sum over q of x_u[q] b[q * bRow + t], t &lt; 32, in eight AVX-512 registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Strip32(float* x0, float* x1, float* x2, float* x3, float* b, long bRow, int k, float* acc)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+        for (int q = 0; q < k; q++, b += bRow)
+        {
+            var (lo, hi) = (Vector512.Load(b), Vector512.Load(b + 16));
+            var x = Vector512.Create(x0[q]); a0 += x * lo; h0 += x * hi;
+            x = Vector512.Create(x1[q]); a1 += x * lo; h1 += x * hi;
+            x = Vector512.Create(x2[q]); a2 += x * lo; h2 += x * hi;
+            x = Vector512.Create(x3[q]); a3 += x * lo; h3 += x * hi;
+        }
+        a0.Store(acc); h0.Store(acc + 16); a1.Store(acc + 32); h1.Store(acc + 48);
+        a2.Store(acc + 64); h2.Store(acc + 80); a3.Store(acc + 96); h3.Store(acc + 112);
+    }
+
+    /// <summary>acc[u * 16 + t] = sum over q of x_u[q] b[q * bRow + t], t &lt; 16, in eight AVX registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Strip16(float* x0, float* x1, float* x2, float* x3, float* b, long bRow, int k, float* acc)
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, h0 = default, h1 = default, h2 = default, h3 = default;
+        for (int q = 0; q < k; q++, b += bRow)
+        {
+            var (lo, hi) = (Vector256.Load(b), Vector256.Load(b + 8));
+            var x = Vector256.Create(x0[q]); a0 += x * lo; h0 += x * hi;
+            x = Vector256.Create(x1[q]); a1 += x * lo; h1 += x * hi;
+            x = Vector256.Create(x2[q]); a2 += x * lo; h2 += x * hi;
+            x = Vector256.Create(x3[q]); a3 += x * lo; h3 += x * hi;
+        }
+        a0.Store(acc); h0.Store(acc + 8); a1.Store(acc + 16); h1.Store(acc + 24);
+        a2.Store(acc + 32); h2.Store(acc + 40); a3.Store(acc + 48); h3.Store(acc + 56);
+    }
+
     /// <summary>True for a short K (at most <see cref="SkinnyRows"/>) and B and C contiguous along j: the weight
     /// gradient of a fully connected layer at a small batch, updated row by row by <see cref="Shallow"/>.</summary>
     private static bool IsShallow(GemmParams p) => p.K <= SkinnyRows && p.K > 0 && p.BCol == 1 && p.CCol == 1 && p.M > SkinnyRows;
@@ -262,16 +340,12 @@ internal static unsafe class HostGemm
         var (pa, pb, pc) = ((nint)a, (nint)b, (nint)c);
         void Rows(int from, int to)
         {
+            float* scales = stackalloc float[SkinnyRows];
             for (int i = from; i < to; i++)
             {
                 float* crow = (float*)pc + i * p.CRow, arow = (float*)pa + i * p.ARow;
-                if (beta == 0f) SetScaled(crow, (float*)pb, p.Alpha * arow[0], p.N);
-                else
-                {
-                    if (beta != 1f) SetScaled(crow, crow, beta, p.N);
-                    AddScaled(crow, (float*)pb, p.Alpha * arow[0], p.N);
-                }
-                for (int q = 1; q < p.K; q++) AddScaled(crow, (float*)pb + q * p.BRow, p.Alpha * arow[q * p.ACol], p.N);
+                for (int q = 0; q < p.K; q++) scales[q] = p.Alpha * arow[q * p.ACol];
+                ShallowRow(crow, (float*)pb, p.BRow, scales, p.K, p.N, beta);
             }
         }
         const int RowsPerTask = 16;
@@ -279,14 +353,34 @@ internal static unsafe class HostGemm
         HostParallel.For(tasks, (long)p.M * p.N * p.K >= ParallelThreshold ? long.MaxValue : 0, t => Rows(t * RowsPerTask, Math.Min(p.M, (t + 1) * RowsPerTask)));
     }
 
-    /// <summary>dst[0..n) = s * x[0..n) (dst may be x).</summary>
+    /// <summary>
+    /// c[0..n) = beta c + sum over q &lt; k of s[q] b[q * bRow + 0..n) in one pass over c: each element is beta c (c
+    /// itself for beta 1, nothing read for beta 0) plus s[q] b, multiplied then added, q in order, as passes of
+    /// scaling and <see cref="AddScaled"/> would give it.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void SetScaled(float* dst, float* x, float s, int n)
+    private static void ShallowRow(float* c, float* b, long bRow, float* s, int k, int n, float beta)
     {
         int w = System.Numerics.Vector<float>.Count, i = 0;
-        var sv = new System.Numerics.Vector<float>(s);
-        for (; i + w <= n; i += w) Unsafe.Write(dst + i, sv * Unsafe.Read<System.Numerics.Vector<float>>(x + i));
-        for (; i < n; i++) dst[i] = s * x[i];
+        var bv = new System.Numerics.Vector<float>(beta);
+        for (; i + w <= n; i += w)
+        {
+            var v = new System.Numerics.Vector<float>(s[0]) * Unsafe.Read<System.Numerics.Vector<float>>(b + i);
+            if (beta != 0f)
+            {
+                var old = Unsafe.Read<System.Numerics.Vector<float>>(c + i);
+                v = (beta == 1f ? old : bv * old) + v;
+            }
+            for (int q = 1; q < k; q++) v += new System.Numerics.Vector<float>(s[q]) * Unsafe.Read<System.Numerics.Vector<float>>(b + q * bRow + i);
+            Unsafe.Write(c + i, v);
+        }
+        for (; i < n; i++)
+        {
+            float v = s[0] * b[i];
+            if (beta != 0f) v = (beta == 1f ? c[i] : beta * c[i]) + v;
+            for (int q = 1; q < k; q++) v += s[q] * b[q * bRow + i];
+            c[i] = v;
+        }
     }
 
     /// <summary>*c = alpha v + beta *c (beta 0: *c is not read).</summary>
