@@ -13,22 +13,21 @@ namespace Pgmo.Kernels;
 /// and of its columns of B into NR-column panels (zero-padded, so the strides of <see cref="GemmParams"/> —
 /// transposes — are paid once per element) and runs a micro-kernel that keeps an MR x NR tile of C in registers:
 /// 14x32 in 28 AVX-512 registers where AVX-512F is present, 6x16 in twelve AVX registers with FMA where only AVX2 is,
-/// a scalar one below that (<see cref="HostCpu.Isa"/>; <c>PGMO_HOST_ISA</c> forces a lower one). The hot methods are compiled
-/// fully optimized at once (no tier-0 code in the first steps of a short run).
+/// a scalar one below that (<see cref="HostCpu.Isa"/>; <c>PGMO_HOST_ISA</c> forces a lower one). Products with at
+/// most 8 rows or a K of at most 8 (fully connected layers at a small batch) stream B instead of packing it. The hot
+/// methods are compiled fully optimized at once (no tier-0 code in the first steps of a short run).
 /// <para>
-/// The AVX-512 and AVX2 kernels give the same bits: every element of C is summed over K in the same KC-deep slices
-/// (KC is shared), one FMA per step of K in order from zero within a slice, and each slice is stored as
-/// fma(beta, C, alpha acc) (beta 1 past the first slice) whatever the tile's width, so only the grouping of elements
-/// into tiles and of tiles into blocks differs. <c>GemmKernelTests</c> checks this on every path.
+/// The AVX-512 and AVX2 paths give the same bits. In the blocked product every element of C is summed over K in the
+/// same KC-deep slices (KC is shared), one FMA per step of K in order from zero within a slice, and each slice is
+/// stored as fma(beta, C, alpha acc) (beta 1 past the first slice) whatever the tile's width, so only the grouping of
+/// elements into tiles and of tiles into blocks differs; the streaming products sum each element lane by lane in the
+/// same order with either width. <c>GemmKernelTests</c> checks this on every path.
 /// </para>
 /// </summary>
 internal static unsafe class HostGemm
 {
     /// <summary>Depth of a packed K slice: shared by every micro-kernel, so they sum in the same order.</summary>
     private const int KC = 256;
-
-    /// <summary>True when a vectorized micro-kernel runs (AVX2 and FMA present, AVX-512 or not).</summary>
-    public static bool Vectorized => Fma.IsSupported && Avx.IsSupported;
 
     /// <summary>How benchmarks name a micro-kernel.</summary>
     public static string Name(HostIsa isa) => isa switch
