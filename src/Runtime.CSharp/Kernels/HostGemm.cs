@@ -660,14 +660,24 @@ internal static unsafe class HostGemm
     private static void Compute<TK>(float* ap, float* bp, float* c, GemmParams p, Fusion f, int kc, int i0, int mc, int j0, int nc, float beta, float* bias) where TK : struct, IMicroKernel
     {
         int MR = TK.MR, NR = TK.NR;
-        float* acc = stackalloc float[TK.MR * TK.NR + PackAlign];
-        acc = Aligned(acc);
+        float* acc = stackalloc float[TK.MR * TK.NR];
+        // a whole micro-tile of one batch goes from the registers into C where the store is plain: C = acc or C + acc
+        // (alpha 1, beta 0 or 1, no bias), the floats Store gives
+        bool direct = TK.Vector && bias is null && p.Alpha == 1f && (beta == 0f || beta == 1f) && p.CCol == 1;
         for (int j = 0; j < nc; j += NR)
         {
             float* bPanel = bp + j * kc;
+            var (nb, jl) = NColumn(f, j0 + j);
+            bool whole = direct && nc - j >= NR && (f.NPer == 0 || jl + NR <= f.NPer);
+            float* corner = c + nb * p.CBatch + jl;
             for (int i = 0; i < mc; i += MR)
             {
-                TK.Multiply(kc, ap + i * kc, bPanel, acc);
+                if (whole && mc - i >= MR)
+                {
+                    TK.Multiply(kc, ap + i * kc, bPanel, corner + (i0 + i) * p.CRow, p.CRow, add: beta != 0f);
+                    continue;
+                }
+                TK.Multiply(kc, ap + i * kc, bPanel, acc, NR, add: false);
                 Store<TK>(acc, c, p, f, i0 + i, j0 + j, Math.Min(MR, mc - i), Math.Min(NR, nc - j), beta, bias);
             }
         }
@@ -734,7 +744,8 @@ internal static unsafe class HostGemm
         static abstract int NC { get; }
         /// <summary>True for the kernels with vector FMA (the store fuses too).</summary>
         static abstract bool Vector { get; }
-        static abstract void Multiply(int kc, float* a, float* b, float* acc);
+        /// <summary>The micro-tile's sums (row r at c + r cRow), or with <paramref name="add"/> C plus them.</summary>
+        static abstract void Multiply(int kc, float* a, float* b, float* c, long cRow, bool add);
     }
 
     /// <summary>14x32: 28 AVX-512 accumulators, two B vectors and one broadcast of A (31 of the 32 zmm registers).</summary>
@@ -747,7 +758,7 @@ internal static unsafe class HostGemm
         public static bool Vector => true;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Multiply(int kc, float* a, float* b, float* acc)
+        public static void Multiply(int kc, float* a, float* b, float* c, long cRow, bool add)
         {
             Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
             Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -787,20 +798,19 @@ internal static unsafe class HostGemm
                 x = Vector512.Create(a[13]);
                 cd0 = Avx512F.FusedMultiplyAdd(x, b0, cd0); cd1 = Avx512F.FusedMultiplyAdd(x, b1, cd1);
             }
-            Avx512F.StoreAligned(acc, c00); Avx512F.StoreAligned(acc + 16, c01);
-            Avx512F.StoreAligned(acc + 32, c10); Avx512F.StoreAligned(acc + 48, c11);
-            Avx512F.StoreAligned(acc + 64, c20); Avx512F.StoreAligned(acc + 80, c21);
-            Avx512F.StoreAligned(acc + 96, c30); Avx512F.StoreAligned(acc + 112, c31);
-            Avx512F.StoreAligned(acc + 128, c40); Avx512F.StoreAligned(acc + 144, c41);
-            Avx512F.StoreAligned(acc + 160, c50); Avx512F.StoreAligned(acc + 176, c51);
-            Avx512F.StoreAligned(acc + 192, c60); Avx512F.StoreAligned(acc + 208, c61);
-            Avx512F.StoreAligned(acc + 224, c70); Avx512F.StoreAligned(acc + 240, c71);
-            Avx512F.StoreAligned(acc + 256, c80); Avx512F.StoreAligned(acc + 272, c81);
-            Avx512F.StoreAligned(acc + 288, c90); Avx512F.StoreAligned(acc + 304, c91);
-            Avx512F.StoreAligned(acc + 320, ca0); Avx512F.StoreAligned(acc + 336, ca1);
-            Avx512F.StoreAligned(acc + 352, cb0); Avx512F.StoreAligned(acc + 368, cb1);
-            Avx512F.StoreAligned(acc + 384, cc0); Avx512F.StoreAligned(acc + 400, cc1);
-            Avx512F.StoreAligned(acc + 416, cd0); Avx512F.StoreAligned(acc + 432, cd1);
+            Put(c, c00, c01, add); Put(c + cRow, c10, c11, add); Put(c + 2 * cRow, c20, c21, add);
+            Put(c + 3 * cRow, c30, c31, add); Put(c + 4 * cRow, c40, c41, add); Put(c + 5 * cRow, c50, c51, add);
+            Put(c + 6 * cRow, c60, c61, add); Put(c + 7 * cRow, c70, c71, add); Put(c + 8 * cRow, c80, c81, add);
+            Put(c + 9 * cRow, c90, c91, add); Put(c + 10 * cRow, ca0, ca1, add); Put(c + 11 * cRow, cb0, cb1, add);
+            Put(c + 12 * cRow, cc0, cc1, add); Put(c + 13 * cRow, cd0, cd1, add);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Put(float* row, Vector512<float> lo, Vector512<float> hi, bool add)
+        {
+            if (add) (lo, hi) = (Vector512.Load(row) + lo, Vector512.Load(row + 16) + hi);
+            lo.Store(row);
+            hi.Store(row + 16);
         }
     }
 
@@ -814,7 +824,7 @@ internal static unsafe class HostGemm
         public static bool Vector => true;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Multiply(int kc, float* a, float* b, float* acc)
+        public static void Multiply(int kc, float* a, float* b, float* c, long cRow, bool add)
         {
             Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
             Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -835,12 +845,16 @@ internal static unsafe class HostGemm
                 x = Avx.BroadcastScalarToVector256(a + 5);
                 c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
             }
-            Avx.Store(acc, c00); Avx.Store(acc + 8, c01);
-            Avx.Store(acc + 16, c10); Avx.Store(acc + 24, c11);
-            Avx.Store(acc + 32, c20); Avx.Store(acc + 40, c21);
-            Avx.Store(acc + 48, c30); Avx.Store(acc + 56, c31);
-            Avx.Store(acc + 64, c40); Avx.Store(acc + 72, c41);
-            Avx.Store(acc + 80, c50); Avx.Store(acc + 88, c51);
+            Put(c, c00, c01, add); Put(c + cRow, c10, c11, add); Put(c + 2 * cRow, c20, c21, add);
+            Put(c + 3 * cRow, c30, c31, add); Put(c + 4 * cRow, c40, c41, add); Put(c + 5 * cRow, c50, c51, add);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Put(float* row, Vector256<float> lo, Vector256<float> hi, bool add)
+        {
+            if (add) (lo, hi) = (Vector256.Load(row) + lo, Vector256.Load(row + 8) + hi);
+            lo.Store(row);
+            hi.Store(row + 8);
         }
     }
 
@@ -854,8 +868,9 @@ internal static unsafe class HostGemm
         public static bool Vector => false;
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Multiply(int kc, float* a, float* b, float* acc)
+        public static void Multiply(int kc, float* a, float* b, float* c, long cRow, bool add)
         {
+            float* acc = stackalloc float[6 * 16];
             for (int t = 0; t < 6 * 16; t++) acc[t] = 0f;
             for (int q = 0; q < kc; q++, a += 6, b += 16)
                 for (int r = 0; r < 6; r++)
@@ -864,6 +879,8 @@ internal static unsafe class HostGemm
                     float* row = acc + r * 16;
                     for (int j = 0; j < 16; j++) row[j] += x * b[j];
                 }
+            for (int r = 0; r < 6; r++)
+                for (int j = 0; j < 16; j++) c[r * cRow + j] = add ? c[r * cRow + j] + acc[r * 16 + j] : acc[r * 16 + j];
         }
     }
 }
