@@ -30,6 +30,14 @@ public sealed class TrainCommandTests
     }
 
     [Fact]
+    public void BenchKernelsRefusesRoundsOutOfRange()
+    {
+        var r = CliRunner.Run("bench-kernels", "--compare-isas", "--rounds", "0");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("--rounds", r.Err);
+    }
+
+    [Fact]
     public void ModelsListsEveryNetwork()
     {
         var r = CliRunner.Run("models", "--json");

@@ -123,10 +123,20 @@ public sealed class HostKernelParityTests(CpuFixture fx)
         { 2, 1, 35, 35, 3, 2, 0 },
         { 1, 2, 7, 7, 7, 1, 0 },
         { 1, 1, 33, 33, 5, 3, 2 },
+        { 2, 3, 40, 57, 3, 2, 1 },     // ResNet's: stride 2, pad 1, rows of 28 outputs (8 at a time, then the rest)
+        { 1, 2, 55, 55, 3, 2, 0 },     // AlexNet's
+        { 1, 2, 30, 41, 3, 1, 1 },     // stride 1
+        { 1, 1, 24, 50, 2, 2, 0 },     // VGG's
     };
 
     [Theory, MemberData(nameof(Windows))]
     public void MaxAndAveragePoolingForwardAndBackward(int n, int c, int h, int w, int kernel, int stride, int pad)
+    {
+        foreach (var isa in Enum.GetValues<HostIsa>().Where(i => i <= HostCpu.Supported))
+            using (HostCpu.Use(isa)) Pooling(n, c, h, w, kernel, stride, pad);
+    }
+
+    void Pooling(int n, int c, int h, int w, int kernel, int stride, int pad)
     {
         var p = WindowParams.Create(n, c, h, w, kernel, kernel, stride, pad, pad);
         var r = Both((t, k, o) =>
@@ -144,6 +154,89 @@ public sealed class HostKernelParityTests(CpuFixture fx)
         });
         Same(r, 1e-5f, $"pooling {n}x{c}x{h}x{w} k{kernel} s{stride} p{pad}");
         Assert.True(r[0]["max"].SequenceEqual(r[1]["max"]) && r[0]["argmax"].SequenceEqual(r[1]["argmax"]) && r[0]["avg"].SequenceEqual(r[1]["avg"]), "the forward passes give the kernels' floats");
+    }
+
+    public static TheoryData<int, int, int, int, int, int, int, int, int> Convolutions => new()
+    {
+        // n, c, h, w, kh, kw, stride, padH, padW
+        { 2, 3, 17, 19, 3, 3, 1, 1, 1 },
+        { 3, 5, 13, 13, 3, 3, 1, 1, 1 },       // AlexNet's 13x13 layers: runs shorter than a vector
+        { 1, 2, 23, 150, 11, 11, 4, 2, 2 },    // AlexNet's first layer: stride 4, runs of 36
+        { 1, 2, 20, 90, 7, 7, 2, 3, 3 },       // ResNet's first layer: stride 2, runs of 45
+        { 1, 2, 20, 60, 5, 5, 3, 2, 2 },       // stride 3
+        { 2, 3, 9, 40, 1, 7, 1, 0, 3 },        // Inception's 1x7 and 7x1
+        { 2, 3, 40, 9, 7, 1, 1, 3, 0 },
+        { 2, 4, 14, 70, 1, 1, 2, 0, 0 },       // a strided 1x1 (downsampling) convolution
+        { 1, 1, 3, 3, 5, 5, 1, 2, 2 },         // windows larger than the input
+    };
+
+    /// <summary>im2col and col2im tile by tile, whole samples to a tile and tiles that split samples, with every
+    /// instruction set of the host kernels: im2col's copies exactly, col2im's sums to 1e-5.</summary>
+    [Theory, MemberData(nameof(Convolutions))]
+    public void Im2ColAndCol2ImInTiles(int n, int c, int h, int w, int kh, int kw, int stride, int padH, int padW)
+    {
+        var p = WindowParams.Create(n, c, h, w, kh, kw, stride, padH, padW);
+        long column = (long)p.Ckk * sizeof(float);
+        foreach (var bytes in new[] { long.MaxValue, column * (p.Ohw / 3 + 1) })
+        foreach (var isa in Enum.GetValues<HostIsa>().Where(i => i <= HostCpu.Supported))
+        {
+            using var _ = HostCpu.Use(isa);
+            var tiles = ConvTiling.Tiles(p, bytes).ToList();
+            Assert.True(bytes == long.MaxValue || tiles.Any(t => t.T < p.Ohw), "the smaller workspace splits samples");
+            var r = Both((t, k, o) =>
+            {
+                var x = t.Upload(Host.Random(n * c * h * w, 16), new[] { n * c * h * w }, "x");
+                var dx = t.Full(x.Shape, 3f, "dx");
+                var col = t.Empty(new[] { (int)ConvTiling.WorkspaceElements(p, bytes) }, "col");
+                var cols = new List<float>();
+                foreach (var tile in tiles)
+                {
+                    k.Im2Col(x.View, col.View, p, tile);
+                    t.Device.Synchronize();
+                    var all = t.Download(col);
+                    cols.AddRange(all.Take((int)(tile.Columns * p.Ckk)));
+                    k.Col2Im(col.View, dx.View, p, tile);
+                }
+                o["columns"] = cols.ToArray();
+                Keep(t, o, ("dx", dx));
+                x.Release(); col.Release();
+            });
+            Assert.True(r[0]["columns"].SequenceEqual(r[1]["columns"]), $"im2col {isa}, {bytes} B workspace: the columns differ");
+            Same(r, 1e-5f, $"col2im {isa}, {bytes} B workspace");
+        }
+    }
+
+    /// <summary>The inference fusions (batch norm then ReLU, add then ReLU, one pass each) give the floats of the two
+    /// ops one after the other, on the host kernels and on the ILGPU kernels, ties at zero and −0 included.</summary>
+    [Theory]
+    [InlineData(2, 3, 17)]
+    [InlineData(1, 17, 1025)]
+    public void FusedReluGivesTheFloatsOfTheOpsInTurn(int n, int c, int hw)
+    {
+        var r = Both((t, k, o) =>
+        {
+            t.Recording = false;
+            // coarse values: many sums are exactly 0 or −0
+            float[] Values(int seed) => Host.Random(n * c * hw, seed).Select(v => MathF.Round(v * 4) / 4).Select((v, i) => i % 7 == 0 ? -0f : v).ToArray();
+            var shape = new[] { n, c, hw, 1 };
+            Tensor Up(float[] v, string name) => t.Upload(v, shape, name);
+            Tensor Channel(int seed, float add) => t.Upload(Host.Random(c, seed).Select(v => MathF.Round(v * 4) / 4 + add).ToArray(), new[] { c }, "ch");
+            var (rm, rv) = (Channel(21, 0f), Channel(22, 2f));
+            var (xs, ys) = (Values(23), Values(24));
+            var fusedBn = t.BatchNorm(Up(xs, "x"), Channel(25, 0f), Channel(26, 0f), rm, rv, training: false, relu: true);
+            var plainBn = t.Relu(t.BatchNorm(Up(xs, "x"), Channel(25, 0f), Channel(26, 0f), rm, rv, training: false));
+            var fusedAdd = t.Add(Up(xs, "a"), Up(ys, "b"), relu: true);
+            var plainAdd = t.Relu(t.Add(Up(xs, "a"), Up(ys, "b")));
+            Keep(t, o, ("bn+relu fused", fusedBn), ("bn then relu", plainBn), ("add+relu fused", fusedAdd), ("add then relu", plainAdd));
+            rm.Release(); rv.Release();
+        });
+        foreach (var run in r)
+        {
+            Assert.True(run["bn+relu fused"].SequenceEqual(run["bn then relu"]), "batch norm + ReLU");
+            Assert.True(run["add+relu fused"].SequenceEqual(run["add then relu"]), "add + ReLU");
+            Assert.Contains(run["add then relu"], v => v == 0f);
+        }
+        Same(r, 1e-6f, $"fused ReLU {n}x{c}x{hw}");
     }
 
     [Theory]

@@ -48,6 +48,21 @@ public sealed class TrainingTests(CpuFixture fx)
         Assert.Null(a.TestAccuracy);
     }
 
+    /// <summary>The host GEMM's AVX-512 and AVX2 micro-kernels give the same bits (see HostGemm), so a network trains
+    /// to the same losses with either.</summary>
+    [SkippableFact]
+    public void Avx512AndAvx2KernelsTrainToIdenticalLosses()
+    {
+        Skip.IfNot(Pgmo.Kernels.HostCpu.Supported == Pgmo.Kernels.HostIsa.Avx512, "this CPU has no AVX-512: one vector kernel only");
+        TrainResult Run(Pgmo.Kernels.HostIsa isa)
+        {
+            using var _ = Pgmo.Kernels.HostCpu.Use(isa);
+            return Fit("resnet", 4, seed: 5, batch: 16);
+        }
+        var (wide, narrow) = (Run(Pgmo.Kernels.HostIsa.Avx512), Run(Pgmo.Kernels.HostIsa.Avx2));
+        Assert.Equal(narrow.Losses, wide.Losses);
+    }
+
     [Fact]
     public void SyntheticDataIsSeededAndShaped()
     {

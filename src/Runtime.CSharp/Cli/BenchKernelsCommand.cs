@@ -24,11 +24,18 @@ public static class BenchKernelsCommand
         var accelerator = new Option<string>("--accelerator") { Description = "auto, cpu or cuda", DefaultValueFactory = _ => "auto" };
         var sizes = new Option<string>("--sizes") { Description = "comma-separated square GEMM sizes (the JSON figures are for 512)", DefaultValueFactory = _ => "64,256,512" };
         var json = new Option<bool>("--json") { Description = "also print accelerator, gemmGflops and loopGflops (GEMM 512^3) and every row as one JSON object on the last line of standard output" };
+        var isas = new Option<bool>("--compare-isas") { Description = "instead: the host GEMM with each micro-kernel this CPU has (AVX-512, AVX2+FMA) side by side, GFLOP/s at 512^3 and at the convolution GEMMs of AlexNet, VGG-16 and ResNet-50 (224 px, batch 8), and whether their bits are equal" };
+        var rounds = new Option<int>("--rounds") { Description = "with --compare-isas: timed runs of each kernel, in turn (the median is reported)", DefaultValueFactory = _ => 5 };
         var command = new Command("bench-kernels", "Benchmark the runtime's kernels: GEMM and conv2d GFLOP/s on the accelerator in use beside a plain C# loop in the same run, and training step time per digits model.")
         {
-            accelerator, sizes, json,
+            accelerator, sizes, json, isas, rounds,
         };
-        command.SetAction(r => Run(r.GetValue(accelerator)!, r.GetValue(sizes)!, r.GetValue(json)));
+        command.SetAction(r =>
+        {
+            if (!r.GetValue(isas)) return Run(r.GetValue(accelerator)!, r.GetValue(sizes)!, r.GetValue(json));
+            if (r.GetValue(rounds) is < 1 or > 1000) throw new UsageException("--rounds must be from 1 to 1000");
+            return IsaComparison.Run(r.GetValue(json), r.GetValue(rounds));
+        });
         return command;
     }
 
@@ -48,7 +55,7 @@ public static class BenchKernelsCommand
         var kernels = device.Kernels!;
         string gemmName = kernels.GemmKernel switch
         {
-            GemmKernel.HostBlocked => $"host-blocked GEMM ({(HostGemm.Vectorized ? "AVX2+FMA" : "scalar")}, {Environment.ProcessorCount} cores)",
+            GemmKernel.HostBlocked => $"host-blocked GEMM ({HostGemm.Name(HostCpu.Default)}, {Environment.ProcessorCount} cores)",
             GemmKernel.CuBlas => "cuBLAS GEMM",
             var k => $"{k.ToString().ToLowerInvariant()} ILGPU GEMM" + (kernels.CuBlasError is { } why ? $" (cuBLAS unavailable: {why})" : ""),
         };

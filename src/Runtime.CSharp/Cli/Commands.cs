@@ -34,6 +34,11 @@ public static class Commands
             Console.Error.WriteLine("Run 'pgmo --help' or 'pgmo COMMAND --help' for usage.");
             return ExitCodes.BadInput;
         }
+        if (Pgmo.Kernels.HostCpu.EnvironmentError is { } isa)
+        {
+            Console.Error.WriteLine($"pgmo: {isa}");
+            return ExitCodes.BadInput;
+        }
         try
         {
             return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

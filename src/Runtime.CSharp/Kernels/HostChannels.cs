@@ -83,7 +83,7 @@ internal static unsafe class HostChannels
 
     /// <summary>y = gamma (x − mean) scale + beta per channel, where scale is the inverse std (or, with
     /// <paramref name="scaleIsVariance"/>, the variance, as in inference): one multiply-add per element; with
-    /// <paramref name="relu"/> the result is clamped at 0 in the same pass.</summary>
+    /// <paramref name="relu"/> then ReLU (the ReLU kernel's floats) in the same pass.</summary>
     public static void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance, bool relu = false)
     {
         float* xs = At(x), ys = At(y), ms = At(mean), sc = At(scale), gs = At(gamma), bs = At(beta);
@@ -211,7 +211,13 @@ internal static unsafe class Vec
         return (sg, sb);
     }
 
-    /// <summary>y[0..n) = a x + b, clamped at 0 with <paramref name="relu"/>.</summary>
+    /// <summary>v where v &gt; 0, else 0: the floats of the ReLU kernel (NaN and −0 give 0).</summary>
+    public static Vector<float> Relu(Vector<float> v) => Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector<float>.Zero);
+
+    /// <summary>v where v &gt; 0, else 0.</summary>
+    public static float Relu(float v) => v > 0f ? v : 0f;
+
+    /// <summary>y[0..n) = a x + b, then <see cref="Relu(float)"/> with <paramref name="relu"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Affine(float* x, float* y, float a, float b, int n, bool relu)
     {
@@ -220,8 +226,8 @@ internal static unsafe class Vec
         int i = 0;
         if (relu)
         {
-            for (; i + W <= n; i += W) Store(y + i, Vector.Max(Vector.FusedMultiplyAdd(Load(x + i), av, bv), Vector<float>.Zero));
-            for (; i < n; i++) y[i] = MathF.Max(MathF.FusedMultiplyAdd(x[i], a, b), 0f);
+            for (; i + W <= n; i += W) Store(y + i, Relu(Vector.FusedMultiplyAdd(Load(x + i), av, bv)));
+            for (; i < n; i++) y[i] = Relu(MathF.FusedMultiplyAdd(x[i], a, b));
             return;
         }
         for (; i + W <= n; i += W) Store(y + i, Vector.FusedMultiplyAdd(Load(x + i), av, bv));

@@ -60,12 +60,19 @@ internal static unsafe class HostElementwise
         for (int i = yv.Length * Vector<float>.Count; i < ys.Length; i++) ys[i] += alpha * xs[i];
     });
 
-    /// <summary>y = a + b.</summary>
-    public static void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) => Over(a, b, y, (@as, bs, ys) =>
+    /// <summary>y = a + b; with <paramref name="relu"/>, then y where y &gt; 0, else 0 (<see cref="Relu"/>'s floats) in
+    /// the same pass.</summary>
+    public static void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, bool relu = false) => Over(a, b, y, (@as, bs, ys) =>
     {
         var av = Vectors(@as);
         var bv = Vectors(bs);
         var yv = Vectors(ys);
+        if (relu)
+        {
+            for (int i = 0; i < yv.Length; i++) yv[i] = Vec.Relu(av[i] + bv[i]);
+            for (int i = yv.Length * Vector<float>.Count; i < ys.Length; i++) ys[i] = Vec.Relu(@as[i] + bs[i]);
+            return;
+        }
         for (int i = 0; i < yv.Length; i++) yv[i] = av[i] + bv[i];
         for (int i = yv.Length * Vector<float>.Count; i < ys.Length; i++) ys[i] = @as[i] + bs[i];
     });

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -14,12 +16,14 @@ internal static unsafe class HostPool
 {
     private static float* At(ArrayView<float> v) => HostGemm.Address(v);
 
-    /// <summary>y = the window maximum and arg = its index in the plane (h*W + w; the first of equal maxima).</summary>
+    /// <summary>y = the window maximum and arg = its index in the plane (h*W + w; the first of equal maxima): eight
+    /// outputs at a time with AVX2 where the windows lie inside the row and the stride is 1 or 2, else one by one.</summary>
     public static void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
     {
         float* xs = At(x), ys = At(y);
         int* args = (int*)arg.LoadEffectiveAddressAsPtr();
         int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W;
+        var (vLo, vHi) = MaxVectorColumns(p);   // read here: the tasks run on other threads
         HostParallel.For(planes, (long)planes * ohw * p.KH * p.KW, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
         {
             float* xp = xs + (long)pl * hw, yp = ys + (long)pl * ohw;
@@ -29,6 +33,11 @@ internal static unsafe class HostPool
                 int h0 = oh * p.Stride - p.PadH, hlo = Math.Max(0, h0), hhi = Math.Min(p.H, h0 + p.KH);
                 for (int ow = 0; ow < p.OW; ow++)
                 {
+                    if (ow == vLo && hlo < hhi)
+                    {
+                        for (; ow + 8 <= vHi; ow += 8) MaxVector(xp, yp + oh * p.OW + ow, ap + oh * p.OW + ow, p, hlo, hhi, ow * p.Stride - p.PadW);
+                        if (ow >= p.OW) break;
+                    }
                     int w0 = ow * p.Stride - p.PadW, wlo = Math.Max(0, w0), whi = Math.Min(p.W, w0 + p.KW);
                     float best = float.NegativeInfinity;
                     int at = -1;
@@ -46,6 +55,56 @@ internal static unsafe class HostPool
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// The output columns [lo, hi) whose windows <see cref="MaxVector"/> may take 8 at a time (stride 1 or 2 with AVX2):
+    /// windows wholly inside the row, whose vector loads (up to one float past the last one used) stay in the row.
+    /// Empty otherwise.
+    /// </summary>
+    private static (int Lo, int Hi) MaxVectorColumns(WindowParams p)
+    {
+        if (!Avx2.IsSupported || HostCpu.Isa == HostIsa.Scalar || p.Stride > 2) return (0, 0);
+        int lo = (p.PadW + p.Stride - 1) / p.Stride;
+        // the last float a vector reads for output ow: (ow + 7) S − PadW + KW − 1 + (S − 1), which must be below W
+        int hi = 0;
+        for (int ow = lo; ow < p.OW; ow++)
+            if ((ow + 7) * p.Stride - p.PadW + p.KW - 1 + p.Stride - 1 < p.W) hi = ow + 8;
+        return (lo, Math.Max(lo, Math.Min(hi, p.OW)));
+    }
+
+    /// <summary>Eight outputs of one output row (windows of rows [hlo, hhi) starting at input column w0, w0 + S, ...):
+    /// the window maximum and its index, taps scanned in <see cref="MaxPool"/>'s order (rows, then columns; a later tap
+    /// wins only when greater, so the first of equal maxima stays).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void MaxVector(float* xp, float* y, int* arg, WindowParams p, int hlo, int hhi, int w0)
+    {
+        var lanes = Vector256<int>.Indices * p.Stride;
+        Vector256<float> best = default;
+        Vector256<int> at = default;
+        bool first = true;
+        for (int h = hlo; h < hhi; h++)
+            for (int kw = 0; kw < p.KW; kw++)
+            {
+                int w = w0 + kw;
+                float* src = xp + h * p.W + w;
+                var v = p.Stride == 1 ? Avx.LoadVector256(src) : Evens(src);
+                var index = Vector256.Create(h * p.W + w) + lanes;
+                if (first) { (best, at, first) = (v, index, false); continue; }
+                var greater = Avx.CompareGreaterThan(v, best);
+                best = Avx.BlendVariable(best, v, greater);
+                at = Avx.BlendVariable(at.AsSingle(), index.AsSingle(), greater).AsInt32();
+            }
+        Avx.Store(y, best);
+        Avx.Store(arg, at);
+    }
+
+    /// <summary>src[0], src[2], ..., src[14] (reads src[0..16)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Evens(float* src)
+    {
+        var mixed = Avx.Shuffle(Avx.LoadVector256(src), Avx.LoadVector256(src + 8), 0b10_00_10_00);
+        return Avx2.Permute4x64(mixed.AsDouble(), 0b11_01_10_00).AsSingle();
     }
 
     /// <summary>dx = the sum of dy over the outputs whose argmax is the element (zero elsewhere).</summary>

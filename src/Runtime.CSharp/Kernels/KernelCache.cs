@@ -284,11 +284,14 @@ public sealed partial class KernelCache : IDisposable
         ForParts(dx.Length, (e, r) => reluBack(e, r, y, dy, dx));
     }
 
-    public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    /// <summary>y = a + b; with <paramref name="relu"/>, then ReLU (<see cref="Relu"/>'s floats): one pass on the host,
+    /// the ReLU in place after it on other accelerators.</summary>
+    public void Add(ArrayView<float> a, ArrayView<float> b, ArrayView<float> y, bool relu = false)
     {
-        if (host) { acc.Synchronize(); HostElementwise.Add(a, b, y); return; }
+        if (host) { acc.Synchronize(); HostElementwise.Add(a, b, y, relu); return; }
         add ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>>(KernelBodies.Add);
         ForParts(y.Length, (e, r) => add(e, r, a, b, y));
+        if (relu) Relu(y, y);
     }
 
     /// <summary>y += alpha * x.</summary>
@@ -331,11 +334,15 @@ public sealed partial class KernelCache : IDisposable
         ForParts(p.C, (e, r) => bnStats(e, r, x, mean, invStd, runMean, runVar, p));
     }
 
-    public void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance)
+    /// <summary>y = gamma (x − mean) scale + beta per channel (scale the inverse deviation, or the variance with
+    /// <paramref name="scaleIsVariance"/>); with <paramref name="relu"/>, then ReLU (<see cref="Relu"/>'s floats): one
+    /// pass on the host, the ReLU in place after it on other accelerators.</summary>
+    public void BatchNormApply(ArrayView<float> x, ArrayView<float> y, ArrayView<float> mean, ArrayView<float> scale, ArrayView<float> gamma, ArrayView<float> beta, ChannelParams p, bool scaleIsVariance, bool relu = false)
     {
-        if (host) { acc.Synchronize(); HostChannels.BatchNormApply(x, y, mean, scale, gamma, beta, p, scaleIsVariance); return; }
+        if (host) { acc.Synchronize(); HostChannels.BatchNormApply(x, y, mean, scale, gamma, beta, p, scaleIsVariance, relu); return; }
         bnApply ??= acc.LoadAutoGroupedStreamKernel<Index1D, ElementRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ChannelParams, int>(KernelBodies.BatchNormApply);
         ForParts(y.Length, (e, r) => bnApply(e, r, x, y, mean, scale, gamma, beta, p, scaleIsVariance ? 1 : 0));
+        if (relu) Relu(y, y);
     }
 
     public void BatchNormGradStats(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> dgamma, ArrayView<float> dbeta, ChannelParams p)

@@ -53,7 +53,10 @@ public sealed class BatchNorm2d : Module
         runVar = AddState(f.State(name + ".running_var", new[] { channels }, 1f));
     }
 
-    public override Tensor Forward(Tape t, Tensor x) => t.BatchNorm(x, gamma.Value.Share(), beta.Value.Share(), runMean, runVar, Training);
+    public override Tensor Forward(Tape t, Tensor x) => Forward(t, x, relu: false);
+
+    /// <summary>Then ReLU when <paramref name="relu"/> (fused in inference, see <see cref="Tape.BatchNorm(Tensor, Tensor, Tensor, Tensor, Tensor, bool, bool, float, float)"/>).</summary>
+    public Tensor Forward(Tape t, Tensor x, bool relu) => t.BatchNorm(x, gamma.Value.Share(), beta.Value.Share(), runMean, runVar, Training, relu);
 }
 
 /// <summary>A parameterless layer from a function of the tape (ReLU, pooling, flatten).</summary>
@@ -123,11 +126,7 @@ public sealed class ConvBnRelu : Module
         this.relu = relu;
     }
 
-    public override Tensor Forward(Tape t, Tensor x)
-    {
-        var y = bn.Forward(t, conv.Forward(t, x));
-        return relu ? t.Relu(y) : y;
-    }
+    public override Tensor Forward(Tape t, Tensor x) => bn.Forward(t, conv.Forward(t, x), relu);
 }
 
 /// <summary>Branches applied to the same input, concatenated along channels (Inception modules).</summary>
@@ -156,6 +155,6 @@ public sealed class Residual : Module
     public override Tensor Forward(Tape t, Tensor x)
     {
         var skip = shortcut is null ? x.Share() : shortcut.Forward(t, x.Share());
-        return t.Relu(t.Add(body.Forward(t, x), skip));
+        return t.Add(body.Forward(t, x), skip, relu: true);
     }
 }

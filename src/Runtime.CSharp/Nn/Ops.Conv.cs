@@ -103,7 +103,7 @@ public sealed partial class Tape
     private static long OutputOffset(WindowParams p, int oc, ConvTile tile) => (long)tile.N0 * oc * p.Ohw + tile.Q0;
 
     /// <summary>y[n, :, q] = W [OC, Ckk] x col[n, Ckk, q] for <paramref name="samples"/> samples of <paramref name="positions"/> columns.</summary>
-    private static GemmParams ForwardGemm(WindowParams p, int oc, int samples, int positions) => new()
+    internal static GemmParams ForwardGemm(WindowParams p, int oc, int samples, int positions) => new()
     {
         M = oc, N = positions, K = p.Ckk, Batch = samples, Alpha = 1f,
         ABatch = 0, ARow = p.Ckk, ACol = 1,
@@ -112,7 +112,7 @@ public sealed partial class Tape
     };
 
     /// <summary>dW [OC, Ckk] (+)= sum over samples of gy[n, :, q] x col[n, Ckk, q]^T.</summary>
-    private static GemmParams WeightGradGemm(WindowParams p, int oc, int samples, int positions, bool accumulate) => new()
+    internal static GemmParams WeightGradGemm(WindowParams p, int oc, int samples, int positions, bool accumulate) => new()
     {
         M = oc, N = p.Ckk, K = positions, Batch = samples, ReduceBatch = 1, Alpha = 1f, Beta = accumulate ? 1f : 0f,
         ABatch = (long)oc * p.Ohw, ARow = p.Ohw, ACol = 1,
@@ -121,7 +121,7 @@ public sealed partial class Tape
     };
 
     /// <summary>dcol[n, Ckk, q] = W^T x gy[n, :, q].</summary>
-    private static GemmParams InputGradGemm(WindowParams p, int oc, int samples, int positions) => new()
+    internal static GemmParams InputGradGemm(WindowParams p, int oc, int samples, int positions) => new()
     {
         M = p.Ckk, N = positions, K = oc, Batch = samples, Alpha = 1f,
         ABatch = 0, ARow = 1, ACol = p.Ckk,
@@ -259,15 +259,24 @@ public sealed partial class Tape
     /// Batch normalization over N, H, W per channel. Training: batch statistics (kept with x for the backward pass)
     /// and running statistics updated with momentum; inference: running statistics. Consumes x, gamma and beta.
     /// </summary>
-    public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, float momentum = 0.1f, float eps = 1e-5f)
+    public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, float momentum = 0.1f, float eps = 1e-5f) =>
+        BatchNorm(x, gamma, beta, runMean, runVar, training, relu: false, momentum, eps);
+
+    /// <summary>
+    /// <see cref="BatchNorm(Tensor, Tensor, Tensor, Tensor, Tensor, bool, float, float)"/>, then ReLU when
+    /// <paramref name="relu"/>: in inference (no backward pass through batch norm) both in one pass over one output
+    /// buffer, with the floats of the two ops one after the other (timed as batch norm); in training two ops.
+    /// </summary>
+    public Tensor BatchNorm(Tensor x, Tensor gamma, Tensor beta, Tensor runMean, Tensor runVar, bool training, bool relu, float momentum = 0.1f, float eps = 1e-5f)
     {
+        if (training && relu) return Relu(BatchNorm(x, gamma, beta, runMean, runVar, training, relu: false, momentum, eps));
         using var _ = Time(OpKind.BatchNorm);
         int hw = x.Shape.Length == 4 ? x[2] * x[3] : 1;
         var p = new ChannelParams { N = x[0], C = x[1], HW = hw, Eps = eps, Momentum = momentum };
         var y = Empty(x.Shape, Tag("bn.out"));
         if (!training)
         {
-            K?.BatchNormApply(x.View, y.View, runMean.View, runVar.View, gamma.View, beta.View, p, scaleIsVariance: true);
+            K?.BatchNormApply(x.View, y.View, runMean.View, runVar.View, gamma.View, beta.View, p, scaleIsVariance: true, relu);
             return Record(new BatchNormNode { Output = y, Inputs = new[] { x, gamma, beta }, P = p, Mean = null, InvStd = null });
         }
         var mean = Empty(new[] { p.C }, Tag("bn.mean"));

@@ -95,12 +95,20 @@ public sealed partial class Tape
     }
 
     /// <summary>a + b of equal shapes (residual connections); consumes both.</summary>
-    public Tensor Add(Tensor a, Tensor b)
+    public Tensor Add(Tensor a, Tensor b) => Add(a, b, relu: false);
+
+    /// <summary>
+    /// a + b, then ReLU when <paramref name="relu"/> (a residual block's output): while not recording (inference:
+    /// no backward pass) both in one pass over one output buffer, with the floats of the two ops one after the other
+    /// (timed as add); while recording two ops, so the ReLU's backward pass has its output. Consumes both.
+    /// </summary>
+    public Tensor Add(Tensor a, Tensor b, bool relu)
     {
+        if (relu && Recording) return Relu(Add(a, b, relu: false));
         if (a.Length != b.Length) throw new ArgumentException($"add: {Dims(a)} vs {Dims(b)}");
         using var _ = Time(OpKind.Add);
         var y = Empty(a.Shape, Tag("add.out"));
-        K?.Add(a.View, b.View, y.View);
+        K?.Add(a.View, b.View, y.View, relu);
         a.Release();
         b.Release();
         return Record(new AddNode { Output = y, Inputs = new[] { a, b } });
