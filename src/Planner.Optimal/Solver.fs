@@ -125,7 +125,8 @@ module Solver =
         use _stop = incumbent.Subscribe(fun () -> if incumbent.Optimal then (try cts.Cancel() with :? ObjectDisposedException -> ()))
         let inner = deadline.Share(1.0, cts.Token)
         let tractable = Descent.tractableOn axis
-        let descent = Task.Run(fun () -> Descent.run { inner with Workers = max 1 options.Workers } incumbent axis)
+        // a dedicated thread (the race lasts the whole limit): the pool's threads stay free for the deadline's timers
+        let descent = Task.Factory.StartNew((fun () -> Descent.run { inner with Workers = max 1 options.Workers } incumbent axis), TaskCreationOptions.LongRunning)
         racing cts descent (fun () ->
             // CP-SAT's model alone outlasts a short time limit where the exact search is not tractable: there the
             // descent ends at once, and the search heuristic (which scales) gets the time left instead
@@ -172,10 +173,10 @@ module Solver =
             use cts = deadline.Source()
             let shared = Deadline(deadline.Share(1.0, cts.Token))
             let exactTask =
-                Task.Run(fun () ->
+                Task.Factory.StartNew((fun () ->
                     let r = exactOn shared axis
                     if answers r then cts.Cancel()
-                    r)
+                    r), TaskCreationOptions.LongRunning)
             let hint = options.Hint |> Option.orElse (Some (BestFit.planOn axis))
             let cp, ex =
                 racing cts exactTask (fun () ->

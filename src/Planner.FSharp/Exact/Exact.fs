@@ -334,14 +334,16 @@ module Exact =
             // one thread per probe, each with its share of the nodes (all of them without a node budget)
             let each = if nodes = Int64.MaxValue then Int64.MaxValue else max 1L (nodes / int64 probes.Length)
             use cts = CancellationTokenSource.CreateLinkedTokenSource(cancellation)
+            // dedicated threads, not the thread pool's: busy pool threads would hold up the timers that cancel the
+            // run at its deadline (a 2 s search ran 4 s on 2 cores)
             let tasks =
                 probes |> Array.map (fun probe ->
-                    Task.Run(fun () ->
+                    Task.Factory.StartNew((fun () ->
                         let r = resume probe each cts.Token
                         (match fst r with
                          | Unknown -> ()
                          | _ -> cts.Cancel())
-                        r))
+                        r), TaskCreationOptions.LongRunning))
             try Task.WaitAll(tasks |> Array.map (fun t -> t :> Task))
             finally cts.Cancel()
             let results = tasks |> Array.map (fun t -> t.Result)
