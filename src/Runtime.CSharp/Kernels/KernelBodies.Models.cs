@@ -47,18 +47,7 @@ internal static partial class KernelBodies
     {
         long n = y.Length;
         int stride = GridStride();
-        for (long idx = first; idx < n; idx += stride)
-        {
-            int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
-            long plane = idx / ((long)p.OW * p.OH);
-            int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
-            int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
-            long baseIdx = plane * p.H * p.W;
-            float s = 0f;
-            for (int h = h0; h < h1; h++)
-                for (int w = w0; w < w1; w++) s += x[baseIdx + (long)h * p.W + w];
-            y[idx] = s / ((h1 - h0) * (w1 - w0));
-        }
+        for (long idx = first; idx < n; idx += stride) y[idx] = WindowMean(x, PlaneIndex.Of(idx, p.OH, p.OW), p.H, p.W, p);
     }
 
     /// <summary>dx[h, w] = sum over the output pixels whose window holds (h, w) of dy / window size.</summary>
@@ -68,24 +57,16 @@ internal static partial class KernelBodies
         int stride = GridStride();
         for (long idx = first; idx < n; idx += stride)
         {
-            int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
-            long plane = idx / ((long)p.W * p.H);
+            var at = PlaneIndex.Of(idx, p.H, p.W);
+            var around = p.Around(at.Row, at.Col);
+            long plane = at.Plane * p.OH * p.OW;
             float sum = 0f;
-            // the windows holding row h are among oh in [floor(h OH / H), ceil((h + 1) OH / H)): the same formulas
-            // with the input and output sizes swapped
-            int oh0 = p.Start(h, p.OH, p.H), oh1 = p.End(h, p.OH, p.H);
-            int ow0 = p.Start(w, p.OW, p.W), ow1 = p.End(w, p.OW, p.W);
-            for (int oh = oh0; oh < oh1 && oh < p.OH; oh++)
-            {
-                int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
-                if (h < h0 || h >= h1) continue;
-                for (int ow = ow0; ow < ow1 && ow < p.OW; ow++)
+            for (int oh = around.H0; oh < around.H1; oh++)
+                for (int ow = around.W0; ow < around.W1; ow++)
                 {
-                    int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
-                    if (w < w0 || w >= w1) continue;
-                    sum += dy[(plane * p.OH + oh) * p.OW + ow] / ((h1 - h0) * (w1 - w0));
+                    var window = p.Window(oh, ow);
+                    if (window.Holds(at.Row, at.Col)) sum += dy[plane + oh * p.OW + ow] / window.Count;
                 }
-            }
             dx[idx] = sum;
         }
     }
@@ -99,7 +80,7 @@ public struct DropoutParams
 }
 
 /// <summary>Adaptive average pooling of N*C planes of H x W to OH x OW.</summary>
-public struct AdaptivePoolParams
+public struct AdaptivePoolParams : IPoolWindows
 {
     public int H, W, OH, OW;
 
@@ -107,4 +88,19 @@ public struct AdaptivePoolParams
     public readonly int Start(int o, int size, int outSize) => (int)((long)o * size / outSize);
     /// <summary>One past the last input row of window <paramref name="o"/>: ceil((o + 1) * size / outSize).</summary>
     public readonly int End(int o, int size, int outSize) => (int)((((long)o + 1) * size + outSize - 1) / outSize);
+
+    /// <summary>Output (oh, ow)'s window: input rows [Start(oh), End(oh)) and the same columns.</summary>
+    public readonly PoolWindow Window(int oh, int ow) => Bounds(oh, ow, H, W, OH, OW);
+
+    /// <summary>The outputs whose windows may hold input pixel (h, w): rows [floor(h OH / H), ceil((h + 1) OH / H))
+    /// and the same columns, the window formulas with the input and output sizes swapped (a superset: each window
+    /// still needs <see cref="PoolWindow.Holds"/>).</summary>
+    public readonly PoolWindow Around(int h, int w) => Bounds(h, w, OH, OW, H, W);
+
+    private readonly PoolWindow Bounds(int i, int j, int h, int w, int oh, int ow)
+    {
+        var b = new PoolWindow { H0 = Start(i, h, oh), H1 = End(i, h, oh), W0 = Start(j, w, ow), W1 = End(j, w, ow) };
+        b.Count = (b.H1 - b.H0) * (b.W1 - b.W0);
+        return b;
+    }
 }

@@ -25,8 +25,29 @@ public struct GemmParams
     public readonly long Outputs => (long)(ReduceBatch != 0 ? 1 : Batch) * M * N;
 }
 
+/// <summary>The input pixels one pooling output reads: rows [H0, H1) and columns [W0, W1) of its plane, and the
+/// number its mean divides by.</summary>
+public struct PoolWindow
+{
+    public int H0, H1, W0, W1;
+    /// <summary>What the mean over the window divides by: the whole window, padding included, for a fixed window
+    /// (count_include_pad), the pixels in it for an adaptive one.</summary>
+    public int Count;
+
+    /// <summary>Whether input pixel (h, w) lies in the window.</summary>
+    public readonly bool Holds(int h, int w) => h >= H0 && h < H1 && w >= W0 && w < W1;
+}
+
+/// <summary>The windows of a pooling layer, output by output (the kernels are generic over this, so fixed and
+/// adaptive pooling share their loops).</summary>
+public interface IPoolWindows
+{
+    /// <summary>The window of output (oh, ow).</summary>
+    PoolWindow Window(int oh, int ow);
+}
+
 /// <summary>The geometry of a 2-D window operation (convolution or pooling) on NCHW tensors.</summary>
-public struct WindowParams
+public struct WindowParams : IPoolWindows
 {
     public int N, C, H, W, KH, KW, Stride, PadH, PadW, OH, OW;
 
@@ -46,6 +67,19 @@ public struct WindowParams
     public readonly int Ckk => C * KH * KW;
     /// <summary>Output pixels per channel: OH*OW.</summary>
     public readonly int Ohw => OH * OW;
+
+    /// <summary>The input pixels of output (oh, ow)'s window that lie inside the input (the padding left out); its
+    /// mean divides by KH*KW all the same.</summary>
+    public readonly PoolWindow Window(int oh, int ow)
+    {
+        int h0 = oh * Stride - PadH, w0 = ow * Stride - PadW;
+        return new PoolWindow
+        {
+            H0 = h0 > 0 ? h0 : 0, H1 = h0 + KH < H ? h0 + KH : H,
+            W0 = w0 > 0 ? w0 : 0, W1 = w0 + KW < W ? w0 + KW : W,
+            Count = KH * KW,
+        };
+    }
 }
 
 /// <summary>Per-channel geometry (batch norm, channel sums): N samples, C channels, HW pixels per channel.</summary>
