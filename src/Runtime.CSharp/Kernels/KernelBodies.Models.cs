@@ -1,5 +1,3 @@
-using ILGPU;
-
 namespace Pgmo.Kernels;
 
 /// <summary>Kernels of the paper networks' extra layers: dropout and adaptive average pooling. Element indices are
