@@ -122,55 +122,113 @@ internal static unsafe class HostPool
     }
 
     /// <summary>y = the window mean, padding counted as zeros (count_include_pad).</summary>
-    public static void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p) =>
-        Average(At(x), At(y), p.N * p.C, p.H, p.W, p.OH, p.OW, (long)p.N * p.C * p.Ohw * p.KH * p.KW, p, backward: false);
+    public static void AvgPool(ArrayView<float> x, ArrayView<float> y, WindowParams p)
+    {
+        float* xs = At(x), ys = At(y);
+        int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W, k = p.KH * p.KW;
+        HostParallel.For(planes, (long)planes * ohw * k, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* xp = xs + (long)pl * hw, yp = ys + (long)pl * ohw;
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = oh * p.Stride - p.PadH, hlo = Math.Max(0, h0), hhi = Math.Min(p.H, h0 + p.KH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = ow * p.Stride - p.PadW, wlo = Math.Max(0, w0), whi = Math.Min(p.W, w0 + p.KW);
+                    float s = 0f;
+                    for (int h = hlo; h < hhi; h++)
+                    {
+                        float* row = xp + h * p.W;
+                        for (int w = wlo; w < whi; w++) s += row[w];
+                    }
+                    yp[oh * p.OW + ow] = s / k;
+                }
+            }
+        });
+    }
 
     /// <summary>dx = the sum over the windows holding the element of dy / window size.</summary>
-    public static void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p) =>
-        Average(At(dx), At(dy), p.N * p.C, p.H, p.W, p.OH, p.OW, (long)p.N * p.C * (p.H * p.W + p.Ohw * p.KH * p.KW), p, backward: true);
+    public static void AvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
+    {
+        float* gs = At(dy), ds = At(dx);
+        int planes = p.N * p.C, ohw = p.OH * p.OW, hw = p.H * p.W, k = p.KH * p.KW;
+        HostParallel.For(planes, (long)planes * (hw + ohw * k), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        {
+            float* d = ds + (long)pl * hw, g = gs + (long)pl * ohw;
+            new Span<float>(d, hw).Clear();
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                int h0 = oh * p.Stride - p.PadH, hlo = Math.Max(0, h0), hhi = Math.Min(p.H, h0 + p.KH);
+                for (int ow = 0; ow < p.OW; ow++)
+                {
+                    int w0 = ow * p.Stride - p.PadW, wlo = Math.Max(0, w0), whi = Math.Min(p.W, w0 + p.KW);
+                    float v = g[oh * p.OW + ow] / k;
+                    for (int h = hlo; h < hhi; h++)
+                    {
+                        float* row = d + h * p.W;
+                        for (int w = wlo; w < whi; w++) row[w] += v;
+                    }
+                }
+            }
+        });
+    }
 
     /// <summary>Adaptive average pooling (see <see cref="KernelBodies.AdaptiveAvgPool"/>).</summary>
-    public static void AdaptiveAvgPool(ArrayView<float> x, ArrayView<float> y, AdaptivePoolParams p)
-    {
-        int planes = (int)(y.Length / (p.OH * p.OW));
-        Average(At(x), At(y), planes, p.H, p.W, p.OH, p.OW, (long)planes * Math.Max(p.H * p.W, p.OH * p.OW), p, backward: false);
-    }
+    public static void AdaptiveAvgPool(ArrayView<float> x, ArrayView<float> y, AdaptivePoolParams p) =>
+        Adaptive(At(x), At(y), (int)(y.Length / (p.OH * p.OW)), p, backward: false);
 
     /// <summary>The gradient of <see cref="AdaptiveAvgPool"/>: each output's dy / window size into its window.</summary>
-    public static void AdaptiveAvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, AdaptivePoolParams p)
-    {
-        int planes = (int)(dx.Length / (p.H * p.W));
-        Average(At(dx), At(dy), planes, p.H, p.W, p.OH, p.OW, (long)planes * Math.Max(p.H * p.W, p.OH * p.OW), p, backward: true);
-    }
+    public static void AdaptiveAvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, AdaptivePoolParams p) =>
+        Adaptive(At(dx), At(dy), (int)(dx.Length / (p.H * p.W)), p, backward: true);
 
-    /// <summary>
-    /// Average pooling over <paramref name="windows"/> (fixed or adaptive), one task per plane of
-    /// <paramref name="h"/> x <paramref name="w"/> inputs (<paramref name="x"/>) and <paramref name="oh"/> x
-    /// <paramref name="ow"/> outputs (<paramref name="y"/>): forward, each output the sum of its window over the
-    /// window's Count; <paramref name="backward"/>, x (the input gradient) zeroed, then each output's gradient over
-    /// Count added into its window. <paramref name="work"/> sizes the tasks (see <see cref="HostParallel.For"/>).
-    /// </summary>
-    private static void Average<TW>(float* x, float* y, int planes, int h, int w, int oh, int ow, long work, TW windows, bool backward) where TW : struct, IPoolWindows
+    /// <summary>Adaptive average pooling one way or the other, one task per plane of H x W inputs
+    /// (<paramref name="x"/>) and OH x OW outputs (<paramref name="y"/>): forward, each output the mean of its window;
+    /// <paramref name="backward"/>, x (the input gradient) zeroed, then each output's gradient over the window size
+    /// added into its window.</summary>
+    private static void Adaptive(float* x, float* y, int planes, AdaptivePoolParams p, bool backward)
     {
-        int hw = h * w, ohw = oh * ow;
-        HostParallel.For(planes, work, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        int hw = p.H * p.W, ohw = p.OH * p.OW;
+        HostParallel.For(planes, (long)planes * Math.Max(hw, ohw), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
         {
             float* xp = x + (long)pl * hw, yp = y + (long)pl * ohw;
             if (backward) new Span<float>(xp, hw).Clear();
-            for (int i = 0; i < oh; i++)
-                for (int j = 0; j < ow; j++)
+            for (int oh = 0; oh < p.OH; oh++)
+            {
+                var rows = p.Rows(oh);
+                for (int ow = 0; ow < p.OW; ow++)
                 {
-                    var window = windows.Window(i, j);
-                    float* o = yp + i * ow + j;
-                    float v = backward ? *o / window.Count : 0f;   // backward: what each pixel gets; forward: the sum
-                    for (int r = window.H0; r < window.H1; r++)
-                    {
-                        float* row = xp + (long)r * w;
-                        if (backward) for (int c = window.W0; c < window.W1; c++) row[c] += v;
-                        else for (int c = window.W0; c < window.W1; c++) v += row[c];
-                    }
-                    if (!backward) *o = v / window.Count;
+                    var cols = p.Cols(ow);
+                    float* o = yp + oh * p.OW + ow;
+                    if (backward) Spread(xp, p.W, rows, cols, *o / p.Count(rows, cols));
+                    else *o = Sum(xp, p.W, rows, cols) / p.Count(rows, cols);
                 }
+            }
         });
+    }
+
+    /// <summary>The sum of the window of <paramref name="rows"/> and <paramref name="cols"/> in a plane of rows of
+    /// <paramref name="w"/>, row by row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum(float* plane, int w, PoolRange rows, PoolRange cols)
+    {
+        float s = 0f;
+        for (int r = rows.Lo; r < rows.Hi; r++)
+        {
+            float* row = plane + (long)r * w;
+            for (int c = cols.Lo; c < cols.Hi; c++) s += row[c];
+        }
+        return s;
+    }
+
+    /// <summary>Adds <paramref name="v"/> to the window of <paramref name="rows"/> and <paramref name="cols"/> in a
+    /// plane of rows of <paramref name="w"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Spread(float* plane, int w, PoolRange rows, PoolRange cols, float v)
+    {
+        for (int r = rows.Lo; r < rows.Hi; r++)
+        {
+            float* row = plane + (long)r * w;
+            for (int c = cols.Lo; c < cols.Hi; c++) row[c] += v;
+        }
     }
 }

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Pgmo.Kernels;
 
 /// <summary>Kernels of the paper networks' extra layers: dropout and adaptive average pooling. Element indices are
@@ -56,15 +58,21 @@ internal static partial class KernelBodies
         for (long idx = first; idx < n; idx += stride)
         {
             var at = PlaneIndex.Of(idx, p.H, p.W);
-            var around = p.Around(at.Row, at.Col);
             long plane = at.Plane * p.OH * p.OW;
             float sum = 0f;
-            for (int oh = around.H0; oh < around.H1; oh++)
-                for (int ow = around.W0; ow < around.W1; ow++)
+            // the windows holding row h are among oh in [floor(h OH / H), ceil((h + 1) OH / H)): the same formulas
+            // with the input and output sizes swapped
+            PoolRange ohs = p.Range(at.Row, p.OH, p.H), ows = p.Range(at.Col, p.OW, p.W);
+            for (int oh = ohs.Lo; oh < ohs.Hi; oh++)
+            {
+                var rows = p.Rows(oh);
+                if (!rows.Holds(at.Row)) continue;
+                for (int ow = ows.Lo; ow < ows.Hi; ow++)
                 {
-                    var window = p.Window(oh, ow);
-                    if (window.Holds(at.Row, at.Col)) sum += dy[plane + oh * p.OW + ow] / window.Count;
+                    var cols = p.Cols(ow);
+                    if (cols.Holds(at.Col)) sum += dy[plane + oh * p.OW + ow] / p.Count(rows, cols);
                 }
+            }
             dx[idx] = sum;
         }
     }
@@ -87,18 +95,15 @@ public struct AdaptivePoolParams : IPoolWindows
     /// <summary>One past the last input row of window <paramref name="o"/>: ceil((o + 1) * size / outSize).</summary>
     public readonly int End(int o, int size, int outSize) => (int)((((long)o + 1) * size + outSize - 1) / outSize);
 
-    /// <summary>Output (oh, ow)'s window: input rows [Start(oh), End(oh)) and the same columns.</summary>
-    public readonly PoolWindow Window(int oh, int ow) => Bounds(oh, ow, H, W, OH, OW);
+    /// <summary>[Start, End) of window <paramref name="o"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly PoolRange Range(int o, int size, int outSize) => new() { Lo = Start(o, size, outSize), Hi = End(o, size, outSize) };
 
-    /// <summary>The outputs whose windows may hold input pixel (h, w): rows [floor(h OH / H), ceil((h + 1) OH / H))
-    /// and the same columns, the window formulas with the input and output sizes swapped (a superset: each window
-    /// still needs <see cref="PoolWindow.Holds"/>).</summary>
-    public readonly PoolWindow Around(int h, int w) => Bounds(h, w, OH, OW, H, W);
-
-    private readonly PoolWindow Bounds(int i, int j, int h, int w, int oh, int ow)
-    {
-        var b = new PoolWindow { H0 = Start(i, h, oh), H1 = End(i, h, oh), W0 = Start(j, w, ow), W1 = End(j, w, ow) };
-        b.Count = (b.H1 - b.H0) * (b.W1 - b.W0);
-        return b;
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly PoolRange Rows(int oh) => Range(oh, H, OH);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly PoolRange Cols(int ow) => Range(ow, W, OW);
+    /// <summary>An adaptive window's mean divides by the pixels in it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly int Count(PoolRange rows, PoolRange cols) => rows.Length * cols.Length;
 }

@@ -71,12 +71,12 @@ internal static partial class KernelBodies
         void Take(float v, int at);
     }
 
-    /// <summary>scan.Take for every pixel of <paramref name="window"/> in the plane starting at element
-    /// <paramref name="plane"/> (rows of <paramref name="width"/>), row by row.</summary>
-    private static void ScanWindow<T>(ref T scan, ArrayView<float> x, long plane, PoolWindow window, int width) where T : struct, IWindowScan
+    /// <summary>scan.Take for every pixel of the window of <paramref name="rows"/> and <paramref name="cols"/> in the
+    /// plane starting at element <paramref name="plane"/> (rows of <paramref name="width"/>), row by row.</summary>
+    private static void ScanWindow<T>(ref T scan, ArrayView<float> x, long plane, PoolRange rows, PoolRange cols, int width) where T : struct, IWindowScan
     {
-        for (int h = window.H0; h < window.H1; h++)
-            for (int w = window.W0; w < window.W1; w++) scan.Take(x[plane + (long)h * width + w], h * width + w);
+        for (int h = rows.Lo; h < rows.Hi; h++)
+            for (int w = cols.Lo; w < cols.Hi; w++) scan.Take(x[plane + (long)h * width + w], h * width + w);
     }
 
     /// <summary>The window's maximum and its index in the plane: the first of equal maxima, -1 for an empty window.</summary>
@@ -99,14 +99,14 @@ internal static partial class KernelBodies
         public void Take(float v, int at) => Sum += v;
     }
 
-    /// <summary>The mean of output <paramref name="o"/>'s window (see <see cref="PoolWindow.Count"/>) over planes of
+    /// <summary>The mean of output <paramref name="o"/>'s window (see <see cref="IPoolWindows.Count"/>) over planes of
     /// <paramref name="height"/> x <paramref name="width"/> inputs: average and adaptive average pooling.</summary>
     private static float WindowMean<TW>(ArrayView<float> x, PlaneIndex o, int height, int width, TW windows) where TW : struct, IPoolWindows
     {
-        var window = windows.Window(o.Row, o.Col);
+        PoolRange rows = windows.Rows(o.Row), cols = windows.Cols(o.Col);
         var sum = new SumScan();
-        ScanWindow(ref sum, x, o.Plane * height * width, window, width);
-        return sum.Sum / window.Count;
+        ScanWindow(ref sum, x, o.Plane * height * width, rows, cols, width);
+        return sum.Sum / windows.Count(rows, cols);
     }
 
     /// <summary>One thread per output element; the reference GEMM (and the CPU accelerator's in tests).</summary>
@@ -326,7 +326,7 @@ internal static partial class KernelBodies
         {
             var o = PlaneIndex.Of(idx, p.OH, p.OW);
             var max = new MaxScan { Best = float.NegativeInfinity, At = -1 };
-            ScanWindow(ref max, x, o.Plane * p.H * p.W, p.Window(o.Row, o.Col), p.W);
+            ScanWindow(ref max, x, o.Plane * p.H * p.W, p.Rows(o.Row), p.Cols(o.Col), p.W);
             y[idx] = max.Best;
             arg[idx] = max.At;
         }

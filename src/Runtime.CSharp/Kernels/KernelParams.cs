@@ -25,25 +25,27 @@ public struct GemmParams
     public readonly long Outputs => (long)(ReduceBatch != 0 ? 1 : Batch) * M * N;
 }
 
-/// <summary>The input pixels one pooling output reads: rows [H0, H1) and columns [W0, W1) of its plane, and the
-/// number its mean divides by.</summary>
-public struct PoolWindow
+/// <summary>The input rows (or columns) [Lo, Hi) a pooling window covers along one axis.</summary>
+public struct PoolRange
 {
-    public int H0, H1, W0, W1;
-    /// <summary>What the mean over the window divides by: the whole window, padding included, for a fixed window
-    /// (count_include_pad), the pixels in it for an adaptive one.</summary>
-    public int Count;
+    public int Lo, Hi;
 
-    /// <summary>Whether input pixel (h, w) lies in the window.</summary>
-    public readonly bool Holds(int h, int w) => h >= H0 && h < H1 && w >= W0 && w < W1;
+    /// <summary>Rows (or columns) in the range.</summary>
+    public readonly int Length => Hi - Lo;
+    /// <summary>Whether row (or column) <paramref name="i"/> lies in the range.</summary>
+    public readonly bool Holds(int i) => i >= Lo && i < Hi;
 }
 
-/// <summary>The windows of a pooling layer, output by output (the kernels are generic over this, so fixed and
-/// adaptive pooling share their loops).</summary>
+/// <summary>The windows of a pooling layer: output (oh, ow) reads input rows Rows(oh) and columns Cols(ow). The ILGPU
+/// pooling kernels are generic over this, so fixed and adaptive windows share their loops.</summary>
 public interface IPoolWindows
 {
-    /// <summary>The window of output (oh, ow).</summary>
-    PoolWindow Window(int oh, int ow);
+    /// <summary>The input rows of output row <paramref name="oh"/>'s windows, inside the input.</summary>
+    PoolRange Rows(int oh);
+    /// <summary>The input columns of output column <paramref name="ow"/>'s windows, inside the input.</summary>
+    PoolRange Cols(int ow);
+    /// <summary>What the mean over the window of <paramref name="rows"/> and <paramref name="cols"/> divides by.</summary>
+    int Count(PoolRange rows, PoolRange cols);
 }
 
 /// <summary>The geometry of a 2-D window operation (convolution or pooling) on NCHW tensors.</summary>
@@ -68,18 +70,16 @@ public struct WindowParams : IPoolWindows
     /// <summary>Output pixels per channel: OH*OW.</summary>
     public readonly int Ohw => OH * OW;
 
-    /// <summary>The input pixels of output (oh, ow)'s window that lie inside the input (the padding left out); its
-    /// mean divides by KH*KW all the same.</summary>
-    public readonly PoolWindow Window(int oh, int ow)
-    {
-        int h0 = oh * Stride - PadH, w0 = ow * Stride - PadW;
-        return new PoolWindow
-        {
-            H0 = h0 > 0 ? h0 : 0, H1 = h0 + KH < H ? h0 + KH : H,
-            W0 = w0 > 0 ? w0 : 0, W1 = w0 + KW < W ? w0 + KW : W,
-            Count = KH * KW,
-        };
-    }
+    /// <summary>The input rows of output row <paramref name="oh"/>'s windows, the padding left out.</summary>
+    public readonly PoolRange Rows(int oh) => Inside(oh * Stride - PadH, KH, H);
+    /// <summary>The input columns of output column <paramref name="ow"/>'s windows, the padding left out.</summary>
+    public readonly PoolRange Cols(int ow) => Inside(ow * Stride - PadW, KW, W);
+    /// <summary>A fixed window's mean divides by its whole size, padding included (count_include_pad).</summary>
+    public readonly int Count(PoolRange rows, PoolRange cols) => KH * KW;
+
+    /// <summary>[start, start + kernel) clipped to [0, size).</summary>
+    private static PoolRange Inside(int start, int kernel, int size) =>
+        new() { Lo = start > 0 ? start : 0, Hi = start + kernel < size ? start + kernel : size };
 }
 
 /// <summary>Per-channel geometry (batch norm, channel sums): N samples, C channels, HW pixels per channel.</summary>
