@@ -1,7 +1,3 @@
-using Pgmo.Memory;
-using Pgmo.Kernels;
-using Pgmo.Nn;
-
 namespace Pgmo.Tests;
 
 /// <summary>

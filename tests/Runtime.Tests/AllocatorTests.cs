@@ -1,6 +1,3 @@
-using Pgmo.Planner;
-using Pgmo.Memory;
-
 namespace Pgmo.Tests;
 
 /// <summary>The pool allocators map the planner's pool policy (CachingPool) to device memory, block for block.</summary>

@@ -1,7 +1,3 @@
-using Pgmo.Kernels;
-using Pgmo.Memory;
-using Pgmo.Nn;
-
 namespace Pgmo.Tests;
 
 /// <summary>Element-wise comparison that names what differs.</summary>

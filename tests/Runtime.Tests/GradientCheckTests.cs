@@ -1,5 +1,3 @@
-using Pgmo.Nn;
-
 namespace Pgmo.Tests;
 
 /// <summary>Every operation's backward pass against central finite differences of L = sum(r * op(inputs)).</summary>

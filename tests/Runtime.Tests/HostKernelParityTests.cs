@@ -1,7 +1,4 @@
 using ILGPU.Runtime;
-using Pgmo.Kernels;
-using Pgmo.Memory;
-using Pgmo.Nn;
 
 namespace Pgmo.Tests;
 

@@ -1,9 +1,3 @@
-using Pgmo.Inference;
-using Pgmo.Kernels;
-using Pgmo.Memory;
-using Pgmo.Planner;
-using Pgmo.Training;
-
 namespace Pgmo.Tests;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Pgmo.Kernels;
-using Pgmo.Nn;
-
 namespace Pgmo.Tests;
 
 /// <summary>The GEMM kernels against a plain C# reference on awkward sizes, with transposes.</summary>

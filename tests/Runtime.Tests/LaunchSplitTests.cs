@@ -1,6 +1,5 @@
 using ILGPU;
 using ILGPU.Runtime;
-using Pgmo.Kernels;
 
 namespace Pgmo.Tests;
 

@@ -1,8 +1,3 @@
-using Pgmo.Memory;
-using Pgmo.Kernels;
-using Pgmo.Models;
-using Pgmo.Nn;
-
 namespace Pgmo.Tests;
 
 /// <summary>The paper networks' extra layers: adaptive average pooling and dropout against C# references.</summary>

@@ -1,6 +1,3 @@
-using Pgmo.Nn;
-using Pgmo.Training;
-
 namespace Pgmo.Tests;
 
 /// <summary>`--op-times`: the tape charges every op to its kind and phase, the warm-up steps are dropped, and the rows

@@ -1,7 +1,3 @@
-using Pgmo.Memory;
-using Pgmo.Planner;
-using Pgmo.Training;
-
 namespace Pgmo.Tests;
 
 /// <summary>The planned allocator on hand-made request sequences (virtual, no device memory).</summary>

@@ -1,5 +1,4 @@
 using System.Reflection;
-using Pgmo.Planner;
 using Pgmo.Planner.Optimal;
 using Pgmo.Tests.Cli;
 

@@ -1,8 +1,3 @@
-using Pgmo.Memory;
-using Pgmo.Planner;
-using Pgmo.Profiling;
-using Pgmo.Training;
-
 namespace Pgmo.Tests;
 
 /// <summary>

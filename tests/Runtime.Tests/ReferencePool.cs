@@ -1,5 +1,3 @@
-using Pgmo.Planner;
-
 namespace Pgmo.Tests;
 
 /// <summary>

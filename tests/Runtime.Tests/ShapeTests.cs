@@ -1,9 +1,3 @@
-using Pgmo.Kernels;
-using Pgmo.Memory;
-using Pgmo.Models;
-using Pgmo.Nn;
-using Pgmo.Training;
-
 namespace Pgmo.Tests;
 
 /// <summary>Shapes-only mode: the full-size networks infer the published shapes and parameter counts.</summary>

@@ -1,7 +1,3 @@
-using Pgmo.Kernels;
-using Pgmo.Memory;
-using Pgmo.Nn;
-
 namespace Pgmo.Tests;
 
 /// <summary>One CPU accelerator shared by the tests of a collection (creating one costs time).</summary>

@@ -1,8 +1,4 @@
 using System.Collections.Concurrent;
-using Pgmo.Memory;
-using Pgmo.Nn;
-using Pgmo.Planner;
-using Pgmo.Training;
 
 namespace Pgmo.Tests;
 

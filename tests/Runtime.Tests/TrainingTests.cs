@@ -1,5 +1,3 @@
-using Pgmo.Training;
-
 namespace Pgmo.Tests;
 
 /// <summary>Training on the digits with the CPU accelerator: it learns, it is deterministic, the default CNN is accurate.</summary>

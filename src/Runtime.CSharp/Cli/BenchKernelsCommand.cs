@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using Device = Pgmo.Kernels.Device;
 using Spectre.Console;
 using Pgmo.Kernels;
 using Pgmo.Memory;

@@ -1,8 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace Pgmo.Kernels;
 

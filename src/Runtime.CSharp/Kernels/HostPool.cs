@@ -1,8 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using ILGPU;
-using ILGPU.Runtime;
 
 namespace Pgmo.Kernels;
 
@@ -176,56 +174,61 @@ internal static unsafe class HostPool
     }
 
     /// <summary>Adaptive average pooling (see <see cref="KernelBodies.AdaptiveAvgPool"/>).</summary>
-    public static void AdaptiveAvgPool(ArrayView<float> x, ArrayView<float> y, AdaptivePoolParams p)
+    public static void AdaptiveAvgPool(ArrayView<float> x, ArrayView<float> y, AdaptivePoolParams p) =>
+        Adaptive(At(x), At(y), (int)(y.Length / (p.OH * p.OW)), p, backward: false);
+
+    /// <summary>The gradient of <see cref="AdaptiveAvgPool"/>: each output's dy / window size into its window.</summary>
+    public static void AdaptiveAvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, AdaptivePoolParams p) =>
+        Adaptive(At(dx), At(dy), (int)(dx.Length / (p.H * p.W)), p, backward: true);
+
+    /// <summary>Adaptive average pooling one way or the other, one task per plane of H x W inputs
+    /// (<paramref name="x"/>) and OH x OW outputs (<paramref name="y"/>): forward, each output the mean of its window;
+    /// <paramref name="backward"/>, x (the input gradient) zeroed, then each output's gradient over the window size
+    /// added into its window.</summary>
+    private static void Adaptive(float* x, float* y, int planes, AdaptivePoolParams p, bool backward)
     {
-        float* xs = At(x), ys = At(y);
         int hw = p.H * p.W, ohw = p.OH * p.OW;
-        int planes = (int)(y.Length / ohw);
         HostParallel.For(planes, (long)planes * Math.Max(hw, ohw), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
         {
-            float* xp = xs + (long)pl * hw, yp = ys + (long)pl * ohw;
+            float* xp = x + (long)pl * hw, yp = y + (long)pl * ohw;
+            if (backward) new Span<float>(xp, hw).Clear();
             for (int oh = 0; oh < p.OH; oh++)
             {
-                int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
+                var rows = p.Rows(oh);
                 for (int ow = 0; ow < p.OW; ow++)
                 {
-                    int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
-                    float s = 0f;
-                    for (int h = h0; h < h1; h++)
-                    {
-                        float* row = xp + (long)h * p.W;
-                        for (int w = w0; w < w1; w++) s += row[w];
-                    }
-                    yp[oh * p.OW + ow] = s / ((h1 - h0) * (w1 - w0));
+                    var cols = p.Cols(ow);
+                    float* o = yp + oh * p.OW + ow;
+                    if (backward) Spread(xp, p.W, rows, cols, *o / p.Count(rows, cols));
+                    else *o = Sum(xp, p.W, rows, cols) / p.Count(rows, cols);
                 }
             }
         });
     }
 
-    /// <summary>The gradient of <see cref="AdaptiveAvgPool"/>: each output's dy / window size into its window.</summary>
-    public static void AdaptiveAvgPoolBackward(ArrayView<float> dy, ArrayView<float> dx, AdaptivePoolParams p)
+    /// <summary>The sum of the window of <paramref name="rows"/> and <paramref name="cols"/> in a plane of rows of
+    /// <paramref name="w"/>, row by row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum(float* plane, int w, PoolRange rows, PoolRange cols)
     {
-        float* gs = At(dy), ds = At(dx);
-        int hw = p.H * p.W, ohw = p.OH * p.OW;
-        int planes = (int)(dx.Length / hw);
-        HostParallel.For(planes, (long)planes * Math.Max(hw, ohw), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (pl) =>
+        float s = 0f;
+        for (int r = rows.Lo; r < rows.Hi; r++)
         {
-            float* d = ds + (long)pl * hw, g = gs + (long)pl * ohw;
-            new Span<float>(d, hw).Clear();
-            for (int oh = 0; oh < p.OH; oh++)
-            {
-                int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
-                for (int ow = 0; ow < p.OW; ow++)
-                {
-                    int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
-                    float v = g[oh * p.OW + ow] / ((h1 - h0) * (w1 - w0));
-                    for (int h = h0; h < h1; h++)
-                    {
-                        float* row = d + (long)h * p.W;
-                        for (int w = w0; w < w1; w++) row[w] += v;
-                    }
-                }
-            }
-        });
+            float* row = plane + (long)r * w;
+            for (int c = cols.Lo; c < cols.Hi; c++) s += row[c];
+        }
+        return s;
+    }
+
+    /// <summary>Adds <paramref name="v"/> to the window of <paramref name="rows"/> and <paramref name="cols"/> in a
+    /// plane of rows of <paramref name="w"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Spread(float* plane, int w, PoolRange rows, PoolRange cols, float v)
+    {
+        for (int r = rows.Lo; r < rows.Hi; r++)
+        {
+            float* row = plane + (long)r * w;
+            for (int c = cols.Lo; c < cols.Hi; c++) row[c] += v;
+        }
     }
 }

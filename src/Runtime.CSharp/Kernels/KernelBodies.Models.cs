@@ -1,4 +1,4 @@
-using ILGPU;
+using System.Runtime.CompilerServices;
 
 namespace Pgmo.Kernels;
 
@@ -47,18 +47,7 @@ internal static partial class KernelBodies
     {
         long n = y.Length;
         int stride = GridStride();
-        for (long idx = first; idx < n; idx += stride)
-        {
-            int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
-            long plane = idx / ((long)p.OW * p.OH);
-            int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
-            int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
-            long baseIdx = plane * p.H * p.W;
-            float s = 0f;
-            for (int h = h0; h < h1; h++)
-                for (int w = w0; w < w1; w++) s += x[baseIdx + (long)h * p.W + w];
-            y[idx] = s / ((h1 - h0) * (w1 - w0));
-        }
+        for (long idx = first; idx < n; idx += stride) y[idx] = WindowMean(x, PlaneIndex.Of(idx, p.OH, p.OW), p.H, p.W, p);
     }
 
     /// <summary>dx[h, w] = sum over the output pixels whose window holds (h, w) of dy / window size.</summary>
@@ -68,22 +57,20 @@ internal static partial class KernelBodies
         int stride = GridStride();
         for (long idx = first; idx < n; idx += stride)
         {
-            int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
-            long plane = idx / ((long)p.W * p.H);
+            var at = PlaneIndex.Of(idx, p.H, p.W);
+            long plane = at.Plane * p.OH * p.OW;
             float sum = 0f;
             // the windows holding row h are among oh in [floor(h OH / H), ceil((h + 1) OH / H)): the same formulas
             // with the input and output sizes swapped
-            int oh0 = p.Start(h, p.OH, p.H), oh1 = p.End(h, p.OH, p.H);
-            int ow0 = p.Start(w, p.OW, p.W), ow1 = p.End(w, p.OW, p.W);
-            for (int oh = oh0; oh < oh1 && oh < p.OH; oh++)
+            PoolRange ohs = p.Range(at.Row, p.OH, p.H), ows = p.Range(at.Col, p.OW, p.W);
+            for (int oh = ohs.Lo; oh < ohs.Hi; oh++)
             {
-                int h0 = p.Start(oh, p.H, p.OH), h1 = p.End(oh, p.H, p.OH);
-                if (h < h0 || h >= h1) continue;
-                for (int ow = ow0; ow < ow1 && ow < p.OW; ow++)
+                var rows = p.Rows(oh);
+                if (!rows.Holds(at.Row)) continue;
+                for (int ow = ows.Lo; ow < ows.Hi; ow++)
                 {
-                    int w0 = p.Start(ow, p.W, p.OW), w1 = p.End(ow, p.W, p.OW);
-                    if (w < w0 || w >= w1) continue;
-                    sum += dy[(plane * p.OH + oh) * p.OW + ow] / ((h1 - h0) * (w1 - w0));
+                    var cols = p.Cols(ow);
+                    if (cols.Holds(at.Col)) sum += dy[plane + oh * p.OW + ow] / p.Count(rows, cols);
                 }
             }
             dx[idx] = sum;
@@ -99,7 +86,7 @@ public struct DropoutParams
 }
 
 /// <summary>Adaptive average pooling of N*C planes of H x W to OH x OW.</summary>
-public struct AdaptivePoolParams
+public struct AdaptivePoolParams : IPoolWindows
 {
     public int H, W, OH, OW;
 
@@ -107,4 +94,16 @@ public struct AdaptivePoolParams
     public readonly int Start(int o, int size, int outSize) => (int)((long)o * size / outSize);
     /// <summary>One past the last input row of window <paramref name="o"/>: ceil((o + 1) * size / outSize).</summary>
     public readonly int End(int o, int size, int outSize) => (int)((((long)o + 1) * size + outSize - 1) / outSize);
+
+    /// <summary>[Start, End) of window <paramref name="o"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly PoolRange Range(int o, int size, int outSize) => new() { Lo = Start(o, size, outSize), Hi = End(o, size, outSize) };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly PoolRange Rows(int oh) => Range(oh, H, OH);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly PoolRange Cols(int ow) => Range(ow, W, OW);
+    /// <summary>An adaptive window's mean divides by the pixels in it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly int Count(PoolRange rows, PoolRange cols) => rows.Length * cols.Length;
 }

@@ -1,6 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime;
-
 namespace Pgmo.Kernels;
 
 /// <summary>
@@ -23,6 +20,94 @@ internal static partial class KernelBodies
     /// window there is off the stride grid or past the output: the backward passes gather over the windows this way.</summary>
     private static int WindowTap(int t, int stride, int outSize) =>
         t < 0 || t % stride != 0 || t / stride >= outSize ? -1 : t / stride;
+
+    /// <summary>An element of planes of height x width (see <see cref="Of"/>): its plane, row and column.</summary>
+    private struct PlaneIndex
+    {
+        public long Plane;
+        public int Row, Col;
+
+        public static PlaneIndex Of(long index, int height, int width) => new()
+        {
+            Col = (int)(index % width), Row = (int)(index / width % height), Plane = index / ((long)width * height),
+        };
+    }
+
+    /// <summary>What a backward pass gathers from the output (oh, ow) whose window puts tap (kh, kw) on its input
+    /// pixel (see <see cref="GatherTaps{T}"/>).</summary>
+    private interface IWindowTap
+    {
+        /// <summary>The term of output (oh, ow) at tap (kh, kw), or 0 where it gives none (adding +0 leaves the sum's
+        /// bits: the sum starts at +0, and a float sum that starts there is never −0).</summary>
+        float At(int oh, int ow, int kh, int kw);
+    }
+
+    /// <summary>
+    /// The sum of <c>tap.At(oh, ow, kh, kw)</c> over the taps (kh, kw) in row-major order, (oh, ow) the output whose
+    /// window puts the tap on input pixel (h, w), taps whose window is off the stride grid or past the output left
+    /// out: the backward passes gather over the windows holding a pixel this way (no atomics, deterministic). ILGPU
+    /// takes no delegates, so the term comes from a struct type parameter, which it specializes.
+    /// </summary>
+    private static float GatherTaps<T>(T tap, int h, int w, WindowParams p) where T : struct, IWindowTap
+    {
+        float sum = 0f;
+        for (int kh = 0; kh < p.KH; kh++)
+        {
+            int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
+            if (oh < 0) continue;
+            for (int kw = 0; kw < p.KW; kw++)
+            {
+                int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
+                if (ow >= 0) sum += tap.At(oh, ow, kh, kw);
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>What a forward pooling pass does with each pixel of a window (see <see cref="ScanWindow{T}"/>).</summary>
+    private interface IWindowScan
+    {
+        /// <summary>Takes pixel value <paramref name="v"/>, at index <paramref name="at"/> of its plane (h*W + w).</summary>
+        void Take(float v, int at);
+    }
+
+    /// <summary>scan.Take for every pixel of the window of <paramref name="rows"/> and <paramref name="cols"/> in the
+    /// plane starting at element <paramref name="plane"/> (rows of <paramref name="width"/>), row by row.</summary>
+    private static void ScanWindow<T>(ref T scan, ArrayView<float> x, long plane, PoolRange rows, PoolRange cols, int width) where T : struct, IWindowScan
+    {
+        for (int h = rows.Lo; h < rows.Hi; h++)
+            for (int w = cols.Lo; w < cols.Hi; w++) scan.Take(x[plane + (long)h * width + w], h * width + w);
+    }
+
+    /// <summary>The window's maximum and its index in the plane: the first of equal maxima, -1 for an empty window.</summary>
+    private struct MaxScan : IWindowScan
+    {
+        public float Best;
+        public int At;
+
+        public void Take(float v, int at)
+        {
+            if (At < 0 || v > Best) { Best = v; At = at; }
+        }
+    }
+
+    /// <summary>The window's sum.</summary>
+    private struct SumScan : IWindowScan
+    {
+        public float Sum;
+
+        public void Take(float v, int at) => Sum += v;
+    }
+
+    /// <summary>The mean of output <paramref name="o"/>'s window (see <see cref="IPoolWindows.Count"/>) over planes of
+    /// <paramref name="height"/> x <paramref name="width"/> inputs: average and adaptive average pooling.</summary>
+    private static float WindowMean<TW>(ArrayView<float> x, PlaneIndex o, int height, int width, TW windows) where TW : struct, IPoolWindows
+    {
+        PoolRange rows = windows.Rows(o.Row), cols = windows.Cols(o.Col);
+        var sum = new SumScan();
+        ScanWindow(ref sum, x, o.Plane * height * width, rows, cols, width);
+        return sum.Sum / windows.Count(rows, cols);
+    }
 
     /// <summary>One thread per output element; the reference GEMM (and the CPU accelerator's in tests).</summary>
     internal static void GemmSimple(Index1D first, ElementRange range, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, GemmParams p)
@@ -104,32 +189,31 @@ internal static partial class KernelBodies
     /// </summary>
     internal static void Col2Im(Index1D first, ElementRange range, ArrayView<float> col, ArrayView<float> dx, WindowParams p, ConvTile tile)
     {
-        int rows = tile.H1 - tile.H0, ckk = p.C * p.KH * p.KW;
+        int rows = tile.H1 - tile.H0;
         for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
-            int w = (int)(idx % p.W);
-            long t = idx / p.W;
-            int h = (int)(t % rows) + tile.H0;
-            t /= rows;
-            int ch = (int)(t % p.C);
-            long nt = t / p.C;
-            float sum = 0f;
-            for (int kh = 0; kh < p.KH; kh++)
-            {
-                int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
-                if (oh < 0) continue;
-                for (int kw = 0; kw < p.KW; kw++)
-                {
-                    int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
-                    if (ow < 0) continue;
-                    int q = oh * p.OW + ow - tile.Q0;
-                    if (q < 0 || q >= tile.T) continue;
-                    int r = (ch * p.KH + kh) * p.KW + kw;
-                    sum += col[(nt * ckk + r) * tile.T + q];
-                }
-            }
-            long d = (((nt + tile.N0) * p.C + ch) * p.H + h) * p.W + w;
+            var at = PlaneIndex.Of(idx, rows, p.W);
+            int h = at.Row + tile.H0, ch = (int)(at.Plane % p.C);
+            long nt = at.Plane / p.C;
+            float sum = GatherTaps(new ColumnTap { Col = col, P = p, Tile = tile, Row0 = nt * p.Ckk + ch * p.KH * p.KW }, h, at.Col, p);
+            long d = (((nt + tile.N0) * p.C + ch) * p.H + h) * p.W + at.Col;
             dx[d] = tile.Accumulate != 0 ? dx[d] + sum : sum;
+        }
+    }
+
+    /// <summary>col2im's term: the tile's column entry of tap (kh, kw) at output (oh, ow), where the tile holds that
+    /// output; <see cref="Row0"/> is the column matrix row of the sample's channel at tap (0, 0).</summary>
+    private struct ColumnTap : IWindowTap
+    {
+        public ArrayView<float> Col;
+        public WindowParams P;
+        public ConvTile Tile;
+        public long Row0;
+
+        public readonly float At(int oh, int ow, int kh, int kw)
+        {
+            int q = oh * P.OW + ow - Tile.Q0;
+            return q < 0 || q >= Tile.T ? 0f : Col[(Row0 + kh * P.KW + kw) * Tile.T + q];
         }
     }
 
@@ -235,53 +319,27 @@ internal static partial class KernelBodies
         runVar[c] = (1f - p.Momentum) * runVar[c] + p.Momentum * (m > 1 ? v / (m - 1) : var);
     }
 
+    /// <summary>The window maximum and its index in the plane (h*W + w; the first of equal maxima).</summary>
     internal static void MaxPool(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, ArrayView<int> arg, WindowParams p)
     {
         for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
-            int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
-            long plane = idx / ((long)p.OW * p.OH);
-            long baseIdx = plane * p.H * p.W;
-            float best = float.NegativeInfinity;
-            int at = -1;
-            for (int kh = 0; kh < p.KH; kh++)
-            {
-                int h = oh * p.Stride - p.PadH + kh;
-                if (h < 0 || h >= p.H) continue;
-                for (int kw = 0; kw < p.KW; kw++)
-                {
-                    int w = ow * p.Stride - p.PadW + kw;
-                    if (w < 0 || w >= p.W) continue;
-                    float v = x[baseIdx + h * p.W + w];
-                    if (at < 0 || v > best) { best = v; at = h * p.W + w; }
-                }
-            }
-            y[idx] = best;
-            arg[idx] = at;
+            var o = PlaneIndex.Of(idx, p.OH, p.OW);
+            var max = new MaxScan { Best = float.NegativeInfinity, At = -1 };
+            ScanWindow(ref max, x, o.Plane * p.H * p.W, p.Rows(o.Row), p.Cols(o.Col), p.W);
+            y[idx] = max.Best;
+            arg[idx] = max.At;
         }
     }
 
+    /// <summary>dx = the sum of dy over the windows whose maximum the element is.</summary>
     internal static void MaxPoolBackward(Index1D first, ElementRange range, ArrayView<float> dy, ArrayView<int> arg, ArrayView<float> dx, WindowParams p)
     {
         for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
-            int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
-            long plane = idx / ((long)p.W * p.H);
-            int me = h * p.W + w;
-            float sum = 0f;
-            for (int kh = 0; kh < p.KH; kh++)
-            {
-                int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
-                if (oh < 0) continue;
-                for (int kw = 0; kw < p.KW; kw++)
-                {
-                    int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
-                    if (ow < 0) continue;
-                    long o = (plane * p.OH + oh) * p.OW + ow;
-                    if (arg[o] == me) sum += dy[o];
-                }
-            }
-            dx[idx] = sum;
+            var at = PlaneIndex.Of(idx, p.H, p.W);
+            var tap = new OutputTap { Dy = dy, Arg = arg, Plane = at.Plane * p.OH * p.OW, OW = p.OW, Me = at.Row * p.W + at.Col };
+            dx[idx] = GatherTaps(tap, at.Row, at.Col, p);
         }
     }
 
@@ -289,44 +347,33 @@ internal static partial class KernelBodies
     internal static void AvgPool(Index1D first, ElementRange range, ArrayView<float> x, ArrayView<float> y, WindowParams p)
     {
         for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
-        {
-            int ow = (int)(idx % p.OW), oh = (int)(idx / p.OW % p.OH);
-            long plane = idx / ((long)p.OW * p.OH);
-            long baseIdx = plane * p.H * p.W;
-            float s = 0f;
-            for (int kh = 0; kh < p.KH; kh++)
-            {
-                int h = oh * p.Stride - p.PadH + kh;
-                if (h < 0 || h >= p.H) continue;
-                for (int kw = 0; kw < p.KW; kw++)
-                {
-                    int w = ow * p.Stride - p.PadW + kw;
-                    if (w >= 0 && w < p.W) s += x[baseIdx + h * p.W + w];
-                }
-            }
-            y[idx] = s / (p.KH * p.KW);
-        }
+            y[idx] = WindowMean(x, PlaneIndex.Of(idx, p.OH, p.OW), p.H, p.W, p);
     }
 
+    /// <summary>dx = the sum of dy over the windows holding the element, over the window size.</summary>
     internal static void AvgPoolBackward(Index1D first, ElementRange range, ArrayView<float> dy, ArrayView<float> dx, WindowParams p)
     {
         for (long idx = range.Start + first, step = GridStride(); idx < range.End; idx += step)
         {
-            int w = (int)(idx % p.W), h = (int)(idx / p.W % p.H);
-            long plane = idx / ((long)p.W * p.H);
-            float sum = 0f;
-            for (int kh = 0; kh < p.KH; kh++)
-            {
-                int oh = WindowTap(h + p.PadH - kh, p.Stride, p.OH);
-                if (oh < 0) continue;
-                for (int kw = 0; kw < p.KW; kw++)
-                {
-                    int ow = WindowTap(w + p.PadW - kw, p.Stride, p.OW);
-                    if (ow < 0) continue;
-                    sum += dy[(plane * p.OH + oh) * p.OW + ow];
-                }
-            }
-            dx[idx] = sum / (p.KH * p.KW);
+            var at = PlaneIndex.Of(idx, p.H, p.W);
+            var tap = new OutputTap { Dy = dy, Plane = at.Plane * p.OH * p.OW, OW = p.OW, Me = -1 };
+            dx[idx] = GatherTaps(tap, at.Row, at.Col, p) / (p.KH * p.KW);
+        }
+    }
+
+    /// <summary>The pooling backward passes' term: dy of output (oh, ow) (in the plane starting at element
+    /// <see cref="Plane"/>), all of it (<see cref="Me"/> -1) or only where the output's argmax is <see cref="Me"/>.</summary>
+    private struct OutputTap : IWindowTap
+    {
+        public ArrayView<float> Dy;
+        public ArrayView<int> Arg;
+        public long Plane;
+        public int OW, Me;
+
+        public readonly float At(int oh, int ow, int kh, int kw)
+        {
+            long o = Plane + oh * OW + ow;
+            return Me < 0 || Arg[o] == Me ? Dy[o] : 0f;
         }
     }
 

@@ -25,8 +25,31 @@ public struct GemmParams
     public readonly long Outputs => (long)(ReduceBatch != 0 ? 1 : Batch) * M * N;
 }
 
+/// <summary>The input rows (or columns) [Lo, Hi) a pooling window covers along one axis.</summary>
+public struct PoolRange
+{
+    public int Lo, Hi;
+
+    /// <summary>Rows (or columns) in the range.</summary>
+    public readonly int Length => Hi - Lo;
+    /// <summary>Whether row (or column) <paramref name="i"/> lies in the range.</summary>
+    public readonly bool Holds(int i) => i >= Lo && i < Hi;
+}
+
+/// <summary>The windows of a pooling layer: output (oh, ow) reads input rows Rows(oh) and columns Cols(ow). The ILGPU
+/// pooling kernels are generic over this, so fixed and adaptive windows share their loops.</summary>
+public interface IPoolWindows
+{
+    /// <summary>The input rows of output row <paramref name="oh"/>'s windows, inside the input.</summary>
+    PoolRange Rows(int oh);
+    /// <summary>The input columns of output column <paramref name="ow"/>'s windows, inside the input.</summary>
+    PoolRange Cols(int ow);
+    /// <summary>What the mean over the window of <paramref name="rows"/> and <paramref name="cols"/> divides by.</summary>
+    int Count(PoolRange rows, PoolRange cols);
+}
+
 /// <summary>The geometry of a 2-D window operation (convolution or pooling) on NCHW tensors.</summary>
-public struct WindowParams
+public struct WindowParams : IPoolWindows
 {
     public int N, C, H, W, KH, KW, Stride, PadH, PadW, OH, OW;
 
@@ -46,6 +69,17 @@ public struct WindowParams
     public readonly int Ckk => C * KH * KW;
     /// <summary>Output pixels per channel: OH*OW.</summary>
     public readonly int Ohw => OH * OW;
+
+    /// <summary>The input rows of output row <paramref name="oh"/>'s windows, the padding left out.</summary>
+    public readonly PoolRange Rows(int oh) => Inside(oh * Stride - PadH, KH, H);
+    /// <summary>The input columns of output column <paramref name="ow"/>'s windows, the padding left out.</summary>
+    public readonly PoolRange Cols(int ow) => Inside(ow * Stride - PadW, KW, W);
+    /// <summary>A fixed window's mean divides by its whole size, padding included (count_include_pad).</summary>
+    public readonly int Count(PoolRange rows, PoolRange cols) => KH * KW;
+
+    /// <summary>[start, start + kernel) clipped to [0, size).</summary>
+    private static PoolRange Inside(int start, int kernel, int size) =>
+        new() { Lo = start > 0 ? start : 0, Hi = start + kernel < size ? start + kernel : size };
 }
 
 /// <summary>Per-channel geometry (batch norm, channel sums): N samples, C channels, HW pixels per channel.</summary>

@@ -1,4 +1,3 @@
-using ILGPU.Runtime;
 using Pgmo.Planner;
 
 namespace Pgmo.Memory;

@@ -1,5 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime;
 using Pgmo.Planner;
 
 namespace Pgmo.Memory;

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using ILGPU;
-using ILGPU.Runtime;
 using Pgmo.Planner;
 
 namespace Pgmo.Memory;

@@ -1,4 +1,3 @@
-using ILGPU;
 using Pgmo.Kernels;
 
 namespace Pgmo.Nn;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ILGPU;
 using Pgmo.Memory;
 
 namespace Pgmo.Nn;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using ILGPU.Runtime;
 using Pgmo.Memory;
 
 namespace Pgmo.Nn;

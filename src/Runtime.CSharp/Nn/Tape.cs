@@ -1,6 +1,3 @@
-using ILGPU;
-using ILGPU.Runtime;
-using Device = Pgmo.Kernels.Device;
 using Pgmo.Kernels;
 using Pgmo.Memory;
 

@@ -1,4 +1,3 @@
-using ILGPU;
 using Pgmo.Memory;
 
 namespace Pgmo.Nn;

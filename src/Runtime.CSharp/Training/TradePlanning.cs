@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using ILGPU;
-using ILGPU.Runtime;
-using Device = Pgmo.Kernels.Device;
 using Pgmo.Kernels;
 using Pgmo.Memory;
 using Pgmo.Nn;

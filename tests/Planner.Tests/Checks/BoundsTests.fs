@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.BoundsTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let tests =
     testList "Bounds" [

@@ -4,7 +4,6 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let private p3 =
     //  step:   0 1 2 3

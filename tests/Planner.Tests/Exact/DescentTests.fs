@@ -4,7 +4,6 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 open Pgmo.Planner.Tests.Reference
 
 /// A tiny unaligned problem whose sizes are multiples of a granularity g in {2, 4, 8}, with a valid plan lifted by

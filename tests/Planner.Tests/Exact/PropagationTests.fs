@@ -3,7 +3,6 @@ module Pgmo.Planner.Tests.PropagationTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 /// The state a branch changes, copied.
 let private snapshot (p: Propagation) = Array.copy p.Offset, Array.copy p.MinOff, Array.copy p.Floor, Array.copy p.Total

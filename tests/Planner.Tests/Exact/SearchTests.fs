@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.SearchTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 /// No time limit: a budget of about `placements` placements of every buffer (in nodes) decides, so runs are
 /// deterministic.

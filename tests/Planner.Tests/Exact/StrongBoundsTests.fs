@@ -3,7 +3,6 @@ module Pgmo.Planner.Tests.StrongBoundsTests
 open System.Threading
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 open Pgmo.Planner.Tests.Reference
 
 /// An optimum (13) above the max load (12), from alignment:

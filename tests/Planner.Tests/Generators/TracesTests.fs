@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.TracesTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 /// True when the problem obeys the CSV contract: unique ids, size > 0, 0 <= start < end.
 let private wellFormed (p: Problem) =

@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.BestFitTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let tests =
     testList "BestFit" [

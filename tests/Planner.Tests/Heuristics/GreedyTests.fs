@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.GreedyTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 open Pgmo.Planner.Tests.PlacementTests
 
 /// Every problem whose lifetimes are all identical or pairwise disjoint: provably reached lower bound.

@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.NetworkTracePlacementTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 /// The interval trees of Placement.placeInOrder on the batch-32 network traces of datasets/traces: in every
 /// baseline's order they put every buffer exactly where the O(n^2) reference placement (PlacementTests.referencePlace)

@@ -3,7 +3,6 @@ module Pgmo.Planner.Tests.NetworkTracePoolTests
 open System.IO
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 /// `plan --algorithm pool`, `torch-pool` and `torch-expandable` on the profiled network traces of datasets/traces
 /// (ResNet-50, GoogLeNet, Inception-v3, VGG-16, AlexNet at three batch sizes): the registry algorithm the command runs

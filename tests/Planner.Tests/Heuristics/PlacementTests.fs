@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.PlacementTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let private choose fit size alignment (ranges: (int64 * int64) list) =
     let los = ranges |> List.map fst |> Array.ofList

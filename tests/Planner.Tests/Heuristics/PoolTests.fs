@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.PoolTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 open Pgmo.Planner.Tests.PlacementTests
 
 let private mib = 1024L * 1024L

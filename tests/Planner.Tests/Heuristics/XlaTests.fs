@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.XlaTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 open Pgmo.Planner.Tests.PlacementTests
 
 let tests =

@@ -7,7 +7,6 @@ open System
 open System.IO
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 /// Parses a problem file p.csv that must fail at `line` with a message containing `fragment`.
 let private expectError = Reference.expectError

@@ -10,7 +10,6 @@ open System.IO.Compression
 open System.Text.RegularExpressions
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let private pytorchFolder () = Path.Combine(Reference.repositoryRoot (), "datasets", "pytorch")
 

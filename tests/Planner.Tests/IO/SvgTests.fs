@@ -4,7 +4,6 @@ open Expecto
 open FsCheck
 open FsCheck.FSharp
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let private parse (svg: string) =
     let doc = System.Xml.XmlDocument()

@@ -2,7 +2,6 @@ module Pgmo.Planner.Tests.TimeAxisTests
 
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let private p =
     //  step:   0 1 2 3 4 5

@@ -5,7 +5,6 @@ open System.IO
 open System.Text.Json
 open Expecto
 open Pgmo.Planner
-open Pgmo.Planner.Tests.Generators
 
 let private read (path: string) = File.ReadAllText path
 

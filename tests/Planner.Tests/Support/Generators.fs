@@ -1,4 +1,6 @@
-/// Size-controlled FsCheck generators for problems: equal sizes, nested and identical lifetimes, alignment.
+/// Size-controlled FsCheck generators for problems: equal sizes, nested and identical lifetimes, alignment. Every
+/// test module (namespace Pgmo.Planner.Tests) has them open.
+[<AutoOpen>]
 module Pgmo.Planner.Tests.Generators
 
 open FsCheck

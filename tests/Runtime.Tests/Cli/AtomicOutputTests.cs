@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Pgmo.Cli;
-using Pgmo.Planner;
 using Xunit.Abstractions;
 
 namespace Pgmo.Tests.Cli;

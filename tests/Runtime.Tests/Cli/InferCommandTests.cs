@@ -1,5 +1,3 @@
-using Pgmo.Planner;
-
 namespace Pgmo.Tests.Cli;
 
 /// <summary>`pgmo infer`: every network under every compared allocator, `--batch max`, `--trace`, and bad arguments.</summary>

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Pgmo.Planner;
 
 namespace Pgmo.Tests.Cli;
 

@@ -1,5 +1,3 @@
-using Pgmo.Planner;
-
 namespace Pgmo.Tests.Cli;
 
 /// <summary>`pgmo train --allocator planned`: its figures against independent computations from the written trace (the

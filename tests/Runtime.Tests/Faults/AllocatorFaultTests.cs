@@ -1,5 +1,4 @@
 using ILGPU.Runtime;
-using Pgmo.Memory;
 
 namespace Pgmo.Tests.Faults;
 

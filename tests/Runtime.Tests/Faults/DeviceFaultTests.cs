@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Pgmo.Memory;
 using Pgmo.Tests.Cli;
 using Xunit.Abstractions;
 
