@@ -318,7 +318,7 @@ module Tradeoffs =
     module private Budget =
         /// Steps of the search over sets of candidates: nodes, and the candidates its bound scans.
         [<Literal>]
-        let CoverSteps = 2_000_000L
+        let CoverSteps = 500_000L
         /// Buffers placed by its layouts (options.Layout of n buffers counts n).
         [<Literal>]
         let LayoutWork = 20_000L
@@ -506,49 +506,68 @@ module Tradeoffs =
                 | _ -> ()
         current
 
+    /// The search after the greedy in the trades `o` allows, from the greedy's answer `from` (costed under `o`): the
+    /// branch and bound over sets of candidates (`cheapestCover`) with `from` as the incumbent (where `from` does not
+    /// fit, its choices laid out by `fitWithin`, if that fits), then the choices the limit does not need dropped
+    /// (`untrade`). The answer, if it fits and is cheaper than `from` or `from` does not fit.
+    let private improve (o: TradeOptions) (problem: Problem) (candidates: Candidate[]) (from: TradePlan) : TradePlan option =
+        let usable = usable o problem candidates
+        let work = ref 0L
+        let fit = fitWithin o problem work (ref 0L)
+        let start =
+            if from.Fits then Some (from.Choices, (from.Problem, from.Plan, from.Peak), from.ExtraUs)
+            else fit from.Choices |> Option.map (fun laid -> from.Choices, laid, from.ExtraUs)
+        let incumbent = match start with Some (_, _, us) -> us | None -> infinity
+        let found =
+            match cheapestCover o problem usable fit (fun () -> work.Value >= Budget.LayoutWork) incumbent with
+            | Some found -> Some (untrade o problem fit found)
+            // the greedy untraded its answer with o.Layout already: again only where fitWithin may fall back
+            | None when problem.Buffers.Length <= Budget.FallbackBuffers || not from.Fits -> start |> Option.map (untrade o problem fit)
+            | None -> None
+        match found with
+        | Some (choices, (q, pl, peak), us) when not from.Fits || us < from.ExtraUs ->
+            Some { from with Problem = q; Plan = pl; Peak = peak; Choices = choices; ExtraUs = us; Fits = true }
+        | _ -> None
+
     /// The trade-offs that add the least modelled time found, within bounded work, for the plan's peak to fit the limit.
     /// (1) The greedy choice with repair (`greedy`), run with the trades the options allow and, when they allow both,
-    /// also with offload alone and with recompute alone (each re-costed with both at the end); the cheapest run that fits
-    /// is the incumbent (where none fits, the run of least peak, if another layout fits its choices: `fitWithin`).
-    /// (2) A best-first branch and bound over sets of candidates cheaper than the incumbent, each set whose load fits
-    /// laid out by options.Layout and, on problems of at most Budget.FallbackBuffers buffers where that is above the
-    /// limit, by the exact search deciding the limit, then Search (`cheapestCover`, `fitWithin`). (3) The choices the
-    /// limit does not need dropped (`untrade`). The answer: the cheapest that fits, else the greedy run of least peak
-    /// (the first of equals). With both allowed it therefore fits wherever the greedy with offload alone does, at no
-    /// more modelled time. Fits is false when nothing found fits. Candidates `check` rejects are skipped. The choices
-    /// always keep the recompute rule (`conflict` finds nothing). Deterministic: every budget counts work, none time.
+    /// also with offload alone and with recompute alone (each re-costed with both at the end). (2) The search after it
+    /// (`improve`): a best-first branch and bound over sets of candidates cheaper than the cheapest greedy run that fits,
+    /// each set whose load fits laid out by options.Layout and, on problems of at most Budget.FallbackBuffers buffers
+    /// where that is above the limit, by the exact search deciding the limit, then Search (`cheapestCover`,
+    /// `fitWithin`); then the choices the limit does not need dropped (`untrade`). When the options allow both trades,
+    /// the search runs again with offload alone from the greedy run with offload alone, as `plan` with offload alone runs
+    /// it, and its answer's choices take their cheapest trades under the rule (`assign`). The answer: the cheapest that
+    /// fits, else the greedy run of least peak (the first of equals). With both allowed it therefore fits wherever `plan`
+    /// with offload alone does, at no more modelled time. Fits is false when nothing found fits. Candidates `check`
+    /// rejects are skipped. The choices always keep the recompute rule (`conflict` finds nothing). Deterministic: every
+    /// budget counts work, none time.
     let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
         let basePlan = options.Layout problem
         let baseline = basePlan, Plan.peak problem basePlan
-        let phases =
-            [ options
-              if options.Offload && options.Recompute then
-                  { options with Recompute = false }
-                  { options with Offload = false } ]
+        let both = options.Offload && options.Recompute
+        let offloadAlone = { options with Recompute = false }
+        let phases = [ options; if both then offloadAlone; { options with Offload = false } ]
         let results = phases |> List.map (fun phase -> greedy options phase baseline problem candidates)
-        let greedyBest =
-            match results |> List.filter (fun r -> r.Fits) with
-            | [] -> results |> List.minBy (fun r -> r.Peak)
+        let cheapestOf (answers: TradePlan list) =
+            match answers |> List.filter (fun r -> r.Fits) with
+            | [] -> answers |> List.minBy (fun r -> r.Peak)
             | fits -> fits |> List.minBy (fun r -> r.ExtraUs)
-        let usable = usable options problem candidates
+        let greedyBest = cheapestOf results
         if snd baseline <= options.Limit then greedyBest
         else
-            let work = ref 0L
-            let fit = fitWithin options problem work (ref 0L)
-            let start =
-                if greedyBest.Fits then Some (greedyBest.Choices, (greedyBest.Problem, greedyBest.Plan, greedyBest.Peak), greedyBest.ExtraUs)
-                else fit greedyBest.Choices |> Option.map (fun laid -> greedyBest.Choices, laid, greedyBest.ExtraUs)
-            let incumbent = match start with Some (_, _, us) -> us | None -> infinity
-            let improved =
-                match cheapestCover options problem usable fit (fun () -> work.Value >= Budget.LayoutWork) incumbent with
-                | Some found -> Some (untrade options problem fit found)
-                // the greedy untraded its answer with options.Layout already: again only where fitWithin may fall back
-                | None when problem.Buffers.Length <= Budget.FallbackBuffers || not greedyBest.Fits -> start |> Option.map (untrade options problem fit)
-                | None -> None
-            match improved with
-            | Some (choices, (q, pl, peak), us) when not greedyBest.Fits || us < greedyBest.ExtraUs ->
-                { Problem = q; Plan = pl; Peak = peak; PeakWithout = snd baseline; Choices = choices; ExtraUs = us; Fits = true }
-            | _ -> greedyBest
+            let searched = improve options problem candidates greedyBest
+            let searchedOffloadAlone =
+                if not both then None
+                else
+                    // the greedy run with offload alone before its re-costing: `plan` with offload alone starts from it
+                    let run = results.[1]
+                    let choices = [| for (c, _) in run.Choices -> c, Trade.Offload |]
+                    let from = { run with Choices = choices; ExtraUs = choices |> Array.sumBy (fun (c, t) -> cost offloadAlone problem c t) }
+                    improve offloadAlone problem candidates from
+                    |> Option.bind (fun r ->
+                        assign options problem (Array.map fst r.Choices) |> Option.map (fun (choices, us) -> { r with Choices = choices; ExtraUs = us }))
+            cheapestOf (greedyBest :: List.choose id [ searched; searchedOffloadAlone ])
 
 /// The trade-off planner for C# callers: plain .NET types at the boundary.
 [<AbstractClass; Sealed>]
