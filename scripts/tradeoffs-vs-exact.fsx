@@ -1,4 +1,4 @@
-// The trade-off heuristic (Tradeoffs.plan: greedy, best-fit layout, repair, untrade) against the exact reference
+// The trade-off heuristic (Tradeoffs.plan: greedy with repair, then a bounded branch and bound over sets of candidates) against the exact reference
 // (TradeoffsCpSat.solve: one CP-SAT model over the choices and the offsets) on seeded random problems
 // (TradeoffSamples.draw), for each problem size: how often each fits, how often CP-SAT proves its answer and in what
 // time, and the heuristic's modelled extra time over the proven optimum. Run after

@@ -162,6 +162,21 @@ module Tradeoffs =
         |> Array.distinctBy (fun c -> c.Buffer)
         |> Array.filter (fun c -> not (trades options problem c).IsEmpty)
 
+    /// The cheapest trades of the candidates `picked` traded together, if the rule allows any: each its cheapest trade,
+    /// where recompute is allowed only when none of its Needs is among the picked buffers (the assignment of a subset
+    /// that an enumeration of subsets needs: the tests' reference).
+    let assign (options: TradeOptions) (problem: Problem) (picked: Candidate[]) : ((Candidate * Trade)[] * float) option =
+        let buffers = picked |> Array.map (fun c -> c.Buffer) |> Set.ofArray
+        let each =
+            picked |> Array.map (fun c ->
+                trades options problem c
+                |> List.tryFind (fun (t, _) -> t <> Trade.Recompute || c.Needs |> Array.forall (buffers.Contains >> not))
+                |> Option.map (fun (t, us) -> (c, t), us))
+        if each |> Array.exists Option.isNone then None
+        else
+            let each = each |> Array.map Option.get
+            Some (Array.map fst each, Array.sumBy snd each)
+
     /// One greedy choice with repair: trades taken under `phase` (options that may allow fewer trades), re-costed
     /// under `options` at the end. (1) While the largest load exceeds the limit, trade the candidate whose idle window
     /// covers that step with the most bytes saved per microsecond, each its cheapest trade the recompute rule allows
@@ -298,38 +313,261 @@ module Tradeoffs =
                 current <- problemOf ()
             finish current pl peak
 
-    /// The greedy choice with repair (`greedy`), run with the trades the options allow and, when they allow both, also
-    /// with offload alone and with recompute alone (each re-costed with both at the end): the cheapest result that
-    /// fits, else the one of least peak (the first of equals). With both allowed it therefore fits wherever offload
-    /// alone does, at no more modelled time. Fits is false when no candidate is left to help. Candidates `check`
-    /// rejects are skipped. The choices always keep the recompute rule (`conflict` finds nothing).
+    /// The budgets of the search after the greedy (`cheapestCover`, `fitWithin`), counted rather than timed so that an
+    /// input gives the same plan on any machine.
+    module private Budget =
+        /// Steps of the search over sets of candidates: nodes, and the candidates its bound scans.
+        [<Literal>]
+        let CoverSteps = 500_000L
+        /// Buffers placed by its layouts (options.Layout of n buffers counts n).
+        [<Literal>]
+        let LayoutWork = 20_000L
+        /// Nodes of the exact decisions and searches its layouts fall back on, in all, and of one exact decision.
+        [<Literal>]
+        let FallbackNodes = 300_000L
+        [<Literal>]
+        let DecisionNodes = 20_000L
+        /// Nodes of one Search after an exact decision that ran out of nodes.
+        [<Literal>]
+        let SearchNodes = 2_000L
+        /// The largest problem whose layouts fall back on them (above it a few thousand nodes do not pay).
+        [<Literal>]
+        let FallbackBuffers = 256
+
+    /// A layout of `problem` with the gaps of `choices` within the limit, if one is found: options.Layout; where its
+    /// peak is above the limit, the load is not and the problem has at most FallbackBuffers buffers, the exact search
+    /// deciding whether the buffers fit the limit (Exact.decideOn, DecisionNodes nodes) and, where it runs out of nodes,
+    /// Search (SearchNodes nodes), both on one thread (deterministic). Layouts are charged to `work` (buffers placed)
+    /// and the fallbacks to `nodes`; none is tried once its budget is spent.
+    let private fitWithin (options: TradeOptions) (problem: Problem) (work: int64 ref) (nodes: int64 ref) (choices: (Candidate * Trade)[]) : (Problem * Plan * int64) option =
+        if work.Value >= Budget.LayoutWork then None
+        else
+            let q = apply problem choices
+            work.Value <- work.Value + int64 (max 1 q.Buffers.Length)
+            let plan = options.Layout q
+            let peak = Plan.peak q plan
+            let within (plan: Plan) = let peak = Plan.peak q plan in if peak <= options.Limit then Some (q, plan, peak) else None
+            if peak <= options.Limit then Some (q, plan, peak)
+            elif q.Buffers.Length <= Budget.FallbackBuffers && nodes.Value < Budget.FallbackNodes && Bounds.lowerBound q <= options.Limit then
+                let settings = { SolveOptions.defaults with TimeLimit = System.TimeSpan.MaxValue; Workers = 1 }
+                let decision = { settings with Nodes = Some (min Budget.DecisionNodes (Budget.FallbackNodes - nodes.Value)) }
+                let result, spent = Exact.decideOn decision options.Limit (ExactProblem q)
+                nodes.Value <- nodes.Value + spent
+                match result with
+                | Fits plan -> within plan
+                | DoesNotFit -> None
+                | ExactResult.Unknown when nodes.Value + Budget.SearchNodes <= Budget.FallbackNodes ->
+                    nodes.Value <- nodes.Value + Budget.SearchNodes
+                    within (Search.plan { settings with Nodes = Some Budget.SearchNodes } q)
+                | _ -> None
+            else None
+
+    /// The cheapest set of candidates found whose trades fit (`fit`), if one is cheaper than `incumbent` us: a best-first
+    /// branch and bound over sets of candidates. Each candidate is costed at its cheapest trade, which bounds its cost
+    /// under the rule from below. Candidates are ordered cheapest per byte first; a set grows by the next candidate in
+    /// that order, taken only where it frees a step whose load is still above the limit, or passed over. A set's bound is
+    /// its cost plus, for the step that needs the most, the cheapest way to free what the steps above the limit still
+    /// need with the candidates not yet passed (fractional: cheapest per byte first, the last one in part); sets are
+    /// taken in the order of their bounds and cut at the best cost found. A set whose load fits is priced under the rule
+    /// (`assign`) and goes back into the queue at that price; when it comes out again it is laid out by `fit`, and if
+    /// that fits it is the answer (nothing left is cheaper), else each set with one candidate more is queued (a layout
+    /// may need more than the load). Every set is priced once. Stops when Budget.CoverSteps are spent or `spent` says so.
+    let private cheapestCover (options: TradeOptions) (problem: Problem) (usable: Candidate[]) (fit: (Candidate * Trade)[] -> (Problem * Plan * int64) option)
+                              (spent: unit -> bool) (incumbent: float) : ((Candidate * Trade)[] * (Problem * Plan * int64) * float) option =
+        let m = usable.Length
+        let size k = problem.Buffers.[usable.[k].Buffer].Size
+        let least = usable |> Array.map (fun c -> match trades options problem c with (_, us) :: _ -> us | [] -> infinity)
+        let cuts, load = loadOn problem (usable |> Seq.collect (fun c -> [ c.Idle.Start; c.Idle.End ]))
+        let at (t: int64) = System.Array.BinarySearch(cuts, t)
+        // the steps above the limit, and what each still needs freed
+        let over = [| for s in 0 .. load.Length - 1 do if load.[s] > options.Limit then yield s |]
+        let residual = over |> Array.map (fun s -> load.[s] - options.Limit)
+        let order =
+            [| 0 .. m - 1 |] |> Array.sortWith (fun a b ->
+                let c = compare (least.[a] * float (size b)) (least.[b] * float (size a))
+                if c <> 0 then c else let c = compare (size b) (size a) in if c <> 0 then c else compare a b)
+        // covered.[j]: the steps above the limit that the candidate at position j covers; coveredBy.[d]: the positions covering step d
+        let covered = order |> Array.map (fun k ->
+            let lo, hi = at usable.[k].Idle.Start, at usable.[k].Idle.End
+            [| for d in 0 .. over.Length - 1 do if lo <= over.[d] && over.[d] < hi then yield d |])
+        let coveredBy = Array.init over.Length (fun _ -> ResizeArray<int>())
+        covered |> Array.iteri (fun j ds -> for d in ds do coveredBy.[d].Add j)
+        let coveredBy = coveredBy |> Array.map (fun l -> l.ToArray())
+        let initial = Array.copy residual
+        let mutable steps = 0L
+        let mutable best = incumbent
+        let mutable found = None
+        let mutable above = 0
+        let cheaper (us: float) = us < (if System.Double.IsPositiveInfinity best then best else best - 1e-9 * max 1.0 best)
+        // the least cost to free what the steps above the limit still need with the candidates at positions >= i
+        let bound (i: int) =
+            let mutable worst = 0.0
+            let mutable d = 0
+            while d < over.Length && worst < infinity do
+                if residual.[d] > 0L then
+                    let js = coveredBy.[d]
+                    let mutable x = System.Array.BinarySearch(js, i)
+                    if x < 0 then x <- ~~~x
+                    let mutable need = residual.[d]
+                    let mutable us = 0.0
+                    while x < js.Length && need > 0L do
+                        let k = order.[js.[x]]
+                        if size k >= need then
+                            us <- us + least.[k] * float need / float (size k)
+                            need <- 0L
+                        else
+                            us <- us + least.[k]
+                            need <- need - size k
+                        x <- x + 1
+                        steps <- steps + 1L
+                    if need > 0L then worst <- infinity elif us > worst then worst <- us
+                d <- d + 1
+            worst
+        let shift (j: int) (bytes: int64) =
+            for d in covered.[j] do
+                let was = residual.[d]
+                residual.[d] <- was + bytes
+                if was > 0L && residual.[d] <= 0L then above <- above - 1
+                elif was <= 0L && residual.[d] > 0L then above <- above + 1
+        // the residuals of a node: positions `picked` taken
+        let restore (picked: int list) =
+            Array.blit initial 0 residual 0 residual.Length
+            above <- initial |> Array.sumBy (fun r -> if r > 0L then 1 else 0)
+            for j in picked do shift j (-(size order.[j]))
+        // best first by the node's bound (ties: the older node first). A node: the next position (-1: a set whose load
+        // fits, grown from one whose layout did not), the positions taken (newest first), their least cost, and its
+        // cost under the rule once known (NaN before)
+        let queue = System.Collections.Generic.PriorityQueue<struct (int * int list * float * float), struct (float * int64)>()
+        let mutable pushed = 0L
+        let push (node: struct (int * int list * float * float)) (key: float) =
+            if cheaper key then
+                pushed <- pushed + 1L
+                queue.Enqueue(node, struct (key, pushed))
+        let seen = System.Collections.Generic.HashSet<string>()
+        let fresh (picked: int list) = seen.Add(picked |> List.sort |> List.map string |> String.concat ",")
+        // a set whose load is above the limit: the next position taken (only where it frees a step still above the
+        // limit) or not
+        let children (i: int) (picked: int list) (low: float) =
+            if i < m then
+                let k = order.[i]
+                if covered.[i] |> Array.exists (fun d -> residual.[d] > 0L) then
+                    shift i (-(size k))
+                    push (struct (i + 1, i :: picked, low + least.[k], nan)) (low + least.[k] + bound (i + 1))
+                    shift i (size k)
+                push (struct (i + 1, picked, low, nan)) (low + bound (i + 1))
+        // a set whose load fits but whose layout does not: each set with one more candidate
+        let grow (picked: int list) (low: float) =
+            for j in 0 .. m - 1 do
+                if not (List.contains j picked) then push (struct (-1, j :: picked, low + least.[order.[j]], nan)) (low + least.[order.[j]])
+        restore []
+        push (struct (0, [], 0.0, nan)) (bound 0)
+        let mutable go = true
+        while go && queue.Count > 0 && steps < Budget.CoverSteps && not (spent ()) do
+            let mutable node = Unchecked.defaultof<_>
+            let mutable key = Unchecked.defaultof<struct (float * int64)>
+            queue.TryDequeue(&node, &key) |> ignore
+            let struct (i, picked, low, priced) = node
+            let struct (k, _) = key
+            steps <- steps + 1L
+            if not (cheaper k) then go <- false
+            else
+                restore picked
+                if above > 0 then children i picked low
+                elif System.Double.IsNaN priced then
+                    // its cost under the rule may be above its bound: back in the queue at that cost, once
+                    if fresh picked then
+                        match assign options problem [| for j in picked -> usable.[order.[j]] |] with
+                        | Some (_, us) -> push (struct (i, picked, low, us)) us
+                        | None -> ()   // a candidate that may only be recomputed needs a traded buffer: so do the larger sets
+                else
+                    let choices, us = (assign options problem [| for j in picked |> List.map (fun j -> order.[j]) |> List.sort -> usable.[j] |]).Value
+                    match fit choices with
+                    | Some laid ->
+                        best <- us
+                        found <- Some (choices, laid, us)
+                        go <- false   // nothing left in the queue is cheaper
+                    | None -> grow picked low
+        found
+
+    /// Drops, dearest first, every choice the limit does not need: each time the rest re-assigned their cheapest trades
+    /// under the rule (`assign`, which may now allow a recompute) and laid out by `fit`.
+    let private untrade (options: TradeOptions) (problem: Problem) (fit: (Candidate * Trade)[] -> (Problem * Plan * int64) option)
+                        (choices: (Candidate * Trade)[], laid: Problem * Plan * int64, us: float) =
+        let mutable current = choices, laid, us
+        for (c, _) in choices |> Array.sortByDescending (fun (c, t) -> cost options problem c t) do
+            let now, _, nowUs = current
+            if now |> Array.exists (fun (d, _) -> d.Buffer = c.Buffer) then
+                let rest = now |> Array.filter (fun (d, _) -> d.Buffer <> c.Buffer) |> Array.map fst
+                match assign options problem rest with
+                | Some (fewer, fewerUs) when fewerUs <= nowUs ->
+                    match fit fewer with
+                    | Some l -> current <- fewer, l, fewerUs
+                    | None -> ()
+                | _ -> ()
+        current
+
+    /// The search after the greedy in the trades `o` allows, from the greedy's answer `from` (costed under `o`): the
+    /// branch and bound over sets of candidates (`cheapestCover`) with `from` as the incumbent (where `from` does not
+    /// fit, its choices laid out by `fitWithin`, if that fits), then the choices the limit does not need dropped
+    /// (`untrade`). The answer, if it fits and is cheaper than `from` or `from` does not fit.
+    let private improve (o: TradeOptions) (problem: Problem) (candidates: Candidate[]) (from: TradePlan) : TradePlan option =
+        let usable = usable o problem candidates
+        let work = ref 0L
+        let fit = fitWithin o problem work (ref 0L)
+        let start =
+            if from.Fits then Some (from.Choices, (from.Problem, from.Plan, from.Peak), from.ExtraUs)
+            else fit from.Choices |> Option.map (fun laid -> from.Choices, laid, from.ExtraUs)
+        let incumbent = match start with Some (_, _, us) -> us | None -> infinity
+        let found =
+            match cheapestCover o problem usable fit (fun () -> work.Value >= Budget.LayoutWork) incumbent with
+            | Some found -> Some (untrade o problem fit found)
+            // the greedy untraded its answer with o.Layout already: again only where fitWithin may fall back
+            | None when problem.Buffers.Length <= Budget.FallbackBuffers || not from.Fits -> start |> Option.map (untrade o problem fit)
+            | None -> None
+        match found with
+        | Some (choices, (q, pl, peak), us) when not from.Fits || us < from.ExtraUs ->
+            Some { from with Problem = q; Plan = pl; Peak = peak; Choices = choices; ExtraUs = us; Fits = true }
+        | _ -> None
+
+    /// The trade-offs that add the least modelled time found, within bounded work, for the plan's peak to fit the limit.
+    /// (1) The greedy choice with repair (`greedy`), run with the trades the options allow and, when they allow both,
+    /// also with offload alone and with recompute alone (each re-costed with both at the end). (2) The search after it
+    /// (`improve`): a best-first branch and bound over sets of candidates cheaper than the cheapest greedy run that fits,
+    /// each set whose load fits laid out by options.Layout and, on problems of at most Budget.FallbackBuffers buffers
+    /// where that is above the limit, by the exact search deciding the limit, then Search (`cheapestCover`,
+    /// `fitWithin`); then the choices the limit does not need dropped (`untrade`). When the options allow both trades,
+    /// the search runs again with offload alone from the greedy run with offload alone, as `plan` with offload alone runs
+    /// it, and its answer's choices take their cheapest trades under the rule (`assign`). The answer: the cheapest that
+    /// fits, else the greedy run of least peak (the first of equals). With both allowed it therefore fits wherever `plan`
+    /// with offload alone does, at no more modelled time. Fits is false when nothing found fits. Candidates `check`
+    /// rejects are skipped. The choices always keep the recompute rule (`conflict` finds nothing). Deterministic: every
+    /// budget counts work, none time.
     let plan (options: TradeOptions) (problem: Problem) (candidates: Candidate[]) : TradePlan =
         let basePlan = options.Layout problem
         let baseline = basePlan, Plan.peak problem basePlan
-        let phases =
-            [ options
-              if options.Offload && options.Recompute then
-                  { options with Recompute = false }
-                  { options with Offload = false } ]
+        let both = options.Offload && options.Recompute
+        let offloadAlone = { options with Recompute = false }
+        let phases = [ options; if both then offloadAlone; { options with Offload = false } ]
         let results = phases |> List.map (fun phase -> greedy options phase baseline problem candidates)
-        match results |> List.filter (fun r -> r.Fits) with
-        | [] -> results |> List.minBy (fun r -> r.Peak)
-        | fits -> fits |> List.minBy (fun r -> r.ExtraUs)
-
-    /// The cheapest trades of the candidates `picked` traded together, if the rule allows any: each its cheapest trade,
-    /// where recompute is allowed only when none of its Needs is among the picked buffers (the assignment of a subset
-    /// that an enumeration of subsets needs: the tests' reference).
-    let assign (options: TradeOptions) (problem: Problem) (picked: Candidate[]) : ((Candidate * Trade)[] * float) option =
-        let buffers = picked |> Array.map (fun c -> c.Buffer) |> Set.ofArray
-        let each =
-            picked |> Array.map (fun c ->
-                trades options problem c
-                |> List.tryFind (fun (t, _) -> t <> Trade.Recompute || c.Needs |> Array.forall (buffers.Contains >> not))
-                |> Option.map (fun (t, us) -> (c, t), us))
-        if each |> Array.exists Option.isNone then None
+        let cheapestOf (answers: TradePlan list) =
+            match answers |> List.filter (fun r -> r.Fits) with
+            | [] -> answers |> List.minBy (fun r -> r.Peak)
+            | fits -> fits |> List.minBy (fun r -> r.ExtraUs)
+        let greedyBest = cheapestOf results
+        if snd baseline <= options.Limit then greedyBest
         else
-            let each = each |> Array.map Option.get
-            Some (Array.map fst each, Array.sumBy snd each)
+            let searched = improve options problem candidates greedyBest
+            let searchedOffloadAlone =
+                if not both then None
+                else
+                    // the greedy run with offload alone before its re-costing: `plan` with offload alone starts from it
+                    let run = results.[1]
+                    let choices = [| for (c, _) in run.Choices -> c, Trade.Offload |]
+                    let from = { run with Choices = choices; ExtraUs = choices |> Array.sumBy (fun (c, t) -> cost offloadAlone problem c t) }
+                    improve offloadAlone problem candidates from
+                    |> Option.bind (fun r ->
+                        assign options problem (Array.map fst r.Choices) |> Option.map (fun (choices, us) -> { r with Choices = choices; ExtraUs = us }))
+            cheapestOf (greedyBest :: List.choose id [ searched; searchedOffloadAlone ])
 
 /// The trade-off planner for C# callers: plain .NET types at the boundary.
 [<AbstractClass; Sealed>]

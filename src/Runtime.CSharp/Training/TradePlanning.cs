@@ -62,9 +62,9 @@ public sealed record TradeCosts(double OffloadBytesPerUs, double ElementwiseByte
 /// <c>--trade</c>: offload and recompute chosen together with the layout before the first step (issue 17). A dry run
 /// observes every buffer saved for backward, its idle window and whether the tape can recompute it in place at its
 /// first backward read, from which buffers (its needs) in how many element passes (<see cref="Tape.SavedWindows"/>);
-/// the planner (<see cref="TradePlanner"/>, greedy with repair, under the recompute rule: a recomputed buffer needs no
-/// traded one) chooses what to offload and what to recompute so that the gap-aware plan's peak fits the memory limit at
-/// the least modelled time (<see cref="TradeCosts"/>); a second dry run with that schedule records the trace with its
+/// the planner (<see cref="TradePlanner"/>: greedy with repair, then a bounded search over sets of candidates, under
+/// the recompute rule: a recomputed buffer needs no traded one) chooses what to offload and what to recompute so that
+/// the gap-aware plan's peak fits the memory limit at the least modelled time (<see cref="TradeCosts"/>); a second dry run with that schedule records the trace with its
 /// away and back marks, whose problem must be the planner's (<see cref="Check"/>), and the planned allocator replays it
 /// with the planner's offsets.
 /// </summary>
