@@ -244,6 +244,22 @@ let curveChart (title: string) (subtitle: string) (points: (int * float) list) (
     add "</svg>"
     sb.ToString()
 
+// Sections of docs/results.md that other commands measure (each between <!-- BEGIN name --> and <!-- END name -->):
+// kept as they are in the existing file, or, where it has none, a line naming the command that measures them.
+let keptSections =
+    let existing = if File.Exists outMd then File.ReadAllText outMd else ""
+    fun (name: string) (notYet: string) ->
+        let b, e = sprintf "<!-- BEGIN %s -->" name, sprintf "<!-- END %s -->" name
+        let i = existing.IndexOf b
+        let j = if i >= 0 then existing.IndexOf(e, i) else -1
+        line b
+        if i >= 0 && j > i then md.Append(existing.Substring(i + b.Length, j - i - b.Length).Trim('\n')).Append('\n') |> ignore
+        else line notYet
+        line e
+        line ""
+
+keptSections "workspaces" "## Convolution workspaces from the plan's slack\n\nNot measured yet: `pgmo train --model vgg16 --image-size 224 --batch 8 --steps 3 --compare-workspaces` times the fixed 8 MiB workspaces and `--conv-workspace auto` side by side."
+
 let curveFiles = ResizeArray<string * string>()
 if not claims.IsEmpty then
     line "## The paper's speed claim: a larger batch in the same memory"
@@ -308,10 +324,7 @@ let slowest = rows |> List.maxBy (fun r -> r.BestFitMs)
 let planBeatsPool = networks |> List.forall (fun (f, _) -> [ 16L; 80L ] |> List.forall (fun g -> match maxBatch f g with Some m -> m.PlanMaxBatch > m.PoolMaxBatch | None -> false))
 let planBeatsTorch = networks |> List.forall (fun (f, _) -> [ 16L; 80L ] |> List.forall (fun g -> match maxBatch f g with Some m -> m.PlanMaxBatch > m.TorchPoolMaxBatch | None -> false))
 let verdict ok = if ok then "met" else "**not met**"
-line "## Offload planned with the layout"
-line ""
-line "Each network's largest batch under one limit for the pool, torch-pool, the plan and the plan with offload (`train --trade offload`), with step times, is in [tradeoffs.md](tradeoffs.md), from `bash scripts/trade-offs.sh`."
-line ""
+keptSections "tradeoffs" "## Offload planned with the layout\n\nNot measured yet: `bash scripts/trade-offs.sh resnet50:320MiB:32 vgg16:1620MiB:32` prints each network's largest batch under one limit for the pool, torch-pool, the plan and the plan with each trade-off (docs/tradeoffs.md)."
 line "## Targets"
 line ""
 line (sprintf "- Plan within 2 %% of the lower bound on every trace: %s (worst best-fit / LB %.4f, %s batch %d)." (verdict (worstRatio.Ratio <= 1.02)) worstRatio.Ratio worstRatio.Network worstRatio.Batch)

@@ -42,8 +42,21 @@ NOTES = """\
   the paper (no batch norm), so PyTorch does more work there. Neither side has auxiliary heads.
 - **PyTorch's libraries.** Convolutions run in oneDNN (MKL-DNN 2.6.3, JIT-compiled AVX2 direct convolutions) and the
   fully connected layers in the system BLAS: Debian's reference netlib BLAS unless another alternative is selected
-  (the BLAS column names the library the process loaded). With netlib, AlexNet's and VGG-16's classifiers are slow in
-  PyTorch; the OpenBLAS column shows PyTorch with an optimized BLAS, which is the fair baseline for those two.
+  (the header names the library the process loaded). With netlib, AlexNet's and VGG-16's classifiers are slow in
+  PyTorch; the OpenBLAS column shows PyTorch with an optimized BLAS, which is the fair baseline for those two. Where
+  OpenBLAS is already the system BLAS (after `apt-get install libopenblas0-pthread`, the header then names
+  `openblas-pthread`), `--openblas no` leaves the second column out: it would load the same library.
+- **Where pgmo is still slower** (the quiet run of 2026-12-07: alexnet at batch 8, 224 px, and resnet50 and
+  inception3 at batch 2, 96 px, all three inference, 1.14-1.30x). These are the cells with the least work per op:
+  a batch-2 inference step of ResNet-50 or Inception-v3 is 53 or 94 convolutions of 20-30 ms in all, and there the
+  convolution is the gap. pgmo lowers each convolution to im2col and a GEMM: the im2col copy is 18-31 % of those
+  steps (the op-times tables above), and its GEMMs at these shapes (a few hundred output positions per sample) reach
+  48-125 GFLOP/s, where the host GEMM reaches 117+ at 512^3. oneDNN's direct convolutions read the input in place
+  and need no copy. AlexNet at batch 8 is close to the line (115 against 99 ms here; 84 ms in an earlier run at
+  load 2): its first convolution (11x11, stride 4) has the largest im2col of the five networks per output, and its
+  classifier reads 233 MB of weights per batch either way. Every training cell, and inference at batch 8 for the
+  other four networks, is at or below PyTorch. Closing the last cells needs a direct (im2col-free) convolution for
+  small spatial sizes, or an implicit-GEMM packing of the input inside the GEMM; not done yet.
 - **pgmo's CPU path.** Every op is vectorized host code over the CPU accelerator's memory, on as many threads as
   `DOTNET_PROCESSOR_COUNT` says; a convolution is im2col and GEMMs in tiles of whole samples within its 8 MiB
   workspace (the GEMM lays the samples of a tile side by side), its backward pass recomputes the columns.
