@@ -163,6 +163,15 @@ module BestFit =
 
     /// Best-fit on a shape with a ranking (a permutation, 0 = preferred): writes offsets and returns true, or returns
     /// false as soon as a top exceeds `limit` (offsets then partly written).
+
+    /// Appends the skyline part [s, e) at `height` to `parts`, merged with the last part when their heights are equal;
+    /// an empty interval adds nothing.
+    let private emitPart (parts: ResizeArray<struct (int64 * int64 * int64)>) (s: int64) (e: int64) (height: int64) =
+        if s < e then
+            if parts.Count > 0 && (let struct (_, _, h2) = parts.[parts.Count - 1] in h2 = height) then
+                let struct (s2, _, _) = parts.[parts.Count - 1]
+                parts.[parts.Count - 1] <- struct (s2, e, height)
+            else parts.Add(struct (s, e, height))
     let internal place (shape: Shape) (rank: int[]) (limit: int64) (offsets: int64[]) : bool =
         let bs = shape.Problem.Buffers
         let n = shape.Count
@@ -210,19 +219,13 @@ module BestFit =
                     // the segment's steps from a to b: at h, but each piece of x raised to off + its top byte (the
                     // bytes below a raised window count as taken); equal neighbours merged
                     parts.Clear()
-                    let emit (s: int64) (e: int64) (height: int64) =
-                        if s < e then
-                            if parts.Count > 0 && (let struct (_, _, h2) = parts.[parts.Count - 1] in h2 = height) then
-                                let struct (s2, _, _) = parts.[parts.Count - 1]
-                                parts.[parts.Count - 1] <- struct (s2, e, height)
-                            else parts.Add(struct (s, e, height))
                     let mutable t = a
                     for k in first.[x] .. first.[x + 1] - 1 do
                         let piece = pieces.[k]
-                        emit t piece.Start h
-                        emit piece.Start piece.End (off + piece.Hi)
+                        emitPart parts t piece.Start h
+                        emitPart parts piece.Start piece.End (off + piece.Hi)
                         t <- piece.End
-                    emit t b h
+                    emitPart parts t b h
                     let struct (s0, _, h0) = parts.[0]
                     let mutable startAt, before = s0, p
                     if p >= 0 && segHeight.[p] = h0 then

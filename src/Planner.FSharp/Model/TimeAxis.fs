@@ -31,24 +31,25 @@ type TimeAxis(problem: Problem) =
     let n = bs.Length
     // the pieces, flattened: buffer i owns pieces first.[i] .. first.[i + 1] - 1, in time order
     let first = Array.zeroCreate<int> (n + 1)
-    let cut = bs |> Array.map (fun b -> if b.Gaps.Length = 0 then null else Gaps.pieces b)
+    let gapped = bs |> Array.exists (fun b -> b.Gaps.Length > 0)
+    // each gapped buffer's pieces (null for a buffer of one piece; no array at all when no buffer has gaps)
+    let cut = if gapped then bs |> Array.map (fun b -> if b.Gaps.Length = 0 then null else Gaps.pieces b) else null
     do
         for i in 0 .. n - 1 do
-            first.[i + 1] <- first.[i] + (if isNull cut.[i] then 1 else cut.[i].Length)
+            first.[i + 1] <- first.[i] + (if isNull cut || isNull cut.[i] then 1 else cut.[i].Length)
     let count = first.[n]
     let owner = Array.zeroCreate<int> count
     let pieces = Array.zeroCreate<Piece> count
     do
         for i in 0 .. n - 1 do
             let b = bs.[i]
-            if isNull cut.[i] then
+            if isNull cut || isNull cut.[i] then
                 owner.[first.[i]] <- i
                 pieces.[first.[i]] <- { Start = b.Lifetime.Start; End = b.Lifetime.End; Lo = 0L; Hi = b.Size }
             else
                 cut.[i] |> Array.iteri (fun q p ->
                     owner.[first.[i] + q] <- i
                     pieces.[first.[i] + q] <- p)
-    let gapped = bs |> Array.exists (fun b -> b.Gaps.Length > 0)
     let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
     let raised = pieces |> Array.exists (fun p -> p.Lo > 0L)
 
