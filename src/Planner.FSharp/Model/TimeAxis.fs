@@ -29,33 +29,40 @@ type Neighbours = { Of: int[][]; Above: int64[][]; Below: int64[][] }
 type TimeAxis(problem: Problem) =
     let bs = problem.Buffers
     let n = bs.Length
-    // the pieces, flattened: buffer i owns pieces first.[i] .. first.[i + 1] - 1, in time order
-    let first = Array.zeroCreate<int> (n + 1)
     let gapped = bs |> Array.exists (fun b -> b.Gaps.Length > 0)
-    // each gapped buffer's pieces (null for a buffer of one piece; no array at all when no buffer has gaps)
-    let cut = if gapped then bs |> Array.map (fun b -> if b.Gaps.Length = 0 then null else Gaps.pieces b) else null
-    do
-        for i in 0 .. n - 1 do
-            first.[i + 1] <- first.[i] + (if isNull cut || isNull cut.[i] then 1 else cut.[i].Length)
-    let count = first.[n]
-    let owner = Array.zeroCreate<int> count
-    let pieces = Array.zeroCreate<Piece> count
-    do
-        for i in 0 .. n - 1 do
-            let b = bs.[i]
-            if isNull cut || isNull cut.[i] then
-                owner.[first.[i]] <- i
-                pieces.[first.[i]] <- { Start = b.Lifetime.Start; End = b.Lifetime.End; Lo = 0L; Hi = b.Size }
-            else
-                cut.[i] |> Array.iteri (fun q p ->
-                    owner.[first.[i] + q] <- i
-                    pieces.[first.[i] + q] <- p)
+    // the pieces, flattened: buffer i owns pieces first.[i] .. first.[i + 1] - 1, in time order; built on first use
+    // (the pools, which hold whole lifetimes, never read them)
+    let layout =
+        lazy (
+            let first = Array.zeroCreate<int> (n + 1)
+            // each gapped buffer's pieces (null for a buffer of one piece; no array at all when no buffer has gaps)
+            let cut = if gapped then bs |> Array.map (fun b -> if b.Gaps.Length = 0 then null else Gaps.pieces b) else null
+            for i in 0 .. n - 1 do
+                first.[i + 1] <- first.[i] + (if isNull cut || isNull cut.[i] then 1 else cut.[i].Length)
+            let count = first.[n]
+            let owner = Array.zeroCreate<int> count
+            let pieces = Array.zeroCreate<Piece> count
+            for i in 0 .. n - 1 do
+                let b = bs.[i]
+                if isNull cut || isNull cut.[i] then
+                    owner.[first.[i]] <- i
+                    pieces.[first.[i]] <- { Start = b.Lifetime.Start; End = b.Lifetime.End; Lo = 0L; Hi = b.Size }
+                else
+                    cut.[i] |> Array.iteri (fun q p ->
+                        owner.[first.[i] + q] <- i
+                        pieces.[first.[i] + q] <- p)
+            struct (first, owner, pieces))
+    let firstOf () = let struct (f, _, _) = layout.Force() in f
+    let piecesOf () = let struct (_, _, p) = layout.Force() in p
     let pinned = bs |> Array.exists (fun b -> b.Pinned.IsSome)
-    let raised = pieces |> Array.exists (fun p -> p.Lo > 0L)
+    // only a gap's window can start above a buffer's offset
+    let raised = gapped && piecesOf () |> Array.exists (fun p -> p.Lo > 0L)
 
     // every lifetime and piece endpoint, ascending: the compressed steps
     let steps =
         lazy (
+            let pieces = piecesOf ()
+            let count = pieces.Length
             let all = Array.zeroCreate (2 * n + 2 * count)
             for i in 0 .. n - 1 do
                 all.[2 * i] <- bs.[i].Lifetime.Start
@@ -65,14 +72,15 @@ type TimeAxis(problem: Problem) =
                 all.[2 * n + 2 * k + 1] <- pieces.[k].End
             Array.distinct (Array.sort all))
     let rank (t: int64) = Array.BinarySearch(steps.Force(), t)
-    let pieceRanks = lazy (pieces |> Array.map (fun p -> rank p.Start), pieces |> Array.map (fun p -> rank p.End))
+    let pieceRanks = lazy (let pieces = piecesOf () in pieces |> Array.map (fun p -> rank p.Start), pieces |> Array.map (fun p -> rank p.End))
     let spans = lazy (bs |> Array.map (fun b -> rank b.Lifetime.Start), bs |> Array.map (fun b -> rank b.Lifetime.End))
-    let events = lazy (Sweep.order (pieces |> Array.map (fun p -> p.Start)) (pieces |> Array.map (fun p -> p.End)))
+    let events = lazy (let pieces = piecesOf () in Sweep.order (pieces |> Array.map (fun p -> p.Start)) (pieces |> Array.map (fun p -> p.End)))
     let lifetimeEvents = lazy (Sweep.endpoints problem)
 
     let load =
         lazy (
             let evs = events.Force()
+            let pieces = piecesOf ()
             let result = List<int64 * int64>()
             let mutable total = 0L
             let mutable k = 0
@@ -87,7 +95,9 @@ type TimeAxis(problem: Problem) =
             result.ToArray())
 
     /// The least o_b - o_a with b above a over the pieces of buffers a and b (Gaps.distanceWithin).
-    let distance (a: int) (b: int) : int64 voption = Gaps.distanceWithin pieces first.[a] first.[a + 1] pieces first.[b] first.[b + 1]
+    let distance (a: int) (b: int) : int64 voption =
+        let struct (first, _, pieces) = layout.Force()
+        Gaps.distanceWithin pieces first.[a] first.[a + 1] pieces first.[b] first.[b + 1]
 
     /// The problem.
     member _.Problem = problem
@@ -96,11 +106,11 @@ type TimeAxis(problem: Problem) =
     /// Every buffer's pieces in one array, in problem order and each buffer's in time order: buffer i owns pieces
     /// First.[i] .. First.[i + 1] - 1 (none for a buffer whose whole lifetime is a gap without window). A piece holds
     /// the bytes [Lo, Hi) relative to its buffer's offset on the steps [Start, End): [0, size) but in a gap's window.
-    member _.Pieces : Piece[] = pieces
+    member _.Pieces : Piece[] = piecesOf ()
     /// Where each buffer's pieces start in Pieces (and, last, their number).
-    member _.First = first
+    member _.First = firstOf ()
     /// The buffer of each piece.
-    member _.Owner = owner
+    member _.Owner = (let struct (_, o, _) = layout.Force() in o)
     /// True when some buffer has gaps (some buffer is more than one piece of all its bytes).
     member val HasGaps = gapped
     /// True when some buffer is pinned.
@@ -111,6 +121,7 @@ type TimeAxis(problem: Problem) =
     member val HasRaisedWindows = raised
     /// True when buffer i has a piece with Lo > 0.
     member _.IsRaised(i: int) =
+        let struct (first, _, pieces) = layout.Force()
         let mutable r = false
         for k in first.[i] .. first.[i + 1] - 1 do
             if pieces.[k].Lo > 0L then r <- true
@@ -178,7 +189,7 @@ type TimeAxis(problem: Problem) =
                     if pairs > cap || (seen &&& 63 = 0 && stop ()) then ok <- false
                     else
                         for j in live do
-                            let plain = isNull cut.[i] && isNull cut.[j]
+                            let plain = bs.[i].Gaps.Length = 0 && bs.[j].Gaps.Length = 0
                             let dij = if plain then ValueSome bs.[i].Size else distance i j
                             match dij with
                             | ValueSome d ->
