@@ -172,8 +172,22 @@ type CachingPool(policy: PoolPolicy) =
         s, newChunk s 0L bytes -1 -1
     /// The bytes a free chunk could hand out: its own, plus the unmapped range after it (torch-expandable).
     let expandableSize c = len.[c] + (let n = next.[c] in if n >= 0 && not mapped.[n] then len.[n] else 0L)
-    /// The best-fit free chunk of a pool for a rounded size, or -1; under torch-expandable PyTorch's get_free_block
-    /// passes over a chunk next to unmapped space while the next larger one could hand out less.
+    /// torch-expandable's choice among the free chunks that fit (ascending, not empty): PyTorch's get_free_block
+    /// passes over a chunk next to unmapped space while the next larger one could hand out less. (Apart from
+    /// bestFit, so that the enumerator's try/finally stays out of every other policy's path.)
+    let expandableBest (fits: System.Collections.Generic.SortedSet<struct (int64 * int * int64 * int)>) =
+        let mutable e = fits.GetEnumerator()
+        try
+            e.MoveNext() |> ignore
+            let struct (_, _, _, first) = e.Current
+            let mutable best = first
+            let mutable going = true
+            while going && e.MoveNext() do
+                let struct (_, _, _, c) = e.Current
+                if expandableSize c < expandableSize best then best <- c else going <- false
+            best
+        finally e.Dispose()
+    /// The best-fit free chunk of a pool for a rounded size, or -1 (for torch-expandable, `expandableBest`).
     let bestFit (pool: int) (need: int64) =
         let set = freeSets.[pool]
         if set.Count = 0 then -1
@@ -183,21 +197,10 @@ type CachingPool(policy: PoolPolicy) =
             if largest < need then -1
             else
                 let fits = set.GetViewBetween(struct (need, 0, 0L, 0), top)
-                if not expandable then
+                if expandable then expandableBest fits
+                else
                     let struct (_, _, _, c) = fits.Min
                     c
-                else
-                    let mutable e = fits.GetEnumerator()
-                    try
-                        e.MoveNext() |> ignore
-                        let struct (_, _, _, first) = e.Current
-                        let mutable best = first
-                        let mutable going = true
-                        while going && e.MoveNext() do
-                            let struct (_, _, _, c) = e.Current
-                            if expandableSize c < expandableSize best then best <- c else going <- false
-                        best
-                    finally e.Dispose()
     /// torch-expandable: how a request of `need` bytes grows the pool's segments, as PyTorch's find_expandable_block
     /// finds it (the lowest unmapped chunk, with the free chunk before it, whose run of free and unmapped chunks is
     /// long enough): the chunk the run starts at and the unmapped chunks it maps, with the bytes of each (whole pages,
