@@ -61,7 +61,8 @@ type TimeAxis(problem: Problem) =
     // every lifetime and piece endpoint, ascending: the compressed steps
     let steps =
         lazy (
-            let pieces = piecesOf ()
+            // without gaps every piece is a whole lifetime: its endpoints are the lifetimes'
+            let pieces = if gapped then piecesOf () else [||]
             let count = pieces.Length
             let all = Array.zeroCreate (2 * n + 2 * count)
             for i in 0 .. n - 1 do
@@ -70,7 +71,14 @@ type TimeAxis(problem: Problem) =
             for k in 0 .. count - 1 do
                 all.[2 * n + 2 * k] <- pieces.[k].Start
                 all.[2 * n + 2 * k + 1] <- pieces.[k].End
-            Array.distinct (Array.sort all))
+            // sorted, then equal neighbours dropped in one pass (no hash set)
+            System.Array.Sort all
+            let mutable kept = 0
+            for t in all do
+                if kept = 0 || all.[kept - 1] <> t then
+                    all.[kept] <- t
+                    kept <- kept + 1
+            Array.sub all 0 kept)
     let rank (t: int64) = Array.BinarySearch(steps.Force(), t)
     let pieceRanks = lazy (let pieces = piecesOf () in pieces |> Array.map (fun p -> rank p.Start), pieces |> Array.map (fun p -> rank p.End))
     let spans = lazy (bs |> Array.map (fun b -> rank b.Lifetime.Start), bs |> Array.map (fun b -> rank b.Lifetime.End))
