@@ -14,7 +14,10 @@
 #      wherever the SDK runs;
 #   8. the larger-batch claim on the GPU: train --batch max --memory-limit 4GiB --compare-allocators (resnet50 and
 #      vgg16, 224 px);
-#   9. the whole runtime test suite, on a machine where `auto` picks CUDA.
+#   9. the whole runtime test suite, on a machine where `auto` picks CUDA;
+#  10. trade-offs on CUDA (issue 17): resnet50 at 64 px, batch 32, trained with --trade offload under a limit 10 % below its plan
+#      must give the losses of the run without a limit (the copies on their own stream, ordered by events), and
+#      resnet50 and vgg16 at 224 px within 4 GiB: the pool's largest batch beside the plan's with --trade both.
 # With the .NET 10 SDK there, it builds the solution itself. Without it (the lent GPU machines have neither the SDK nor
 # a network), it runs from the archive that scripts/gpu-bundle.sh makes: .gpu/pgmo-gpu-bundle.tar.xz, or PGMO_BUNDLE.
 # Each step has a time limit and a failed step does not stop the others; the script exits 1 if any step failed.
@@ -22,8 +25,8 @@
 # every log to LOG_DIR when that is set. An out-of-memory training run is a result (recorded as such), not a failure.
 # BUDGET=S bounds the whole run (default 1800 s): each step gets at most what is left, and steps that no time is left for
 # are reported as not run, so the report is always written.
-# PARTS="infer op-times tf32 speed-claim" runs only those of steps 4-7 (default: all; the other steps always run), to fit
-# a short device budget: steps 4-7 start about 25 pgmo processes, the speed claim most of them.
+# PARTS="infer op-times tf32 speed-claim trades" runs only those of steps 4-7 and 10 (default: all; the other steps
+# always run), to fit a short device budget: steps 4-7 start about 25 pgmo processes, the speed claim most of them.
 # Usage: scripts/gpu-check.sh        (STEPS=N training steps per run, default 6; LOG_DIR=DIR to keep the logs)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -252,6 +255,49 @@ suite_note=""
 [ -n "$bundle" ] && suite_note=' (From the bundle: without the SDK, ScriptTests, which run `dotnet fsi`, are left out.)'
 suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" | tail -n 1 | sed 's/^ *//')
 
+# --- 10. trade-offs on CUDA ----------------------------------------------------------------------------------------
+# trade_run NAME ARGS...: pgmo train ARGS --accelerator cuda --json into LOG_DIR/NAME.txt; prints its JSON line
+trade_run() {
+    local name=$1; shift
+    timeout "$(limit 240)" "$dotnet" "$app/pgmo.dll" train "$@" --data synthetic --allocator planned --accelerator cuda --json \
+        > "$logs/$name.txt" 2>&1 && grep '^{' "$logs/$name.txt" | tail -n 1
+}
+trade_rows=""; trade_same="not run (PARTS)"
+if want trades; then
+    say "trade-offs on CUDA: offload beside no limit (resnet50, 64 px), then the largest batches within 4 GiB"
+    small=(--model resnet50 --image-size 64 --batch 32 --steps 3)
+    if plain=$(trade_run trade-plain "${small[@]}") && [ -n "$plain" ]; then
+        lim=$(python3 -c 'import json, sys; print(int(json.loads(sys.argv[1])["planPeakBytes"] * 0.9))' "$plain")
+        if off=$(trade_run trade-offload "${small[@]}" --memory-limit "$lim" --trade offload) && [ -n "$off" ]; then
+            trade_same=$(python3 - "$plain" "$off" <<'PY'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+t = b["trades"]
+same = a["finalLoss"] == b["finalLoss"]
+print("%s: final loss %r without a limit, %r with --trade offload within %d B (%d buffers, %.1f MiB offloaded per step; step %.1f against %.1f ms)"
+      % ("same" if same else "DIFFERENT", a["finalLoss"], b["finalLoss"], b["memoryLimit"], t["offloadedPerStep"] or 0,
+         (t["offloadedBytesPerStep"] or 0) / 2**20, b["stepMillis"], a["stepMillis"]))
+PY
+)
+            [[ "$trade_same" == same* ]] || fail "trade-offs: --trade offload on CUDA changed the loss or traded nothing (see trade-offload.txt)"
+        else trade_same="failed"; fail "trade-offs: train --trade offload (see trade-offload.txt)"; fi
+    else trade_same="failed"; fail "trade-offs: train resnet50 32 px without a limit (see trade-plain.txt)"; fi
+    for m in resnet50 vgg16; do
+        big=(--model "$m" --image-size 224 --memory-limit 4GiB --batch max --steps 4)
+        for how in pool both; do
+            if [ "$how" = pool ]; then j=$(timeout "$(limit 240)" "$dotnet" "$app/pgmo.dll" train "${big[@]}" --data synthetic --allocator pool --accelerator cuda --json > "$logs/trade-$m-pool.txt" 2>&1 && grep '^{' "$logs/trade-$m-pool.txt" | tail -n 1)
+            else j=$(trade_run "trade-$m-both" "${big[@]}" --trade both); fi
+            row=$(python3 -c '
+import json, sys
+j = json.loads(sys.argv[3]); t = j.get("trades") or {}
+print("| %s | %s | %d | %.1f | %.1f | %s | %s |" % (sys.argv[1], sys.argv[2], j["batch"], j["stepMillis"], j["samplesPerSecond"], j["finalLoss"],
+      "%d offloaded, %d recomputed; modelled %.1f ms" % (t.get("offloadedPerStep") or 0, t.get("recomputedPerStep") or 0, t.get("modelledExtraMillis") or 0) if t else ""))' "$m" "$how" "$j" 2>/dev/null) \
+                || { row="| $m | $how | failed | | | | |"; fail "trade-offs: $m with $how within 4 GiB (see trade-$m-$how.txt)"; }
+            trade_rows+="$row"$'\n'
+        done
+    done
+fi
+
 # --- the report ----------------------------------------------------------------------------------------------------
 {
     echo "# GPU results"
@@ -322,6 +368,18 @@ suite_summary=$(grep -E 'Total: |Passed!|Failed!|Total tests' "$logs/tests.log" 
     echo '```'
     echo "$throughput"
     echo '```'
+    echo
+    echo "## Trade-offs on CUDA (\`pgmo train --trade ...\`, issue 17)"
+    echo
+    echo "Offload with its copies on a second stream: \`train ${small[*]:-} --data synthetic --allocator planned --accelerator cuda\`"
+    echo "without a limit, then with \`--memory-limit\` 10 % below that run's plan and \`--trade offload\`: $trade_same."
+    echo
+    echo "Within 4 GiB at 224 px (\`train --model M --image-size 224 --memory-limit 4GiB --batch max --steps 4 --data synthetic"
+    echo "--accelerator cuda\`, with \`--allocator pool\`, and with \`--allocator planned --trade both\`):"
+    echo
+    echo "| model | allocator | batch | step ms | samples/s | final loss | trades per step |"
+    echo "|---|---|---:|---:|---:|---:|---|"
+    printf '%s' "$trade_rows"
 } > "$work/gpu-results.md"
 mkdir -p docs
 publish() {   # publish FILE TARGET: through a name no other run uses, flushed before the rename

@@ -1,12 +1,14 @@
 using System.Collections.Concurrent;
+using ILGPU.Runtime;
 
 namespace Pgmo.Tests;
 
 /// <summary>
 /// Offload and recompute planned with the layout (<c>--trade</c>, issue 17): under a limit halfway between the plan
 /// without trade-offs and the least plan the trades reach, the planner offloads or recomputes buffers saved for
-/// backward, the planned allocator serves the trace with their gaps, the tape copies them to host arrays and back or
-/// reruns their element-by-element segments in place, and the losses are bitwise those of the run without trade-offs.
+/// backward, the planned allocator serves the trace with their gaps, the tape copies them to page-locked host arrays
+/// (<see cref="OffloadCopies"/>) and back or reruns their element-by-element segments in place, and the losses are
+/// bitwise those of the run without trade-offs.
 /// </summary>
 [Collection("cpu")]
 public sealed class TradeTests(CpuFixture fx)
@@ -90,6 +92,41 @@ public sealed class TradeTests(CpuFixture fx)
         Assert.Empty(t.Trades!.Result.Choices);
         Assert.True(t.Trades.Candidates > 0, "an mlp saves activations for backward");
         Assert.Equal(0, t.Trades.Recomputable);   // linear then relu: the linear output is freed, and a linear is no element pass
+    }
+
+    /// <summary>The copies' order (<see cref="OffloadCopies"/>): a copy out is waited for only by a block placed over
+    /// its bytes, and after its place was overwritten the copy in brings the bytes back from the page-locked array.</summary>
+    [Fact]
+    public void OffloadedBytesComeBackAfterTheirPlaceIsOverwrittenAndOnlyOverlappingBlocksWait()
+    {
+        var acc = fx.Device.Accelerator!;
+        using var segment = acc.Allocate1D<byte>(4096);
+        var a = new DeviceBlock(0, 1000, 0, 1024, "a", segment, 0);
+        var apart = new DeviceBlock(1, 512, 2048, 512, "apart", segment, 0);
+        var over = new DeviceBlock(2, 1024, 768, 1024, "over", segment, 0);
+        var data = Enumerable.Range(0, 1000).Select(i => (byte)(i * 7 + 3)).ToArray();
+        a.View<byte>(1000).CopyFromCPU(data);
+        using var copies = new OffloadCopies(acc);
+        copies.Out(3, a);
+        Assert.Equal(1, copies.Pending);
+        Assert.Equal(1000, copies.HostBytes);
+        copies.BeforeWrite(apart);
+        Assert.Equal(1, copies.Pending);
+        copies.BeforeWrite(over);
+        Assert.Equal(0, copies.Pending);
+        over.View<byte>(1024).CopyFromCPU(Enumerable.Repeat((byte)0xFF, 1024).ToArray());
+        copies.In(3, a);
+        acc.Synchronize();
+        var back = new byte[1000];
+        a.View<byte>(1000).CopyToCPU(back);
+        Assert.Equal(data, back);
+        // a second round reuses the host array; a buffer never sent out cannot come back
+        copies.Out(3, a);
+        copies.Settle();
+        Assert.Equal(0, copies.Pending);
+        Assert.Equal(1000, copies.HostBytes);
+        var e = Assert.Throws<InvalidOperationException>(() => copies.In(4, a));
+        Assert.Contains("never copied", e.Message);
     }
 
     [Fact]

@@ -88,8 +88,9 @@ public static class TrainCommand
         "(offload), or to drop and recompute in place from buffers kept anyway (recompute: element-by-element segments such as " +
         "relu(batch-norm(conv output)), residual adds and dropout), or either (both), between their last forward and first backward use, " +
         "so that the gap-aware plan fits the limit at the least modelled time: offload 2 x bytes / the host<->device bandwidth, recompute " +
-        "its element passes x bytes / the device's element-by-element bandwidth, both measured once before planning (32 MiB copied to the " +
-        "host and back, and a ReLU pass over it), neither overlapped with compute (the tape copies and recomputes between ops). " +
+        "its element passes x bytes / the device's element-by-element bandwidth, both measured once before planning (32 MiB copied to a " +
+        "page-locked host array and back, and a ReLU pass over it), both counted in full (on CUDA the copy out runs on a second stream " +
+        "and may overlap the kernels that follow). " +
         "none (default), offload, recompute or both";
 
     /// <summary>The value of <c>--trade</c>.</summary>

@@ -24,8 +24,9 @@ public sealed record Recomputable(int[] Needs, int Passes);
 public readonly record struct ScheduledAway(int Buffer, bool Recompute);
 
 /// <summary>What the trades of one iteration did and cost: buffers and bytes offloaded and recomputed, and the
-/// milliseconds spent in the copies (both ways) and in the recompute kernels (stopwatch, the device synchronized
-/// around each).</summary>
+/// milliseconds spent issuing the copies (both ways: on the CPU accelerator the copies themselves, on CUDA only
+/// their issue, as they run asynchronously) and in the recompute kernels (stopwatch, the device synchronized around
+/// each).</summary>
 public readonly record struct TradeStep(int Offloaded, long OffloadedBytes, double OffloadMillis, int Recomputed, long RecomputedBytes, double RecomputeMillis)
 {
     /// <summary>The measured extra time of the step: copies and recompute kernels.</summary>
@@ -36,26 +37,30 @@ public readonly record struct TradeStep(int Offloaded, long OffloadedBytes, doub
 /// Offload and recompute through the tape (issue 17). Observing (<see cref="ObserveSaved"/>), an iteration notes each
 /// saved buffer's idle window and, at its first backward read, whether it can be recomputed in place and from what.
 /// Trading (<see cref="AwayAfter"/>), right after node k is recorded the tape sends away each buffer the schedule names
-/// for k: an offloaded one is copied to a host array (not device memory, so not counted against the limit; one array
-/// per scheduled buffer, reused from step to step), a
-/// recomputed one is dropped; either way the allocator is told it is away (the planned allocator's arena may give its
+/// for k: an offloaded one is copied to a page-locked host array (<see cref="OffloadCopies"/>: not device memory, so
+/// not counted against the limit; one array per scheduled buffer, reused from step to step; the copy on a stream of its
+/// own, which blocks placed over the buffer's bytes wait for), a recomputed one is dropped; either way the allocator is told it is away (the planned allocator's arena may give its
 /// bytes to others). Before a node runs backward, each of its tensors that is away comes back: the allocator is told
 /// (the arena serves the buffer at its planned offset again), every offloaded one is written back from its host copy,
 /// and then every recomputed one is rerun in place (<see cref="Recompute"/>), reading only buffers that stayed. A
 /// tensor read while away throws (<see cref="DeviceBlock.View{T}"/>), and so does a recompute whose inputs are away:
 /// the debug check that no traded buffer is read before it is back.
 /// </summary>
-public sealed partial class Tape
+public sealed partial class Tape : IDisposable
 {
-    private readonly Dictionary<DeviceBlock, (byte[]? Host, bool Recompute)> away = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<DeviceBlock, (int Buffer, bool Recompute)> away = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<int, (int Node, int Away)> lastForward = new();
     private readonly HashSet<int> unobservable = new();
     private readonly Dictionary<int, int> firstBackward = new();
     private readonly Dictionary<int, Recomputable> recomputable = new();
     private readonly List<TradeStep> tradeSteps = new();
-    // the host copies of offloaded buffers by trace buffer, kept from step to step (no new host memory each step)
-    private readonly Dictionary<int, byte[]> hostCopies = new();
+    // the host copies of offloaded buffers and their copy stream, made at the first offload and kept from step to step
+    private OffloadCopies? copies;
     private TradeStep step;
+
+    /// <summary>Where offloaded buffers go (page-locked host arrays and a copy stream), or null until the first offload
+    /// (or on a shapes-only device).</summary>
+    public OffloadCopies? Copies => copies;
 
     /// <summary>When true, each training iteration notes the idle windows of the buffers recorded nodes read
     /// (<see cref="SavedWindows"/>). Needs a recording allocator.</summary>
@@ -82,6 +87,14 @@ public sealed partial class Tape
     /// again in backward, with their last forward read before their first backward read.</summary>
     public IReadOnlyList<SavedWindow> SavedWindows { get; private set; } = Array.Empty<SavedWindow>();
 
+    /// <summary>Gives back the offload copies' host arrays and copy stream, once the device has finished with them.
+    /// The tape holds nothing else of its own: its tensors' bytes belong to the allocator.</summary>
+    public void Dispose()
+    {
+        copies?.Dispose();
+        copies = null;
+    }
+
     /// <summary>Starts an iteration's trade bookkeeping.</summary>
     private void BeginTrades()
     {
@@ -98,6 +111,7 @@ public sealed partial class Tape
                 .Where(p => !unobservable.Contains(p.Key) && firstBackward.TryGetValue(p.Key, out int back) && back > p.Value.Away)
                 .Select(p => new SavedWindow(p.Key, p.Value.Node, p.Value.Away, firstBackward[p.Key], recomputable.GetValueOrDefault(p.Key)))
                 .OrderBy(w => w.Buffer).ToArray();
+        copies?.Settle();
         if (step.Offloaded + step.Recomputed > 0) tradeSteps.Add(step);
         away.Clear();
     }
@@ -120,28 +134,23 @@ public sealed partial class Tape
             var t = node.Inputs.FirstOrDefault(i => Allocator.TraceBuffer(i.Block) == b)
                 ?? throw new InvalidOperationException($"the trade schedule names buffer {b} after node {index} ({node.Kind}), which that node does not read");
             if (away.ContainsKey(t.Block)) continue;
-            byte[]? host = null;
             if (recompute)
             {
                 step = step with { Recomputed = step.Recomputed + 1, RecomputedBytes = step.RecomputedBytes + t.Block.Requested };
             }
             else
             {
-                if (Computes)
+                if (Device.Accelerator is { } acc)
                 {
                     using var _ = Time(OpKind.Transfer, OpPhase.Other);
-                    if (!hostCopies.TryGetValue(b, out host) || host.Length != t.Block.Requested)
-                        hostCopies[b] = host = GC.AllocateUninitializedArray<byte>(checked((int)t.Block.Requested));
-                    Device.Synchronize();
                     var clock = Stopwatch.StartNew();
-                    t.Block.View<byte>(host.Length).CopyToCPU(host);
-                    Device.Synchronize();
+                    (copies ??= new OffloadCopies(acc)).Out(b, t.Block);
                     step = step with { OffloadMillis = step.OffloadMillis + clock.Elapsed.TotalMilliseconds };
                 }
                 step = step with { Offloaded = step.Offloaded + 1, OffloadedBytes = step.OffloadedBytes + t.Block.Requested };
             }
             Allocator.Away(t.Block);
-            away[t.Block] = (host, recompute);
+            away[t.Block] = (b, recompute);
         }
     }
 
@@ -165,14 +174,13 @@ public sealed partial class Tape
             }
             if (!away.Remove(t.Block, out var state)) continue;
             Allocator.Back(t.Block);
+            copies?.BeforeWrite(t.Block);
             if (state.Recompute) (rerun ??= new()).Add(t);
-            else if (state.Host is { } host)
+            else if (copies is not null)
             {
                 using var _ = Time(OpKind.Transfer, OpPhase.Other);
-                Device.Synchronize();
                 var clock = Stopwatch.StartNew();
-                t.Block.View<byte>(host.Length).CopyFromCPU(host);
-                Device.Synchronize();
+                copies.In(state.Buffer, t.Block);
                 step = step with { OffloadMillis = step.OffloadMillis + clock.Elapsed.TotalMilliseconds };
             }
         }

@@ -80,6 +80,7 @@ public sealed partial class Tape
     {
         long bytes = Math.Max(1, Tensor.Count(shape)) * 4;
         var block = Allocator.Allocate(bytes, tag);
+        copies?.BeforeWrite(block);
         return new Tensor(shape, dtype, new Storage(Allocator, block));
     }
 

@@ -195,6 +195,7 @@ public abstract class Session : IDisposable
             DisposeState();
             Model.Dispose();
         }
+        Tape.Dispose();
         Allocator.Dispose();
         if (ownsDevice) Device.Dispose();
     }

@@ -12,8 +12,9 @@ public enum TradeChoice { None, Offload, Recompute, Both }
 /// <summary>
 /// What the trade-off planner's costs are made of, in bytes per microsecond: the host↔device copy bandwidth (offload
 /// costs 2 × bytes ÷ it: out and back) and the device's element-by-element bandwidth (recompute costs its element
-/// passes × bytes ÷ it), and where the figures came from. Neither cost is overlapped with compute: the tape copies and
-/// recomputes between ops, with the device synchronized.
+/// passes × bytes ÷ it), and where the figures came from. The model counts both in full, with no overlap: an upper bound
+/// on CUDA, where the copy out runs on a copy stream beside the kernels (<see cref="OffloadCopies"/>); the copy in and
+/// the recompute kernels are on the critical path everywhere, and on the CPU accelerator the copy out is too.
 /// </summary>
 public sealed record TradeCosts(double OffloadBytesPerUs, double ElementwiseBytesPerUs, string Source)
 {
@@ -25,24 +26,25 @@ public sealed record TradeCosts(double OffloadBytesPerUs, double ElementwiseByte
     public const long MeasureBytes = 32L << 20;
 
     /// <summary>Measures both on <paramref name="device"/> (the documented constants on a shapes-only one): a
-    /// <see cref="MeasureBytes"/> buffer, outside any allocator and given back at once, copied to a host array and back,
+    /// <see cref="MeasureBytes"/> buffer, outside any allocator and given back at once, copied to a page-locked host
+    /// array and back,
     /// and a ReLU in place over it; after one warm-up round, the best of three rounds (a few milliseconds).</summary>
     public static TradeCosts Measure(Device device)
     {
         if (device.Accelerator is not { } acc || device.Kernels is not { } k) return Documented;
-        // the tape's own path: a byte view copied to a byte array and back
+        // the tape's own path (OffloadCopies): a byte view copied to a page-locked host array and back
         using var buffer = acc.Allocate1D<byte>(MeasureBytes);
         var bytes = buffer.View.AsContiguous();
         var view = bytes.Cast<float>();
-        var host = new byte[MeasureBytes];
+        using var host = acc.AllocatePageLocked1D<byte>(MeasureBytes);
         k.Fill(view, 1f);
         double copy = double.MaxValue, pass = double.MaxValue;
         for (int round = 0; round < 4; round++)
         {
             acc.Synchronize();
             var clock = Stopwatch.StartNew();
-            bytes.CopyToCPU(host);
-            bytes.CopyFromCPU(host);
+            bytes.CopyTo(acc.DefaultStream, host.ArrayView);
+            host.ArrayView.CopyTo(acc.DefaultStream, bytes);
             acc.Synchronize();
             double c = clock.Elapsed.TotalMicroseconds;
             clock.Restart();
