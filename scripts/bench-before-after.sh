@@ -3,8 +3,9 @@
 # side in one run, printed as markdown:
 #  1. speed: `pgmo bench` (generated DNN-like layer chains: plain problems, no gaps, pins or hints) from the two builds
 #     alternately, the order swapped every round (AB BA AB ...), ROUNDS rounds per size, so that a busy machine slows
-#     both alike. bench's statistic is the median of its --repeats runs; the table gives the median of that over the
-#     rounds, before and after, their ratio, and each build's peak (the plans must be unchanged or better);
+#     both alike; each algorithm in a process of its own, so that none is timed among another's garbage. bench's
+#     statistic is the median of its --repeats runs; the table gives the median of that over the rounds, before and
+#     after, their ratio, and each build's peak (the plans must be unchanged or better);
 #  2. plans: `pgmo compare datasets/minimalloc --json` of both builds: every algorithm's peak on every instance,
 #     before and after (search and the solver are time-bounded, so a loaded machine may move them either way).
 # The base commit is built in a temporary `git worktree` under /tmp, removed at the end; this tree (with any
@@ -63,11 +64,14 @@ results="$work/bench.tsv"
 for r in $(seq 1 "$rounds"); do
   for n in ${sizes//,/ }; do
     if (( r % 2 )); then order="before after"; else order="after before"; fi
-    for which in $order; do
-      echo "round $r/$rounds, n=$n: $which" >&2
-      k=${repeats:-$(( n < 100000 ? 3 : 1 ))}
-      line=$(pgmo "$which" bench --sizes "$n" --algorithms "$algorithms" --repeats "$k" --time-limit "$search" --json 2>/dev/null | tail -1)
-      printf '%s\t%s\t%s\n' "$which" "$r" "$line" >> "$results"
+    # one process per algorithm: none is timed among the garbage another left
+    for a in ${algorithms//,/ }; do
+      for which in $order; do
+        echo "round $r/$rounds, n=$n, $a: $which" >&2
+        k=${repeats:-$(( n < 100000 ? 3 : 1 ))}
+        line=$(pgmo "$which" bench --sizes "$n" --algorithms "$a" --repeats "$k" --time-limit "$search" --json 2>/dev/null | tail -1)
+        printf '%s\t%s\t%s\n' "$which" "$r" "$line" >> "$results"
+      done
     done
   done
 done

@@ -25,7 +25,7 @@ module BestFit =
         let n = bs.Length
         let starts = bs |> Array.map (fun b -> b.Lifetime.Start)
         let ends = bs |> Array.map (fun b -> b.Lifetime.End)
-        let byStart = Array.init n id |> Array.sortWith (fun x y -> let c = compare starts.[x] starts.[y] in if c <> 0 then c else compare x y)
+        let byStart = problem |> Placement.orderByKey (fun b -> b.Lifetime.Start)
         let startPos = Array.zeroCreate n
         do byStart |> Array.iteri (fun p x -> startPos.[x] <- p)
         let levels =
@@ -281,9 +281,8 @@ module BestFit =
 
     /// The ranks of the buffers under a comparison (negative = first preferred); ties beyond it go by problem order.
     let ranksBy (compare: Buffer -> Buffer -> int) (problem: Problem) : int[] =
-        let bs = problem.Buffers
-        let order = Array.init bs.Length id |> Array.sortWith (fun x y -> let c = compare bs.[x] bs.[y] in if c <> 0 then c else Operators.compare x y)
-        let rank = Array.zeroCreate bs.Length
+        let order = problem |> Placement.orderBy compare
+        let rank = Array.zeroCreate order.Length
         order |> Array.iteri (fun r x -> rank.[x] <- r)
         rank
 

@@ -8,7 +8,7 @@ module FirstFit =
     /// started at or before s, so the placed buffers that overlap it in time are exactly those live at s: the
     /// offline placement in this order is the online allocator.
     let order (problem: Problem) : int[] =
-        problem |> Placement.orderBy (fun a b -> compare a.Lifetime.Start b.Lifetime.Start)
+        problem |> Placement.orderByKey (fun b -> b.Lifetime.Start)
 
     /// The first-fit plan of a time axis's problem: valid, aligned offsets in problem order.
     let planOn (axis: TimeAxis) : Plan = Placement.placeOn axis Fit.First true (order axis.Problem)

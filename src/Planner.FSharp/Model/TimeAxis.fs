@@ -58,8 +58,10 @@ type TimeAxis(problem: Problem) =
     // only a gap's window can start above a buffer's offset
     let raised = gapped && piecesOf () |> Array.exists (fun p -> p.Lo > 0L)
 
-    // every lifetime and piece endpoint, ascending: the compressed steps
-    let steps =
+    // every lifetime and piece endpoint, ascending: the compressed steps, and the rank of a step in them. Where the
+    // endpoints lie within a range of a few times their number (a trace's steps are event counts), a table over the
+    // range gives both in O(n + range) and a rank in O(1); else a sort, and a rank by binary search.
+    let compressed =
         lazy (
             // without gaps every piece is a whole lifetime: its endpoints are the lifetimes'
             let pieces = if gapped then piecesOf () else [||]
@@ -71,17 +73,52 @@ type TimeAxis(problem: Problem) =
             for k in 0 .. count - 1 do
                 all.[2 * n + 2 * k] <- pieces.[k].Start
                 all.[2 * n + 2 * k + 1] <- pieces.[k].End
-            // sorted, then equal neighbours dropped in one pass (no hash set)
-            System.Array.Sort all
-            let mutable kept = 0
-            for t in all do
-                if kept = 0 || all.[kept - 1] <> t then
-                    all.[kept] <- t
-                    kept <- kept + 1
-            Array.sub all 0 kept)
-    let rank (t: int64) = Array.BinarySearch(steps.Force(), t)
-    let pieceRanks = lazy (let pieces = piecesOf () in pieces |> Array.map (fun p -> rank p.Start), pieces |> Array.map (fun p -> rank p.End))
+            if all.Length = 0 then struct ([||], 0L, null)
+            else
+                let mutable lo = all.[0]
+                let mutable hi = all.[0]
+                for t in all do
+                    if t < lo then lo <- t
+                    if t > hi then hi <- t
+                // hi - lo computed without overflow: the endpoints may lie anywhere in int64
+                if hi - lo >= 0L && hi - lo <= 4L * int64 all.Length + 1024L then
+                    // table.[t - lo]: the rank of step t when it is an endpoint (the count of endpoints below it)
+                    let table = Array.zeroCreate<int> (int (hi - lo) + 1)
+                    for t in all do table.[int (t - lo)] <- 1
+                    let mutable kept = 0
+                    for present in table do kept <- kept + present
+                    let steps = Array.zeroCreate kept
+                    let mutable r = 0
+                    for x in 0 .. table.Length - 1 do
+                        let present = table.[x]
+                        table.[x] <- r
+                        if present = 1 then
+                            steps.[r] <- lo + int64 x
+                            r <- r + 1
+                    struct (steps, lo, table)
+                else
+                    // sorted, then equal neighbours dropped in one pass (no hash set)
+                    System.Array.Sort all
+                    let mutable kept = 0
+                    for t in all do
+                        if kept = 0 || all.[kept - 1] <> t then
+                            all.[kept] <- t
+                            kept <- kept + 1
+                    struct (Array.sub all 0 kept, 0L, null))
+    let steps = lazy (let struct (s, _, _) = compressed.Force() in s)
+    let rank (t: int64) =
+        let struct (s, lo, table) = compressed.Force()
+        if isNull table then Array.BinarySearch(s, t)
+        else
+            let x = t - lo
+            if x >= 0L && x < int64 table.Length && (let r = table.[int x] in r < s.Length && s.[r] = t) then table.[int x]
+            else Array.BinarySearch(s, t)
     let spans = lazy (bs |> Array.map (fun b -> rank b.Lifetime.Start), bs |> Array.map (fun b -> rank b.Lifetime.End))
+    // without gaps the pieces are the lifetimes, in problem order: their ranks are the spans
+    let pieceRanks =
+        lazy (
+            if gapped then let pieces = piecesOf () in pieces |> Array.map (fun p -> rank p.Start), pieces |> Array.map (fun p -> rank p.End)
+            else spans.Force())
     let events = lazy (let pieces = piecesOf () in Sweep.order (pieces |> Array.map (fun p -> p.Start)) (pieces |> Array.map (fun p -> p.End)))
     let lifetimeEvents = lazy (Sweep.endpoints problem)
 

@@ -34,6 +34,10 @@ let referencePlace (fit: Fit) (order: int[]) (p: Problem) : Plan =
 
 let tests =
     testList "Placement" [
+        testPropertyWithConfig config "orderByKey is orderBy on the key, for keys near and far apart" <| fun (SmallProblem q) (far: bool) ->
+            let key (b: Buffer) = if far then b.Lifetime.Start * 4_000_000_000_000_000L else b.Lifetime.Start
+            Expect.equal (Placement.orderByKey key q) (Placement.orderBy (fun a b -> compare (key a) (key b)) q) "the same order"
+
         testCase "choose: best fit takes the smallest gap, first fit the lowest" <| fun () ->
             //  address: 0..10 used, 10..30 free (20), 30..40 used, 40..48 free (8), 48..50 used
             let ranges = [ 0L, 10L; 30L, 40L; 48L, 50L ]

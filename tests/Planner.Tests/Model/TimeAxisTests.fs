@@ -58,4 +58,19 @@ let tests =
                 let expected = [| for j in 0 .. bs.Length - 1 do if j <> i && Buffer.overlapsInTime bs.[i] bs.[j] then j |]
                 Expect.equal (Array.sort nb.Of.[i]) expected (sprintf "neighbours of %d" i)
             Expect.equal axis.MaxLoad (bruteLowerBound q) "the largest load is the lower bound"
+
+        // dense endpoints (a trace's event counts) take the table; spread far apart they take the sort: the same axis
+        testPropertyWithConfig config "steps and ranks are the same from the table and from the sort" <| fun (SmallProblem q) ->
+            let spread = 1_000_000_007L
+            let far = { q with Buffers = q.Buffers |> Array.map (fun b ->
+                            { b with Lifetime = { Start = b.Lifetime.Start * spread - 5L; End = b.Lifetime.End * spread - 5L } }) }
+            let near, apart = TimeAxis q, TimeAxis far
+            Expect.equal (apart.Steps |> Array.map (fun t -> (t + 5L) / spread)) near.Steps "the same steps"
+            Expect.equal (apart.SpanLo, apart.SpanHi) (near.SpanLo, near.SpanHi) "the same spans"
+            Expect.equal (apart.StartRank, apart.EndRank) (near.StartRank, near.EndRank) "the same piece ranks"
+            for t in near.Steps do
+                Expect.equal (near.Rank t) (System.Array.BinarySearch(near.Steps, t)) "an endpoint's rank"
+                // a step between endpoints, and one past the last: the binary search's complement, from either path
+                Expect.equal (near.Rank (t + 1L) < 0) (System.Array.BinarySearch(near.Steps, t + 1L) < 0) "a step that is no endpoint"
+                Expect.equal (apart.Rank (t * spread - 4L)) (System.Array.BinarySearch(apart.Steps, t * spread - 4L)) "no endpoint, far apart"
     ]
