@@ -10,12 +10,16 @@
 #     process the first runs of a few repeats also pay for JIT compilation and for the GC growing its heap, which
 #     differ between two builds more than the algorithm does (first-fit at 10k: median of 7 repeats 38 ms before and
 #     20 ms after, fastest 10 ms both);
+#     With --in-process, `pgmo bench` is replaced by scripts/plan-time.fsx run in `dotnet fsi` against each build's
+#     Pgmo.Planner.dll: the same harness code for both builds, every timed run after a full garbage collection, so
+#     what differs between the builds is the planner alone (`pgmo bench` of each build is its own code, and the
+#     garbage its own earlier runs left);
 #  2. plans: `pgmo compare datasets/minimalloc --json` of both builds: every algorithm's peak on every instance,
 #     before and after (search and the solver are time-bounded, so a loaded machine may move them either way).
 # The base commit is built in a temporary `git worktree` under /tmp, removed at the end; this tree (with any
 # uncommitted change) is built in place and copied, so rebuilding while the script runs changes nothing.
 #   bash scripts/bench-before-after.sh [--base REV] [--rounds N] [--sizes N,...] [--repeats K] [--algorithms A,B]
-#                                      [--search-time-limit S] [--solver-time-limit S] [--no-compare]
+#                                      [--search-time-limit S] [--solver-time-limit S] [--no-compare] [--in-process]
 # Defaults: d28f118, 5 rounds, 1000,10000,100000 buffers, 5 repeats below 100k buffers and 2 from 100k (the fastest
 # is then a run after the JIT-compiling first; one run of greedy-size or xla-spatial takes ~30 s there), every
 # algorithm both builds have but search in bench (its time is its limit), search 1 s and the solver 10 s per instance
@@ -23,7 +27,7 @@
 # 2 cores). Run it on a quiet machine: the load (uptime) is printed before and after. Never run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-base=d28f118 rounds=5 sizes=1000,10000,100000 repeats="" algorithms="" search=1 solver=10 compare=1
+base=d28f118 rounds=5 sizes=1000,10000,100000 repeats="" algorithms="" search=1 solver=10 compare=1 inprocess=0
 while (( $# )); do
   case $1 in
     --base) base=$2; shift 2 ;;
@@ -34,6 +38,7 @@ while (( $# )); do
     --search-time-limit) search=$2; shift 2 ;;
     --solver-time-limit) solver=$2; shift 2 ;;
     --no-compare) compare=0; shift ;;
+    --in-process) inprocess=1; shift ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench-before-after.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -51,6 +56,10 @@ dotnet build -c Release src/Runtime.CSharp -v q -nologo > "$work/build-after.log
 cp -r "$work/before/src/Runtime.CSharp/bin/Release/net10.0" "$work/before-bin"
 cp -r src/Runtime.CSharp/bin/Release/net10.0 "$work/after-bin"
 declare -A dll=([before]="$work/before-bin/pgmo.dll" [after]="$work/after-bin/pgmo.dll")
+# --in-process: this tree's harness after a reference to each build's planner
+for which in before after; do
+  printf '#r "%s"\n#load "%s"\n' "$work/$which-bin/Pgmo.Planner.dll" "$PWD/scripts/plan-time.fsx" > "$work/time-$which.fsx"
+done
 pgmo() { local which=$1; shift; dotnet "${dll[$which]}" "$@"; }
 
 # the algorithms both builds have (the after build's order): the rows of a quick compare on the smallest instance
@@ -73,7 +82,11 @@ for r in $(seq 1 "$rounds"); do
       for which in $order; do
         echo "round $r/$rounds, n=$n, $a: $which" >&2
         k=${repeats:-$(( n < 100000 ? 5 : 2 ))}
-        line=$(pgmo "$which" bench --sizes "$n" --algorithms "$a" --repeats "$k" --time-limit "$search" --json 2>/dev/null | tail -1)
+        if (( inprocess )); then
+          line=$(cd "$work" && PLAN_TIME_SIZES=$n PLAN_TIME_ALGORITHMS=$a PLAN_TIME_REPEATS=$k dotnet fsi "$work/time-$which.fsx" 2>/dev/null | tail -1)
+        else
+          line=$(pgmo "$which" bench --sizes "$n" --algorithms "$a" --repeats "$k" --time-limit "$search" --json 2>/dev/null | tail -1)
+        fi
         printf '%s\t%s\t%s\n' "$which" "$r" "$line" >> "$results"
       done
     done
@@ -87,9 +100,10 @@ if (( compare )); then
   done
 fi
 echo "load after:  $(uptime)"
-python3 - "$results" "$work" "$base" "$after" "$rounds" "${repeats:-5 below 100k buffers, 2 from 100k}" "$search" "$solver" "$compare" <<'PY'
+python3 - "$results" "$work" "$base" "$after" "$rounds" "${repeats:-5 below 100k buffers, 2 from 100k}" "$search" "$solver" "$compare" "$inprocess" <<'PY'
 import json, os, statistics, sys
-results, work, base, after, rounds, repeats, search, solver, compare = sys.argv[1:]
+results, work, base, after, rounds, repeats, search, solver, compare, inprocess = sys.argv[1:]
+harness = "scripts/plan-time.fsx (one harness, a full GC before each run)" if inprocess == "1" else "`pgmo bench`"
 cells = {}
 for line in open(results):
     which, _, text = line.rstrip("\n").split("\t", 2)
@@ -97,9 +111,9 @@ for line in open(results):
         c = cells.setdefault((row["algorithm"], row["buffers"]), {"before": [], "after": []})
         c[which].append((row["millis"], row["peak"], row.get("minMillis", row["millis"])))
 print()
-print(f"### bench: before = {base}, after = {after}")
+print(f"### planning time: before = {base}, after = {after}")
 print()
-print(f"{rounds} rounds (alternating), one process per algorithm and build; `pgmo bench`'s fastest and median of its repeats ({repeats}),")
+print(f"{rounds} rounds (alternating), one process per algorithm and build; {harness}: the fastest and the median of the repeats ({repeats}),")
 print("each the median over the rounds, in ms")
 print()
 print("| algorithm | buffers | least before | least after | after / before | median before | median after | after / before | peak before | peak after | plan |")

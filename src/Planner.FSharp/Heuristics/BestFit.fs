@@ -164,14 +164,25 @@ module BestFit =
     /// Best-fit on a shape with a ranking (a permutation, 0 = preferred): writes offsets and returns true, or returns
     /// false as soon as a top exceeds `limit` (offsets then partly written).
 
-    /// Appends the skyline part [s, e) at `height` to `parts`, merged with the last part when their heights are equal;
-    /// an empty interval adds nothing.
-    let private emitPart (parts: ResizeArray<struct (int64 * int64 * int64)>) (s: int64) (e: int64) (height: int64) =
-        if s < e then
-            if parts.Count > 0 && (let struct (_, _, h2) = parts.[parts.Count - 1] in h2 = height) then
-                let struct (s2, _, _) = parts.[parts.Count - 1]
-                parts.[parts.Count - 1] <- struct (s2, e, height)
-            else parts.Add(struct (s, e, height))
+    /// The skyline parts [Starts.[j], Ends.[j]) at Heights.[j], j < Count, that one placement leaves over its segment,
+    /// in step order: room for `capacity` (two per piece of the buffer, and one).
+    [<Sealed>]
+    type private Parts(capacity: int) =
+        member val Starts : int64[] = Array.zeroCreate capacity
+        member val Ends : int64[] = Array.zeroCreate capacity
+        member val Heights : int64[] = Array.zeroCreate capacity
+        member val Count = 0 with get, set
+        /// Appends [s, e) at `height`, merged with the last part when their heights are equal; an empty interval adds
+        /// nothing.
+        member this.Emit(s: int64, e: int64, height: int64) =
+            if s < e then
+                let c = this.Count
+                if c > 0 && this.Heights.[c - 1] = height then this.Ends.[c - 1] <- e
+                else
+                    this.Starts.[c] <- s
+                    this.Ends.[c] <- e
+                    this.Heights.[c] <- height
+                    this.Count <- c + 1
     let internal place (shape: Shape) (rank: int[]) (limit: int64) (offsets: int64[]) : bool =
         let bs = shape.Problem.Buffers
         let n = shape.Count
@@ -198,9 +209,11 @@ module BestFit =
         if n > 0 then create shape.MinStart shape.MaxEnd 0L -1 -1 |> ignore
         let mutable placed = 0
         let mutable ok = true
-        let parts = ResizeArray<struct (int64 * int64 * int64)>()
         let axis = shape.Axis
         let first, pieces = axis.First, axis.Pieces
+        let mutable most = 1
+        for x in 0 .. n - 1 do most <- max most (first.[x + 1] - first.[x])
+        let parts = Parts(2 * most + 1)
         while ok && placed < n do
             let seg = queue.Dequeue()
             if alive.[seg] then
@@ -218,33 +231,31 @@ module BestFit =
                     placed <- placed + 1
                     // the segment's steps from a to b: at h, but each piece of x raised to off + its top byte (the
                     // bytes below a raised window count as taken); equal neighbours merged
-                    parts.Clear()
+                    parts.Count <- 0
                     let mutable t = a
                     for k in first.[x] .. first.[x + 1] - 1 do
                         let piece = pieces.[k]
-                        emitPart parts t piece.Start h
-                        emitPart parts piece.Start piece.End (off + piece.Hi)
+                        parts.Emit(t, piece.Start, h)
+                        parts.Emit(piece.Start, piece.End, off + piece.Hi)
                         t <- piece.End
-                    emitPart parts t b h
-                    let struct (s0, _, h0) = parts.[0]
-                    let mutable startAt, before = s0, p
-                    if p >= 0 && segHeight.[p] = h0 then
+                    parts.Emit(t, b, h)
+                    let starts, ends, heights = parts.Starts, parts.Ends, parts.Heights
+                    let mutable startAt, before = starts.[0], p
+                    if p >= 0 && segHeight.[p] = heights.[0] then
                         alive.[p] <- false
                         startAt <- segStart.[p]
                         before <- prev.[p]
                     let last = parts.Count - 1
-                    let struct (_, eLast, hLast) = parts.[last]
-                    let mutable endAt, after = eLast, q
-                    if q >= 0 && segHeight.[q] = hLast then
+                    let mutable endAt, after = ends.[last], q
+                    if q >= 0 && segHeight.[q] = heights.[last] then
                         alive.[q] <- false
                         endAt <- segEnd.[q]
                         after <- next.[q]
                     let mutable link = before
                     for j in 0 .. last do
-                        let struct (sj, ej, hj) = parts.[j]
-                        let sj = if j = 0 then startAt else sj
-                        let ej = if j = last then endAt else ej
-                        link <- create sj ej hj link (if j = last then after else -1)
+                        let sj = if j = 0 then startAt else starts.[j]
+                        let ej = if j = last then endAt else ends.[j]
+                        link <- create sj ej heights.[j] link (if j = last then after else -1)
                 else
                     if p < 0 && q < 0 then failwith "BestFit: a segment over all steps admits no buffer"
                     let hp = if p >= 0 then segHeight.[p] else System.Int64.MaxValue
