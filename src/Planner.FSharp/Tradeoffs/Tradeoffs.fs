@@ -324,9 +324,9 @@ module Tradeoffs =
         let LayoutWork = 20_000L
         /// Nodes of the exact decisions and searches its layouts fall back on, in all, and of one exact decision.
         [<Literal>]
-        let FallbackNodes = 300_000L
+        let FallbackNodes = 3_000_000L
         [<Literal>]
-        let DecisionNodes = 20_000L
+        let DecisionNodes = 200_000L
         /// Nodes of one Search after an exact decision that ran out of nodes.
         [<Literal>]
         let SearchNodes = 2_000L
