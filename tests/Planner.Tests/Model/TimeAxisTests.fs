@@ -24,6 +24,16 @@ let tests =
             let order = Sweep.endpoints p |> Array.map (fun (struct (t, kind, i)) -> t, (if kind = Sweep.Ends then "end" else "start"), i)
             Expect.equal order.[2 .. 3] [| 2L, "end", 0; 2L, "start", 2 |] "at step 2, a ends before c starts"
 
+        testPropertyWithConfig config "Sweep.order is the sort by step, ends first, then index, near and far apart" <| fun (SmallProblem q) (far: bool) ->
+            let scale (t: int64) = if far then t * 3_000_000_000_000_000L else t
+            let starts = q.Buffers |> Array.map (fun b -> scale b.Lifetime.Start)
+            let ends = q.Buffers |> Array.map (fun b -> scale b.Lifetime.End)
+            let expected =
+                Array.append (starts |> Array.mapi (fun i t -> struct (t, Sweep.Starts, i))) (ends |> Array.mapi (fun i t -> struct (t, Sweep.Ends, i)))
+                |> Array.sortWith (fun (struct (t1: int64, k1: int, i1: int)) (struct (t2, k2, i2)) ->
+                    if t1 <> t2 then compare t1 t2 elif k1 <> k2 then compare k1 k2 else compare i1 i2)
+            Expect.equal (Sweep.order starts ends) expected "the same endpoints in the same order"
+
         testCase "sections, neighbours, components and cliques of a small diagram" <| fun () ->
             let axis = TimeAxis p
             Expect.equal axis.Steps [| 0L; 1L; 2L; 3L; 4L; 5L; 6L |] "every endpoint once"
