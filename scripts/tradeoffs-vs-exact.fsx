@@ -1,7 +1,8 @@
 // The trade-off heuristic (Tradeoffs.plan: greedy with repair, then a bounded branch and bound over sets of candidates) against the exact reference
 // (TradeoffsCpSat.solve: one CP-SAT model over the choices and the offsets) on seeded random problems
 // (TradeoffSamples.draw), for each problem size: how often each fits, how often CP-SAT proves its answer and in what
-// time, and the heuristic's modelled extra time over the proven optimum. Run after
+// time, the heuristic's modelled extra time over the proven optimum and its planning time, and the seeds where it
+// misses (only CP-SAT fits, or more than 10 % above the proven optimum). Run after
 // `dotnet build -c Release src/Planner.Optimal`:
 //   dotnet fsi scripts/tradeoffs-vs-exact.fsx [PROBLEMS (200)] [BUFFERS, comma-separated (7,12,16,20)] [SECONDS per solve (10)]
 // CP-SAT runs on one worker (deterministic up to its time limit) at 16 B/us, the bandwidth of the planner's tests.
@@ -26,10 +27,14 @@ for n in sizes do
     let mutable proven, met = 0, 0
     let ratios = ResizeArray<float>()
     let millis = ResizeArray<float>()
+    let heuristicMillis = ResizeArray<float>()
+    let misses = ResizeArray<string>()
     for seed in 1 .. count do
         let p, candidates, limit = TradeoffSamples.draw seed n
         let options = { Tradeoffs.defaults limit with BandwidthBytesPerUs = 16.0 }
+        let clock = Diagnostics.Stopwatch.StartNew()
         let h = Tradeoffs.plan options p candidates
+        heuristicMillis.Add clock.Elapsed.TotalMilliseconds
         let s = TradeoffsCpSat.solve settings options p candidates
         millis.Add(float s.Millis)
         match s.Status with
@@ -43,10 +48,13 @@ for n in sizes do
             if s.Proven then
                 proven <- proven + 1
                 if h.ExtraUs <= 1.10 * s.Plan.ExtraUs + 1e-9 then met <- met + 1
+                else misses.Add(sprintf "seed %d: %.2f us against the optimum's %.2f us" seed h.ExtraUs s.Plan.ExtraUs)
                 if s.Plan.ExtraUs > 0.0 then ratios.Add(h.ExtraUs / s.Plan.ExtraUs)
                 elif h.ExtraUs = 0.0 then zeroBoth <- zeroBoth + 1
                 else zeroExactOnly <- zeroExactOnly + 1
-        | true, false -> exactOnly <- exactOnly + 1
+        | true, false ->
+            exactOnly <- exactOnly + 1
+            misses.Add(sprintf "seed %d: only CP-SAT fits" seed)
         | false, true -> heuristicOnly <- heuristicOnly + 1
         | false, false -> neither <- neither + 1
     let sorted = ratios |> Seq.sort |> Array.ofSeq
@@ -62,3 +70,6 @@ for n in sizes do
     printfn "  where the proven optimum costs 0 us: the heuristic 0 us too in %d, more in %d" zeroBoth zeroExactOnly
     printfn "  at most 10 %% more than the proven optimum (issue 17's target; 0 us where the optimum is 0 us): %d of %d where both fit (%.0f %%)"
         met proven (100.0 * float met / float (max 1 proven))
+    let hs = heuristicMillis |> Seq.sort |> Array.ofSeq
+    printfn "  the heuristic's planning time: median %.1f ms, 90th percentile %.1f ms, max %.1f ms" (percentile hs 0.5) (percentile hs 0.9) (Array.last hs)
+    printfn "  misses (only CP-SAT fits, or more than 10 %% above the proven optimum): %s" (if misses.Count = 0 then "none" else String.concat "; " misses)

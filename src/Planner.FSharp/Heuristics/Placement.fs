@@ -528,23 +528,8 @@ module Placement =
         order
 
     /// The indices of a problem sorted by an integer key of buffers, ties broken by index: the order `orderBy`
-    /// gives for a comparison of keys, found by one sort of plain int64s, (key - least) × n + index, where they fit in
-    /// 63 bits (else by `orderBy`).
+    /// gives for a comparison of keys, from one sort of int64s where they fit (Numbers.tryOrderByKey).
     let orderByKey (key: Buffer -> int64) (problem: Problem) : int[] =
-        let bs = problem.Buffers
-        let n = bs.Length
-        if n = 0 then [||]
-        else
-            let keys = bs |> Array.map key
-            let mutable lo = keys.[0]
-            let mutable hi = keys.[0]
-            for k in keys do
-                if k < lo then lo <- k
-                if k > hi then hi <- k
-            let range = hi - lo   // negative when it overflows
-            if range >= 0L && range < System.Int64.MaxValue / int64 n then
-                let wide = int64 n
-                let composite = Array.init n (fun i -> (keys.[i] - lo) * wide + int64 i)
-                System.Array.Sort composite
-                composite |> Array.map (fun c -> int (c % wide))
-            else problem |> orderBy (fun a b -> compare (key a) (key b))
+        match Numbers.tryOrderByKey (problem.Buffers |> Array.map key) with
+        | Some order -> order
+        | None -> problem |> orderBy (fun a b -> compare (key a) (key b))

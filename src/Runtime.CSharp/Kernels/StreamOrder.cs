@@ -13,17 +13,9 @@ namespace Pgmo.Kernels;
 /// </summary>
 public sealed class StreamOrder : IDisposable
 {
-    private readonly Accelerator accelerator;
     private readonly List<IntPtr> events = new();
     private readonly Stack<IntPtr> spare = new();
     private static readonly unsafe delegate* unmanaged<IntPtr, IntPtr, uint, int> StreamWaitEvent = FindStreamWaitEvent();
-
-    /// <summary>Ordering for streams of <paramref name="accelerator"/>.</summary>
-    public StreamOrder(Accelerator accelerator) => this.accelerator = accelerator;
-
-    /// <summary>True when waits stay on the device (CUDA with <c>cuStreamWaitEvent</c> found, or the CPU accelerator,
-    /// whose streams never run behind the host).</summary>
-    public static unsafe bool WaitsOnDevice(Accelerator accelerator) => accelerator is not CudaAccelerator || StreamWaitEvent != null;
 
     /// <summary>A point reached by one stream: every copy and kernel issued to it before the mark.</summary>
     public readonly record struct Point(AcceleratorStream Stream, IntPtr Event);
@@ -49,10 +41,6 @@ public sealed class StreamOrder : IDisposable
         if (StreamWaitEvent != null) Check((CudaError)StreamWaitEvent(((CudaStream)stream).StreamPtr, point.Event, 0), "cuStreamWaitEvent");
         else Check(CudaAPI.CurrentAPI.SynchronizeEvent(point.Event), "cuEventSynchronize");
     }
-
-    /// <summary>True when everything before <paramref name="point"/> has run.</summary>
-    public static bool Reached(Point point) =>
-        point.Event == IntPtr.Zero || CudaAPI.CurrentAPI.QueryEvent(point.Event) == CudaError.CUDA_SUCCESS;
 
     /// <summary>Lets <paramref name="point"/>'s event be recorded again (its waits have been issued).</summary>
     public void Release(Point point)

@@ -34,7 +34,7 @@ public sealed class OffloadCopies : IDisposable
     {
         this.accelerator = accelerator;
         copy = accelerator is CudaAccelerator cuda ? cuda.CreateStream(StreamFlags.CU_STREAM_NON_BLOCKING) : accelerator.CreateStream();
-        order = new StreamOrder(accelerator);
+        order = new StreamOrder();
     }
 
     /// <summary>Host bytes held (the page-locked arrays).</summary>
