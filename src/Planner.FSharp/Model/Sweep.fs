@@ -31,21 +31,35 @@ module Sweep =
     /// ends before starts, then index: the order in which a sweep over time meets them. O(n log n).
     let order (starts: int64[]) (ends: int64[]) : struct (int64 * int * int)[] =
         let n = starts.Length
-        let endpoint j = if j % 2 = 0 then struct (starts.[j / 2], Starts, j / 2) else struct (ends.[j / 2], Ends, j / 2)
+        let mutable lo = System.Int64.MaxValue
+        let mutable hi = System.Int64.MinValue
+        for i in 0 .. n - 1 do
+            lo <- min lo (min starts.[i] ends.[i])
+            hi <- max hi (max starts.[i] ends.[i])
         // endpoint j is interval j / 2's start (j even) or end (j odd): among endpoints of one step and kind, j's order
         // is the intervals' order, so a sort by (step, kind), ties by j, is byStep's
-        let lo = if n = 0 then 0L else min (Array.min starts) (Array.min ends)
-        let hi = if n = 0 then 0L else max (Array.max starts) (Array.max ends)
-        let packed =
-            if hi - lo < 0L || hi - lo >= System.Int64.MaxValue / 2L then None
-            else Numbers.tryOrderByKey (Array.init (2 * n) (fun j -> let struct (t, kind, _) = endpoint j in (t - lo) * 2L + int64 kind))
-        match packed with
-        | Some order -> order |> Array.map endpoint
+        let order =
+            if n = 0 || hi - lo < 0L || hi - lo >= System.Int64.MaxValue / 2L then None
+            else
+                let keys = Array.zeroCreate (2 * n)
+                for i in 0 .. n - 1 do
+                    keys.[2 * i] <- (starts.[i] - lo) * 2L + int64 Starts
+                    keys.[2 * i + 1] <- (ends.[i] - lo) * 2L + int64 Ends
+                Numbers.tryOrderByKey keys
+        let result = Array.zeroCreate (2 * n)
+        match order with
+        | Some order ->
+            for k in 0 .. order.Length - 1 do
+                let j = order.[k]
+                let i = j / 2
+                result.[k] <- if j % 2 = 0 then struct (starts.[i], Starts, i) else struct (ends.[i], Ends, i)
         | None ->
-            let keys = Array.init (2 * n) endpoint
+            for i in 0 .. n - 1 do
+                result.[2 * i] <- struct (starts.[i], Starts, i)
+                result.[2 * i + 1] <- struct (ends.[i], Ends, i)
             // a typed comparison: F#'s structural comparison of struct tuples is several times slower here
-            System.Array.Sort(keys, byStep)
-            keys
+            System.Array.Sort(result, byStep)
+        result
 
     /// Every lifetime's two endpoints as (step, kind, buffer index) in sweep order (see `order`): the request order of
     /// a pool, which holds a buffer's bytes over its whole lifetime. O(n log n).

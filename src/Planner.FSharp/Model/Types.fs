@@ -94,9 +94,12 @@ module Numbers =
             if range < 0L || range >= System.Int64.MaxValue / int64 n then None
             else
                 let wide = int64 n
-                let packed = Array.init n (fun i -> (keys.[i] - lo) * wide + int64 i)
+                let packed = Array.zeroCreate n
+                for i in 0 .. n - 1 do packed.[i] <- (keys.[i] - lo) * wide + int64 i
                 System.Array.Sort packed
-                Some (packed |> Array.map (fun c -> int (c % wide)))
+                let order = Array.zeroCreate n
+                for k in 0 .. n - 1 do order.[k] <- int (packed.[k] % wide)
+                Some order
 
 /// Small helpers on the core types.
 [<RequireQualifiedAccess>]
