@@ -75,11 +75,7 @@ type TimeAxis(problem: Problem) =
                 all.[2 * n + 2 * k + 1] <- pieces.[k].End
             if all.Length = 0 then struct ([||], 0L, null)
             else
-                let mutable lo = all.[0]
-                let mutable hi = all.[0]
-                for t in all do
-                    if t < lo then lo <- t
-                    if t > hi then hi <- t
+                let lo, hi = Array.min all, Array.max all
                 // hi - lo computed without overflow: the endpoints may lie anywhere in int64
                 if hi - lo >= 0L && hi - lo <= 4L * int64 all.Length + 1024L then
                     // table.[t - lo]: the rank of step t when it is an endpoint (the count of endpoints below it)
