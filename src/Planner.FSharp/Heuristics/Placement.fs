@@ -52,11 +52,22 @@ module Placement =
             i <- i + 1
         if best >= 0L then best else Numbers.alignUp alignment cursor
 
-    /// A piece of a Runs: up to `capacity` consecutive runs, with the longest gap between two of its own runs.
+    /// Moves items.[from .. from + count - 1] to items.[dest ..], the two ranges possibly overlapping, item by item:
+    /// Array.Copy within one array leaves managed code for the C library's memmove where the ranges overlap, which
+    /// cost more than the short moves inside a chunk (it took half of first-fit's time at 100k buffers).
+    let private move (items: int64[]) (from: int) (dest: int) (count: int) =
+        if dest > from then
+            for k = count - 1 downto 0 do items.[dest + k] <- items.[from + k]
+        else
+            for k = 0 to count - 1 do items.[dest + k] <- items.[from + k]
+
+    /// A piece of a Runs: up to Runs' capacity of consecutive runs, with the longest gap between two of its own runs.
+    /// Its arrays start with room for `room` runs and double when full (most tree nodes keep a few runs: stacked
+    /// buffers collapse into one), so that the trees of a large problem do not allocate a full chunk per node.
     [<Sealed>]
-    type private Chunk(capacity: int) =
-        member val Los : int64[] = Array.zeroCreate capacity with get, set
-        member val His : int64[] = Array.zeroCreate capacity with get, set
+    type private Chunk(room: int) =
+        member val Los : int64[] = Array.zeroCreate room with get, set
+        member val His : int64[] = Array.zeroCreate room with get, set
         member val Count = 0 with get, set
         /// The longest gap below runs 1 .. Count - 1 of this chunk (0 when it has fewer than two runs).
         member val MaxGap = 0L with get, set
@@ -67,10 +78,18 @@ module Placement =
                 let g = this.Los.[i] - this.His.[i - 1]
                 if g > mx then mx <- g
             this.MaxGap <- mx
-        /// Inserts the run [lo, hi) at position `at` (the chunk has room) and refreshes MaxGap.
-        member this.InsertAt(at: int, lo: int64, hi: int64) =
-            System.Array.Copy(this.Los, at, this.Los, at + 1, this.Count - at)
-            System.Array.Copy(this.His, at, this.His, at + 1, this.Count - at)
+        /// Inserts the run [lo, hi) at position `at` (the chunk holds fewer runs than Runs' capacity, `most`),
+        /// making room when its arrays are full, and refreshes MaxGap.
+        member this.InsertAt(at: int, lo: int64, hi: int64, most: int) =
+            if this.Count = this.Los.Length then
+                let room = min most (2 * this.Los.Length)
+                let los, his = Array.zeroCreate room, Array.zeroCreate room
+                System.Array.Copy(this.Los, los, this.Count)
+                System.Array.Copy(this.His, his, this.Count)
+                this.Los <- los
+                this.His <- his
+            move this.Los at (at + 1) (this.Count - at)
+            move this.His at (at + 1) (this.Count - at)
             this.Los.[at] <- lo
             this.His.[at] <- hi
             this.Count <- this.Count + 1
@@ -85,6 +104,7 @@ module Placement =
     [<Sealed; AllowNullLiteral>]
     type private Runs() =
         static let capacity = 64
+        static let firstRoom = 4
         let chunks = ResizeArray<Chunk>()
         let mutable count = 0
         /// The number of runs.
@@ -102,9 +122,9 @@ module Placement =
             let ci = this.ChunkReaching lo
             if ci = chunks.Count then
                 // above every run
-                if ci = 0 || chunks.[ci - 1].Count = capacity then chunks.Add(Chunk(capacity))
+                if ci = 0 || chunks.[ci - 1].Count = capacity then chunks.Add(Chunk(firstRoom))
                 let c = chunks.[chunks.Count - 1]
-                c.InsertAt(c.Count, lo, hi)
+                c.InsertAt(c.Count, lo, hi, capacity)
                 count <- count + 1
             else
                 let c = chunks.[ci]
@@ -125,12 +145,12 @@ module Placement =
                         c.Count <- half
                         chunks.Insert(ci + 1, right)
                         if j <= half then
-                            c.InsertAt(j, lo, hi)
+                            c.InsertAt(j, lo, hi, capacity)
                             right.Refresh()
                         else
-                            right.InsertAt(j - half, lo, hi)
+                            right.InsertAt(j - half, lo, hi, capacity)
                             c.Refresh()
-                    else c.InsertAt(j, lo, hi)
+                    else c.InsertAt(j, lo, hi, capacity)
                     count <- count + 1
                 else
                     // merge run j with every later run starting at or below hi, possibly across chunks
@@ -141,8 +161,8 @@ module Placement =
                         top <- max top c.His.[k]
                         k <- k + 1
                     let removed = k - j - 1
-                    System.Array.Copy(c.Los, k, c.Los, j + 1, c.Count - k)
-                    System.Array.Copy(c.His, k, c.His, j + 1, c.Count - k)
+                    move c.Los k (j + 1) (c.Count - k)
+                    move c.His k (j + 1) (c.Count - k)
                     c.Count <- c.Count - removed
                     count <- count - removed
                     if k = c.Count + removed then
@@ -158,8 +178,8 @@ module Placement =
                                 chunks.RemoveAt(ci + 1)
                                 count <- count - q
                             else
-                                System.Array.Copy(d.Los, q, d.Los, 0, d.Count - q)
-                                System.Array.Copy(d.His, q, d.His, 0, d.Count - q)
+                                move d.Los q 0 (d.Count - q)
+                                move d.His q 0 (d.Count - q)
                                 d.Count <- d.Count - q
                                 count <- count - q
                                 d.Refresh()

@@ -84,6 +84,116 @@ module PoolPolicy =
         | PoolPolicy.Torch -> if pool = 0 then rest >= BlockAlignment else rest > mib
         | PoolPolicy.TorchExpandable -> rest >= BlockAlignment
 
+/// A set of a `CachingPool`'s chunks, kept in order, for the pool's lookups in O(log n) without allocating: a treap
+/// over chunk indices whose links live in arrays indexed by chunk (a chunk is in at most one set at a time, and its
+/// key does not change while it is in one). The order is by (length, segment, offset) for the free chunks, so that
+/// the first at or above a length is the best fit, or by (segment, offset) for the unmapped ones. (.NET's SortedSet
+/// has no "first at or above": its GetViewBetween allocates a view per lookup, which cost more than the rest of a
+/// pool's event.)
+[<Sealed>]
+type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: ResizeArray<int>, offset: ResizeArray<int64>) =
+    let left = ResizeArray<int>()
+    let right = ResizeArray<int>()
+    let mutable root = -1
+    let mutable count = 0
+    // a fixed pseudo-random priority per chunk index (MurmurHash3's finalizer): the treap's shape, not its order
+    let priority (c: int) =
+        let mutable h = uint32 c
+        h <- (h ^^^ (h >>> 16)) * 0x85ebca6bu
+        h <- (h ^^^ (h >>> 13)) * 0xc2b2ae35u
+        h ^^^ (h >>> 16)
+    /// True when chunk a comes before chunk b.
+    let before (a: int) (b: int) =
+        if byLength && length.[a] <> length.[b] then length.[a] < length.[b]
+        elif segment.[a] <> segment.[b] then segment.[a] < segment.[b]
+        else offset.[a] < offset.[b]
+    let rec insert (t: int) (c: int) : int =
+        if t < 0 then c
+        elif before c t then
+            let l = insert left.[t] c
+            left.[t] <- l
+            if priority l > priority t then
+                left.[t] <- right.[l]
+                right.[l] <- t
+                l
+            else t
+        else
+            let r = insert right.[t] c
+            right.[t] <- r
+            if priority r > priority t then
+                right.[t] <- left.[r]
+                left.[r] <- t
+                r
+            else t
+    let rec merge (a: int) (b: int) : int =
+        if a < 0 then b
+        elif b < 0 then a
+        elif priority a > priority b then
+            right.[a] <- merge right.[a] b
+            a
+        else
+            left.[b] <- merge a left.[b]
+            b
+    let rec remove (t: int) (c: int) : int =
+        if t < 0 then invalidOp (sprintf "chunk %d is not in the set" c)
+        elif t = c then merge left.[t] right.[t]
+        elif before c t then
+            left.[t] <- remove left.[t] c
+            t
+        else
+            right.[t] <- remove right.[t] c
+            t
+
+    /// Number of chunks in the set.
+    member _.Count = count
+    /// Adds chunk c (not in the set).
+    member _.Add(c: int) =
+        while left.Count <= c do
+            left.Add -1
+            right.Add -1
+        left.[c] <- -1
+        right.[c] <- -1
+        root <- insert root c
+        count <- count + 1
+    /// Removes chunk c (in the set).
+    member _.Remove(c: int) =
+        root <- remove root c
+        count <- count - 1
+    /// The first chunk of the set, or -1 when it is empty.
+    member _.First : int =
+        let mutable t, found = root, -1
+        while t >= 0 do
+            found <- t
+            t <- left.[t]
+        found
+    /// The first chunk of length at least `need` (by-length order), or -1: the best fit.
+    member _.FirstAtLeast(need: int64) : int =
+        let mutable t, found = root, -1
+        while t >= 0 do
+            if length.[t] >= need then
+                found <- t
+                t <- left.[t]
+            else t <- right.[t]
+        found
+    /// The chunk after chunk c (in the set) in the set's order, or -1.
+    member _.After(c: int) : int =
+        let mutable t, found = root, -1
+        while t >= 0 do
+            if before c t then
+                found <- t
+                t <- left.[t]
+            else t <- right.[t]
+        found
+    /// The chunks in the set's order.
+    member s.ToArray() : int[] =
+        let items = Array.zeroCreate count
+        let mutable c, i = s.First, 0
+        while c >= 0 do
+            items.[i] <- c
+            i <- i + 1
+            c <- s.After c
+        items
+
 /// One block a `CachingPool` handed out.
 [<Struct>]
 type PoolBlock =
@@ -116,10 +226,10 @@ type CachingPool(policy: PoolPolicy) =
     let isFree, mapped = ResizeArray<bool>(), ResizeArray<bool>()
     let prev, next = ResizeArray<int>(), ResizeArray<int>()
     let dead = System.Collections.Generic.Stack<int>()   // chunk indices merged away, for reuse
-    // free chunks of each pool ordered by (length, segment, offset): the minimum at or above a size is the best fit
-    let freeSets = Array.init 2 (fun _ -> System.Collections.Generic.SortedSet<struct (int64 * int * int64 * int)>())
+    // free chunks of each pool ordered by (length, segment, offset): the first at or above a size is the best fit
+    let freeSets = Array.init 2 (fun _ -> ChunkSet(true, len, seg, off))
     // unmapped chunks of each pool in address order (torch-expandable)
-    let unmappedSets = Array.init 2 (fun _ -> System.Collections.Generic.SortedSet<struct (int * int64 * int)>())
+    let unmappedSets = Array.init 2 (fun _ -> ChunkSet(false, len, seg, off))
     let segmentSizes = ResizeArray<int64>()
     let segmentPools = ResizeArray<int>()
     let released = ResizeArray<bool>()
@@ -136,17 +246,16 @@ type CachingPool(policy: PoolPolicy) =
         else
             seg.Add s; off.Add o; len.Add l; isFree.Add false; mapped.Add true; prev.Add p; next.Add nx
             seg.Count - 1
-    let key c = struct (len.[c], seg.[c], off.[c], c)
     let markFree c =
         isFree.[c] <- true
-        freeSets.[segmentPools.[seg.[c]]].Add(key c) |> ignore
+        freeSets.[segmentPools.[seg.[c]]].Add c
     let unmarkFree c =
         isFree.[c] <- false
-        freeSets.[segmentPools.[seg.[c]]].Remove(key c) |> ignore
+        freeSets.[segmentPools.[seg.[c]]].Remove c
     let markUnmapped c =
         mapped.[c] <- false
-        unmappedSets.[segmentPools.[seg.[c]]].Add(struct (seg.[c], off.[c], c)) |> ignore
-    let unmarkUnmapped c = unmappedSets.[segmentPools.[seg.[c]]].Remove(struct (seg.[c], off.[c], c)) |> ignore
+        unmappedSets.[segmentPools.[seg.[c]]].Add c
+    let unmarkUnmapped c = unmappedSets.[segmentPools.[seg.[c]]].Remove c
     let bury c =
         seg.[c] <- -1
         dead.Push c
@@ -172,35 +281,19 @@ type CachingPool(policy: PoolPolicy) =
         s, newChunk s 0L bytes -1 -1
     /// The bytes a free chunk could hand out: its own, plus the unmapped range after it (torch-expandable).
     let expandableSize c = len.[c] + (let n = next.[c] in if n >= 0 && not mapped.[n] then len.[n] else 0L)
-    /// torch-expandable's choice among the free chunks that fit (ascending, not empty): PyTorch's get_free_block
-    /// passes over a chunk next to unmapped space while the next larger one could hand out less. (Apart from
-    /// bestFit, so that the enumerator's try/finally stays out of every other policy's path.)
-    let expandableBest (fits: System.Collections.Generic.SortedSet<struct (int64 * int * int64 * int)>) =
-        let mutable e = fits.GetEnumerator()
-        try
-            e.MoveNext() |> ignore
-            let struct (_, _, _, first) = e.Current
-            let mutable best = first
-            let mutable going = true
-            while going && e.MoveNext() do
-                let struct (_, _, _, c) = e.Current
-                if expandableSize c < expandableSize best then best <- c else going <- false
-            best
-        finally e.Dispose()
-    /// The best-fit free chunk of a pool for a rounded size, or -1 (for torch-expandable, `expandableBest`).
+    /// The best-fit free chunk of a pool for a rounded size, or -1. Under torch-expandable, PyTorch's get_free_block
+    /// passes over a chunk next to unmapped space while the next larger one could hand out less.
     let bestFit (pool: int) (need: int64) =
         let set = freeSets.[pool]
-        if set.Count = 0 then -1
+        let first = set.FirstAtLeast need
+        if first < 0 || not expandable then first
         else
-            let top = set.Max
-            let struct (largest, _, _, _) = top
-            if largest < need then -1
-            else
-                let fits = set.GetViewBetween(struct (need, 0, 0L, 0), top)
-                if expandable then expandableBest fits
-                else
-                    let struct (_, _, _, c) = fits.Min
-                    c
+            let mutable best = first
+            let mutable c = set.After first
+            while c >= 0 && expandableSize c < expandableSize best do
+                best <- c
+                c <- set.After c
+            best
     /// torch-expandable: how a request of `need` bytes grows the pool's segments, as PyTorch's find_expandable_block
     /// finds it (the lowest unmapped chunk, with the free chunk before it, whose run of free and unmapped chunks is
     /// long enough): the chunk the run starts at and the unmapped chunks it maps, with the bytes of each (whole pages,
@@ -213,10 +306,12 @@ type CachingPool(policy: PoolPolicy) =
                 total <- total + len.[c]
                 c <- next.[c]
             total >= need
-        unmappedSets.[pool]
-        |> Seq.tryPick (fun (struct (_, _, u)) ->
+        let unmapped = unmappedSets.[pool]
+        let mutable u, found = unmapped.First, -1
+        while found < 0 && u >= 0 do
             let c = if prev.[u] >= 0 && isFree.[prev.[u]] then prev.[u] else u
-            if reaches c then Some c else None)
+            if reaches c then found <- c else u <- unmapped.After u
+        (if found >= 0 then Some found else None)
         |> Option.map (fun start ->
             let page = PoolPolicy.pageSize pool
             let steps = ResizeArray<int * int64>()
@@ -375,13 +470,13 @@ type CachingPool(policy: PoolPolicy) =
     /// given back.
     member _.ReleaseCached() : int[] =
         if expandable then
-            [| for set in freeSets do for struct (_, _, _, c) in set -> c |]
+            [| for set in freeSets do yield! set.ToArray() |]
             |> Array.choose unmapChunk
             |> Array.sort
         else
             let whole = ResizeArray<int>()
             for set in freeSets do
-                for struct (_, _, _, c) in set do
+                for c in set.ToArray() do
                     if prev.[c] < 0 && next.[c] < 0 then whole.Add c
             let segments = whole |> Seq.map (fun c -> seg.[c]) |> Seq.sort |> Array.ofSeq
             for c in whole do
@@ -433,6 +528,13 @@ module Pool =
         let a = max 1L b.Alignment
         Checked.(+) b.Size (a - Numbers.gcd a PoolPolicy.BlockAlignment)
 
+    /// The virtual offset of each segment's start: segments end to end in creation order, each as long as its span
+    /// (its size; an expandable one's mapped pages).
+    let private segmentStarts (pool: CachingPool) : int64[] =
+        let starts = Array.zeroCreate (pool.SegmentCount + 1)
+        for s in 0 .. pool.SegmentCount - 1 do starts.[s + 1] <- Checked.(+) starts.[s] (pool.SegmentSpan s)
+        starts
+
     /// Replays requests through a pool of the policy. Throws on an Alloc of a live id or a Free of an id that is not
     /// live (the trace is wrong, not the pool).
     let simulateEvents (policy: PoolPolicy) (events: MemoryEvent[]) : PoolTrace =
@@ -458,10 +560,8 @@ module Pool =
                     live.Remove id |> ignore
                     pool.Free block
                 | _ -> invalidArg (nameof events) (sprintf "event %d: Free of id %d, which is not live" e id)
-        // segments end to end in creation order, each as long as its span (its size; an expandable one's mapped pages)
-        let bases = Array.zeroCreate (pool.SegmentCount + 1)
-        for s in 0 .. pool.SegmentCount - 1 do bases.[s + 1] <- Checked.(+) bases.[s] (pool.SegmentSpan s)
-        let offsets = Array.init events.Length (fun e -> if owners.[e] >= 0 then bases.[owners.[e]] + inSegment.[e] else -1L)
+        let starts = segmentStarts pool
+        let offsets = Array.init events.Length (fun e -> if owners.[e] >= 0 then starts.[owners.[e]] + inSegment.[e] else -1L)
         { Reserved = pool.Reserved; Segments = pool.SegmentCount; PeakInUse = peakInUse
           Offsets = offsets; Lengths = lengths; SegmentOf = owners }
 
@@ -478,21 +578,27 @@ module Pool =
     /// A buffer with alignment a sits at a multiple of a inside its block (whose start is a multiple of 512): padding
     /// from `requestSize` makes room for that.
     let simulate (policy: PoolPolicy) (problem: Problem) : PoolResult =
-        let evs = events problem
-        let trace = simulateEvents policy evs
-        let offsets = Array.zeroCreate problem.Buffers.Length
-        evs |> Array.iteri (fun e ev ->
-            match ev with
-            | Alloc (i, _) ->
-                let b = problem.Buffers.[i]
-                let a = max 1L b.Alignment
-                let blockLo = trace.Offsets.[e]
-                let blockHi = blockLo + trace.Lengths.[e]
-                // at the top of its block, so the block that opened the last segment ends at Reserved
-                let top = (blockHi - b.Size) / a * a
-                offsets.[i] <- if top >= blockLo then top else Numbers.alignUp a blockLo
-            | Free _ -> ())
-        { Reserved = trace.Reserved; Segments = trace.Segments; PeakInUse = trace.PeakInUse
+        // the requests of `events`, straight from the sweep: each buffer's block kept by its index
+        let bs = problem.Buffers
+        let pool = CachingPool(policy)
+        let blocks = Array.zeroCreate<PoolBlock> bs.Length
+        let mutable peakInUse = 0L
+        for struct (_, kind, i) in Sweep.endpoints problem do
+            if kind = Sweep.Ends then pool.Free blocks.[i]
+            else
+                blocks.[i] <- pool.Allocate(requestSize bs.[i])
+                if pool.InUse > peakInUse then peakInUse <- pool.InUse
+        let starts = segmentStarts pool
+        let offsets = Array.zeroCreate bs.Length
+        for i in 0 .. bs.Length - 1 do
+            let b = bs.[i]
+            let a = max 1L b.Alignment
+            let blockLo = starts.[blocks.[i].Segment] + blocks.[i].Offset
+            let blockHi = blockLo + blocks.[i].Length
+            // at the top of its block, so the block that opened the last segment ends at Reserved
+            let top = (blockHi - b.Size) / a * a
+            offsets.[i] <- if top >= blockLo then top else Numbers.alignUp a blockLo
+        { Reserved = pool.Reserved; Segments = pool.SegmentCount; PeakInUse = peakInUse
           Plan = { Offsets = offsets } }
 
     /// The pool's plan of a problem (see simulate); the pool's charged peak is always (simulate policy problem).Reserved.

@@ -420,6 +420,22 @@ let tests =
                 Expect.equal t.Offsets offsets (sprintf "%A: same offsets as the reference" policy)
                 Expect.equal t.Reserved reserved (sprintf "%A: same reserved bytes as the reference" policy)
 
+        testPropertyWithConfig config "simulate is the replay of the problem's events, each buffer at the top of its block" <| fun (SmallProblem p) ->
+            for policy in PoolPolicy.all do
+                let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Size = b.Size * b.Size * b.Size * 97L }))
+                let evs = Pool.events p
+                let t = Pool.simulateEvents policy evs
+                let r = Pool.simulate policy p
+                Expect.equal (r.Reserved, r.Segments, r.PeakInUse) (t.Reserved, t.Segments, t.PeakInUse) (sprintf "%A: the same pool" policy)
+                evs |> Array.iteri (fun e ev ->
+                    match ev with
+                    | Alloc (i, _) ->
+                        let b = p.Buffers.[i]
+                        let a = max 1L b.Alignment
+                        let top = (t.Offsets.[e] + t.Lengths.[e] - b.Size) / a * a
+                        Expect.equal r.Plan.Offsets.[i] top (sprintf "%A: buffer %d at the top of its block" policy i)
+                    | Free _ -> ())
+
         testPropertyWithConfig config "torch-pool and torch-expandable: valid plan, reserved >= peak in use >= lower bound" <| fun (SmallProblem p) ->
             // sizes up to a few MiB (torch-pool) and tens of MiB (torch-expandable: several 20 MiB pages)
             for policy, scale in [ PoolPolicy.Torch, 4099L; PoolPolicy.TorchExpandable, 40099L ] do
