@@ -33,8 +33,9 @@ module BestFit =
             while (1 <<< (k - 1)) < n do k <- k + 1
             k
         let elems = Array.zeroCreate<int[]> levels
-        // where.[k].[x]: x's index inside its level-k block
-        let where = Array.init levels (fun _ -> Array.zeroCreate<int> n)
+        // where.[x * levels + k]: x's index inside its level-k block (a buffer's levels side by side: a removal reads
+        // one or two cache lines, not one per level)
+        let where = Array.zeroCreate<int> (n * levels)
         do
             elems.[0] <- Array.copy byStart
             for k in 1 .. levels - 1 do
@@ -58,7 +59,7 @@ module BestFit =
                 elems.[k] <- dst
             for k in 0 .. levels - 1 do
                 let e = elems.[k]
-                for o in 0 .. n - 1 do where.[k].[e.[o]] <- o - ((o >>> k) <<< k)
+                for o in 0 .. n - 1 do where.[e.[o] * levels + k] <- o - ((o >>> k) <<< k)
         member _.Problem = problem
         member _.Axis = axis
         member _.Count = n
@@ -68,6 +69,7 @@ module BestFit =
         member _.SortedStarts = byStart |> Array.map (fun x -> starts.[x])
         member _.StartPos = startPos
         member _.Elems = elems
+        /// Where.[x * Levels + k]: the index of buffer x inside its level-k block of Elems.
         member _.Where = where
         member _.MinStart = if n = 0 then 0L else Array.min starts
         member _.MaxEnd = if n = 0 then 0L else Array.max ends
@@ -150,16 +152,20 @@ module BestFit =
         /// Marks buffer x as placed.
         member _.Remove(x: int) =
             let p = shape.StartPos.[x]
+            let where = shape.Where
             for k in 0 .. levels - 1 do
                 let off = (p >>> k) <<< k
                 let len = blockLength k off
                 let t = trees.[k]
                 let bas = 2 * off
-                let mutable q = shape.Where.[k].[x] + len
+                let mutable q = where.[x * levels + k] + len
                 t.[bas + q] <- System.Int32.MaxValue
-                while q > 1 do
+                // up the block's tree while the minimum changes (above, x's rank was not the minimum)
+                let mutable changed = true
+                while changed && q > 1 do
                     q <- q >>> 1
-                    t.[bas + q] <- min t.[bas + 2 * q] t.[bas + 2 * q + 1]
+                    let m = min t.[bas + 2 * q] t.[bas + 2 * q + 1]
+                    if t.[bas + q] = m then changed <- false else t.[bas + q] <- m
 
     /// Best-fit on a shape with a ranking (a permutation, 0 = preferred): writes offsets and returns true, or returns
     /// false as soon as a top exceeds `limit` (offsets then partly written).
@@ -210,9 +216,10 @@ module BestFit =
         let mutable placed = 0
         let mutable ok = true
         let axis = shape.Axis
-        let first, pieces = axis.First, axis.Pieces
+        let gapped = axis.HasGaps
+        let first, pieces = if gapped then axis.First, axis.Pieces else null, null
         let mutable most = 1
-        for x in 0 .. n - 1 do most <- max most (first.[x + 1] - first.[x])
+        if gapped then for x in 0 .. n - 1 do most <- max most (first.[x + 1] - first.[x])
         let parts = Parts(2 * most + 1)
         while ok && placed < n do
             let seg = queue.Dequeue()
@@ -232,13 +239,19 @@ module BestFit =
                     // the segment's steps from a to b: at h, but each piece of x raised to off + its top byte (the
                     // bytes below a raised window count as taken); equal neighbours merged
                     parts.Count <- 0
-                    let mutable t = a
-                    for k in first.[x] .. first.[x + 1] - 1 do
-                        let piece = pieces.[k]
-                        parts.Emit(t, piece.Start, h)
-                        parts.Emit(piece.Start, piece.End, off + piece.Hi)
-                        t <- piece.End
-                    parts.Emit(t, b, h)
+                    if gapped then
+                        let mutable t = a
+                        for k in first.[x] .. first.[x + 1] - 1 do
+                            let piece = pieces.[k]
+                            parts.Emit(t, piece.Start, h)
+                            parts.Emit(piece.Start, piece.End, off + piece.Hi)
+                            t <- piece.End
+                        parts.Emit(t, b, h)
+                    else
+                        // without gaps the one piece is the lifetime, all bytes (read from the buffer at hand)
+                        parts.Emit(a, buf.Lifetime.Start, h)
+                        parts.Emit(buf.Lifetime.Start, buf.Lifetime.End, top)
+                        parts.Emit(buf.Lifetime.End, b, h)
                     let starts, ends, heights = parts.Starts, parts.Ends, parts.Heights
                     let mutable startAt, before = starts.[0], p
                     if p >= 0 && segHeight.[p] = heights.[0] then
@@ -308,11 +321,36 @@ module BestFit =
         elif x.Size <> y.Size then compare y.Size x.Size
         else compare x.Lifetime.Start y.Lifetime.Start
 
+    /// A buffer's keys under paperRule, and its index for ties.
+    [<Struct>]
+    type private PaperKey = { Length: int64; Size: int64; Start: int64; Index: int }
+
+    /// paperRule on keys, ties by index.
+    [<Sealed>]
+    type private PaperOrder() =
+        interface IComparer<PaperKey> with
+            member _.Compare(x, y) =
+                if x.Length <> y.Length then compare y.Length x.Length
+                elif x.Size <> y.Size then compare y.Size x.Size
+                elif x.Start <> y.Start then compare x.Start y.Start
+                else compare x.Index y.Index
+
+    /// The ranks of `ranksBy paperRule`, from one sort of the buffers' keys (no comparison reads a buffer).
+    let paperRanks (problem: Problem) : int[] =
+        let bs = problem.Buffers
+        let keys =
+            bs |> Array.mapi (fun i b ->
+                { Length = b.Lifetime.End - b.Lifetime.Start; Size = b.Size; Start = b.Lifetime.Start; Index = i })
+        System.Array.Sort(keys, PaperOrder())
+        let rank = Array.zeroCreate bs.Length
+        keys |> Array.iteri (fun r k -> rank.[k.Index] <- r)
+        rank
+
     /// The paper's best-fit plan of a time axis's problem (paperRule): valid, O(n log² n) time, O(n log n) memory.
     /// Gaps free the skyline on their steps, so later buffers use the bytes they free; pinned buffers stay at their
     /// pins and the others come down around them (Placement.keepPins).
     let planOn (axis: TimeAxis) : Plan =
-        Placement.keepPins axis (skyline (ranksBy paperRule axis.Problem) axis)
+        Placement.keepPins axis (skyline (paperRanks axis.Problem) axis)
 
     /// The paper's best-fit plan (planOn the problem's time axis).
     let plan (problem: Problem) : Plan = planOn (TimeAxis problem)

@@ -78,22 +78,29 @@ module Placement =
                 let g = this.Los.[i] - this.His.[i - 1]
                 if g > mx then mx <- g
             this.MaxGap <- mx
-        /// Inserts the run [lo, hi) at position `at` (the chunk holds fewer runs than Runs' capacity, `most`),
-        /// making room when its arrays are full, and refreshes MaxGap.
+        /// Inserts the run [lo, hi) at position `at`, between the runs around it (the chunk holds fewer runs than
+        /// Runs' capacity, `most`, and MaxGap is up to date), making room when its arrays are full, and updates
+        /// MaxGap: the run splits one inner gap into two no longer (a full Refresh only when that gap was the
+        /// longest) or, at either end, adds one.
         member this.InsertAt(at: int, lo: int64, hi: int64, most: int) =
-            if this.Count = this.Los.Length then
+            let count = this.Count
+            if count = this.Los.Length then
                 let room = min most (2 * this.Los.Length)
                 let los, his = Array.zeroCreate room, Array.zeroCreate room
-                System.Array.Copy(this.Los, los, this.Count)
-                System.Array.Copy(this.His, his, this.Count)
+                System.Array.Copy(this.Los, los, count)
+                System.Array.Copy(this.His, his, count)
                 this.Los <- los
                 this.His <- his
-            move this.Los at (at + 1) (this.Count - at)
-            move this.His at (at + 1) (this.Count - at)
+            let split = if at > 0 && at < count then this.Los.[at] - this.His.[at - 1] else -1L
+            move this.Los at (at + 1) (count - at)
+            move this.His at (at + 1) (count - at)
             this.Los.[at] <- lo
             this.His.[at] <- hi
-            this.Count <- this.Count + 1
-            this.Refresh()
+            this.Count <- count + 1
+            if count = 0 then this.MaxGap <- 0L
+            elif at = 0 then this.MaxGap <- max this.MaxGap (this.Los.[1] - hi)
+            elif at = count then this.MaxGap <- max this.MaxGap (lo - this.His.[at - 1])
+            elif split = this.MaxGap then this.Refresh()
 
     /// The union of some address ranges as sorted runs that neither overlap nor touch (a run may be empty: it still
     /// separates the gaps on either side). Only the union matters to `choose`, so a tree node keeps this instead of its
@@ -144,12 +151,10 @@ module Placement =
                         right.Count <- capacity - half
                         c.Count <- half
                         chunks.Insert(ci + 1, right)
-                        if j <= half then
-                            c.InsertAt(j, lo, hi, capacity)
-                            right.Refresh()
-                        else
-                            right.InsertAt(j - half, lo, hi, capacity)
-                            c.Refresh()
+                        c.Refresh()
+                        right.Refresh()
+                        if j <= half then c.InsertAt(j, lo, hi, capacity)
+                        else right.InsertAt(j - half, lo, hi, capacity)
                     else c.InsertAt(j, lo, hi, capacity)
                     count <- count + 1
                 else
@@ -231,15 +236,53 @@ module Placement =
                 start <- (if chunks.Count = 0 then 0L else (let p = chunks.[chunks.Count - 1] in p.His.[p.Count - 1]))
                 finish <- System.Int64.MaxValue
 
+    /// The tree nodes one buffer's pieces reach, Nodes.[0 .. Count - 1], each with the window Windows.[k] of the
+    /// piece that reached it, and per node the scratch of the searches among them: the gap found last
+    /// (GapStarts and GapLasts, its start and the last offset free for the node's window in it: chooseAmong) and the cursor (chunk, run), the bottom of the run under it and a heap of the
+    /// nodes by it (chooseMerged). Reused from buffer to buffer; grows by doubling.
+    [<Sealed>]
+    type private Reached() =
+        member val Nodes : Runs[] = Array.zeroCreate 256 with get, set
+        member val Windows : int64[] = Array.zeroCreate 256 with get, set
+        member val Count = 0 with get, set
+        member val GapStarts : int64[] = Array.zeroCreate 256 with get, set
+        member val GapLasts : int64[] = Array.zeroCreate 256 with get, set
+        member val Chunk : int[] = Array.zeroCreate 256 with get, set
+        member val Run : int[] = Array.zeroCreate 256 with get, set
+        member val Bottom : int64[] = Array.zeroCreate 256 with get, set
+        member val Heap : int[] = Array.zeroCreate 256 with get, set
+        /// Adds a node reached with window `w`, when it holds runs.
+        member this.Add(runs: Runs, w: int64) =
+            if not (isNull runs) && runs.Count > 0 then
+                let count = this.Count
+                if count = this.Nodes.Length then
+                    let grown = 2 * count
+                    let nodes = Array.zeroCreate grown
+                    let windows = Array.zeroCreate grown
+                    System.Array.Copy(this.Nodes, nodes, count)
+                    System.Array.Copy(this.Windows, windows, count)
+                    this.Nodes <- nodes
+                    this.Windows <- windows
+                    this.GapStarts <- Array.zeroCreate grown
+                    this.GapLasts <- Array.zeroCreate grown
+                    this.Chunk <- Array.zeroCreate grown
+                    this.Run <- Array.zeroCreate grown
+                    this.Bottom <- Array.zeroCreate grown
+                    this.Heap <- Array.zeroCreate grown
+                this.Nodes.[count] <- runs
+                this.Windows.[count] <- w
+                this.Count <- count + 1
+
     /// The offset `choose fit size alignment` gives for a buffer of `size` bytes whose piece seen by node k takes
     /// windows.[k] bytes from the buffer's offset up (<= size): an offset x is free in node k when [x, x + windows.[k])
     /// lies in one of its gaps, and a gap of the buffer is an interval of offsets free in every node, seen as
     /// [lo, last free offset + size) by `consider`. Found without visiting gaps too short for the buffer: the search
-    /// leapfrogs from node to node to the next offset free in all of them. `starts` and `ends` are scratch arrays of
-    /// at least `count` entries: each node's gap found last, reused while it still holds the next window (the runs
-    /// do not change during one call).
-    let private chooseAmong (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (windows: int64[]) (count: int)
-                            (starts: int64[]) (ends: int64[]) : int64 =
+    /// leapfrogs from node to node to the next offset free in all of them. Each node's gap found last is kept in the
+    /// scratch of `reached` (its start and its last free offset for the node's window) and reused while it still
+    /// holds the next window (the runs do not change during one call).
+    let private chooseAmong (fit: Fit) (size: int64) (alignment: int64) (reached: Reached) : int64 =
+        let nodes, windows, count = reached.Nodes, reached.Windows, reached.Count
+        let starts, lasts = reached.GapStarts, reached.GapLasts
         // a buffer of no bytes still takes a gap of one (as in `choose`)
         let span = max 1L size
         let mutable x = 0L
@@ -248,51 +291,43 @@ module Placement =
         let mutable top = -1L
         for k in 0 .. count - 1 do
             starts.[k] <- System.Int64.MaxValue
-            ends.[k] <- 0L
+            lasts.[k] <- System.Int64.MinValue
         while top < 0L do
-            // the offsets from x on free in every node: [lo, hi - size] within the gap of the limiting node
+            // the offsets from x on free in every node: [lo, last], last the least of the nodes' last free offsets
+            // (Int64.MaxValue: every node's gap is its unbounded top gap), found in node `limiting`
             let mutable agreed = false
             let mutable lo = 0L
-            let mutable hi = System.Int64.MaxValue
-            let mutable limit = System.Int64.MaxValue
+            let mutable last = System.Int64.MaxValue
+            let mutable limiting = -1
             while not agreed do
                 agreed <- true
                 lo <- 0L
-                hi <- System.Int64.MaxValue
-                limit <- System.Int64.MaxValue
+                last <- System.Int64.MaxValue
+                limiting <- -1
                 for k in 0 .. count - 1 do
-                    let w = max 1L windows.[k]
                     // a node's cached gap, when it holds [x, x + w), is the first gap at or above x that holds a window
-                    if starts.[k] > x || ends.[k] - w < x then
-                        nodes.[k].NextGap(x, w, &starts.[k], &ends.[k])
+                    if starts.[k] > x || lasts.[k] < x then
+                        let w = max 1L windows.[k]
+                        let mutable finish = 0L
+                        nodes.[k].NextGap(x, w, &starts.[k], &finish)
+                        lasts.[k] <- if finish = System.Int64.MaxValue then finish else finish - w
                     let c = starts.[k]
                     if c > x then
                         x <- c
                         agreed <- false
                     if c > lo then lo <- c
-                    let l = ends.[k]
-                    if l <> System.Int64.MaxValue then
-                        // the gap's end as a buffer of `size` sees it: its last free offset is l - w
-                        let h = if l - w > System.Int64.MaxValue - span then System.Int64.MaxValue - 1L else l - w + span
-                        if h < hi then
-                            hi <- h
-                            limit <- l
-            if hi = System.Int64.MaxValue then top <- lo
+                    let f = lasts.[k]
+                    if f < last then
+                        last <- f
+                        limiting <- k
+            if last = System.Int64.MaxValue then top <- lo
             else
+                // the gap as a buffer of `size` sees it
+                let hi = if last > System.Int64.MaxValue - span then System.Int64.MaxValue - 1L else last + span
                 if consider fit size alignment lo hi &best &bestGap then top <- lo
                 // no offset below the limiting node's gap end is free past this gap
-                x <- limit
+                x <- last + max 1L windows.[limiting]
         if best >= 0L then best else Numbers.alignUp alignment top
-
-    /// Scratch space of `chooseMerged` for up to `nodes` nodes: per node, its cursor (chunk and run) and the bottom of
-    /// the run under it, and a binary min-heap of the nodes by that bottom.
-    [<Sealed>]
-    type private MergeScratch(nodes: int) =
-        member val Chunk : int[] = Array.zeroCreate nodes
-        member val Run : int[] = Array.zeroCreate nodes
-        member val Bottom : int64[] = Array.zeroCreate nodes
-        member val Heap : int[] = Array.zeroCreate nodes
-
 
     /// The offset `choose fit size alignment` gives for a buffer of `size` bytes whose piece seen by node k takes
     /// windows.[k] bytes from its offset up (each node non-empty): the same scan in address order as `choose`, over a
@@ -302,12 +337,12 @@ module Placement =
     /// once when its last run does), so stacked runs cost one comparison each. O(r log k) for r runs reached in k
     /// nodes, less where the scan stops at a gap exactly as long as the buffer (best fit) or at the first that fits
     /// (first fit).
-    let private chooseMerged (fit: Fit) (size: int64) (alignment: int64) (nodes: Runs[]) (windows: int64[]) (count: int)
-                             (scratch: MergeScratch) : int64 =
-        let chunkOf = scratch.Chunk
-        let runOf = scratch.Run
-        let bottom = scratch.Bottom
-        let heap = scratch.Heap
+    let private chooseMerged (fit: Fit) (size: int64) (alignment: int64) (reached: Reached) : int64 =
+        let nodes, windows, count = reached.Nodes, reached.Windows, reached.Count
+        let chunkOf = reached.Chunk
+        let runOf = reached.Run
+        let bottom = reached.Bottom
+        let heap = reached.Heap
         let mutable heapCount = 0
         for k in 0 .. count - 1 do
             chunkOf.[k] <- 0
@@ -375,7 +410,8 @@ module Placement =
         if best >= 0L then best else Numbers.alignUp alignment cursor
 
     /// True when [x, x + w) lies in one gap of every node k (w = windows.[k]).
-    let private freeAt (x: int64) (nodes: Runs[]) (windows: int64[]) (count: int) : bool =
+    let private freeAt (x: int64) (reached: Reached) : bool =
+        let nodes, windows, count = reached.Nodes, reached.Windows, reached.Count
         let mutable ok = true
         let mutable k = 0
         while ok && k < count do
@@ -421,24 +457,7 @@ module Placement =
             if isNull tree.[node] then tree.[node] <- Runs()
             tree.[node].Add(lo, hi)
         let placed = Array.zeroCreate<bool> n
-        let mutable nodes : Runs[] = Array.zeroCreate 256
-        let mutable windows : int64[] = Array.zeroCreate 256
-        let mutable merge = MergeScratch(256)
-        let mutable gapStarts : int64[] = Array.zeroCreate 256
-        let mutable gapEnds : int64[] = Array.zeroCreate 256
-        let mutable count = 0
-        let collect (runs: Runs) (w: int64) =
-            if not (isNull runs) && runs.Count > 0 then
-                if count = nodes.Length then
-                    let grown = 2 * nodes.Length
-                    nodes <- Array.append nodes (Array.zeroCreate nodes.Length)
-                    windows <- Array.append windows (Array.zeroCreate windows.Length)
-                    merge <- MergeScratch(grown)
-                    gapStarts <- Array.zeroCreate grown
-                    gapEnds <- Array.zeroCreate grown
-                nodes.[count] <- runs
-                windows.[count] <- w
-                count <- count + 1
+        let reached = Reached()
         // the pinned buffers first, then the order's
         let sequence = Array.append (Array.init n id |> Array.filter (fun i -> bs.[i].Pinned.IsSome)) (order |> Array.filter (fun i -> bs.[i].Pinned.IsNone))
         // pieces met in order of their starts: no placed piece starts inside a later one, the tree of starts stays unread
@@ -462,7 +481,7 @@ module Placement =
                 match b.Pinned with
                 | Some pin -> pin
                 | None ->
-                    count <- 0
+                    reached.Count <- 0
                     for k in first.[i] .. first.[i + 1] - 1 do
                         let a = startRank.[k]
                         let e = endRank.[k]
@@ -472,26 +491,26 @@ module Placement =
                         let fromFirst = a = 0 && not byStart
                         let mutable node = if fromFirst then 0 else a + size
                         while node >= 1 do
-                            collect cover.[node] w
+                            reached.Add(cover.[node], w)
                             node <- node / 2
                         // placed pieces starting strictly inside it: starts at leaves [a + 1, e)
                         let mutable l = if byStart then size elif fromFirst then size else a + 1 + size
                         let mutable r = if byStart then size else e + size
                         while l < r do
-                            if (l &&& 1) = 1 then (collect starts.[l] w; l <- l + 1)
-                            if (r &&& 1) = 1 then (r <- r - 1; collect starts.[r] w)
+                            if (l &&& 1) = 1 then (reached.Add(starts.[l], w); l <- l + 1)
+                            if (r &&& 1) = 1 then (r <- r - 1; reached.Add(starts.[r], w))
                             l <- l / 2
                             r <- r / 2
                     let alignment = max 1L b.Alignment
                     match b.Hint with
-                    | Some h when useHints && h >= 0L && h % alignment = 0L && freeAt h nodes windows count -> h
+                    | Some h when useHints && h >= 0L && h % alignment = 0L && freeAt h reached -> h
                     | _ ->
                         match fit with
-                        | Fit.First -> chooseAmong fit b.Size alignment nodes windows count gapStarts gapEnds
+                        | Fit.First -> chooseAmong fit b.Size alignment reached
                         | Fit.Best ->
                             // best fit visits every gap at least as long as the buffer, and at scale most are: one scan
                             // of the reached runs in address order beats searching the nodes together
-                            chooseMerged fit b.Size alignment nodes windows count merge
+                            chooseMerged fit b.Size alignment reached
             offsets.[i] <- lo
             if lo > limit - b.Size then ok <- false
             // record the buffer's pieces

@@ -3,6 +3,46 @@ module Pgmo.Planner.Tests.BestFitTests
 open Expecto
 open Pgmo.Planner
 
+/// The skyline best-fit written from its description alone (BestFit's module comment), for problems without gaps or
+/// pins: a list of segments (start, end, height); the lowest, leftmost on ties, takes the best-ranked unplaced buffer
+/// whose lifetime lies inside it, at its height rounded up to the alignment, or is lifted to its lower neighbour; equal
+/// neighbours merge. O(n^2) and more, for small problems.
+let referenceSkyline (rank: int[]) (p: Problem) : int64[] =
+    let bs = p.Buffers
+    let n = bs.Length
+    let offsets = Array.zeroCreate n
+    if n > 0 then
+        let placed = Array.zeroCreate n
+        let lo = bs |> Array.map (fun b -> b.Lifetime.Start) |> Array.min
+        let hi = bs |> Array.map (fun b -> b.Lifetime.End) |> Array.max
+        let mutable segments = [ (lo, hi, 0L) ]
+        let merge segs =
+            segs |> List.fold (fun acc (s, e, h) ->
+                match acc with
+                | (s0, _, h0) :: rest when h0 = h -> (s0, e, h) :: rest
+                | _ -> (s, e, h) :: acc) [] |> List.rev
+        let mutable left = n
+        while left > 0 do
+            let (a, b, h) = segments |> List.minBy (fun (s, _, h) -> h, s)
+            let fits = [ for i in 0 .. n - 1 do if not placed.[i] && bs.[i].Lifetime.Start >= a && bs.[i].Lifetime.End <= b then yield i ]
+            match fits with
+            | [] ->
+                let heights = segments |> List.pairwise |> List.choose (fun ((s1, e1, h1), (s2, e2, h2)) ->
+                                  if e1 = a then Some h1 elif s2 = b then Some h2 else None)
+                let lifted = List.min heights
+                segments <- merge (segments |> List.map (fun (s, e, h') -> if s = a then (s, e, lifted) else (s, e, h')))
+            | _ ->
+                let x = fits |> List.minBy (fun i -> rank.[i])
+                let buf = bs.[x]
+                let off = Numbers.alignUp buf.Alignment h
+                offsets.[x] <- off
+                placed.[x] <- true
+                left <- left - 1
+                let parts = [ (a, buf.Lifetime.Start, h); (buf.Lifetime.Start, buf.Lifetime.End, off + buf.Size); (buf.Lifetime.End, b, h) ]
+                            |> List.filter (fun (s, e, _) -> s < e)
+                segments <- merge (segments |> List.collect (fun (s, e, h') -> if s = a then parts else [ (s, e, h') ]))
+    offsets
+
 let tests =
     testList "BestFit" [
         testCase "places the longest buffer first and fills the skyline" <| fun () ->
@@ -80,6 +120,25 @@ let tests =
                 let j = rnd.Next(i + 1)
                 let t = rank.[i] in rank.[i] <- rank.[j]; rank.[j] <- t
             checkPlan p (BestFit.planRanked rank p) |> ignore
+
+        testPropertyWithConfig config "places every buffer where the reference skyline does, under any ranking" <| fun (SmallProblem p) (seed: int) ->
+            let p = Problem.ofBuffers (p.Buffers |> Array.map (fun b -> { b with Gaps = [||]; Pinned = None; Hint = None }))
+            let rnd = System.Random seed
+            let shuffled = Array.init p.Buffers.Length id |> Array.sortBy (fun _ -> rnd.Next())
+            let rank = Array.zeroCreate shuffled.Length
+            shuffled |> Array.iteri (fun r x -> rank.[x] <- r)
+            Expect.equal (BestFit.planRanked rank p).Offsets (referenceSkyline rank p) "random ranks: the reference's offsets"
+            Expect.equal (BestFit.plan p).Offsets (referenceSkyline (BestFit.ranksBy BestFit.paperRule p) p) "the paper's rule: the reference's offsets"
+
+        testCase "places every buffer where the reference skyline does on a 761-buffer trace" <| fun () ->
+            // enough buffers that the index has ten levels and removals stop partway up their blocks' trees
+            let p = Traces.chain 3 150
+            let rank = BestFit.paperRanks p
+            Expect.equal (BestFit.plan p).Offsets (referenceSkyline rank p) "the reference's offsets"
+
+        testPropertyWithConfig config "paperRanks is ranksBy paperRule" <| fun (SmallProblem p) (DnnProblem q) ->
+            for problem in [ p; q ] do
+                Expect.equal (BestFit.paperRanks problem) (BestFit.ranksBy BestFit.paperRule problem) "the same ranks"
 
         testPropertyWithConfig config "equals the optimum when all lifetimes are identical" <| fun (SmallProblem p) ->
             let p = { p with Buffers = p.Buffers |> Array.map (fun b -> { b with Lifetime = { Start = 0L; End = 3L }; Alignment = 1L }) }
