@@ -92,8 +92,8 @@ module PoolPolicy =
 /// pool's event.)
 [<Sealed>]
 type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: ResizeArray<int>, offset: ResizeArray<int64>) =
-    let left = ResizeArray<int>()
-    let right = ResizeArray<int>()
+    // links.[2 c] and links.[2 c + 1]: chunk c's left and right child (-1: none)
+    let links = ResizeArray<int>()
     let mutable root = -1
     let mutable count = 0
     // a fixed pseudo-random priority per chunk index (MurmurHash3's finalizer): the treap's shape, not its order
@@ -107,52 +107,43 @@ type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: Resi
         if byLength && length.[a] <> length.[b] then length.[a] < length.[b]
         elif segment.[a] <> segment.[b] then segment.[a] < segment.[b]
         else offset.[a] < offset.[b]
+    /// Inserts c below t; returns the subtree's new root (c rotated up while its priority is higher).
     let rec insert (t: int) (c: int) : int =
         if t < 0 then c
-        elif before c t then
-            let l = insert left.[t] c
-            left.[t] <- l
-            if priority l > priority t then
-                left.[t] <- right.[l]
-                right.[l] <- t
-                l
-            else t
         else
-            let r = insert right.[t] c
-            right.[t] <- r
-            if priority r > priority t then
-                right.[t] <- left.[r]
-                left.[r] <- t
-                r
+            let side = if before c t then 0 else 1
+            let s = insert links.[2 * t + side] c
+            links.[2 * t + side] <- s
+            if priority s > priority t then
+                links.[2 * t + side] <- links.[2 * s + 1 - side]
+                links.[2 * s + 1 - side] <- t
+                s
             else t
+    /// One subtree of all of a's chunks, then all of b's (a's all come first).
     let rec merge (a: int) (b: int) : int =
         if a < 0 then b
         elif b < 0 then a
         elif priority a > priority b then
-            right.[a] <- merge right.[a] b
+            links.[2 * a + 1] <- merge links.[2 * a + 1] b
             a
         else
-            left.[b] <- merge a left.[b]
+            links.[2 * b] <- merge a links.[2 * b]
             b
     let rec remove (t: int) (c: int) : int =
         if t < 0 then invalidOp (sprintf "chunk %d is not in the set" c)
-        elif t = c then merge left.[t] right.[t]
-        elif before c t then
-            left.[t] <- remove left.[t] c
-            t
+        elif t = c then merge links.[2 * t] links.[2 * t + 1]
         else
-            right.[t] <- remove right.[t] c
+            let side = if before c t then 0 else 1
+            links.[2 * t + side] <- remove links.[2 * t + side] c
             t
 
     /// Number of chunks in the set.
     member _.Count = count
     /// Adds chunk c (not in the set).
     member _.Add(c: int) =
-        while left.Count <= c do
-            left.Add -1
-            right.Add -1
-        left.[c] <- -1
-        right.[c] <- -1
+        while links.Count <= 2 * c + 1 do links.Add -1
+        links.[2 * c] <- -1
+        links.[2 * c + 1] <- -1
         root <- insert root c
         count <- count + 1
     /// Removes chunk c (in the set).
@@ -164,7 +155,7 @@ type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: Resi
         let mutable t, found = root, -1
         while t >= 0 do
             found <- t
-            t <- left.[t]
+            t <- links.[2 * t]
         found
     /// The first chunk of length at least `need` (by-length order), or -1: the best fit.
     member _.FirstAtLeast(need: int64) : int =
@@ -172,8 +163,8 @@ type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: Resi
         while t >= 0 do
             if length.[t] >= need then
                 found <- t
-                t <- left.[t]
-            else t <- right.[t]
+                t <- links.[2 * t]
+            else t <- links.[2 * t + 1]
         found
     /// The chunk after chunk c (in the set) in the set's order, or -1.
     member _.After(c: int) : int =
@@ -181,8 +172,8 @@ type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: Resi
         while t >= 0 do
             if before c t then
                 found <- t
-                t <- left.[t]
-            else t <- right.[t]
+                t <- links.[2 * t]
+            else t <- links.[2 * t + 1]
         found
     /// The chunks in the set's order.
     member s.ToArray() : int[] =
