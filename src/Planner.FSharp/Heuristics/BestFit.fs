@@ -314,12 +314,17 @@ module BestFit =
     let planWith (compare: Buffer -> Buffer -> int) (problem: Problem) : Plan =
         planRanked (ranksBy compare problem) problem
 
+    /// The paper's rule on two buffers' lifetime lengths, sizes and starts (negative = x first): the one place it is
+    /// written, for paperRule and paperRanks.
+    let inline private comparePaper (lx: int64) (sx: int64) (tx: int64) (ly: int64) (sy: int64) (ty: int64) : int =
+        if lx <> ly then compare ly lx
+        elif sx <> sy then compare sy sx
+        else compare tx ty
+
     /// The paper's rule: longest lifetime first, then largest size, then earliest start (then problem order).
     let paperRule (x: Buffer) (y: Buffer) : int =
-        let lx, ly = x.Lifetime.End - x.Lifetime.Start, y.Lifetime.End - y.Lifetime.Start
-        if lx <> ly then compare ly lx
-        elif x.Size <> y.Size then compare y.Size x.Size
-        else compare x.Lifetime.Start y.Lifetime.Start
+        comparePaper (x.Lifetime.End - x.Lifetime.Start) x.Size x.Lifetime.Start
+                     (y.Lifetime.End - y.Lifetime.Start) y.Size y.Lifetime.Start
 
     /// A buffer's keys under paperRule, and its index for ties.
     [<Struct>]
@@ -330,10 +335,8 @@ module BestFit =
     type private PaperOrder() =
         interface IComparer<PaperKey> with
             member _.Compare(x, y) =
-                if x.Length <> y.Length then compare y.Length x.Length
-                elif x.Size <> y.Size then compare y.Size x.Size
-                elif x.Start <> y.Start then compare x.Start y.Start
-                else compare x.Index y.Index
+                let c = comparePaper x.Length x.Size x.Start y.Length y.Size y.Start
+                if c <> 0 then c else compare x.Index y.Index
 
     /// The ranks of `ranksBy paperRule`, from one sort of the buffers' keys (no comparison reads a buffer).
     let paperRanks (problem: Problem) : int[] =

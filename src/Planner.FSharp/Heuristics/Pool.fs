@@ -88,8 +88,7 @@ module PoolPolicy =
 /// over chunk indices whose links live in arrays indexed by chunk (a chunk is in at most one set at a time, and its
 /// key does not change while it is in one). The order is by (length, segment, offset) for the free chunks, so that
 /// the first at or above a length is the best fit, or by (segment, offset) for the unmapped ones. (.NET's SortedSet
-/// has no "first at or above": its GetViewBetween allocates a view per lookup, which cost more than the rest of a
-/// pool's event.)
+/// has no "first at or above": its GetViewBetween allocates a view per lookup.)
 [<Sealed>]
 type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: ResizeArray<int>, offset: ResizeArray<int64>) =
     // links.[2 c] and links.[2 c + 1]: chunk c's left and right child (-1: none)
@@ -137,8 +136,6 @@ type internal ChunkSet(byLength: bool, length: ResizeArray<int64>, segment: Resi
             links.[2 * t + side] <- remove links.[2 * t + side] c
             t
 
-    /// Number of chunks in the set.
-    member _.Count = count
     /// Adds chunk c (not in the set).
     member _.Add(c: int) =
         while links.Count <= 2 * c + 1 do links.Add -1
